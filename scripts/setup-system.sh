@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages: OpenBLAS (with LAPACK) for the native addon, a C toolchain for node-gyp, and
+# Debian's Python scientific stack, used by the tests that check our files and numbers against
+# anndata, h5py, numpy, PyTorch and scikit-learn. Skips the install when everything is present.
+set -euo pipefail
+packages=(build-essential python3 libopenblas-dev python3-numpy python3-h5py python3-anndata python3-torch python3-sklearn)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
