@@ -1,0 +1,181 @@
+// Seeded random numbers: Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as
+// 1, 2, 3", SC 2011), the counter-based generator that PyTorch and JAX also use. Its whole state
+// is a key, a counter and a position in the current block, so it saves to JSON and a resumed run
+// draws exactly the numbers an uninterrupted run would have drawn.
+
+import { ArgumentError } from "../errors.js";
+
+const M0 = 0xd2511f53;
+const M1 = 0xcd9e8d57;
+const W0 = 0x9e3779b9;
+const W1 = 0xbb67ae85;
+const TWO_POW_32 = 4294967296;
+
+/** The saveable state of a Generator (plain JSON). */
+export interface GeneratorState {
+  readonly key: [number, number];
+  readonly counter: [number, number, number, number];
+  /** Words of the current block already used (0..4). */
+  readonly used: number;
+}
+
+// High 32 bits of the 64-bit product of two unsigned 32-bit integers, from 16-bit halves
+// because a double holds only 53 bits exactly.
+function mulhi32(a: number, b: number): number {
+  const aHi = a >>> 16;
+  const aLo = a & 0xffff;
+  const bHi = b >>> 16;
+  const bLo = b & 0xffff;
+  const lh = aLo * bHi;
+  const hl = aHi * bLo;
+  const mid = ((aLo * bLo) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  return (aHi * bHi + (lh >>> 16) + (hl >>> 16) + Math.floor(mid / 65536)) >>> 0;
+}
+
+/** One Philox4x32-10 block: encrypts the counter with the key, writing four words to `out`. */
+export function philox4x32(counter: ArrayLike<number>, key: ArrayLike<number>, out: Uint32Array): void {
+  let c0 = counter[0]! >>> 0;
+  let c1 = counter[1]! >>> 0;
+  let c2 = counter[2]! >>> 0;
+  let c3 = counter[3]! >>> 0;
+  let k0 = key[0]! >>> 0;
+  let k1 = key[1]! >>> 0;
+  for (let round = 0; round < 10; round++) {
+    const hi0 = mulhi32(M0, c0);
+    const lo0 = Math.imul(M0, c0) >>> 0;
+    const hi1 = mulhi32(M1, c2);
+    const lo1 = Math.imul(M1, c2) >>> 0;
+    c0 = (hi1 ^ c1 ^ k0) >>> 0;
+    c1 = lo1;
+    c2 = (hi0 ^ c3 ^ k1) >>> 0;
+    c3 = lo0;
+    k0 = (k0 + W0) >>> 0;
+    k1 = (k1 + W1) >>> 0;
+  }
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
+}
+
+export class Generator {
+  private readonly key = new Uint32Array(2);
+  private readonly counter = new Uint32Array(4);
+  private readonly block = new Uint32Array(4);
+  private used = 4;
+
+  /** A generator for a non-negative integer seed below 2^53 (the low and high words form the key). */
+  constructor(seed = 0) {
+    if (!Number.isSafeInteger(seed) || seed < 0) {
+      throw new ArgumentError(`Generator: seed must be a non-negative safe integer, got ${seed}`);
+    }
+    this.key[0] = seed % TWO_POW_32;
+    this.key[1] = Math.floor(seed / TWO_POW_32);
+  }
+
+  static fromState(state: GeneratorState): Generator {
+    const generator = new Generator(0);
+    generator.setState(state);
+    return generator;
+  }
+
+  getState(): GeneratorState {
+    const [k0, k1] = this.key;
+    const [c0, c1, c2, c3] = this.counter;
+    return { key: [k0!, k1!], counter: [c0!, c1!, c2!, c3!], used: this.used };
+  }
+
+  setState(state: GeneratorState): void {
+    if (state.key?.length !== 2 || state.counter?.length !== 4 || !(state.used >= 0 && state.used <= 4)) {
+      throw new ArgumentError(`Generator: invalid state ${JSON.stringify(state)}`);
+    }
+    this.key.set(state.key);
+    this.counter.set(state.counter);
+    this.used = state.used;
+    // The current block is a function of the counter before its increment.
+    if (this.used < 4) this.refill(false);
+  }
+
+  /** A uniformly distributed unsigned 32-bit integer. */
+  nextUint32(): number {
+    if (this.used === 4) this.refill(true);
+    return this.block[this.used++]!;
+  }
+
+  /** A double uniform on [0, 1) with 53 random bits. */
+  nextDouble(): number {
+    const hi = this.nextUint32() >>> 5;
+    const lo = this.nextUint32() >>> 6;
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** An integer uniform on [low, high), without modulo bias (rejection sampling). */
+  randint(low: number, high: number): number {
+    const range = high - low;
+    if (!Number.isSafeInteger(low) || !Number.isSafeInteger(high) || range <= 0 || range > TWO_POW_32) {
+      throw new ArgumentError(
+        `randint: need integers low < high with high - low <= 2^32, got [${low}, ${high})`,
+      );
+    }
+    // Accept only draws below the largest multiple of range that fits in 32 bits.
+    const limit = TWO_POW_32 - (TWO_POW_32 % range);
+    let draw = this.nextUint32();
+    while (draw >= limit) draw = this.nextUint32();
+    return low + (draw % range);
+  }
+
+  /** Fills `out` with values uniform on [low, high). Float32 draws use 24 random bits, float64 53. */
+  fillUniform(out: Float32Array | Float64Array, low = 0, high = 1): void {
+    const scale = high - low;
+    if (out instanceof Float32Array) {
+      for (let i = 0; i < out.length; i++) out[i] = low + scale * ((this.nextUint32() >>> 8) / 16777216);
+    } else {
+      for (let i = 0; i < out.length; i++) out[i] = low + scale * this.nextDouble();
+    }
+  }
+
+  /** Fills `out` with normal draws (Box-Muller on pairs; an odd length discards the last partner). */
+  fillNormal(out: Float32Array | Float64Array, mean = 0, std = 1): void {
+    for (let i = 0; i < out.length; i += 2) {
+      // 1 - u lies in (0, 1], so the logarithm is finite.
+      const radius = Math.sqrt(-2 * Math.log(1 - this.nextDouble()));
+      const angle = 2 * Math.PI * this.nextDouble();
+      out[i] = mean + std * radius * Math.cos(angle);
+      if (i + 1 < out.length) out[i + 1] = mean + std * radius * Math.sin(angle);
+    }
+  }
+
+  /** Fills `out` with 1 where a uniform draw falls below p, else 0. */
+  fillBernoulli(out: Uint8Array | Float32Array | Float64Array | Int32Array, p: number): void {
+    if (!(p >= 0 && p <= 1)) throw new ArgumentError(`bernoulli: p must be in [0, 1], got ${p}`);
+    for (let i = 0; i < out.length; i++) out[i] = this.nextDouble() < p ? 1 : 0;
+  }
+
+  /** A uniformly random permutation of 0..n-1 (Fisher-Yates). */
+  permutation(n: number): Int32Array {
+    if (!Number.isSafeInteger(n) || n < 0 || n > 2 ** 31 - 1) {
+      throw new ArgumentError(`permutation: n must be an integer in [0, 2^31), got ${n}`);
+    }
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) out[i] = i;
+    for (let i = n - 1; i > 0; i--) {
+      const j = this.randint(0, i + 1);
+      const t = out[i]!;
+      out[i] = out[j]!;
+      out[j] = t;
+    }
+    return out;
+  }
+
+  private refill(advance: boolean): void {
+    if (advance) {
+      // 128-bit counter increment with carry.
+      for (let w = 0; w < 4; w++) {
+        this.counter[w] = (this.counter[w]! + 1) >>> 0;
+        if (this.counter[w] !== 0) break;
+      }
+      this.used = 0;
+    }
+    philox4x32(this.counter, this.key, this.block);
+  }
+}
