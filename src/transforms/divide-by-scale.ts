@@ -8,7 +8,7 @@ import type { Matrix } from "../data/matrix.js";
 import { ArgumentError } from "../errors.js";
 import { checkColumns, GeneSchema, pick } from "./gene-schema.js";
 import { checkStateName, numberArg, stringsArg, tensorArg } from "./state.js";
-import { checkEps, toFloat32, withValues } from "./values.js";
+import { checkEps, checkLength, withValues } from "./values.js";
 
 /** A float32 copy of scale_g with each NaN replaced by 1/eps, and how many there were. */
 export function replaceNaNScale(
@@ -69,8 +69,8 @@ export class DivideByScale implements Transform {
   constructor(options: DivideByScaleOptions) {
     this.eps = options.eps ?? 1e-6;
     checkEps(this.name, this.eps);
-    const checked = toFloat32(this.name, "scale_g", options.scale_g, options.var_names_g.length);
-    const { scale_g, nanCount } = replaceNaNScale(checked, this.eps);
+    checkLength(this.name, "scale_g", options.scale_g, options.var_names_g.length);
+    const { scale_g, nanCount } = replaceNaNScale(options.scale_g, this.eps);
     if (nanCount > 0) {
       // Upstream computes 1/eps in the warning, which raises for eps = 0.
       if (this.eps === 0) {

@@ -19,18 +19,28 @@ export function checkEps(transform: string, eps: number): void {
   }
 }
 
-/** Per-gene numbers as float32, the dtype upstream's buffers have (DivideByScale calls .float()). */
+/** Throws unless a per-gene array has one value per gene. */
+export function checkLength(
+  transform: string,
+  name: string,
+  values: ArrayLike<number>,
+  length: number,
+): void {
+  if (values.length !== length) {
+    throw new ArgumentError(
+      `${transform}: ${name} has length ${values.length}, expected ${length} (one per gene)`,
+    );
+  }
+}
+
+/** A float32 copy of per-gene numbers, the dtype of upstream's buffers. */
 export function toFloat32(
   transform: string,
   name: string,
   values: ArrayLike<number>,
   length: number,
 ): Float32Array {
-  if (values.length !== length) {
-    throw new ArgumentError(
-      `${transform}: ${name} has length ${values.length}, expected ${length} (one per gene)`,
-    );
-  }
+  checkLength(transform, name, values, length);
   return Float32Array.from(values);
 }
 
