@@ -1,0 +1,48 @@
+// A batch is a flat dictionary keyed by the user's batch_keys (SPEC.md section 3), as in
+// cellarium-ml, where every pipeline step returns a dictionary merged into the batch. Names with
+// axis suffixes (x_ng, var_names_g, total_mrna_umis_n) are upstream's and part of users' configs.
+//
+// Contract: the arrays of a batch are never mutated in place. A step allocates what it changes and
+// may share what it keeps (a values-only transform of a CSR block shares indptr and indices), so
+// one batch can feed several pipelines.
+
+import type { Matrix } from "./matrix.js";
+
+/** What a batch key can hold: a count block, per-cell or per-gene numbers, names, or a scalar. */
+export type BatchValue = Matrix | Float32Array | Float64Array | Int32Array | Uint8Array | string[] | number;
+
+export interface Batch {
+  /** Counts (or their transform) of n cells over g genes; CSR until a step needs it dense. */
+  x_ng: Matrix;
+  /** The gene names of x_ng's columns, in column order. */
+  var_names_g: string[];
+  /** Total UMI counts per cell; NormalizeTotal uses it instead of the row sums when present. */
+  total_mrna_umis_n?: Float32Array;
+  obs_names_n?: string[];
+  /** A per-cell target: category codes (categories_to_codes) or a numeric label. */
+  y_n?: Int32Array | Float32Array;
+  [key: string]: BatchValue | undefined;
+}
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * What a checkpoint stores for one transform: upstream's constructor arguments by their upstream
+ * names (a checkpoint's hyper-parameters, e.g. `target_count`, `var_names_g`) and its buffers
+ * (upstream's state_dict entries, e.g. `mean_g`).
+ */
+export interface TransformState {
+  readonly name: string;
+  readonly args: { readonly [arg: string]: JsonValue };
+  readonly tensors: { readonly [buffer: string]: Float32Array };
+}
+
+/** One pipeline step: reads the batch, returns the keys it changes. */
+export type BatchStep = (batch: Batch) => Partial<Batch>;
+
+export interface Transform {
+  /** Upstream's class name (`NormalizeTotal`, `ZScore`, ...), the name configs refer to. */
+  readonly name: string;
+  forward(batch: Batch): Partial<Batch>;
+  state(): TransformState;
+}

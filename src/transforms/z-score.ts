@@ -1,0 +1,101 @@
+// ZScore (upstream cellarium/ml/transforms/z_score.py): y_ng = (x_ng - mean_g) / (std_g + eps).
+
+import type { Batch, Transform, TransformState } from "../data/batch.js";
+import type { DenseMatrix, Matrix } from "../data/matrix.js";
+import { checkColumns, GeneSchema, pick } from "./gene-schema.js";
+import { checkStateName, numberArg, stringsArg, tensorArg } from "./state.js";
+import { checkEps, toFloat32 } from "./values.js";
+
+/**
+ * The z-scored block, always dense: a zero becomes -mean_g / (std_g + eps). A CSR input is
+ * written in one pass over the output: each row starts as the z-score of zero, then its stored
+ * entries overwrite their columns (CSR rows are assumed to hold each column at most once, as
+ * anndata writes them). Rounding follows upstream's float32 ops: fl(fl(x - mean) / fl(std + eps)).
+ */
+export function zScore(x_ng: Matrix, mean_g: Float32Array, std_g: Float32Array, eps: number): DenseMatrix {
+  const { nRows, nCols } = x_ng;
+  const eps32 = Math.fround(eps);
+  const denominator_g = new Float32Array(nCols);
+  const zero_g = new Float32Array(nCols);
+  for (let g = 0; g < nCols; g++) {
+    denominator_g[g] = std_g[g]! + eps32;
+    zero_g[g] = -mean_g[g]! / denominator_g[g]!;
+  }
+  const out = new Float32Array(nRows * nCols);
+  const src = x_ng.data;
+  if (x_ng.format === "dense") {
+    for (let i = 0; i < nRows; i++) {
+      const offset = i * nCols;
+      for (let g = 0; g < nCols; g++) {
+        out[offset + g] = Math.fround(src[offset + g]! - mean_g[g]!) / denominator_g[g]!;
+      }
+    }
+  } else {
+    const { indptr, indices } = x_ng;
+    for (let i = 0; i < nRows; i++) {
+      const offset = i * nCols;
+      out.set(zero_g, offset);
+      const end = indptr[i + 1]!;
+      for (let p = indptr[i]!; p < end; p++) {
+        const g = indices[p]!;
+        out[offset + g] = Math.fround(src[p]! - mean_g[g]!) / denominator_g[g]!;
+      }
+    }
+  }
+  return { format: "dense", nRows, nCols, data: out };
+}
+
+export interface ZScoreOptions {
+  readonly mean_g: ArrayLike<number>;
+  readonly std_g: ArrayLike<number>;
+  /** The genes mean_g and std_g belong to; batches may carry any subset of them, in any order. */
+  readonly var_names_g: readonly string[];
+  /** Default 1e-6, upstream's. */
+  readonly eps?: number;
+}
+
+export class ZScore implements Transform {
+  readonly name = "ZScore";
+  /** float32 copies, like upstream's registered buffers. */
+  readonly mean_g: Float32Array;
+  readonly std_g: Float32Array;
+  readonly eps: number;
+  private readonly schema: GeneSchema;
+
+  constructor(options: ZScoreOptions) {
+    const genes = options.var_names_g.length;
+    this.mean_g = toFloat32(this.name, "mean_g", options.mean_g, genes);
+    this.std_g = toFloat32(this.name, "std_g", options.std_g, genes);
+    this.eps = options.eps ?? 1e-6;
+    checkEps(this.name, this.eps);
+    this.schema = new GeneSchema(this.name, [...options.var_names_g]);
+  }
+
+  get var_names_g(): readonly string[] {
+    return this.schema.var_names_g;
+  }
+
+  static fromState(state: TransformState): ZScore {
+    checkStateName(state, "ZScore");
+    return new ZScore({
+      mean_g: tensorArg(state, "mean_g"),
+      std_g: tensorArg(state, "std_g"),
+      var_names_g: stringsArg(state, "var_names_g"),
+      eps: numberArg(state, "eps"),
+    });
+  }
+
+  forward(batch: Batch): Partial<Batch> {
+    checkColumns(this.name, batch.x_ng, batch.var_names_g);
+    const positions = this.schema.positions(batch.var_names_g);
+    return { x_ng: zScore(batch.x_ng, pick(this.mean_g, positions), pick(this.std_g, positions), this.eps) };
+  }
+
+  state(): TransformState {
+    return {
+      name: this.name,
+      args: { var_names_g: [...this.var_names_g], eps: this.eps },
+      tensors: { mean_g: this.mean_g, std_g: this.std_g },
+    };
+  }
+}
