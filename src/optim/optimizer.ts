@@ -56,8 +56,8 @@ export class Optimizer<O extends BaseOptions> {
   ) {
     this.rule = rule;
     const base = { ...rule.defaults, ...defaults };
+    if (params.length === 0) throw new ArgumentError(`${rule.name}: got an empty parameter list`);
     const specs = isGroupList(params) ? params : [{ params } as ParamGroupSpec<O>];
-    if (specs.length === 0) throw new ArgumentError(`${rule.name}: got an empty parameter list`);
     const seen = new Set<OptimParam>();
     this.paramGroups = specs.map((spec, g) => {
       const group = { ...base, lrScale: 1, ...spec, params: [...spec.params] } as ParamGroup<O>;
