@@ -206,14 +206,13 @@ export function decodeSafetensors(
   const dataLength = bytes.length - dataStart;
   let header: unknown;
   try {
-    // The reference reader requires the JSON to start with "{" (no leading padding).
+    // The reference reader requires the JSON to start with "{" (no leading padding), which also
+    // makes a successfully parsed header an object.
     if (bytes[8] !== 0x7b) throw new Error("the header does not start with {");
     header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, dataStart)));
   } catch (error) {
     fail(`header is not valid UTF-8 JSON (${(error as Error).message})`);
   }
-  if (typeof header !== "object" || header === null || Array.isArray(header))
-    fail("header is not a JSON object");
 
   const metadata: Record<string, string> = {};
   const entries: HeaderEntry[] = [];
