@@ -67,22 +67,19 @@ function resumeContinuesExactly(
 }
 
 test("Adam (amsgrad, two groups, float32 and float64) resumes bit-for-bit from its state dict", () => {
-  resumeContinuesExactly(
-    (params, lr) =>
-      adam(
-        [
-          { params: [params[0]!, params[1]!], lrScale: 0.5 },
-          { params: [params[2]!], betas: [0.7, 0.99], weightDecay: 0.1 },
-        ],
-        { lr, amsgrad: true },
-      ) as unknown as Optimizer<BaseOptions>,
+  resumeContinuesExactly((params, lr) =>
+    adam(
+      [
+        { params: [params[0]!, params[1]!], lrScale: 0.5 },
+        { params: [params[2]!], betas: [0.7, 0.99], weightDecay: 0.1 },
+      ],
+      { lr, amsgrad: true },
+    ),
   );
 });
 
 test("SGD with momentum resumes bit-for-bit from its state dict", () => {
-  resumeContinuesExactly(
-    (params, lr) => sgd(params, { lr, momentum: 0.9, nesterov: true }) as unknown as Optimizer<BaseOptions>,
-  );
+  resumeContinuesExactly((params, lr) => sgd(params, { lr, momentum: 0.9, nesterov: true }));
 });
 
 test("state dict names follow torch: state.<index>.<buffer>, float32 state for float32 params", () => {
