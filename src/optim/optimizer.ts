@@ -62,10 +62,7 @@ export class Optimizer<O extends BaseOptions> {
     this.paramGroups = specs.map((spec, g) => {
       const group = { ...base, lrScale: 1, ...spec, params: [...spec.params] } as ParamGroup<O>;
       const where = `${rule.name}: param group ${g}`;
-      rule.validate(group, where);
-      if (!(group.lrScale >= 0) || !Number.isFinite(group.lrScale)) {
-        throw new ArgumentError(`${where}: lrScale must be a finite number >= 0, got ${group.lrScale}`);
-      }
+      this.validateGroup(group, where);
       for (const param of group.params) {
         if (seen.has(param)) {
           throw new ArgumentError(
@@ -147,6 +144,9 @@ export class Optimizer<O extends BaseOptions> {
     }
     let index = 0;
     const groups = metadata.groups.map((saved, g) => {
+      if (typeof saved !== "object" || saved === null) {
+        throw new CheckpointError(`${where}: group ${g} is ${JSON.stringify(saved)}, not an object`);
+      }
       const { params, ...options } = saved;
       const group = this.paramGroups[g]!;
       const expected = group.params.map(() => index++);
@@ -157,7 +157,7 @@ export class Optimizer<O extends BaseOptions> {
       }
       const restored = { ...options, params: group.params } as unknown as ParamGroup<O>;
       try {
-        this.rule.validate(restored, `${where}: group ${g}`);
+        this.validateGroup(restored, `${where}: group ${g}`);
       } catch (error) {
         throw new CheckpointError((error as Error).message, { cause: error });
       }
@@ -195,6 +195,13 @@ export class Optimizer<O extends BaseOptions> {
     });
     this.state.splice(0, this.state.length, ...state);
     this.steps.splice(0, this.steps.length, ...metadata.steps);
+  }
+
+  private validateGroup(group: ParamGroup<O>, where: string): void {
+    this.rule.validate(group, where);
+    if (!(group.lrScale >= 0) || !Number.isFinite(group.lrScale)) {
+      throw new ArgumentError(`${where}: lrScale must be a finite number >= 0, got ${group.lrScale}`);
+    }
   }
 }
 

@@ -197,4 +197,16 @@ test("loading a mismatched state dict throws CheckpointError", () => {
   const badBetas = JSON.parse(JSON.stringify(good.metadata));
   badBetas.groups[0].betas = [2, 0.9];
   assert.throws(() => fresh().loadStateDict({ ...good, metadata: badBetas }), CheckpointError);
+  const badScale = JSON.parse(JSON.stringify(good.metadata));
+  badScale.groups[0].lrScale = -1;
+  assert.throws(
+    () => fresh().loadStateDict({ ...good, metadata: badScale }),
+    (error: Error) => error instanceof CheckpointError && /group 0: lrScale must be/.test(error.message),
+  );
+  const badGroup = JSON.parse(JSON.stringify(good.metadata));
+  badGroup.groups[0] = null;
+  assert.throws(
+    () => fresh().loadStateDict({ ...good, metadata: badGroup }),
+    /group 0 is null, not an object/,
+  );
 });
