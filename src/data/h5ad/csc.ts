@@ -21,7 +21,12 @@ export interface CscSource {
 const SCAN_CHUNK = 1 << 20;
 
 /** Rows [rowStart, rowEnd) of a CSC matrix as CSR, columns sorted within each row. */
-export function readCscRows(source: CscSource, rowStart: number, rowEnd: number, chunk = SCAN_CHUNK): CsrMatrix {
+export function readCscRows(
+  source: CscSource,
+  rowStart: number,
+  rowEnd: number,
+  chunk = SCAN_CHUNK,
+): CsrMatrix {
   const { nRows, nCols, colPtr } = source;
   const nnz = colPtr[nCols]!;
   let rows = new Int32Array(1024);
@@ -37,7 +42,9 @@ export function readCscRows(source: CscSource, rowStart: number, rowEnd: number,
       while (colPtr[col + 1]! <= p) col++;
       const r = idx[p - start]!;
       if (r < 0 || r >= nRows) {
-        throw new FileFormatError(`${source.where}/indices: row index ${r} at position ${p} is outside [0, ${nRows})`);
+        throw new FileFormatError(
+          `${source.where}/indices: row index ${r} at position ${p} is outside [0, ${nRows})`,
+        );
       }
       if (r < rowStart || r >= rowEnd) continue;
       // Data is read only for chunks that hold a value of the block.

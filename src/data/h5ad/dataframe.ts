@@ -48,7 +48,9 @@ export class AnnDataFrame {
   ) {
     const encoding = encodingType(group);
     if (encoding !== undefined && encoding !== "dataframe") {
-      throw new FileFormatError(`${file}: ${group.path} has encoding-type '${encoding}', expected 'dataframe'`);
+      throw new FileFormatError(
+        `${file}: ${group.path} has encoding-type '${encoding}', expected 'dataframe'`,
+      );
     }
     this.indexKey = stringAttr(group, "_index") ?? "_index";
     const order = attrValue(group, "column-order");
@@ -67,7 +69,9 @@ export class AnnDataFrame {
 
   column(name: string): DataFrameColumn {
     if (!this.columns.includes(name)) {
-      throw new FileFormatError(`${this.file}: ${this.group.path} has no column '${name}' (columns: ${this.columns.join(", ")})`);
+      throw new FileFormatError(
+        `${this.file}: ${this.group.path} has no column '${name}' (columns: ${this.columns.join(", ")})`,
+      );
     }
     const entity = this.group.get(name);
     const path = join(this.group.path, name);
@@ -77,7 +81,9 @@ export class AnnDataFrame {
     else throw new FileFormatError(`${this.file}: column ${path} is missing`);
     const length = column.kind === "categorical" ? column.codes.length : column.values.length;
     if (length !== this.length) {
-      throw new FileFormatError(`${this.file}: column ${path} has ${length} rows, the index has ${this.length}`);
+      throw new FileFormatError(
+        `${this.file}: column ${path} has ${length} rows, the index has ${this.length}`,
+      );
     }
     return column;
   }
@@ -103,14 +109,18 @@ export class AnnDataFrame {
           mask: this.booleans(requireDataset(this.file, group, "mask")),
         };
       default:
-        throw new FileFormatError(`${this.file}: column ${group.path} has unsupported encoding-type '${encoding ?? "(none)"}'`);
+        throw new FileFormatError(
+          `${this.file}: column ${group.path} has unsupported encoding-type '${encoding ?? "(none)"}'`,
+        );
     }
   }
 
   private datasetColumn(dataset: Dataset): DataFrameColumn {
     const encoding = encodingType(dataset);
     if (encoding !== undefined && encoding !== "array" && encoding !== "string-array") {
-      throw new FileFormatError(`${this.file}: column ${dataset.path} has unsupported encoding-type '${encoding}'`);
+      throw new FileFormatError(
+        `${this.file}: column ${dataset.path} has unsupported encoding-type '${encoding}'`,
+      );
     }
     const reference = attrValue(dataset, "categories");
     if (reference !== undefined) {
@@ -118,7 +128,9 @@ export class AnnDataFrame {
       const ref = asReference(reference);
       const target = ref === undefined ? null : this.h5.dereference(ref);
       if (!isDataset(target)) {
-        throw new FileFormatError(`${this.file}: column ${dataset.path}: 'categories' does not reference a dataset`);
+        throw new FileFormatError(
+          `${this.file}: column ${dataset.path}: 'categories' does not reference a dataset`,
+        );
       }
       return this.categorical(dataset, target, Boolean(scalar(attrValue(target, "ordered"))));
     }
@@ -127,15 +139,25 @@ export class AnnDataFrame {
     if (isBooleanEnum(metadata)) return { kind: "boolean", values: this.booleans(dataset) };
     const dtype = numericDtype(metadata);
     if (dtype !== undefined) return { kind: "numeric", dtype, values: this.numbers(dataset) };
-    throw new FileFormatError(`${this.file}: column ${dataset.path} has unsupported HDF5 type class ${metadata.type}`);
+    throw new FileFormatError(
+      `${this.file}: column ${dataset.path} has unsupported HDF5 type class ${metadata.type}`,
+    );
   }
 
   private categorical(codes: Dataset, categories: Dataset, ordered: boolean): DataFrameColumn {
     const values = readValue(this.file, codes);
-    if (!isNumericArray(values)) throw new FileFormatError(`${this.file}: ${codes.path} must hold integer codes`);
+    if (!isNumericArray(values))
+      throw new FileFormatError(`${this.file}: ${codes.path} must hold integer codes`);
     const names =
-      categories.metadata.type === H5T.string ? this.strings(categories) : Array.from(this.numbers(categories));
-    return { kind: "categorical", codes: toInt32(values, `${this.file}: ${codes.path}`), categories: names, ordered };
+      categories.metadata.type === H5T.string
+        ? this.strings(categories)
+        : Array.from(this.numbers(categories));
+    return {
+      kind: "categorical",
+      codes: toInt32(values, `${this.file}: ${codes.path}`),
+      categories: names,
+      ordered,
+    };
   }
 
   private strings(dataset: Dataset): string[] {

@@ -2,9 +2,17 @@ import type { File, Group } from "h5wasm/node";
 import { ArgumentError, FileFormatError } from "../../errors.js";
 import type { CsrMatrix, DenseMatrix, Matrix } from "../matrix.js";
 import { isNumericArray, type NumericArray, toFloat32, toFloat64, toInt32 } from "./convert.js";
-import { attrValue, datasetShape, encodingType, isDataset, isGroup, requireDataset, stringAttr } from "./element.js";
-import { readSlice } from "./h5wasm.js";
 import { readCscRows } from "./csc.js";
+import {
+  attrValue,
+  datasetShape,
+  encodingType,
+  isDataset,
+  isGroup,
+  requireDataset,
+  stringAttr,
+} from "./element.js";
+import { readSlice } from "./h5wasm.js";
 
 // Row-block readers for the matrices of an AnnData file (X, layers, obsm): each read touches only
 // the rows asked for (the wasm heap is 2 GiB and never shrinks, so a matrix is never read whole).
@@ -31,7 +39,12 @@ export interface MatrixReaderOptions {
 const DEFAULT_CSC_CACHE_MAX_NNZ = 1 << 24;
 
 /** Opens the matrix element at `path` (a sparse group or a 2-D dataset). */
-export function openMatrix(file: string, h5: File, path: string, options: MatrixReaderOptions = {}): MatrixReader {
+export function openMatrix(
+  file: string,
+  h5: File,
+  path: string,
+  options: MatrixReaderOptions = {},
+): MatrixReader {
   const entity = h5.get(path);
   if (isDataset(entity)) {
     const encoding = encodingType(entity);
@@ -50,7 +63,10 @@ export function openMatrix(file: string, h5: File, path: string, options: Matrix
       nCols,
       read(rowStart, rowEnd): DenseMatrix {
         checkRows(file, path, nRows, rowStart, rowEnd);
-        const data = rowEnd > rowStart ? toFloat32(numeric(file, path, readSlice(file, entity, [[rowStart, rowEnd], []]))) : new Float32Array(0);
+        const data =
+          rowEnd > rowStart
+            ? toFloat32(numeric(file, path, readSlice(file, entity, [[rowStart, rowEnd], []])))
+            : new Float32Array(0);
         return { format: "dense", nRows: rowEnd - rowStart, nCols, data };
       },
     };
@@ -99,7 +115,9 @@ function csrReader(file: string, group: Group, [nRows, nCols]: [number, number])
   const indices = requireDataset(file, group, "indices");
   const data = requireDataset(file, group, "data");
   if (datasetShape(indptr)[0] !== nRows + 1) {
-    throw new FileFormatError(`${file}: ${path}/indptr has length ${datasetShape(indptr)[0]}, expected ${nRows + 1} (shape [${nRows}, ${nCols}])`);
+    throw new FileFormatError(
+      `${file}: ${path}/indptr has length ${datasetShape(indptr)[0]}, expected ${nRows + 1} (shape [${nRows}, ${nCols}])`,
+    );
   }
   const nnz = datasetShape(data)[0] ?? 0;
   return {
@@ -111,34 +129,56 @@ function csrReader(file: string, group: Group, [nRows, nCols]: [number, number])
       checkRows(file, path, nRows, rowStart, rowEnd);
       const n = rowEnd - rowStart;
       // Exactly three reads: indptr[rowStart..rowEnd], then indices and data [p0, p1).
-      const ptr = toFloat64(numeric(file, `${path}/indptr`, readSlice(file, indptr, [[rowStart, rowEnd + 1]])));
+      const ptr = toFloat64(
+        numeric(file, `${path}/indptr`, readSlice(file, indptr, [[rowStart, rowEnd + 1]])),
+      );
       const p0 = ptr[0]!;
       const p1 = ptr[n]!;
       const blockPtr = new Int32Array(n + 1);
       for (let i = 1; i <= n; i++) {
         const d = ptr[i]! - p0;
         if (!(ptr[i]! >= ptr[i - 1]!) || d > 0x7fffffff) {
-          throw new FileFormatError(`${file}: ${path}/indptr is not non-decreasing within int32 range at row ${rowStart + i}`);
+          throw new FileFormatError(
+            `${file}: ${path}/indptr is not non-decreasing within int32 range at row ${rowStart + i}`,
+          );
         }
         blockPtr[i] = d;
       }
       if (p0 < 0 || p1 > nnz) {
-        throw new FileFormatError(`${file}: ${path}/indptr points to [${p0}, ${p1}) outside data of length ${nnz}`);
+        throw new FileFormatError(
+          `${file}: ${path}/indptr points to [${p0}, ${p1}) outside data of length ${nnz}`,
+        );
       }
-      const blockIndices = p1 > p0 ? toInt32(numeric(file, `${path}/indices`, readSlice(file, indices, [[p0, p1]])), `${file}: ${path}/indices`) : new Int32Array(0);
-      const blockData = p1 > p0 ? toFloat32(numeric(file, `${path}/data`, readSlice(file, data, [[p0, p1]]))) : new Float32Array(0);
+      const blockIndices =
+        p1 > p0
+          ? toInt32(
+              numeric(file, `${path}/indices`, readSlice(file, indices, [[p0, p1]])),
+              `${file}: ${path}/indices`,
+            )
+          : new Int32Array(0);
+      const blockData =
+        p1 > p0
+          ? toFloat32(numeric(file, `${path}/data`, readSlice(file, data, [[p0, p1]])))
+          : new Float32Array(0);
       return { format: "csr", nRows: n, nCols, indptr: blockPtr, indices: blockIndices, data: blockData };
     },
   };
 }
 
-function cscReader(file: string, group: Group, [nRows, nCols]: [number, number], cacheMaxNnz: number): MatrixReader {
+function cscReader(
+  file: string,
+  group: Group,
+  [nRows, nCols]: [number, number],
+  cacheMaxNnz: number,
+): MatrixReader {
   const path = group.path;
   const indptr = requireDataset(file, group, "indptr");
   const indices = requireDataset(file, group, "indices");
   const data = requireDataset(file, group, "data");
   if (datasetShape(indptr)[0] !== nCols + 1) {
-    throw new FileFormatError(`${file}: ${path}/indptr has length ${datasetShape(indptr)[0]}, expected ${nCols + 1} (shape [${nRows}, ${nCols}])`);
+    throw new FileFormatError(
+      `${file}: ${path}/indptr has length ${datasetShape(indptr)[0]}, expected ${nCols + 1} (shape [${nRows}, ${nCols}])`,
+    );
   }
   const nnz = datasetShape(data)[0] ?? 0;
   // One entry per gene: small next to X, read once.
@@ -148,8 +188,12 @@ function cscReader(file: string, group: Group, [nRows, nCols]: [number, number],
     nCols,
     colPtr,
     readIndices: (start: number, end: number) =>
-      toInt32(numeric(file, `${path}/indices`, readSlice(file, indices, [[start, end]])), `${file}: ${path}/indices`),
-    readData: (start: number, end: number) => toFloat32(numeric(file, `${path}/data`, readSlice(file, data, [[start, end]]))),
+      toInt32(
+        numeric(file, `${path}/indices`, readSlice(file, indices, [[start, end]])),
+        `${file}: ${path}/indices`,
+      ),
+    readData: (start: number, end: number) =>
+      toFloat32(numeric(file, `${path}/data`, readSlice(file, data, [[start, end]]))),
     where: `${file}: ${path}`,
   };
   let whole: CsrMatrix | undefined;
@@ -188,8 +232,13 @@ function numeric(file: string, path: string, value: unknown): NumericArray {
 }
 
 function checkRows(file: string, path: string, nRows: number, rowStart: number, rowEnd: number): void {
-  if (!Number.isInteger(rowStart) || !Number.isInteger(rowEnd) || rowStart < 0 || rowEnd < rowStart || rowEnd > nRows) {
+  if (
+    !Number.isInteger(rowStart) ||
+    !Number.isInteger(rowEnd) ||
+    rowStart < 0 ||
+    rowEnd < rowStart ||
+    rowEnd > nRows
+  ) {
     throw new ArgumentError(`${file}: ${path}: row range [${rowStart}, ${rowEnd}) is outside [0, ${nRows}]`);
   }
 }
-

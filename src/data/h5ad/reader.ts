@@ -27,7 +27,9 @@ export class AnnDataFile {
     const root = h5 as Group;
     for (const key of ["X", "obs", "var"]) {
       if (root.get(key) === null) {
-        throw new FileFormatError(`${path}: not an AnnData file: no '${key}' at the root (found: ${root.keys().join(", ") || "nothing"})`);
+        throw new FileFormatError(
+          `${path}: not an AnnData file: no '${key}' at the root (found: ${root.keys().join(", ") || "nothing"})`,
+        );
       }
     }
     this.obs = new AnnDataFrame(path, h5, requireFrame(path, root, "obs"));
@@ -46,7 +48,9 @@ export class AnnDataFile {
       h5.close();
       if (error instanceof FileFormatError || error instanceof ArgumentError) throw error;
       // h5wasm raised while reading the layout: a damaged file (e.g. truncated).
-      throw new FileFormatError(`${path}: cannot read the AnnData layout (${hdf5Reason(error)})`, { cause: error });
+      throw new FileFormatError(`${path}: cannot read the AnnData layout (${hdf5Reason(error)})`, {
+        cause: error,
+      });
     }
   }
 
@@ -111,7 +115,9 @@ export class AnnDataFile {
   private matrixAt(groupKey: string, key: string, nCols: number | undefined): MatrixReader {
     const path = `/${groupKey}/${key}`;
     if (!this.keysOf(groupKey).includes(key)) {
-      throw new ArgumentError(`${this.path}: no ${groupKey} entry '${key}' (found: ${this.keysOf(groupKey).join(", ") || "none"})`);
+      throw new ArgumentError(
+        `${this.path}: no ${groupKey} entry '${key}' (found: ${this.keysOf(groupKey).join(", ") || "none"})`,
+      );
     }
     let reader = this.matrices.get(path);
     if (reader === undefined) {
@@ -125,7 +131,9 @@ export class AnnDataFile {
     const reader = openMatrix(this.path, this.h5, path, this.options);
     if (reader.nRows !== this.nObs || (nCols !== undefined && reader.nCols !== nCols)) {
       const expected = `[${this.nObs}, ${nCols ?? "k"}]`;
-      throw new FileFormatError(`${this.path}: ${path} has shape [${reader.nRows}, ${reader.nCols}], expected ${expected} from obs and var`);
+      throw new FileFormatError(
+        `${this.path}: ${path} has shape [${reader.nRows}, ${reader.nCols}], expected ${expected} from obs and var`,
+      );
     }
     return reader;
   }
@@ -139,7 +147,9 @@ function requireFrame(path: string, root: Group, key: string): Group {
   const group = root.get(key);
   if (!isGroup(group)) {
     // anndata < 0.7 stored dataframes as HDF5 record arrays.
-    throw new FileFormatError(`${path}: /${key} is not a dataframe group (record-array dataframes of anndata < 0.7 are not supported)`);
+    throw new FileFormatError(
+      `${path}: /${key} is not a dataframe group (record-array dataframes of anndata < 0.7 are not supported)`,
+    );
   }
   return group;
 }

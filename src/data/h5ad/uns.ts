@@ -66,7 +66,9 @@ function readUnsDataset(file: string, dataset: Dataset): UnsValue {
   if (numericDtype(metadata) === undefined) return { unsupported: `HDF5 type class ${metadata.type}` };
   const value = readValue(file, dataset);
   if (isScalar) {
-    return typeof value === "number" || typeof value === "bigint" ? toNumber(value) : { unsupported: "numeric scalar" };
+    return typeof value === "number" || typeof value === "bigint"
+      ? toNumber(value)
+      : { unsupported: "numeric scalar" };
   }
   if (!isNumericArray(value)) return { unsupported: `HDF5 type class ${metadata.type}` };
   return { shape, data: toFloat64(value) };
