@@ -238,10 +238,11 @@ def unknown_filter(path):
         g = f.create_group("X")
         g.attrs["encoding-type"] = "csr_matrix"
         g.attrs["encoding-version"] = "0.1.0"
-        g.attrs["shape"] = np.array([2, 2])
-        g.create_dataset("data", data=np.ones(2, np.float32), compression="lzf")
-        g.create_dataset("indices", data=np.array([0, 1], np.int32))
-        g.create_dataset("indptr", data=np.array([0, 1, 2], np.int32))
+        g.attrs["shape"] = np.array([2, 64])
+        # Compressible: an incompressible chunk would be stored unfiltered and read fine.
+        g.create_dataset("data", data=np.ones(128, np.float32), compression="lzf")
+        g.create_dataset("indices", data=np.tile(np.arange(64, dtype=np.int32), 2))
+        g.create_dataset("indptr", data=np.array([0, 64, 128], np.int32))
     raw = bytearray(path.read_bytes())
     at = raw.find(b"lzf\x00")
     assert at > 8 and raw[at - 8 : at - 6] == (32000).to_bytes(2, "little"), "LZF pipeline message not found"

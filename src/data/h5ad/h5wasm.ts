@@ -68,6 +68,7 @@ export function readSlice(
   dataset: Dataset,
   ranges: ([number, number] | [])[],
 ): ReturnType<Dataset["slice"]> {
+  checkFilters(file, dataset);
   try {
     return dataset.slice(ranges);
   } catch (error) {
@@ -77,6 +78,7 @@ export function readSlice(
 
 /** Reads a whole dataset (small ones only: indexes, dataframe columns, uns). */
 export function readValue(file: string, dataset: Dataset): ReturnType<Dataset["slice"]> {
+  checkFilters(file, dataset);
   try {
     return dataset.value;
   } catch (error) {
@@ -94,4 +96,31 @@ function datasetReadError(file: string, dataset: Dataset, error: unknown): FileF
     );
   }
   return new FileFormatError(`${file}: cannot read dataset ${dataset.path} (${reason})`, { cause: error });
+}
+
+const LZF_FILTER_ID = 32000;
+/** Bytes per element of a variable-length string in the file: a global heap ID (4 + 8 + 4). */
+const VLEN_STORED_SIZE = 16;
+const checked = new WeakSet<Dataset>();
+
+/**
+ * The LZF plugin (built for h5wasm 0.8) aborts the whole wasm module, breaking every later read in
+ * the process, when a chunk decompresses to more than the size hint in its cd_values[2] (it then
+ * reads errno, a symbol h5wasm 0.10 does not export). h5py stores no hint for variable-length
+ * strings (anndata >= 0.8 with compression="lzf"), so such datasets are refused before reading.
+ */
+function checkFilters(file: string, dataset: Dataset): void {
+  if (checked.has(dataset)) return;
+  for (const filter of dataset.filters) {
+    if (filter.id !== LZF_FILTER_ID) continue;
+    const { chunks, size, vlen } = dataset.metadata;
+    const chunkBytes = (chunks ?? []).reduce((a, b) => a * b, 1) * (vlen ? VLEN_STORED_SIZE : size);
+    const hint = filter.cd_values[2] ?? 0;
+    if (hint < chunkBytes) {
+      throw new FileFormatError(
+        `${file}: dataset ${dataset.path} uses HDF5 filter lzf (id 32000) without a usable chunk-size hint (cd_values [${filter.cd_values.join(", ")}], chunk of ${chunkBytes} bytes), which the LZF plugin cannot decode; rewrite the file with gzip or no compression`,
+      );
+    }
+  }
+  checked.add(dataset);
 }
