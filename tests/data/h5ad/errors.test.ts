@@ -46,7 +46,10 @@ test("HDF5 without AnnData's X / obs", async () => {
 
 test("an unsupported encoding-type for X", async () => {
   const original = join(FIXTURES, "bad", "unknown-encoding.h5ad");
-  await assert.rejects(AnnDataFile.open(original), oneLine(original, /\/X has unsupported encoding-type 'awkward-array'/));
+  await assert.rejects(
+    AnnDataFile.open(original),
+    oneLine(original, /\/X has unsupported encoding-type 'awkward-array'/),
+  );
 });
 
 test("an HDF5 filter no plugin provides", async () => {
@@ -57,7 +60,10 @@ test("an HDF5 filter no plugin provides", async () => {
   const h5 = await openHdf5(path);
   try {
     const x = openMatrix(path, h5, "/X");
-    assert.throws(() => x.read(0, 2), oneLine(path, /dataset \/X\/data uses HDF5 filters \[lzf \(id 32099\)\]/));
+    assert.throws(
+      () => x.read(0, 2),
+      oneLine(path, /dataset \/X\/data uses HDF5 filters \[lzf \(id 32099\)\]/),
+    );
   } finally {
     h5.close();
   }
@@ -71,7 +77,10 @@ test("an unsupported column encoding names the column; other columns still read"
   const h5 = await openHdf5(path);
   try {
     const obs = new AnnDataFrame(path, h5, h5.get("obs") as never);
-    assert.throws(() => obs.column("weird"), oneLine(path, /column \/obs\/weird has unsupported encoding-type 'future-encoding'/));
+    assert.throws(
+      () => obs.column("weird"),
+      oneLine(path, /column \/obs\/weird has unsupported encoding-type 'future-encoding'/),
+    );
     assert.equal(obs.index().length, 13);
   } finally {
     h5.close();
@@ -81,9 +90,15 @@ test("an unsupported column encoding names the column; other columns still read"
 test("row ranges outside X are argument errors", async () => {
   const file = await AnnDataFile.open(join(FIXTURES, "full-csr.h5ad"));
   try {
-    assert.throws(() => file.readX(5, 14), { name: "ArgumentError", message: /row range \[5, 14\) is outside \[0, 13\]/ });
+    assert.throws(() => file.readX(5, 14), {
+      name: "ArgumentError",
+      message: /row range \[5, 14\) is outside \[0, 13\]/,
+    });
     assert.throws(() => file.readX(3, 2), { name: "ArgumentError" });
-    assert.throws(() => file.obsm("X_missing"), { name: "ArgumentError", message: /no obsm entry 'X_missing'/ });
+    assert.throws(() => file.obsm("X_missing"), {
+      name: "ArgumentError",
+      message: /no obsm entry 'X_missing'/,
+    });
   } finally {
     file.close();
   }

@@ -5,7 +5,14 @@ import type { DataFrameColumn } from "../../../src/data/h5ad/dataframe.js";
 import { AnnDataFile } from "../../../src/data/h5ad/reader.js";
 import type { UnsValue } from "../../../src/data/h5ad/uns.js";
 import type { CsrMatrix } from "../../../src/data/matrix.js";
-import { asFloat32, type ExpectedColumn, type ExpectedFrame, expected, FIXTURES, toDense } from "./expected.js";
+import {
+  asFloat32,
+  type ExpectedColumn,
+  type ExpectedFrame,
+  expected,
+  FIXTURES,
+  toDense,
+} from "./expected.js";
 
 const NAMES = [
   "full-csr",
@@ -62,7 +69,8 @@ function compareFrame(frame: AnnDataFile["obs"], want: ExpectedFrame, what: stri
 /** Our uns with typed arrays as plain arrays, to compare with the JSON. */
 function plain(value: UnsValue): unknown {
   if (typeof value !== "object" || Array.isArray(value)) return value;
-  if ("data" in value && value.data instanceof Float64Array) return { shape: value.shape, data: Array.from(value.data) };
+  if ("data" in value && value.data instanceof Float64Array)
+    return { shape: value.shape, data: Array.from(value.data) };
   if ("unsupported" in value && typeof value.unsupported === "string") return { unsupported: true };
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v as UnsValue)]));
 }
