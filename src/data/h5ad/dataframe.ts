@@ -1,0 +1,192 @@
+import type { Dataset, File, Group } from "h5wasm/node";
+import { FileFormatError } from "../../errors.js";
+import { isNumericArray, toFloat64, toInt32 } from "./convert.js";
+import {
+  asReference,
+  attrValue,
+  encodingType,
+  H5T,
+  isBooleanEnum,
+  isDataset,
+  isGroup,
+  join,
+  numericDtype,
+  requireDataset,
+  stringAttr,
+} from "./element.js";
+import { readValue } from "./h5wasm.js";
+
+// obs / var dataframes. Columns are read one at a time, when asked for.
+// anndata >= 0.8 tags every column with `encoding-type`; anndata 0.7 writes plain datasets,
+// booleans as h5py enums, and categoricals as integer codes whose `categories` attribute is an
+// object reference to a dataset under `__categories/` (with an `ordered` attribute).
+
+/** One dataframe column, decoded. Codes of missing categorical values are -1. */
+export type DataFrameColumn =
+  | { kind: "categorical"; codes: Int32Array; categories: string[] | number[]; ordered: boolean }
+  | { kind: "string"; values: string[] }
+  /** Numbers of any stored dtype (numpy name in `dtype`); 64-bit integers beyond 2^53 are rounded. */
+  | { kind: "numeric"; dtype: string; values: Float64Array }
+  /** 0 / 1 per row. */
+  | { kind: "boolean"; values: Uint8Array }
+  /** `mask[i] = 1` marks a missing value; `values[i]` is then meaningless. */
+  | { kind: "nullable-integer"; values: Float64Array; mask: Uint8Array }
+  | { kind: "nullable-boolean"; values: Uint8Array; mask: Uint8Array };
+
+export type ColumnKind = DataFrameColumn["kind"];
+
+export class AnnDataFrame {
+  /** Column names in the file's `column-order`. */
+  readonly columns: readonly string[];
+  readonly length: number;
+  private readonly indexKey: string;
+
+  constructor(
+    private readonly file: string,
+    private readonly h5: File,
+    private readonly group: Group,
+  ) {
+    const encoding = encodingType(group);
+    if (encoding !== undefined && encoding !== "dataframe") {
+      throw new FileFormatError(
+        `${file}: ${group.path} has encoding-type '${encoding}', expected 'dataframe'`,
+      );
+    }
+    this.indexKey = stringAttr(group, "_index") ?? "_index";
+    const order = attrValue(group, "column-order");
+    // anndata writes an empty float64 array when there are no columns (h5py cannot store an empty
+    // string array); a single column may come back as a bare string.
+    this.columns = typeof order === "string" ? [order] : Array.isArray(order) ? order.map(String) : [];
+    const index = requireDataset(file, group, this.indexKey);
+    this.length = index.shape?.[0] ?? 0;
+  }
+
+  /** The row names (`obs_names` / `var_names`). */
+  index(): string[] {
+    const index = requireDataset(this.file, this.group, this.indexKey);
+    return this.strings(index);
+  }
+
+  column(name: string): DataFrameColumn {
+    if (!this.columns.includes(name)) {
+      throw new FileFormatError(
+        `${this.file}: ${this.group.path} has no column '${name}' (columns: ${this.columns.join(", ")})`,
+      );
+    }
+    const entity = this.group.get(name);
+    const path = join(this.group.path, name);
+    let column: DataFrameColumn;
+    if (isGroup(entity)) column = this.groupColumn(entity);
+    else if (isDataset(entity)) column = this.datasetColumn(entity);
+    else throw new FileFormatError(`${this.file}: column ${path} is missing`);
+    const length = column.kind === "categorical" ? column.codes.length : column.values.length;
+    if (length !== this.length) {
+      throw new FileFormatError(
+        `${this.file}: column ${path} has ${length} rows, the index has ${this.length}`,
+      );
+    }
+    return column;
+  }
+
+  private groupColumn(group: Group): DataFrameColumn {
+    const encoding = encodingType(group);
+    switch (encoding) {
+      case "categorical": {
+        const codes = requireDataset(this.file, group, "codes");
+        const categories = requireDataset(this.file, group, "categories");
+        return this.categorical(codes, categories, Boolean(scalar(attrValue(group, "ordered"))));
+      }
+      case "nullable-integer":
+        return {
+          kind: "nullable-integer",
+          values: this.numbers(requireDataset(this.file, group, "values")),
+          mask: this.booleans(requireDataset(this.file, group, "mask")),
+        };
+      case "nullable-boolean":
+        return {
+          kind: "nullable-boolean",
+          values: this.booleans(requireDataset(this.file, group, "values")),
+          mask: this.booleans(requireDataset(this.file, group, "mask")),
+        };
+      default:
+        throw new FileFormatError(
+          `${this.file}: column ${group.path} has unsupported encoding-type '${encoding ?? "(none)"}'`,
+        );
+    }
+  }
+
+  private datasetColumn(dataset: Dataset): DataFrameColumn {
+    const encoding = encodingType(dataset);
+    if (encoding !== undefined && encoding !== "array" && encoding !== "string-array") {
+      throw new FileFormatError(
+        `${this.file}: column ${dataset.path} has unsupported encoding-type '${encoding}'`,
+      );
+    }
+    const reference = attrValue(dataset, "categories");
+    if (reference !== undefined) {
+      // anndata 0.7: codes with an object reference to the categories.
+      const ref = asReference(reference);
+      const target = ref === undefined ? null : this.h5.dereference(ref);
+      if (!isDataset(target)) {
+        throw new FileFormatError(
+          `${this.file}: column ${dataset.path}: 'categories' does not reference a dataset`,
+        );
+      }
+      return this.categorical(dataset, target, Boolean(scalar(attrValue(target, "ordered"))));
+    }
+    const metadata = dataset.metadata;
+    if (metadata.type === H5T.string) return { kind: "string", values: this.strings(dataset) };
+    if (isBooleanEnum(metadata)) return { kind: "boolean", values: this.booleans(dataset) };
+    const dtype = numericDtype(metadata);
+    if (dtype !== undefined) return { kind: "numeric", dtype, values: this.numbers(dataset) };
+    throw new FileFormatError(
+      `${this.file}: column ${dataset.path} has unsupported HDF5 type class ${metadata.type}`,
+    );
+  }
+
+  private categorical(codes: Dataset, categories: Dataset, ordered: boolean): DataFrameColumn {
+    const values = readValue(this.file, codes);
+    if (!isNumericArray(values))
+      throw new FileFormatError(`${this.file}: ${codes.path} must hold integer codes`);
+    const names =
+      categories.metadata.type === H5T.string
+        ? this.strings(categories)
+        : Array.from(this.numbers(categories));
+    return {
+      kind: "categorical",
+      codes: toInt32(values, `${this.file}: ${codes.path}`),
+      categories: names,
+      ordered,
+    };
+  }
+
+  private strings(dataset: Dataset): string[] {
+    const values = readValue(this.file, dataset);
+    if (typeof values === "string") return [values];
+    if (!Array.isArray(values) || !values.every((v) => typeof v === "string")) {
+      throw new FileFormatError(`${this.file}: ${dataset.path} must hold strings`);
+    }
+    return values as string[];
+  }
+
+  private numbers(dataset: Dataset): Float64Array {
+    const values = readValue(this.file, dataset);
+    if (!isNumericArray(values)) throw new FileFormatError(`${this.file}: ${dataset.path} must hold numbers`);
+    return toFloat64(values);
+  }
+
+  private booleans(dataset: Dataset): Uint8Array {
+    const values = readValue(this.file, dataset);
+    if (!isNumericArray(values) || values instanceof BigInt64Array || values instanceof BigUint64Array) {
+      throw new FileFormatError(`${this.file}: ${dataset.path} must hold booleans`);
+    }
+    const out = new Uint8Array(values.length);
+    for (let i = 0; i < out.length; i++) out[i] = values[i] ? 1 : 0;
+    return out;
+  }
+}
+
+/** A scalar attribute's value, which h5wasm may wrap in a one-element array. */
+function scalar(value: unknown): unknown {
+  return Array.isArray(value) || ArrayBuffer.isView(value) ? (value as ArrayLike<unknown>)[0] : value;
+}

@@ -1,0 +1,126 @@
+import { statSync } from "node:fs";
+import h5wasm, { type Dataset, type File } from "h5wasm/node";
+import { install_local_plugins } from "h5wasm-plugins";
+import { FileFormatError } from "../../errors.js";
+
+// One h5wasm module per process. "h5wasm/node" is the build that opens files on the real file
+// system (the bare "h5wasm" import is the browser build with an in-memory file system).
+
+let ready: Promise<void> | undefined;
+
+/** Initializes h5wasm once: throwing error handler and the compression plugins. */
+export function initH5wasm(): Promise<void> {
+  ready ??= h5wasm.ready.then((module) => {
+    // Without the throwing handler a dataset whose filter cannot be loaded reads as garbage
+    // instead of failing (measured with LZF, the default of anndata 0.7).
+    module.activate_throwing_error_handler();
+    // LZF (filter 32000, every anndata 0.7 file), blosc, zstd, lz4, bz2, ...; gzip and szip are
+    // built into h5wasm.
+    install_local_plugins(module);
+  });
+  return ready;
+}
+
+/** Opens an HDF5 file for reading, after checking that it exists (h5wasm's own message is a multi-line trace). */
+export async function openHdf5(path: string): Promise<File> {
+  await initH5wasm();
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    throw new FileFormatError(`${path}: no such file`);
+  }
+  if (!isFile) throw new FileFormatError(`${path}: not a regular file`);
+  try {
+    return new h5wasm.File(path, "r");
+  } catch (error) {
+    throw new FileFormatError(`${path}: cannot open as HDF5 (${hdf5Reason(error)})`, { cause: error });
+  }
+}
+
+/** Creates (truncates) an HDF5 file for writing. */
+export async function createHdf5(path: string): Promise<File> {
+  await initH5wasm();
+  try {
+    return new h5wasm.File(path, "w");
+  } catch (error) {
+    throw new FileFormatError(`${path}: cannot create HDF5 file (${hdf5Reason(error)})`, { cause: error });
+  }
+}
+
+/**
+ * The one line of an HDF5 error stack worth showing: the innermost "minor" reason and the
+ * deepest function message. h5wasm's errors carry the whole HDF5-DIAG stack, many lines long.
+ */
+export function hdf5Reason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const lines = message.split("\n").map((line) => line.trim());
+  const calls = lines.filter((line) => /^#\d+:/.test(line));
+  const filter = calls.find((line) => /required filter/.test(line));
+  const last = filter ?? calls.at(-1) ?? lines[0] ?? message;
+  // "#008: /path/H5Z.c line 1435 in H5Z_pipeline(): required filter 'lzf' is not registered"
+  return last.replace(/^#\d+:.*?\(\):\s*/, "");
+}
+
+/** Reads a hyperslab, turning an HDF5 failure into a one-line FileFormatError naming file and dataset. */
+export function readSlice(
+  file: string,
+  dataset: Dataset,
+  ranges: ([number, number] | [])[],
+): ReturnType<Dataset["slice"]> {
+  checkFilters(file, dataset);
+  try {
+    return dataset.slice(ranges);
+  } catch (error) {
+    throw datasetReadError(file, dataset, error);
+  }
+}
+
+/** Reads a whole dataset (small ones only: indexes, dataframe columns, uns). */
+export function readValue(file: string, dataset: Dataset): ReturnType<Dataset["slice"]> {
+  checkFilters(file, dataset);
+  try {
+    return dataset.value;
+  } catch (error) {
+    throw datasetReadError(file, dataset, error);
+  }
+}
+
+function datasetReadError(file: string, dataset: Dataset, error: unknown): FileFormatError {
+  const reason = hdf5Reason(error);
+  if (/filter/.test(reason)) {
+    const filters = dataset.filters.map((f) => `${f.name || "unnamed"} (id ${f.id})`).join(", ");
+    return new FileFormatError(
+      `${file}: dataset ${dataset.path} uses HDF5 filters [${filters}] that cannot be decoded here (${reason}); rewrite it with gzip or no compression`,
+      { cause: error },
+    );
+  }
+  return new FileFormatError(`${file}: cannot read dataset ${dataset.path} (${reason})`, { cause: error });
+}
+
+const LZF_FILTER_ID = 32000;
+/** Bytes per element of a variable-length string in the file: a global heap ID (4 + 8 + 4). */
+const VLEN_STORED_SIZE = 16;
+const checked = new WeakSet<Dataset>();
+
+/**
+ * The LZF plugin (built for h5wasm 0.8) aborts the whole wasm module, breaking every later read in
+ * the process, when a chunk decompresses to more than the size hint in its cd_values[2] (it then
+ * reads errno, a symbol h5wasm 0.10 does not export). h5py stores no hint for variable-length
+ * strings (anndata >= 0.8 with compression="lzf"), so such datasets are refused before reading.
+ */
+function checkFilters(file: string, dataset: Dataset): void {
+  if (checked.has(dataset)) return;
+  for (const filter of dataset.filters) {
+    if (filter.id !== LZF_FILTER_ID) continue;
+    const { chunks, size, vlen } = dataset.metadata;
+    const chunkBytes = (chunks ?? []).reduce((a, b) => a * b, 1) * (vlen ? VLEN_STORED_SIZE : size);
+    const hint = filter.cd_values[2] ?? 0;
+    if (hint < chunkBytes) {
+      throw new FileFormatError(
+        `${file}: dataset ${dataset.path} uses HDF5 filter lzf (id 32000) without a usable chunk-size hint (cd_values [${filter.cd_values.join(", ")}], chunk of ${chunkBytes} bytes), which the LZF plugin cannot decode; rewrite the file with gzip or no compression`,
+      );
+    }
+  }
+  checked.add(dataset);
+}

@@ -1,0 +1,244 @@
+import type { File, Group } from "h5wasm/node";
+import { ArgumentError, FileFormatError } from "../../errors.js";
+import type { CsrMatrix, DenseMatrix, Matrix } from "../matrix.js";
+import { isNumericArray, type NumericArray, toFloat32, toFloat64, toInt32 } from "./convert.js";
+import { readCscRows } from "./csc.js";
+import {
+  attrValue,
+  datasetShape,
+  encodingType,
+  isDataset,
+  isGroup,
+  requireDataset,
+  stringAttr,
+} from "./element.js";
+import { readSlice } from "./h5wasm.js";
+
+// Row-block readers for the matrices of an AnnData file (X, layers, obsm): each read touches only
+// the rows asked for (the wasm heap is 2 GiB and never shrinks, so a matrix is never read whole).
+
+export type MatrixEncoding = "csr_matrix" | "csc_matrix" | "array";
+
+export interface MatrixReader {
+  readonly path: string;
+  readonly encoding: MatrixEncoding;
+  readonly nRows: number;
+  readonly nCols: number;
+  /** Rows [rowStart, rowEnd) as CSR (csr_matrix, csc_matrix) or dense row-major (array); values as float32. */
+  read(rowStart: number, rowEnd: number): Matrix;
+}
+
+export interface MatrixReaderOptions {
+  /**
+   * CSC matrices with at most this many stored values are converted to CSR once, in memory (8
+   * bytes per value); larger ones are scanned in column chunks for every row block.
+   */
+  cscCacheMaxNnz?: number;
+}
+
+const DEFAULT_CSC_CACHE_MAX_NNZ = 1 << 24;
+
+/** Opens the matrix element at `path` (a sparse group or a 2-D dataset). */
+export function openMatrix(
+  file: string,
+  h5: File,
+  path: string,
+  options: MatrixReaderOptions = {},
+): MatrixReader {
+  const entity = h5.get(path);
+  if (isDataset(entity)) {
+    const encoding = encodingType(entity);
+    if (encoding !== undefined && encoding !== "array") {
+      throw new FileFormatError(`${file}: ${path} has unsupported encoding-type '${encoding}' for a matrix`);
+    }
+    const shape = datasetShape(entity);
+    if (shape.length !== 2) {
+      throw new FileFormatError(`${file}: ${path} must be a 2-D array, found shape [${shape.join(", ")}]`);
+    }
+    const [nRows, nCols] = shape as [number, number];
+    return {
+      path,
+      encoding: "array",
+      nRows,
+      nCols,
+      read(rowStart, rowEnd): DenseMatrix {
+        checkRows(file, path, nRows, rowStart, rowEnd);
+        const data =
+          rowEnd > rowStart
+            ? toFloat32(numeric(file, path, readSlice(file, entity, [[rowStart, rowEnd], []])))
+            : new Float32Array(0);
+        return { format: "dense", nRows: rowEnd - rowStart, nCols, data };
+      },
+    };
+  }
+  if (!isGroup(entity)) {
+    throw new FileFormatError(`${file}: ${path} is ${entity === null ? "missing" : "not a matrix"}`);
+  }
+  const { format, shape } = sparseFormat(file, entity);
+  if (format === "csr") return csrReader(file, entity, shape);
+  return cscReader(file, entity, shape, options.cscCacheMaxNnz ?? DEFAULT_CSC_CACHE_MAX_NNZ);
+}
+
+/**
+ * anndata >= 0.7 marks sparse groups with `encoding-type` (csr_matrix / csc_matrix) and `shape`;
+ * older writers (h5sparse) used `h5sparse_format` (csr / csc) and `h5sparse_shape`.
+ */
+function sparseFormat(file: string, group: Group): { format: "csr" | "csc"; shape: [number, number] } {
+  const encoding = encodingType(group);
+  let format: "csr" | "csc";
+  let shapeAttr: unknown;
+  if (encoding === "csr_matrix" || encoding === "csc_matrix") {
+    format = encoding === "csr_matrix" ? "csr" : "csc";
+    shapeAttr = attrValue(group, "shape");
+  } else if (encoding === undefined && stringAttr(group, "h5sparse_format") !== undefined) {
+    const legacy = stringAttr(group, "h5sparse_format");
+    if (legacy !== "csr" && legacy !== "csc") {
+      throw new FileFormatError(`${file}: ${group.path} has unsupported h5sparse_format '${legacy}'`);
+    }
+    format = legacy;
+    shapeAttr = attrValue(group, "h5sparse_shape");
+  } else {
+    throw new FileFormatError(
+      `${file}: ${group.path} has unsupported encoding-type '${encoding ?? "(none)"}' for a matrix; expected csr_matrix, csc_matrix or a 2-D array`,
+    );
+  }
+  if (!isNumericArray(shapeAttr) || shapeAttr.length !== 2) {
+    throw new FileFormatError(`${file}: ${group.path} lacks a 2-element shape attribute`);
+  }
+  const [nRows, nCols] = toFloat64(shapeAttr);
+  return { format, shape: [nRows!, nCols!] };
+}
+
+function csrReader(file: string, group: Group, [nRows, nCols]: [number, number]): MatrixReader {
+  const path = group.path;
+  const indptr = requireDataset(file, group, "indptr");
+  const indices = requireDataset(file, group, "indices");
+  const data = requireDataset(file, group, "data");
+  if (datasetShape(indptr)[0] !== nRows + 1) {
+    throw new FileFormatError(
+      `${file}: ${path}/indptr has length ${datasetShape(indptr)[0]}, expected ${nRows + 1} (shape [${nRows}, ${nCols}])`,
+    );
+  }
+  const nnz = datasetShape(data)[0] ?? 0;
+  return {
+    path,
+    encoding: "csr_matrix",
+    nRows,
+    nCols,
+    read(rowStart, rowEnd): CsrMatrix {
+      checkRows(file, path, nRows, rowStart, rowEnd);
+      const n = rowEnd - rowStart;
+      // Exactly three reads: indptr[rowStart..rowEnd], then indices and data [p0, p1).
+      const ptr = toFloat64(
+        numeric(file, `${path}/indptr`, readSlice(file, indptr, [[rowStart, rowEnd + 1]])),
+      );
+      const p0 = ptr[0]!;
+      const p1 = ptr[n]!;
+      const blockPtr = new Int32Array(n + 1);
+      for (let i = 1; i <= n; i++) {
+        const d = ptr[i]! - p0;
+        if (!(ptr[i]! >= ptr[i - 1]!) || d > 0x7fffffff) {
+          throw new FileFormatError(
+            `${file}: ${path}/indptr is not non-decreasing within int32 range at row ${rowStart + i}`,
+          );
+        }
+        blockPtr[i] = d;
+      }
+      if (p0 < 0 || p1 > nnz) {
+        throw new FileFormatError(
+          `${file}: ${path}/indptr points to [${p0}, ${p1}) outside data of length ${nnz}`,
+        );
+      }
+      const blockIndices =
+        p1 > p0
+          ? toInt32(
+              numeric(file, `${path}/indices`, readSlice(file, indices, [[p0, p1]])),
+              `${file}: ${path}/indices`,
+            )
+          : new Int32Array(0);
+      const blockData =
+        p1 > p0
+          ? toFloat32(numeric(file, `${path}/data`, readSlice(file, data, [[p0, p1]])))
+          : new Float32Array(0);
+      return { format: "csr", nRows: n, nCols, indptr: blockPtr, indices: blockIndices, data: blockData };
+    },
+  };
+}
+
+function cscReader(
+  file: string,
+  group: Group,
+  [nRows, nCols]: [number, number],
+  cacheMaxNnz: number,
+): MatrixReader {
+  const path = group.path;
+  const indptr = requireDataset(file, group, "indptr");
+  const indices = requireDataset(file, group, "indices");
+  const data = requireDataset(file, group, "data");
+  if (datasetShape(indptr)[0] !== nCols + 1) {
+    throw new FileFormatError(
+      `${file}: ${path}/indptr has length ${datasetShape(indptr)[0]}, expected ${nCols + 1} (shape [${nRows}, ${nCols}])`,
+    );
+  }
+  const nnz = datasetShape(data)[0] ?? 0;
+  // One entry per gene: small next to X, read once.
+  const colPtr = toFloat64(numeric(file, `${path}/indptr`, readSlice(file, indptr, [])));
+  const source = {
+    nRows,
+    nCols,
+    colPtr,
+    readIndices: (start: number, end: number) =>
+      toInt32(
+        numeric(file, `${path}/indices`, readSlice(file, indices, [[start, end]])),
+        `${file}: ${path}/indices`,
+      ),
+    readData: (start: number, end: number) =>
+      toFloat32(numeric(file, `${path}/data`, readSlice(file, data, [[start, end]]))),
+    where: `${file}: ${path}`,
+  };
+  let whole: CsrMatrix | undefined;
+  return {
+    path,
+    encoding: "csc_matrix",
+    nRows,
+    nCols,
+    read(rowStart, rowEnd): CsrMatrix {
+      checkRows(file, path, nRows, rowStart, rowEnd);
+      if (nnz > cacheMaxNnz) return readCscRows(source, rowStart, rowEnd);
+      whole ??= readCscRows(source, 0, nRows);
+      return sliceCsrRows(whole, rowStart, rowEnd);
+    },
+  };
+}
+
+function sliceCsrRows(m: CsrMatrix, rowStart: number, rowEnd: number): CsrMatrix {
+  const p0 = m.indptr[rowStart]!;
+  const p1 = m.indptr[rowEnd]!;
+  const indptr = new Int32Array(rowEnd - rowStart + 1);
+  for (let i = 0; i < indptr.length; i++) indptr[i] = m.indptr[rowStart + i]! - p0;
+  return {
+    format: "csr",
+    nRows: rowEnd - rowStart,
+    nCols: m.nCols,
+    indptr,
+    indices: m.indices.slice(p0, p1),
+    data: m.data.slice(p0, p1),
+  };
+}
+
+function numeric(file: string, path: string, value: unknown): NumericArray {
+  if (!isNumericArray(value)) throw new FileFormatError(`${file}: ${path} is not a numeric dataset`);
+  return value;
+}
+
+function checkRows(file: string, path: string, nRows: number, rowStart: number, rowEnd: number): void {
+  if (
+    !Number.isInteger(rowStart) ||
+    !Number.isInteger(rowEnd) ||
+    rowStart < 0 ||
+    rowEnd < rowStart ||
+    rowEnd > nRows
+  ) {
+    throw new ArgumentError(`${file}: ${path}: row range [${rowStart}, ${rowEnd}) is outside [0, ${nRows}]`);
+  }
+}

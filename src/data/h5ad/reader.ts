@@ -1,0 +1,155 @@
+import type { File, Group } from "h5wasm/node";
+import { ArgumentError, FileFormatError } from "../../errors.js";
+import type { Matrix } from "../matrix.js";
+import { AnnDataFrame } from "./dataframe.js";
+import { isGroup } from "./element.js";
+import { hdf5Reason, openHdf5 } from "./h5wasm.js";
+import { type MatrixReader, type MatrixReaderOptions, openMatrix } from "./matrix-reader.js";
+import { readUnsGroup, type UnsDict } from "./uns.js";
+
+// An open .h5ad file. Nothing is loaded at open beyond the attributes needed to check the
+// layout; X, layers and obsm are read by row blocks, dataframe columns one at a time.
+
+export class AnnDataFile {
+  readonly nObs: number;
+  readonly nVars: number;
+  readonly obs: AnnDataFrame;
+  readonly var: AnnDataFrame;
+  private readonly x: MatrixReader;
+  private readonly matrices = new Map<string, MatrixReader>();
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly h5: File,
+    private readonly options: MatrixReaderOptions,
+  ) {
+    const root = h5 as Group;
+    for (const key of ["X", "obs", "var"]) {
+      if (root.get(key) === null) {
+        throw new FileFormatError(
+          `${path}: not an AnnData file: no '${key}' at the root (found: ${root.keys().join(", ") || "nothing"})`,
+        );
+      }
+    }
+    this.obs = new AnnDataFrame(path, h5, requireFrame(path, root, "obs"));
+    this.var = new AnnDataFrame(path, h5, requireFrame(path, root, "var"));
+    this.nObs = this.obs.length;
+    this.nVars = this.var.length;
+    this.x = this.checkedMatrix("/X", this.nVars);
+  }
+
+  /** Opens `path` read-only. Errors name the file: missing, not HDF5, truncated, not AnnData. */
+  static async open(path: string, options: MatrixReaderOptions = {}): Promise<AnnDataFile> {
+    const h5 = await openHdf5(path);
+    try {
+      return new AnnDataFile(path, h5, options);
+    } catch (error) {
+      h5.close();
+      if (error instanceof FileFormatError || error instanceof ArgumentError) throw error;
+      // h5wasm raised while reading the layout: a damaged file (e.g. truncated).
+      throw new FileFormatError(`${path}: cannot read the AnnData layout (${hdf5Reason(error)})`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** How X is stored: csr_matrix, csc_matrix (row blocks need a scan, see csc.ts) or array (dense). */
+  get xEncoding(): MatrixReader["encoding"] {
+    return this.x.encoding;
+  }
+
+  obsNames(): string[] {
+    return this.obs.index();
+  }
+
+  varNames(): string[] {
+    return this.var.index();
+  }
+
+  /** Rows [rowStart, rowEnd) of X as float32: CSR for sparse files, dense row-major otherwise. */
+  readX(rowStart: number, rowEnd: number): Matrix {
+    this.checkOpen();
+    return this.x.read(rowStart, rowEnd);
+  }
+
+  layerKeys(): string[] {
+    return this.keysOf("layers");
+  }
+
+  /** Rows of layers[key], read like X. */
+  layer(key: string, rowStart = 0, rowEnd = this.nObs): Matrix {
+    this.checkOpen();
+    return this.matrixAt("layers", key, this.nVars).read(rowStart, rowEnd);
+  }
+
+  obsmKeys(): string[] {
+    return this.keysOf("obsm");
+  }
+
+  /** Rows of obsm[key] (an n_obs x k array or sparse matrix), read like X. */
+  obsm(key: string, rowStart = 0, rowEnd = this.nObs): Matrix {
+    this.checkOpen();
+    return this.matrixAt("obsm", key, undefined).read(rowStart, rowEnd);
+  }
+
+  /** The simple entries of uns (see uns.ts); an absent uns reads as {}. */
+  uns(): UnsDict {
+    this.checkOpen();
+    const group = this.h5.get("uns");
+    return isGroup(group) ? readUnsGroup(this.path, group) : {};
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.h5.close();
+  }
+
+  private keysOf(groupKey: string): string[] {
+    this.checkOpen();
+    const group = this.h5.get(groupKey);
+    return isGroup(group) ? group.keys() : [];
+  }
+
+  private matrixAt(groupKey: string, key: string, nCols: number | undefined): MatrixReader {
+    const path = `/${groupKey}/${key}`;
+    if (!this.keysOf(groupKey).includes(key)) {
+      throw new ArgumentError(
+        `${this.path}: no ${groupKey} entry '${key}' (found: ${this.keysOf(groupKey).join(", ") || "none"})`,
+      );
+    }
+    let reader = this.matrices.get(path);
+    if (reader === undefined) {
+      reader = this.checkedMatrix(path, nCols);
+      this.matrices.set(path, reader);
+    }
+    return reader;
+  }
+
+  private checkedMatrix(path: string, nCols: number | undefined): MatrixReader {
+    const reader = openMatrix(this.path, this.h5, path, this.options);
+    if (reader.nRows !== this.nObs || (nCols !== undefined && reader.nCols !== nCols)) {
+      const expected = `[${this.nObs}, ${nCols ?? "k"}]`;
+      throw new FileFormatError(
+        `${this.path}: ${path} has shape [${reader.nRows}, ${reader.nCols}], expected ${expected} from obs and var`,
+      );
+    }
+    return reader;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ArgumentError(`${this.path}: the file is closed`);
+  }
+}
+
+function requireFrame(path: string, root: Group, key: string): Group {
+  const group = root.get(key);
+  if (!isGroup(group)) {
+    // anndata < 0.7 stored dataframes as HDF5 record arrays.
+    throw new FileFormatError(
+      `${path}: /${key} is not a dataframe group (record-array dataframes of anndata < 0.7 are not supported)`,
+    );
+  }
+  return group;
+}

@@ -1,0 +1,75 @@
+import type { Dataset, Group } from "h5wasm/node";
+import { isNumericArray, toFloat64, toNumber } from "./convert.js";
+import { encodingType, H5T, isBooleanEnum, isDataset, isGroup, numericDtype } from "./element.js";
+import { readValue } from "./h5wasm.js";
+
+// `uns`: unstructured annotations. The simple entries are decoded: scalars, strings, string and
+// boolean arrays, numeric arrays of any rank (as float64 with their shape), and nested groups as
+// objects. Anything else (dataframes, sparse matrices, record arrays) is reported, not decoded.
+
+/** A numeric array of any rank, row-major, as float64. */
+export interface UnsArray {
+  readonly shape: number[];
+  readonly data: Float64Array;
+}
+
+/** An entry this reader does not decode; `unsupported` says what it is. */
+export interface UnsUnsupported {
+  readonly unsupported: string;
+}
+
+export type UnsValue = number | string | boolean | string[] | boolean[] | UnsArray | UnsUnsupported | UnsDict;
+
+export interface UnsDict {
+  [key: string]: UnsValue;
+}
+
+const PLAIN_DATASET_ENCODINGS = new Set([undefined, "array", "string-array", "string", "numeric-scalar"]);
+
+export function readUnsGroup(file: string, group: Group): UnsDict {
+  const out: UnsDict = {};
+  for (const key of group.keys()) {
+    const entity = group.get(key);
+    if (isGroup(entity)) {
+      const encoding = encodingType(entity);
+      out[key] =
+        encoding === undefined || encoding === "dict"
+          ? readUnsGroup(file, entity)
+          : { unsupported: `encoding-type ${encoding}` };
+    } else if (isDataset(entity)) {
+      out[key] = readUnsDataset(file, entity);
+    } else {
+      out[key] = { unsupported: entity === null ? "unknown object" : entity.constructor.name };
+    }
+  }
+  return out;
+}
+
+function readUnsDataset(file: string, dataset: Dataset): UnsValue {
+  const encoding = encodingType(dataset);
+  if (!PLAIN_DATASET_ENCODINGS.has(encoding)) return { unsupported: `encoding-type ${encoding}` };
+  const metadata = dataset.metadata;
+  const shape = dataset.shape ?? [];
+  const isScalar = shape.length === 0;
+  if (metadata.type === H5T.string) {
+    const value = readValue(file, dataset);
+    if (isScalar) return Array.isArray(value) ? String(value[0]) : String(value);
+    if (shape.length !== 1) return { unsupported: `string array of rank ${shape.length}` };
+    return (value as unknown[]).map(String);
+  }
+  if (isBooleanEnum(metadata)) {
+    const value = readValue(file, dataset);
+    if (isScalar) return Boolean(typeof value === "number" ? value : (value as ArrayLike<number>)[0]);
+    if (shape.length !== 1) return { unsupported: `boolean array of rank ${shape.length}` };
+    return Array.from(value as Int8Array, Boolean);
+  }
+  if (numericDtype(metadata) === undefined) return { unsupported: `HDF5 type class ${metadata.type}` };
+  const value = readValue(file, dataset);
+  if (isScalar) {
+    return typeof value === "number" || typeof value === "bigint"
+      ? toNumber(value)
+      : { unsupported: "numeric scalar" };
+  }
+  if (!isNumericArray(value)) return { unsupported: `HDF5 type class ${metadata.type}` };
+  return { shape, data: toFloat64(value) };
+}

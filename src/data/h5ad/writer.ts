@@ -1,0 +1,404 @@
+import { rename, rm } from "node:fs/promises";
+import type { Dataset, File, Group } from "h5wasm/node";
+import { ArgumentError, FileFormatError } from "../../errors.js";
+import { temporarySibling } from "../atomic-file.js";
+import type { DenseMatrix, Matrix } from "../matrix.js";
+import type { NumericArray } from "./convert.js";
+import { createHdf5, hdf5Reason } from "./h5wasm.js";
+import type { UnsArray } from "./uns.js";
+
+// Writes .h5ad files with anndata >= 0.8 encodings (encoding-type / encoding-version on every
+// element, as anndata 0.8 itself writes them). X is appended by row blocks into resizable
+// chunked datasets, so a generator can write files larger than memory; the file appears under its
+// name only when finished (temporary sibling + rename).
+//
+// Booleans: h5wasm 0.10 cannot create HDF5 enum types, which is how h5py stores numpy bool, so
+// boolean columns and uns flags are written as uint8 0/1 (anndata reads them back as uint8, and
+// so does our reader: kind "numeric", dtype "uint8").
+
+export type ColumnInput =
+  | {
+      kind: "categorical";
+      codes: ArrayLike<number>;
+      categories: readonly string[] | readonly number[];
+      ordered?: boolean;
+    }
+  | { kind: "string"; values: readonly string[] }
+  | { kind: "numeric"; values: NumericArray }
+  | { kind: "boolean"; values: Uint8Array | readonly boolean[] };
+
+export interface DataFrameInput {
+  index: readonly string[];
+  /** Written in insertion order, which becomes `column-order`. */
+  columns?: Record<string, ColumnInput>;
+}
+
+export type UnsInput = number | string | boolean | readonly string[] | NumericArray | UnsArray | UnsInputDict;
+
+export interface UnsInputDict {
+  [key: string]: UnsInput;
+}
+
+export interface AnnDataInput {
+  X: Matrix;
+  obs: DataFrameInput;
+  var: DataFrameInput;
+  obsm?: Record<string, DenseMatrix>;
+  uns?: UnsInputDict;
+}
+
+export interface H5adWriterOptions {
+  nVars: number;
+  /** Storage of X: csr_matrix (default) or a dense 2-D array. */
+  xFormat?: "csr" | "dense";
+  /** gzip (deflate level 4, anndata's usual choice) for X's datasets; default none. */
+  compression?: "gzip";
+}
+
+/** Stored values per chunk of X's 1-D datasets (256 KiB of float32): big enough for fast I/O, small enough for row-block reads. */
+const SPARSE_CHUNK = 1 << 16;
+/** Target values per chunk of a dense X (rows per chunk = this / nVars). */
+const DENSE_CHUNK = 1 << 18;
+
+// Dataframes use anndata's 0.1.0 layout, where a categorical column is its codes plus an object
+// reference to `__categories/<name>` whose `ordered` attribute is read with bool(): the 0.2.0
+// categorical group passes its `ordered` attribute to pandas as is, which then must be a numpy
+// bool, i.e. an HDF5 enum that h5wasm cannot create. Every anndata from 0.7 on reads 0.1.0.
+const V = { array: "0.2.0", dataframe: "0.1.0", dict: "0.1.0", sparse: "0.1.0", anndata: "0.1.0" } as const;
+
+/** Writes a whole AnnData (X, obs, var, obsm, uns) to `path` atomically. */
+export async function writeH5ad(
+  path: string,
+  data: AnnDataInput,
+  options: { compression?: "gzip" } = {},
+): Promise<void> {
+  const writer = await H5adWriter.create(path, {
+    nVars: data.X.nCols,
+    xFormat: data.X.format === "csr" ? "csr" : "dense",
+    ...options,
+  });
+  try {
+    writer.appendX(data.X);
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+  await writer.finish(data);
+}
+
+/** An .h5ad being written: append X row blocks, then finish with obs, var, obsm and uns. */
+export class H5adWriter {
+  private rows = 0;
+  private nnz = 0;
+  private done = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly tmp: string,
+    private readonly h5: File,
+    private readonly nVars: number,
+    private readonly x:
+      | { format: "csr"; data: Dataset; indices: Dataset; indptr: Dataset; group: Group }
+      | { format: "dense"; data: Dataset },
+  ) {}
+
+  static async create(path: string, options: H5adWriterOptions): Promise<H5adWriter> {
+    const { nVars, xFormat = "csr", compression } = options;
+    if (!Number.isInteger(nVars) || nVars < 0)
+      throw new ArgumentError(`writeH5ad ${path}: nVars must be a non-negative integer, got ${nVars}`);
+    const tmp = temporarySibling(path);
+    const h5 = await createHdf5(tmp);
+    try {
+      setEncoding(h5, "anndata", V.anndata);
+      let x: H5adWriter["x"];
+      if (xFormat === "csr") {
+        const group = h5.create_group("X");
+        setEncoding(group, "csr_matrix", V.sparse);
+        const growable = (name: string, data: NumericArray) =>
+          group.create_dataset({
+            name,
+            data,
+            shape: [data.length],
+            maxshape: [null],
+            chunks: [SPARSE_CHUNK],
+            compression,
+          });
+        x = {
+          format: "csr",
+          group,
+          data: growable("data", new Float32Array(0)),
+          indices: growable("indices", new Int32Array(0)),
+          // int64 like anndata once the non-zeros pass 2^31.
+          indptr: growable("indptr", new BigInt64Array(1)),
+        };
+      } else {
+        const rowsPerChunk = Math.max(1, Math.floor(DENSE_CHUNK / Math.max(1, nVars)));
+        const data = h5.create_dataset({
+          name: "X",
+          data: new Float32Array(0),
+          shape: [0, nVars],
+          maxshape: [null, nVars],
+          chunks: [rowsPerChunk, Math.max(1, nVars)],
+          compression,
+        });
+        setEncoding(data, "array", V.array);
+        x = { format: "dense", data };
+      }
+      return new H5adWriter(path, tmp, h5, nVars, x);
+    } catch (error) {
+      h5.close();
+      await rm(tmp, { force: true });
+      throw wrap(path, "X", error);
+    }
+  }
+
+  /** Rows appended so far. */
+  get nObs(): number {
+    return this.rows;
+  }
+
+  /** Appends a block of rows; CSR blocks to a CSR file, dense blocks to a dense file. */
+  appendX(block: Matrix): void {
+    this.checkOpen();
+    if (block.nCols !== this.nVars) {
+      throw new ArgumentError(
+        `writeH5ad ${this.path}: X block has ${block.nCols} columns, expected ${this.nVars}`,
+      );
+    }
+    if (block.nRows === 0) return;
+    try {
+      if (this.x.format === "csr") {
+        if (block.format !== "csr")
+          throw new ArgumentError(`writeH5ad ${this.path}: X is CSR, got a dense block`);
+        const blockNnz = block.indptr[block.nRows]!;
+        const end = this.nnz + blockNnz;
+        if (blockNnz > 0) {
+          this.x.data.resize([end]);
+          this.x.data.write_slice([[this.nnz, end]], block.data.subarray(0, blockNnz));
+          this.x.indices.resize([end]);
+          this.x.indices.write_slice([[this.nnz, end]], block.indices.subarray(0, blockNnz));
+        }
+        const ptr = new BigInt64Array(block.nRows);
+        for (let i = 0; i < block.nRows; i++) ptr[i] = BigInt(this.nnz + block.indptr[i + 1]!);
+        this.x.indptr.resize([this.rows + block.nRows + 1]);
+        this.x.indptr.write_slice([[this.rows + 1, this.rows + block.nRows + 1]], ptr);
+        this.nnz = end;
+      } else {
+        if (block.format !== "dense")
+          throw new ArgumentError(`writeH5ad ${this.path}: X is dense, got a CSR block`);
+        this.x.data.resize([this.rows + block.nRows, this.nVars]);
+        this.x.data.write_slice([[this.rows, this.rows + block.nRows], []], block.data);
+      }
+    } catch (error) {
+      throw wrap(this.path, "X", error);
+    }
+    this.rows += block.nRows;
+  }
+
+  /** Writes obs, var, obsm and uns, closes the file and moves it to its name. On error nothing appears at `path`. */
+  async finish(rest: Omit<AnnDataInput, "X">): Promise<void> {
+    this.checkOpen();
+    try {
+      if (rest.obs.index.length !== this.rows) {
+        throw new ArgumentError(
+          `writeH5ad ${this.path}: obs.index has ${rest.obs.index.length} names for ${this.rows} rows of X`,
+        );
+      }
+      if (rest.var.index.length !== this.nVars) {
+        throw new ArgumentError(
+          `writeH5ad ${this.path}: var.index has ${rest.var.index.length} names for ${this.nVars} columns of X`,
+        );
+      }
+      if (this.x.format === "csr") {
+        this.x.group.create_attribute("shape", new BigInt64Array([BigInt(this.rows), BigInt(this.nVars)]));
+      }
+      this.writeFrame("obs", rest.obs);
+      this.writeFrame("var", rest.var);
+      const obsm = dictGroup(this.h5, "obsm");
+      for (const [key, m] of Object.entries(rest.obsm ?? {})) {
+        if (m.nRows !== this.rows || m.data.length !== m.nRows * m.nCols) {
+          throw new ArgumentError(
+            `writeH5ad ${this.path}: obsm '${key}' is ${m.nRows} x ${m.nCols} with ${m.data.length} values, expected ${this.rows} rows`,
+          );
+        }
+        setEncoding(
+          obsm.create_dataset({ name: key, data: m.data, shape: [m.nRows, m.nCols] }),
+          "array",
+          V.array,
+        );
+      }
+      writeUns(this.path, dictGroup(this.h5, "uns"), rest.uns ?? {});
+      // Empty like anndata's own output, so every reader finds the usual groups.
+      for (const key of ["layers", "obsp", "varm", "varp"]) dictGroup(this.h5, key);
+    } catch (error) {
+      await this.abort();
+      throw error instanceof ArgumentError ? error : wrap(this.path, "metadata", error);
+    }
+    this.done = true;
+    this.h5.close();
+    await rename(this.tmp, this.path);
+  }
+
+  /** Closes and deletes the temporary file. */
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    this.h5.close();
+    await rm(this.tmp, { force: true });
+  }
+
+  private writeFrame(key: "obs" | "var", frame: DataFrameInput): void {
+    const group = this.h5.create_group(key);
+    setEncoding(group, "dataframe", V.dataframe);
+    group.create_attribute("_index", "_index");
+    const columns = Object.entries(frame.columns ?? {});
+    // An empty string array cannot be an HDF5 attribute here; anndata writes an empty float64 one.
+    group.create_attribute(
+      "column-order",
+      columns.length > 0 ? columns.map(([name]) => name) : new Float64Array(0),
+    );
+    writeStrings(group, "_index", frame.index);
+    const n = frame.index.length;
+    for (const [name, column] of columns) {
+      if (name === "_index")
+        throw new ArgumentError(`writeH5ad ${this.path}: ${key} column name '_index' is reserved`);
+      writeColumn(this.path, key, group, name, column, n);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.done)
+      throw new ArgumentError(`writeH5ad ${this.path}: the writer is already finished or aborted`);
+  }
+}
+
+function writeColumn(
+  path: string,
+  frame: string,
+  group: Group,
+  name: string,
+  column: ColumnInput,
+  n: number,
+): void {
+  const length = column.kind === "categorical" ? column.codes.length : column.values.length;
+  if (length !== n) {
+    throw new ArgumentError(
+      `writeH5ad ${path}: ${frame} column '${name}' has ${length} values for ${n} rows`,
+    );
+  }
+  switch (column.kind) {
+    case "categorical": {
+      const nCategories = column.categories.length;
+      // The narrowest signed type, as pandas picks for codes.
+      const codes =
+        nCategories < 128 ? new Int8Array(n) : nCategories < 32768 ? new Int16Array(n) : new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const code = column.codes[i]!;
+        if (!Number.isInteger(code) || code < -1 || code >= nCategories) {
+          throw new ArgumentError(
+            `writeH5ad ${path}: ${frame} column '${name}' has code ${code} at row ${i}, outside [-1, ${nCategories})`,
+          );
+        }
+        codes[i] = code;
+      }
+      const holder = group.get("__categories") ?? group.create_group("__categories");
+      const categories = holder as Group;
+      if (column.categories.every((c) => typeof c === "string"))
+        writeStrings(categories, name, column.categories as string[]);
+      else
+        setEncoding(
+          categories.create_dataset({ name, data: Float64Array.from(column.categories as number[]) }),
+          "array",
+          V.array,
+        );
+      const categoriesDataset = categories.get(name) as Dataset;
+      categoriesDataset.create_attribute("ordered", new Uint8Array([column.ordered ? 1 : 0]), []);
+      const codesDataset = group.create_dataset({ name, data: codes });
+      setEncoding(codesDataset, "array", V.array);
+      codesDataset.create_attribute("categories", categoriesDataset.create_reference(), []);
+      return;
+    }
+    case "string":
+      writeStrings(group, name, column.values);
+      return;
+    case "numeric":
+      setEncoding(group.create_dataset({ name, data: column.values }), "array", V.array);
+      return;
+    case "boolean": {
+      const bits = new Uint8Array(n);
+      for (let i = 0; i < n; i++) bits[i] = column.values[i] ? 1 : 0;
+      setEncoding(group.create_dataset({ name, data: bits }), "array", V.array);
+      return;
+    }
+  }
+}
+
+function writeStrings(group: Group, name: string, values: readonly string[]): void {
+  setEncoding(
+    group.create_dataset({ name, data: [...values], dtype: "S", shape: [values.length] }),
+    "string-array",
+    V.array,
+  );
+}
+
+function writeUns(path: string, group: Group, dict: UnsInputDict): void {
+  for (const [key, value] of Object.entries(dict)) {
+    if (typeof value === "string") {
+      setEncoding(group.create_dataset({ name: key, data: value, shape: [] }), "string", V.array);
+    } else if (typeof value === "number") {
+      const data = Number.isSafeInteger(value)
+        ? new BigInt64Array([BigInt(value)])
+        : new Float64Array([value]);
+      setEncoding(group.create_dataset({ name: key, data, shape: [] }), "numeric-scalar", V.array);
+    } else if (typeof value === "boolean") {
+      setEncoding(
+        group.create_dataset({ name: key, data: new Uint8Array([value ? 1 : 0]), shape: [] }),
+        "numeric-scalar",
+        V.array,
+      );
+    } else if (Array.isArray(value)) {
+      if (!value.every((v) => typeof v === "string")) {
+        throw new ArgumentError(
+          `writeH5ad ${path}: uns '${key}' must be an array of strings or a typed array`,
+        );
+      }
+      writeStrings(group, key, value as string[]);
+    } else if (ArrayBuffer.isView(value)) {
+      setEncoding(group.create_dataset({ name: key, data: value }), "array", V.array);
+    } else if (isUnsArray(value)) {
+      setEncoding(
+        group.create_dataset({ name: key, data: value.data, shape: value.shape }),
+        "array",
+        V.array,
+      );
+    } else {
+      const child = group.create_group(key);
+      setEncoding(child, "dict", V.dict);
+      writeUns(path, child, value as UnsInputDict);
+    }
+  }
+}
+
+function isUnsArray(value: object): value is UnsArray {
+  return (
+    "shape" in value && "data" in value && Array.isArray(value.shape) && value.data instanceof Float64Array
+  );
+}
+
+function dictGroup(h5: File, key: string): Group {
+  const group = h5.create_group(key);
+  setEncoding(group, "dict", V.dict);
+  return group;
+}
+
+function setEncoding(entity: Group | Dataset, type: string, version: string): void {
+  entity.create_attribute("encoding-type", type);
+  entity.create_attribute("encoding-version", version);
+}
+
+function wrap(path: string, what: string, error: unknown): Error {
+  if (error instanceof ArgumentError || error instanceof FileFormatError) return error;
+  return new FileFormatError(`writeH5ad ${path}: cannot write ${what} (${hdf5Reason(error)})`, {
+    cause: error,
+  });
+}
