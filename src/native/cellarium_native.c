@@ -287,21 +287,33 @@ static napi_value qr(napi_env env, napi_callback_info info) {
   return finish(&call, status, err);
 }
 
+static bool arg_is_null(call_t *call, size_t i) {
+  napi_valuetype type = napi_undefined;
+  napi_typeof(call->env, call->argv[i], &type);
+  return type == napi_null;
+}
+
 static napi_value svd(napi_env env, napi_callback_info info) {
   call_t call;
   if (!call_init(&call, env, info, "svd", 6)) return NULL;
   const blasint m = arg_int(&call, 0, "m"), n = arg_int(&call, 1, "n");
-  const array_t a = arg_array(&call, 2, "a"), u = arg_array(&call, 3, "u"), s = arg_array(&call, 4, "s"),
-                vt = arg_array(&call, 5, "vt");
+  const array_t a = arg_array(&call, 2, "a"), s = arg_array(&call, 4, "s");
+  /* u and vt are both null when only the singular values are wanted. */
+  const bool values_only = arg_is_null(&call, 3) && arg_is_null(&call, 5);
+  const array_t u = values_only ? a : arg_array(&call, 3, "u");
+  const array_t vt = values_only ? a : arg_array(&call, 5, "vt");
   const size_t k = (size_t)(m < n ? m : n);
   require(&call, &a, &a, (size_t)m * (size_t)n, "a");
-  require(&call, &u, &a, (size_t)m * k, "u");
   require(&call, &s, &a, k, "s");
-  require(&call, &vt, &a, k * (size_t)n, "vt");
+  if (!values_only) {
+    require(&call, &u, &a, (size_t)m * k, "u");
+    require(&call, &vt, &a, k * (size_t)n, "vt");
+  }
   if (call.failed) return NULL;
+  void *u_data = values_only ? NULL : u.data, *vt_data = values_only ? NULL : vt.data;
   char err[ERR_LEN];
-  const int status = a.is_double ? dsvd_rowmajor(m, n, a.data, u.data, s.data, vt.data, err)
-                                 : ssvd_rowmajor(m, n, a.data, u.data, s.data, vt.data, err);
+  const int status = a.is_double ? dsvd_rowmajor(m, n, a.data, u_data, s.data, vt_data, err)
+                                 : ssvd_rowmajor(m, n, a.data, u_data, s.data, vt_data, err);
   return finish(&call, status, err);
 }
 

@@ -65,7 +65,8 @@ done:
 
 /* Thin SVD A (m x n) = U diag(s) Vt, U (m x k), Vt (k x n), s descending. gesdd factors the
  * column-major M = A^T = U' S V'^T, so A = V' S U'^T: U row-major is V'^T column-major (gesdd's VT
- * with ldvt = k) and Vt row-major is U' column-major (gesdd's U with ldu = n). */
+ * with ldvt = k) and Vt row-major is U' column-major (gesdd's U with ldu = n). With u = vt = NULL
+ * only the singular values are computed (jobz "N", much less work). */
 static int P(svd_rowmajor)(blasint m, blasint n, const REAL *a, REAL *u, REAL *s, REAL *vt, char *err) {
   const blasint k = m < n ? m : n;
   if (k == 0) return 0;
@@ -77,14 +78,16 @@ static int P(svd_rowmajor)(blasint m, blasint n, const REAL *a, REAL *u, REAL *s
   if (copy == NULL || iwork == NULL) goto out_of_memory;
   memcpy(copy, a, mn * sizeof(REAL));
 
+  const char *jobz = u == NULL ? "N" : "S";
+  const blasint ldu = u == NULL ? 1 : n, ldvt = u == NULL ? 1 : k;
   blasint info = 0, lwork = -1;
   REAL size = 0;
-  P(gesdd_)("S", &n, &m, copy, &n, s, vt, &n, u, &k, &size, &lwork, iwork, &info, 1);
+  P(gesdd_)(jobz, &n, &m, copy, &n, s, vt, &ldu, u, &ldvt, &size, &lwork, iwork, &info, 1);
   lwork = (blasint)size;
   if (lwork < 1) lwork = 1;
   work = malloc((size_t)lwork * sizeof(REAL));
   if (work == NULL) goto out_of_memory;
-  P(gesdd_)("S", &n, &m, copy, &n, s, vt, &n, u, &k, work, &lwork, iwork, &info, 1);
+  P(gesdd_)(jobz, &n, &m, copy, &n, s, vt, &ldu, u, &ldvt, work, &lwork, iwork, &info, 1);
   if (info > 0) {
     snprintf(err, ERR_LEN, "svd: LAPACK %sgesdd did not converge (info %d) on a %d x %d matrix", PREFIX,
              (int)info, (int)m, (int)n);
