@@ -72,6 +72,13 @@ export function relativeError(x: ArrayLike<number>, y: ArrayLike<number>): numbe
   return error / Math.max(scale, 1);
 }
 
+/** The transpose (cols x rows) of a row-major rows x cols matrix, in float64. */
+export function transpose(a: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const t = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = a[i * cols + j]!;
+  return t;
+}
+
 /** Q^T Q - I for Q (rows x cols), as its largest absolute entry. */
 export function orthogonalityError(q: ArrayLike<number>, rows: number, cols: number): number {
   const gram = referenceGemm(true, false, cols, cols, rows, q, cols, q, cols);
