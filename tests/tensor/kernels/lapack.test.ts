@@ -243,3 +243,34 @@ test(
     }
   },
 );
+
+test(
+  "native decompositions stay exact on sizes that take LAPACK's blocked code paths",
+  skipUnless("native"),
+  () => {
+    // LAPACK switches to blocked (BLAS-3) algorithms above a crossover near 128 columns.
+    const kernels = backend("native");
+    const [m, n] = [400, 200];
+    const a = randomArray("float64", m * n, 60);
+    const q = new Float64Array(m * n);
+    const r = new Float64Array(n * n);
+    kernels.qr(m, n, a, q, r);
+    assert.ok(relativeError(referenceGemm(false, false, m, n, n, q, n, r, n), a) < 1e-12);
+    assert.ok(orthogonalityError(q, m, n) < 1e-12);
+    const u = new Float64Array(n * m);
+    const s = new Float64Array(n);
+    const vt = new Float64Array(n * n);
+    const wide = transpose(a, m, n); // 200 x 400
+    kernels.svd(n, m, wide, vt, s, u);
+    const us = vt.slice();
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) us[i * n + j]! *= s[j]!;
+    assert.ok(relativeError(referenceGemm(false, false, n, m, n, us, n, u, m), wide) < 1e-12);
+    const sym = referenceGemm(true, false, n, n, m, a, n, a, n);
+    const w = new Float64Array(n);
+    const v = new Float64Array(n * n);
+    kernels.eigh(n, sym, w, v);
+    const vw = v.slice();
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) vw[i * n + j]! *= w[j]!;
+    assert.ok(relativeError(referenceGemm(false, true, n, n, n, vw, n, v, n), sym) < 1e-12);
+  },
+);
