@@ -1,19 +1,51 @@
-import { gemmTs } from "./gemm-ts.js";
+import { ArgumentError } from "../../errors.js";
+import { checked } from "./checked.js";
+import { gemmBatchedTs, gemmTs } from "./gemm-ts.js";
+import { choleskyTs, eighTs, qrTs, solveTs, svdTs } from "./lapack-ts.js";
+import { loadNativeKernels } from "./native.js";
 import type { Kernels } from "./types.js";
 
 export type { FloatArray, Kernels } from "./types.js";
 
-const typescriptKernels: Kernels = { name: "typescript", gemm: gemmTs };
+const typescriptKernels: Kernels = checked({
+  name: "typescript",
+  gemm: gemmTs,
+  gemmBatched: gemmBatchedTs,
+  qr: qrTs,
+  svd: svdTs,
+  eigh: eighTs,
+  solve: solveTs,
+  cholesky: choleskyTs,
+  // Plain TypeScript runs on the calling thread only.
+  setNumThreads: () => {},
+  getNumThreads: () => 1,
+});
 
-let active: Kernels = typescriptKernels;
+const native = loadNativeKernels();
+const nativeKernels = "kernels" in native ? checked(native.kernels) : undefined;
+const nativeMissing = "reason" in native ? native.reason : "";
+
+let active: Kernels = nativeKernels ?? typescriptKernels;
 
 /** The kernels in use: the native addon when it is built and CELLARIUM_NATIVE is not 0, else TypeScript. */
 export function kernels(): Kernels {
   return active;
 }
 
-/** Chooses the implementation (tests run both and compare them). */
+/** Whether the OpenBLAS addon loaded (it is then the default). */
+export function nativeAvailable(): boolean {
+  return nativeKernels !== undefined;
+}
+
+/** Chooses the implementation (tests run both and compare them); "native" fails if the addon is absent. */
 export function useKernels(which: "native" | "typescript"): void {
-  if (which === "typescript") active = typescriptKernels;
-  else throw new Error("the native addon is not available");
+  if (which === "typescript") {
+    active = typescriptKernels;
+  } else if (which !== "native") {
+    throw new ArgumentError(`useKernels: expected "native" or "typescript", got ${String(which)}`);
+  } else if (nativeKernels === undefined) {
+    throw new ArgumentError(`useKernels: the native addon is not available: ${nativeMissing}`);
+  } else {
+    active = nativeKernels;
+  }
 }

@@ -1,7 +1,10 @@
 // The backend seam: every heavy kernel has one signature here, a native implementation
-// (src/native, OpenBLAS + LAPACK) and a TypeScript fallback. Matrices are row-major; a
-// matrix argument is a typed array view (use subarray for offsets: no copy) plus its leading
-// dimension, as in CBLAS with CblasRowMajor.
+// (src/native, OpenBLAS + LAPACK) and a TypeScript fallback. Matrices are row-major. A GEMM operand
+// is a typed array view (use subarray for offsets: no copy) plus its leading dimension, as in CBLAS
+// with CblasRowMajor. The decompositions take contiguous matrices (leading dimension = width) and
+// write their results into arrays the caller allocates with the exact sizes given below; they never
+// modify their input. All arrays of one call share a dtype. Invalid sizes, mixed dtypes and failed
+// factorizations (singular, not positive definite) throw ArgumentError.
 
 export type FloatArray = Float32Array | Float64Array;
 
@@ -23,4 +26,51 @@ export interface Kernels {
     c: T,
     ldc: number,
   ): void;
+  /**
+   * `batch` independent gemm calls: product i reads A at element i * strideA of `a`, B at
+   * i * strideB of `b` and updates C at i * strideC of `c`. A stride of 0 reuses one operand for
+   * every product (a shared weight matrix).
+   */
+  gemmBatched<T extends FloatArray>(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: T,
+    lda: number,
+    strideA: number,
+    b: T,
+    ldb: number,
+    strideB: number,
+    beta: number,
+    c: T,
+    ldc: number,
+    strideC: number,
+    batch: number,
+  ): void;
+  /**
+   * Thin QR: A (m x n) = Q R with Q (m x k) orthonormal columns and R (k x n) upper trapezoidal,
+   * k = min(m, n). The signs of R's diagonal are the implementation's (linalg.qr normalizes them).
+   */
+  qr<T extends FloatArray>(m: number, n: number, a: T, q: T, r: T): void;
+  /**
+   * Thin SVD: A (m x n) = U diag(s) Vt with U (m x k), s (k, descending, >= 0), Vt (k x n),
+   * k = min(m, n). Pass u = vt = null for the singular values alone. The signs of the singular
+   * vector pairs are the implementation's (linalg.svd normalizes them).
+   */
+  svd<T extends FloatArray>(m: number, n: number, a: T, u: T | null, s: T, vt: T | null): void;
+  /**
+   * Symmetric eigendecomposition A = V diag(w) V^T of A (n x n), read from its lower triangle:
+   * w (n) ascending as in numpy.linalg.eigh, eigenvector j in column j of V (n x n).
+   */
+  eigh<T extends FloatArray>(n: number, a: T, w: T, v: T): void;
+  /** Solves A X = B for A (n x n), B and X (n x nrhs) by LU with partial pivoting; x may be b. */
+  solve<T extends FloatArray>(n: number, nrhs: number, a: T, b: T, x: T): void;
+  /** Cholesky A = L L^T of a symmetric positive-definite A (n x n), read from its lower triangle; L (n x n) is lower triangular. */
+  cholesky<T extends FloatArray>(n: number, a: T, l: T): void;
+  /** Threads used by the kernels (OpenBLAS's pool; the TypeScript kernels always use 1). */
+  setNumThreads(threads: number): void;
+  getNumThreads(): number;
 }

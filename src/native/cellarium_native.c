@@ -1,0 +1,398 @@
+/* cellarium-ts native kernels: OpenBLAS (CBLAS) and the LAPACK routines inside libopenblas, on the
+ * memory of the caller's Float32Array / Float64Array views (napi_get_typedarray_info gives the data
+ * pointer already advanced by the view's byteOffset). Matrices are row-major. The TypeScript layer
+ * (src/tensor/kernels/native.ts) validates arguments with readable messages first; the checks here
+ * only keep a bad call from reading or writing outside the arrays. */
+#define NAPI_VERSION 8
+#include <cblas.h>
+#include <node_api.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERR_LEN 256
+
+/* LAPACK's Fortran symbols (column-major). Character arguments carry a hidden length after the
+ * regular arguments in gfortran's calling convention; OpenBLAS's own C versions ignore them. */
+#define DECLARE_LAPACK(REAL, p)                                                                       \
+  void p##gelqf_(const blasint *m, const blasint *n, REAL *a, const blasint *lda, REAL *tau, REAL *work, \
+                 const blasint *lwork, blasint *info);                                                \
+  void p##orglq_(const blasint *m, const blasint *n, const blasint *k, REAL *a, const blasint *lda,     \
+                 const REAL *tau, REAL *work, const blasint *lwork, blasint *info);                    \
+  void p##gesdd_(const char *jobz, const blasint *m, const blasint *n, REAL *a, const blasint *lda,     \
+                 REAL *s, REAL *u, const blasint *ldu, REAL *vt, const blasint *ldvt, REAL *work,       \
+                 const blasint *lwork, blasint *iwork, blasint *info, size_t jobz_len);               \
+  void p##syevd_(const char *jobz, const char *uplo, const blasint *n, REAL *a, const blasint *lda,     \
+                 REAL *w, REAL *work, const blasint *lwork, blasint *iwork, const blasint *liwork,      \
+                 blasint *info, size_t jobz_len, size_t uplo_len);                                    \
+  void p##getrf_(const blasint *m, const blasint *n, REAL *a, const blasint *lda, blasint *ipiv,        \
+                 blasint *info);                                                                      \
+  void p##getrs_(const char *trans, const blasint *n, const blasint *nrhs, const REAL *a,               \
+                 const blasint *lda, const blasint *ipiv, REAL *b, const blasint *ldb, blasint *info,   \
+                 size_t trans_len);                                                                   \
+  void p##potrf_(const char *uplo, const blasint *n, REAL *a, const blasint *lda, blasint *info,        \
+                 size_t uplo_len);
+
+DECLARE_LAPACK(float, s)
+DECLARE_LAPACK(double, d)
+
+#define REAL float
+#define P(name) s##name
+#define PREFIX "s"
+#include "lapack_template.h"
+#undef REAL
+#undef P
+#undef PREFIX
+
+#define REAL double
+#define P(name) d##name
+#define PREFIX "d"
+#include "lapack_template.h"
+#undef REAL
+#undef P
+#undef PREFIX
+
+/* ---- N-API helpers ---- */
+
+static void throw_message(napi_env env, const char *format, ...) {
+  char message[ERR_LEN];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(message, sizeof message, format, args);
+  va_end(args);
+  napi_throw_error(env, "CELLARIUM_NATIVE", message);
+}
+
+typedef struct {
+  bool is_double;
+  void *data;
+  size_t length;
+} array_t;
+
+typedef struct {
+  napi_env env;
+  const char *fn;
+  napi_value argv[17];
+  size_t argc;
+  bool failed;
+} call_t;
+
+static bool call_init(call_t *call, napi_env env, napi_callback_info info, const char *fn, size_t expected) {
+  call->env = env;
+  call->fn = fn;
+  call->failed = false;
+  call->argc = 17;
+  if (napi_get_cb_info(env, info, &call->argc, call->argv, NULL, NULL) != napi_ok) {
+    throw_message(env, "%s: cannot read the arguments", fn);
+    return false;
+  }
+  if (call->argc != expected) {
+    throw_message(env, "%s: expected %zu arguments, got %zu", fn, expected, call->argc);
+    return false;
+  }
+  return true;
+}
+
+/* Each reader records the first failure (and throws once); later reads become no-ops. */
+static blasint arg_int(call_t *call, size_t i, const char *name) {
+  int32_t value = 0;
+  if (call->failed) return 0;
+  if (napi_get_value_int32(call->env, call->argv[i], &value) != napi_ok || value < 0) {
+    throw_message(call->env, "%s: %s must be a non-negative integer", call->fn, name);
+    call->failed = true;
+  }
+  return (blasint)value;
+}
+
+static double arg_double(call_t *call, size_t i, const char *name) {
+  double value = 0;
+  if (call->failed) return 0;
+  if (napi_get_value_double(call->env, call->argv[i], &value) != napi_ok) {
+    throw_message(call->env, "%s: %s must be a number", call->fn, name);
+    call->failed = true;
+  }
+  return value;
+}
+
+static bool arg_bool(call_t *call, size_t i, const char *name) {
+  bool value = false;
+  if (call->failed) return false;
+  if (napi_get_value_bool(call->env, call->argv[i], &value) != napi_ok) {
+    throw_message(call->env, "%s: %s must be a boolean", call->fn, name);
+    call->failed = true;
+  }
+  return value;
+}
+
+static array_t arg_array(call_t *call, size_t i, const char *name) {
+  array_t array = {false, NULL, 0};
+  if (call->failed) return array;
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  bool is_typed = false;
+  napi_is_typedarray(call->env, call->argv[i], &is_typed);
+  if (!is_typed || napi_get_typedarray_info(call->env, call->argv[i], &type, &array.length, &array.data,
+                                            &buffer, &offset) != napi_ok ||
+      (type != napi_float32_array && type != napi_float64_array)) {
+    throw_message(call->env, "%s: %s must be a Float32Array or Float64Array", call->fn, name);
+    call->failed = true;
+    return array;
+  }
+  array.is_double = type == napi_float64_array;
+  return array;
+}
+
+/* Fails unless `array` has the dtype of `first` and at least `needed` elements. */
+static void require(call_t *call, const array_t *array, const array_t *first, size_t needed, const char *name) {
+  if (call->failed) return;
+  if (array->is_double != first->is_double) {
+    throw_message(call->env, "%s: %s has a different dtype from the first array", call->fn, name);
+    call->failed = true;
+  } else if (array->length < needed) {
+    throw_message(call->env, "%s: %s has %zu elements, needs %zu", call->fn, name, array->length, needed);
+    call->failed = true;
+  }
+}
+
+/* Elements spanned by a row-major rows x cols matrix with leading dimension ld. */
+static size_t span(blasint rows, blasint cols, blasint ld) {
+  return rows == 0 || cols == 0 ? 0 : (size_t)(rows - 1) * (size_t)ld + (size_t)cols;
+}
+
+static void check_ld(call_t *call, blasint ld, blasint cols, const char *name) {
+  if (!call->failed && ld < (cols > 1 ? cols : 1)) {
+    throw_message(call->env, "%s: %s = %d is below the row width %d", call->fn, name, (int)ld, (int)cols);
+    call->failed = true;
+  }
+}
+
+static napi_value finish(call_t *call, int status, const char *err) {
+  if (!call->failed && status != 0) napi_throw_error(call->env, "CELLARIUM_LAPACK", err);
+  return NULL;
+}
+
+/* ---- BLAS ---- */
+
+typedef struct {
+  bool trans_a, trans_b;
+  blasint m, n, k, lda, ldb, ldc;
+  double alpha, beta;
+  array_t a, b, c;
+} gemm_args_t;
+
+/* Reads transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc. gemmBatched has a stride after
+ * each leading dimension (stride_extra = 1), read by the caller. */
+static void read_gemm(call_t *call, gemm_args_t *g, size_t stride_extra) {
+  size_t i = 0;
+  g->trans_a = arg_bool(call, i++, "transA");
+  g->trans_b = arg_bool(call, i++, "transB");
+  g->m = arg_int(call, i++, "m");
+  g->n = arg_int(call, i++, "n");
+  g->k = arg_int(call, i++, "k");
+  g->alpha = arg_double(call, i++, "alpha");
+  g->a = arg_array(call, i++, "a");
+  g->lda = arg_int(call, i++, "lda");
+  i += stride_extra;
+  g->b = arg_array(call, i++, "b");
+  g->ldb = arg_int(call, i++, "ldb");
+  i += stride_extra;
+  g->beta = arg_double(call, i++, "beta");
+  g->c = arg_array(call, i++, "c");
+  g->ldc = arg_int(call, i++, "ldc");
+}
+
+static void run_gemm(const gemm_args_t *g, size_t offset_a, size_t offset_b, size_t offset_c) {
+  const enum CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
+  const enum CBLAS_TRANSPOSE tb = g->trans_b ? CblasTrans : CblasNoTrans;
+  if (g->a.is_double) {
+    cblas_dgemm(CblasRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, (const double *)g->a.data + offset_a, g->lda,
+                (const double *)g->b.data + offset_b, g->ldb, g->beta, (double *)g->c.data + offset_c, g->ldc);
+  } else {
+    cblas_sgemm(CblasRowMajor, ta, tb, g->m, g->n, g->k, (float)g->alpha, (const float *)g->a.data + offset_a,
+                g->lda, (const float *)g->b.data + offset_b, g->ldb, (float)g->beta,
+                (float *)g->c.data + offset_c, g->ldc);
+  }
+}
+
+/* Checks the shapes of one product and returns the elements spanned by A, B and C. */
+static void check_gemm(call_t *call, const gemm_args_t *g, size_t spans[3]) {
+  const blasint a_rows = g->trans_a ? g->k : g->m, a_cols = g->trans_a ? g->m : g->k;
+  const blasint b_rows = g->trans_b ? g->n : g->k, b_cols = g->trans_b ? g->k : g->n;
+  check_ld(call, g->lda, a_cols, "lda");
+  check_ld(call, g->ldb, b_cols, "ldb");
+  check_ld(call, g->ldc, g->n, "ldc");
+  spans[0] = span(a_rows, a_cols, g->lda);
+  spans[1] = span(b_rows, b_cols, g->ldb);
+  spans[2] = span(g->m, g->n, g->ldc);
+}
+
+static bool gemm_is_empty(const gemm_args_t *g) { return g->m == 0 || g->n == 0; }
+
+static napi_value gemm(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "gemm", 13)) return NULL;
+  gemm_args_t g;
+  read_gemm(&call, &g, 0);
+  size_t spans[3];
+  check_gemm(&call, &g, spans);
+  require(&call, &g.a, &g.a, g.k == 0 ? 0 : spans[0], "a");
+  require(&call, &g.b, &g.a, g.k == 0 ? 0 : spans[1], "b");
+  require(&call, &g.c, &g.a, spans[2], "c");
+  if (!call.failed && !gemm_is_empty(&g)) run_gemm(&g, 0, 0, 0);
+  return NULL;
+}
+
+static napi_value gemm_batched(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "gemmBatched", 17)) return NULL;
+  gemm_args_t g;
+  read_gemm(&call, &g, 1);
+  const blasint stride_a = arg_int(&call, 8, "strideA");
+  const blasint stride_b = arg_int(&call, 11, "strideB");
+  const blasint stride_c = arg_int(&call, 15, "strideC");
+  const blasint batch = arg_int(&call, 16, "batch");
+  size_t spans[3];
+  check_gemm(&call, &g, spans);
+  /* The last product of the batch reaches furthest. */
+  const size_t last = batch == 0 ? 0 : (size_t)(batch - 1);
+  const bool reads = batch > 0 && g.k > 0 && !gemm_is_empty(&g);
+  require(&call, &g.a, &g.a, reads ? last * (size_t)stride_a + spans[0] : 0, "a");
+  require(&call, &g.b, &g.a, reads ? last * (size_t)stride_b + spans[1] : 0, "b");
+  require(&call, &g.c, &g.a, batch > 0 && !gemm_is_empty(&g) ? last * (size_t)stride_c + spans[2] : 0, "c");
+  if (call.failed || gemm_is_empty(&g)) return NULL;
+  for (blasint i = 0; i < batch; i++) {
+    run_gemm(&g, (size_t)i * (size_t)stride_a, (size_t)i * (size_t)stride_b, (size_t)i * (size_t)stride_c);
+  }
+  return NULL;
+}
+
+/* ---- LAPACK ---- */
+
+static napi_value qr(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "qr", 5)) return NULL;
+  const blasint m = arg_int(&call, 0, "m"), n = arg_int(&call, 1, "n");
+  const array_t a = arg_array(&call, 2, "a"), q = arg_array(&call, 3, "q"), r = arg_array(&call, 4, "r");
+  const size_t k = (size_t)(m < n ? m : n);
+  require(&call, &a, &a, (size_t)m * (size_t)n, "a");
+  require(&call, &q, &a, (size_t)m * k, "q");
+  require(&call, &r, &a, k * (size_t)n, "r");
+  if (call.failed) return NULL;
+  char err[ERR_LEN];
+  const int status = a.is_double ? dqr_rowmajor(m, n, a.data, q.data, r.data, err)
+                                 : sqr_rowmajor(m, n, a.data, q.data, r.data, err);
+  return finish(&call, status, err);
+}
+
+static bool arg_is_null(call_t *call, size_t i) {
+  napi_valuetype type = napi_undefined;
+  napi_typeof(call->env, call->argv[i], &type);
+  return type == napi_null;
+}
+
+static napi_value svd(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "svd", 6)) return NULL;
+  const blasint m = arg_int(&call, 0, "m"), n = arg_int(&call, 1, "n");
+  const array_t a = arg_array(&call, 2, "a"), s = arg_array(&call, 4, "s");
+  /* u and vt are both null when only the singular values are wanted. */
+  const bool values_only = arg_is_null(&call, 3) && arg_is_null(&call, 5);
+  const array_t u = values_only ? a : arg_array(&call, 3, "u");
+  const array_t vt = values_only ? a : arg_array(&call, 5, "vt");
+  const size_t k = (size_t)(m < n ? m : n);
+  require(&call, &a, &a, (size_t)m * (size_t)n, "a");
+  require(&call, &s, &a, k, "s");
+  if (!values_only) {
+    require(&call, &u, &a, (size_t)m * k, "u");
+    require(&call, &vt, &a, k * (size_t)n, "vt");
+  }
+  if (call.failed) return NULL;
+  void *u_data = values_only ? NULL : u.data, *vt_data = values_only ? NULL : vt.data;
+  char err[ERR_LEN];
+  const int status = a.is_double ? dsvd_rowmajor(m, n, a.data, u_data, s.data, vt_data, err)
+                                 : ssvd_rowmajor(m, n, a.data, u_data, s.data, vt_data, err);
+  return finish(&call, status, err);
+}
+
+static napi_value eigh(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "eigh", 4)) return NULL;
+  const blasint n = arg_int(&call, 0, "n");
+  const array_t a = arg_array(&call, 1, "a"), w = arg_array(&call, 2, "w"), v = arg_array(&call, 3, "v");
+  require(&call, &a, &a, (size_t)n * (size_t)n, "a");
+  require(&call, &w, &a, (size_t)n, "w");
+  require(&call, &v, &a, (size_t)n * (size_t)n, "v");
+  if (call.failed) return NULL;
+  char err[ERR_LEN];
+  const int status =
+      a.is_double ? deigh_rowmajor(n, a.data, w.data, v.data, err) : seigh_rowmajor(n, a.data, w.data, v.data, err);
+  return finish(&call, status, err);
+}
+
+static napi_value solve(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "solve", 5)) return NULL;
+  const blasint n = arg_int(&call, 0, "n"), nrhs = arg_int(&call, 1, "nrhs");
+  const array_t a = arg_array(&call, 2, "a"), b = arg_array(&call, 3, "b"), x = arg_array(&call, 4, "x");
+  require(&call, &a, &a, (size_t)n * (size_t)n, "a");
+  require(&call, &b, &a, (size_t)n * (size_t)nrhs, "b");
+  require(&call, &x, &a, (size_t)n * (size_t)nrhs, "x");
+  if (call.failed) return NULL;
+  char err[ERR_LEN];
+  const int status = a.is_double ? dsolve_rowmajor(n, nrhs, a.data, b.data, x.data, err)
+                                 : ssolve_rowmajor(n, nrhs, a.data, b.data, x.data, err);
+  return finish(&call, status, err);
+}
+
+static napi_value cholesky(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "cholesky", 3)) return NULL;
+  const blasint n = arg_int(&call, 0, "n");
+  const array_t a = arg_array(&call, 1, "a"), l = arg_array(&call, 2, "l");
+  require(&call, &a, &a, (size_t)n * (size_t)n, "a");
+  require(&call, &l, &a, (size_t)n * (size_t)n, "l");
+  if (call.failed) return NULL;
+  char err[ERR_LEN];
+  const int status =
+      a.is_double ? dcholesky_rowmajor(n, a.data, l.data, err) : scholesky_rowmajor(n, a.data, l.data, err);
+  return finish(&call, status, err);
+}
+
+/* ---- Threads ---- */
+
+static napi_value set_num_threads(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "setNumThreads", 1)) return NULL;
+  const blasint threads = arg_int(&call, 0, "threads");
+  if (!call.failed && threads < 1) throw_message(env, "setNumThreads: threads must be at least 1, got 0");
+  else if (!call.failed) openblas_set_num_threads(threads);
+  return NULL;
+}
+
+static napi_value get_num_threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  napi_create_int32(env, openblas_get_num_threads(), &result);
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  const napi_property_descriptor properties[] = {
+      {"gemm", NULL, gemm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gemmBatched", NULL, gemm_batched, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"qr", NULL, qr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"svd", NULL, svd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"eigh", NULL, eigh, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"solve", NULL, solve, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"cholesky", NULL, cholesky, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setNumThreads", NULL, set_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getNumThreads", NULL, get_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,220 @@
+// Argument validation in front of either backend, so that both throw the same ArgumentError for the
+// same mistake and the kernels themselves can assume consistent sizes. (The C addon keeps its own
+// bounds checks as well: a direct call must never touch memory outside the arrays.)
+
+import { ArgumentError } from "../../errors.js";
+import type { FloatArray, Kernels } from "./types.js";
+
+function count(kernel: string, name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > 2147483647) {
+    throw new ArgumentError(`${kernel}: ${name} must be an integer in [0, 2^31), got ${value}`);
+  }
+}
+
+function sameDtype(kernel: string, first: FloatArray, name: string, other: FloatArray): void {
+  if (!(first instanceof Float32Array || first instanceof Float64Array)) {
+    throw new ArgumentError(`${kernel}: arrays must be Float32Array or Float64Array, got ${describe(first)}`);
+  }
+  if (other.constructor !== first.constructor) {
+    throw new ArgumentError(`${kernel}: ${name} is a ${describe(other)}, expected ${first.constructor.name}`);
+  }
+}
+
+function describe(value: unknown): string {
+  return (value as { constructor?: { name?: string } })?.constructor?.name ?? String(value);
+}
+
+function exactLength(kernel: string, name: string, array: FloatArray, length: number, shape: string): void {
+  if (array.length !== length) {
+    throw new ArgumentError(
+      `${kernel}: ${name} must have ${length} elements (${shape}), got ${array.length}`,
+    );
+  }
+}
+
+/** Checks a row-major `rows` x `cols` operand with leading dimension `ld` that starts `last` elements in. */
+function operand(
+  kernel: string,
+  name: string,
+  array: FloatArray,
+  rows: number,
+  cols: number,
+  ld: number,
+  last: number,
+): void {
+  count(kernel, `ld${name}`, ld);
+  if (ld < Math.max(1, cols)) {
+    throw new ArgumentError(`${kernel}: ld${name} = ${ld} is below the row width ${cols} of ${name}`);
+  }
+  const needed = rows === 0 || cols === 0 ? 0 : last + (rows - 1) * ld + cols;
+  if (array.length < needed) {
+    throw new ArgumentError(
+      `${kernel}: ${name} (${rows} x ${cols}, ld ${ld}) needs ${needed} elements, got ${array.length}`,
+    );
+  }
+}
+
+function checkGemm(
+  kernel: string,
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  a: FloatArray,
+  lda: number,
+  lastA: number,
+  b: FloatArray,
+  ldb: number,
+  lastB: number,
+  c: FloatArray,
+  ldc: number,
+  lastC: number,
+): void {
+  count(kernel, "m", m);
+  count(kernel, "n", n);
+  count(kernel, "k", k);
+  sameDtype(kernel, a, "b", b);
+  sameDtype(kernel, a, "c", c);
+  // A and B are read only when the product is not empty.
+  const reads = m > 0 && n > 0 && k > 0;
+  operand(kernel, "a", a, reads ? (transA ? k : m) : 0, transA ? m : k, lda, lastA);
+  operand(kernel, "b", b, reads ? (transB ? n : k) : 0, transB ? k : n, ldb, lastB);
+  operand(kernel, "c", c, m, n, ldc, lastC);
+}
+
+/** The same kernels with every argument validated first. */
+export function checked(impl: Kernels): Kernels {
+  return {
+    name: impl.name,
+    gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
+      checkGemm("gemm", transA, transB, m, n, k, a, lda, 0, b, ldb, 0, c, ldc, 0);
+      impl.gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    },
+    gemmBatched(
+      transA,
+      transB,
+      m,
+      n,
+      k,
+      alpha,
+      a,
+      lda,
+      strideA,
+      b,
+      ldb,
+      strideB,
+      beta,
+      c,
+      ldc,
+      strideC,
+      batch,
+    ) {
+      count("gemmBatched", "batch", batch);
+      count("gemmBatched", "strideA", strideA);
+      count("gemmBatched", "strideB", strideB);
+      count("gemmBatched", "strideC", strideC);
+      // The last product of the batch reaches furthest into each array.
+      const last = Math.max(0, batch - 1);
+      if (batch > 0) {
+        checkGemm(
+          "gemmBatched",
+          transA,
+          transB,
+          m,
+          n,
+          k,
+          a,
+          lda,
+          last * strideA,
+          b,
+          ldb,
+          last * strideB,
+          c,
+          ldc,
+          last * strideC,
+        );
+      }
+      impl.gemmBatched(
+        transA,
+        transB,
+        m,
+        n,
+        k,
+        alpha,
+        a,
+        lda,
+        strideA,
+        b,
+        ldb,
+        strideB,
+        beta,
+        c,
+        ldc,
+        strideC,
+        batch,
+      );
+    },
+    qr(m, n, a, q, r) {
+      count("qr", "m", m);
+      count("qr", "n", n);
+      const k = Math.min(m, n);
+      sameDtype("qr", a, "q", q);
+      sameDtype("qr", a, "r", r);
+      exactLength("qr", "a", a, m * n, `${m} x ${n}`);
+      exactLength("qr", "q", q, m * k, `${m} x ${k}`);
+      exactLength("qr", "r", r, k * n, `${k} x ${n}`);
+      impl.qr(m, n, a, q, r);
+    },
+    svd(m, n, a, u, s, vt) {
+      count("svd", "m", m);
+      count("svd", "n", n);
+      const k = Math.min(m, n);
+      sameDtype("svd", a, "s", s);
+      exactLength("svd", "a", a, m * n, `${m} x ${n}`);
+      exactLength("svd", "s", s, k, `${k}`);
+      if ((u === null) !== (vt === null))
+        throw new ArgumentError("svd: u and vt must be both arrays or both null");
+      if (u !== null && vt !== null) {
+        sameDtype("svd", a, "u", u);
+        sameDtype("svd", a, "vt", vt);
+        exactLength("svd", "u", u, m * k, `${m} x ${k}`);
+        exactLength("svd", "vt", vt, k * n, `${k} x ${n}`);
+      }
+      impl.svd(m, n, a, u, s, vt);
+    },
+    eigh(n, a, w, v) {
+      count("eigh", "n", n);
+      sameDtype("eigh", a, "w", w);
+      sameDtype("eigh", a, "v", v);
+      exactLength("eigh", "a", a, n * n, `${n} x ${n}`);
+      exactLength("eigh", "w", w, n, `${n}`);
+      exactLength("eigh", "v", v, n * n, `${n} x ${n}`);
+      impl.eigh(n, a, w, v);
+    },
+    solve(n, nrhs, a, b, x) {
+      count("solve", "n", n);
+      count("solve", "nrhs", nrhs);
+      sameDtype("solve", a, "b", b);
+      sameDtype("solve", a, "x", x);
+      exactLength("solve", "a", a, n * n, `${n} x ${n}`);
+      exactLength("solve", "b", b, n * nrhs, `${n} x ${nrhs}`);
+      exactLength("solve", "x", x, n * nrhs, `${n} x ${nrhs}`);
+      impl.solve(n, nrhs, a, b, x);
+    },
+    cholesky(n, a, l) {
+      count("cholesky", "n", n);
+      sameDtype("cholesky", a, "l", l);
+      exactLength("cholesky", "a", a, n * n, `${n} x ${n}`);
+      exactLength("cholesky", "l", l, n * n, `${n} x ${n}`);
+      impl.cholesky(n, a, l);
+    },
+    setNumThreads(threads) {
+      if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
+        throw new ArgumentError(`setNumThreads: threads must be an integer in [1, 1024], got ${threads}`);
+      }
+      impl.setNumThreads(threads);
+    },
+    getNumThreads: () => impl.getNumThreads(),
+  };
+}

@@ -1,0 +1,82 @@
+// Randomized truncated SVD: the randomized range finder with subspace (power) iterations of Halko,
+// Martinsson & Tropp, "Finding structure with randomness", SIAM Review 2011, Algorithm 4.4, the
+// algorithm of torch.svd_lowrank. Each power step re-orthonormalizes by QR, which keeps the small
+// singular directions from drowning in rounding error.
+
+import { ArgumentError } from "../../errors.js";
+import { kernels } from "../kernels/index.js";
+import type { FloatArray } from "../kernels/types.js";
+import type { Generator } from "../random.js";
+import { type Mat, zerosLike } from "./mat.js";
+import type { LinearOperator } from "./operator.js";
+import { svd } from "./svd.js";
+
+/** An orthonormal basis (rows x cols, cols <= rows) of the column space of y, by thin QR. */
+function orth<T extends FloatArray>(y: Mat<T>): Mat<T> {
+  const q = zerosLike(y.data, y.rows, y.cols);
+  const r = zerosLike(y.data, y.cols, y.cols);
+  kernels().qr(y.rows, y.cols, y.data, q.data, r.data);
+  return q;
+}
+
+/** Applies op.mul or op.mulT and checks the shape it returns (an operator is user code). */
+function apply<T extends FloatArray>(op: LinearOperator<T>, transpose: boolean, x: Mat<T>): Mat<T> {
+  const y = transpose ? op.mulT(x) : op.mul(x);
+  const rows = transpose ? op.cols : op.rows;
+  if (y.rows !== rows || y.cols !== x.cols || y.data.length !== rows * x.cols) {
+    throw new ArgumentError(
+      `svdLowrank: op.${transpose ? "mulT" : "mul"} returned a ${y.rows} x ${y.cols} matrix, expected ${rows} x ${x.cols}`,
+    );
+  }
+  return y;
+}
+
+function nonNegativeInteger(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new ArgumentError(`svdLowrank: ${name} must be a non-negative integer, got ${value}`);
+  }
+}
+
+/**
+ * The top `q` singular triplets of the operator A (rows x cols): U (rows x q), s (q, descending) and
+ * V (cols x q) with A ~ U diag(s) V^T, computed on l = min(q + oversample, rows, cols) random
+ * directions drawn from `generator` (standard normal) and refined by `niter` power iterations:
+ * Q = orth(A R); niter times { Q = orth(A^T Q); Q = orth(A Q) }; then the exact SVD of the small
+ * Q^T A. torch.svd_lowrank(A, q, niter) is the case oversample = 0 (its q already oversamples).
+ * Each column of V has its largest-magnitude entry positive.
+ */
+export function svdLowrank<T extends FloatArray>(
+  op: LinearOperator<T>,
+  q: number,
+  niter: number,
+  oversample: number,
+  generator: Generator,
+): { u: Mat<T>; s: T; v: Mat<T> } {
+  const { rows, cols } = op;
+  if (!Number.isInteger(q) || q < 1 || q > Math.min(rows, cols)) {
+    throw new ArgumentError(
+      `svdLowrank: q must be an integer in [1, min(rows, cols) = ${Math.min(rows, cols)}], got ${q}`,
+    );
+  }
+  nonNegativeInteger("niter", niter);
+  nonNegativeInteger("oversample", oversample);
+  const l = Math.min(q + oversample, rows, cols);
+  const like = op.dtype === "float32" ? new Float32Array(0) : new Float64Array(0);
+  const omega = zerosLike(like as T, cols, l);
+  generator.fillNormal(omega.data);
+
+  let basis = orth(apply(op, false, omega));
+  for (let i = 0; i < niter; i++) {
+    basis = orth(apply(op, true, basis));
+    basis = orth(apply(op, false, basis));
+  }
+  // B = Q^T A (l x cols) is formed as its transpose A^T Q; if B^T = Ub diag(s) Vbt then
+  // A ~ Q B = (Q Vbt^T) diag(s) Ub^T, so U = Q Vbt^T and V = Ub.
+  const small = svd(apply(op, true, basis));
+  const u = zerosLike(basis.data, rows, q);
+  // The first q rows of Vbt (l x l) are contiguous: read them transposed, as a q x l matrix.
+  kernels().gemm(false, true, rows, q, l, 1, basis.data, l, small.vt.data, l, 0, u.data, q);
+  const v = zerosLike(basis.data, cols, q);
+  for (let i = 0; i < cols; i++) v.data.set(small.u.data.subarray(i * l, i * l + q), i * q);
+  return { u, s: small.s.slice(0, q) as T, v };
+}
