@@ -46,7 +46,7 @@ export {
 } from "./ops/elementwise.js";
 export { gather, indexSelect, maskedFill, scatterAdd, where } from "./ops/indexing.js";
 export { type CrossEntropyOptions, crossEntropy, type Reduction } from "./ops/loss.js";
-export { batchedGemm, matmul } from "./ops/matmul.js";
+export { matmul } from "./ops/matmul.js";
 export {
   gelu,
   geluNew,
@@ -61,7 +61,6 @@ export {
   type Axes,
   argmax,
   argmin,
-  broadcastTo,
   logsumexp,
   max,
   mean,

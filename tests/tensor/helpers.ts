@@ -26,7 +26,8 @@ export function assertGradients(
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-12): void {
   assert.equal(actual.length, expected.length, "lengths differ");
   for (let i = 0; i < actual.length; i++) {
-    const ok = Math.abs(actual[i]! - expected[i]!) <= tol || (Number.isNaN(actual[i]) && Number.isNaN(expected[i]));
+    const ok =
+      Math.abs(actual[i]! - expected[i]!) <= tol || (Number.isNaN(actual[i]) && Number.isNaN(expected[i]));
     assert.ok(ok, `element ${i}: ${actual[i]} vs expected ${expected[i]} (tolerance ${tol})`);
   }
 }

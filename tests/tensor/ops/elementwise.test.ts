@@ -84,8 +84,14 @@ test("unary ops match Math on each element", () => {
   assertClose(exp(x).data, values.map(Math.exp));
   assertClose(tanh(x).data, values.map(Math.tanh));
   assertClose(abs(x).data, values.map(Math.abs));
-  assertClose(neg(x).data, values.map((v) => -v));
-  assertClose(square(x).data, values.map((v) => v * v));
+  assertClose(
+    neg(x).data,
+    values.map((v) => -v),
+  );
+  assertClose(
+    square(x).data,
+    values.map((v) => v * v),
+  );
   assertClose(
     sigmoid(x).data,
     values.map((v) => 1 / (1 + Math.exp(-v))),
@@ -94,7 +100,10 @@ test("unary ops match Math on each element", () => {
   assertClose(log(positive).data, [0.1, 1, 4].map(Math.log));
   assertClose(log1p(positive).data, [0.1, 1, 4].map(Math.log1p));
   assertClose(sqrt(positive).data, [0.1, 1, 4].map(Math.sqrt));
-  assertClose(pow(positive, 1.5).data, [0.1, 1, 4].map((v) => v ** 1.5));
+  assertClose(
+    pow(positive, 1.5).data,
+    [0.1, 1, 4].map((v) => v ** 1.5),
+  );
   assertClose(pow(positive, tensor([2, 3, 0.5], { dtype: "float64" })).data, [0.01, 1, 2]);
   // sigmoid stays finite where exp(-x) overflows
   assertClose(sigmoid(tensor([-800, 800], { dtype: "float64" })).data, [0, 1]);
@@ -103,13 +112,15 @@ test("unary ops match Math on each element", () => {
 test("erf matches reference values (Python's math.erf) to 1e-15 relative", () => {
   const xs = [0, 1e-8, 0.1, 0.5, 1, 2, 2.5, 3, 4.5, -0.5, -3];
   const reference = [
-    0, 1.1283791670955126e-8, 0.1124629160182849, 0.5204998778130465, 0.8427007929497149,
-    0.9953222650189527, 0.999593047982555, 0.9999779095030014, 0.9999999998033839, -0.5204998778130465,
-    -0.9999779095030014,
+    0, 1.1283791670955126e-8, 0.1124629160182849, 0.5204998778130465, 0.8427007929497149, 0.9953222650189527,
+    0.999593047982555, 0.9999779095030014, 0.9999999998033839, -0.5204998778130465, -0.9999779095030014,
   ];
   const got = erf(tensor(xs, { dtype: "float64" })).data;
   reference.forEach((r, i) => {
-    assert.ok(Math.abs(got[i]! - r) <= 1e-15 * Math.abs(r) + 1e-300, `erf(${xs[i]}) = ${got[i]}, expected ${r}`);
+    assert.ok(
+      Math.abs(got[i]! - r) <= 1e-15 * Math.abs(r) + 1e-300,
+      `erf(${xs[i]}) = ${got[i]}, expected ${r}`,
+    );
   });
 });
 
@@ -122,9 +133,15 @@ test("maximum and minimum pick elementwise and propagate NaN", () => {
 
 test("gradients of binary ops, same shape and broadcast", () => {
   const shapes: Array<[number[], number[]]> = [
-    [[2, 3], [2, 3]],
+    [
+      [2, 3],
+      [2, 3],
+    ],
     [[2, 3], [3]],
-    [[2, 1, 3], [4, 1]],
+    [
+      [2, 1, 3],
+      [4, 1],
+    ],
     [[3], []],
   ];
   shapes.forEach(([sa, sb], i) => {

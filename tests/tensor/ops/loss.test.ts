@@ -18,10 +18,18 @@ test("cross entropy matches -log softmax at the target, mean over non-ignored ro
   const t = tensor([2, 0, -100, 1], { dtype: "int32" });
   const perRow = [direct(logits[0]!, 2), direct(logits[1]!, 0), 0, direct(logits[3]!, 1)];
   assertClose(crossEntropy(x, t, { reduction: "none" }).data, perRow, 1e-12);
-  assertClose([crossEntropy(x, t, { reduction: "sum" }).item()], [perRow[0]! + perRow[1]! + perRow[3]!], 1e-12);
+  assertClose(
+    [crossEntropy(x, t, { reduction: "sum" }).item()],
+    [perRow[0]! + perRow[1]! + perRow[3]!],
+    1e-12,
+  );
   assertClose([crossEntropy(x, t).item()], [(perRow[0]! + perRow[1]! + perRow[3]!) / 3], 1e-12);
   const custom = tensor([2, 0, 1, 7], { dtype: "int32" });
-  assertClose([crossEntropy(x, custom, { ignoreIndex: 7, reduction: "sum" }).item()], [perRow[0]! + perRow[1]! + direct(logits[2]!, 1)], 1e-12);
+  assertClose(
+    [crossEntropy(x, custom, { ignoreIndex: 7, reduction: "sum" }).item()],
+    [perRow[0]! + perRow[1]! + direct(logits[2]!, 1)],
+    1e-12,
+  );
 });
 
 test("cross entropy over all-ignored targets is NaN with mean, as in torch", () => {
@@ -42,5 +50,8 @@ test("gradients of cross entropy for each reduction, with ignored rows", () => {
   for (const reduction of ["mean", "sum", "none"] as const) {
     assertGradients((l) => crossEntropy(l, t, { reduction }), [x]);
   }
-  assertGradients((l) => crossEntropy(l, tensor([0, 1, 1, 2, 0], { dtype: "int32" }), { ignoreIndex: 1 }), [x]);
+  assertGradients(
+    (l) => crossEntropy(l, tensor([0, 1, 1, 2, 0], { dtype: "int32" }), { ignoreIndex: 1 }),
+    [x],
+  );
 });

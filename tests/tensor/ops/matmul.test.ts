@@ -53,7 +53,10 @@ test("batched products broadcast batch axes; a shared right matrix folds into ro
   const y = input([5, 4, 2], 8);
   assert.deepEqual(matmul(x, y).shape, [2, 5, 3, 2]);
   assert.throws(() => matmul(input([2, 3], 1), input([2, 3], 2)), ArgumentError);
-  assert.throws(() => matmul(tensor([1, 2], { dtype: "int32" }), tensor([1, 2], { dtype: "int32" })), ArgumentError);
+  assert.throws(
+    () => matmul(tensor([1, 2], { dtype: "int32" }), tensor([1, 2], { dtype: "int32" })),
+    ArgumentError,
+  );
 });
 
 test("vector operands follow torch.matmul: dot, matrix-vector, vector-matrix", () => {
@@ -67,11 +70,26 @@ test("vector operands follow torch.matmul: dot, matrix-vector, vector-matrix", (
 
 test("gradients of matmul: 2-D, shared matrix, batch broadcasting both ways, vectors", () => {
   const cases: Array<[number[], number[]]> = [
-    [[3, 4], [4, 2]],
-    [[2, 3, 4], [4, 2]],
-    [[3, 4], [2, 4, 5]],
-    [[2, 1, 3, 4], [3, 4, 2]],
-    [[1, 3, 4], [2, 4, 2]],
+    [
+      [3, 4],
+      [4, 2],
+    ],
+    [
+      [2, 3, 4],
+      [4, 2],
+    ],
+    [
+      [3, 4],
+      [2, 4, 5],
+    ],
+    [
+      [2, 1, 3, 4],
+      [3, 4, 2],
+    ],
+    [
+      [1, 3, 4],
+      [2, 4, 2],
+    ],
     [[4], [4]],
     [[4], [2, 4, 3]],
     [[2, 3, 4], [4]],

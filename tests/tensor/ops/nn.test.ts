@@ -53,7 +53,8 @@ test("softmax rows sum to 1, survive large logits, and logSoftmax equals log(sof
     { dtype: "float64" },
   );
   const s = softmax(x);
-  for (let r = 0; r < 3; r++) assertClose([s.data[3 * r]! + s.data[3 * r + 1]! + s.data[3 * r + 2]!], [1], 1e-15);
+  for (let r = 0; r < 3; r++)
+    assertClose([s.data[3 * r]! + s.data[3 * r + 1]! + s.data[3 * r + 2]!], [1], 1e-15);
   assertClose(s.data.subarray(0, 3), s.data.subarray(3, 6), 1e-15);
   const total = Math.exp(1) + Math.exp(2) + Math.exp(3);
   assertClose(s.data.subarray(0, 3), [Math.exp(1) / total, Math.exp(2) / total, Math.exp(3) / total], 1e-15);
@@ -74,7 +75,8 @@ test("layerNorm gives mean 0 and variance 1 per row, then scales and shifts", ()
   const w = input([6], 2);
   const b = input([6], 3);
   const z = layerNorm(x, [6], { weight: w, bias: b, eps: 0 });
-  for (let i = 0; i < 24; i++) assertClose([z.data[i]!], [y.data[i]! * w.data[i % 6]! + b.data[i % 6]!], 1e-12);
+  for (let i = 0; i < 24; i++)
+    assertClose([z.data[i]!], [y.data[i]! * w.data[i % 6]! + b.data[i % 6]!], 1e-12);
   // two trailing axes normalize together
   const two = layerNorm(input([2, 3, 4], 4), [3, 4], { eps: 0 });
   const first = Array.from(two.data.subarray(0, 12));
@@ -101,7 +103,10 @@ test("gradients of softmax and logSoftmax along each axis", () => {
 test("gradients of layerNorm in x, weight and bias, one and two normalized axes", () => {
   const x = input([3, 2, 4], 7);
   assertGradients((t) => layerNorm(t, 4), [x]);
-  assertGradients((t, w, b) => layerNorm(t, 4, { weight: w, bias: b, eps: 1e-5 }), [x, input([4], 8), input([4], 9)]);
+  assertGradients(
+    (t, w, b) => layerNorm(t, 4, { weight: w, bias: b, eps: 1e-5 }),
+    [x, input([4], 8), input([4], 9)],
+  );
   assertGradients((t, w) => layerNorm(t, [2, 4], { weight: w }), [x, input([2, 4], 10)]);
   const fixedWeight = input([4], 11).detach();
   assertGradients((b) => layerNorm(x.detach(), 4, { weight: fixedWeight, bias: b }), [input([4], 12)]);

@@ -41,7 +41,8 @@ test("squeeze and unsqueeze add and remove size-1 axes", () => {
 test("permute and transpose copy into the new layout", () => {
   // x[b][s][h] = 100 b + 10 s + h
   const values = [];
-  for (let b = 0; b < 2; b++) for (let s = 0; s < 3; s++) for (let h = 0; h < 4; h++) values.push(100 * b + 10 * s + h);
+  for (let b = 0; b < 2; b++)
+    for (let s = 0; s < 3; s++) for (let h = 0; h < 4; h++) values.push(100 * b + 10 * s + h);
   const x = tensor(values, { shape: [2, 3, 4] });
   const p = permute(x, [2, 0, 1]);
   assert.deepEqual(p.shape, [4, 2, 3]);
