@@ -1,5 +1,6 @@
 // Shared test helpers for the tensor module: seeded float64 inputs and assertions.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { type GradcheckOptions, gradcheck, rand, randn, type Tensor } from "../../src/tensor/index.js";
 import { Generator } from "../../src/tensor/random.js";
 
@@ -30,4 +31,21 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
       Math.abs(actual[i]! - expected[i]!) <= tol || (Number.isNaN(actual[i]) && Number.isNaN(expected[i]));
     assert.ok(ok, `element ${i}: ${actual[i]} vs expected ${expected[i]} (tolerance ${tol})`);
   }
+}
+
+/** Whether /usr/bin/python3 can import torch (reference computations are skipped without it). */
+export const hasTorch = spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0;
+
+/**
+ * Runs a Python script with torch imported and `data` (JSON from stdin) in scope; the script
+ * assigns `result`, which comes back as JSON.
+ */
+export function runTorch(script: string, data: unknown): unknown {
+  const program = `import json, sys, torch\ndata = json.load(sys.stdin)\n${script}\nprint(json.dumps(result))`;
+  const run = spawnSync("/usr/bin/python3", ["-c", program], {
+    input: JSON.stringify(data),
+    encoding: "utf8",
+  });
+  if (run.status !== 0) throw new Error(`python3 failed: ${run.stderr}`);
+  return JSON.parse(run.stdout);
 }

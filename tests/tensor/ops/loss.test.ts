@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import { crossEntropy, tensor } from "../../../src/tensor/index.js";
-import { assertClose, assertGradients, input } from "../helpers.js";
+import { assertClose, assertGradients, hasTorch, input, runTorch } from "../helpers.js";
 
 const logits = [
   [1, 2, 3],
@@ -54,4 +54,29 @@ test("gradients of cross entropy for each reduction, with ignored rows", () => {
     (l) => crossEntropy(l, tensor([0, 1, 1, 2, 0], { dtype: "int32" }), { ignoreIndex: 1 }),
     [x],
   );
+});
+
+test("cross entropy and its gradient agree with PyTorch, ignore_index included", { skip: !hasTorch }, () => {
+  const x = input([6, 5], 30);
+  const target = [4, -100, 0, 2, -100, 4];
+  const script = `
+x = torch.tensor(data["x"], dtype=torch.float64, requires_grad=True)
+t = torch.tensor(data["t"], dtype=torch.long)
+result = {}
+for reduction in ["mean", "sum", "none"]:
+    y = torch.nn.functional.cross_entropy(x, t, ignore_index=-100, reduction=reduction)
+    (gx,) = torch.autograd.grad(y, x, torch.linspace(0.5, 1.5, y.numel(), dtype=torch.float64).reshape(y.shape))
+    result[reduction] = [y.flatten().tolist(), gx.flatten().tolist()]
+`;
+  const reference = runTorch(script, { x: x.toArray(), t: target }) as Record<string, [number[], number[]]>;
+  const t = tensor(target, { dtype: "int32" });
+  for (const reduction of ["mean", "sum", "none"] as const) {
+    x.grad = null;
+    const y = crossEntropy(x, t, { reduction });
+    const weights = y.size === 1 ? [0.5] : Array.from({ length: y.size }, (_, i) => 0.5 + i / (y.size - 1));
+    y.backward(tensor(weights, { dtype: "float64", shape: y.shape }));
+    const [value, grad] = reference[reduction]!;
+    assertClose(y.data, value, 1e-12);
+    assertClose(x.grad!.data, grad, 1e-12);
+  }
 });

@@ -11,10 +11,11 @@ import {
   relu,
   silu,
   softmax,
+  type Tensor,
   tensor,
 } from "../../../src/tensor/index.js";
 import { erf } from "../../../src/tensor/special.js";
-import { assertClose, assertGradients, input } from "../helpers.js";
+import { assertClose, assertGradients, hasTorch, input, runTorch } from "../helpers.js";
 
 const points = [-3, -1, -0.5, 0, 0.5, 1, 3];
 
@@ -110,4 +111,50 @@ test("gradients of layerNorm in x, weight and bias, one and two normalized axes"
   assertGradients((t, w) => layerNorm(t, [2, 4], { weight: w }), [x, input([2, 4], 10)]);
   const fixedWeight = input([4], 11).detach();
   assertGradients((b) => layerNorm(x.detach(), 4, { weight: fixedWeight, bias: b }), [input([4], 12)]);
+});
+
+test("activations, softmax and layerNorm with their gradients agree with PyTorch", {
+  skip: !hasTorch,
+}, () => {
+  const x = input([3, 5], 20, [-3, 3]);
+  const w = input([5], 21);
+  const b = input([5], 22);
+  const g = input([3, 5], 23).detach();
+  const script = `
+x = torch.tensor(data["x"], dtype=torch.float64, requires_grad=True)
+w = torch.tensor(data["w"], dtype=torch.float64, requires_grad=True)
+b = torch.tensor(data["b"], dtype=torch.float64, requires_grad=True)
+g = torch.tensor(data["g"], dtype=torch.float64)
+F = torch.nn.functional
+result = {}
+for name, fn in [("gelu", F.gelu), ("geluNew", lambda t: F.gelu(t, approximate="tanh")), ("silu", F.silu),
+                 ("softmax", lambda t: F.softmax(t, -1)), ("logSoftmax", lambda t: F.log_softmax(t, 0)),
+                 ("layerNorm", lambda t: F.layer_norm(t, (5,), w, b, 1e-5))]:
+    y = fn(x)
+    grads = torch.autograd.grad(y, [x, w, b], g, allow_unused=True)
+    result[name] = [y.flatten().tolist()] + [None if q is None else q.flatten().tolist() for q in grads]
+`;
+  const flat = (t: Tensor) => Array.from(t.data);
+  const reference = runTorch(script, { x: x.toArray(), w: flat(w), b: flat(b), g: g.toArray() }) as Record<
+    string,
+    Array<number[] | null>
+  >;
+  const ours: Record<string, (t: Tensor) => Tensor> = {
+    gelu,
+    geluNew,
+    silu,
+    softmax: (t) => softmax(t),
+    logSoftmax: (t) => logSoftmax(t, 0),
+    layerNorm: (t) => layerNorm(t, 5, { weight: w, bias: b }),
+  };
+  for (const [name, fn] of Object.entries(ours)) {
+    for (const t of [x, w, b]) t.grad = null;
+    const y = fn(x);
+    y.backward(g);
+    const [value, gx, gw, gb] = reference[name]!;
+    assertClose(y.data, value!, 1e-12);
+    assertClose(x.grad!.data, gx!, 1e-12);
+    if (gw) assertClose(w.grad!.data, gw, 1e-12);
+    if (gb) assertClose(b.grad!.data, gb, 1e-12);
+  }
 });
