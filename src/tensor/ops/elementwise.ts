@@ -387,7 +387,7 @@ export function sigmoid(x: Tensor): Tensor {
 
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
 
-/** The error function (see special.ts: series and continued fraction, ~1e-15 relative). */
+/** The error function (see special.ts: Taylor polynomials about tabulated nodes, ~1e-15 relative). */
 export function erf(x: Tensor): Tensor {
   return unaryOp(
     "erf",

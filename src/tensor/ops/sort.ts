@@ -55,25 +55,35 @@ function argsortRows(x: Tensor, descending: boolean): Tensor {
   return new Tensor(out, x.shape);
 }
 
-function sortAlong(x: Tensor, axis: number, descending: boolean, keep: number | undefined): SortResult {
+// Row-wise argsort after moving axis last; keep limits each row to its first entries (topk).
+function sortAlong(
+  x: Tensor,
+  axis: number,
+  descending: boolean,
+  keep: number | undefined,
+  withValues: boolean,
+): { values: Tensor | null; indices: Tensor } {
   const { order, inverse } = axisLast(axis, x.ndim);
   const moved = permute(x, order);
   let indices = argsortRows(moved, descending);
   if (keep !== undefined) indices = slice(indices, -1, 0, keep);
-  const values = gather(moved, -1, indices);
-  return { values: permute(values, inverse), indices: permute(indices, inverse) };
+  const values = withValues ? permute(gather(moved, -1, indices), inverse) : null;
+  return { values, indices: permute(indices, inverse) };
 }
 
 /** Sorted values along an axis and their original positions. */
 export function sort(x: Tensor, options: SortOptions = {}): SortResult {
   if (x.ndim === 0) return { values: x, indices: new Tensor(new Int32Array(1), []) };
   const axis = normalizeAxis(options.axis ?? -1, x.ndim, "sort");
-  return sortAlong(x, axis, options.descending ?? false, undefined);
+  const { values, indices } = sortAlong(x, axis, options.descending ?? false, undefined, true);
+  return { values: values!, indices };
 }
 
 /** The positions that sort x along an axis (int32). */
 export function argsort(x: Tensor, options: SortOptions = {}): Tensor {
-  return sort(x, options).indices;
+  if (x.ndim === 0) return new Tensor(new Int32Array(1), []);
+  const axis = normalizeAxis(options.axis ?? -1, x.ndim, "argsort");
+  return sortAlong(x, axis, options.descending ?? false, undefined, false).indices;
 }
 
 /**
@@ -88,5 +98,6 @@ export function topk(x: Tensor, k: number, options: { axis?: number; largest?: b
       `topk: k = ${k} is out of range for axis ${axis} of shape ${formatShape(x.shape)}`,
     );
   }
-  return sortAlong(x, axis, options.largest ?? true, k);
+  const { values, indices } = sortAlong(x, axis, options.largest ?? true, k, true);
+  return { values: values!, indices };
 }
