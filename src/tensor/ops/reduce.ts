@@ -39,7 +39,7 @@ function plan(x: Tensor, axes: Axes | undefined, keepdim: boolean | undefined, o
 }
 
 /** Broadcasts t (whose shape broadcasts to `shape`) to a contiguous tensor of `shape`. */
-export function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {
+function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {
   return gatherStrided(t, 0, broadcastStrides(t.shape, shape), shape);
 }
 
