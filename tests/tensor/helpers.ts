@@ -1,0 +1,51 @@
+// Shared test helpers for the tensor module: seeded float64 inputs and assertions.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { type GradcheckOptions, gradcheck, rand, randn, type Tensor } from "../../src/tensor/index.js";
+import { Generator } from "../../src/tensor/random.js";
+
+/** A float64 leaf requiring grad: standard normal, or uniform on [low, high) when a range is given. */
+export function input(shape: number[], seed: number, range?: [number, number]): Tensor {
+  const generator = new Generator(seed);
+  const options = { dtype: "float64", requiresGrad: true } as const;
+  return range === undefined
+    ? randn(shape, generator, options)
+    : rand(shape, generator, { ...options, low: range[0], high: range[1] });
+}
+
+/** Asserts that autograd agrees with finite differences for fn at inputs. */
+export function assertGradients(
+  fn: (...inputs: Tensor[]) => Tensor,
+  inputs: Tensor[],
+  options?: GradcheckOptions,
+): void {
+  const result = gradcheck(fn, inputs, options);
+  assert.ok(result.ok, result.report);
+}
+
+/** Asserts |actual - expected| <= tol elementwise (and equal lengths). */
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-12): void {
+  assert.equal(actual.length, expected.length, "lengths differ");
+  for (let i = 0; i < actual.length; i++) {
+    const ok =
+      Math.abs(actual[i]! - expected[i]!) <= tol || (Number.isNaN(actual[i]) && Number.isNaN(expected[i]));
+    assert.ok(ok, `element ${i}: ${actual[i]} vs expected ${expected[i]} (tolerance ${tol})`);
+  }
+}
+
+/** Whether /usr/bin/python3 can import torch (reference computations are skipped without it). */
+export const hasTorch = spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0;
+
+/**
+ * Runs a Python script with torch imported and `data` (JSON from stdin) in scope; the script
+ * assigns `result`, which comes back as JSON.
+ */
+export function runTorch(script: string, data: unknown): unknown {
+  const program = `import json, sys, torch\ndata = json.load(sys.stdin)\n${script}\nprint(json.dumps(result))`;
+  const run = spawnSync("/usr/bin/python3", ["-c", program], {
+    input: JSON.stringify(data),
+    encoding: "utf8",
+  });
+  if (run.status !== 0) throw new Error(`python3 failed: ${run.stderr}`);
+  return JSON.parse(run.stdout);
+}
