@@ -1,0 +1,170 @@
+// Checkpoints: one safetensors file (SPEC.md section 7), readable by Python's safetensors.
+// Tensors: `model.<name>` (parameters and buffers), `transforms.<i>.<name>` (a transform's
+// buffers, e.g. ZScore's mean_g), `optimizer.<name>` (torch's state names, e.g.
+// `optimizer.state.0.exp_avg`). `__metadata__` holds JSON strings: the model's class and init
+// arguments (var_names_g among them), the transform chain, optimizer and scheduler settings, the
+// trainer's position and the random generators' states, so a resumed run continues exactly.
+
+import type { JsonValue, TransformState } from "../data/batch.js";
+import { CheckpointError } from "../errors.js";
+import type { OptimizerStateDict } from "../optim/optimizer.js";
+import type { LrSchedulerState } from "../optim/schedulers.js";
+import type { SafetensorsTensor } from "../tensor/safetensors.js";
+import { Tensor } from "../tensor/tensor.js";
+import { readSafetensorsFile, writeSafetensorsFile } from "./safetensors-file.js";
+
+export const CHECKPOINT_FORMAT = "cellarium-ts.checkpoint/1";
+
+/** Where training stood: `batchesConsumed` batches of `epoch` are done; `globalStep` steps in all. */
+export interface TrainerPosition {
+  readonly epoch: number;
+  readonly batchesConsumed: number;
+  readonly globalStep: number;
+}
+
+export interface Checkpoint {
+  readonly model: { readonly className: string; readonly initArgs: Record<string, JsonValue> };
+  readonly modelState: Record<string, Tensor>;
+  readonly transforms: readonly TransformState[];
+  readonly optimizer?: { readonly config: JsonValue; readonly state: OptimizerStateDict };
+  readonly scheduler?: { readonly config: JsonValue; readonly state: LrSchedulerState };
+  readonly position: TrainerPosition;
+  /** States of the random generators (the model's and the trainer's), by owner. */
+  readonly random: Record<string, JsonValue>;
+  /** The resolved configuration the run was started with, when it came from the command line. */
+  readonly config?: JsonValue;
+}
+
+function toSafetensors(tensor: Tensor): SafetensorsTensor {
+  const dtype = tensor.dtype === "float32" ? "F32" : tensor.dtype === "float64" ? "F64" : "I32";
+  return { dtype, shape: [...tensor.shape], data: tensor.data };
+}
+
+function fromSafetensors(path: string, name: string, tensor: SafetensorsTensor): Tensor {
+  const { data } = tensor;
+  if (data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array) {
+    // Decoded tensors may be views into the file's bytes; copy so the model owns its memory.
+    return new Tensor(data.slice(), [...tensor.shape]);
+  }
+  throw new CheckpointError(
+    `${path}: tensor "${name}" has dtype ${tensor.dtype}; checkpoints hold F32, F64 and I32`,
+  );
+}
+
+/** Writes a checkpoint atomically (temporary file, then rename). */
+export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Promise<void> {
+  const tensors: Record<string, SafetensorsTensor> = {};
+  for (const [name, tensor] of Object.entries(checkpoint.modelState))
+    tensors[`model.${name}`] = toSafetensors(tensor);
+  checkpoint.transforms.forEach((transform, i) => {
+    for (const [name, data] of Object.entries(transform.tensors)) {
+      tensors[`transforms.${i}.${name}`] = { dtype: "F32", shape: [data.length], data };
+    }
+  });
+  if (checkpoint.optimizer) {
+    for (const [name, data] of Object.entries(checkpoint.optimizer.state.tensors)) {
+      tensors[`optimizer.${name}`] = {
+        dtype: data instanceof Float32Array ? "F32" : "F64",
+        shape: [data.length],
+        data,
+      };
+    }
+  }
+  const json = (value: unknown) => JSON.stringify(value);
+  const metadata: Record<string, string> = {
+    format: CHECKPOINT_FORMAT,
+    model: json(checkpoint.model),
+    transforms: json(checkpoint.transforms.map(({ name, args }) => ({ name, args }))),
+    position: json(checkpoint.position),
+    random: json(checkpoint.random),
+  };
+  if (checkpoint.optimizer) {
+    metadata.optimizer = json({
+      config: checkpoint.optimizer.config,
+      metadata: checkpoint.optimizer.state.metadata,
+    });
+  }
+  if (checkpoint.scheduler) metadata.scheduler = json(checkpoint.scheduler);
+  if (checkpoint.config !== undefined) metadata.config = json(checkpoint.config);
+  await writeSafetensorsFile(path, tensors, metadata);
+}
+
+/** Reads a checkpoint written by saveCheckpoint; a file of another kind is a CheckpointError naming it. */
+export async function loadCheckpoint(path: string): Promise<Checkpoint> {
+  const { tensors, metadata } = await readSafetensorsFile(path);
+  if (metadata.format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointError(
+      `${path}: not a cellarium-ts checkpoint (metadata format is ${JSON.stringify(metadata.format ?? null)}, expected "${CHECKPOINT_FORMAT}")`,
+    );
+  }
+  const parse = <T>(key: string, required = true): T | undefined => {
+    const text = metadata[key];
+    if (text === undefined) {
+      if (required) throw new CheckpointError(`${path}: checkpoint metadata lacks "${key}"`);
+      return undefined;
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new CheckpointError(`${path}: checkpoint metadata "${key}" is not valid JSON`);
+    }
+  };
+  const model = parse<Checkpoint["model"]>("model")!;
+  if (typeof model?.className !== "string" || typeof model.initArgs !== "object" || model.initArgs === null) {
+    throw new CheckpointError(`${path}: checkpoint metadata "model" lacks className or initArgs`);
+  }
+  const transformSpecs = parse<{ name: string; args: Record<string, JsonValue> }[]>("transforms")!;
+  const modelState: Record<string, Tensor> = {};
+  const transformTensors: Record<string, Float32Array>[] = transformSpecs.map(() => ({}));
+  const optimizerTensors: Record<string, Float32Array | Float64Array> = {};
+  for (const [key, tensor] of Object.entries(tensors)) {
+    const dot = key.indexOf(".");
+    const group = key.slice(0, dot);
+    const name = key.slice(dot + 1);
+    if (group === "model") modelState[name] = fromSafetensors(path, key, tensor);
+    else if (group === "optimizer") {
+      const data = fromSafetensors(path, key, tensor).data;
+      if (data instanceof Int32Array)
+        throw new CheckpointError(`${path}: optimizer tensor "${key}" is not float`);
+      optimizerTensors[name] = data;
+    } else if (group === "transforms") {
+      const match = /^(\d+)\.(.+)$/.exec(name);
+      const index = match ? Number(match[1]) : -1;
+      const data = fromSafetensors(path, key, tensor).data;
+      if (!match || index >= transformSpecs.length || !(data instanceof Float32Array)) {
+        throw new CheckpointError(
+          `${path}: tensor "${key}" does not belong to any of the ${transformSpecs.length} transforms`,
+        );
+      }
+      transformTensors[index]![match[2]!] = data;
+    } else
+      throw new CheckpointError(
+        `${path}: unexpected tensor "${key}" (expected model., transforms. or optimizer.)`,
+      );
+  }
+  const optimizerMeta = parse<{ config: JsonValue; metadata: OptimizerStateDict["metadata"] }>(
+    "optimizer",
+    false,
+  );
+  const scheduler = parse<Checkpoint["scheduler"]>("scheduler", false);
+  const config = parse<JsonValue>("config", false);
+  return {
+    model,
+    modelState,
+    transforms: transformSpecs.map((spec, i) => ({
+      name: spec.name,
+      args: spec.args,
+      tensors: transformTensors[i]!,
+    })),
+    ...(optimizerMeta && {
+      optimizer: {
+        config: optimizerMeta.config,
+        state: { tensors: optimizerTensors, metadata: optimizerMeta.metadata },
+      },
+    }),
+    ...(scheduler && { scheduler }),
+    position: parse<TrainerPosition>("position")!,
+    random: parse<Record<string, JsonValue>>("random")!,
+    ...(config !== undefined && { config }),
+  };
+}

@@ -1,0 +1,29 @@
+import { appendFileSync, writeFileSync } from "node:fs";
+
+/** The columns of metrics.csv; a row leaves the metrics it does not have empty. */
+export const METRIC_COLUMNS = [
+  "epoch",
+  "step",
+  "cells",
+  "elapsed_s",
+  "cells_per_s",
+  "train_loss",
+  "lr",
+  "val_loss",
+] as const;
+export type MetricName = (typeof METRIC_COLUMNS)[number];
+
+/** Appends metric rows to a CSV file as training goes, so a killed run keeps what it logged. */
+export class MetricsCsv {
+  constructor(readonly path: string) {
+    writeFileSync(path, `${METRIC_COLUMNS.join(",")}\n`);
+  }
+
+  log(row: Partial<Record<MetricName, number>>): void {
+    const cells = METRIC_COLUMNS.map((column) => {
+      const value = row[column];
+      return value === undefined || Number.isNaN(value) ? "" : String(value);
+    });
+    appendFileSync(this.path, `${cells.join(",")}\n`);
+  }
+}

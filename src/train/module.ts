@@ -1,0 +1,87 @@
+// What the trainer trains (upstream's CellariumModule): the transforms applied to every batch, the
+// model, and how to build its optimizer and LR schedule. Transforms here are fixed (ZScore with
+// given statistics, a frozen IncrementalPCA); only the model learns.
+
+import type { Batch, JsonValue } from "../data/batch.js";
+import { ArgumentError } from "../errors.js";
+import type { CellariumModel } from "../models/model.js";
+import {
+  type AnyOptimizer,
+  createOptimizer,
+  createSchedule,
+  type Kwargs,
+  type ParamGroupInput,
+} from "../optim/registry.js";
+import { LrScheduler } from "../optim/schedulers.js";
+import type { OptimParam } from "../optim/types.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { composeTransforms, type PipelineStep } from "../transforms/compose.js";
+
+export interface NamedConfig {
+  /** A config name or upstream class path: `torch.optim.Adam`, `transformers.get_linear_schedule_with_warmup`. */
+  readonly name: string;
+  readonly kwargs: Kwargs;
+}
+
+export interface CellariumModuleOptions {
+  readonly transforms?: readonly PipelineStep[];
+  readonly model: CellariumModel;
+  /** Absent for streaming models, which have no parameters. */
+  readonly optimizer?: NamedConfig;
+  readonly scheduler?: NamedConfig;
+  /** Parameter groups with learning-rate multipliers (muP); default: one group of model.parameters(). */
+  readonly paramGroups?: () => readonly ParamGroupInput[];
+}
+
+export class CellariumModule {
+  readonly transforms: readonly PipelineStep[];
+  readonly model: CellariumModel;
+  readonly optimizerConfig: NamedConfig | undefined;
+  readonly schedulerConfig: NamedConfig | undefined;
+  private readonly applyTransforms: (batch: Batch) => Batch;
+  private readonly paramGroups: () => readonly ParamGroupInput[];
+
+  constructor(options: CellariumModuleOptions) {
+    this.transforms = options.transforms ?? [];
+    this.model = options.model;
+    this.optimizerConfig = options.optimizer;
+    this.schedulerConfig = options.scheduler;
+    this.applyTransforms = composeTransforms(this.transforms);
+    this.paramGroups = options.paramGroups ?? (() => [{ params: optimParams(this.model.parameters()) }]);
+  }
+
+  /** The batch after the transforms, as the model sees it. */
+  transform(batch: Batch): Batch {
+    return this.applyTransforms(batch);
+  }
+
+  /** The optimizer and scheduler for a fit, or null for a model without an optimizer config. */
+  configureOptimizers(): { optimizer: AnyOptimizer; scheduler: LrScheduler | null } | null {
+    if (!this.optimizerConfig) return null;
+    const optimizer = createOptimizer(
+      this.optimizerConfig.name,
+      this.paramGroups(),
+      this.optimizerConfig.kwargs,
+    );
+    const scheduler = this.schedulerConfig
+      ? new LrScheduler(optimizer, createSchedule(this.schedulerConfig.name, this.schedulerConfig.kwargs))
+      : null;
+    return { optimizer, scheduler };
+  }
+
+  /** The optimizer and scheduler configs as a checkpoint stores them. */
+  optimizerJson(): JsonValue {
+    return this.optimizerConfig
+      ? { name: this.optimizerConfig.name, kwargs: this.optimizerConfig.kwargs }
+      : null;
+  }
+}
+
+/** Parameters as the optimizers see them; only float tensors can be trained. */
+export function optimParams(tensors: readonly Tensor[]): OptimParam[] {
+  return tensors.map((tensor, i) => {
+    if (tensor.dtype === "int32")
+      throw new ArgumentError(`parameter ${i} is int32; only float tensors can be trained`);
+    return tensor as OptimParam;
+  });
+}

@@ -1,0 +1,282 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import type { Batch, JsonValue } from "../../src/data/batch.js";
+import type { DenseMatrix } from "../../src/data/matrix.js";
+import { CheckpointError } from "../../src/errors.js";
+import type { CellariumModel, ModelOutput } from "../../src/models/model.js";
+import { mean, mul, sub, sum } from "../../src/tensor/index.js";
+import { matmul } from "../../src/tensor/ops/matmul.js";
+import { Generator, type GeneratorState } from "../../src/tensor/random.js";
+import { Tensor } from "../../src/tensor/tensor.js";
+import { loadCheckpoint } from "../../src/train/checkpoint.js";
+import { CellariumModule } from "../../src/train/module.js";
+import { type BatchSource, Trainer } from "../../src/train/trainer.js";
+
+const N_CELLS = 64;
+const N_GENES = 3;
+const genes = ["g0", "g1", "g2"];
+
+// y = x w* + noise, 64 cells; batches of 8 in an order shuffled by the epoch number.
+function makeData(): { x: Float32Array; y: Float32Array } {
+  const g = new Generator(1);
+  const x = new Float32Array(N_CELLS * N_GENES);
+  g.fillNormal(x);
+  const y = new Float32Array(N_CELLS);
+  for (let i = 0; i < N_CELLS; i++)
+    y[i] = 2 * x[i * 3]! - x[i * 3 + 1]! + 0.5 * x[i * 3 + 2]! + 0.1 * g.nextDouble();
+  return { x, y };
+}
+
+class MemorySource implements BatchSource {
+  readonly batchesConsumedSeen: number[] = [];
+  constructor(
+    readonly data = makeData(),
+    readonly batchSize = 8,
+  ) {}
+  batchesPerEpoch(): number {
+    return Math.ceil(N_CELLS / this.batchSize);
+  }
+  async *epochBatches(position: { epoch: number; batchesConsumed: number }): AsyncIterable<Batch> {
+    this.batchesConsumedSeen.push(position.batchesConsumed);
+    const order = new Generator(100 + position.epoch).permutation(N_CELLS);
+    for (let b = position.batchesConsumed; b < this.batchesPerEpoch(); b++) {
+      const rows = order.subarray(b * this.batchSize, (b + 1) * this.batchSize);
+      const x = new Float32Array(rows.length * N_GENES);
+      const y = new Float32Array(rows.length);
+      rows.forEach((r, i) => {
+        x.set(this.data.x.subarray(r * N_GENES, (r + 1) * N_GENES), i * N_GENES);
+        y[i] = this.data.y[r]!;
+      });
+      const x_ng: DenseMatrix = { format: "dense", nRows: rows.length, nCols: N_GENES, data: x };
+      yield { x_ng, var_names_g: genes, y_n: y };
+    }
+  }
+}
+
+/** Linear regression whose loss weights cells by random draws, so the RNG state matters for resume. */
+class NoisyRegression implements CellariumModel {
+  readonly className = "NoisyRegression";
+  readonly var_names_g = genes;
+  W = new Tensor(new Float32Array(N_GENES), [N_GENES, 1]).requireGrad();
+  private generator = new Generator(7);
+  initArgs(): Record<string, JsonValue> {
+    return { var_names_g: genes };
+  }
+  resetParameters(): void {
+    this.W.data.fill(0);
+  }
+  forward(batch: Batch): ModelOutput {
+    const x = batch.x_ng as DenseMatrix;
+    const xt = new Tensor(x.data, [x.nRows, x.nCols]);
+    const weights = new Float32Array(x.nRows);
+    this.generator.fillUniform(weights, 0.5, 1.5);
+    const residual = sub(matmul(xt, this.W), new Tensor(batch.y_n as Float32Array, [x.nRows, 1]));
+    return { loss: mean(mul(mul(residual, residual), new Tensor(weights, [x.nRows, 1]))) };
+  }
+  parameters(): Tensor[] {
+    return [this.W];
+  }
+  stateDict(): Record<string, Tensor> {
+    return { W: this.W };
+  }
+  loadStateDict(state: Record<string, Tensor>): void {
+    this.W.data.set(state.W!.data);
+  }
+  train(): void {}
+  randomState(): JsonValue {
+    return this.generator.getState() as unknown as JsonValue;
+  }
+  setRandomState(state: JsonValue): void {
+    this.generator = Generator.fromState(state as unknown as GeneratorState);
+  }
+}
+
+/** A streaming model: per-gene sums and a count, the shape of OnePassMeanVarStd's state. */
+class Sums implements CellariumModel {
+  readonly className = "Sums";
+  readonly var_names_g = genes;
+  sum_g = new Tensor(new Float64Array(N_GENES), [N_GENES]);
+  count = 0;
+  epochEnds = 0;
+  initArgs(): Record<string, JsonValue> {
+    return { var_names_g: genes };
+  }
+  resetParameters(): void {}
+  forward(batch: Batch): ModelOutput {
+    const x = batch.x_ng as DenseMatrix;
+    for (let i = 0; i < x.data.length; i++) this.sum_g.data[i % N_GENES]! += x.data[i]!;
+    this.count += x.nRows;
+    return {};
+  }
+  parameters(): Tensor[] {
+    return [];
+  }
+  stateDict(): Record<string, Tensor> {
+    return { sum_g: this.sum_g, count: new Tensor(new Float64Array([this.count]), [1]) };
+  }
+  loadStateDict(state: Record<string, Tensor>): void {
+    this.sum_g.data.set(state.sum_g!.data);
+    this.count = state.count!.data[0]!;
+  }
+  train(): void {}
+  onTrainEpochEnd(): void {
+    this.epochEnds++;
+  }
+}
+
+function regressionModule(model = new NoisyRegression()): CellariumModule {
+  return new CellariumModule({
+    model,
+    optimizer: { name: "torch.optim.Adam", kwargs: { lr: 0.1 } },
+    scheduler: {
+      name: "transformers.get_linear_schedule_with_warmup",
+      kwargs: { num_warmup_steps: 3, num_training_steps: 60 },
+    },
+  });
+}
+
+const quiet = { enableProgressBar: false } as const;
+
+test("a gradient model learns, and a run resumed from a mid-epoch checkpoint ends bit-identical", async () => {
+  const root = await mkdtemp(join(tmpdir(), "trainer-"));
+  const options = {
+    ...quiet,
+    maxEpochs: 8,
+    accumulateGradBatches: 2,
+    gradientClipVal: 5,
+    defaultRootDir: root,
+  };
+
+  const full = regressionModule();
+  const fullResult = await new Trainer(options).fit(full, new MemorySource());
+  // 8 batches per epoch, an optimizer step every 2: 4 steps per epoch.
+  assert.equal(fullResult.position.globalStep, 32);
+  const W = [...full.model.stateDict().W!.data];
+  assert.ok(Math.abs(W[0]! - 2) < 0.5 && Math.abs(W[1]! + 1) < 0.5, `W = ${W}`);
+
+  // Interrupted after 5 steps (mid-epoch 1), then resumed from the checkpoint of step 5.
+  const first = await new Trainer({ ...options, maxSteps: 5, checkpointing: { everyNTrainSteps: 5 } }).fit(
+    regressionModule(),
+    new MemorySource(),
+  );
+  assert.deepEqual(first.position, { epoch: 1, batchesConsumed: 2, globalStep: 5 });
+  const ckpt = first.checkpoints.at(-1)!;
+  assert.match(ckpt, /epoch=1-step=5\.safetensors$/);
+  const resumedModule = regressionModule();
+  const source = new MemorySource();
+  const resumed = await new Trainer(options).fit(resumedModule, source, { ckptPath: ckpt });
+  assert.equal(source.batchesConsumedSeen[0], 2, "the resumed epoch skips the consumed batches");
+  assert.equal(resumed.position.globalStep, 32);
+  assert.deepEqual([...resumedModule.model.stateDict().W!.data], W);
+});
+
+test("streaming models step once per batch, hooks run, and the epoch-end checkpoint holds the state", async () => {
+  const root = await mkdtemp(join(tmpdir(), "trainer-"));
+  const model = new Sums();
+  const module = new CellariumModule({ model });
+  const source = new MemorySource();
+  const result = await new Trainer({ ...quiet, maxEpochs: 2, defaultRootDir: root, logEveryNSteps: 4 }).fit(
+    module,
+    source,
+  );
+  assert.equal(result.position.globalStep, 16);
+  assert.equal(model.epochEnds, 2);
+  assert.equal(model.count, 2 * N_CELLS);
+  const expected = new Float64Array(N_GENES);
+  source.data.x.forEach((v, i) => {
+    expected[i % N_GENES]! += 2 * v;
+  });
+  for (let g = 0; g < N_GENES; g++) assert.ok(Math.abs(model.sum_g.data[g]! - expected[g]!) < 1e-9);
+  // Default checkpointing: one per epoch end, newest kept.
+  assert.equal(result.checkpoints.length, 1);
+  assert.match(
+    result.checkpoints[0]!,
+    /lightning_logs\/version_0\/checkpoints\/epoch=1-step=16\.safetensors$/,
+  );
+  const checkpoint = await loadCheckpoint(result.checkpoints[0]!);
+  assert.deepEqual(checkpoint.position, { epoch: 2, batchesConsumed: 0, globalStep: 16 });
+  assert.equal(checkpoint.model.className, "Sums");
+  assert.deepEqual([...checkpoint.modelState.sum_g!.data], [...model.sum_g.data]);
+  // metrics.csv: a header and a row every 4 steps.
+  const csv = (await readFile(join(result.runDir, "metrics.csv"), "utf8")).trim().split("\n");
+  assert.equal(csv[0], "epoch,step,cells,elapsed_s,cells_per_s,train_loss,lr,val_loss");
+  assert.equal(csv.length, 1 + 4);
+  assert.deepEqual(csv[4]!.split(",").slice(0, 3), ["1", "16", "128"]);
+});
+
+test("save_top_k -1 keeps every checkpoint; a second run gets the next version directory", async () => {
+  const root = await mkdtemp(join(tmpdir(), "trainer-"));
+  const trainer = new Trainer({
+    ...quiet,
+    maxEpochs: 1,
+    defaultRootDir: root,
+    checkpointing: { everyNTrainSteps: 2, saveTopK: -1 },
+  });
+  const result = await trainer.fit(new CellariumModule({ model: new Sums() }), new MemorySource());
+  assert.equal(result.checkpoints.length, 4);
+  assert.deepEqual((await readdir(join(result.runDir, "checkpoints"))).sort(), [
+    "epoch=0-step=2.safetensors",
+    "epoch=0-step=4.safetensors",
+    "epoch=0-step=6.safetensors",
+    "epoch=0-step=8.safetensors",
+  ]);
+  const second = await trainer.fit(new CellariumModule({ model: new Sums() }), new MemorySource());
+  assert.match(second.runDir, /version_1$/);
+});
+
+test("limit_train_batches as a count and as a fraction", async () => {
+  const root = await mkdtemp(join(tmpdir(), "trainer-"));
+  const count = await new Trainer({ ...quiet, maxEpochs: 1, limitTrainBatches: 3, defaultRootDir: root }).fit(
+    new CellariumModule({ model: new Sums() }),
+    new MemorySource(),
+  );
+  assert.equal(count.position.globalStep, 3);
+  const fraction = await new Trainer({
+    ...quiet,
+    maxEpochs: 1,
+    limitTrainBatches: 0.25,
+    defaultRootDir: root,
+  }).fit(new CellariumModule({ model: new Sums() }), new MemorySource());
+  assert.equal(fraction.position.globalStep, 2);
+});
+
+test("resuming a checkpoint of another model is a CheckpointError naming both", async () => {
+  const root = await mkdtemp(join(tmpdir(), "trainer-"));
+  const result = await new Trainer({ ...quiet, maxEpochs: 1, defaultRootDir: root }).fit(
+    new CellariumModule({ model: new Sums() }),
+    new MemorySource(),
+  );
+  await assert.rejects(
+    new Trainer({ ...quiet, maxEpochs: 1, defaultRootDir: root }).fit(
+      regressionModule(),
+      new MemorySource(),
+      {
+        ckptPath: result.checkpoints[0]!,
+      },
+    ),
+    (e: Error) =>
+      e instanceof CheckpointError && /checkpoint of Sums, cannot resume NoisyRegression/.test(e.message),
+  );
+});
+
+test("validate averages the loss over cells; predict hands every batch to the writer", async () => {
+  const model = new NoisyRegression();
+  (model as unknown as { validate: CellariumModel["validate"] }).validate = (batch) => model.forward(batch);
+  (model as unknown as { predict: CellariumModel["predict"] }).predict = (batch) => ({
+    y_n: sum(matmul(new Tensor((batch.x_ng as DenseMatrix).data, [batch.x_ng.nRows, N_GENES]), model.W), [1]),
+  });
+  const module = new CellariumModule({ model });
+  const trainer = new Trainer(quiet);
+  const { loss, cells } = await trainer.validate(module, new MemorySource());
+  assert.equal(cells, N_CELLS);
+  assert.ok(loss > 0);
+  let rows = 0;
+  await trainer.predict(module, new MemorySource(), (batch, output) => {
+    rows += batch.x_ng.nRows;
+    assert.equal((output.y_n as Tensor).size, batch.x_ng.nRows);
+  });
+  assert.equal(rows, N_CELLS);
+});
