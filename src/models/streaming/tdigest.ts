@@ -11,6 +11,7 @@
 
 import type { Matrix } from "../../data/matrix.js";
 import { ArgumentError, CheckpointError } from "../../errors.js";
+import { type RadixScratch, radixScratch, sortFloat32Bits } from "./radix-sort.js";
 
 /** Compression range that crick accepts (it clips to these bounds; we reject values outside). */
 const MIN_COMPRESSION = 20;
@@ -55,7 +56,10 @@ export class TDigestSet {
   private readonly min_g: Float64Array;
   private readonly max_g: Float64Array;
   private readonly buffer: Float32Array;
+  /** The buffer's bytes as bits, which the radix sort orders. */
+  private readonly bufferBits: Uint32Array;
   private readonly bufferCount_g: Int32Array;
+  private readonly sortScratch: RadixScratch;
   // One gene's merged centroids before they are copied back into its slots.
   private readonly scratchMeans: Float64Array;
   private readonly scratchWeights: Float64Array;
@@ -79,6 +83,8 @@ export class TDigestSet {
     this.min_g = new Float64Array(nGenes).fill(Number.POSITIVE_INFINITY);
     this.max_g = new Float64Array(nGenes).fill(Number.NEGATIVE_INFINITY);
     this.buffer = new Float32Array(nGenes * BUFFER_CAPACITY);
+    this.bufferBits = new Uint32Array(this.buffer.buffer);
+    this.sortScratch = radixScratch(BUFFER_CAPACITY);
     this.bufferCount_g = new Int32Array(nGenes);
     this.scratchMeans = new Float64Array(this.capacity);
     this.scratchWeights = new Float64Array(this.capacity);
@@ -130,9 +136,10 @@ export class TDigestSet {
 
   private flushGene(g: number, n: number): void {
     const start = g * BUFFER_CAPACITY;
-    const values = this.buffer.subarray(start, start + n).sort();
-    if (values[0]! < this.min_g[g]!) this.min_g[g] = values[0]!;
-    if (values[n - 1]! > this.max_g[g]!) this.max_g[g] = values[n - 1]!;
+    sortFloat32Bits(this.bufferBits, start, n, this.sortScratch);
+    const values = this.buffer;
+    if (values[start]! < this.min_g[g]!) this.min_g[g] = values[start]!;
+    if (values[start + n - 1]! > this.max_g[g]!) this.max_g[g] = values[start + n - 1]!;
     const slot = g * this.capacity;
     const total = this.centroidWeight_g[g]! + n;
     const count = mergeCompress(
@@ -142,7 +149,7 @@ export class TDigestSet {
       this.centroidCount_g[g]!,
       values,
       null,
-      0,
+      start,
       n,
       total,
       this.compression,
@@ -406,9 +413,9 @@ export class TDigestSet {
  * unit weights when null) from bStart, and compresses them into outMeans/outWeights; returns the
  * number of centroids written. Crick's rule: a value joins the current centroid while
  * k(q_after) - k(q_start) <= 1 with k(q) = compression / pi * (asin(2q - 1) + pi / 2). Solved once
- * per centroid for the largest cumulative weight it may reach, so the loop needs one acos and
- * one cos per centroid instead of one asin per value. On equal means, a goes first (as in crick,
- * whose existing centroids precede buffered values).
+ * per centroid for the largest cumulative weight it may reach, so the loop needs one square root
+ * per centroid instead of one asin per value. On equal means, a goes first (as in crick, whose
+ * existing centroids precede buffered values).
  */
 function mergeCompress(
   aMeans: Float64Array,
@@ -424,7 +431,13 @@ function mergeCompress(
   outMeans: Float64Array,
   outWeights: Float64Array,
 ): number {
-  const step = Math.PI / compression;
+  // With theta = acos(1 - 2q), k = compression * theta / pi, so k + 1 is theta + delta and
+  // q_limit = (1 - cos(theta + delta)) / 2 = (1 - (1 - 2q) cos delta + 2 sqrt(q (1 - q)) sin delta) / 2,
+  // written below for weights (w = total * q). Past theta = pi - delta the limit is the end.
+  const delta = Math.PI / compression;
+  const cosDelta = Math.cos(delta);
+  const sinDelta = Math.sin(delta);
+  const lastStart = (total * (1 + cosDelta)) / 2;
   const lastSlot = outMeans.length - 1;
   let i = aStart;
   const aEnd = aStart + aCount;
@@ -455,9 +468,13 @@ function mergeCompress(
       out++;
       outMeans[out] = m;
       outWeights[out] = w;
-      // k(q_start) + 1 in angle form: theta = acos(1 - 2 q) runs over [0, pi] as k over [0, c].
-      const theta = Math.acos(1 - (2 * weightSoFar) / total) + step;
-      limit = theta >= Math.PI ? Number.POSITIVE_INFINITY : (total * (1 - Math.cos(theta))) / 2;
+      limit =
+        weightSoFar >= lastStart
+          ? Number.POSITIVE_INFINITY
+          : (total -
+              (total - 2 * weightSoFar) * cosDelta +
+              2 * Math.sqrt(weightSoFar * (total - weightSoFar)) * sinDelta) /
+            2;
     }
     weightSoFar += w;
   }
