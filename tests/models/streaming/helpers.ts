@@ -69,12 +69,18 @@ export function csrRows(columns: Columns, start: number, end: number): CsrMatrix
 export function denseRows(columns: Columns, start: number, end: number): DenseMatrix {
   const nCols = columns.length;
   const data = new Float32Array((end - start) * nCols);
-  for (let i = start; i < end; i++) columns.forEach((values, g) => (data[(i - start) * nCols + g] = values[i]!));
+  for (let i = start; i < end; i++)
+    columns.forEach((values, g) => (data[(i - start) * nCols + g] = values[i]!));
   return { format: "dense", nRows: end - start, nCols, data };
 }
 
 /** Cuts [start, end) into consecutive batches of random sizes in [1, maxSize]. */
-export function randomBatches(rng: Generator, start: number, end: number, maxSize: number): [number, number][] {
+export function randomBatches(
+  rng: Generator,
+  start: number,
+  end: number,
+  maxSize: number,
+): [number, number][] {
   const out: [number, number][] = [];
   for (let i = start; i < end; ) {
     const size = Math.min(end - i, rng.randint(1, maxSize + 1));

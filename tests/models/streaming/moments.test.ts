@@ -11,11 +11,18 @@ const ALGORITHMS: MomentsAlgorithm[] = ["naive", "shifted_data"];
 /** Exact-as-possible float64 reference: two passes over each column. */
 function twoPass(columns: Columns): { mean_g: number[]; var_g: number[] } {
   const mean_g = columns.map((values) => values.reduce((s, x) => s + x, 0) / values.length);
-  const var_g = columns.map((values, g) => values.reduce((s, x) => s + (x - mean_g[g]!) ** 2, 0) / values.length);
+  const var_g = columns.map(
+    (values, g) => values.reduce((s, x) => s + (x - mean_g[g]!) ** 2, 0) / values.length,
+  );
   return { mean_g, var_g };
 }
 
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, what: string): void {
+function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rtol: number,
+  what: string,
+): void {
   assert.equal(actual.length, expected.length, what);
   for (let g = 0; g < expected.length; g++) {
     const scale = Math.max(Math.abs(expected[g]!), Number.MIN_VALUE);
@@ -36,9 +43,15 @@ function mixedColumns(rng: Generator, n: number): Columns {
   ];
 }
 
-function fit(columns: Columns, algorithm: MomentsAlgorithm, batches: [number, number][], csr: boolean): RunningMoments {
+function fit(
+  columns: Columns,
+  algorithm: MomentsAlgorithm,
+  batches: [number, number][],
+  csr: boolean,
+): RunningMoments {
   const moments = new RunningMoments(columns.length, algorithm);
-  for (const [start, end] of batches) moments.update(csr ? csrRows(columns, start, end) : denseRows(columns, start, end));
+  for (const [start, end] of batches)
+    moments.update(csr ? csrRows(columns, start, end) : denseRows(columns, start, end));
   return moments;
 }
 
