@@ -1,17 +1,19 @@
 // One merging t-digest per gene over the gene's non-zero values: the numerical core of the TDigest
-// model. Dunning & Ertl, "Computing extremely accurate quantiles using t-digests" (2019), merging
-// variant with the k1 scale function; conventions (scale normalisation, merge rule, quantile
-// interpolation, compression bounds) follow crick's C port, which upstream uses with compression 100.
+// model. Conventions (k1 scale in crick's normalisation, merge rule, quantile interpolation,
+// compression bounds) follow crick's C port of Dunning's merging digest, which upstream uses with
+// compression 100; tdigest-merge.ts has the compression pass and its one addition (pure
+// centroids, for ties).
 //
 // Layout for 20,000+ genes: no object per gene. Gene g owns the slots [g * capacity, (g + 1) *
-// capacity) of two pooled Float64Arrays (centroid means and weights, sorted by mean) and
-// [g * bufferCapacity, ...) of a Float32Array of incoming values. A batch appends each non-zero to
+// capacity) of pooled arrays of centroid means, weights and purity flags (sorted by mean), and
+// [g * BUFFER_CAPACITY, ...) of a Float32Array of incoming values. A batch appends each non-zero to
 // its gene's buffer in O(1); a full buffer is sorted and merged with the gene's centroids in one
 // pass (O(buffer + centroids)), so a batch costs O(non-zeros) amortised.
 
 import type { Matrix } from "../../data/matrix.js";
 import { ArgumentError, CheckpointError } from "../../errors.js";
 import { type RadixScratch, radixScratch, sortFloat32Bits } from "./radix-sort.js";
+import { type CentroidOutput, type CentroidRun, mergeCompress } from "./tdigest-merge.js";
 
 /** Compression range that crick accepts (it clips to these bounds; we reject values outside). */
 const MIN_COMPRESSION = 20;
@@ -29,10 +31,12 @@ export interface TDigestState {
   readonly compression: number;
   /** Gene g's centroids are entries [centroidOffsets[g], centroidOffsets[g + 1]); length g + 1. */
   readonly centroidOffsets: Int32Array;
-  /** Centroid means, increasing within a gene. */
+  /** Centroid means, non-decreasing within a gene. */
   readonly centroidMeans: Float64Array;
   /** Centroid weights (numbers of values), positive. */
   readonly centroidWeights: Float64Array;
+  /** 1 where all of a centroid's values equal its mean, else 0. */
+  readonly centroidPure: Uint8Array;
   /** Smallest and largest value per gene; NaN for a gene without any value. */
   readonly min_g: Float64Array;
   readonly max_g: Float64Array;
@@ -43,13 +47,12 @@ export class TDigestSet {
   readonly compression: number;
   /**
    * Centroids a gene can hold. Compression starts a new centroid only when the current one plus
-   * the next value would span more than 1 on the k scale, so any two consecutive centroids span
+   * the next item would span more than 1 on the k scale, so any two consecutive centroids span
    * more than 1 and a digest, whose k scale runs over [0, compression], holds at most
    * 2 * compression + 1 centroids.
    */
   private readonly capacity: number;
-  private readonly means: Float64Array;
-  private readonly weights: Float64Array;
+  private readonly centroids: CentroidOutput;
   private readonly centroidCount_g: Int32Array;
   /** Total weight of each gene's centroids (buffered values not included). */
   private readonly centroidWeight_g: Float64Array;
@@ -60,9 +63,11 @@ export class TDigestSet {
   private readonly bufferBits: Uint32Array;
   private readonly bufferCount_g: Int32Array;
   private readonly sortScratch: RadixScratch;
-  // One gene's merged centroids before they are copied back into its slots.
-  private readonly scratchMeans: Float64Array;
-  private readonly scratchWeights: Float64Array;
+  /** One gene's merged centroids before they are copied back into its slots. */
+  private readonly scratch: CentroidOutput;
+  /** One gene's quantile-function knots: (cumulative weight, value), increasing in weight. */
+  private readonly knotWeights: Float64Array;
+  private readonly knotValues: Float64Array;
 
   constructor(nGenes: number, compression = 100) {
     if (!Number.isSafeInteger(nGenes) || nGenes < 0) {
@@ -76,18 +81,18 @@ export class TDigestSet {
     this.nGenes = nGenes;
     this.compression = compression;
     this.capacity = 2 * Math.ceil(compression) + 2;
-    this.means = new Float64Array(nGenes * this.capacity);
-    this.weights = new Float64Array(nGenes * this.capacity);
+    this.centroids = centroidArrays(nGenes * this.capacity);
     this.centroidCount_g = new Int32Array(nGenes);
     this.centroidWeight_g = new Float64Array(nGenes);
     this.min_g = new Float64Array(nGenes).fill(Number.POSITIVE_INFINITY);
     this.max_g = new Float64Array(nGenes).fill(Number.NEGATIVE_INFINITY);
     this.buffer = new Float32Array(nGenes * BUFFER_CAPACITY);
     this.bufferBits = new Uint32Array(this.buffer.buffer);
-    this.sortScratch = radixScratch(BUFFER_CAPACITY);
     this.bufferCount_g = new Int32Array(nGenes);
-    this.scratchMeans = new Float64Array(this.capacity);
-    this.scratchWeights = new Float64Array(this.capacity);
+    this.sortScratch = radixScratch(BUFFER_CAPACITY);
+    this.scratch = centroidArrays(this.capacity);
+    this.knotWeights = new Float64Array(2 * this.capacity + 2);
+    this.knotValues = new Float64Array(2 * this.capacity + 2);
   }
 
   /**
@@ -140,30 +145,20 @@ export class TDigestSet {
     const values = this.buffer;
     if (values[start]! < this.min_g[g]!) this.min_g[g] = values[start]!;
     if (values[start + n - 1]! > this.max_g[g]!) this.max_g[g] = values[start + n - 1]!;
-    const slot = g * this.capacity;
-    const total = this.centroidWeight_g[g]! + n;
-    const count = mergeCompress(
-      this.means,
-      this.weights,
-      slot,
-      this.centroidCount_g[g]!,
-      values,
-      null,
-      start,
-      n,
-      total,
-      this.compression,
-      this.scratchMeans,
-      this.scratchWeights,
-    );
-    this.storeScratch(g, count, total);
+    const buffered: CentroidRun = { means: values, weights: null, pure: null, start, count: n };
+    this.mergeIntoGene(g, buffered, this.centroidWeight_g[g]! + n);
     this.bufferCount_g[g] = 0;
   }
 
-  private storeScratch(g: number, count: number, total: number): void {
+  /** Merges a sorted run into gene g's centroids, through the scratch. */
+  private mergeIntoGene(g: number, run: CentroidRun, total: number): void {
     const slot = g * this.capacity;
-    this.means.set(this.scratchMeans.subarray(0, count), slot);
-    this.weights.set(this.scratchWeights.subarray(0, count), slot);
+    const own: CentroidRun = { ...this.centroids, start: slot, count: this.centroidCount_g[g]! };
+    const count = mergeCompress(own, run, total, this.compression, this.scratch);
+    const { means, weights, pure } = this.scratch;
+    this.centroids.means.set(means.subarray(0, count), slot);
+    this.centroids.weights.set(weights.subarray(0, count), slot);
+    this.centroids.pure.set(pure.subarray(0, count), slot);
     this.centroidCount_g[g] = count;
     this.centroidWeight_g[g] = total;
   }
@@ -176,24 +171,10 @@ export class TDigestSet {
     this.flush();
     other.flush();
     for (let g = 0; g < this.nGenes; g++) {
-      const otherCount = other.centroidCount_g[g]!;
-      if (otherCount === 0) continue;
-      const total = this.centroidWeight_g[g]! + other.centroidWeight_g[g]!;
-      const count = mergeCompress(
-        this.means,
-        this.weights,
-        g * this.capacity,
-        this.centroidCount_g[g]!,
-        other.means,
-        other.weights,
-        g * other.capacity,
-        otherCount,
-        total,
-        this.compression,
-        this.scratchMeans,
-        this.scratchWeights,
-      );
-      this.storeScratch(g, count, total);
+      const count = other.centroidCount_g[g]!;
+      if (count === 0) continue;
+      const run: CentroidRun = { ...other.centroids, start: g * other.capacity, count };
+      this.mergeIntoGene(g, run, this.centroidWeight_g[g]! + other.centroidWeight_g[g]!);
       this.min_g[g] = Math.min(this.min_g[g]!, other.min_g[g]!);
       this.max_g[g] = Math.max(this.max_g[g]!, other.max_g[g]!);
     }
@@ -216,10 +197,43 @@ export class TDigestSet {
   }
 
   /**
-   * The q-quantile of each gene (crick's convention): the exact min for q <= 0 and max for
-   * q >= 1; otherwise linear interpolation in cumulative weight between centroid means placed
-   * at the middle of their weight, with (0, min) and (total, max) as the outer points. NaN for a
-   * gene without values. Flushes the buffers.
+   * Gene g's quantile function as knots (cumulative weight, value), joined linearly. Crick's:
+   * (0, min), each centroid's mean at the middle of its weight, (total, max). A pure centroid of
+   * weight w is w equal values, each at the middle of its own unit of weight, so it gives two
+   * knots, 1/2 after its start and 1/2 before its end: the quantile function is flat across it.
+   * Knot weights increase strictly (weights are positive). Returns the number of knots.
+   */
+  private knots(g: number): number {
+    const { means, weights, pure } = this.centroids;
+    const slot = g * this.capacity;
+    const count = this.centroidCount_g[g]!;
+    const knotWeights = this.knotWeights;
+    const knotValues = this.knotValues;
+    knotWeights[0] = 0;
+    knotValues[0] = this.min_g[g]!;
+    let k = 1;
+    let before = 0;
+    for (let i = slot; i < slot + count; i++) {
+      const w = weights[i]!;
+      if (pure[i] === 1 && w > 1) {
+        knotWeights[k] = before + 0.5;
+        knotValues[k++] = means[i]!;
+        knotWeights[k] = before + w - 0.5;
+      } else {
+        knotWeights[k] = before + w / 2;
+      }
+      knotValues[k++] = means[i]!;
+      before += w;
+    }
+    knotWeights[k] = this.centroidWeight_g[g]!;
+    knotValues[k++] = this.max_g[g]!;
+    return k;
+  }
+
+  /**
+   * The q-quantile of each gene, by crick's rules: NaN for a gene without values, the exact min
+   * for q = 0 and max for q = 1, a lone centroid's mean, otherwise linear interpolation between
+   * the knots around q * total weight. Flushes the buffers.
    */
   quantile(q: number): Float64Array {
     if (!(q >= 0 && q <= 1)) throw new ArgumentError(`TDigestSet.quantile: q must be in [0, 1], got ${q}`);
@@ -235,36 +249,29 @@ export class TDigestSet {
   }
 
   private geneQuantile(g: number, q: number): number {
-    const n = this.centroidCount_g[g]!;
-    const total = this.centroidWeight_g[g]!;
-    if (n === 0) return Number.NaN;
-    if (q <= 0) return this.min_g[g]!;
-    if (q >= 1) return this.max_g[g]!;
-    const slot = g * this.capacity;
-    if (n === 1) return this.means[slot]!;
-    const target = q * total;
-    // (x0, y0) -> (x1, y1): cumulative weight and value of the points around the target.
-    let x0 = 0;
-    let y0 = this.min_g[g]!;
-    let before = 0;
-    for (let i = 0; i < n; i++) {
-      const w = this.weights[slot + i]!;
-      const x1 = before + w / 2;
-      const y1 = this.means[slot + i]!;
-      if (x1 >= target) return y0 + ((target - x0) * (y1 - y0)) / (x1 - x0);
-      x0 = x1;
-      y0 = y1;
-      before += w;
-    }
-    return y0 + ((target - x0) * (this.max_g[g]! - y0)) / (total - x0);
+    const count = this.centroidCount_g[g]!;
+    if (count === 0) return Number.NaN;
+    if (q === 0) return this.min_g[g]!;
+    if (q === 1) return this.max_g[g]!;
+    if (count === 1) return this.centroids.means[g * this.capacity]!;
+    const n = this.knots(g);
+    const target = q * this.centroidWeight_g[g]!;
+    const weights = this.knotWeights;
+    const values = this.knotValues;
+    // The last knot's weight is the total, above the target, so the scan stops inside.
+    let k = 1;
+    while (k < n - 1 && weights[k]! < target) k++;
+    const w0 = weights[k - 1]!;
+    const v0 = values[k - 1]!;
+    return v0 + ((target - w0) * (values[k]! - v0)) / (weights[k]! - w0);
   }
 
   /**
-   * Each gene's CDF at its own point x_g[g]: the inverse of the quantile interpolation, with
-   * crick's conventions at the ends (0 at or below min, 1 at or above max), for a single centroid
-   * (linear between min and max) and at a point equal to centroid means (the cumulative middle of
-   * the last of them). Crick gives the left tail half the weight its quantile gives it; here the
-   * two agree. NaN for a gene without values. Flushes the buffers.
+   * Each gene's CDF at its own point x_g[g], the inverse of the quantile interpolation, with
+   * crick's rules at the edges: 0 at or below min, 1 at or above max, linear between min and max
+   * for a lone centroid, and at a value equal to knots the weight of the last of them. (Crick's
+   * left tail gives half the weight its own quantile gives; here the two agree.) NaN for a gene
+   * without values. Flushes the buffers.
    */
   cdf(x_g: ArrayLike<number>): Float64Array {
     if (x_g.length !== this.nGenes) {
@@ -277,41 +284,31 @@ export class TDigestSet {
   }
 
   private geneCdf(g: number, x: number): number {
-    const n = this.centroidCount_g[g]!;
-    if (n === 0) return Number.NaN;
+    const count = this.centroidCount_g[g]!;
+    if (count === 0) return Number.NaN;
     const min = this.min_g[g]!;
     const max = this.max_g[g]!;
-    if (n === 1) {
+    if (count === 1) {
       if (x < min) return 0;
       if (x > max) return 1;
       return max - min < Number.EPSILON ? 0.5 : (x - min) / (max - min);
     }
-    if (x >= max) return 1;
     if (x <= min) return 0;
-    const slot = g * this.capacity;
+    if (x >= max) return 1;
+    const n = this.knots(g);
+    const weights = this.knotWeights;
+    const values = this.knotValues;
     const total = this.centroidWeight_g[g]!;
-    let x0 = min;
-    let c0 = 0;
-    let before = 0;
-    for (let i = 0; i < n; i++) {
-      const w = this.weights[slot + i]!;
-      const x1 = this.means[slot + i]!;
-      const c1 = before + w / 2;
-      if (x1 === x) {
-        let last = i;
-        let middle = c1;
-        while (last + 1 < n && this.means[slot + last + 1] === x) {
-          middle += (this.weights[slot + last]! + this.weights[slot + last + 1]!) / 2;
-          last++;
-        }
-        return middle / total;
-      }
-      if (x1 > x) return (c0 + ((x - x0) * (c1 - c0)) / (x1 - x0)) / total;
-      x0 = x1;
-      c0 = c1;
-      before += w;
+    // min < x < max: the first knot at or above x is inside, after knot 0.
+    let k = 1;
+    while (values[k]! < x) k++;
+    if (values[k] === x) {
+      while (k + 1 < n - 1 && values[k + 1] === x) k++;
+      return weights[k]! / total;
     }
-    return (c0 + ((x - x0) * (total - c0)) / (max - x0)) / total;
+    const w0 = weights[k - 1]!;
+    const v0 = values[k - 1]!;
+    return (w0 + ((x - v0) * (weights[k]! - w0)) / (values[k]! - v0)) / total;
   }
 
   /** The digests as compact arrays, for a checkpoint. Flushes the buffers. */
@@ -321,27 +318,39 @@ export class TDigestSet {
     for (let g = 0; g < this.nGenes; g++)
       centroidOffsets[g + 1] = centroidOffsets[g]! + this.centroidCount_g[g]!;
     const size = centroidOffsets[this.nGenes]!;
-    const centroidMeans = new Float64Array(size);
-    const centroidWeights = new Float64Array(size);
+    const exported = centroidArrays(size);
     const min_g = new Float64Array(this.nGenes);
     const max_g = new Float64Array(this.nGenes);
     for (let g = 0; g < this.nGenes; g++) {
       const slot = g * this.capacity;
-      const count = this.centroidCount_g[g]!;
-      centroidMeans.set(this.means.subarray(slot, slot + count), centroidOffsets[g]);
-      centroidWeights.set(this.weights.subarray(slot, slot + count), centroidOffsets[g]);
-      min_g[g] = count === 0 ? Number.NaN : this.min_g[g]!;
-      max_g[g] = count === 0 ? Number.NaN : this.max_g[g]!;
+      const end = slot + this.centroidCount_g[g]!;
+      exported.means.set(this.centroids.means.subarray(slot, end), centroidOffsets[g]);
+      exported.weights.set(this.centroids.weights.subarray(slot, end), centroidOffsets[g]);
+      exported.pure.set(this.centroids.pure.subarray(slot, end), centroidOffsets[g]);
+      const empty = end === slot;
+      min_g[g] = empty ? Number.NaN : this.min_g[g]!;
+      max_g[g] = empty ? Number.NaN : this.max_g[g]!;
     }
-    return { compression: this.compression, centroidOffsets, centroidMeans, centroidWeights, min_g, max_g };
+    return {
+      compression: this.compression,
+      centroidOffsets,
+      centroidMeans: exported.means,
+      centroidWeights: exported.weights,
+      centroidPure: exported.pure,
+      min_g,
+      max_g,
+    };
   }
 
   /** A set holding a copy of `state`, checked for consistency. */
   static fromState(state: TDigestState): TDigestSet {
-    const { compression, centroidOffsets, centroidMeans, centroidWeights, min_g, max_g } = state;
+    const { compression, centroidOffsets, centroidMeans, centroidWeights, centroidPure, min_g, max_g } =
+      state;
     const nGenes = centroidOffsets.length - 1;
     if (!(compression >= MIN_COMPRESSION && compression <= MAX_COMPRESSION)) {
-      throw new CheckpointError(`tdigest state: compression must be in [20, 1000], got ${compression}`);
+      throw new CheckpointError(
+        `tdigest state: compression must be in [${MIN_COMPRESSION}, ${MAX_COMPRESSION}], got ${compression}`,
+      );
     }
     if (nGenes < 0 || centroidOffsets[0] !== 0) {
       throw new CheckpointError(
@@ -349,9 +358,9 @@ export class TDigestSet {
       );
     }
     const size = centroidOffsets[nGenes]!;
-    if (centroidMeans.length !== size || centroidWeights.length !== size) {
+    if (centroidMeans.length !== size || centroidWeights.length !== size || centroidPure.length !== size) {
       throw new CheckpointError(
-        `tdigest state: centroidOffsets ends at ${size} but there are ${centroidMeans.length} means and ${centroidWeights.length} weights`,
+        `tdigest state: centroidOffsets ends at ${size} but there are ${centroidMeans.length} means, ${centroidWeights.length} weights and ${centroidPure.length} purity flags`,
       );
     }
     if (min_g.length !== nGenes || max_g.length !== nGenes) {
@@ -362,23 +371,22 @@ export class TDigestSet {
     const set = new TDigestSet(nGenes, compression);
     for (let g = 0; g < nGenes; g++) {
       const begin = centroidOffsets[g]!;
-      const count = centroidOffsets[g + 1]! - begin;
-      if (count < 0 || count > set.capacity) {
+      const end = centroidOffsets[g + 1]!;
+      if (end < begin || end - begin > set.capacity) {
         throw new CheckpointError(
-          `tdigest state: gene ${g} has ${count} centroids, at most ${set.capacity} allowed`,
+          `tdigest state: gene ${g} has ${end - begin} centroids, at most ${set.capacity} allowed`,
         );
       }
       let total = 0;
-      for (let i = begin; i < begin + count; i++) {
+      for (let i = begin; i < end; i++) {
         const w = centroidWeights[i]!;
         const m = centroidMeans[i]!;
+        const sorted = i === begin || m >= centroidMeans[i - 1]!;
         if (
-          !(w > 0 && w < Number.POSITIVE_INFINITY) ||
-          !Number.isFinite(m) ||
-          (i > begin && m < centroidMeans[i - 1]!)
+          !(w > 0 && w < Number.POSITIVE_INFINITY && Number.isFinite(m) && sorted && centroidPure[i]! <= 1)
         ) {
           throw new CheckpointError(
-            `tdigest state: gene ${g} centroid ${i - begin} has mean ${m} and weight ${w}`,
+            `tdigest state: gene ${g} centroid ${i - begin} has mean ${m}, weight ${w}, purity flag ${centroidPure[i]}`,
           );
         }
         total += w;
@@ -386,20 +394,21 @@ export class TDigestSet {
       const min = min_g[g]!;
       const max = max_g[g]!;
       const consistent =
-        count === 0
+        end === begin
           ? Number.isNaN(min) && Number.isNaN(max)
-          : min <= centroidMeans[begin]! && max >= centroidMeans[begin + count - 1]!;
+          : min <= centroidMeans[begin]! && max >= centroidMeans[end - 1]!;
       if (!consistent) {
         throw new CheckpointError(
-          `tdigest state: gene ${g} has min ${min} and max ${max} for ${count} centroids`,
+          `tdigest state: gene ${g} has min ${min} and max ${max} for ${end - begin} centroids`,
         );
       }
       const slot = g * set.capacity;
-      set.means.set(centroidMeans.subarray(begin, begin + count), slot);
-      set.weights.set(centroidWeights.subarray(begin, begin + count), slot);
-      set.centroidCount_g[g] = count;
+      set.centroids.means.set(centroidMeans.subarray(begin, end), slot);
+      set.centroids.weights.set(centroidWeights.subarray(begin, end), slot);
+      set.centroids.pure.set(centroidPure.subarray(begin, end), slot);
+      set.centroidCount_g[g] = end - begin;
       set.centroidWeight_g[g] = total;
-      if (count > 0) {
+      if (end > begin) {
         set.min_g[g] = min;
         set.max_g[g] = max;
       }
@@ -408,75 +417,6 @@ export class TDigestSet {
   }
 }
 
-/**
- * Merges two runs sorted by mean, a = (aMeans, aWeights) from aStart and b = (bMeans, bWeights or
- * unit weights when null) from bStart, and compresses them into outMeans/outWeights; returns the
- * number of centroids written. Crick's rule: a value joins the current centroid while
- * k(q_after) - k(q_start) <= 1 with k(q) = compression / pi * (asin(2q - 1) + pi / 2). Solved once
- * per centroid for the largest cumulative weight it may reach, so the loop needs one square root
- * per centroid instead of one asin per value. On equal means, a goes first (as in crick, whose
- * existing centroids precede buffered values).
- */
-function mergeCompress(
-  aMeans: Float64Array,
-  aWeights: Float64Array,
-  aStart: number,
-  aCount: number,
-  bMeans: Float32Array | Float64Array,
-  bWeights: Float64Array | null,
-  bStart: number,
-  bCount: number,
-  total: number,
-  compression: number,
-  outMeans: Float64Array,
-  outWeights: Float64Array,
-): number {
-  // With theta = acos(1 - 2q), k = compression * theta / pi, so k + 1 is theta + delta and
-  // q_limit = (1 - cos(theta + delta)) / 2 = (1 - (1 - 2q) cos delta + 2 sqrt(q (1 - q)) sin delta) / 2,
-  // written below for weights (w = total * q). Past theta = pi - delta the limit is the end.
-  const delta = Math.PI / compression;
-  const cosDelta = Math.cos(delta);
-  const sinDelta = Math.sin(delta);
-  const lastStart = (total * (1 + cosDelta)) / 2;
-  const lastSlot = outMeans.length - 1;
-  let i = aStart;
-  const aEnd = aStart + aCount;
-  let j = bStart;
-  const bEnd = bStart + bCount;
-  let out = -1;
-  let weightSoFar = 0;
-  let limit = 0;
-  while (i < aEnd || j < bEnd) {
-    let m: number;
-    let w: number;
-    if (j === bEnd || (i < aEnd && aMeans[i]! <= bMeans[j]!)) {
-      m = aMeans[i]!;
-      w = aWeights[i]!;
-      i++;
-    } else {
-      m = bMeans[j]!;
-      w = bWeights === null ? 1 : bWeights[j]!;
-      j++;
-    }
-    // The capacity bound (see TDigestSet.capacity) makes out === lastSlot unreachable with a new
-    // centroid pending; the test keeps rounding from ever writing past a gene's slots.
-    if (out >= 0 && (weightSoFar + w <= limit || out === lastSlot)) {
-      const merged = outWeights[out]! + w;
-      outWeights[out] = merged;
-      outMeans[out]! += ((m - outMeans[out]!) * w) / merged;
-    } else {
-      out++;
-      outMeans[out] = m;
-      outWeights[out] = w;
-      limit =
-        weightSoFar >= lastStart
-          ? Number.POSITIVE_INFINITY
-          : (total -
-              (total - 2 * weightSoFar) * cosDelta +
-              2 * Math.sqrt(weightSoFar * (total - weightSoFar)) * sinDelta) /
-            2;
-    }
-    weightSoFar += w;
-  }
-  return out + 1;
+function centroidArrays(length: number): CentroidOutput {
+  return { means: new Float64Array(length), weights: new Float64Array(length), pure: new Uint8Array(length) };
 }
