@@ -69,8 +69,9 @@ export function csrRows(columns: Columns, start: number, end: number): CsrMatrix
 export function denseRows(columns: Columns, start: number, end: number): DenseMatrix {
   const nCols = columns.length;
   const data = new Float32Array((end - start) * nCols);
-  for (let i = start; i < end; i++)
-    columns.forEach((values, g) => (data[(i - start) * nCols + g] = values[i]!));
+  columns.forEach((values, g) => {
+    for (let i = start; i < end; i++) data[(i - start) * nCols + g] = values[i]!;
+  });
   return { format: "dense", nRows: end - start, nCols, data };
 }
 
