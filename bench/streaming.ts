@@ -43,12 +43,22 @@ console.log(`${batches} batches of ${cells} cells x ${genes} genes, ~${nnz} non-
 console.log("step".padEnd(36), "ms/batch".padStart(10), "cells/s".padStart(14));
 for (const algorithm of ["naive", "shifted_data"] as const) {
   const moments = new RunningMoments(genes, algorithm);
-  time(`moments ${algorithm}`, logBlocks, (x) => moments.update(x), () => moments.variance());
+  time(
+    `moments ${algorithm}`,
+    logBlocks,
+    (x) => moments.update(x),
+    () => moments.variance(),
+  );
 }
 for (const [label, blocks] of [
   ["tdigest, counts 1..20", countBlocks],
   ["tdigest, continuous values", logBlocks],
 ] as const) {
   const digests = new TDigestSet(genes);
-  time(label, blocks, (x) => digests.update(x), () => digests.median());
+  time(
+    label,
+    blocks,
+    (x) => digests.update(x),
+    () => digests.median(),
+  );
 }
