@@ -4,6 +4,7 @@
 // optimizer) are driven by the same loops.
 
 import type { Batch, BatchValue, JsonValue } from "../data/batch.js";
+import { ConfigError } from "../errors.js";
 import type { Tensor } from "../tensor/tensor.js";
 
 /** What forward returns: the loss for gradient models, nothing (an empty record) for streaming ones. */
@@ -21,6 +22,8 @@ export interface TrainerContext {
   /** Replicas (processes or threads) training the model together, and this one's rank. */
   readonly numReplicas: number;
   readonly replicaRank: number;
+  /** Writes a text output atomically; models do no file I/O of their own (they also run in browsers). */
+  writeTextFile(path: string, text: string): Promise<void>;
 }
 
 export interface CellariumModel {
@@ -50,11 +53,32 @@ export interface CellariumModel {
   onTrainEnd?(context: TrainerContext): Promise<void> | void;
   /** Streaming models: fold another replica's statistics into this one, exactly. */
   merge?(other: CellariumModel): void;
+  /**
+   * A named attribute, as `!CheckpointLoader` (attr `model.mean_g`) and `cellarium inspect --attr`
+   * evaluate it; an unknown name is a ConfigError listing attributeNames().
+   */
+  attribute?(name: string): ModelAttribute;
+  attributeNames?(): readonly string[];
   /** PredictMixin. */
   predict?(batch: Batch): PredictOutput;
   /** ValidateMixin: the validation loss of a batch. */
   validate?(batch: Batch): ModelOutput;
 }
 
-/** A model's named attribute as a checkpoint loader or `cellarium inspect --attr` evaluates it. */
+/** A model's named attribute: a per-gene or other tensor, a list of names, or a number. */
 export type ModelAttribute = Tensor | readonly string[] | number;
+
+/** Looks up `name` in a table of attribute getters, or throws a ConfigError listing them. */
+export function lookupAttribute(
+  className: string,
+  table: Readonly<Record<string, () => ModelAttribute>>,
+  name: string,
+): ModelAttribute {
+  const getter = Object.hasOwn(table, name) ? table[name] : undefined;
+  if (!getter) {
+    throw new ConfigError(
+      `${className} has no attribute "${name}"; available: ${Object.keys(table).join(", ")}`,
+    );
+  }
+  return getter();
+}

@@ -10,6 +10,7 @@
 
 import { copyFile, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileAtomic } from "../data/atomic-file.js";
 import type { Batch, JsonValue } from "../data/batch.js";
 import { ArgumentError, CheckpointError } from "../errors.js";
 import type { CellariumModel, PredictOutput, TrainerContext } from "../models/model.js";
@@ -139,6 +140,7 @@ export class Trainer {
       globalStep: position.globalStep,
       numReplicas: o.numReplicas ?? 1,
       replicaRank: o.replicaRank ?? 0,
+      writeTextFile: writeFileAtomic,
     });
     const start = performance.now();
     let cells = 0;
