@@ -29,7 +29,7 @@ import { createRunDir } from "./run-dir.js";
 export interface BatchSource {
   epochBatches(position: { epoch: number; batchesConsumed: number }): AsyncIterable<Batch>;
   /** Batches in a full epoch of this replica. */
-  batchesPerEpoch(): number;
+  readonly batchesPerEpoch: number;
 }
 
 export interface CheckpointOptions {
@@ -147,7 +147,7 @@ export class Trainer {
     let done = maxSteps === 0;
     model.train(true);
     model.onTrainStart?.(context());
-    const perEpoch = data.batchesPerEpoch();
+    const perEpoch = data.batchesPerEpoch;
     const limit = limitOf(o.limitTrainBatches, perEpoch, "limit_train_batches");
 
     while (!done && position.epoch < maxEpochs) {
@@ -232,7 +232,7 @@ export class Trainer {
     const model = module.model;
     if (!model.validate) throw new ArgumentError(`${model.className} does not support validate`);
     model.train(false);
-    const limit = limitOf(this.options.limitValBatches, data.batchesPerEpoch(), "limit_val_batches");
+    const limit = limitOf(this.options.limitValBatches, data.batchesPerEpoch, "limit_val_batches");
     let total = 0;
     let weight = 0;
     let batches = 0;
@@ -260,7 +260,7 @@ export class Trainer {
     if (!model.predict) throw new ArgumentError(`${model.className} does not support predict`);
     model.train(false);
     const progress = new Progress(this.options.enableProgressBar ?? true);
-    const limit = limitOf(this.options.limitPredictBatches, data.batchesPerEpoch(), "limit_predict_batches");
+    const limit = limitOf(this.options.limitPredictBatches, data.batchesPerEpoch, "limit_predict_batches");
     const start = performance.now();
     let cells = 0;
     let batches = 0;

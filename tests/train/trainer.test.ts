@@ -36,13 +36,13 @@ class MemorySource implements BatchSource {
     readonly data = makeData(),
     readonly batchSize = 8,
   ) {}
-  batchesPerEpoch(): number {
+  get batchesPerEpoch(): number {
     return Math.ceil(N_CELLS / this.batchSize);
   }
   async *epochBatches(position: { epoch: number; batchesConsumed: number }): AsyncIterable<Batch> {
     this.batchesConsumedSeen.push(position.batchesConsumed);
     const order = new Generator(100 + position.epoch).permutation(N_CELLS);
-    for (let b = position.batchesConsumed; b < this.batchesPerEpoch(); b++) {
+    for (let b = position.batchesConsumed; b < this.batchesPerEpoch; b++) {
       const rows = order.subarray(b * this.batchSize, (b + 1) * this.batchSize);
       const x = new Float32Array(rows.length * N_GENES);
       const y = new Float32Array(rows.length);
