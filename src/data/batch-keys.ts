@@ -181,14 +181,9 @@ function stringValues(column: Exclude<DataFrameColumn, { kind: "categorical" }>)
     case "string":
       return column.values;
     case "numeric":
-      // numpy prints float NaN as "nan" and whole floats with a decimal point ("3.0").
-      return Array.from(column.values, (v) =>
-        Number.isNaN(v)
-          ? "nan"
-          : column.dtype.startsWith("float") && Number.isInteger(v)
-            ? v.toFixed(1)
-            : String(v),
-      );
+      return column.dtype.startsWith("float")
+        ? Array.from(column.values, (v) => pythonFloat(v, column.dtype === "float32"))
+        : Array.from(column.values, String);
     case "boolean":
       return Array.from(column.values, (v) => (v ? "True" : "False"));
     case "nullable-integer":
@@ -196,4 +191,28 @@ function stringValues(column: Exclude<DataFrameColumn, { kind: "categorical" }>)
     case "nullable-boolean":
       return Array.from(column.values, (v, i) => (column.mask[i] ? "<NA>" : v ? "True" : "False"));
   }
+}
+
+/**
+ * numpy's str of a float: the shortest digits that round-trip (in float32 for a float32 column),
+ * positional with at least one decimal for 1e-4 <= |v| < 1e16, else scientific ("1e-05").
+ */
+function pythonFloat(v: number, float32: boolean): string {
+  if (Number.isNaN(v)) return "nan";
+  if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
+  let shortest = v;
+  if (float32) {
+    for (let digits = 1; digits <= 9; digits++) {
+      shortest = Number(v.toPrecision(digits));
+      if (Math.fround(shortest) === v) break;
+    }
+  }
+  const magnitude = Math.abs(shortest);
+  if (magnitude !== 0 && (magnitude < 1e-4 || magnitude >= 1e16)) {
+    const [mantissa, exponent] = shortest.toExponential().split("e") as [string, string];
+    const power = Number(exponent);
+    return `${mantissa}e${power < 0 ? "-" : "+"}${String(Math.abs(power)).padStart(2, "0")}`;
+  }
+  const text = String(shortest);
+  return text.includes(".") ? text : `${text}.0`;
 }
