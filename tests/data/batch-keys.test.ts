@@ -85,7 +85,9 @@ test("obs columns: codes, categories, labels, numbers, booleans, nullable values
   const umi = column("umi_nullable");
   assert.deepEqual(
     batch.umi,
-    Float32Array.from(pick(umi.values as number[]), (v, i) => (pick(umi.mask as boolean[])[i] ? Number.NaN : v)),
+    Float32Array.from(pick(umi.values as number[]), (v, i) =>
+      pick(umi.mask as boolean[])[i] ? Number.NaN : v,
+    ),
   );
   assert.deepEqual(batch.barcode, pick(column("barcode").values));
   assert.deepEqual(batch.obs_names_n, pick(expected.obs_names));
@@ -115,8 +117,14 @@ test("unknown attr, key or convert_fn, and misplaced ones, are ConfigErrors nami
   const [path] = await writeShards(dir, [{ nObs: 3 }]);
   const collection = await DistributedAnnDataCollection.open({ filenames: [path!] });
   const cases: [BatchKeysConfig, RegExp][] = [
-    [{ x: { attr: "Y" } }, /batch_keys\.x: unknown attr 'Y' \(valid: X, layers, obsm, obs, obs_names, var_names\)/],
-    [{ y_n: { attr: "obs", key: "nope" } }, /batch_keys\.y_n: obs has no key 'nope' \(valid: cell_type, cell_id, tag\)/],
+    [
+      { x: { attr: "Y" } },
+      /batch_keys\.x: unknown attr 'Y' \(valid: X, layers, obsm, obs, obs_names, var_names\)/,
+    ],
+    [
+      { y_n: { attr: "obs", key: "nope" } },
+      /batch_keys\.y_n: obs has no key 'nope' \(valid: cell_type, cell_id, tag\)/,
+    ],
     [{ y_n: { attr: "obs" } }, /batch_keys\.y_n: obs needs a key \(valid: cell_type, cell_id, tag\)/],
     [{ l: { attr: "layers", key: "counts" } }, /batch_keys\.l: layers has no key 'counts' \(valid: none\)/],
     [{ x_ng: { attr: "X", key: "counts" } }, /batch_keys\.x_ng: attr 'X' takes no key, got 'counts'/],

@@ -34,7 +34,10 @@ test("shard sizes come from the files, or from limits / shardSize / lastShardSiz
   assert.deepEqual(scanned.limits, [10, 22, 29]);
   assert.equal(scanned.nObs, nObs);
   assert.equal(scanned.nVars, 12);
-  assert.deepEqual(scanned.schema.varNames, Array.from({ length: 12 }, (_, j) => `g${j}`));
+  assert.deepEqual(
+    scanned.schema.varNames,
+    Array.from({ length: 12 }, (_, j) => `g${j}`),
+  );
   scanned.close();
   const even = await DistributedAnnDataCollection.open({ filenames: paths.slice(0, 1), shardSize: 10 });
   assert.deepEqual(even.limits, [10]);
@@ -65,28 +68,46 @@ test("every cell read in order, in scrambled order and across shard boundaries e
   assert.equal(inOrder.matrices.get("X")!.format, "csr");
   assert.deepEqual(denseRows(inOrder.matrices.get("X")!), expectedRows(all));
   const order = scrambled(nObs, 7);
-  const rows = await collection.readRows(order, { obsColumns: ["cell_type", "cell_id", "tag"], obsNames: true });
+  const rows = await collection.readRows(order, {
+    obsColumns: ["cell_type", "cell_id", "tag"],
+    obsNames: true,
+  });
   assert.equal(rows.nRows, nObs);
   assert.deepEqual(denseRows(rows.matrices.get("X")!), expectedRows(order));
-  assert.deepEqual(rows.obsNames, Array.from(order, (g) => `cell${g}`));
+  assert.deepEqual(
+    rows.obsNames,
+    Array.from(order, (g) => `cell${g}`),
+  );
   const cellType = rows.obsColumns.get("cell_type")!;
   assert.equal(cellType.kind, "categorical");
   if (cellType.kind === "categorical") {
     assert.deepEqual(cellType.categories, CELL_TYPES);
-    assert.deepEqual([...cellType.codes], Array.from(order, (g) => g % 3));
+    assert.deepEqual(
+      [...cellType.codes],
+      Array.from(order, (g) => g % 3),
+    );
   }
   const cellId = rows.obsColumns.get("cell_id")!;
   assert.deepEqual(cellId.kind === "numeric" && [...cellId.values], [...order]);
   const tag = rows.obsColumns.get("tag")!;
-  assert.deepEqual(tag.kind === "string" && tag.values, Array.from(order, (g) => `t${g}`));
+  assert.deepEqual(
+    tag.kind === "string" && tag.values,
+    Array.from(order, (g) => `t${g}`),
+  );
   // Every other cell of a shard (a replica's share), and a range crossing shards 0 and 1.
   const strided = Int32Array.from([10, 12, 14, 16, 18, 20]);
   assert.deepEqual(denseRows((await collection.readRows(strided)).matrices.get("X")!), expectedRows(strided));
   const crossing = Int32Array.from({ length: 6 }, (_, i) => 7 + i);
-  assert.deepEqual(denseRows((await collection.readRows(crossing)).matrices.get("X")!), expectedRows(crossing));
+  assert.deepEqual(
+    denseRows((await collection.readRows(crossing)).matrices.get("X")!),
+    expectedRows(crossing),
+  );
   // Repeated cells (upstream pads a replica's share by repeating the epoch order).
   const repeated = Int32Array.from([3, 3, 0, 3]);
-  assert.deepEqual(denseRows((await collection.readRows(repeated)).matrices.get("X")!), expectedRows(repeated));
+  assert.deepEqual(
+    denseRows((await collection.readRows(repeated)).matrices.get("X")!),
+    expectedRows(repeated),
+  );
   collection.close();
 });
 
@@ -105,7 +126,10 @@ test("a shuffled read loads the shard into memory; later reads gather from it an
 
 test("dense X stays dense", async () => {
   const denseDir = tempDir("collection-dense-");
-  const densePaths = await writeShards(denseDir, [{ nObs: 5, dense: true }, { nObs: 6, dense: true }]);
+  const densePaths = await writeShards(denseDir, [
+    { nObs: 5, dense: true },
+    { nObs: 6, dense: true },
+  ]);
   const collection = await DistributedAnnDataCollection.open({ filenames: densePaths, maxCacheSize: 2 });
   const order = Int32Array.from([9, 0, 4, 5, 10, 1]);
   const x = (await collection.readRows(order)).matrices.get("X")!;
@@ -168,7 +192,10 @@ test("schema mismatches name the shard and the first difference", async () => {
     ],
     [
       "obs columns",
-      { nObs: 4, columns: { cell_type: { kind: "categorical", codes: [0, 1, 2, 0], categories: CELL_TYPES } } },
+      {
+        nObs: 4,
+        columns: { cell_type: { kind: "categorical", codes: [0, 1, 2, 0], categories: CELL_TYPES } },
+      },
       /bad_1\.h5ad: obs columns differ from shard 0's: missing \[cell_id, tag\], extra \[\]/,
     ],
     [
@@ -189,7 +216,11 @@ test("schema mismatches name the shard and the first difference", async () => {
     const caseDir = tempDir("collection-bad-");
     const files = await writeShards(caseDir, [{ nObs: 5 }, spec], "bad");
     const collection = await DistributedAnnDataCollection.open({ filenames: files, limits: [5, 9] });
-    await assert.rejects(collection.readRows(Int32Array.from([5])), { name: "SchemaMismatchError", message }, label);
+    await assert.rejects(
+      collection.readRows(Int32Array.from([5])),
+      { name: "SchemaMismatchError", message },
+      label,
+    );
     collection.close();
   }
 });
@@ -200,32 +231,49 @@ test("obsColumnsToValidate limits the check; unordered categories in another ord
   const files = await writeShards(caseDir, [{ nObs: 6 }, { nObs: 6, categories: reordered }]);
   const collection = await DistributedAnnDataCollection.open({ filenames: files, maxCacheSize: 2 });
   const cells = Int32Array.from([0, 7, 8, 1, 6, 11]);
-  const column = (await collection.readRows(cells, { obsColumns: ["cell_type"] })).obsColumns.get("cell_type")!;
+  const column = (await collection.readRows(cells, { obsColumns: ["cell_type"] })).obsColumns.get(
+    "cell_type",
+  )!;
   assert.equal(column.kind, "categorical");
   if (column.kind === "categorical") {
     assert.deepEqual(column.categories, CELL_TYPES);
-    assert.deepEqual([...column.codes], Array.from(cells, (g) => g % 3));
+    assert.deepEqual(
+      [...column.codes],
+      Array.from(cells, (g) => g % 3),
+    );
   }
   collection.close();
 
-  const other = await writeShards(caseDir, [{ nObs: 6 }, { nObs: 6, categories: [...CELL_TYPES, "x"] }], "subset");
+  const other = await writeShards(
+    caseDir,
+    [{ nObs: 6 }, { nObs: 6, categories: [...CELL_TYPES, "x"] }],
+    "subset",
+  );
   const subset = await DistributedAnnDataCollection.open({
     filenames: other,
     obsColumnsToValidate: ["cell_id"],
   });
-  assert.deepEqual(denseRows((await subset.readRows(Int32Array.from([7]))).matrices.get("X")!), expectedRows([7]));
+  assert.deepEqual(
+    denseRows((await subset.readRows(Int32Array.from([7]))).matrices.get("X")!),
+    expectedRows([7]),
+  );
   subset.close();
-  await assert.rejects(DistributedAnnDataCollection.open({ filenames: other, obsColumnsToValidate: ["nope"] }), {
-    name: "ArgumentError",
-    message: /obsColumnsToValidate: .*subset_0\.h5ad \(shard 0\) has no obs column 'nope'/,
-  });
+  await assert.rejects(
+    DistributedAnnDataCollection.open({ filenames: other, obsColumnsToValidate: ["nope"] }),
+    {
+      name: "ArgumentError",
+      message: /obsColumnsToValidate: .*subset_0\.h5ad \(shard 0\) has no obs column 'nope'/,
+    },
+  );
 });
 
 test("limits that disagree with a shard's cells are an error naming the file, the limit and the count", async () => {
   const collection = await DistributedAnnDataCollection.open({ filenames: paths, limits: [10, 25, 32] });
   await assert.rejects(collection.readRows(Int32Array.from([12])), {
     name: "SchemaMismatchError",
-    message: new RegExp(`${basename(paths[1]!)}: has 12 cells, but limits give shard 1 15 cells \\(limits\\[1\\] = 25\\)`),
+    message: new RegExp(
+      `${basename(paths[1]!)}: has 12 cells, but limits give shard 1 15 cells \\(limits\\[1\\] = 25\\)`,
+    ),
   });
   collection.close();
   await assert.rejects(DistributedAnnDataCollection.open({ filenames: paths, shardSize: 12 }), {
@@ -252,9 +300,14 @@ test("empty shards and bad options are one-line errors", async () => {
     name: "ArgumentError",
     message: /limits has 2 entries but there are 3 filenames/,
   });
-  await assert.rejects(DistributedAnnDataCollection.open({ filenames: paths, maxCacheSize: 0 }), ArgumentError);
+  await assert.rejects(
+    DistributedAnnDataCollection.open({ filenames: paths, maxCacheSize: 0 }),
+    ArgumentError,
+  );
   const collection = await DistributedAnnDataCollection.open({ filenames: paths });
-  await assert.rejects(collection.readRows(Int32Array.from([29])), { message: /cell index 29 is outside \[0, 29\)/ });
+  await assert.rejects(collection.readRows(Int32Array.from([29])), {
+    message: /cell index 29 is outside \[0, 29\)/,
+  });
   await assert.rejects(collection.readRows(Int32Array.from([0]), { matrices: ["layers/counts"] }), {
     message: /no matrix 'layers\/counts' \(valid: X\)/,
   });
@@ -283,7 +336,10 @@ test("http shards are downloaded to the cache and read like local ones", async (
       cacheDir: tempDir("collection-cache-"),
       maxCacheSize: 3,
     });
-    assert.deepEqual(collection.filenames, [0, 1, 2].map((k) => `${base}/shard_${k}.h5ad`));
+    assert.deepEqual(
+      collection.filenames,
+      [0, 1, 2].map((k) => `${base}/shard_${k}.h5ad`),
+    );
     assert.deepEqual(collection.limits, [10, 22, 29]);
     const cells = scrambled(nObs, 3);
     assert.deepEqual(denseRows((await collection.readRows(cells)).matrices.get("X")!), expectedRows(cells));

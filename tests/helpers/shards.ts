@@ -37,7 +37,11 @@ export function tempDir(prefix: string): string {
 }
 
 /** Writes shard_<k>.h5ad files into `dir` (global indices run on across the shards). */
-export async function writeShards(dir: string, specs: readonly ShardSpec[], stem = "shard"): Promise<string[]> {
+export async function writeShards(
+  dir: string,
+  specs: readonly ShardSpec[],
+  stem = "shard",
+): Promise<string[]> {
   const paths: string[] = [];
   let offset = 0;
   for (const [k, spec] of specs.entries()) {
