@@ -1,4 +1,4 @@
-// The in-memory forms of a block of X. Batches keep X as CSR (single-cell counts are ~90-95%
+// The in-memory forms of a block of X, and the conversions between them. Batches keep X as CSR (single-cell counts are ~90-95%
 // zeros) until a transform or model needs it dense. Row-major dense blocks are what models wrap
 // as tensors without copying.
 
@@ -21,3 +21,41 @@ export interface DenseMatrix {
 }
 
 export type Matrix = CsrMatrix | DenseMatrix;
+
+/** x_ng as a row-major dense block; a dense input is returned as is (it is never mutated). */
+export function densify(x_ng: Matrix): DenseMatrix {
+  if (x_ng.format === "dense") return x_ng;
+  const { nRows, nCols, indptr, indices, data } = x_ng;
+  const out = new Float32Array(nRows * nCols);
+  for (let i = 0; i < nRows; i++) {
+    const offset = i * nCols;
+    const end = indptr[i + 1]!;
+    // += so that duplicate column entries add up, as scipy's and torch's to_dense do.
+    for (let p = indptr[i]!; p < end; p++) out[offset + indices[p]!] += data[p]!;
+  }
+  return { format: "dense", nRows, nCols, data: out };
+}
+
+/** x as CSR keeping its non-zeros (scipy's csr_matrix(dense)); a CSR input is returned as is. */
+export function sparsify(x: Matrix): CsrMatrix {
+  if (x.format === "csr") return x;
+  const { nRows, nCols, data } = x;
+  let nnz = 0;
+  for (let p = 0; p < data.length; p++) if (data[p] !== 0) nnz++;
+  const indptr = new Int32Array(nRows + 1);
+  const indices = new Int32Array(nnz);
+  const values = new Float32Array(nnz);
+  let q = 0;
+  for (let i = 0; i < nRows; i++) {
+    const offset = i * nCols;
+    for (let j = 0; j < nCols; j++) {
+      const v = data[offset + j]!;
+      if (v !== 0) {
+        indices[q] = j;
+        values[q++] = v;
+      }
+    }
+    indptr[i + 1] = q;
+  }
+  return { format: "csr", nRows, nCols, indptr, indices, data: values };
+}

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { densify } from "../../src/data/matrix.js";
 import { CheckpointError } from "../../src/errors.js";
-import { Densify, densify } from "../../src/transforms/densify.js";
+import { Densify } from "../../src/transforms/densify.js";
 import { csr, dense } from "./helpers.js";
 
 test("Densify writes CSR entries into a zero row-major block", () => {

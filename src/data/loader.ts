@@ -1,0 +1,268 @@
+import { extname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import {
+  ArgumentError,
+  CellariumError,
+  CheckpointError,
+  ConfigError,
+  FileFormatError,
+  SchemaMismatchError,
+} from "../errors.js";
+import type { Batch, BatchValue } from "./batch.js";
+import { type BatchKeyPlan, type BatchKeysConfig, planBatchKeys } from "./batch-keys.js";
+import type { DistributedAnnDataCollection } from "./collection.js";
+import type { WorkerInit, WorkerMessage } from "./loader-worker.js";
+import { type CheckCountsMode, readBatch } from "./read-batch.js";
+import {
+  batchesPerReplica,
+  type IterationStrategy,
+  replicaBatches,
+  type SamplerOptions,
+  type SamplerPosition,
+} from "./sampler.js";
+
+// Streams a collection's batches for one replica (upstream: IterableDistributedAnnDataCollectionDataset
+// in a torch DataLoader, cellarium/ml/data/dadc_dataset.py and core/datamodule.py). The order is
+// the sampler's plan (sampler.ts). numWorkers = 0 reads in the calling thread; numWorkers >= 1
+// starts that many worker threads, each reading its own planned batches ahead (`prefetch` per
+// worker, torch's prefetch_factor), and the batches are yielded in the plan's order. Workers are
+// terminated when the epoch ends or the consumer stops early (break / return()). Transforms are
+// not applied here: the trainer composes them.
+
+export interface DataLoaderOptions {
+  readonly batchKeys: BatchKeysConfig;
+  readonly batchSize: number;
+  /** Default false. */
+  readonly shuffle?: boolean;
+  /** Default 0; epoch e is shuffled with seed shuffleSeed + e. */
+  readonly shuffleSeed?: number;
+  /** Default false. */
+  readonly dropLastIndices?: boolean;
+  /** Default false. */
+  readonly dropIncompleteBatch?: boolean;
+  /** Default "cache_efficient", upstream's. */
+  readonly iterationStrategy?: IterationStrategy;
+  /** Default 1. */
+  readonly numReplicas?: number;
+  /** Default 0. */
+  readonly replicaRank?: number;
+  /** Read-ahead worker threads; default 0 (read in the calling thread). */
+  readonly numWorkers?: number;
+  /** Batches each worker reads ahead; default 2 (torch's prefetch_factor). */
+  readonly prefetch?: number;
+  readonly startIdx?: number;
+  readonly endIdx?: number;
+  /** NaN / negative values in X: ignored (default), warned about, or an error. */
+  readonly checkCounts?: CheckCountsMode;
+}
+
+export class DataLoader {
+  readonly numWorkers: number;
+  readonly prefetch: number;
+  readonly checkCounts: CheckCountsMode;
+  private readonly sampler: SamplerOptions;
+  private readonly plan: BatchKeyPlan;
+  private live = 0;
+
+  constructor(
+    readonly collection: DistributedAnnDataCollection,
+    private readonly options: DataLoaderOptions,
+  ) {
+    this.numWorkers = options.numWorkers ?? 0;
+    this.prefetch = options.prefetch ?? 2;
+    this.checkCounts = options.checkCounts ?? "off";
+    for (const [name, value, min] of [
+      ["numWorkers", this.numWorkers, 0],
+      ["prefetch", this.prefetch, 1],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < min) {
+        throw new ArgumentError(`DataLoader: ${name} must be an integer >= ${min}, got ${value}`);
+      }
+    }
+    if (!["off", "warn", "error"].includes(this.checkCounts)) {
+      throw new ArgumentError(`DataLoader: checkCounts must be off, warn or error, got ${this.checkCounts}`);
+    }
+    this.sampler = {
+      limits: collection.limits,
+      batchSize: options.batchSize,
+      ...pick(options, [
+        "iterationStrategy",
+        "shuffle",
+        "shuffleSeed",
+        "dropLastIndices",
+        "dropIncompleteBatch",
+        "startIdx",
+        "endIdx",
+        "numReplicas",
+        "replicaRank",
+      ]),
+      // upstream's num_workers = 0 plans like one worker.
+      numWorkers: Math.max(1, this.numWorkers),
+    };
+    this.plan = planBatchKeys(options.batchKeys, collection.schema);
+    // Validates the sampler options now rather than at the first epoch.
+    batchesPerReplica(this.sampler);
+  }
+
+  /** Batches this replica yields per epoch (upstream's len(dataset)). */
+  get batchesPerEpoch(): number {
+    return batchesPerReplica(this.sampler);
+  }
+
+  /** Worker threads currently running (0 between epochs). */
+  get liveWorkers(): number {
+    return this.live;
+  }
+
+  /**
+   * The batches of `position.epoch` after the first `position.batchesConsumed`, in the plan's
+   * order. Each batch holds exactly the batch_keys' names (typed as Batch: x_ng and var_names_g
+   * are there when batch_keys name them, as every model's config does).
+   */
+  async *epochBatches(
+    position: SamplerPosition = { epoch: 0, batchesConsumed: 0 },
+  ): AsyncGenerator<Batch, void, undefined> {
+    const planned = replicaBatches(this.sampler, position);
+    const { constants } = this.plan;
+    const batch = (values: Record<string, BatchValue>) => ({ ...constants, ...values }) as Batch;
+    if (this.numWorkers === 0) {
+      for (const { indices } of planned) {
+        yield batch(await readBatch(this.collection, this.plan, indices, this.checkCounts));
+      }
+      return;
+    }
+    const ids = [...new Set(planned.map((b) => b.workerId))];
+    const workers = new ReadAheadWorkers(ids, (workerId) => ({
+      collection: this.collection.init(),
+      batchKeys: this.options.batchKeys,
+      sampler: this.sampler,
+      position,
+      workerId,
+      prefetch: this.prefetch,
+      checkCounts: this.checkCounts,
+    }));
+    this.live += ids.length;
+    try {
+      for (const { workerId } of planned) yield batch(await workers.next(workerId));
+    } finally {
+      await workers.close();
+      this.live -= ids.length;
+    }
+  }
+}
+
+function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
+}
+
+type Values = Record<string, BatchValue>;
+
+/**
+ * The worker threads of one epoch. Each posts its batches in the order they will be asked for;
+ * a worker is ref'd only while the main thread waits on it, so an iterator abandoned without
+ * return() cannot keep the process alive.
+ */
+class ReadAheadWorkers {
+  private readonly workers = new Map<number, Worker>();
+  private readonly queues = new Map<number, Values[]>();
+  private readonly waiting = new Map<number, { resolve: (v: Values) => void; reject: (e: Error) => void }>();
+  private readonly exited = new Set<number>();
+  private failure: Error | undefined;
+
+  constructor(ids: readonly number[], initFor: (workerId: number) => WorkerInit) {
+    for (const id of ids) {
+      const worker = startWorker(initFor(id));
+      worker.unref();
+      worker.on("message", (message: WorkerMessage) => this.receive(id, message));
+      worker.on("error", (error) => this.fail(error));
+      worker.on("exit", (code) => {
+        this.exited.add(id);
+        if (this.waiting.has(id)) {
+          this.fail(
+            new Error(`DataLoader: worker ${id} exited (code ${code}) before sending its next batch`),
+          );
+        }
+      });
+      this.workers.set(id, worker);
+      this.queues.set(id, []);
+    }
+  }
+
+  /** Worker `id`'s next batch. */
+  next(id: number): Promise<Values> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const ready = this.queues.get(id)!.shift();
+    if (ready !== undefined) {
+      this.workers.get(id)!.postMessage("credit");
+      return Promise.resolve(ready);
+    }
+    if (this.exited.has(id)) {
+      return Promise.reject(new Error(`DataLoader: worker ${id} exited before sending its next batch`));
+    }
+    this.workers.get(id)!.ref();
+    return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.workers.values()].map((worker) => worker.terminate()));
+  }
+
+  private receive(id: number, message: WorkerMessage): void {
+    if (message.type === "error") {
+      this.fail(rebuildError(message.name, message.message));
+      return;
+    }
+    const waiter = this.waiting.get(id);
+    if (waiter === undefined) {
+      this.queues.get(id)!.push(message.values);
+      return;
+    }
+    this.waiting.delete(id);
+    const worker = this.workers.get(id)!;
+    worker.unref();
+    worker.postMessage("credit");
+    waiter.resolve(message.values);
+  }
+
+  private fail(error: Error): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    for (const waiter of this.waiting.values()) waiter.reject(error);
+    this.waiting.clear();
+  }
+}
+
+const ERRORS: Record<string, new (message: string) => Error> = {
+  ArgumentError,
+  CellariumError,
+  CheckpointError,
+  ConfigError,
+  FileFormatError,
+  SchemaMismatchError,
+};
+
+/** The worker's error as the same class with the same one-line message. */
+function rebuildError(name: string, message: string): Error {
+  const Type = ERRORS[name];
+  if (Type !== undefined) return new Type(message);
+  const error = new Error(message);
+  error.name = name;
+  return error;
+}
+
+/**
+ * Starts loader-worker next to this file: loader-worker.js from dist/, or loader-worker.ts when
+ * running from sources through tsx. Node 20 does not apply the tsx hooks of `--import tsx` to a
+ * worker's entry module, so a .ts worker first registers tsx's ESM hooks itself.
+ */
+function startWorker(init: WorkerInit): Worker {
+  const extension = extname(fileURLToPath(import.meta.url));
+  const entry = new URL(`./loader-worker${extension}`, import.meta.url);
+  if (extension !== ".ts") return new Worker(entry, { workerData: init });
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry.href)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData: init });
+}

@@ -1,0 +1,287 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import type { Batch } from "../../src/data/batch.js";
+import { DistributedAnnDataCollection } from "../../src/data/collection.js";
+import { AnnDataFile } from "../../src/data/h5ad/reader.js";
+import { DataLoader, type DataLoaderOptions } from "../../src/data/loader.js";
+import { replicaBatches, type SamplerPosition } from "../../src/data/sampler.js";
+import { denseRows, expectedRows, tempDir, writeShards } from "../helpers/shards.js";
+
+// Worker tests start real worker threads (about a second each under tsx on a busy machine).
+const WORKER_TIMEOUT = { timeout: 120_000 };
+
+const dir = tempDir("loader-");
+const paths = await writeShards(
+  dir,
+  [10, 12, 7].map((nObs) => ({ nObs })),
+);
+const keys = {
+  x_ng: { attr: "X" },
+  var_names_g: { attr: "var_names" },
+  cell_id_n: { attr: "obs", key: "cell_id" },
+} as const;
+
+async function collect(loader: DataLoader, position?: SamplerPosition): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for await (const batch of loader.epochBatches(position)) out.push(batch);
+  return out;
+}
+
+const ids = (batch: Batch) => Array.from(batch.cell_id_n as Float32Array);
+
+test("every cell once per epoch, in the sampler's plan, with rows equal to their closed form", async () => {
+  const collection = await DistributedAnnDataCollection.open({ filenames: paths, maxCacheSize: 2 });
+  for (const shuffle of [false, true]) {
+    for (const iterationStrategy of ["same_order", "cache_efficient"] as const) {
+      const options = { batchKeys: keys, batchSize: 4, shuffle, shuffleSeed: 3, iterationStrategy };
+      const loader = new DataLoader(collection, options);
+      const batches = await collect(loader, { epoch: 2, batchesConsumed: 0 });
+      const plan = replicaBatches(
+        { limits: collection.limits, ...options },
+        { epoch: 2, batchesConsumed: 0 },
+      );
+      assert.equal(batches.length, loader.batchesPerEpoch);
+      assert.deepEqual(
+        batches.map(ids),
+        plan.map((b) => [...b.indices]),
+      );
+      assert.deepEqual(
+        batches.flatMap(ids).sort((a, b) => a - b),
+        Array.from({ length: 29 }, (_, i) => i),
+      );
+      for (const batch of batches) {
+        assert.deepEqual(denseRows(batch.x_ng), expectedRows(ids(batch)));
+        assert.equal(batch.var_names_g.length, 12);
+      }
+    }
+  }
+  collection.close();
+});
+
+test("a replica's share with padding and an incomplete batch dropped", async () => {
+  const collection = await DistributedAnnDataCollection.open({ filenames: paths, maxCacheSize: 2 });
+  const options = {
+    batchKeys: keys,
+    batchSize: 4,
+    iterationStrategy: "same_order",
+    numReplicas: 2,
+    replicaRank: 1,
+    dropIncompleteBatch: true,
+  } as const;
+  const batches = await collect(new DataLoader(collection, options));
+  const plan = replicaBatches({ limits: collection.limits, ...options }, { epoch: 0, batchesConsumed: 0 });
+  assert.deepEqual(
+    batches.map(ids),
+    plan.map((b) => [...b.indices]),
+  );
+  for (const batch of batches) assert.deepEqual(denseRows(batch.x_ng), expectedRows(ids(batch)));
+  collection.close();
+});
+
+test(
+  "0, 1 and 2 read-ahead workers yield the plan's batches, equal to direct reads (demo data)",
+  WORKER_TIMEOUT,
+  async () => {
+    const collection = await DistributedAnnDataCollection.open({
+      filenames: "examples/data/demo_{0..1}.h5ad",
+      maxCacheSize: 2,
+    });
+    // Direct reads of each shard, in global order.
+    const names: string[] = [];
+    const rows: number[][] = [];
+    const codes: number[] = [];
+    for (const path of collection.filenames) {
+      const file = await AnnDataFile.open(path);
+      names.push(...file.obsNames());
+      rows.push(...denseRows(file.readX(0, file.nObs)));
+      const column = file.obs.column("cell_type");
+      if (column.kind === "categorical") codes.push(...column.codes);
+      file.close();
+    }
+    const base: DataLoaderOptions = {
+      batchKeys: {
+        x_ng: { attr: "X" },
+        y_n: { attr: "obs", key: "cell_type", convert_fn: "categories_to_codes" },
+        obs_names_n: { attr: "obs_names" },
+      },
+      batchSize: 300,
+      shuffle: true,
+      shuffleSeed: 1,
+    };
+    const runs = await Promise.all(
+      (["same_order", "cache_efficient"] as const).flatMap((iterationStrategy) =>
+        [0, 1, 2].map(async (numWorkers) => {
+          const options = { ...base, iterationStrategy, numWorkers };
+          const plan = replicaBatches(
+            { limits: collection.limits, ...options, numWorkers: Math.max(1, numWorkers) },
+            { epoch: 0, batchesConsumed: 0 },
+          );
+          return {
+            numWorkers,
+            iterationStrategy,
+            plan,
+            batches: await collect(new DataLoader(collection, options)),
+          };
+        }),
+      ),
+    );
+    for (const { numWorkers, iterationStrategy, plan, batches } of runs) {
+      const label = `${iterationStrategy}, ${numWorkers} workers`;
+      assert.equal(batches.length, 7, label);
+      batches.forEach((batch, b) => {
+        const cells = [...plan[b]!.indices];
+        assert.deepEqual(
+          batch.obs_names_n,
+          cells.map((g) => names[g]!),
+          label,
+        );
+        assert.deepEqual(
+          denseRows(batch.x_ng),
+          cells.map((g) => rows[g]!),
+          label,
+        );
+        assert.deepEqual(
+          [...batch.y_n!],
+          cells.map((g) => codes[g]!),
+          label,
+        );
+      });
+    }
+    // same_order is the same sequence whatever the number of workers.
+    assert.deepEqual(runs[1]!.batches, runs[0]!.batches);
+    assert.deepEqual(runs[2]!.batches, runs[0]!.batches);
+    assert.deepEqual(runs[4]!.batches, runs[3]!.batches, "cache_efficient: 0 workers plan like 1");
+    collection.close();
+  },
+);
+
+test("resuming mid-epoch skips exactly the consumed batches", WORKER_TIMEOUT, async () => {
+  const collection = await DistributedAnnDataCollection.open({ filenames: paths, maxCacheSize: 2 });
+  const options = { batchKeys: keys, batchSize: 3, shuffle: true, numWorkers: 2 };
+  const loader = new DataLoader(collection, options);
+  const [full, resumed] = await Promise.all([
+    collect(loader, { epoch: 1, batchesConsumed: 0 }),
+    collect(loader, { epoch: 1, batchesConsumed: 4 }),
+  ]);
+  const plan = replicaBatches({ limits: collection.limits, ...options }, { epoch: 1, batchesConsumed: 0 });
+  assert.deepEqual(
+    full.map(ids),
+    plan.map((b) => [...b.indices]),
+  );
+  assert.deepEqual(resumed.map(ids), full.slice(4).map(ids));
+  collection.close();
+});
+
+test("a worker's error rejects the iteration with the original one-line error", WORKER_TIMEOUT, async () => {
+  const badDir = tempDir("loader-bad-");
+  const files = await writeShards(
+    badDir,
+    [10, 12, 7].map((nObs) => ({ nObs })),
+    "corrupt",
+  );
+  writeFileSync(files[1]!, "not an HDF5 file");
+  // limits given, so opening the collection reads shard 0 only.
+  const collection = await DistributedAnnDataCollection.open({ filenames: files, limits: [10, 22, 29] });
+  const loader = new DataLoader(collection, { batchKeys: keys, batchSize: 5, numWorkers: 2 });
+  await assert.rejects(collect(loader), (error: Error) => {
+    assert.equal(error.name, "FileFormatError");
+    assert.match(error.message, /corrupt_1\.h5ad: cannot open as HDF5/);
+    assert.doesNotMatch(error.message, /\n/);
+    return true;
+  });
+  assert.equal(loader.liveWorkers, 0);
+  collection.close();
+});
+
+test(
+  "checkCounts: NaN or negative counts warn or fail, naming the shard and the cell",
+  WORKER_TIMEOUT,
+  async () => {
+    const nanDir = tempDir("loader-nan-");
+    const files = await writeShards(nanDir, [
+      { nObs: 6 },
+      { nObs: 6, poke: { row: 4, col: 2, value: Number.NaN } },
+    ]);
+    const collection = await DistributedAnnDataCollection.open({ filenames: files, maxCacheSize: 2 });
+    const message = /shard_1\.h5ad cell 4 \(row 2 of the batch\): X holds 1 NaN and 0 negative values/;
+    for (const numWorkers of [0, 1]) {
+      const loader = new DataLoader(collection, {
+        batchKeys: keys,
+        batchSize: 4,
+        numWorkers,
+        checkCounts: "error",
+      });
+      await assert.rejects(collect(loader), { name: "ArgumentError", message });
+    }
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on("warning", onWarning);
+    const batches = await collect(
+      new DataLoader(collection, { batchKeys: keys, batchSize: 4, checkCounts: "warn" }),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off("warning", onWarning);
+    assert.equal(batches.length, 3);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, message);
+    collection.close();
+  },
+);
+
+test("breaking out of the loop terminates the workers", WORKER_TIMEOUT, async () => {
+  const collection = await DistributedAnnDataCollection.open({ filenames: paths, maxCacheSize: 2 });
+  const loader = new DataLoader(collection, { batchKeys: keys, batchSize: 2, numWorkers: 2, prefetch: 1 });
+  let seen = 0;
+  for await (const batch of loader.epochBatches()) {
+    assert.equal(loader.liveWorkers, 2);
+    seen += batch.x_ng.nRows;
+    break;
+  }
+  assert.equal(seen, 2);
+  assert.equal(loader.liveWorkers, 0);
+  collection.close();
+});
+
+test("a process that stops early exits (no hang)", WORKER_TIMEOUT, () => {
+  const script = join(tempDir("loader-exit-"), "early.mts");
+  const src = (name: string) => JSON.stringify(new URL(`../../src/data/${name}`, import.meta.url).href);
+  writeFileSync(
+    script,
+    `import { DistributedAnnDataCollection } from ${src("collection.ts")};
+import { DataLoader } from ${src("loader.ts")};
+const collection = await DistributedAnnDataCollection.open({ filenames: ${JSON.stringify(paths)}, maxCacheSize: 2 });
+const loader = new DataLoader(collection, { batchKeys: { x_ng: { attr: "X" } }, batchSize: 2, numWorkers: 2 });
+const iterator = loader.epochBatches();
+await iterator.next();
+await iterator.return();
+console.log("stopped", loader.liveWorkers);
+`,
+  );
+  const result = spawnSync(process.execPath, ["--import", "tsx", script], {
+    encoding: "utf8",
+    timeout: 90_000,
+  });
+  assert.equal(result.error, undefined, "the process exits by itself");
+  assert.equal(result.stderr, "");
+  assert.equal(result.stdout.trim(), "stopped 0");
+  assert.equal(result.status, 0);
+});
+
+test("bad loader options are errors at construction", async () => {
+  const collection = await DistributedAnnDataCollection.open({ filenames: paths, maxCacheSize: 2 });
+  assert.throws(() => new DataLoader(collection, { batchKeys: keys, batchSize: 2, numWorkers: -1 }), {
+    name: "ArgumentError",
+    message: /numWorkers must be an integer >= 0, got -1/,
+  });
+  assert.throws(() => new DataLoader(collection, { batchKeys: keys, batchSize: 0 }), {
+    name: "ArgumentError",
+    message: /batchSize/,
+  });
+  assert.throws(() => new DataLoader(collection, { batchKeys: { x: { attr: "Z" } }, batchSize: 2 }), {
+    name: "ConfigError",
+  });
+  collection.close();
+});
