@@ -18,12 +18,16 @@ import { ArgReader, type InitArgs } from "./args.js";
 /** Arguments the command line fills in from the data when the config leaves them out. */
 export type DerivedArg = "var_names_g" | "n_obs" | "y_categories";
 
+export type Stage = "fit" | "validate" | "predict";
+
 export interface ModelEntry {
   /** The command name, upstream's registered name. */
   readonly command: string;
   readonly className: string;
   readonly derived: readonly DerivedArg[];
   readonly description: string;
+  /** fit for every model; predict and validate for PredictMixin / ValidateMixin models. */
+  readonly stages: readonly Stage[];
   create(args: ArgReader): CellariumModel;
 }
 
@@ -39,6 +43,7 @@ export const MODELS: readonly ModelEntry[] = [
     className: "OnePassMeanVarStd",
     derived: ["var_names_g"],
     description: "per-gene mean, variance and standard deviation in one pass",
+    stages: ["fit"],
     create: (a) =>
       new OnePassMeanVarStd({
         var_names_g: a.strings("var_names_g"),
@@ -51,6 +56,7 @@ export const MODELS: readonly ModelEntry[] = [
     className: "TDigest",
     derived: ["var_names_g"],
     description: "per-gene t-digests of non-zero values: medians and quantiles",
+    stages: ["fit"],
     create: (a) =>
       new TDigest({ var_names_g: a.strings("var_names_g"), compression: a.number("compression", 100) }),
   },

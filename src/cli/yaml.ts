@@ -28,6 +28,8 @@ const pythonBool: ScalarTag = {
   default: true,
   test: /^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/,
   resolve: (text) => /^(?:yes|true|on)$/i.test(text),
+  identify: (value) => typeof value === "boolean",
+  stringify: ({ value }) => (value ? "true" : "false"),
 };
 
 const loaderTags: CollectionTag[] = LOADER_TAGS.map((tag) => ({

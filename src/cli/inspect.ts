@@ -1,0 +1,113 @@
+// `cellarium inspect <file>`: what is in an .h5ad file (shape, X encoding, obs/var columns, obsm,
+// layers, uns) or a checkpoint (model, hyperparameters, position, transforms, tensors); with
+// --attr, a model attribute of a checkpoint evaluated as !CheckpointLoader does, written as CSV
+// (per-gene attributes with var_names_g) or JSON.
+
+import { writeFileAtomic } from "../data/atomic-file.js";
+import { AnnDataFile } from "../data/h5ad/reader.js";
+import { ConfigError } from "../errors.js";
+import type { ModelAttribute } from "../models/model.js";
+import { Tensor } from "../tensor/tensor.js";
+import { loadCheckpoint } from "../train/checkpoint.js";
+import { loadPipeline, pipelineAttribute } from "./checkpoint-pipeline.js";
+
+function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function preview(names: readonly string[], n = 5): string {
+  const head = names.slice(0, n).join(", ");
+  return names.length > n ? `${head}, ... (${names.length})` : head;
+}
+
+async function inspectH5ad(path: string): Promise<void> {
+  const file = await AnnDataFile.open(path);
+  try {
+    print(`${path}: AnnData with ${file.nObs} cells x ${file.nVars} genes, X stored as ${file.xEncoding}`);
+    for (const [name, frame] of [
+      ["obs", file.obs],
+      ["var", file.var],
+    ] as const) {
+      print(`${name}: ${frame.columns.length} column(s)`);
+      for (const column of frame.columns) {
+        const value = frame.column(column);
+        const detail =
+          value.kind === "categorical"
+            ? `categorical, ${value.categories.length} categories: ${preview(value.categories.map(String))}`
+            : value.kind === "numeric"
+              ? `numeric (${value.dtype})`
+              : value.kind;
+        print(`  ${column}: ${detail}`);
+      }
+    }
+    print(`obs_names: ${preview(file.obsNames())}`);
+    print(`var_names: ${preview(file.varNames())}`);
+    print(`obsm: ${file.obsmKeys().join(", ") || "(none)"}`);
+    print(`layers: ${file.layerKeys().join(", ") || "(none)"}`);
+    print(`uns: ${Object.keys(file.uns()).join(", ") || "(none)"}`);
+  } finally {
+    file.close();
+  }
+}
+
+async function inspectCheckpoint(path: string): Promise<void> {
+  const checkpoint = await loadCheckpoint(path);
+  const { var_names_g, ...args } = checkpoint.model.initArgs;
+  print(`${path}: ${checkpoint.model.className} checkpoint`);
+  print(`hyperparameters: ${JSON.stringify(args)}`);
+  if (Array.isArray(var_names_g)) print(`var_names_g: ${preview(var_names_g as string[])}`);
+  const p = checkpoint.position;
+  print(`position: epoch ${p.epoch}, ${p.batchesConsumed} batches into it, global step ${p.globalStep}`);
+  print(`transforms: ${checkpoint.transforms.map((t) => t.name).join(" -> ") || "(none)"}`);
+  if (checkpoint.optimizer) print(`optimizer: ${JSON.stringify(checkpoint.optimizer.config)}`);
+  if (checkpoint.scheduler) print(`lr scheduler: ${JSON.stringify(checkpoint.scheduler.config)}`);
+  for (const [name, tensor] of Object.entries(checkpoint.modelState)) {
+    print(`  model.${name}: ${tensor.dtype} [${tensor.shape.join(", ")}]`);
+  }
+}
+
+function attributeCsv(attr: string, value: ModelAttribute, var_names_g: readonly string[]): string {
+  const name = attr.replace(/^model\./, "");
+  if (typeof value === "number") return `${name}\n${value}\n`;
+  if (!(value instanceof Tensor)) return `${name}\n${value.join("\n")}\n`;
+  const rows = value.shape[0] ?? 1;
+  const cols = value.shape.length > 1 ? value.size / rows : 1;
+  const perGene = rows === var_names_g.length;
+  const header = cols === 1 ? [name] : Array.from({ length: cols }, (_, j) => `${name}_${j}`);
+  const lines = [(perGene ? ["var_names_g", ...header] : header).join(",")];
+  for (let i = 0; i < rows; i++) {
+    const cells = Array.from(value.data.subarray(i * cols, (i + 1) * cols), (v) =>
+      Number.isNaN(v) ? "" : String(v),
+    );
+    lines.push((perGene ? [var_names_g[i]!, ...cells] : cells).join(","));
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+async function inspectAttribute(path: string, attr: string, out: string | undefined): Promise<void> {
+  const pipeline = await loadPipeline(path);
+  const value = pipelineAttribute(pipeline, attr);
+  const var_names_g = pipeline.model.var_names_g;
+  if (out?.endsWith(".json")) {
+    const json =
+      value instanceof Tensor
+        ? { shape: value.shape, data: Array.from(value.data, (v) => (Number.isNaN(v) ? null : v)) }
+        : value;
+    await writeFileAtomic(out, `${JSON.stringify({ attr, var_names_g, value: json })}\n`);
+    print(`wrote ${attr} to ${out}`);
+    return;
+  }
+  if (out !== undefined && !out.endsWith(".csv"))
+    throw new ConfigError(`--out ${out}: use a .csv or .json file`);
+  const csv = attributeCsv(attr, value, var_names_g);
+  if (out) {
+    await writeFileAtomic(out, csv);
+    print(`wrote ${attr} to ${out}`);
+  } else process.stdout.write(csv);
+}
+
+export async function inspectFile(path: string, options: { attr?: string; out?: string }): Promise<void> {
+  if (options.attr) return inspectAttribute(path, options.attr, options.out);
+  if (path.endsWith(".h5ad")) return inspectH5ad(path);
+  return inspectCheckpoint(path);
+}
