@@ -18,6 +18,7 @@ export {
   zerosLike,
 } from "./ops/creation.js";
 export { laplaceLogProb, normalLogProb } from "./ops/distributions.js";
+export { dropout } from "./ops/dropout.js";
 export {
   abs,
   add,
