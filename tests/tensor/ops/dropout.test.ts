@@ -47,8 +47,14 @@ test("the mask follows the documented rule on the generator's 32-bit words", () 
   assert.deepEqual([...mask], expected);
   // the same generator state gives the same mask; different seeds differ
   const x = input([64], 2);
-  assert.deepEqual(dropout(x, 0.5, true, new Generator(8)).data, dropout(x, 0.5, true, new Generator(8)).data);
-  assert.notDeepEqual(dropout(x, 0.5, true, new Generator(8)).data, dropout(x, 0.5, true, new Generator(9)).data);
+  assert.deepEqual(
+    dropout(x, 0.5, true, new Generator(8)).data,
+    dropout(x, 0.5, true, new Generator(8)).data,
+  );
+  assert.notDeepEqual(
+    dropout(x, 0.5, true, new Generator(8)).data,
+    dropout(x, 0.5, true, new Generator(9)).data,
+  );
 });
 
 test("p = 1 gives zeros; p outside [0, 1] and int32 inputs throw", () => {
