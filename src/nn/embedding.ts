@@ -6,7 +6,7 @@ import { embedding } from "../tensor/ops/embedding.js";
 import type { Generator } from "../tensor/random.js";
 import type { FloatDType, Tensor } from "../tensor/tensor.js";
 import { normalInit } from "./init.js";
-import { Module } from "./module.js";
+import { Module, type Parameter } from "./module.js";
 
 export interface EmbeddingOptions {
   /** Draws the initial table. */
@@ -21,7 +21,7 @@ export class Embedding extends Module {
   readonly numEmbeddings: number;
   readonly embeddingDim: number;
   readonly paddingIdx: number | null;
-  readonly weight: Tensor;
+  readonly weight: Parameter;
 
   /** Initialized as torch: N(0, 1), with the padding row set to zero. */
   constructor(numEmbeddings: number, embeddingDim: number, options: EmbeddingOptions) {

@@ -5,4 +5,10 @@ export { Embedding, type EmbeddingOptions } from "./embedding.js";
 export { kaimingUniformInit, normalInit, uniformInit } from "./init.js";
 export { LayerNorm, type LayerNormModuleOptions } from "./layer-norm.js";
 export { Linear, type LinearOptions } from "./linear.js";
-export { type LoadStateDictOptions, type LoadStateDictResult, Module, ModuleList } from "./module.js";
+export {
+  type LoadStateDictOptions,
+  type LoadStateDictResult,
+  Module,
+  ModuleList,
+  type Parameter,
+} from "./module.js";

@@ -3,7 +3,7 @@
 import { ones, zeros } from "../tensor/ops/creation.js";
 import { layerNorm } from "../tensor/ops/nn.js";
 import type { FloatDType, Tensor } from "../tensor/tensor.js";
-import { Module } from "./module.js";
+import { Module, type Parameter } from "./module.js";
 
 export interface LayerNormModuleOptions {
   /** Added to the variance (torch's default 1e-5; BERT configs use 1e-12). */
@@ -17,8 +17,8 @@ export interface LayerNormModuleOptions {
 export class LayerNorm extends Module {
   readonly normalizedShape: readonly number[];
   readonly eps: number;
-  readonly weight: Tensor | null;
-  readonly bias: Tensor | null;
+  readonly weight: Parameter | null;
+  readonly bias: Parameter | null;
 
   constructor(normalizedShape: number | readonly number[], options: LayerNormModuleOptions = {}) {
     super();

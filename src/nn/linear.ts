@@ -7,7 +7,7 @@ import { linear } from "../tensor/ops/linear.js";
 import type { Generator } from "../tensor/random.js";
 import type { FloatDType, Tensor } from "../tensor/tensor.js";
 import { kaimingUniformInit, uniformInit } from "./init.js";
-import { Module } from "./module.js";
+import { Module, type Parameter } from "./module.js";
 
 export interface LinearOptions {
   /** Draws the initial weight and bias. */
@@ -21,8 +21,8 @@ export interface LinearOptions {
 export class Linear extends Module {
   readonly inFeatures: number;
   readonly outFeatures: number;
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
 
   /**
    * Initialized as torch's Linear.reset_parameters: weight by kaiming-uniform with a = sqrt(5),

@@ -8,7 +8,17 @@
 // torch's (`attention.self.query.weight`), so checkpoints map one to one onto torch state dicts.
 
 import { ArgumentError, CheckpointError } from "../errors.js";
-import { formatShape, sameShape, type Tensor } from "../tensor/tensor.js";
+import { type FloatArray, formatShape, sameShape, type Tensor } from "../tensor/tensor.js";
+
+/** A float tensor (its data typed as such). */
+export interface FloatTensor extends Tensor {
+  readonly data: FloatArray;
+}
+
+/** A registered parameter: a float tensor with a float gradient, which the optimizers accept as is. */
+export interface Parameter extends FloatTensor {
+  grad: FloatTensor | null;
+}
 
 export interface LoadStateDictOptions {
   /** Refuse missing and unexpected keys (default true, as torch). */
@@ -27,14 +37,17 @@ const NAME = /^[A-Za-z0-9_]+$/;
 export class Module {
   /** Training mode (dropout active); set through train() and eval(), which reach every child. */
   training = true;
-  private readonly ownParameters = new Map<string, Tensor>();
+  private readonly ownParameters = new Map<string, Parameter>();
   private readonly ownBuffers = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();
 
-  /** Registers a trainable tensor (it is marked requiresGrad) under `name`; returns it. */
-  protected registerParameter(name: string, parameter: Tensor): Tensor {
+  /** Registers a float tensor as trainable (it is marked requiresGrad) under `name`; returns it. */
+  protected registerParameter(name: string, tensor: Tensor): Parameter {
     this.checkName(name);
-    parameter.requiresGrad = true;
+    if (tensor.dtype === "int32")
+      throw new ArgumentError(`Module: parameter "${name}" must be a float tensor, got int32`);
+    tensor.requiresGrad = true;
+    const parameter = tensor as Parameter;
     this.ownParameters.set(name, parameter);
     return parameter;
   }
@@ -66,11 +79,11 @@ export class Module {
   }
 
   /** Every parameter with its dotted name; a tensor registered twice (tied weights) appears once. */
-  namedParameters(): Array<[string, Tensor]> {
+  namedParameters(): Array<[string, Parameter]> {
     return this.collect((m) => m.ownParameters);
   }
 
-  parameters(): Tensor[] {
+  parameters(): Parameter[] {
     return this.namedParameters().map(([, p]) => p);
   }
 
@@ -139,9 +152,9 @@ export class Module {
     for (const p of this.parameters()) p.grad = null;
   }
 
-  private collect(pick: (m: Module) => Map<string, Tensor>): Array<[string, Tensor]> {
-    const seen = new Set<Tensor>();
-    const out: Array<[string, Tensor]> = [];
+  private collect<T extends Tensor>(pick: (m: Module) => Map<string, T>): Array<[string, T]> {
+    const seen = new Set<T>();
+    const out: Array<[string, T]> = [];
     for (const [prefix, m] of this.namedModules()) {
       for (const [name, t] of pick(m)) {
         if (seen.has(t)) continue;

@@ -170,7 +170,7 @@ test("train() and eval() reach every descendant; dropout follows the mode", () =
 
 test("zeroGrad drops every parameter's gradient", () => {
   const net = new Net(1);
-  for (const p of net.parameters()) p.grad = ones(p.shape);
+  for (const p of net.parameters()) (p as Tensor).grad = ones(p.shape);
   net.zeroGrad();
   assert.ok(net.parameters().every((p) => p.grad === null));
 });
