@@ -32,8 +32,13 @@ function mulhi32(a: number, b: number): number {
   return (aHi * bHi + (lh >>> 16) + (hl >>> 16) + Math.floor(mid / 65536)) >>> 0;
 }
 
-/** One Philox4x32-10 block: encrypts the counter with the key, writing four words to `out`. */
-export function philox4x32(counter: ArrayLike<number>, key: ArrayLike<number>, out: Uint32Array): void {
+/** One Philox4x32-10 block: encrypts the counter with the key, writing four words to `out` at `offset`. */
+export function philox4x32(
+  counter: ArrayLike<number>,
+  key: ArrayLike<number>,
+  out: Uint32Array,
+  offset = 0,
+): void {
   let c0 = counter[0]! >>> 0;
   let c1 = counter[1]! >>> 0;
   let c2 = counter[2]! >>> 0;
@@ -52,10 +57,10 @@ export function philox4x32(counter: ArrayLike<number>, key: ArrayLike<number>, o
     k0 = (k0 + W0) >>> 0;
     k1 = (k1 + W1) >>> 0;
   }
-  out[0] = c0;
-  out[1] = c1;
-  out[2] = c2;
-  out[3] = c3;
+  out[offset] = c0;
+  out[offset + 1] = c1;
+  out[offset + 2] = c2;
+  out[offset + 3] = c3;
 }
 
 export class Generator {
@@ -100,6 +105,19 @@ export class Generator {
   nextUint32(): number {
     if (this.used === 4) this.refill(true);
     return this.block[this.used++]!;
+  }
+
+  /** Fills `out` with the next out.length 32-bit words of the stream (as nextUint32 would give them). */
+  fillUint32(out: Uint32Array): void {
+    let i = 0;
+    while (i < out.length && this.used < 4) out[i++] = this.block[this.used++]!;
+    // Whole blocks straight into the output, then the remainder through the current block.
+    while (out.length - i >= 4) {
+      this.advance();
+      philox4x32(this.counter, this.key, out, i);
+      i += 4;
+    }
+    while (i < out.length) out[i++] = this.nextUint32();
   }
 
   /** A double uniform on [0, 1) with 53 random bits. */
@@ -169,13 +187,17 @@ export class Generator {
 
   private refill(advance: boolean): void {
     if (advance) {
-      // 128-bit counter increment with carry.
-      for (let w = 0; w < 4; w++) {
-        this.counter[w] = (this.counter[w]! + 1) >>> 0;
-        if (this.counter[w] !== 0) break;
-      }
+      this.advance();
       this.used = 0;
     }
     philox4x32(this.counter, this.key, this.block);
+  }
+
+  // 128-bit counter increment with carry.
+  private advance(): void {
+    for (let w = 0; w < 4; w++) {
+      this.counter[w] = (this.counter[w]! + 1) >>> 0;
+      if (this.counter[w] !== 0) break;
+    }
   }
 }

@@ -82,7 +82,6 @@ export function multiHeadAttention(
   const perItem = heads * plane;
   const gemmBatched = kernels().gemmBatched;
 
-  // probs holds P; with dropout, dropped holds Pd and keep the mask.
   const probs = allocate(q.dtype, b * perItem) as FloatArray;
   for (let i = 0; i < b; i++) {
     gemmBatched(
@@ -106,14 +105,17 @@ export function multiHeadAttention(
     );
     softmaxRows(probs, i * perItem, heads * sq, sk, md, i * sk);
   }
-  let dropped = probs;
-  let keep: Uint8Array | null = null;
+  // Pd is never stored whole: one batch item's plane at a time goes through `scratch` (forward,
+  // and again for dV in backward), which saves a [b, heads, sq, sk] buffer per layer.
+  const keep = dropping ? dropoutMask(options.generator!, probs.length, p) : null;
   const dropScale = p === 1 ? 0 : 1 / (1 - p);
-  if (dropping) {
-    keep = dropoutMask(options.generator!, probs.length, p);
-    dropped = allocate(q.dtype, probs.length) as FloatArray;
-    for (let j = 0; j < dropped.length; j++) dropped[j] = keep[j] === 1 ? probs[j]! * dropScale : 0;
-  }
+  const scratch = keep ? (allocate(q.dtype, perItem) as FloatArray) : null;
+  const droppedItem = (i: number): FloatArray => {
+    const base = i * perItem;
+    if (!keep || !scratch) return probs.subarray(base, base + perItem);
+    for (let j = 0; j < perItem; j++) scratch[j] = keep[base + j] === 1 ? probs[base + j]! * dropScale : 0;
+    return scratch;
+  };
   const context = allocate(q.dtype, b * sq * h) as FloatArray;
   for (let i = 0; i < b; i++) {
     gemmBatched(
@@ -123,7 +125,7 @@ export function multiHeadAttention(
       d,
       sk,
       1,
-      dropped.subarray(i * perItem),
+      droppedItem(i),
       sk,
       plane,
       vd.subarray(i * sk * h),
@@ -156,7 +158,7 @@ export function multiHeadAttention(
           d,
           sq,
           1,
-          dropped.subarray(i * perItem),
+          droppedItem(i),
           sk,
           plane,
           gi,

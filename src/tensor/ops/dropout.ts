@@ -18,14 +18,16 @@ const LEVELS = 65536;
  */
 export function dropoutMask(generator: Generator, size: number, p: number): Uint8Array {
   const threshold = Math.round(p * LEVELS);
+  const words = new Uint32Array(Math.ceil(size / 2));
+  generator.fillUint32(words);
   const mask = new Uint8Array(size);
-  let i = 0;
-  for (; i + 1 < size; i += 2) {
-    const word = generator.nextUint32();
-    mask[i] = (word & 0xffff) >= threshold ? 1 : 0;
-    mask[i + 1] = word >>> 16 >= threshold ? 1 : 0;
+  const pairs = size >> 1;
+  for (let j = 0; j < pairs; j++) {
+    const word = words[j]!;
+    mask[2 * j] = (word & 0xffff) >= threshold ? 1 : 0;
+    mask[2 * j + 1] = word >>> 16 >= threshold ? 1 : 0;
   }
-  if (i < size) mask[i] = (generator.nextUint32() & 0xffff) >= threshold ? 1 : 0;
+  if (size % 2 === 1) mask[size - 1] = (words[pairs]! & 0xffff) >= threshold ? 1 : 0;
   return mask;
 }
 
