@@ -5,9 +5,11 @@
  * only keep a bad call from reading or writing outside the arrays. */
 #define NAPI_VERSION 8
 #include <cblas.h>
+#include <math.h>
 #include <node_api.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,22 @@ DECLARE_LAPACK(double, d)
 #undef REAL
 #undef P
 #undef PREFIX
+
+#define REAL float
+#define P(name) s##name
+#define EXP expf
+#include "rows_template.h"
+#undef REAL
+#undef P
+#undef EXP
+
+#define REAL double
+#define P(name) d##name
+#define EXP exp
+#include "rows_template.h"
+#undef REAL
+#undef P
+#undef EXP
 
 /* ---- N-API helpers ---- */
 
@@ -143,6 +161,37 @@ static array_t arg_array(call_t *call, size_t i, const char *name) {
   }
   array.is_double = type == napi_float64_array;
   return array;
+}
+
+static bool arg_is_null(call_t *call, size_t i) {
+  napi_valuetype type = napi_undefined;
+  napi_typeof(call->env, call->argv[i], &type);
+  return type == napi_null;
+}
+
+/* A Uint8Array (a dropout keep mask) with at least `needed` elements, or NULL when the argument is
+ * null and `nullable`. */
+static const uint8_t *arg_bytes(call_t *call, size_t i, const char *name, size_t needed, bool nullable) {
+  if (call->failed) return NULL;
+  if (nullable && arg_is_null(call, i)) return NULL;
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset, length = 0;
+  void *data = NULL;
+  bool is_typed = false;
+  napi_is_typedarray(call->env, call->argv[i], &is_typed);
+  if (!is_typed || napi_get_typedarray_info(call->env, call->argv[i], &type, &length, &data, &buffer, &offset) != napi_ok ||
+      type != napi_uint8_array) {
+    throw_message(call->env, "%s: %s must be a Uint8Array", call->fn, name);
+    call->failed = true;
+    return NULL;
+  }
+  if (length < needed) {
+    throw_message(call->env, "%s: %s has %zu elements, needs %zu", call->fn, name, length, needed);
+    call->failed = true;
+    return NULL;
+  }
+  return (const uint8_t *)data;
 }
 
 /* Fails unless `array` has the dtype of `first` and at least `needed` elements. */
@@ -287,12 +336,6 @@ static napi_value qr(napi_env env, napi_callback_info info) {
   return finish(&call, status, err);
 }
 
-static bool arg_is_null(call_t *call, size_t i) {
-  napi_valuetype type = napi_undefined;
-  napi_typeof(call->env, call->argv[i], &type);
-  return type == napi_null;
-}
-
 static napi_value svd(napi_env env, napi_callback_info info) {
   call_t call;
   if (!call_init(&call, env, info, "svd", 6)) return NULL;
@@ -361,6 +404,54 @@ static napi_value cholesky(napi_env env, napi_callback_info info) {
   return finish(&call, status, err);
 }
 
+/* ---- Row kernels (attention softmax, dropout) ---- */
+
+static napi_value softmax_rows(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "softmaxRows", 4)) return NULL;
+  const size_t rows = (size_t)arg_int(&call, 0, "rows"), len = (size_t)arg_int(&call, 1, "len");
+  const array_t x = arg_array(&call, 2, "x");
+  const bool has_bias = !call.failed && !arg_is_null(&call, 3);
+  const array_t bias = has_bias ? arg_array(&call, 3, "bias") : x;
+  require(&call, &x, &x, rows * len, "x");
+  if (has_bias) require(&call, &bias, &x, len, "bias");
+  if (call.failed) return NULL;
+  if (x.is_double) dsoftmax_rows(rows, len, x.data, has_bias ? bias.data : NULL);
+  else ssoftmax_rows(rows, len, x.data, has_bias ? bias.data : NULL);
+  return NULL;
+}
+
+static napi_value softmax_backward_rows(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "softmaxBackwardRows", 6)) return NULL;
+  const size_t rows = (size_t)arg_int(&call, 0, "rows"), len = (size_t)arg_int(&call, 1, "len");
+  const array_t p = arg_array(&call, 2, "p"), g = arg_array(&call, 3, "g");
+  const uint8_t *keep = arg_bytes(&call, 4, "keep", rows * len, true);
+  const double keep_scale = arg_double(&call, 5, "keepScale");
+  require(&call, &p, &p, rows * len, "p");
+  require(&call, &g, &p, rows * len, "g");
+  if (call.failed) return NULL;
+  if (p.is_double) dsoftmax_backward_rows(rows, len, p.data, g.data, keep, keep_scale);
+  else ssoftmax_backward_rows(rows, len, p.data, g.data, keep, keep_scale);
+  return NULL;
+}
+
+static napi_value masked_scale(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "maskedScale", 5)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const array_t src = arg_array(&call, 1, "src");
+  const uint8_t *keep = arg_bytes(&call, 2, "keep", n, false);
+  const double scale = arg_double(&call, 3, "scale");
+  const array_t dst = arg_array(&call, 4, "dst");
+  require(&call, &src, &src, n, "src");
+  require(&call, &dst, &src, n, "dst");
+  if (call.failed) return NULL;
+  if (src.is_double) dmasked_scale(n, src.data, keep, scale, dst.data);
+  else smasked_scale(n, src.data, keep, scale, dst.data);
+  return NULL;
+}
+
 /* ---- Threads ---- */
 
 static napi_value set_num_threads(napi_env env, napi_callback_info info) {
@@ -388,6 +479,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"eigh", NULL, eigh, NULL, NULL, NULL, napi_enumerable, NULL},
       {"solve", NULL, solve, NULL, NULL, NULL, napi_enumerable, NULL},
       {"cholesky", NULL, cholesky, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"softmaxRows", NULL, softmax_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"softmaxBackwardRows", NULL, softmax_backward_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"maskedScale", NULL, masked_scale, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNumThreads", NULL, set_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getNumThreads", NULL, get_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
   };

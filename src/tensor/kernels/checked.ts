@@ -83,6 +83,20 @@ function checkGemm(
   operand(kernel, "c", c, m, n, ldc, lastC);
 }
 
+/** Checks that `array` (float, or the Uint8Array keep mask) has at least `needed` elements. */
+function atLeast(kernel: string, name: string, array: ArrayLike<number>, needed: number): void {
+  if (array.length < needed) {
+    throw new ArgumentError(`${kernel}: ${name} needs ${needed} elements, got ${array.length}`);
+  }
+}
+
+function keepMask(kernel: string, keep: Uint8Array, needed: number): void {
+  if (!(keep instanceof Uint8Array)) {
+    throw new ArgumentError(`${kernel}: keep must be a Uint8Array, got ${describe(keep)}`);
+  }
+  atLeast(kernel, "keep", keep, needed);
+}
+
 /** The same kernels with every argument validated first. */
 export function checked(impl: Kernels): Kernels {
   return {
@@ -208,6 +222,34 @@ export function checked(impl: Kernels): Kernels {
       exactLength("cholesky", "a", a, n * n, `${n} x ${n}`);
       exactLength("cholesky", "l", l, n * n, `${n} x ${n}`);
       impl.cholesky(n, a, l);
+    },
+    softmaxRows(rows, len, x, bias) {
+      count("softmaxRows", "rows", rows);
+      count("softmaxRows", "len", len);
+      sameDtype("softmaxRows", x, "x", x);
+      atLeast("softmaxRows", "x", x, rows * len);
+      if (bias !== null) {
+        sameDtype("softmaxRows", x, "bias", bias);
+        atLeast("softmaxRows", "bias", bias, len);
+      }
+      impl.softmaxRows(rows, len, x, bias);
+    },
+    softmaxBackwardRows(rows, len, p, g, keep, keepScale) {
+      count("softmaxBackwardRows", "rows", rows);
+      count("softmaxBackwardRows", "len", len);
+      sameDtype("softmaxBackwardRows", p, "g", g);
+      atLeast("softmaxBackwardRows", "p", p, rows * len);
+      atLeast("softmaxBackwardRows", "g", g, rows * len);
+      if (keep !== null) keepMask("softmaxBackwardRows", keep, rows * len);
+      impl.softmaxBackwardRows(rows, len, p, g, keep, keepScale);
+    },
+    maskedScale(n, src, keep, scale, dst) {
+      count("maskedScale", "n", n);
+      sameDtype("maskedScale", src, "dst", dst);
+      atLeast("maskedScale", "src", src, n);
+      atLeast("maskedScale", "dst", dst, n);
+      keepMask("maskedScale", keep, n);
+      impl.maskedScale(n, src, keep, scale, dst);
     },
     setNumThreads(threads) {
       if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {

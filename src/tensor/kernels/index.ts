@@ -3,6 +3,7 @@ import { checked } from "./checked.js";
 import { gemmBatchedTs, gemmTs } from "./gemm-ts.js";
 import { choleskyTs, eighTs, qrTs, solveTs, svdTs } from "./lapack-ts.js";
 import { loadNativeKernels } from "./native.js";
+import { maskedScaleTs, softmaxBackwardRowsTs, softmaxRowsTs } from "./rows-ts.js";
 import type { Kernels } from "./types.js";
 
 export type { FloatArray, Kernels } from "./types.js";
@@ -16,6 +17,9 @@ const typescriptKernels: Kernels = checked({
   eigh: eighTs,
   solve: solveTs,
   cholesky: choleskyTs,
+  softmaxRows: softmaxRowsTs,
+  softmaxBackwardRows: softmaxBackwardRowsTs,
+  maskedScale: maskedScaleTs,
   // Plain TypeScript runs on the calling thread only.
   setNumThreads: () => {},
   getNumThreads: () => 1,

@@ -88,6 +88,9 @@ function wrap(addon: Addon): Kernels {
         rethrow(error);
       }
     },
+    softmaxRows: addon.softmaxRows,
+    softmaxBackwardRows: addon.softmaxBackwardRows,
+    maskedScale: addon.maskedScale,
     setNumThreads: addon.setNumThreads,
     getNumThreads: addon.getNumThreads,
   };

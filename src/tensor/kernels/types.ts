@@ -70,6 +70,27 @@ export interface Kernels {
   solve<T extends FloatArray>(n: number, nrhs: number, a: T, b: T, x: T): void;
   /** Cholesky A = L L^T of a symmetric positive-definite A (n x n), read from its lower triangle; L (n x n) is lower triangular. */
   cholesky<T extends FloatArray>(n: number, a: T, l: T): void;
+  /**
+   * In place on `rows` rows of `len` values of x: adds `bias` (one row of len values shared by
+   * every row; null for none), then replaces each row by its softmax. Sums run in double. A row
+   * of all -inf becomes NaN, as in torch. (The attention softmax with its additive mask.)
+   */
+  softmaxRows<T extends FloatArray>(rows: number, len: number, x: T, bias: T | null): void;
+  /**
+   * The softmax backward in place on g (rows x len), from the softmax output p: with
+   * gm = keep ? g * keepScale : 0 (every element kept when keep is null), g = p (gm - rowsum(gm p)).
+   * The keep mask folds a dropout applied after the softmax into the same pass.
+   */
+  softmaxBackwardRows<T extends FloatArray>(
+    rows: number,
+    len: number,
+    p: T,
+    g: T,
+    keep: Uint8Array | null,
+    keepScale: number,
+  ): void;
+  /** dst[i] = keep[i] ? src[i] * scale : 0 for i < n (dropout forward and backward); dst may be src. */
+  maskedScale<T extends FloatArray>(n: number, src: T, keep: Uint8Array, scale: number, dst: T): void;
   /** Threads used by the kernels (OpenBLAS's pool; the TypeScript kernels always use 1). */
   setNumThreads(threads: number): void;
   getNumThreads(): number;

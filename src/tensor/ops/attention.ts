@@ -77,7 +77,7 @@ export function multiHeadAttention(
   const qd = q.data as FloatArray;
   const kd = k.data as FloatArray;
   const vd = v.data as FloatArray;
-  const md = mask?.data;
+  const md = mask?.data as FloatArray | undefined;
   const plane = sq * sk;
   const perItem = heads * plane;
   const gemmBatched = kernels().gemmBatched;
@@ -103,7 +103,8 @@ export function multiHeadAttention(
       plane,
       heads,
     );
-    softmaxRows(probs, i * perItem, heads * sq, sk, md, i * sk);
+    const maskRow = md ? md.subarray(i * sk, (i + 1) * sk) : null;
+    kernels().softmaxRows(heads * sq, sk, probs.subarray(i * perItem), maskRow);
   }
   // Pd is never stored whole: one batch item's plane at a time goes through `scratch` (forward,
   // and again for dV in backward), which saves a [b, heads, sq, sk] buffer per layer.
@@ -113,7 +114,7 @@ export function multiHeadAttention(
   const droppedItem = (i: number): FloatArray => {
     const base = i * perItem;
     if (!keep || !scratch) return probs.subarray(base, base + perItem);
-    for (let j = 0; j < perItem; j++) scratch[j] = keep[base + j] === 1 ? probs[base + j]! * dropScale : 0;
+    kernels().maskedScale(perItem, probs.subarray(base), keep.subarray(base), dropScale, scratch);
     return scratch;
   };
   const context = allocate(q.dtype, b * sq * h) as FloatArray;
@@ -172,7 +173,8 @@ export function multiHeadAttention(
         );
       if (!gq && !gk) continue;
       gemm(false, true, sq, sk, d, 1, gi, h, d, vi, h, d, 0, gs, sk, plane, heads);
-      softmaxBackwardRows(gs, probs, i * perItem, heads * sq, sk, keep, dropScale);
+      const keepItem = keep ? keep.subarray(i * perItem) : null;
+      kernels().softmaxBackwardRows(heads * sq, sk, probs.subarray(i * perItem), gs, keepItem, dropScale);
       if (gq)
         gemm(
           false,
@@ -216,66 +218,4 @@ export function multiHeadAttention(
     }
     return [gq && new Tensor(gq, q.shape), gk && new Tensor(gk, k.shape), gv && new Tensor(gv, v.shape)];
   });
-}
-
-// In place over `rows` rows of `len` scores starting at `base`: adds the mask row (shared by all
-// rows of one batch item) and replaces each row by its softmax.
-function softmaxRows(
-  x: FloatArray,
-  base: number,
-  rows: number,
-  len: number,
-  mask: ArrayLike<number> | undefined,
-  maskBase: number,
-): void {
-  for (let r = 0; r < rows; r++) {
-    const o = base + r * len;
-    let m = -Infinity;
-    if (mask) {
-      for (let j = 0; j < len; j++) {
-        const s = x[o + j]! + mask[maskBase + j]!;
-        x[o + j] = s;
-        if (s > m) m = s;
-      }
-    } else {
-      for (let j = 0; j < len; j++) if (x[o + j]! > m) m = x[o + j]!;
-    }
-    if (m === -Infinity) m = 0; // an all -inf row gives NaN, as in torch
-    let total = 0;
-    for (let j = 0; j < len; j++) {
-      const e = Math.exp(x[o + j]! - m);
-      x[o + j] = e;
-      total += e;
-    }
-    const inv = 1 / total;
-    for (let j = 0; j < len; j++) x[o + j]! *= inv;
-  }
-}
-
-// In place on g (the gradient of Pd for one batch item, rows x len): applies dropout's mask and
-// scale, then the softmax Jacobian with the saved probabilities P (starting at probsBase).
-function softmaxBackwardRows(
-  g: FloatArray,
-  probs: FloatArray,
-  probsBase: number,
-  rows: number,
-  len: number,
-  keep: Uint8Array | null,
-  dropScale: number,
-): void {
-  for (let r = 0; r < rows; r++) {
-    const o = r * len;
-    const po = probsBase + o;
-    let dot = 0;
-    if (keep) {
-      for (let j = 0; j < len; j++) {
-        const gj = keep[po + j] === 1 ? g[o + j]! * dropScale : 0;
-        g[o + j] = gj;
-        dot += gj * probs[po + j]!;
-      }
-    } else {
-      for (let j = 0; j < len; j++) dot += g[o + j]! * probs[po + j]!;
-    }
-    for (let j = 0; j < len; j++) g[o + j] = probs[po + j]! * (g[o + j]! - dot);
-  }
 }

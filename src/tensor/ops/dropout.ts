@@ -3,8 +3,9 @@
 // evaluation needs no rescaling. The gradient flows through the same mask and scale.
 
 import { ArgumentError } from "../../errors.js";
+import { kernels } from "../kernels/index.js";
 import type { Generator } from "../random.js";
-import { allocate, record, Tensor } from "../tensor.js";
+import { allocate, type FloatArray, record, Tensor } from "../tensor.js";
 
 // Each element draws 16 random bits (two elements per 32-bit word): masks over attention
 // probabilities have millions of elements and the generator is the cost. The drop probability is
@@ -48,13 +49,11 @@ export function dropout(x: Tensor, p: number, training: boolean, generator: Gene
   const mask = dropoutMask(generator, x.size, p);
   // p = 1 drops everything (torch returns zeros); 1 / (1 - p) would be infinite.
   const scale = p === 1 ? 0 : 1 / (1 - p);
-  const src = x.data;
-  const out = allocate(x.dtype, x.size);
-  for (let i = 0; i < out.length; i++) out[i] = mask[i] === 1 ? src[i]! * scale : 0;
+  const out = allocate(x.dtype, x.size) as FloatArray;
+  kernels().maskedScale(x.size, x.data as FloatArray, mask, scale, out);
   return record("dropout", new Tensor(out, x.shape), [x], (g) => {
-    const gd = g.data;
-    const gx = allocate(g.dtype, g.size);
-    for (let i = 0; i < gx.length; i++) gx[i] = mask[i] === 1 ? gd[i]! * scale : 0;
+    const gx = allocate(g.dtype, g.size) as FloatArray;
+    kernels().maskedScale(g.size, g.data as FloatArray, mask, scale, gx);
     return [new Tensor(gx, g.shape)];
   });
 }
