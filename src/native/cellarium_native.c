@@ -169,9 +169,10 @@ static bool arg_is_null(call_t *call, size_t i) {
   return type == napi_null;
 }
 
-/* A Uint8Array (a dropout keep mask) with at least `needed` elements, or NULL when the argument is
- * null and `nullable`. */
-static const uint8_t *arg_bytes(call_t *call, size_t i, const char *name, size_t needed, bool nullable) {
+/* A typed array of `type` with at least `needed` elements (its length in *length when not NULL), or
+ * NULL when the argument is null and `nullable`. */
+static void *arg_typed(call_t *call, size_t i, const char *name, napi_typedarray_type want, const char *want_name,
+                       size_t needed, bool nullable, size_t *length_out) {
   if (call->failed) return NULL;
   if (nullable && arg_is_null(call, i)) return NULL;
   napi_typedarray_type type;
@@ -181,8 +182,8 @@ static const uint8_t *arg_bytes(call_t *call, size_t i, const char *name, size_t
   bool is_typed = false;
   napi_is_typedarray(call->env, call->argv[i], &is_typed);
   if (!is_typed || napi_get_typedarray_info(call->env, call->argv[i], &type, &length, &data, &buffer, &offset) != napi_ok ||
-      type != napi_uint8_array) {
-    throw_message(call->env, "%s: %s must be a Uint8Array", call->fn, name);
+      type != want) {
+    throw_message(call->env, "%s: %s must be a %s", call->fn, name, want_name);
     call->failed = true;
     return NULL;
   }
@@ -191,7 +192,13 @@ static const uint8_t *arg_bytes(call_t *call, size_t i, const char *name, size_t
     call->failed = true;
     return NULL;
   }
-  return (const uint8_t *)data;
+  if (length_out != NULL) *length_out = length;
+  return data;
+}
+
+/* A dropout keep mask. */
+static const uint8_t *arg_bytes(call_t *call, size_t i, const char *name, size_t needed, bool nullable) {
+  return arg_typed(call, i, name, napi_uint8_array, "Uint8Array", needed, nullable, NULL);
 }
 
 /* Fails unless `array` has the dtype of `first` and at least `needed` elements. */
@@ -452,6 +459,41 @@ static napi_value masked_scale(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- Philox4x32-10 (src/tensor/kernels/philox-ts.ts is the reference) ---- */
+
+static void philox_blocks_c(const uint32_t *key, uint32_t *counter, uint32_t *out, size_t blocks) {
+  for (size_t b = 0; b < blocks; b++) {
+    for (int w = 0; w < 4; w++)
+      if (++counter[w] != 0) break;
+    uint32_t c0 = counter[0], c1 = counter[1], c2 = counter[2], c3 = counter[3], k0 = key[0], k1 = key[1];
+    for (int round = 0; round < 10; round++) {
+      const uint64_t p0 = (uint64_t)0xd2511f53u * c0, p1 = (uint64_t)0xcd9e8d57u * c2;
+      c0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+      c1 = (uint32_t)p1;
+      c2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+      c3 = (uint32_t)p0;
+      k0 += 0x9e3779b9u;
+      k1 += 0xbb67ae85u;
+    }
+    out[4 * b] = c0;
+    out[4 * b + 1] = c1;
+    out[4 * b + 2] = c2;
+    out[4 * b + 3] = c3;
+  }
+}
+
+static napi_value philox_blocks(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "philoxBlocks", 3)) return NULL;
+  size_t length = 0;
+  const uint32_t *key = arg_typed(&call, 0, "key", napi_uint32_array, "Uint32Array", 2, false, NULL);
+  uint32_t *counter = arg_typed(&call, 1, "counter", napi_uint32_array, "Uint32Array", 4, false, NULL);
+  uint32_t *out = arg_typed(&call, 2, "out", napi_uint32_array, "Uint32Array", 0, false, &length);
+  if (call.failed) return NULL;
+  philox_blocks_c(key, counter, out, length / 4);
+  return NULL;
+}
+
 /* ---- Threads ---- */
 
 static napi_value set_num_threads(napi_env env, napi_callback_info info) {
@@ -482,6 +524,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"softmaxRows", NULL, softmax_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"softmaxBackwardRows", NULL, softmax_backward_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"maskedScale", NULL, masked_scale, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"philoxBlocks", NULL, philox_blocks, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNumThreads", NULL, set_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getNumThreads", NULL, get_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
   };

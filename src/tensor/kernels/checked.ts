@@ -251,6 +251,24 @@ export function checked(impl: Kernels): Kernels {
       keepMask("maskedScale", keep, n);
       impl.maskedScale(n, src, keep, scale, dst);
     },
+    philoxBlocks(key, counter, out) {
+      for (const [name, array, length] of [
+        ["key", key, 2],
+        ["counter", counter, 4],
+      ] as const) {
+        if (!(array instanceof Uint32Array) || array.length !== length) {
+          throw new ArgumentError(
+            `philoxBlocks: ${name} must be a Uint32Array of ${length} words, got ${describe(array)}(${array?.length})`,
+          );
+        }
+      }
+      if (!(out instanceof Uint32Array) || out.length % 4 !== 0) {
+        throw new ArgumentError(
+          `philoxBlocks: out must be a Uint32Array whose length is a multiple of 4, got ${describe(out)}(${out?.length})`,
+        );
+      }
+      impl.philoxBlocks(key, counter, out);
+    },
     setNumThreads(threads) {
       if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
         throw new ArgumentError(`setNumThreads: threads must be an integer in [1, 1024], got ${threads}`);

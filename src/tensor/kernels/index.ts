@@ -3,6 +3,7 @@ import { checked } from "./checked.js";
 import { gemmBatchedTs, gemmTs } from "./gemm-ts.js";
 import { choleskyTs, eighTs, qrTs, solveTs, svdTs } from "./lapack-ts.js";
 import { loadNativeKernels } from "./native.js";
+import { philoxBlocksTs } from "./philox-ts.js";
 import { maskedScaleTs, softmaxBackwardRowsTs, softmaxRowsTs } from "./rows-ts.js";
 import type { Kernels } from "./types.js";
 
@@ -20,6 +21,7 @@ const typescriptKernels: Kernels = checked({
   softmaxRows: softmaxRowsTs,
   softmaxBackwardRows: softmaxBackwardRowsTs,
   maskedScale: maskedScaleTs,
+  philoxBlocks: philoxBlocksTs,
   // Plain TypeScript runs on the calling thread only.
   setNumThreads: () => {},
   getNumThreads: () => 1,

@@ -91,6 +91,7 @@ function wrap(addon: Addon): Kernels {
     softmaxRows: addon.softmaxRows,
     softmaxBackwardRows: addon.softmaxBackwardRows,
     maskedScale: addon.maskedScale,
+    philoxBlocks: addon.philoxBlocks,
     setNumThreads: addon.setNumThreads,
     getNumThreads: addon.getNumThreads,
   };

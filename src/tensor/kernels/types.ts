@@ -91,6 +91,12 @@ export interface Kernels {
   ): void;
   /** dst[i] = keep[i] ? src[i] * scale : 0 for i < n (dropout forward and backward); dst may be src. */
   maskedScale<T extends FloatArray>(n: number, src: T, keep: Uint8Array, scale: number, dst: T): void;
+  /**
+   * Philox4x32-10 blocks for the Generator's bulk draws: for each of the out.length / 4 blocks
+   * (out.length a multiple of 4), increments the 128-bit counter (four little-endian words, updated
+   * in place) and writes the encryption of the counter under `key` (two words) to the next 4 words.
+   */
+  philoxBlocks(key: Uint32Array, counter: Uint32Array, out: Uint32Array): void;
   /** Threads used by the kernels (OpenBLAS's pool; the TypeScript kernels always use 1). */
   setNumThreads(threads: number): void;
   getNumThreads(): number;
