@@ -59,18 +59,26 @@ DECLARE_LAPACK(double, d)
 #define REAL float
 #define P(name) s##name
 #define EXP expf
+#define ERFC erfcf
+#define FABS fabsf
 #include "rows_template.h"
 #undef REAL
 #undef P
 #undef EXP
+#undef ERFC
+#undef FABS
 
 #define REAL double
 #define P(name) d##name
 #define EXP exp
+#define ERFC erfc
+#define FABS fabs
 #include "rows_template.h"
 #undef REAL
 #undef P
 #undef EXP
+#undef ERFC
+#undef FABS
 
 /* ---- N-API helpers ---- */
 
@@ -459,6 +467,35 @@ static napi_value masked_scale(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value gelu(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "gelu", 3)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const array_t x = arg_array(&call, 1, "x"), y = arg_array(&call, 2, "y");
+  require(&call, &x, &x, n, "x");
+  require(&call, &y, &x, n, "y");
+  if (call.failed) return NULL;
+  if (x.is_double) dgelu(n, x.data, y.data);
+  else sgelu(n, x.data, y.data);
+  return NULL;
+}
+
+static napi_value gelu_backward(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "geluBackward", 5)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const array_t g = arg_array(&call, 1, "g"), x = arg_array(&call, 2, "x"), y = arg_array(&call, 3, "y");
+  const array_t dx = arg_array(&call, 4, "dx");
+  require(&call, &g, &g, n, "g");
+  require(&call, &x, &g, n, "x");
+  require(&call, &y, &g, n, "y");
+  require(&call, &dx, &g, n, "dx");
+  if (call.failed) return NULL;
+  if (g.is_double) dgelu_backward(n, g.data, x.data, y.data, dx.data);
+  else sgelu_backward(n, g.data, x.data, y.data, dx.data);
+  return NULL;
+}
+
 /* ---- Philox4x32-10 (src/tensor/kernels/philox-ts.ts is the reference) ---- */
 
 static void philox_blocks_c(const uint32_t *key, uint32_t *counter, uint32_t *out, size_t blocks) {
@@ -524,6 +561,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"softmaxRows", NULL, softmax_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"softmaxBackwardRows", NULL, softmax_backward_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"maskedScale", NULL, masked_scale, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gelu", NULL, gelu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"philoxBlocks", NULL, philox_blocks, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNumThreads", NULL, set_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getNumThreads", NULL, get_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},

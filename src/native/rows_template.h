@@ -52,3 +52,18 @@ static void P(masked_scale)(size_t n, const REAL *src, const uint8_t *keep, doub
   const REAL s = (REAL)scale;
   for (size_t i = 0; i < n; i++) dst[i] = keep[i] ? src[i] * s : 0;
 }
+
+/* Exact GELU, x Phi(x), with Phi(x) = erfc(-x / sqrt 2) / 2: for negative x, 1 + erf(x / sqrt 2)
+ * would cancel to 0 in float long before Phi underflows. The backward takes Phi(x) = y / x from
+ * the forward output y (1/2 near 0, where a float y may underflow). */
+static void P(gelu)(size_t n, const REAL *x, REAL *y) {
+  for (size_t i = 0; i < n; i++) y[i] = (REAL)0.5 * x[i] * ERFC(x[i] * (REAL)-0.70710678118654752);
+}
+
+static void P(gelu_backward)(size_t n, const REAL *g, const REAL *x, const REAL *y, REAL *dx) {
+  for (size_t i = 0; i < n; i++) {
+    const REAL v = x[i];
+    const REAL cdf = FABS(v) < (REAL)1e-30 ? (REAL)0.5 : y[i] / v;
+    dx[i] = g[i] * (cdf + v * (REAL)0.39894228040143268 * EXP((REAL)-0.5 * v * v));
+  }
+}

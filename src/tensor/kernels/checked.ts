@@ -251,6 +251,26 @@ export function checked(impl: Kernels): Kernels {
       keepMask("maskedScale", keep, n);
       impl.maskedScale(n, src, keep, scale, dst);
     },
+    gelu(n, x, y) {
+      count("gelu", "n", n);
+      sameDtype("gelu", x, "y", y);
+      atLeast("gelu", "x", x, n);
+      atLeast("gelu", "y", y, n);
+      impl.gelu(n, x, y);
+    },
+    geluBackward(n, g, x, y, dx) {
+      count("geluBackward", "n", n);
+      for (const [name, array] of [
+        ["x", x],
+        ["y", y],
+        ["dx", dx],
+      ] as const) {
+        sameDtype("geluBackward", g, name, array);
+        atLeast("geluBackward", name, array, n);
+      }
+      atLeast("geluBackward", "g", g, n);
+      impl.geluBackward(n, g, x, y, dx);
+    },
     philoxBlocks(key, counter, out) {
       for (const [name, array, length] of [
         ["key", key, 2],

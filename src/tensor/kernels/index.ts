@@ -1,4 +1,5 @@
 import { ArgumentError } from "../../errors.js";
+import { geluBackwardTs, geluTs } from "./activations-ts.js";
 import { checked } from "./checked.js";
 import { gemmBatchedTs, gemmTs } from "./gemm-ts.js";
 import { choleskyTs, eighTs, qrTs, solveTs, svdTs } from "./lapack-ts.js";
@@ -21,6 +22,8 @@ const typescriptKernels: Kernels = checked({
   softmaxRows: softmaxRowsTs,
   softmaxBackwardRows: softmaxBackwardRowsTs,
   maskedScale: maskedScaleTs,
+  gelu: geluTs,
+  geluBackward: geluBackwardTs,
   philoxBlocks: philoxBlocksTs,
   // Plain TypeScript runs on the calling thread only.
   setNumThreads: () => {},

@@ -91,6 +91,8 @@ function wrap(addon: Addon): Kernels {
     softmaxRows: addon.softmaxRows,
     softmaxBackwardRows: addon.softmaxBackwardRows,
     maskedScale: addon.maskedScale,
+    gelu: addon.gelu,
+    geluBackward: addon.geluBackward,
     philoxBlocks: addon.philoxBlocks,
     setNumThreads: addon.setNumThreads,
     getNumThreads: addon.getNumThreads,

@@ -91,6 +91,13 @@ export interface Kernels {
   ): void;
   /** dst[i] = keep[i] ? src[i] * scale : 0 for i < n (dropout forward and backward); dst may be src. */
   maskedScale<T extends FloatArray>(n: number, src: T, keep: Uint8Array, scale: number, dst: T): void;
+  /** y = x Phi(x) for i < n: the exact GELU, Phi(x) = (1 + erf(x / sqrt 2)) / 2. */
+  gelu<T extends FloatArray>(n: number, x: T, y: T): void;
+  /**
+   * dx = g (Phi(x) + x phi(x)) for i < n, given the forward output y = gelu(x): Phi(x) is taken as
+   * y / x (1/2 for |x| < 1e-30, where a float32 y may underflow), saving a second erf.
+   */
+  geluBackward<T extends FloatArray>(n: number, g: T, x: T, y: T, dx: T): void;
   /**
    * Philox4x32-10 blocks for the Generator's bulk draws: for each of the out.length / 4 blocks
    * (out.length a multiple of 4), increments the 128-bit counter (four little-endian words, updated

@@ -46,11 +46,10 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
       grads[1] = new Tensor(gw, weight.shape);
     }
     if (bias?.requiresGrad) {
-      const gb = allocate(x.dtype, outF);
-      for (let r = 0; r < rows; r++) {
-        const base = r * outF;
-        for (let j = 0; j < outF; j++) gb[j]! += gd[base + j]!;
-      }
+      // db = 1^T dy, the column sums, as one more (BLAS-speed) product
+      const gb = allocate(x.dtype, outF) as FloatArray;
+      const ones = allocate(x.dtype, rows).fill(1) as FloatArray;
+      gemm(false, false, 1, outF, rows, 1, ones, rows, gd, outF, 0, gb, outF);
       grads[2] = new Tensor(gb, bias.shape);
     }
     return bias === null ? grads.slice(0, 2) : grads;

@@ -3,9 +3,9 @@
 // layer allocates one output per op and nothing per element.
 
 import { ArgumentError } from "../../errors.js";
-import { erf } from "../special.js";
+import { kernels } from "../kernels/index.js";
 import { normalizeAxis } from "../strided.js";
-import { allocate, formatShape, record, sameShape, sizeOf, Tensor } from "../tensor.js";
+import { allocate, type FloatArray, formatShape, record, sameShape, sizeOf, Tensor } from "../tensor.js";
 import { unaryOp } from "./elementwise.js";
 import { transpose } from "./shape.js";
 
@@ -22,26 +22,14 @@ export function relu(x: Tensor): Tensor {
   );
 }
 
-const SQRT1_2 = Math.SQRT1_2;
-const INV_SQRT_2PI = 0.3989422804014327;
-
 /** GELU in its exact form x * Phi(x) = x/2 (1 + erf(x / sqrt 2)) (torch's default, BERT's "gelu"). */
 export function gelu(x: Tensor): Tensor {
   return unaryOp(
     "gelu",
     x,
-    (s, d) => {
-      for (let i = 0; i < s.length; i++) d[i] = 0.5 * s[i]! * (1 + erf(s[i]! * SQRT1_2));
-    },
-    (g, x, y, d) => {
-      // Phi(x) = y / x from the forward output saves a second erf per element. Near 0 (where a
-      // float32 y may underflow) Phi(x) = 1/2 + x / sqrt(2 pi) + ..., i.e. 1/2 within 1e-30.
-      for (let i = 0; i < g.length; i++) {
-        const v = x[i]!;
-        const cdf = Math.abs(v) < 1e-30 ? 0.5 : y[i]! / v;
-        d[i] = g[i]! * (cdf + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v));
-      }
-    },
+    (s, d) => kernels().gelu(s.length, s as FloatArray, d as FloatArray),
+    (g, x, y, d) =>
+      kernels().geluBackward(g.length, g as FloatArray, x as FloatArray, y as FloatArray, d as FloatArray),
   );
 }
 
