@@ -531,6 +531,21 @@ static napi_value philox_blocks(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value dropout_keep(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "dropoutKeep", 4)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const uint32_t *words = arg_typed(&call, 1, "words", napi_uint32_array, "Uint32Array", (n + 1) / 2, false, NULL);
+  const uint32_t threshold = (uint32_t)arg_int(&call, 2, "threshold");
+  uint8_t *keep = arg_typed(&call, 3, "keep", napi_uint8_array, "Uint8Array", n, false, NULL);
+  if (call.failed) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    const uint32_t half = i & 1 ? words[i >> 1] >> 16 : words[i >> 1] & 0xffffu;
+    keep[i] = half >= threshold;
+  }
+  return NULL;
+}
+
 /* ---- Threads ---- */
 
 static napi_value set_num_threads(napi_env env, napi_callback_info info) {
@@ -563,6 +578,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"maskedScale", NULL, masked_scale, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gelu", NULL, gelu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dropoutKeep", NULL, dropout_keep, NULL, NULL, NULL, napi_enumerable, NULL},
       {"philoxBlocks", NULL, philox_blocks, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNumThreads", NULL, set_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getNumThreads", NULL, get_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -271,6 +271,16 @@ export function checked(impl: Kernels): Kernels {
       atLeast("geluBackward", "g", g, n);
       impl.geluBackward(n, g, x, y, dx);
     },
+    dropoutKeep(n, words, threshold, keep) {
+      count("dropoutKeep", "n", n);
+      count("dropoutKeep", "threshold", threshold);
+      if (!(words instanceof Uint32Array)) {
+        throw new ArgumentError(`dropoutKeep: words must be a Uint32Array, got ${describe(words)}`);
+      }
+      atLeast("dropoutKeep", "words", words, Math.ceil(n / 2));
+      keepMask("dropoutKeep", keep, n);
+      impl.dropoutKeep(n, words, threshold, keep);
+    },
     philoxBlocks(key, counter, out) {
       for (const [name, array, length] of [
         ["key", key, 2],

@@ -5,7 +5,7 @@ import { gemmBatchedTs, gemmTs } from "./gemm-ts.js";
 import { choleskyTs, eighTs, qrTs, solveTs, svdTs } from "./lapack-ts.js";
 import { loadNativeKernels } from "./native.js";
 import { philoxBlocksTs } from "./philox-ts.js";
-import { maskedScaleTs, softmaxBackwardRowsTs, softmaxRowsTs } from "./rows-ts.js";
+import { dropoutKeepTs, maskedScaleTs, softmaxBackwardRowsTs, softmaxRowsTs } from "./rows-ts.js";
 import type { Kernels } from "./types.js";
 
 export type { FloatArray, Kernels } from "./types.js";
@@ -24,6 +24,7 @@ const typescriptKernels: Kernels = checked({
   maskedScale: maskedScaleTs,
   gelu: geluTs,
   geluBackward: geluBackwardTs,
+  dropoutKeep: dropoutKeepTs,
   philoxBlocks: philoxBlocksTs,
   // Plain TypeScript runs on the calling thread only.
   setNumThreads: () => {},

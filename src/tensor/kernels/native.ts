@@ -93,6 +93,7 @@ function wrap(addon: Addon): Kernels {
     maskedScale: addon.maskedScale,
     gelu: addon.gelu,
     geluBackward: addon.geluBackward,
+    dropoutKeep: addon.dropoutKeep,
     philoxBlocks: addon.philoxBlocks,
     setNumThreads: addon.setNumThreads,
     getNumThreads: addon.getNumThreads,

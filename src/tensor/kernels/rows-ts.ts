@@ -1,6 +1,6 @@
-// TypeScript fallbacks of the row kernels (see Kernels.softmaxRows, softmaxBackwardRows and
-// maskedScale): the attention softmax with its additive mask, its backward with dropout folded in,
-// and dropout's masked scaling. Sums in double, as the C versions in src/native/rows_template.h.
+// TypeScript fallbacks of the row kernels (see Kernels.softmaxRows, softmaxBackwardRows,
+// maskedScale and dropoutKeep): the attention softmax with its additive mask, its backward with
+// dropout folded in, dropout's masked scaling and its keep mask. Sums in double, as the C versions in src/native/rows_template.h.
 
 import type { FloatArray } from "./types.js";
 
@@ -59,4 +59,11 @@ export function maskedScaleTs<T extends FloatArray>(
   dst: T,
 ): void {
   for (let i = 0; i < n; i++) dst[i] = keep[i] !== 0 ? src[i]! * scale : 0;
+}
+
+export function dropoutKeepTs(n: number, words: Uint32Array, threshold: number, keep: Uint8Array): void {
+  for (let i = 0; i < n; i++) {
+    const word = words[i >> 1]!;
+    keep[i] = (i & 1 ? word >>> 16 : word & 0xffff) >= threshold ? 1 : 0;
+  }
 }

@@ -99,6 +99,11 @@ export interface Kernels {
    */
   geluBackward<T extends FloatArray>(n: number, g: T, x: T, y: T, dx: T): void;
   /**
+   * keep[i] = 1 when the i-th 16-bit draw is >= threshold, else 0, for i < n; draw 2j is the low
+   * half of words[j], draw 2j + 1 its high half (dropout's mask from the Generator's words).
+   */
+  dropoutKeep(n: number, words: Uint32Array, threshold: number, keep: Uint8Array): void;
+  /**
    * Philox4x32-10 blocks for the Generator's bulk draws: for each of the out.length / 4 blocks
    * (out.length a multiple of 4), increments the 128-bit counter (four little-endian words, updated
    * in place) and writes the encryption of the counter under `key` (two words) to the next 4 words.

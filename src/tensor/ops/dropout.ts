@@ -22,13 +22,7 @@ export function dropoutMask(generator: Generator, size: number, p: number): Uint
   const words = new Uint32Array(Math.ceil(size / 2));
   generator.fillUint32(words);
   const mask = new Uint8Array(size);
-  const pairs = size >> 1;
-  for (let j = 0; j < pairs; j++) {
-    const word = words[j]!;
-    mask[2 * j] = (word & 0xffff) >= threshold ? 1 : 0;
-    mask[2 * j + 1] = word >>> 16 >= threshold ? 1 : 0;
-  }
-  if (size % 2 === 1) mask[size - 1] = (words[pairs]! & 0xffff) >= threshold ? 1 : 0;
+  kernels().dropoutKeep(size, words, threshold, mask);
   return mask;
 }
 

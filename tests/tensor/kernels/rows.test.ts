@@ -110,3 +110,20 @@ for (const which of backends) {
     );
   }
 }
+
+for (const which of backends) {
+  test(
+    `dropoutKeep (${which}): draw 2j is the low half of word j, 2j + 1 the high half`,
+    skipUnless(which),
+    () => {
+      const k = backend(which);
+      const words = Uint32Array.of(0x0001ffff, 0x80007fff, 0x00000100);
+      const keep = new Uint8Array(5);
+      k.dropoutKeep(5, words, 0x7fff, keep);
+      // halves in order: 0xffff, 0x0001, 0x7fff, 0x8000, 0x0100
+      assert.deepEqual([...keep], [1, 0, 1, 1, 0]);
+      assert.throws(() => k.dropoutKeep(7, words, 1, new Uint8Array(7)), ArgumentError);
+      assert.throws(() => k.dropoutKeep(5, words, 1, new Uint8Array(4)), ArgumentError);
+    },
+  );
+}
