@@ -496,6 +496,52 @@ static napi_value gelu_backward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* An optional float array argument of x's dtype with at least `needed` elements: its data, or NULL. */
+static void *arg_optional_like(call_t *call, size_t i, const char *name, const array_t *x, size_t needed) {
+  if (call->failed || arg_is_null(call, i)) return NULL;
+  const array_t a = arg_array(call, i, name);
+  require(call, &a, x, needed, name);
+  return call->failed ? NULL : a.data;
+}
+
+static napi_value layer_norm_rows(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "layerNormRows", 9)) return NULL;
+  const size_t rows = (size_t)arg_int(&call, 0, "rows"), len = (size_t)arg_int(&call, 1, "len");
+  const array_t x = arg_array(&call, 2, "x");
+  require(&call, &x, &x, rows * len, "x");
+  const void *w = arg_optional_like(&call, 3, "weight", &x, len);
+  const void *b = arg_optional_like(&call, 4, "bias", &x, len);
+  const double eps = arg_double(&call, 5, "eps");
+  const array_t y = arg_array(&call, 6, "y");
+  require(&call, &y, &x, rows * len, "y");
+  double *mean = arg_typed(&call, 7, "mean", napi_float64_array, "Float64Array", rows, false, NULL);
+  double *rstd = arg_typed(&call, 8, "rstd", napi_float64_array, "Float64Array", rows, false, NULL);
+  if (call.failed) return NULL;
+  if (x.is_double) dlayer_norm_rows(rows, len, x.data, w, b, eps, y.data, mean, rstd);
+  else slayer_norm_rows(rows, len, x.data, w, b, eps, y.data, mean, rstd);
+  return NULL;
+}
+
+static napi_value layer_norm_backward_rows(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "layerNormBackwardRows", 10)) return NULL;
+  const size_t rows = (size_t)arg_int(&call, 0, "rows"), len = (size_t)arg_int(&call, 1, "len");
+  const array_t g = arg_array(&call, 2, "g"), x = arg_array(&call, 3, "x");
+  require(&call, &g, &g, rows * len, "g");
+  require(&call, &x, &g, rows * len, "x");
+  const void *w = arg_optional_like(&call, 4, "weight", &g, len);
+  const double *mean = arg_typed(&call, 5, "mean", napi_float64_array, "Float64Array", rows, false, NULL);
+  const double *rstd = arg_typed(&call, 6, "rstd", napi_float64_array, "Float64Array", rows, false, NULL);
+  void *dx = arg_optional_like(&call, 7, "dx", &g, rows * len);
+  void *dw = arg_optional_like(&call, 8, "dw", &g, len);
+  void *db = arg_optional_like(&call, 9, "db", &g, len);
+  if (call.failed) return NULL;
+  if (g.is_double) dlayer_norm_backward_rows(rows, len, g.data, x.data, w, mean, rstd, dx, dw, db);
+  else slayer_norm_backward_rows(rows, len, g.data, x.data, w, mean, rstd, dx, dw, db);
+  return NULL;
+}
+
 /* ---- Philox4x32-10 (src/tensor/kernels/philox-ts.ts is the reference) ---- */
 
 static void philox_blocks_c(const uint32_t *key, uint32_t *counter, uint32_t *out, size_t blocks) {
@@ -578,6 +624,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"maskedScale", NULL, masked_scale, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gelu", NULL, gelu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormRows", NULL, layer_norm_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormBackwardRows", NULL, layer_norm_backward_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dropoutKeep", NULL, dropout_keep, NULL, NULL, NULL, napi_enumerable, NULL},
       {"philoxBlocks", NULL, philox_blocks, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNumThreads", NULL, set_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -67,3 +67,56 @@ static void P(gelu_backward)(size_t n, const REAL *g, const REAL *x, const REAL 
     dx[i] = g[i] * (cdf + v * (REAL)0.39894228040143268 * EXP((REAL)-0.5 * v * v));
   }
 }
+
+/* LayerNorm over rows of len values: two passes (mean, then the variance of centered values, which
+ * does not cancel), statistics in double and saved per row for the backward. */
+static void P(layer_norm_rows)(size_t rows, size_t len, const REAL *x, const REAL *w, const REAL *b, double eps,
+                               REAL *y, double *mean, double *rstd) {
+  for (size_t r = 0; r < rows; r++) {
+    const REAL *xr = x + r * len;
+    REAL *yr = y + r * len;
+    double total = 0;
+    for (size_t j = 0; j < len; j++) total += xr[j];
+    const double mu = total / (double)len;
+    double sq = 0;
+    for (size_t j = 0; j < len; j++) {
+      const double c = xr[j] - mu;
+      sq += c * c;
+    }
+    const double rs = 1 / sqrt(sq / (double)len + eps);
+    mean[r] = mu;
+    rstd[r] = rs;
+    for (size_t j = 0; j < len; j++) {
+      const double h = (xr[j] - mu) * rs;
+      yr[j] = (REAL)((w != NULL ? h * w[j] : h) + (b != NULL ? b[j] : 0));
+    }
+  }
+}
+
+/* dx = rstd (gh - mean(gh) - xhat mean(gh xhat)) with gh = g w; dw += sum_rows g xhat; db += sum_rows g.
+ * Any of dx, dw, db may be NULL (not needed). */
+static void P(layer_norm_backward_rows)(size_t rows, size_t len, const REAL *g, const REAL *x, const REAL *w,
+                                        const double *mean, const double *rstd, REAL *dx, REAL *dw, REAL *db) {
+  for (size_t r = 0; r < rows; r++) {
+    const REAL *gr = g + r * len, *xr = x + r * len;
+    const double mu = mean[r], rs = rstd[r];
+    double mean_gh = 0, mean_gh_xhat = 0;
+    for (size_t j = 0; j < len; j++) {
+      const double gh = w != NULL ? (double)gr[j] * w[j] : gr[j];
+      const double h = (xr[j] - mu) * rs;
+      mean_gh += gh;
+      mean_gh_xhat += gh * h;
+      if (dw != NULL) dw[j] += (REAL)(gr[j] * h);
+      if (db != NULL) db[j] += gr[j];
+    }
+    if (dx == NULL) continue;
+    mean_gh /= (double)len;
+    mean_gh_xhat /= (double)len;
+    REAL *dxr = dx + r * len;
+    for (size_t j = 0; j < len; j++) {
+      const double gh = w != NULL ? (double)gr[j] * w[j] : gr[j];
+      const double h = (xr[j] - mu) * rs;
+      dxr[j] = (REAL)(rs * (gh - mean_gh - h * mean_gh_xhat));
+    }
+  }
+}

@@ -97,6 +97,34 @@ function keepMask(kernel: string, keep: Uint8Array, needed: number): void {
   atLeast(kernel, "keep", keep, needed);
 }
 
+/** Checks the first float operand and the others (null: absent) for dtype and minimum length. */
+function floatOperands(
+  kernel: string,
+  first: FloatArray,
+  firstLength: number,
+  others: ReadonlyArray<readonly [string, FloatArray | null, number]>,
+): void {
+  sameDtype(kernel, first, "first operand", first);
+  atLeast(kernel, "first operand", first, firstLength);
+  for (const [name, array, length] of others) {
+    if (array === null) continue;
+    sameDtype(kernel, first, name, array);
+    atLeast(kernel, name, array, length);
+  }
+}
+
+function statistics(kernel: string, mean: Float64Array, rstd: Float64Array, rows: number): void {
+  for (const [name, array] of [
+    ["mean", mean],
+    ["rstd", rstd],
+  ] as const) {
+    if (!(array instanceof Float64Array)) {
+      throw new ArgumentError(`${kernel}: ${name} must be a Float64Array, got ${describe(array)}`);
+    }
+    atLeast(kernel, name, array, rows);
+  }
+}
+
 /** The same kernels with every argument validated first. */
 export function checked(impl: Kernels): Kernels {
   return {
@@ -270,6 +298,32 @@ export function checked(impl: Kernels): Kernels {
       }
       atLeast("geluBackward", "g", g, n);
       impl.geluBackward(n, g, x, y, dx);
+    },
+    layerNormRows(rows, len, x, w, b, eps, y, mean, rstd) {
+      const name = "layerNormRows";
+      count(name, "rows", rows);
+      count(name, "len", len);
+      floatOperands(name, x, rows * len, [
+        ["w", w, len],
+        ["b", b, len],
+        ["y", y, rows * len],
+      ]);
+      statistics(name, mean, rstd, rows);
+      impl.layerNormRows(rows, len, x, w, b, eps, y, mean, rstd);
+    },
+    layerNormBackwardRows(rows, len, g, x, w, mean, rstd, dx, dw, db) {
+      const name = "layerNormBackwardRows";
+      count(name, "rows", rows);
+      count(name, "len", len);
+      floatOperands(name, g, rows * len, [
+        ["x", x, rows * len],
+        ["w", w, len],
+        ["dx", dx, rows * len],
+        ["dw", dw, len],
+        ["db", db, len],
+      ]);
+      statistics(name, mean, rstd, rows);
+      impl.layerNormBackwardRows(rows, len, g, x, w, mean, rstd, dx, dw, db);
     },
     dropoutKeep(n, words, threshold, keep) {
       count("dropoutKeep", "n", n);

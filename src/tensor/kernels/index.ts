@@ -3,6 +3,7 @@ import { geluBackwardTs, geluTs } from "./activations-ts.js";
 import { checked } from "./checked.js";
 import { gemmBatchedTs, gemmTs } from "./gemm-ts.js";
 import { choleskyTs, eighTs, qrTs, solveTs, svdTs } from "./lapack-ts.js";
+import { layerNormBackwardRowsTs, layerNormRowsTs } from "./layer-norm-ts.js";
 import { loadNativeKernels } from "./native.js";
 import { philoxBlocksTs } from "./philox-ts.js";
 import { dropoutKeepTs, maskedScaleTs, softmaxBackwardRowsTs, softmaxRowsTs } from "./rows-ts.js";
@@ -24,6 +25,8 @@ const typescriptKernels: Kernels = checked({
   maskedScale: maskedScaleTs,
   gelu: geluTs,
   geluBackward: geluBackwardTs,
+  layerNormRows: layerNormRowsTs,
+  layerNormBackwardRows: layerNormBackwardRowsTs,
   dropoutKeep: dropoutKeepTs,
   philoxBlocks: philoxBlocksTs,
   // Plain TypeScript runs on the calling thread only.

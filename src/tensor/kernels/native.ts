@@ -93,6 +93,8 @@ function wrap(addon: Addon): Kernels {
     maskedScale: addon.maskedScale,
     gelu: addon.gelu,
     geluBackward: addon.geluBackward,
+    layerNormRows: addon.layerNormRows,
+    layerNormBackwardRows: addon.layerNormBackwardRows,
     dropoutKeep: addon.dropoutKeep,
     philoxBlocks: addon.philoxBlocks,
     setNumThreads: addon.setNumThreads,

@@ -99,6 +99,39 @@ export interface Kernels {
    */
   geluBackward<T extends FloatArray>(n: number, g: T, x: T, y: T, dx: T): void;
   /**
+   * LayerNorm of `rows` rows of `len` values: y = (x - mean) rstd w + b per row (w, b null: 1, 0),
+   * rstd = 1 / sqrt(biased variance + eps), statistics in double; each row's mean and rstd are
+   * written to `mean` and `rstd` for the backward.
+   */
+  layerNormRows<T extends FloatArray>(
+    rows: number,
+    len: number,
+    x: T,
+    w: T | null,
+    b: T | null,
+    eps: number,
+    y: T,
+    mean: Float64Array,
+    rstd: Float64Array,
+  ): void;
+  /**
+   * LayerNorm's backward from the saved mean and rstd: dx = rstd (gh - mean(gh) - xhat mean(gh xhat))
+   * with gh = g w and xhat = (x - mean) rstd; dw += sum over rows of g xhat; db += sum of g. A null
+   * dx, dw or db is not computed.
+   */
+  layerNormBackwardRows<T extends FloatArray>(
+    rows: number,
+    len: number,
+    g: T,
+    x: T,
+    w: T | null,
+    mean: Float64Array,
+    rstd: Float64Array,
+    dx: T | null,
+    dw: T | null,
+    db: T | null,
+  ): void;
+  /**
    * keep[i] = 1 when the i-th 16-bit draw is >= threshold, else 0, for i < n; draw 2j is the low
    * half of words[j], draw 2j + 1 its high half (dropout's mask from the Generator's words).
    */
