@@ -7,6 +7,7 @@ export {
   FileFormatError,
   SchemaMismatchError,
 } from "./errors.js";
+export { Dropout, Embedding, LayerNorm, Linear, Module, ModuleList } from "./nn/index.js";
 export {
   abs,
   add,
@@ -18,6 +19,7 @@ export {
   concat,
   crossEntropy,
   div,
+  dropout,
   eq,
   erf,
   exp,

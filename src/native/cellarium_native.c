@@ -5,9 +5,11 @@
  * only keep a bad call from reading or writing outside the arrays. */
 #define NAPI_VERSION 8
 #include <cblas.h>
+#include <math.h>
 #include <node_api.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,30 @@ DECLARE_LAPACK(double, d)
 #undef REAL
 #undef P
 #undef PREFIX
+
+#define REAL float
+#define P(name) s##name
+#define EXP expf
+#define ERFC erfcf
+#define FABS fabsf
+#include "rows_template.h"
+#undef REAL
+#undef P
+#undef EXP
+#undef ERFC
+#undef FABS
+
+#define REAL double
+#define P(name) d##name
+#define EXP exp
+#define ERFC erfc
+#define FABS fabs
+#include "rows_template.h"
+#undef REAL
+#undef P
+#undef EXP
+#undef ERFC
+#undef FABS
 
 /* ---- N-API helpers ---- */
 
@@ -143,6 +169,44 @@ static array_t arg_array(call_t *call, size_t i, const char *name) {
   }
   array.is_double = type == napi_float64_array;
   return array;
+}
+
+static bool arg_is_null(call_t *call, size_t i) {
+  napi_valuetype type = napi_undefined;
+  napi_typeof(call->env, call->argv[i], &type);
+  return type == napi_null;
+}
+
+/* A typed array of `type` with at least `needed` elements (its length in *length when not NULL), or
+ * NULL when the argument is null and `nullable`. */
+static void *arg_typed(call_t *call, size_t i, const char *name, napi_typedarray_type want, const char *want_name,
+                       size_t needed, bool nullable, size_t *length_out) {
+  if (call->failed) return NULL;
+  if (nullable && arg_is_null(call, i)) return NULL;
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset, length = 0;
+  void *data = NULL;
+  bool is_typed = false;
+  napi_is_typedarray(call->env, call->argv[i], &is_typed);
+  if (!is_typed || napi_get_typedarray_info(call->env, call->argv[i], &type, &length, &data, &buffer, &offset) != napi_ok ||
+      type != want) {
+    throw_message(call->env, "%s: %s must be a %s", call->fn, name, want_name);
+    call->failed = true;
+    return NULL;
+  }
+  if (length < needed) {
+    throw_message(call->env, "%s: %s has %zu elements, needs %zu", call->fn, name, length, needed);
+    call->failed = true;
+    return NULL;
+  }
+  if (length_out != NULL) *length_out = length;
+  return data;
+}
+
+/* A dropout keep mask. */
+static const uint8_t *arg_bytes(call_t *call, size_t i, const char *name, size_t needed, bool nullable) {
+  return arg_typed(call, i, name, napi_uint8_array, "Uint8Array", needed, nullable, NULL);
 }
 
 /* Fails unless `array` has the dtype of `first` and at least `needed` elements. */
@@ -287,12 +351,6 @@ static napi_value qr(napi_env env, napi_callback_info info) {
   return finish(&call, status, err);
 }
 
-static bool arg_is_null(call_t *call, size_t i) {
-  napi_valuetype type = napi_undefined;
-  napi_typeof(call->env, call->argv[i], &type);
-  return type == napi_null;
-}
-
 static napi_value svd(napi_env env, napi_callback_info info) {
   call_t call;
   if (!call_init(&call, env, info, "svd", 6)) return NULL;
@@ -361,6 +419,179 @@ static napi_value cholesky(napi_env env, napi_callback_info info) {
   return finish(&call, status, err);
 }
 
+/* ---- Row kernels (attention softmax, dropout) ---- */
+
+static napi_value softmax_rows(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "softmaxRows", 4)) return NULL;
+  const size_t rows = (size_t)arg_int(&call, 0, "rows"), len = (size_t)arg_int(&call, 1, "len");
+  const array_t x = arg_array(&call, 2, "x");
+  const bool has_bias = !call.failed && !arg_is_null(&call, 3);
+  const array_t bias = has_bias ? arg_array(&call, 3, "bias") : x;
+  require(&call, &x, &x, rows * len, "x");
+  if (has_bias) require(&call, &bias, &x, len, "bias");
+  if (call.failed) return NULL;
+  if (x.is_double) dsoftmax_rows(rows, len, x.data, has_bias ? bias.data : NULL);
+  else ssoftmax_rows(rows, len, x.data, has_bias ? bias.data : NULL);
+  return NULL;
+}
+
+static napi_value softmax_backward_rows(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "softmaxBackwardRows", 6)) return NULL;
+  const size_t rows = (size_t)arg_int(&call, 0, "rows"), len = (size_t)arg_int(&call, 1, "len");
+  const array_t p = arg_array(&call, 2, "p"), g = arg_array(&call, 3, "g");
+  const uint8_t *keep = arg_bytes(&call, 4, "keep", rows * len, true);
+  const double keep_scale = arg_double(&call, 5, "keepScale");
+  require(&call, &p, &p, rows * len, "p");
+  require(&call, &g, &p, rows * len, "g");
+  if (call.failed) return NULL;
+  if (p.is_double) dsoftmax_backward_rows(rows, len, p.data, g.data, keep, keep_scale);
+  else ssoftmax_backward_rows(rows, len, p.data, g.data, keep, keep_scale);
+  return NULL;
+}
+
+static napi_value masked_scale(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "maskedScale", 5)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const array_t src = arg_array(&call, 1, "src");
+  const uint8_t *keep = arg_bytes(&call, 2, "keep", n, false);
+  const double scale = arg_double(&call, 3, "scale");
+  const array_t dst = arg_array(&call, 4, "dst");
+  require(&call, &src, &src, n, "src");
+  require(&call, &dst, &src, n, "dst");
+  if (call.failed) return NULL;
+  if (src.is_double) dmasked_scale(n, src.data, keep, scale, dst.data);
+  else smasked_scale(n, src.data, keep, scale, dst.data);
+  return NULL;
+}
+
+static napi_value gelu(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "gelu", 3)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const array_t x = arg_array(&call, 1, "x"), y = arg_array(&call, 2, "y");
+  require(&call, &x, &x, n, "x");
+  require(&call, &y, &x, n, "y");
+  if (call.failed) return NULL;
+  if (x.is_double) dgelu(n, x.data, y.data);
+  else sgelu(n, x.data, y.data);
+  return NULL;
+}
+
+static napi_value gelu_backward(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "geluBackward", 5)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const array_t g = arg_array(&call, 1, "g"), x = arg_array(&call, 2, "x"), y = arg_array(&call, 3, "y");
+  const array_t dx = arg_array(&call, 4, "dx");
+  require(&call, &g, &g, n, "g");
+  require(&call, &x, &g, n, "x");
+  require(&call, &y, &g, n, "y");
+  require(&call, &dx, &g, n, "dx");
+  if (call.failed) return NULL;
+  if (g.is_double) dgelu_backward(n, g.data, x.data, y.data, dx.data);
+  else sgelu_backward(n, g.data, x.data, y.data, dx.data);
+  return NULL;
+}
+
+/* An optional float array argument of x's dtype with at least `needed` elements: its data, or NULL. */
+static void *arg_optional_like(call_t *call, size_t i, const char *name, const array_t *x, size_t needed) {
+  if (call->failed || arg_is_null(call, i)) return NULL;
+  const array_t a = arg_array(call, i, name);
+  require(call, &a, x, needed, name);
+  return call->failed ? NULL : a.data;
+}
+
+static napi_value layer_norm_rows(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "layerNormRows", 9)) return NULL;
+  const size_t rows = (size_t)arg_int(&call, 0, "rows"), len = (size_t)arg_int(&call, 1, "len");
+  const array_t x = arg_array(&call, 2, "x");
+  require(&call, &x, &x, rows * len, "x");
+  const void *w = arg_optional_like(&call, 3, "weight", &x, len);
+  const void *b = arg_optional_like(&call, 4, "bias", &x, len);
+  const double eps = arg_double(&call, 5, "eps");
+  const array_t y = arg_array(&call, 6, "y");
+  require(&call, &y, &x, rows * len, "y");
+  double *mean = arg_typed(&call, 7, "mean", napi_float64_array, "Float64Array", rows, false, NULL);
+  double *rstd = arg_typed(&call, 8, "rstd", napi_float64_array, "Float64Array", rows, false, NULL);
+  if (call.failed) return NULL;
+  if (x.is_double) dlayer_norm_rows(rows, len, x.data, w, b, eps, y.data, mean, rstd);
+  else slayer_norm_rows(rows, len, x.data, w, b, eps, y.data, mean, rstd);
+  return NULL;
+}
+
+static napi_value layer_norm_backward_rows(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "layerNormBackwardRows", 10)) return NULL;
+  const size_t rows = (size_t)arg_int(&call, 0, "rows"), len = (size_t)arg_int(&call, 1, "len");
+  const array_t g = arg_array(&call, 2, "g"), x = arg_array(&call, 3, "x");
+  require(&call, &g, &g, rows * len, "g");
+  require(&call, &x, &g, rows * len, "x");
+  const void *w = arg_optional_like(&call, 4, "weight", &g, len);
+  const double *mean = arg_typed(&call, 5, "mean", napi_float64_array, "Float64Array", rows, false, NULL);
+  const double *rstd = arg_typed(&call, 6, "rstd", napi_float64_array, "Float64Array", rows, false, NULL);
+  void *dx = arg_optional_like(&call, 7, "dx", &g, rows * len);
+  void *dw = arg_optional_like(&call, 8, "dw", &g, len);
+  void *db = arg_optional_like(&call, 9, "db", &g, len);
+  if (call.failed) return NULL;
+  if (g.is_double) dlayer_norm_backward_rows(rows, len, g.data, x.data, w, mean, rstd, dx, dw, db);
+  else slayer_norm_backward_rows(rows, len, g.data, x.data, w, mean, rstd, dx, dw, db);
+  return NULL;
+}
+
+/* ---- Philox4x32-10 (src/tensor/kernels/philox-ts.ts is the reference) ---- */
+
+static void philox_blocks_c(const uint32_t *key, uint32_t *counter, uint32_t *out, size_t blocks) {
+  for (size_t b = 0; b < blocks; b++) {
+    for (int w = 0; w < 4; w++)
+      if (++counter[w] != 0) break;
+    uint32_t c0 = counter[0], c1 = counter[1], c2 = counter[2], c3 = counter[3], k0 = key[0], k1 = key[1];
+    for (int round = 0; round < 10; round++) {
+      const uint64_t p0 = (uint64_t)0xd2511f53u * c0, p1 = (uint64_t)0xcd9e8d57u * c2;
+      c0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+      c1 = (uint32_t)p1;
+      c2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+      c3 = (uint32_t)p0;
+      k0 += 0x9e3779b9u;
+      k1 += 0xbb67ae85u;
+    }
+    out[4 * b] = c0;
+    out[4 * b + 1] = c1;
+    out[4 * b + 2] = c2;
+    out[4 * b + 3] = c3;
+  }
+}
+
+static napi_value philox_blocks(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "philoxBlocks", 3)) return NULL;
+  size_t length = 0;
+  const uint32_t *key = arg_typed(&call, 0, "key", napi_uint32_array, "Uint32Array", 2, false, NULL);
+  uint32_t *counter = arg_typed(&call, 1, "counter", napi_uint32_array, "Uint32Array", 4, false, NULL);
+  uint32_t *out = arg_typed(&call, 2, "out", napi_uint32_array, "Uint32Array", 0, false, &length);
+  if (call.failed) return NULL;
+  philox_blocks_c(key, counter, out, length / 4);
+  return NULL;
+}
+
+static napi_value dropout_keep(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "dropoutKeep", 4)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const uint32_t *words = arg_typed(&call, 1, "words", napi_uint32_array, "Uint32Array", (n + 1) / 2, false, NULL);
+  const uint32_t threshold = (uint32_t)arg_int(&call, 2, "threshold");
+  uint8_t *keep = arg_typed(&call, 3, "keep", napi_uint8_array, "Uint8Array", n, false, NULL);
+  if (call.failed) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    const uint32_t half = i & 1 ? words[i >> 1] >> 16 : words[i >> 1] & 0xffffu;
+    keep[i] = half >= threshold;
+  }
+  return NULL;
+}
+
 /* ---- Threads ---- */
 
 static napi_value set_num_threads(napi_env env, napi_callback_info info) {
@@ -388,6 +619,15 @@ static napi_value init(napi_env env, napi_value exports) {
       {"eigh", NULL, eigh, NULL, NULL, NULL, napi_enumerable, NULL},
       {"solve", NULL, solve, NULL, NULL, NULL, napi_enumerable, NULL},
       {"cholesky", NULL, cholesky, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"softmaxRows", NULL, softmax_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"softmaxBackwardRows", NULL, softmax_backward_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"maskedScale", NULL, masked_scale, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gelu", NULL, gelu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormRows", NULL, layer_norm_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormBackwardRows", NULL, layer_norm_backward_rows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dropoutKeep", NULL, dropout_keep, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"philoxBlocks", NULL, philox_blocks, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNumThreads", NULL, set_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getNumThreads", NULL, get_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
   };

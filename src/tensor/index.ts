@@ -1,6 +1,7 @@
 // The tensor module: Tensor, autograd controls, ops and gradcheck.
 
 export { type GradcheckOptions, type GradcheckResult, gradcheck } from "./gradcheck.js";
+export { type AttentionOptions, multiHeadAttention } from "./ops/attention.js";
 export {
   arange,
   type CreateOptions,
@@ -18,6 +19,7 @@ export {
   zerosLike,
 } from "./ops/creation.js";
 export { laplaceLogProb, normalLogProb } from "./ops/distributions.js";
+export { dropout } from "./ops/dropout.js";
 export {
   abs,
   add,
@@ -44,7 +46,9 @@ export {
   sub,
   tanh,
 } from "./ops/elementwise.js";
+export { embedding } from "./ops/embedding.js";
 export { gather, indexSelect, maskedFill, scatterAdd, where } from "./ops/indexing.js";
+export { linear } from "./ops/linear.js";
 export { type CrossEntropyOptions, crossEntropy, type Reduction } from "./ops/loss.js";
 export { matmul } from "./ops/matmul.js";
 export {

@@ -4,11 +4,11 @@
 // draws exactly the numbers an uninterrupted run would have drawn.
 
 import { ArgumentError } from "../errors.js";
+import { kernels } from "./kernels/index.js";
+import { incrementCounter, philox4x32 } from "./kernels/philox-ts.js";
 
-const M0 = 0xd2511f53;
-const M1 = 0xcd9e8d57;
-const W0 = 0x9e3779b9;
-const W1 = 0xbb67ae85;
+export { philox4x32 };
+
 const TWO_POW_32 = 4294967296;
 
 /** The saveable state of a Generator (plain JSON). */
@@ -17,45 +17,6 @@ export interface GeneratorState {
   readonly counter: [number, number, number, number];
   /** Words of the current block already used (0..4). */
   readonly used: number;
-}
-
-// High 32 bits of the 64-bit product of two unsigned 32-bit integers, from 16-bit halves
-// because a double holds only 53 bits exactly.
-function mulhi32(a: number, b: number): number {
-  const aHi = a >>> 16;
-  const aLo = a & 0xffff;
-  const bHi = b >>> 16;
-  const bLo = b & 0xffff;
-  const lh = aLo * bHi;
-  const hl = aHi * bLo;
-  const mid = ((aLo * bLo) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  return (aHi * bHi + (lh >>> 16) + (hl >>> 16) + Math.floor(mid / 65536)) >>> 0;
-}
-
-/** One Philox4x32-10 block: encrypts the counter with the key, writing four words to `out`. */
-export function philox4x32(counter: ArrayLike<number>, key: ArrayLike<number>, out: Uint32Array): void {
-  let c0 = counter[0]! >>> 0;
-  let c1 = counter[1]! >>> 0;
-  let c2 = counter[2]! >>> 0;
-  let c3 = counter[3]! >>> 0;
-  let k0 = key[0]! >>> 0;
-  let k1 = key[1]! >>> 0;
-  for (let round = 0; round < 10; round++) {
-    const hi0 = mulhi32(M0, c0);
-    const lo0 = Math.imul(M0, c0) >>> 0;
-    const hi1 = mulhi32(M1, c2);
-    const lo1 = Math.imul(M1, c2) >>> 0;
-    c0 = (hi1 ^ c1 ^ k0) >>> 0;
-    c1 = lo1;
-    c2 = (hi0 ^ c3 ^ k1) >>> 0;
-    c3 = lo0;
-    k0 = (k0 + W0) >>> 0;
-    k1 = (k1 + W1) >>> 0;
-  }
-  out[0] = c0;
-  out[1] = c1;
-  out[2] = c2;
-  out[3] = c3;
 }
 
 export class Generator {
@@ -100,6 +61,18 @@ export class Generator {
   nextUint32(): number {
     if (this.used === 4) this.refill(true);
     return this.block[this.used++]!;
+  }
+
+  /** Fills `out` with the next out.length 32-bit words of the stream (as nextUint32 would give them). */
+  fillUint32(out: Uint32Array): void {
+    let i = 0;
+    while (i < out.length && this.used < 4) out[i++] = this.block[this.used++]!;
+    // Whole blocks straight into the output (the counter advances per block, as in refill),
+    // then the remainder through the current block.
+    const whole = (out.length - i) & ~3;
+    kernels().philoxBlocks(this.key, this.counter, out.subarray(i, i + whole));
+    i += whole;
+    while (i < out.length) out[i++] = this.nextUint32();
   }
 
   /** A double uniform on [0, 1) with 53 random bits. */
@@ -169,11 +142,7 @@ export class Generator {
 
   private refill(advance: boolean): void {
     if (advance) {
-      // 128-bit counter increment with carry.
-      for (let w = 0; w < 4; w++) {
-        this.counter[w] = (this.counter[w]! + 1) >>> 0;
-        if (this.counter[w] !== 0) break;
-      }
+      incrementCounter(this.counter);
       this.used = 0;
     }
     philox4x32(this.counter, this.key, this.block);

@@ -84,3 +84,17 @@ test("bernoulli frequency matches p", () => {
   const freq = out.reduce((s, v) => s + v, 0) / out.length;
   assert.ok(Math.abs(freq - 0.15) < 0.005, `frequency ${freq}`);
 });
+
+test("fillUint32 continues the stream exactly as nextUint32, from mid-block too", () => {
+  const a = new Generator(77);
+  const b = new Generator(77);
+  a.nextUint32();
+  b.nextUint32();
+  const bulk = new Uint32Array(11);
+  a.fillUint32(bulk);
+  assert.deepEqual(
+    [...bulk],
+    Array.from({ length: 11 }, () => b.nextUint32()),
+  );
+  assert.equal(a.nextUint32(), b.nextUint32());
+});

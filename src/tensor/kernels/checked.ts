@@ -83,6 +83,48 @@ function checkGemm(
   operand(kernel, "c", c, m, n, ldc, lastC);
 }
 
+/** Checks that `array` (float, or the Uint8Array keep mask) has at least `needed` elements. */
+function atLeast(kernel: string, name: string, array: ArrayLike<number>, needed: number): void {
+  if (array.length < needed) {
+    throw new ArgumentError(`${kernel}: ${name} needs ${needed} elements, got ${array.length}`);
+  }
+}
+
+function keepMask(kernel: string, keep: Uint8Array, needed: number): void {
+  if (!(keep instanceof Uint8Array)) {
+    throw new ArgumentError(`${kernel}: keep must be a Uint8Array, got ${describe(keep)}`);
+  }
+  atLeast(kernel, "keep", keep, needed);
+}
+
+/** Checks the first float operand and the others (null: absent) for dtype and minimum length. */
+function floatOperands(
+  kernel: string,
+  first: FloatArray,
+  firstLength: number,
+  others: ReadonlyArray<readonly [string, FloatArray | null, number]>,
+): void {
+  sameDtype(kernel, first, "first operand", first);
+  atLeast(kernel, "first operand", first, firstLength);
+  for (const [name, array, length] of others) {
+    if (array === null) continue;
+    sameDtype(kernel, first, name, array);
+    atLeast(kernel, name, array, length);
+  }
+}
+
+function statistics(kernel: string, mean: Float64Array, rstd: Float64Array, rows: number): void {
+  for (const [name, array] of [
+    ["mean", mean],
+    ["rstd", rstd],
+  ] as const) {
+    if (!(array instanceof Float64Array)) {
+      throw new ArgumentError(`${kernel}: ${name} must be a Float64Array, got ${describe(array)}`);
+    }
+    atLeast(kernel, name, array, rows);
+  }
+}
+
 /** The same kernels with every argument validated first. */
 export function checked(impl: Kernels): Kernels {
   return {
@@ -208,6 +250,108 @@ export function checked(impl: Kernels): Kernels {
       exactLength("cholesky", "a", a, n * n, `${n} x ${n}`);
       exactLength("cholesky", "l", l, n * n, `${n} x ${n}`);
       impl.cholesky(n, a, l);
+    },
+    softmaxRows(rows, len, x, bias) {
+      count("softmaxRows", "rows", rows);
+      count("softmaxRows", "len", len);
+      sameDtype("softmaxRows", x, "x", x);
+      atLeast("softmaxRows", "x", x, rows * len);
+      if (bias !== null) {
+        sameDtype("softmaxRows", x, "bias", bias);
+        atLeast("softmaxRows", "bias", bias, len);
+      }
+      impl.softmaxRows(rows, len, x, bias);
+    },
+    softmaxBackwardRows(rows, len, p, g, keep, keepScale) {
+      count("softmaxBackwardRows", "rows", rows);
+      count("softmaxBackwardRows", "len", len);
+      sameDtype("softmaxBackwardRows", p, "g", g);
+      atLeast("softmaxBackwardRows", "p", p, rows * len);
+      atLeast("softmaxBackwardRows", "g", g, rows * len);
+      if (keep !== null) keepMask("softmaxBackwardRows", keep, rows * len);
+      impl.softmaxBackwardRows(rows, len, p, g, keep, keepScale);
+    },
+    maskedScale(n, src, keep, scale, dst) {
+      count("maskedScale", "n", n);
+      sameDtype("maskedScale", src, "dst", dst);
+      atLeast("maskedScale", "src", src, n);
+      atLeast("maskedScale", "dst", dst, n);
+      keepMask("maskedScale", keep, n);
+      impl.maskedScale(n, src, keep, scale, dst);
+    },
+    gelu(n, x, y) {
+      count("gelu", "n", n);
+      sameDtype("gelu", x, "y", y);
+      atLeast("gelu", "x", x, n);
+      atLeast("gelu", "y", y, n);
+      impl.gelu(n, x, y);
+    },
+    geluBackward(n, g, x, y, dx) {
+      count("geluBackward", "n", n);
+      for (const [name, array] of [
+        ["x", x],
+        ["y", y],
+        ["dx", dx],
+      ] as const) {
+        sameDtype("geluBackward", g, name, array);
+        atLeast("geluBackward", name, array, n);
+      }
+      atLeast("geluBackward", "g", g, n);
+      impl.geluBackward(n, g, x, y, dx);
+    },
+    layerNormRows(rows, len, x, w, b, eps, y, mean, rstd) {
+      const name = "layerNormRows";
+      count(name, "rows", rows);
+      count(name, "len", len);
+      floatOperands(name, x, rows * len, [
+        ["w", w, len],
+        ["b", b, len],
+        ["y", y, rows * len],
+      ]);
+      statistics(name, mean, rstd, rows);
+      impl.layerNormRows(rows, len, x, w, b, eps, y, mean, rstd);
+    },
+    layerNormBackwardRows(rows, len, g, x, w, mean, rstd, dx, dw, db) {
+      const name = "layerNormBackwardRows";
+      count(name, "rows", rows);
+      count(name, "len", len);
+      floatOperands(name, g, rows * len, [
+        ["x", x, rows * len],
+        ["w", w, len],
+        ["dx", dx, rows * len],
+        ["dw", dw, len],
+        ["db", db, len],
+      ]);
+      statistics(name, mean, rstd, rows);
+      impl.layerNormBackwardRows(rows, len, g, x, w, mean, rstd, dx, dw, db);
+    },
+    dropoutKeep(n, words, threshold, keep) {
+      count("dropoutKeep", "n", n);
+      count("dropoutKeep", "threshold", threshold);
+      if (!(words instanceof Uint32Array)) {
+        throw new ArgumentError(`dropoutKeep: words must be a Uint32Array, got ${describe(words)}`);
+      }
+      atLeast("dropoutKeep", "words", words, Math.ceil(n / 2));
+      keepMask("dropoutKeep", keep, n);
+      impl.dropoutKeep(n, words, threshold, keep);
+    },
+    philoxBlocks(key, counter, out) {
+      for (const [name, array, length] of [
+        ["key", key, 2],
+        ["counter", counter, 4],
+      ] as const) {
+        if (!(array instanceof Uint32Array) || array.length !== length) {
+          throw new ArgumentError(
+            `philoxBlocks: ${name} must be a Uint32Array of ${length} words, got ${describe(array)}(${array?.length})`,
+          );
+        }
+      }
+      if (!(out instanceof Uint32Array) || out.length % 4 !== 0) {
+        throw new ArgumentError(
+          `philoxBlocks: out must be a Uint32Array whose length is a multiple of 4, got ${describe(out)}(${out?.length})`,
+        );
+      }
+      impl.philoxBlocks(key, counter, out);
     },
     setNumThreads(threads) {
       if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {

@@ -1,8 +1,12 @@
 import { ArgumentError } from "../../errors.js";
+import { geluBackwardTs, geluTs } from "./activations-ts.js";
 import { checked } from "./checked.js";
 import { gemmBatchedTs, gemmTs } from "./gemm-ts.js";
 import { choleskyTs, eighTs, qrTs, solveTs, svdTs } from "./lapack-ts.js";
+import { layerNormBackwardRowsTs, layerNormRowsTs } from "./layer-norm-ts.js";
 import { loadNativeKernels } from "./native.js";
+import { philoxBlocksTs } from "./philox-ts.js";
+import { dropoutKeepTs, maskedScaleTs, softmaxBackwardRowsTs, softmaxRowsTs } from "./rows-ts.js";
 import type { Kernels } from "./types.js";
 
 export type { FloatArray, Kernels } from "./types.js";
@@ -16,6 +20,15 @@ const typescriptKernels: Kernels = checked({
   eigh: eighTs,
   solve: solveTs,
   cholesky: choleskyTs,
+  softmaxRows: softmaxRowsTs,
+  softmaxBackwardRows: softmaxBackwardRowsTs,
+  maskedScale: maskedScaleTs,
+  gelu: geluTs,
+  geluBackward: geluBackwardTs,
+  layerNormRows: layerNormRowsTs,
+  layerNormBackwardRows: layerNormBackwardRowsTs,
+  dropoutKeep: dropoutKeepTs,
+  philoxBlocks: philoxBlocksTs,
   // Plain TypeScript runs on the calling thread only.
   setNumThreads: () => {},
   getNumThreads: () => 1,

@@ -88,6 +88,15 @@ function wrap(addon: Addon): Kernels {
         rethrow(error);
       }
     },
+    softmaxRows: addon.softmaxRows,
+    softmaxBackwardRows: addon.softmaxBackwardRows,
+    maskedScale: addon.maskedScale,
+    gelu: addon.gelu,
+    geluBackward: addon.geluBackward,
+    layerNormRows: addon.layerNormRows,
+    layerNormBackwardRows: addon.layerNormBackwardRows,
+    dropoutKeep: addon.dropoutKeep,
+    philoxBlocks: addon.philoxBlocks,
     setNumThreads: addon.setNumThreads,
     getNumThreads: addon.getNumThreads,
   };

@@ -70,6 +70,78 @@ export interface Kernels {
   solve<T extends FloatArray>(n: number, nrhs: number, a: T, b: T, x: T): void;
   /** Cholesky A = L L^T of a symmetric positive-definite A (n x n), read from its lower triangle; L (n x n) is lower triangular. */
   cholesky<T extends FloatArray>(n: number, a: T, l: T): void;
+  /**
+   * In place on `rows` rows of `len` values of x: adds `bias` (one row of len values shared by
+   * every row; null for none), then replaces each row by its softmax. Sums run in double. A row
+   * of all -inf becomes NaN, as in torch. (The attention softmax with its additive mask.)
+   */
+  softmaxRows<T extends FloatArray>(rows: number, len: number, x: T, bias: T | null): void;
+  /**
+   * The softmax backward in place on g (rows x len), from the softmax output p: with
+   * gm = keep ? g * keepScale : 0 (every element kept when keep is null), g = p (gm - rowsum(gm p)).
+   * The keep mask folds a dropout applied after the softmax into the same pass.
+   */
+  softmaxBackwardRows<T extends FloatArray>(
+    rows: number,
+    len: number,
+    p: T,
+    g: T,
+    keep: Uint8Array | null,
+    keepScale: number,
+  ): void;
+  /** dst[i] = keep[i] ? src[i] * scale : 0 for i < n (dropout forward and backward); dst may be src. */
+  maskedScale<T extends FloatArray>(n: number, src: T, keep: Uint8Array, scale: number, dst: T): void;
+  /** y = x Phi(x) for i < n: the exact GELU, Phi(x) = (1 + erf(x / sqrt 2)) / 2. */
+  gelu<T extends FloatArray>(n: number, x: T, y: T): void;
+  /**
+   * dx = g (Phi(x) + x phi(x)) for i < n, given the forward output y = gelu(x): Phi(x) is taken as
+   * y / x (1/2 for |x| < 1e-30, where a float32 y may underflow), saving a second erf.
+   */
+  geluBackward<T extends FloatArray>(n: number, g: T, x: T, y: T, dx: T): void;
+  /**
+   * LayerNorm of `rows` rows of `len` values: y = (x - mean) rstd w + b per row (w, b null: 1, 0),
+   * rstd = 1 / sqrt(biased variance + eps), statistics in double; each row's mean and rstd are
+   * written to `mean` and `rstd` for the backward.
+   */
+  layerNormRows<T extends FloatArray>(
+    rows: number,
+    len: number,
+    x: T,
+    w: T | null,
+    b: T | null,
+    eps: number,
+    y: T,
+    mean: Float64Array,
+    rstd: Float64Array,
+  ): void;
+  /**
+   * LayerNorm's backward from the saved mean and rstd: dx = rstd (gh - mean(gh) - xhat mean(gh xhat))
+   * with gh = g w and xhat = (x - mean) rstd; dw += sum over rows of g xhat; db += sum of g. A null
+   * dx, dw or db is not computed.
+   */
+  layerNormBackwardRows<T extends FloatArray>(
+    rows: number,
+    len: number,
+    g: T,
+    x: T,
+    w: T | null,
+    mean: Float64Array,
+    rstd: Float64Array,
+    dx: T | null,
+    dw: T | null,
+    db: T | null,
+  ): void;
+  /**
+   * keep[i] = 1 when the i-th 16-bit draw is >= threshold, else 0, for i < n; draw 2j is the low
+   * half of words[j], draw 2j + 1 its high half (dropout's mask from the Generator's words).
+   */
+  dropoutKeep(n: number, words: Uint32Array, threshold: number, keep: Uint8Array): void;
+  /**
+   * Philox4x32-10 blocks for the Generator's bulk draws: for each of the out.length / 4 blocks
+   * (out.length a multiple of 4), increments the 128-bit counter (four little-endian words, updated
+   * in place) and writes the encryption of the counter under `key` (two words) to the next 4 words.
+   */
+  philoxBlocks(key: Uint32Array, counter: Uint32Array, out: Uint32Array): void;
   /** Threads used by the kernels (OpenBLAS's pool; the TypeScript kernels always use 1). */
   setNumThreads(threads: number): void;
   getNumThreads(): number;

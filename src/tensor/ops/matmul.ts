@@ -1,4 +1,5 @@
-// Matrix products through the kernel seam (kernels().gemm: OpenBLAS when built, else TypeScript).
+// Matrix products through the kernel seam (kernels().gemmBatched: OpenBLAS when built, else
+// TypeScript).
 // matmul follows torch.matmul: 1-D operands become a row / column vector and that axis is dropped
 // from the result; leading (batch) axes broadcast.
 
@@ -12,7 +13,8 @@ import { reshape } from "./shape.js";
  * For every index of batchShape: C[i] = op(A[i]) op(B[i]) + beta C[i], where op(A) is m x inner,
  * op(B) is inner x n, and each operand's matrices are found at batch-index * its batch strides
  * (element strides; 0 shares one matrix across that axis, and beta = 1 then sums into it).
- * This is the one place a strided batched kernel would replace the loop.
+ * The batch axes are merged where the strides allow, so each run of equally spaced products is
+ * one strided gemmBatched call (one call in all for a plain or a broadcast batch).
  */
 export function batchedGemm(
   transA: boolean,
@@ -29,16 +31,29 @@ export function batchedGemm(
   cStrides: readonly number[],
   beta: number,
 ): void {
-  const gemm = kernels().gemm;
+  const gemmBatched = kernels().gemmBatched;
   const lda = transA ? m : inner;
   const ldb = transB ? inner : n;
   stridedLoop(batchShape, [aStrides, bStrides, cStrides], (count, off, step) => {
-    let ao = off[0]!;
-    let bo = off[1]!;
-    let co = off[2]!;
-    for (let j = 0; j < count; j++, ao += step[0]!, bo += step[1]!, co += step[2]!) {
-      gemm(transA, transB, m, n, inner, 1, a.subarray(ao), lda, b.subarray(bo), ldb, beta, c.subarray(co), n);
-    }
+    gemmBatched(
+      transA,
+      transB,
+      m,
+      n,
+      inner,
+      1,
+      a.subarray(off[0]!),
+      lda,
+      step[0]!,
+      b.subarray(off[1]!),
+      ldb,
+      step[1]!,
+      beta,
+      c.subarray(off[2]!),
+      n,
+      step[2]!,
+      count,
+    );
   });
 }
 

@@ -3,9 +3,9 @@
 // layer allocates one output per op and nothing per element.
 
 import { ArgumentError } from "../../errors.js";
-import { erf } from "../special.js";
+import { kernels } from "../kernels/index.js";
 import { normalizeAxis } from "../strided.js";
-import { allocate, formatShape, record, sameShape, sizeOf, Tensor } from "../tensor.js";
+import { allocate, type FloatArray, formatShape, record, sameShape, sizeOf, Tensor } from "../tensor.js";
 import { unaryOp } from "./elementwise.js";
 import { transpose } from "./shape.js";
 
@@ -22,23 +22,14 @@ export function relu(x: Tensor): Tensor {
   );
 }
 
-const SQRT1_2 = Math.SQRT1_2;
-const INV_SQRT_2PI = 0.3989422804014327;
-
 /** GELU in its exact form x * Phi(x) = x/2 (1 + erf(x / sqrt 2)) (torch's default, BERT's "gelu"). */
 export function gelu(x: Tensor): Tensor {
   return unaryOp(
     "gelu",
     x,
-    (s, d) => {
-      for (let i = 0; i < s.length; i++) d[i] = 0.5 * s[i]! * (1 + erf(s[i]! * SQRT1_2));
-    },
-    (g, x, _y, d) => {
-      for (let i = 0; i < g.length; i++) {
-        const v = x[i]!;
-        d[i] = g[i]! * (0.5 * (1 + erf(v * SQRT1_2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v));
-      }
-    },
+    (s, d) => kernels().gelu(s.length, s as FloatArray, d as FloatArray),
+    (g, x, y, d) =>
+      kernels().geluBackward(g.length, g as FloatArray, x as FloatArray, y as FloatArray, d as FloatArray),
   );
 }
 
@@ -210,61 +201,19 @@ export function layerNorm(
   }
   const len = sizeOf(dims);
   const rows = len === 0 ? 0 : x.size / len;
-  const src = x.data;
-  const w = weight?.data;
-  const b = bias?.data;
-  const out = allocate(x.dtype, x.size);
+  const xd = x.data as FloatArray;
+  const w = (weight?.data ?? null) as FloatArray | null;
+  const b = (bias?.data ?? null) as FloatArray | null;
+  const out = allocate(x.dtype, x.size) as FloatArray;
   const means = new Float64Array(rows);
   const rstds = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    const base = r * len;
-    let total = 0;
-    for (let j = 0; j < len; j++) total += src[base + j]!;
-    const mu = total / len;
-    // Two passes: the variance of centered values does not cancel catastrophically.
-    let sq = 0;
-    for (let j = 0; j < len; j++) {
-      const c = src[base + j]! - mu;
-      sq += c * c;
-    }
-    const rstd = 1 / Math.sqrt(sq / len + eps);
-    means[r] = mu;
-    rstds[r] = rstd;
-    for (let j = 0; j < len; j++) {
-      const h = (src[base + j]! - mu) * rstd;
-      out[base + j] = (w ? h * w[j]! : h) + (b ? b[j]! : 0);
-    }
-  }
+  kernels().layerNormRows(rows, len, xd, w, b, eps, out, means, rstds);
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
   return record("layerNorm", new Tensor(out, x.shape), inputs, (g) => {
-    const gd = g.data;
-    const gx = x.requiresGrad ? allocate(x.dtype, x.size) : null;
-    const gw = weight?.requiresGrad ? allocate(x.dtype, len) : null;
-    const gb = bias?.requiresGrad ? allocate(x.dtype, len) : null;
-    for (let r = 0; r < rows; r++) {
-      const base = r * len;
-      const mu = means[r]!;
-      const rstd = rstds[r]!;
-      // dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)), gh = g * weight.
-      let meanGh = 0;
-      let meanGhXhat = 0;
-      for (let j = 0; j < len; j++) {
-        const gh = w ? gd[base + j]! * w[j]! : gd[base + j]!;
-        const h = (src[base + j]! - mu) * rstd;
-        meanGh += gh;
-        meanGhXhat += gh * h;
-        if (gw) gw[j]! += gd[base + j]! * h;
-        if (gb) gb[j]! += gd[base + j]!;
-      }
-      if (!gx) continue;
-      meanGh /= len;
-      meanGhXhat /= len;
-      for (let j = 0; j < len; j++) {
-        const gh = w ? gd[base + j]! * w[j]! : gd[base + j]!;
-        const h = (src[base + j]! - mu) * rstd;
-        gx[base + j] = rstd * (gh - meanGh - h * meanGhXhat);
-      }
-    }
+    const gx = x.requiresGrad ? (allocate(x.dtype, x.size) as FloatArray) : null;
+    const gw = weight?.requiresGrad ? (allocate(x.dtype, len) as FloatArray) : null;
+    const gb = bias?.requiresGrad ? (allocate(x.dtype, len) as FloatArray) : null;
+    kernels().layerNormBackwardRows(rows, len, g.data as FloatArray, xd, w, means, rstds, gx, gw, gb);
     const grads: Array<Tensor | null> = [gx ? new Tensor(gx, x.shape) : null];
     if (weight) grads.push(gw ? new Tensor(gw, dims) : null);
     if (bias) grads.push(gb ? new Tensor(gb, dims) : null);

@@ -1,0 +1,122 @@
+/* Row kernels of the attention softmax and of dropout, instantiated for float and double by
+ * cellarium_native.c (REAL, P(name), EXP). Sums run in double for both, as the TypeScript fallback
+ * (src/tensor/kernels/rows-ts.ts) does, so the two agree to rounding of the exponential. */
+
+static void P(softmax_rows)(size_t rows, size_t len, REAL *x, const REAL *bias) {
+  for (size_t r = 0; r < rows; r++) {
+    REAL *row = x + r * len;
+    double m = -INFINITY;
+    if (bias != NULL) {
+      for (size_t j = 0; j < len; j++) {
+        row[j] += bias[j];
+        if (row[j] > m) m = row[j];
+      }
+    } else {
+      for (size_t j = 0; j < len; j++)
+        if (row[j] > m) m = row[j];
+    }
+    if (m == -INFINITY) m = 0; /* an all -inf row gives NaN, as in torch */
+    double total = 0;
+    for (size_t j = 0; j < len; j++) {
+      const REAL e = EXP((REAL)(row[j] - m));
+      row[j] = e;
+      total += e;
+    }
+    const REAL inv = (REAL)(1 / total);
+    for (size_t j = 0; j < len; j++) row[j] *= inv;
+  }
+}
+
+static void P(softmax_backward_rows)(size_t rows, size_t len, const REAL *p, REAL *g, const uint8_t *keep,
+                                     double keep_scale) {
+  for (size_t r = 0; r < rows; r++) {
+    const REAL *pr = p + r * len;
+    REAL *gr = g + r * len;
+    const uint8_t *kr = keep == NULL ? NULL : keep + r * len;
+    double dot = 0;
+    if (kr != NULL) {
+      const REAL scale = (REAL)keep_scale;
+      for (size_t j = 0; j < len; j++) {
+        gr[j] = kr[j] ? gr[j] * scale : 0;
+        dot += (double)gr[j] * pr[j];
+      }
+    } else {
+      for (size_t j = 0; j < len; j++) dot += (double)gr[j] * pr[j];
+    }
+    const REAL d = (REAL)dot;
+    for (size_t j = 0; j < len; j++) gr[j] = pr[j] * (gr[j] - d);
+  }
+}
+
+static void P(masked_scale)(size_t n, const REAL *src, const uint8_t *keep, double scale, REAL *dst) {
+  const REAL s = (REAL)scale;
+  for (size_t i = 0; i < n; i++) dst[i] = keep[i] ? src[i] * s : 0;
+}
+
+/* Exact GELU, x Phi(x), with Phi(x) = erfc(-x / sqrt 2) / 2: for negative x, 1 + erf(x / sqrt 2)
+ * would cancel to 0 in float long before Phi underflows. The backward takes Phi(x) = y / x from
+ * the forward output y (1/2 near 0, where a float y may underflow). */
+static void P(gelu)(size_t n, const REAL *x, REAL *y) {
+  for (size_t i = 0; i < n; i++) y[i] = (REAL)0.5 * x[i] * ERFC(x[i] * (REAL)-0.70710678118654752);
+}
+
+static void P(gelu_backward)(size_t n, const REAL *g, const REAL *x, const REAL *y, REAL *dx) {
+  for (size_t i = 0; i < n; i++) {
+    const REAL v = x[i];
+    const REAL cdf = FABS(v) < (REAL)1e-30 ? (REAL)0.5 : y[i] / v;
+    dx[i] = g[i] * (cdf + v * (REAL)0.39894228040143268 * EXP((REAL)-0.5 * v * v));
+  }
+}
+
+/* LayerNorm over rows of len values: two passes (mean, then the variance of centered values, which
+ * does not cancel), statistics in double and saved per row for the backward. */
+static void P(layer_norm_rows)(size_t rows, size_t len, const REAL *x, const REAL *w, const REAL *b, double eps,
+                               REAL *y, double *mean, double *rstd) {
+  for (size_t r = 0; r < rows; r++) {
+    const REAL *xr = x + r * len;
+    REAL *yr = y + r * len;
+    double total = 0;
+    for (size_t j = 0; j < len; j++) total += xr[j];
+    const double mu = total / (double)len;
+    double sq = 0;
+    for (size_t j = 0; j < len; j++) {
+      const double c = xr[j] - mu;
+      sq += c * c;
+    }
+    const double rs = 1 / sqrt(sq / (double)len + eps);
+    mean[r] = mu;
+    rstd[r] = rs;
+    for (size_t j = 0; j < len; j++) {
+      const double h = (xr[j] - mu) * rs;
+      yr[j] = (REAL)((w != NULL ? h * w[j] : h) + (b != NULL ? b[j] : 0));
+    }
+  }
+}
+
+/* dx = rstd (gh - mean(gh) - xhat mean(gh xhat)) with gh = g w; dw += sum_rows g xhat; db += sum_rows g.
+ * Any of dx, dw, db may be NULL (not needed). */
+static void P(layer_norm_backward_rows)(size_t rows, size_t len, const REAL *g, const REAL *x, const REAL *w,
+                                        const double *mean, const double *rstd, REAL *dx, REAL *dw, REAL *db) {
+  for (size_t r = 0; r < rows; r++) {
+    const REAL *gr = g + r * len, *xr = x + r * len;
+    const double mu = mean[r], rs = rstd[r];
+    double mean_gh = 0, mean_gh_xhat = 0;
+    for (size_t j = 0; j < len; j++) {
+      const double gh = w != NULL ? (double)gr[j] * w[j] : gr[j];
+      const double h = (xr[j] - mu) * rs;
+      mean_gh += gh;
+      mean_gh_xhat += gh * h;
+      if (dw != NULL) dw[j] += (REAL)(gr[j] * h);
+      if (db != NULL) db[j] += gr[j];
+    }
+    if (dx == NULL) continue;
+    mean_gh /= (double)len;
+    mean_gh_xhat /= (double)len;
+    REAL *dxr = dx + r * len;
+    for (size_t j = 0; j < len; j++) {
+      const double gh = w != NULL ? (double)gr[j] * w[j] : gr[j];
+      const double h = (xr[j] - mu) * rs;
+      dxr[j] = (REAL)(rs * (gh - mean_gh - h * mean_gh_xhat));
+    }
+  }
+}

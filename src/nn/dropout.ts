@@ -1,0 +1,23 @@
+// torch.nn.Dropout: inverted dropout while training, the identity in evaluation mode.
+
+import { checkDropoutP, dropout } from "../tensor/ops/dropout.js";
+import type { Generator } from "../tensor/random.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { Module } from "./module.js";
+
+export class Dropout extends Module {
+  readonly p: number;
+  /** Draws the masks; share one generator across a model to make a run reproducible from one seed. */
+  readonly generator: Generator;
+
+  constructor(p: number, generator: Generator) {
+    super();
+    checkDropoutP(p, "Dropout");
+    this.p = p;
+    this.generator = generator;
+  }
+
+  forward(x: Tensor): Tensor {
+    return dropout(x, this.p, this.training, this.generator);
+  }
+}

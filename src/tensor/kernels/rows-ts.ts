@@ -1,0 +1,69 @@
+// TypeScript fallbacks of the row kernels (see Kernels.softmaxRows, softmaxBackwardRows,
+// maskedScale and dropoutKeep): the attention softmax with its additive mask, its backward with
+// dropout folded in, dropout's masked scaling and its keep mask. Sums in double, as the C versions in src/native/rows_template.h.
+
+import type { FloatArray } from "./types.js";
+
+export function softmaxRowsTs<T extends FloatArray>(rows: number, len: number, x: T, bias: T | null): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * len;
+    let m = -Infinity;
+    if (bias !== null) {
+      for (let j = 0; j < len; j++) {
+        x[o + j]! += bias[j]!;
+        if (x[o + j]! > m) m = x[o + j]!;
+      }
+    } else {
+      for (let j = 0; j < len; j++) if (x[o + j]! > m) m = x[o + j]!;
+    }
+    if (m === -Infinity) m = 0; // an all -inf row gives NaN, as in torch
+    let total = 0;
+    for (let j = 0; j < len; j++) {
+      const e = Math.exp(x[o + j]! - m);
+      x[o + j] = e;
+      total += e;
+    }
+    const inv = 1 / total;
+    for (let j = 0; j < len; j++) x[o + j]! *= inv;
+  }
+}
+
+export function softmaxBackwardRowsTs<T extends FloatArray>(
+  rows: number,
+  len: number,
+  p: T,
+  g: T,
+  keep: Uint8Array | null,
+  keepScale: number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * len;
+    let dot = 0;
+    if (keep !== null) {
+      for (let j = 0; j < len; j++) {
+        g[o + j] = keep[o + j] !== 0 ? g[o + j]! * keepScale : 0;
+        dot += g[o + j]! * p[o + j]!;
+      }
+    } else {
+      for (let j = 0; j < len; j++) dot += g[o + j]! * p[o + j]!;
+    }
+    for (let j = 0; j < len; j++) g[o + j] = p[o + j]! * (g[o + j]! - dot);
+  }
+}
+
+export function maskedScaleTs<T extends FloatArray>(
+  n: number,
+  src: T,
+  keep: Uint8Array,
+  scale: number,
+  dst: T,
+): void {
+  for (let i = 0; i < n; i++) dst[i] = keep[i] !== 0 ? src[i]! * scale : 0;
+}
+
+export function dropoutKeepTs(n: number, words: Uint32Array, threshold: number, keep: Uint8Array): void {
+  for (let i = 0; i < n; i++) {
+    const word = words[i >> 1]!;
+    keep[i] = (i & 1 ? word >>> 16 : word & 0xffff) >= threshold ? 1 : 0;
+  }
+}

@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ArgumentError } from "../../../src/errors.js";
+import {
+  allocate,
+  backend,
+  backends,
+  dtypes,
+  randomArray,
+  skipUnless,
+  tolerance,
+} from "../../helpers/matrices.js";
+
+const [rows, len] = [5, 7];
+
+// float64 references by the definitions
+function softmaxReference(x: ArrayLike<number>, bias: ArrayLike<number> | null): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    const row = Array.from({ length: len }, (_, j) => x[r * len + j]! + (bias ? bias[j]! : 0));
+    const m = Math.max(...row);
+    const e = row.map((v) => Math.exp(v - m));
+    const total = e.reduce((a, b) => a + b);
+    out.push(...e.map((v) => v / total));
+  }
+  return out;
+}
+
+function assertNear(actual: ArrayLike<number>, expected: number[], tol: number): void {
+  for (let i = 0; i < expected.length; i++) {
+    assert.ok(
+      Math.abs(actual[i]! - expected[i]!) <= tol * (1 + Math.abs(expected[i]!)),
+      `element ${i}: ${actual[i]} vs ${expected[i]}`,
+    );
+  }
+}
+
+const keep = Uint8Array.from({ length: rows * len }, (_, i) => ((i * 7) % 3 === 0 ? 0 : 1));
+
+for (const which of backends) {
+  for (const dtype of dtypes) {
+    test(
+      `softmaxRows (${which}, ${dtype}): softmax of each row after adding the shared bias row`,
+      skipUnless(which),
+      () => {
+        const k = backend(which);
+        const x = randomArray(dtype, rows * len, 1);
+        const bias = randomArray(dtype, len, 2);
+        bias[3] = -3.4e38; // a masked key gets probability 0
+        const expected = softmaxReference(x, bias);
+        const y = x.slice();
+        k.softmaxRows(rows, len, y, bias);
+        assertNear(y, expected, tolerance(dtype));
+        for (let r = 0; r < rows; r++) assert.equal(y[r * len + 3], 0);
+        const plain = x.slice();
+        k.softmaxRows(rows, len, plain, null);
+        assertNear(plain, softmaxReference(x, null), tolerance(dtype));
+        // an all -inf row gives NaN, as torch
+        const inf = allocate(dtype, len).fill(-Infinity);
+        k.softmaxRows(1, len, inf, null);
+        assert.ok(inf.every(Number.isNaN));
+        assert.throws(() => k.softmaxRows(rows, len, allocate(dtype, rows * len - 1), null), ArgumentError);
+      },
+    );
+
+    test(
+      `softmaxBackwardRows (${which}, ${dtype}): softmax Jacobian with the dropout mask folded in`,
+      skipUnless(which),
+      () => {
+        const k = backend(which);
+        const p = Float64Array.from(softmaxReference(randomArray("float64", rows * len, 3), null));
+        const pd = allocate(dtype, rows * len);
+        pd.set(p);
+        const g = randomArray(dtype, rows * len, 4);
+        for (const mask of [null, keep]) {
+          const scale = mask ? 1 / 0.7 : 1;
+          const gm = Array.from(g, (v, i) => (mask && mask[i] === 0 ? 0 : v * scale));
+          const expected: number[] = [];
+          for (let r = 0; r < rows; r++) {
+            let dot = 0;
+            for (let j = 0; j < len; j++) dot += gm[r * len + j]! * pd[r * len + j]!;
+            for (let j = 0; j < len; j++) expected.push(pd[r * len + j]! * (gm[r * len + j]! - dot));
+          }
+          const out = g.slice();
+          k.softmaxBackwardRows(rows, len, pd, out, mask, scale);
+          assertNear(out, expected, tolerance(dtype));
+        }
+        assert.throws(() => k.softmaxBackwardRows(rows, len, pd, g, new Uint8Array(3), 1), ArgumentError);
+      },
+    );
+
+    test(
+      `maskedScale (${which}, ${dtype}): kept elements scaled, the rest zero, in place too`,
+      skipUnless(which),
+      () => {
+        const k = backend(which);
+        const src = randomArray(dtype, rows * len, 5);
+        const dst = allocate(dtype, rows * len);
+        k.maskedScale(rows * len, src, keep, 2.5, dst);
+        const expected = Array.from(src, (v, i) => (keep[i] === 0 ? 0 : v * 2.5));
+        assertNear(dst, expected, tolerance(dtype));
+        k.maskedScale(rows * len, src, keep, 2.5, src);
+        assertNear(src, expected, tolerance(dtype));
+        assert.throws(() => k.maskedScale(rows * len, src, keep.subarray(1), 2.5, dst), ArgumentError);
+        assert.throws(
+          () => k.maskedScale(2, src, new Float32Array(2) as unknown as Uint8Array, 1, dst),
+          ArgumentError,
+        );
+      },
+    );
+  }
+}
+
+for (const which of backends) {
+  test(
+    `dropoutKeep (${which}): draw 2j is the low half of word j, 2j + 1 the high half`,
+    skipUnless(which),
+    () => {
+      const k = backend(which);
+      const words = Uint32Array.of(0x0001ffff, 0x80007fff, 0x00000100);
+      const keep = new Uint8Array(5);
+      k.dropoutKeep(5, words, 0x7fff, keep);
+      // halves in order: 0xffff, 0x0001, 0x7fff, 0x8000, 0x0100
+      assert.deepEqual([...keep], [1, 0, 1, 1, 0]);
+      assert.throws(() => k.dropoutKeep(7, words, 1, new Uint8Array(7)), ArgumentError);
+      assert.throws(() => k.dropoutKeep(5, words, 1, new Uint8Array(4)), ArgumentError);
+    },
+  );
+}
