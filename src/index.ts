@@ -1,4 +1,8 @@
 // The public API: hand-picked exports, pinned by tests/public-api.test.ts.
+
+export type { Batch, BatchValue, Transform, TransformState } from "./data/batch.js";
+export type { CsrMatrix, DenseMatrix, Matrix } from "./data/matrix.js";
+export { densify, sparsify } from "./data/matrix.js";
 export {
   ArgumentError,
   CellariumError,
@@ -7,7 +11,25 @@ export {
   FileFormatError,
   SchemaMismatchError,
 } from "./errors.js";
+export type { CellariumModel, ModelOutput, PredictOutput, TrainerContext } from "./models/model.js";
+export { OnePassMeanVarStd } from "./models/onepass-mean-var-std.js";
+export { TDigest } from "./models/tdigest.js";
 export { Dropout, Embedding, LayerNorm, Linear, Module, ModuleList } from "./nn/index.js";
+export { type AdamOptions, adam, adamW } from "./optim/adam.js";
+export { clipGradNorm, clipGradValue } from "./optim/clip.js";
+export { Optimizer } from "./optim/optimizer.js";
+export {
+  constantSchedule,
+  constantScheduleWithWarmup,
+  cosineAnnealingLr,
+  cosineScheduleWithWarmup,
+  exponentialLr,
+  LrScheduler,
+  linearLr,
+  linearScheduleWithWarmup,
+  stepLr,
+} from "./optim/schedulers.js";
+export { type SgdOptions, sgd } from "./optim/sgd.js";
 export {
   abs,
   add,
@@ -88,3 +110,13 @@ export {
   zeros,
   zerosLike,
 } from "./tensor/index.js";
+export * as linalg from "./tensor/linalg/index.js";
+export { Generator, type GeneratorState } from "./tensor/random.js";
+export { decodeSafetensors, encodeSafetensors } from "./tensor/safetensors.js";
+export { composeTransforms } from "./transforms/compose.js";
+export { Densify } from "./transforms/densify.js";
+export { DivideByScale } from "./transforms/divide-by-scale.js";
+export { Filter } from "./transforms/filter.js";
+export { Log1p } from "./transforms/log1p.js";
+export { NormalizeTotal } from "./transforms/normalize-total.js";
+export { ZScore } from "./transforms/z-score.js";

@@ -1,0 +1,14 @@
+// The Node.js entry (`cellarium-ts/node`): everything of the universal entry plus what needs the
+// file system or threads: AnnData files, sharded collections, the loader, the trainer,
+// checkpoints, the prediction writer and the command line. Pinned by tests/public-api.test.ts.
+
+export { main as cli } from "./cli/main.js";
+export { DistributedAnnDataCollection } from "./data/collection.js";
+export { AnnDataFile } from "./data/h5ad/reader.js";
+export { H5adWriter, writeH5ad } from "./data/h5ad/writer.js";
+export { DataLoader, type DataLoaderOptions } from "./data/loader.js";
+export * from "./index.js";
+export { loadCheckpoint, saveCheckpoint } from "./train/checkpoint.js";
+export { CellariumModule } from "./train/module.js";
+export { PredictionWriter } from "./train/prediction-writer.js";
+export { Trainer, type TrainerOptions } from "./train/trainer.js";
