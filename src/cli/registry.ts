@@ -28,7 +28,13 @@ export interface ModelEntry {
   readonly description: string;
   /** fit for every model; predict and validate for PredictMixin / ValidateMixin models. */
   readonly stages: readonly Stage[];
-  create(args: ArgReader): CellariumModel;
+  /** Models that draw random numbers while training take their generator's seed from seed_everything. */
+  create(args: ArgReader, context: ModelContext): CellariumModel;
+}
+
+export interface ModelContext {
+  /** seed_everything (Lightning seeds torch's global generator with it; our models get it explicitly). */
+  readonly seed: number;
 }
 
 interface TransformEntry {
@@ -134,9 +140,14 @@ function transformEntry(classPath: string, where: string): TransformEntry {
 }
 
 /** Builds a model of `entry` from resolved init_args; unknown arguments are an error. */
-export function createModel(entry: ModelEntry, initArgs: InitArgs, where: string): CellariumModel {
+export function createModel(
+  entry: ModelEntry,
+  initArgs: InitArgs,
+  where: string,
+  context: ModelContext = { seed: 0 },
+): CellariumModel {
   const reader = new ArgReader(initArgs, where);
-  const model = entry.create(reader);
+  const model = entry.create(reader, context);
   reader.done();
   return model;
 }

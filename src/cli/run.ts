@@ -2,6 +2,7 @@
 // loader tags, builds the collection, loaders, transforms, model and trainer, fills in the
 // arguments derived from the data (var_names_g after the transforms, n_obs, y_categories), and runs.
 
+import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Batch, BatchValue } from "../data/batch.js";
 import { type BatchKeysConfig, planBatchKeys } from "../data/batch-keys.js";
@@ -327,7 +328,19 @@ function trainerOptions(
   return { options, writer };
 }
 
-/** Runs one model command; returns a summary line per output. */
+/**
+ * seed_everything as Lightning reads it: an integer, or true / absent for a seed drawn at random;
+ * the seed used is written into the config that checkpoints store, so a run can be repeated.
+ */
+function seedOf(value: ConfigValue | undefined): number {
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+  if (value === true || value === false || value === null || value === undefined) return randomInt(2 ** 31);
+  throw new ConfigError(
+    `seed_everything: expected true, false or a non-negative integer, got ${JSON.stringify(value)}`,
+  );
+}
+
+/** Runs one model command. */
 export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunOptions): Promise<void> {
   const log = run.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const config = await readConfig(run.configs, run.overrides);
@@ -335,13 +348,8 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
     process.stdout.write(dumpConfig(config));
     return;
   }
-  const seed = config.seed_everything;
-  if (seed !== undefined && seed !== null && seed !== false && seed !== true && typeof seed !== "number") {
-    throw new ConfigError(`seed_everything: expected true, false or an integer, got ${JSON.stringify(seed)}`);
-  }
-  // Accepted for upstream configs; the models so far draw no random numbers in training (their
-  // seeds, where they have any, are init_args).
-
+  const seed = seedOf(config.seed_everything);
+  config.seed_everything = seed;
   const data = section(config, "data");
   const collection = await openData(data, log);
   try {
@@ -358,7 +366,7 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
     }
     const derived = await derive(entry, collection, base.batchKeys, steps, train[1] - train[0]);
     const initArgs = { ...derived, ...modelSpec.initArgs };
-    const built: CellariumModel = createModel(entry, initArgs, "model.model.init_args");
+    const built: CellariumModel = createModel(entry, initArgs, "model.model.init_args", { seed });
     const module = new CellariumModule({
       transforms: steps,
       model: built,
