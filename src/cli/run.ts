@@ -375,6 +375,26 @@ function trainerOptions(
   return { options, writer };
 }
 
+/**
+ * The sampler pads (or, with drop_last_indices, cuts) the cells to a multiple of the replicas,
+ * as Lightning's DistributedSampler does, so results then differ from a single run's: say so.
+ */
+function warnUnevenSplit(
+  config: ConfigMap,
+  cells: number,
+  replicas: number,
+  log: (line: string) => void,
+): void {
+  const rest = cells % replicas;
+  if (replicas === 1 || rest === 0) return;
+  const split = `${cells} cells do not split evenly across ${replicas} replicas`;
+  log(
+    section(config, "data").drop_last_indices === true
+      ? `warning: ${split}; the last ${rest} are dropped (data.drop_last_indices)`
+      : `warning: ${split}; ${replicas - rest} cells are read twice to pad the parts (as Lightning's DistributedSampler does; data.drop_last_indices: true drops ${rest} instead)`,
+  );
+}
+
 /** Everything a command runs on, built from the config for one replica. */
 export interface PreparedRun {
   readonly collection: DistributedAnnDataCollection;
@@ -436,15 +456,6 @@ export async function prepareRun(
     const trainer = section(config, "trainer");
     const devices = devicesOf(trainer);
     const { options, writer } = trainerOptions(trainer, config);
-    const n = train[1] - train[0];
-    if (replica.numReplicas > 1 && n % replica.numReplicas !== 0 && replica.replicaRank === 0) {
-      const pad = replica.numReplicas - (n % replica.numReplicas);
-      log(
-        data.drop_last_indices === true
-          ? `warning: ${n} cells do not split evenly across ${replica.numReplicas} replicas; the last ${n % replica.numReplicas} are dropped (data.drop_last_indices)`
-          : `warning: ${n} cells do not split evenly across ${replica.numReplicas} replicas; ${pad} cells are read twice to pad the parts (Lightning's DistributedSampler does the same; data.drop_last_indices: true drops ${n % replica.numReplicas} instead)`,
-      );
-    }
     return {
       collection,
       module,
@@ -483,6 +494,7 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
     const trainer = new Trainer(prepared.options);
     const loader = prepared.loader;
     if (stage === "fit") {
+      warnUnevenSplit(config, train[1] - train[0], replica?.numReplicas ?? prepared.devices, log);
       if (prepared.devices > 1 && replica) {
         throw new ConfigError(
           `trainer.devices: ${prepared.devices} with a partial run (part ${replica.rank} of ${replica.numReplicas}) is not supported; use devices: 1 per process`,
