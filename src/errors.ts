@@ -29,3 +29,24 @@ export class ConfigError extends CellariumError {
 export class CheckpointError extends CellariumError {
   override name = "CheckpointError";
 }
+
+const ERRORS: Record<string, new (message: string) => CellariumError> = {
+  ArgumentError,
+  CellariumError,
+  CheckpointError,
+  ConfigError,
+  FileFormatError,
+  SchemaMismatchError,
+};
+
+/**
+ * An error that crossed a thread boundary as its class name and message, rebuilt as the same
+ * class (other names give a plain Error carrying the name).
+ */
+export function errorFromName(name: string, message: string): Error {
+  const Type = ERRORS[name];
+  if (Type !== undefined) return new Type(message);
+  const error = new Error(message);
+  error.name = name;
+  return error;
+}

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
-import { CellariumError } from "../errors.js";
+import { CellariumError, ConfigError } from "../errors.js";
 import { inspectFile } from "./inspect.js";
+import { mergeCommand } from "./merge.js";
 import { parseOverrides } from "./overrides.js";
 import { MODELS, type Stage } from "./registry.js";
 import { runModelCommand } from "./run.js";
@@ -12,6 +13,23 @@ const STAGES: Record<Stage, string> = {
   validate: "compute the validation loss of a trained model",
   predict: "write per-cell predictions of a trained model (--ckpt_path)",
 };
+
+interface FitFlags {
+  config: string[];
+  ckpt_path?: string;
+  print_config?: boolean;
+  replica_rank?: string;
+  num_replicas?: string;
+  partial_path?: string;
+}
+
+function integerFlag(flag: string, text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) {
+    throw new ConfigError(`${flag}: expected a non-negative integer, got "${text}"`);
+  }
+  return value;
+}
 
 function buildProgram(): Command {
   const program = new Command("cellarium")
@@ -27,12 +45,28 @@ function buildProgram(): Command {
     const command = program.command(entry.command).description(`${entry.className}: ${entry.description}`);
     for (const [stage, description] of Object.entries(STAGES) as [Stage, string][]) {
       if (!entry.stages.includes(stage)) continue;
-      command
+      const sub = command
         .command(stage)
         .description(description)
         .requiredOption("-c, --config <file...>", "YAML config file(s); later files override earlier ones")
         .option("--ckpt_path <path>", "checkpoint to resume from (fit) or to load (validate, predict)")
-        .option("--print_config", "print the resolved config and exit")
+        .option("--print_config", "print the resolved config and exit");
+      if (stage === "fit") {
+        sub
+          .option(
+            "--replica_rank <r>",
+            "this process's part of a run split across processes (default: RANK, JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID)",
+          )
+          .option(
+            "--num_replicas <n>",
+            "processes the run is split across; writes a partial checkpoint (default: WORLD_SIZE, CELLARIUM_NUM_REPLICAS or SLURM_ARRAY_TASK_COUNT)",
+          )
+          .option(
+            "--partial_path <path>",
+            "where a partial run writes its checkpoint; {rank} is replaced (default: <default_root_dir>/part-<rank>-of-<n>.safetensors)",
+          );
+      }
+      sub
         .allowUnknownOption()
         .allowExcessArguments()
         .helpOption("-h, --help", "show this help")
@@ -40,19 +74,38 @@ function buildProgram(): Command {
           "after",
           "\nOverrides: --trainer.max_epochs 2 --model.model.init_args.algorithm shifted_data ...",
         )
-        .action(
-          async (options: { config: string[]; ckpt_path?: string; print_config?: boolean }, cmd: Command) => {
-            const overrides = parseOverrides(cmd.args);
-            if (options.ckpt_path) overrides.push(["ckpt_path", options.ckpt_path]);
-            await runModelCommand(entry, stage, {
-              configs: options.config,
-              overrides,
-              printConfig: options.print_config === true,
-            });
-          },
-        );
+        .action(async (options: FitFlags, cmd: Command) => {
+          const overrides = parseOverrides(cmd.args);
+          if (options.ckpt_path) overrides.push(["ckpt_path", options.ckpt_path]);
+          await runModelCommand(entry, stage, {
+            configs: options.config,
+            overrides,
+            printConfig: options.print_config === true,
+            replica: {
+              ...(options.replica_rank !== undefined && {
+                replicaRank: integerFlag("--replica_rank", options.replica_rank),
+              }),
+              ...(options.num_replicas !== undefined && {
+                numReplicas: integerFlag("--num_replicas", options.num_replicas),
+              }),
+            },
+            ...(options.partial_path !== undefined && { partialPath: options.partial_path }),
+          });
+        });
     }
   }
+
+  program
+    .command("merge")
+    .description(
+      "combine the partial checkpoints of a run split across processes (fit --num_replicas) into the whole run's checkpoint, then write the model's outputs",
+    )
+    .argument("<parts...>", "partial checkpoints (.safetensors), one per rank, in any order")
+    .requiredOption("--out <file>", "the merged checkpoint")
+    .option("--no-write_outputs", "do not write what fit writes at its end (e.g. the OnePassMeanVarStd CSV)")
+    .action(async (parts: string[], options: { out: string; write_outputs: boolean }) => {
+      await mergeCommand(parts, { out: options.out, writeOutputs: options.write_outputs });
+    });
 
   program
     .command("inspect")

@@ -7,6 +7,7 @@ import { ConfigError } from "../errors.js";
 import type { CellariumModel } from "../models/model.js";
 import { OnePassMeanVarStd } from "../models/onepass-mean-var-std.js";
 import { TDigest } from "../models/tdigest.js";
+import type { ModelFactory } from "../train/merge-partials.js";
 import { Densify } from "../transforms/densify.js";
 import { DivideByScale } from "../transforms/divide-by-scale.js";
 import { Filter } from "../transforms/filter.js";
@@ -164,3 +165,7 @@ export function createTransform(classPath: string, initArgs: InitArgs, where: st
 export function transformFromState(state: TransformState, where: string): Transform {
   return transformEntry(state.name, where).fromState(state);
 }
+
+/** Builds a model from a checkpoint's class name and init arguments (merges of replicas and parts). */
+export const modelFactory: ModelFactory = (className, initArgs, where) =>
+  createModel(modelByClass(className, where), initArgs, where);

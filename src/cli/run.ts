@@ -4,16 +4,21 @@
 
 import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import type { Batch, BatchValue } from "../data/batch.js";
+import { availableParallelism } from "node:os";
+import { extname } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Batch, BatchValue, JsonValue } from "../data/batch.js";
 import { type BatchKeysConfig, planBatchKeys } from "../data/batch-keys.js";
 import { DistributedAnnDataCollection } from "../data/collection.js";
 import { DataLoader, type DataLoaderOptions } from "../data/loader.js";
 import { ConfigError } from "../errors.js";
 import type { CellariumModel } from "../models/model.js";
 import type { Kwargs } from "../optim/registry.js";
+import { fitReplicas } from "../train/fit-replicas.js";
 import { CellariumModule } from "../train/module.js";
+import { configFingerprint, type Env, partialPath, resolveReplica } from "../train/partial.js";
 import { PredictionWriter, type PredictionWriterOptions } from "../train/prediction-writer.js";
-import { type CheckpointOptions, Trainer, type TrainerOptions } from "../train/trainer.js";
+import { type CheckpointOptions, type FitResult, Trainer, type TrainerOptions } from "../train/trainer.js";
 import { composeTransforms, type PipelineStep } from "../transforms/compose.js";
 import { ArgReader, type InitArgs } from "./args.js";
 import { loadPipeline } from "./checkpoint-pipeline.js";
@@ -28,6 +33,12 @@ export interface RunOptions {
   readonly overrides: ReadonlyArray<readonly [string, ConfigValue]>;
   readonly printConfig?: boolean;
   readonly log?: (line: string) => void;
+  /** fit: --replica_rank / --num_replicas (a partial run); the environment fills in what they leave out. */
+  readonly replica?: { readonly replicaRank?: number; readonly numReplicas?: number };
+  /** fit of a partial run: --partial_path, `{rank}` replaced by the rank. */
+  readonly partialPath?: string;
+  /** Default process.env. */
+  readonly env?: Env;
 }
 
 function deepMerge(base: ConfigMap, extra: ConfigMap): ConfigMap {
@@ -212,26 +223,63 @@ async function derive(
   return derived;
 }
 
+/** DDPStrategy init_args that change nothing here (PyTorch process-group and bucketing settings). */
+const DDP_ARGS = [
+  "broadcast_buffers",
+  "find_unused_parameters",
+  "static_graph",
+  "gradient_as_bucket_view",
+  "process_group_backend",
+  "timeout",
+  "start_method",
+];
+
+/**
+ * trainer.devices as a replica count: an integer, its string, "auto" (1), or -1 (one per CPU,
+ * Lightning's "all devices"). trainer.strategy: "auto", "ddp" (and Lightning's ddp variants), or
+ * {class_path: lightning.pytorch.strategies.DDPStrategy, init_args}: replicas here are always
+ * DDP-like (gradients averaged every step, streaming states merged at epoch end).
+ */
+function devicesOf(trainer: ResolvedMap): number {
+  const devices = trainer.devices;
+  const count =
+    devices === undefined || devices === null || devices === "auto"
+      ? 1
+      : typeof devices === "string" && /^-?\d+$/.test(devices)
+        ? Number(devices)
+        : devices;
+  if (count === -1) return availableParallelism();
+  if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 1) {
+    throw new ConfigError(
+      `trainer.devices: expected a replica count >= 1, "auto" or -1, got ${JSON.stringify(devices)}`,
+    );
+  }
+  const strategy = trainer.strategy;
+  if (typeof strategy === "string") {
+    if (
+      !["auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "ddp_find_unused_parameters_true"].includes(
+        strategy,
+      )
+    )
+      throw new ConfigError(
+        `trainer.strategy: "${strategy}" is not supported (auto, ddp or DDPStrategy are)`,
+      );
+  } else if (strategy !== undefined && strategy !== null) {
+    const { classPath, initArgs } = classSpec(strategy, "trainer.strategy");
+    if (classNameOf(classPath) !== "DDPStrategy")
+      throw new ConfigError(
+        `trainer.strategy: "${classPath}" is not supported (auto, ddp or DDPStrategy are)`,
+      );
+    new ArgReader(initArgs, "trainer.strategy.init_args").done(DDP_ARGS);
+  }
+  return count;
+}
+
 function trainerOptions(
   trainer: ResolvedMap,
   config: ConfigMap,
 ): { options: TrainerOptions; writer: PredictionWriterOptions | null } {
   const a = new ArgReader(trainer, "trainer");
-  const devices = trainer.devices;
-  if (devices !== undefined && devices !== null && devices !== 1 && devices !== "auto" && devices !== "1") {
-    throw new ConfigError(
-      `trainer.devices: ${JSON.stringify(devices)} — data-parallel replicas are not available yet in cellarium-ts; use devices: 1`,
-    );
-  }
-  const strategy = trainer.strategy;
-  if (
-    strategy !== undefined &&
-    strategy !== null &&
-    strategy !== "auto" &&
-    !(typeof strategy === "object" || strategy === "ddp")
-  ) {
-    throw new ConfigError(`trainer.strategy: ${JSON.stringify(strategy)} is not supported`);
-  }
   let checkpointing: false | CheckpointOptions = {};
   let writer: PredictionWriterOptions | null = null;
   const callbacks = trainer.callbacks;
@@ -340,23 +388,59 @@ function seedOf(value: ConfigValue | undefined): number {
   );
 }
 
-/** Runs one model command. */
-export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunOptions): Promise<void> {
-  const log = run.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const config = await readConfig(run.configs, run.overrides);
-  if (run.printConfig) {
-    process.stdout.write(dumpConfig(config));
-    return;
-  }
+/**
+ * The sampler pads (or, with drop_last_indices, cuts) the cells to a multiple of the replicas,
+ * as Lightning's DistributedSampler does, so results then differ from a single run's: say so.
+ */
+function warnUnevenSplit(
+  config: ConfigMap,
+  cells: number,
+  replicas: number,
+  log: (line: string) => void,
+): void {
+  const rest = cells % replicas;
+  if (replicas === 1 || rest === 0) return;
+  const split = `${cells} cells do not split evenly across ${replicas} replicas`;
+  log(
+    section(config, "data").drop_last_indices === true
+      ? `warning: ${split}; the last ${rest} are dropped (data.drop_last_indices)`
+      : `warning: ${split}; ${replicas - rest} cells are read twice to pad the parts (as Lightning's DistributedSampler does; data.drop_last_indices: true drops ${rest} instead)`,
+  );
+}
+
+/** Everything a command runs on, built from the config for one replica. */
+export interface PreparedRun {
+  readonly collection: DistributedAnnDataCollection;
+  readonly module: CellariumModule;
+  readonly model: CellariumModel;
+  readonly options: TrainerOptions;
+  readonly writer: PredictionWriterOptions | null;
+  readonly devices: number;
+  readonly train: [number, number];
+  readonly val: [number, number] | null;
+  readonly ckptPath: string | undefined;
+  loader(range: [number, number]): DataLoader;
+}
+
+/**
+ * Opens the data and builds the module and trainer options of `config`, the loaders reading the
+ * part `replica` of the cells. The caller closes `collection`.
+ */
+export async function prepareRun(
+  entry: ModelEntry,
+  config: ConfigMap,
+  replica: { readonly numReplicas: number; readonly replicaRank: number },
+  log: (line: string) => void,
+): Promise<PreparedRun> {
   const seed = seedOf(config.seed_everything);
-  config.seed_everything = seed;
+
   const data = section(config, "data");
   const collection = await openData(data, log);
   try {
     const model = (await resolveLoaders(config.model ?? {}, "model")) as ResolvedMap;
     const steps = await buildTransforms(model);
     const ckptPath = typeof config.ckpt_path === "string" ? config.ckpt_path : undefined;
-    const base = loaderOptions(data, 1, 0);
+    const base = loaderOptions(data, replica.numReplicas, replica.replicaRank);
     const { train, val } = splits(data, collection.nObs);
     const modelSpec = classSpec(model.model ?? entry.className, "model.model");
     if (classNameOf(modelSpec.classPath) !== entry.className) {
@@ -377,21 +461,102 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
         scheduler: { name: model.scheduler_fn, kwargs: (model.scheduler_kwargs ?? {}) as Kwargs },
       }),
     });
-    const { options, writer } = trainerOptions(section(config, "trainer"), config);
-    const trainer = new Trainer(options);
-    const loader = (range: [number, number]) =>
-      new DataLoader(collection, { ...base, startIdx: range[0], endIdx: range[1] });
+    const trainer = section(config, "trainer");
+    const devices = devicesOf(trainer);
+    const { options, writer } = trainerOptions(trainer, config);
+    return {
+      collection,
+      module,
+      model: built,
+      options: { ...options, numReplicas: replica.numReplicas, replicaRank: replica.replicaRank },
+      writer,
+      devices,
+      train,
+      val,
+      ckptPath,
+      loader: (range) => new DataLoader(collection, { ...base, startIdx: range[0], endIdx: range[1] }),
+    };
+  } catch (error) {
+    collection.close();
+    throw error;
+  }
+}
 
+/** Runs one model command; returns a summary line per output. */
+export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunOptions): Promise<void> {
+  const log = run.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const config = await readConfig(run.configs, run.overrides);
+  if (run.printConfig) {
+    process.stdout.write(dumpConfig(config));
+    return;
+  }
+  // Drawn once here, so that every replica thread (which re-reads the config) uses the same seed.
+  config.seed_everything = seedOf(config.seed_everything);
+  const replica = stage === "fit" ? resolveReplica(run.replica ?? {}, run.env ?? process.env) : null;
+  const prepared = await prepareRun(
+    entry,
+    config,
+    { numReplicas: replica?.numReplicas ?? 1, replicaRank: replica?.rank ?? 0 },
+    log,
+  );
+  const { collection, module, model: built, writer, train, val, ckptPath } = prepared;
+  try {
+    const trainer = new Trainer(prepared.options);
+    const loader = prepared.loader;
     if (stage === "fit") {
-      const result = await trainer.fit(module, loader(train), ckptPath ? { ckptPath } : {});
+      warnUnevenSplit(config, train[1] - train[0], replica?.numReplicas ?? prepared.devices, log);
+      if (prepared.devices > 1 && replica) {
+        throw new ConfigError(
+          `trainer.devices: ${prepared.devices} with a partial run (part ${replica.rank} of ${replica.numReplicas}) is not supported; use devices: 1 per process`,
+        );
+      }
+      let result: FitResult;
+      if (replica) {
+        if (!built.merge) {
+          throw new ConfigError(
+            `partial runs (part ${replica.rank} of ${replica.numReplicas}, from ${replica.source}) need a model with a merge; ${built.className} has none (use trainer.devices on one machine)`,
+          );
+        }
+        const path = partialPath(run.partialPath, prepared.options.defaultRootDir ?? process.cwd(), replica);
+        log(`partial run: part ${replica.rank} of ${replica.numReplicas} (from ${replica.source})`);
+        const fingerprint = configFingerprint(prepared.options.config ?? null);
+        result = await new Trainer({ ...prepared.options, partial: { fingerprint, path } }).fit(
+          module,
+          loader(train),
+          ckptPath ? { ckptPath } : {},
+        );
+        log(`partial checkpoint: ${path}`);
+      } else if (prepared.devices > 1) {
+        log(`replicas: ${prepared.devices} worker threads`);
+        const replicated = await fitReplicas({
+          numReplicas: prepared.devices,
+          factoryModule: new URL(
+            `./replica-factory${extname(fileURLToPath(import.meta.url))}`,
+            import.meta.url,
+          ).href,
+          factoryArgs: {
+            command: entry.command,
+            configs: [...run.configs],
+            overrides: [...run.overrides, ["seed_everything", config.seed_everything]].map(([key, value]) => [
+              key,
+              value,
+            ]) as JsonValue,
+          },
+        });
+        // Rank 0's trained state, for the validation below.
+        built.loadStateDict(replicated.modelState);
+        result = replicated;
+      } else {
+        result = await trainer.fit(module, loader(train), ckptPath ? { ckptPath } : {});
+      }
       log(
         `fit: ${result.cells} cells in ${result.seconds.toFixed(1)} s (${Math.round(result.cells / result.seconds)} cells/s), global step ${result.position.globalStep}`,
       );
       log(`run directory: ${result.runDir}`);
       for (const path of result.checkpoints) log(`checkpoint: ${path}`);
       const output = (built as { output_path?: string | null }).output_path;
-      if (typeof output === "string") log(`output: ${output}`);
-      if (val && built.validate) {
+      if (typeof output === "string" && !replica) log(`output: ${output}`);
+      if (val && built.validate && !replica) {
         const { loss } = await trainer.validate(module, loader(val));
         log(`validation loss: ${loss}`);
       }

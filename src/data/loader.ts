@@ -1,14 +1,5 @@
-import { extname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
-import {
-  ArgumentError,
-  CellariumError,
-  CheckpointError,
-  ConfigError,
-  FileFormatError,
-  SchemaMismatchError,
-} from "../errors.js";
+import type { Worker } from "node:worker_threads";
+import { ArgumentError, errorFromName } from "../errors.js";
 import type { Batch, BatchValue } from "./batch.js";
 import { type BatchKeyPlan, type BatchKeysConfig, planBatchKeys } from "./batch-keys.js";
 import type { DistributedAnnDataCollection } from "./collection.js";
@@ -21,6 +12,7 @@ import {
   type SamplerOptions,
   type SamplerPosition,
 } from "./sampler.js";
+import { startModuleWorker } from "./start-worker.js";
 
 // Streams a collection's batches for one replica (upstream: IterableDistributedAnnDataCollectionDataset
 // in a torch DataLoader, cellarium/ml/data/dadc_dataset.py and core/datamodule.py). The order is
@@ -212,7 +204,7 @@ class ReadAheadWorkers {
 
   private receive(id: number, message: WorkerMessage): void {
     if (message.type === "error") {
-      this.fail(rebuildError(message.name, message.message));
+      this.fail(errorFromName(message.name, message.message));
       return;
     }
     const waiter = this.waiting.get(id);
@@ -235,34 +227,6 @@ class ReadAheadWorkers {
   }
 }
 
-const ERRORS: Record<string, new (message: string) => Error> = {
-  ArgumentError,
-  CellariumError,
-  CheckpointError,
-  ConfigError,
-  FileFormatError,
-  SchemaMismatchError,
-};
-
-/** The worker's error as the same class with the same one-line message. */
-function rebuildError(name: string, message: string): Error {
-  const Type = ERRORS[name];
-  if (Type !== undefined) return new Type(message);
-  const error = new Error(message);
-  error.name = name;
-  return error;
-}
-
-/**
- * Starts loader-worker next to this file: loader-worker.js from dist/, or loader-worker.ts when
- * running from sources through tsx. Node 20 does not apply the tsx hooks of `--import tsx` to a
- * worker's entry module, so a .ts worker first registers tsx's ESM hooks itself.
- */
 function startWorker(init: WorkerInit): Worker {
-  const extension = extname(fileURLToPath(import.meta.url));
-  const entry = new URL(`./loader-worker${extension}`, import.meta.url);
-  if (extension !== ".ts") return new Worker(entry, { workerData: init });
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry.href)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: init });
+  return startModuleWorker(import.meta.url, "loader-worker", { workerData: init });
 }

@@ -33,6 +33,24 @@ export interface Checkpoint {
   readonly random: Record<string, JsonValue>;
   /** The resolved configuration the run was started with, when it came from the command line. */
   readonly config?: JsonValue;
+  /** Data parallelism the run used; absent for a single replica (src/train/replica-group.ts). */
+  readonly parallel?: ParallelInfo;
+}
+
+/** How a checkpoint's run was split across replicas. */
+export interface ParallelInfo {
+  /** Replicas the loader split the cells across (threads, or processes of a partial run). */
+  readonly numReplicas: number;
+  /** Set when the checkpoint holds one process's part only, to be combined by `cellarium merge`. */
+  readonly partial?: PartialInfo;
+}
+
+/** The identity of a partial checkpoint, which `cellarium merge` checks across the parts. */
+export interface PartialInfo {
+  readonly rank: number;
+  readonly numReplicas: number;
+  /** Hash of the configuration that decides the result (src/train/partial.ts). */
+  readonly fingerprint: string;
 }
 
 function toSafetensors(tensor: Tensor): SafetensorsTensor {
@@ -86,6 +104,7 @@ export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Prom
   }
   if (checkpoint.scheduler) metadata.scheduler = json(checkpoint.scheduler);
   if (checkpoint.config !== undefined) metadata.config = json(checkpoint.config);
+  if (checkpoint.parallel !== undefined) metadata.parallel = json(checkpoint.parallel);
   await writeSafetensorsFile(path, tensors, metadata);
 }
 
@@ -148,6 +167,7 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   );
   const scheduler = parse<Checkpoint["scheduler"]>("scheduler", false);
   const config = parse<JsonValue>("config", false);
+  const parallel = parse<ParallelInfo>("parallel", false);
   return {
     model,
     modelState,
@@ -166,5 +186,6 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
     position: parse<TrainerPosition>("position")!,
     random: parse<Record<string, JsonValue>>("random")!,
     ...(config !== undefined && { config }),
+    ...(parallel !== undefined && { parallel }),
   };
 }

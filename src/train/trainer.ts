@@ -7,6 +7,11 @@
 //   by default one at the end of each epoch, keeping the newest only.
 // A checkpoint holds the position (epoch, batches consumed, global step) and every random state,
 // and the loader skips consumed batches, so `ckptPath` resumes exactly where a run stopped.
+// Data parallelism (SPEC.md section 7): with a ReplicaGroup, N replicas run this loop together,
+// each on its part of the cells; gradient models average gradients at every optimizer step,
+// streaming models merge into rank 0 at each epoch end, and rank 0 alone writes checkpoints,
+// metrics and outputs. A partial run (one process of several) writes a partial checkpoint at the
+// end instead of the outputs; `cellarium merge` combines the parts.
 
 import { copyFile, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -18,11 +23,19 @@ import { clipGradNorm, clipGradValue } from "../optim/clip.js";
 import type { AnyOptimizer } from "../optim/registry.js";
 import type { LrScheduler } from "../optim/schedulers.js";
 import { mul } from "../tensor/ops/elementwise.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { noGrad } from "../tensor/tensor.js";
-import { type Checkpoint, loadCheckpoint, saveCheckpoint, type TrainerPosition } from "./checkpoint.js";
+import {
+  type Checkpoint,
+  loadCheckpoint,
+  type ParallelInfo,
+  saveCheckpoint,
+  type TrainerPosition,
+} from "./checkpoint.js";
 import { MetricsCsv } from "./metrics.js";
 import { type CellariumModule, optimParams } from "./module.js";
 import { Progress } from "./progress.js";
+import type { ReplicaGroup } from "./replica-group.js";
 import { createRunDir } from "./run-dir.js";
 
 /** Batches of one epoch for this replica, skipping the first `batchesConsumed` (a resume). */
@@ -65,6 +78,13 @@ export interface TrainerOptions {
   /** The replica this process is and how many train together (data parallelism). */
   readonly numReplicas?: number;
   readonly replicaRank?: number;
+  /** Replicas in threads of this process training together; numReplicas and replicaRank come from it. */
+  readonly replicaGroup?: ReplicaGroup;
+  /**
+   * This process is one part of a run split across processes: it writes its state to `path` at
+   * the end (a partial checkpoint) and leaves the outputs (onTrainEnd) to `cellarium merge`.
+   */
+  readonly partial?: { readonly fingerprint: string; readonly path: string };
   /** Stored in checkpoints for reference (the resolved command-line config). */
   readonly config?: JsonValue;
 }
@@ -108,6 +128,11 @@ export class Trainer {
   ): Promise<FitResult> {
     const o = this.options;
     const model = module.model;
+    const group = o.replicaGroup;
+    const numReplicas = group?.numReplicas ?? o.numReplicas ?? 1;
+    const rank = group?.rank ?? o.replicaRank ?? 0;
+    // Rank 0 of a thread group speaks for the group; every process of a partial run for itself.
+    const leader = (group?.rank ?? 0) === 0;
     const maxSteps = o.maxSteps ?? -1;
     const maxEpochs = o.maxEpochs ?? (maxSteps === -1 ? 1000 : Number.POSITIVE_INFINITY);
     const accumulate = o.accumulateGradBatches ?? 1;
@@ -117,19 +142,53 @@ export class Trainer {
     const everyNEpochs = checkpointing?.everyNEpochs ?? (everyNSteps > 0 ? 0 : 1);
     const saveTopK = checkpointing?.saveTopK ?? 1;
 
-    const runDir = await createRunDir(o.defaultRootDir ?? process.cwd());
-    const metrics = new MetricsCsv(join(runDir, "metrics.csv"));
-    const progress = new Progress(o.enableProgressBar ?? true);
     const optimization = module.configureOptimizers();
+    const streaming = optimization === null;
+    if ((numReplicas > 1 || o.partial) && streaming && !model.merge) {
+      throw new ArgumentError(
+        `Trainer: ${model.className} has neither an optimizer nor a merge, so ${numReplicas} replicas cannot combine their results`,
+      );
+    }
+    const parallel: ParallelInfo | undefined =
+      numReplicas > 1
+        ? {
+            numReplicas,
+            ...(o.partial && { partial: { rank, numReplicas, fingerprint: o.partial.fingerprint } }),
+          }
+        : undefined;
+    const runDir = leader ? await createRunDir(o.defaultRootDir ?? process.cwd()) : "";
+    const metrics = leader ? new MetricsCsv(join(runDir, "metrics.csv")) : null;
+    const progress = new Progress(leader && (o.enableProgressBar ?? true));
     let position: TrainerPosition = { epoch: 0, batchesConsumed: 0, globalStep: 0 };
-    if (fitOptions.ckptPath) position = await restore(fitOptions.ckptPath, module, optimization);
+    // A streaming model's state is the merge of the replicas' states, so on resume rank 0 takes
+    // the checkpoint's and the others start empty; gradient replicas all hold the same parameters.
+    const loadModel = !(group && streaming && group.rank > 0);
+    // Whether this replica's model has seen no cells since it was built or reset.
+    let empty = true;
+    if (fitOptions.ckptPath) {
+      position = await restore(fitOptions.ckptPath, module, optimization, parallel, loadModel);
+      empty = !loadModel;
+    }
+    if (group && optimization) group.broadcastParameters(model.parameters());
+    // Streaming replicas hold cells not yet merged into rank 0.
+    let unmerged = false;
+    const reduce = async () => {
+      empty = await group!.reduceToRoot(model, empty);
+      if (group!.rank > 0) {
+        model.resetParameters();
+        empty = true;
+      }
+      unmerged = false;
+    };
 
     const saved: string[] = [];
     const save = async (at: TrainerPosition, epochLabel: number) => {
       const dir = join(runDir, "checkpoints");
       const path = join(dir, `epoch=${epochLabel}-step=${at.globalStep}.safetensors`);
+      const state = group && streaming ? await group.mergedState(model, empty) : model.stateDict();
+      if (!leader || state === null) return;
       await mkdir(dir, { recursive: true });
-      await saveCheckpoint(path, snapshot(module, optimization, at, o.config));
+      await saveCheckpoint(path, snapshot(module, optimization, at, o.config, state, parallel));
       saved.push(path);
       if (checkpointing?.saveLast) await copyFile(path, join(dir, "last.safetensors"));
       while (saveTopK >= 0 && saved.length > saveTopK) await rm(saved.shift()!, { force: true });
@@ -138,8 +197,8 @@ export class Trainer {
     const context = (): TrainerContext => ({
       epoch: position.epoch,
       globalStep: position.globalStep,
-      numReplicas: o.numReplicas ?? 1,
-      replicaRank: o.replicaRank ?? 0,
+      numReplicas,
+      replicaRank: rank,
       writeTextFile: writeFileAtomic,
     });
     const start = performance.now();
@@ -159,6 +218,8 @@ export class Trainer {
         for await (const raw of data.epochBatches({ epoch, batchesConsumed: consumed })) {
           const batch = module.transform(raw);
           const output = model.forward(batch);
+          empty = false;
+          unmerged = streaming;
           consumed++;
           cells += cellsIn(batch);
           if (output.loss) {
@@ -171,7 +232,7 @@ export class Trainer {
           }
           const boundary = !optimization || consumed % accumulate === 0 || consumed === limit;
           if (boundary) {
-            if (optimization) step(optimization.optimizer, optimization.scheduler, model, o);
+            if (optimization) step(optimization.optimizer, optimization.scheduler, model, o, group);
             position = { epoch, batchesConsumed: consumed, globalStep: position.globalStep + 1 };
             model.onTrainBatchEnd?.(context());
             const seconds = (performance.now() - start) / 1000;
@@ -188,7 +249,7 @@ export class Trainer {
             progress.update(state);
             if (position.globalStep % logEvery === 0) {
               progress.log(state);
-              metrics.log({
+              metrics?.log({
                 epoch,
                 step: position.globalStep,
                 cells,
@@ -215,7 +276,9 @@ export class Trainer {
         );
       }
       if (consumed >= limit) {
-        // The epoch is complete: hooks see it, and the position moves to the next epoch's start.
+        // The epoch is complete: replicas merge, hooks see it, and the position moves to the
+        // next epoch's start.
+        if (group && streaming) await reduce();
         model.onTrainEpochEnd?.(context());
         position = { epoch: epoch + 1, batchesConsumed: 0, globalStep: position.globalStep };
         const seconds = (performance.now() - start) / 1000;
@@ -223,7 +286,13 @@ export class Trainer {
         if (everyNEpochs > 0 && (epoch + 1) % everyNEpochs === 0) await save(position, epoch);
       }
     }
-    await model.onTrainEnd?.(context());
+    if (group && streaming && unmerged) await reduce();
+    if (o.partial) {
+      await saveCheckpoint(
+        o.partial.path,
+        snapshot(module, optimization, position, o.config, model.stateDict(), parallel),
+      );
+    } else if (leader) await model.onTrainEnd?.(context());
     return { runDir, position, checkpoints: saved, cells, seconds: (performance.now() - start) / 1000 };
   }
 
@@ -299,7 +368,9 @@ function step(
   scheduler: LrScheduler | null,
   model: CellariumModel,
   o: TrainerOptions,
+  group: ReplicaGroup | undefined,
 ): void {
+  if (group) group.averageGradients(model.parameters());
   const params = optimParams(model.parameters());
   if (o.gradientClipVal !== undefined && o.gradientClipVal !== null) {
     if ((o.gradientClipAlgorithm ?? "norm") === "norm") clipGradNorm(params, o.gradientClipVal);
@@ -315,11 +386,13 @@ function snapshot(
   optimization: ReturnType<CellariumModule["configureOptimizers"]>,
   position: TrainerPosition,
   config: JsonValue | undefined,
+  modelState: Record<string, Tensor>,
+  parallel: ParallelInfo | undefined,
 ): Checkpoint {
   const model = module.model;
   return {
     model: { className: model.className, initArgs: model.initArgs() },
-    modelState: model.stateDict(),
+    modelState,
     transforms: module.transforms.flatMap((t) => (typeof t === "function" ? [] : [t.state()])),
     ...(optimization && {
       optimizer: { config: module.optimizerJson(), state: optimization.optimizer.stateDict() },
@@ -335,13 +408,23 @@ function snapshot(
     position,
     random: model.randomState ? { model: model.randomState() } : {},
     ...(config !== undefined && { config }),
+    ...(parallel !== undefined && { parallel }),
   };
+}
+
+/** "2 replicas", "part 1 of 4" or "1 replica": how a checkpoint's run was split, for messages. */
+function describeParallel(parallel: ParallelInfo | undefined): string {
+  if (parallel?.partial) return `part ${parallel.partial.rank} of ${parallel.partial.numReplicas}`;
+  const n = parallel?.numReplicas ?? 1;
+  return `${n} replica${n === 1 ? "" : "s"}`;
 }
 
 async function restore(
   path: string,
   module: CellariumModule,
   optimization: ReturnType<CellariumModule["configureOptimizers"]>,
+  parallel: ParallelInfo | undefined,
+  loadModel: boolean,
 ): Promise<TrainerPosition> {
   const checkpoint = await loadCheckpoint(path);
   const model = module.model;
@@ -350,7 +433,17 @@ async function restore(
       `${path}: checkpoint of ${checkpoint.model.className}, cannot resume ${model.className}`,
     );
   }
-  model.loadStateDict(checkpoint.modelState);
+  // Positions count each replica's batches, so a run resumes only under the split it was written
+  // with (and a part only as the same part of the same run).
+  const written = describeParallel(checkpoint.parallel);
+  const wanted = describeParallel(parallel);
+  const fingerprints = [checkpoint.parallel?.partial?.fingerprint, parallel?.partial?.fingerprint];
+  if (written !== wanted || fingerprints[0] !== fingerprints[1]) {
+    throw new CheckpointError(
+      `${path}: written by a run of ${written}${fingerprints[0] ? ` (config ${fingerprints[0]})` : ""}, cannot resume a run of ${wanted}${fingerprints[1] ? ` (config ${fingerprints[1]})` : ""}`,
+    );
+  }
+  if (loadModel) model.loadStateDict(checkpoint.modelState);
   if (optimization) {
     if (!checkpoint.optimizer)
       throw new CheckpointError(`${path}: checkpoint has no optimizer state to resume from`);

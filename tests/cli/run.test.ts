@@ -219,7 +219,16 @@ test("config errors name the key and the value", async () => {
       [["trainer.precision", 16]],
       /trainer\.precision: 16 is not supported by cellarium-ts/,
     ],
-    [config(dir, onepass, normalizeLog), [["trainer.devices", 2]], /trainer\.devices: 2 .* use devices: 1/],
+    [
+      config(dir, onepass, normalizeLog),
+      [["trainer.devices", 0]],
+      /trainer\.devices: expected a replica count >= 1, "auto" or -1, got 0/,
+    ],
+    [
+      config(dir, onepass, normalizeLog),
+      [["trainer.strategy", "fsdp"]],
+      /trainer\.strategy: "fsdp" is not supported \(auto, ddp or DDPStrategy are\)/,
+    ],
     [
       config(dir, onepass, normalizeLog),
       [["model.model.init_args.algorithm", "fast"]],

@@ -1,0 +1,33 @@
+// `cellarium merge --out merged.safetensors part-*.safetensors`: the partial checkpoints of a run
+// split across processes, combined into the whole run's checkpoint (src/train/merge-partials.ts);
+// then what fit does at its end (OnePassMeanVarStd writes its CSV) unless --no-write_outputs.
+
+import { writeFileAtomic } from "../data/atomic-file.js";
+import { saveCheckpoint } from "../train/checkpoint.js";
+import { mergePartials } from "../train/merge-partials.js";
+import { modelFactory } from "./registry.js";
+
+export interface MergeOptions {
+  readonly out: string;
+  /** Run the model's end-of-fit step (its outputs); default true. */
+  readonly writeOutputs?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+export async function mergeCommand(parts: readonly string[], options: MergeOptions): Promise<void> {
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const { checkpoint, model } = await mergePartials(parts, modelFactory);
+  await saveCheckpoint(options.out, checkpoint);
+  log(`merge: ${parts.length} parts of ${model.className} -> ${options.out}`);
+  if (options.writeOutputs ?? true) {
+    await model.onTrainEnd?.({
+      epoch: checkpoint.position.epoch,
+      globalStep: checkpoint.position.globalStep,
+      numReplicas: 1,
+      replicaRank: 0,
+      writeTextFile: writeFileAtomic,
+    });
+    const output = (model as { output_path?: string | null }).output_path;
+    if (typeof output === "string") log(`output: ${output}`);
+  }
+}

@@ -1,0 +1,32 @@
+// What the trainer needs from replicas that train one model together (data parallelism, SPEC.md
+// section 7). The trainer calls these collectively: every replica makes the same calls in the same
+// order, because every replica takes the same number of steps (the sampler gives each replica the
+// same number of batches). src/train/thread-group.ts implements it for worker threads.
+
+import type { CellariumModel } from "../models/model.js";
+import type { Tensor } from "../tensor/tensor.js";
+
+export interface ReplicaGroup {
+  readonly numReplicas: number;
+  readonly rank: number;
+  /**
+   * Gradient models: replaces every replica's gradients by their mean over the replicas, the same
+   * numbers in each, so one step equals a single replica's step on the union of the batches.
+   */
+  averageGradients(params: readonly Tensor[]): void;
+  /** Gradient models: sets every replica's parameters to rank 0's (DDP does this before training). */
+  broadcastParameters(params: readonly Tensor[]): void;
+  /**
+   * Streaming models: merges every replica's model into rank 0's in the tree order of
+   * hierarchical-merge.ts. `empty` says this replica has seen no cells since it was last reset
+   * (its state is then not sent, so a merge never has to handle an empty state). Resolves to
+   * whether this replica's model is still empty afterwards; at ranks > 0 the model is unchanged
+   * and the caller resets it, so the replicas' states always add up to the run's state.
+   */
+  reduceToRoot(model: CellariumModel, empty: boolean): Promise<boolean>;
+  /**
+   * Streaming models: at rank 0, the state of a model that merges every replica's (each model is
+   * left unchanged); null at other ranks. What a checkpoint taken mid-epoch stores.
+   */
+  mergedState(model: CellariumModel, empty: boolean): Promise<Record<string, Tensor> | null>;
+}
