@@ -20,6 +20,7 @@ import type { LrScheduler } from "../optim/schedulers.js";
 import { mul } from "../tensor/ops/elementwise.js";
 import { noGrad } from "../tensor/tensor.js";
 import { type Checkpoint, loadCheckpoint, saveCheckpoint, type TrainerPosition } from "./checkpoint.js";
+import { HistogramLog } from "./histograms.js";
 import { MetricsCsv } from "./metrics.js";
 import { type CellariumModule, optimParams } from "./module.js";
 import { Progress } from "./progress.js";
@@ -119,6 +120,7 @@ export class Trainer {
 
     const runDir = await createRunDir(o.defaultRootDir ?? process.cwd());
     const metrics = new MetricsCsv(join(runDir, "metrics.csv"));
+    const histograms = model.histograms ? new HistogramLog(join(runDir, "histograms.jsonl")) : null;
     const progress = new Progress(o.enableProgressBar ?? true);
     const optimization = module.configureOptimizers();
     let position: TrainerPosition = { epoch: 0, batchesConsumed: 0, globalStep: 0 };
@@ -197,6 +199,10 @@ export class Trainer {
                 ...(loss !== undefined && { train_loss: loss }),
                 ...(optimization && { lr: optimization.optimizer.paramGroups[0]!.lr }),
               });
+              if (histograms && (o.replicaRank ?? 0) === 0) {
+                for (const [name, t] of Object.entries(model.histograms!()))
+                  histograms.log(position.globalStep, epoch, name, t.data);
+              }
               lossSum = 0;
               lossCount = 0;
             }
