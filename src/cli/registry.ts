@@ -4,6 +4,7 @@
 
 import type { Transform, TransformState } from "../data/batch.js";
 import { ConfigError } from "../errors.js";
+import { LogisticRegression } from "../models/logistic-regression.js";
 import type { CellariumModel } from "../models/model.js";
 import { OnePassMeanVarStd } from "../models/onepass-mean-var-std.js";
 import { TDigest } from "../models/tdigest.js";
@@ -59,6 +60,23 @@ export const MODELS: readonly ModelEntry[] = [
     stages: ["fit"],
     create: (a) =>
       new TDigest({ var_names_g: a.strings("var_names_g"), compression: a.number("compression", 100) }),
+  },
+  {
+    command: "logistic_regression",
+    className: "LogisticRegression",
+    derived: ["n_obs", "var_names_g", "y_categories"],
+    description: "multinomial logistic regression (MAP, Laplace prior on the weights)",
+    stages: ["fit", "validate", "predict"],
+    create: (a) =>
+      new LogisticRegression({
+        n_obs: a.integer("n_obs"),
+        var_names_g: a.strings("var_names_g"),
+        y_categories: a.strings("y_categories"),
+        W_prior_scale: a.number("W_prior_scale", 1),
+        W_init_scale: a.number("W_init_scale", 1),
+        seed: a.integer("seed", 0),
+        log_metrics: a.boolean("log_metrics", true),
+      }),
   },
 ];
 
