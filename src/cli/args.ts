@@ -84,6 +84,15 @@ export class ArgReader {
     this.fail(key, "a list of numbers", value);
   }
 
+  /** float32(key), or null when the key is absent or null. */
+  optionalFloat32(key: string): Float32Array | null {
+    if (this.args[key] === null || this.args[key] === undefined) {
+      this.used.add(key);
+      return null;
+    }
+    return this.float32(key);
+  }
+
   /** Throws for any argument that was not read: a misspelt key must not be ignored. */
   done(accepted: readonly string[] = []): void {
     for (const key of Object.keys(this.args)) {

@@ -7,6 +7,7 @@ import { ConfigError } from "../errors.js";
 import { LogisticRegression } from "../models/logistic-regression.js";
 import type { CellariumModel } from "../models/model.js";
 import { OnePassMeanVarStd } from "../models/onepass-mean-var-std.js";
+import { ProbabilisticPCA } from "../models/probabilistic-pca.js";
 import { TDigest } from "../models/tdigest.js";
 import { Densify } from "../transforms/densify.js";
 import { DivideByScale } from "../transforms/divide-by-scale.js";
@@ -76,6 +77,24 @@ export const MODELS: readonly ModelEntry[] = [
         W_init_scale: a.number("W_init_scale", 1),
         seed: a.integer("seed", 0),
         log_metrics: a.boolean("log_metrics", true),
+      }),
+  },
+  {
+    command: "probabilistic_pca",
+    className: "ProbabilisticPCA",
+    derived: ["n_obs", "var_names_g"],
+    description: "probabilistic PCA, marginalized or as a linear VAE",
+    stages: ["fit", "predict"],
+    create: (a) =>
+      new ProbabilisticPCA({
+        n_obs: a.integer("n_obs"),
+        var_names_g: a.strings("var_names_g"),
+        n_components: a.integer("n_components"),
+        ppca_flavor: a.oneOf("ppca_flavor", ["marginalized", "linear_vae"] as const),
+        mean_g: a.optionalFloat32("mean_g"),
+        W_init_scale: a.number("W_init_scale", 1),
+        sigma_init_scale: a.number("sigma_init_scale", 1),
+        seed: a.integer("seed", 0),
       }),
   },
 ];

@@ -105,3 +105,55 @@ print(json.dumps({"logits": logits.tolist(), "names": a.obs_names.tolist()}))
     });
   });
 });
+
+test("probabilistic_pca fit and predict on the demo data write z_nk = solve(M, W (x - mean_g))", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "cli-ppca-"));
+  const quiet: [string, unknown][] = [["trainer.enable_progress_bar", false]];
+  await run("onepass_mean_var_std", "fit", await exampleConfig("onepass_train_config.yaml", dir), quiet);
+  const config = await exampleConfig("ppca_train_config.yaml", dir);
+  const small: [string, unknown][] = [
+    ...quiet,
+    ["trainer.max_epochs", 1],
+    ["model.model.init_args.n_components", 4],
+  ];
+  const fit = await run("probabilistic_pca", "fit", config, small);
+  assert.ok(
+    fit.some((l) => l.startsWith("fit: 2000 cells")),
+    fit.join("\n"),
+  );
+  const checkpoint = join(dir, "ppca/lightning_logs/version_0/checkpoints/epoch=0-step=20.safetensors");
+  await run("probabilistic_pca", "predict", config, [...small, ["ckpt_path", checkpoint]]);
+  const rows = await readPredictions(join(dir, "ppca/predictions/predictions.csv.gz"));
+  assert.deepEqual(rows[0], ["obs_names_n", "z_nk_0", "z_nk_1", "z_nk_2", "z_nk_3"]);
+  assert.equal(rows.length, 2001);
+  const state = (await loadCheckpoint(checkpoint)).modelState;
+  const reference = runPython(
+    `
+import json, sys, numpy as np, pandas as pd, anndata
+inp = json.load(sys.stdin)
+a = anndata.concat([anndata.read_h5ad(f) for f in inp["files"]])
+stats = pd.read_csv(inp["csv"])
+x = a.X.toarray().astype(np.float64); t = a.obs.total_mrna_umis.values.astype(np.float64)
+z = (np.log1p(1e4 * x / (t[:, None] + 1e-6)) - stats.mean_g.values) / (stats.std_g.values + 1e-6)
+W = np.array(inp["W"]).reshape(4, -1); s2 = np.exp(2 * inp["log_sigma"])
+M = W @ W.T + s2 * np.eye(4)
+print(json.dumps(np.linalg.solve(M, W @ (z - np.array(inp["mean"])).T).T.tolist()))
+`,
+    {
+      files: demoFiles,
+      csv: join(dir, "onepass/onepass.csv"),
+      W: [...state.W_kg!.data],
+      log_sigma: state.sigma_unconstrained!.data[0],
+      mean: [...state.mean_g!.data],
+    },
+  ) as number[][];
+  rows.slice(1).forEach((row, i) => {
+    row.slice(1).forEach((v, c) => {
+      const expected = reference[i]![c]!;
+      assert.ok(
+        Math.abs(Number(v) - expected) < 1e-3 * (1 + Math.abs(expected)),
+        `cell ${i} z ${c}: ${v} vs ${expected}`,
+      );
+    });
+  });
+});
