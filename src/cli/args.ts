@@ -84,6 +84,13 @@ export class ArgReader {
     this.fail(key, "a list of numbers", value);
   }
 
+  /** float32(key), or null when the key is absent or null. */
+  /** An argument without a default: undefined when absent or null (Python's None), else read by `read`. */
+  optional<T>(key: string, read: (this: ArgReader, key: string) => T): T | undefined {
+    const value = this.take(key);
+    return value === null || value === undefined ? undefined : read.call(this, key);
+  }
+
   /** Throws for any argument that was not read: a misspelt key must not be ignored. */
   done(accepted: readonly string[] = []): void {
     for (const key of Object.keys(this.args)) {

@@ -4,8 +4,10 @@
 
 import type { Transform, TransformState } from "../data/batch.js";
 import { ConfigError } from "../errors.js";
+import { LogisticRegression } from "../models/logistic-regression.js";
 import type { CellariumModel } from "../models/model.js";
 import { OnePassMeanVarStd } from "../models/onepass-mean-var-std.js";
+import { ProbabilisticPCA } from "../models/probabilistic-pca.js";
 import { TDigest } from "../models/tdigest.js";
 import type { ModelFactory } from "../train/merge-partials.js";
 import { Densify } from "../transforms/densify.js";
@@ -66,6 +68,41 @@ export const MODELS: readonly ModelEntry[] = [
     stages: ["fit"],
     create: (a) =>
       new TDigest({ var_names_g: a.strings("var_names_g"), compression: a.number("compression", 100) }),
+  },
+  {
+    command: "logistic_regression",
+    className: "LogisticRegression",
+    derived: ["n_obs", "var_names_g", "y_categories"],
+    description: "multinomial logistic regression (MAP, Laplace prior on the weights)",
+    stages: ["fit", "validate", "predict"],
+    create: (a) =>
+      new LogisticRegression({
+        n_obs: a.integer("n_obs"),
+        var_names_g: a.strings("var_names_g"),
+        y_categories: a.strings("y_categories"),
+        W_prior_scale: a.number("W_prior_scale", 1),
+        W_init_scale: a.number("W_init_scale", 1),
+        seed: a.integer("seed", 0),
+        log_metrics: a.boolean("log_metrics", true),
+      }),
+  },
+  {
+    command: "probabilistic_pca",
+    className: "ProbabilisticPCA",
+    derived: ["n_obs", "var_names_g"],
+    description: "probabilistic PCA, marginalized or as a linear VAE",
+    stages: ["fit", "predict"],
+    create: (a) =>
+      new ProbabilisticPCA({
+        n_obs: a.integer("n_obs"),
+        var_names_g: a.strings("var_names_g"),
+        n_components: a.integer("n_components"),
+        ppca_flavor: a.oneOf("ppca_flavor", ["marginalized", "linear_vae"] as const),
+        mean_g: a.optional("mean_g", a.float32) ?? null,
+        W_init_scale: a.number("W_init_scale", 1),
+        sigma_init_scale: a.number("sigma_init_scale", 1),
+        seed: a.integer("seed", 0),
+      }),
   },
 ];
 

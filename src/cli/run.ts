@@ -111,19 +111,18 @@ async function openData(data: ResolvedMap, log: (line: string) => void) {
   }
   const a = new ArgReader(initArgs, "data.dadc.init_args");
   const filenames = initArgs.filenames;
-  const optionalInt = (key: string) =>
-    initArgs[key] === null || initArgs[key] === undefined ? undefined : a.integer(key);
+  const limits = a.optional("limits", (key) => initArgs[key] as number[]);
+  const shardSize = a.optional("shard_size", a.integer);
+  const lastShardSize = a.optional("last_shard_size", a.integer);
+  const obsColumnsToValidate = a.optional("obs_columns_to_validate", a.strings);
   const collection = await DistributedAnnDataCollection.open({
     filenames: typeof filenames === "string" ? filenames : a.strings("filenames"),
-    ...(initArgs.limits !== null && initArgs.limits !== undefined && { limits: initArgs.limits as number[] }),
-    ...(optionalInt("shard_size") !== undefined && { shardSize: optionalInt("shard_size")! }),
-    ...(optionalInt("last_shard_size") !== undefined && { lastShardSize: optionalInt("last_shard_size")! }),
+    ...(limits !== undefined && { limits }),
+    ...(shardSize !== undefined && { shardSize }),
+    ...(lastShardSize !== undefined && { lastShardSize }),
     maxCacheSize: a.integer("max_cache_size", 1),
     cacheSizeStrictlyEnforced: a.boolean("cache_size_strictly_enforced", true),
-    ...(initArgs.obs_columns_to_validate !== null &&
-      initArgs.obs_columns_to_validate !== undefined && {
-        obsColumnsToValidate: a.strings("obs_columns_to_validate"),
-      }),
+    ...(obsColumnsToValidate !== undefined && { obsColumnsToValidate }),
   });
   log(
     `data: ${collection.nObs} cells x ${collection.nVars} genes in ${collection.filenames.length} shard(s)`,
@@ -140,6 +139,7 @@ function loaderOptions(
   const batchKeys = data.batch_keys;
   if (!isMap(batchKeys as ConfigValue))
     throw new ConfigError("data.batch_keys is required (at least x_ng and var_names_g)");
+  const prefetch = a.optional("prefetch_factor", a.integer);
   const options = {
     batchKeys: batchKeys as unknown as BatchKeysConfig,
     batchSize: a.integer("batch_size", 1),
@@ -153,8 +153,7 @@ function loaderOptions(
       "cache_efficient",
     ),
     numWorkers: a.integer("num_workers", 0),
-    ...(data.prefetch_factor !== null &&
-      data.prefetch_factor !== undefined && { prefetch: a.integer("prefetch_factor") }),
+    ...(prefetch !== undefined && { prefetch }),
     numReplicas,
     replicaRank,
   };
@@ -294,15 +293,13 @@ function trainerOptions(
     const c = new ArgReader(initArgs, `${where}.init_args`);
     const name = classNameOf(classPath);
     if (name === "ModelCheckpoint") {
-      const optional = (key: string) =>
-        initArgs[key] === null || initArgs[key] === undefined ? undefined : c.integer(key);
+      const everyNTrainSteps = c.optional("every_n_train_steps", c.integer);
+      const everyNEpochs = c.optional("every_n_epochs", c.integer);
       checkpointing = {
-        ...(optional("every_n_train_steps") !== undefined && {
-          everyNTrainSteps: optional("every_n_train_steps")!,
-        }),
-        ...(optional("every_n_epochs") !== undefined && { everyNEpochs: optional("every_n_epochs")! }),
+        ...(everyNTrainSteps !== undefined && { everyNTrainSteps }),
+        ...(everyNEpochs !== undefined && { everyNEpochs }),
         saveTopK: c.integer("save_top_k", 1),
-        saveLast: initArgs.save_last === null ? false : c.boolean("save_last", false),
+        saveLast: c.boolean("save_last", false),
       };
       c.done([
         "dirpath",
@@ -320,13 +317,9 @@ function trainerOptions(
       writer = {
         outputDir: c.string("output_dir"),
         key: c.string("key", "x_ng"),
-        predictionSize:
-          initArgs.prediction_size === null || initArgs.prediction_size === undefined
-            ? null
-            : c.integer("prediction_size"),
+        predictionSize: c.optional("prediction_size", c.integer) ?? null,
         gzip: c.boolean("gzip", true),
-        fieldNames:
-          initArgs.field_names === null || initArgs.field_names === undefined ? [] : c.strings("field_names"),
+        fieldNames: c.optional("field_names", c.strings) ?? [],
         format: c.oneOf("format", ["csv", "h5ad"] as const, "csv"),
       };
       c.done(["max_threadpool_workers"]);
@@ -337,40 +330,27 @@ function trainerOptions(
     }
   }
   if (trainer.enable_checkpointing === false) checkpointing = false;
-  const optionalNumber = (key: string) =>
-    trainer[key] === null || trainer[key] === undefined ? undefined : a.number(key);
+  const number = (key: string) => a.optional(key, a.number);
+  const maxEpochs = number("max_epochs");
+  const maxSteps = number("max_steps");
+  const limitTrainBatches = number("limit_train_batches");
+  const limitValBatches = number("limit_val_batches");
+  const limitPredictBatches = number("limit_predict_batches");
+  const logEveryNSteps = number("log_every_n_steps");
+  const accumulateGradBatches = number("accumulate_grad_batches");
   const options: TrainerOptions = {
-    ...(optionalNumber("max_epochs") !== undefined && { maxEpochs: optionalNumber("max_epochs")! }),
-    ...(optionalNumber("max_steps") !== undefined && { maxSteps: optionalNumber("max_steps")! }),
-    ...(optionalNumber("limit_train_batches") !== undefined && {
-      limitTrainBatches: optionalNumber("limit_train_batches")!,
-    }),
-    ...(optionalNumber("limit_val_batches") !== undefined && {
-      limitValBatches: optionalNumber("limit_val_batches")!,
-    }),
-    ...(optionalNumber("limit_predict_batches") !== undefined && {
-      limitPredictBatches: optionalNumber("limit_predict_batches")!,
-    }),
-    ...(optionalNumber("log_every_n_steps") !== undefined && {
-      logEveryNSteps: optionalNumber("log_every_n_steps")!,
-    }),
-    ...(optionalNumber("accumulate_grad_batches") !== undefined && {
-      accumulateGradBatches: optionalNumber("accumulate_grad_batches")!,
-    }),
-    gradientClipVal: optionalNumber("gradient_clip_val") ?? null,
-    gradientClipAlgorithm:
-      trainer.gradient_clip_algorithm === null || trainer.gradient_clip_algorithm === undefined
-        ? "norm"
-        : a.oneOf("gradient_clip_algorithm", ["norm", "value"] as const),
-    defaultRootDir:
-      trainer.default_root_dir === null || trainer.default_root_dir === undefined
-        ? process.cwd()
-        : a.string("default_root_dir"),
+    ...(maxEpochs !== undefined && { maxEpochs }),
+    ...(maxSteps !== undefined && { maxSteps }),
+    ...(limitTrainBatches !== undefined && { limitTrainBatches }),
+    ...(limitValBatches !== undefined && { limitValBatches }),
+    ...(limitPredictBatches !== undefined && { limitPredictBatches }),
+    ...(logEveryNSteps !== undefined && { logEveryNSteps }),
+    ...(accumulateGradBatches !== undefined && { accumulateGradBatches }),
+    gradientClipVal: number("gradient_clip_val") ?? null,
+    gradientClipAlgorithm: a.oneOf("gradient_clip_algorithm", ["norm", "value"] as const, "norm"),
+    defaultRootDir: a.string("default_root_dir", process.cwd()),
     checkpointing,
-    enableProgressBar:
-      trainer.enable_progress_bar === null || trainer.enable_progress_bar === undefined
-        ? true
-        : a.boolean("enable_progress_bar"),
+    enableProgressBar: a.boolean("enable_progress_bar", true),
     config: JSON.parse(JSON.stringify(config, (_, v) => (typeof v === "function" ? "<frozen pipeline>" : v))),
   };
   return { options, writer };

@@ -59,6 +59,11 @@ export interface CellariumModel {
    */
   attribute?(name: string): ModelAttribute;
   attributeNames?(): readonly string[];
+  /**
+   * Tensors whose value histograms the trainer logs at its log steps (upstream sends them to
+   * TensorBoard's add_histogram, e.g. LogisticRegression's W_gc when log_metrics is set).
+   */
+  histograms?(): Record<string, Tensor>;
   /** PredictMixin. */
   predict?(batch: Batch): PredictOutput;
   /** ValidateMixin: the validation loss of a batch. */

@@ -32,6 +32,7 @@ import {
   saveCheckpoint,
   type TrainerPosition,
 } from "./checkpoint.js";
+import { HistogramLog } from "./histograms.js";
 import { MetricsCsv } from "./metrics.js";
 import { type CellariumModule, optimParams } from "./module.js";
 import { Progress } from "./progress.js";
@@ -158,6 +159,7 @@ export class Trainer {
         : undefined;
     const runDir = leader ? await createRunDir(o.defaultRootDir ?? process.cwd()) : "";
     const metrics = leader ? new MetricsCsv(join(runDir, "metrics.csv")) : null;
+    const histograms = leader && model.histograms ? new HistogramLog(join(runDir, "histograms.jsonl")) : null;
     const progress = new Progress(leader && (o.enableProgressBar ?? true));
     let position: TrainerPosition = { epoch: 0, batchesConsumed: 0, globalStep: 0 };
     // A streaming model's state is the merge of the replicas' states, so on resume rank 0 takes
@@ -258,6 +260,10 @@ export class Trainer {
                 ...(loss !== undefined && { train_loss: loss }),
                 ...(optimization && { lr: optimization.optimizer.paramGroups[0]!.lr }),
               });
+              if (histograms) {
+                for (const [name, t] of Object.entries(model.histograms!()))
+                  histograms.log(position.globalStep, epoch, name, t.data);
+              }
               lossSum = 0;
               lossCount = 0;
             }

@@ -207,6 +207,40 @@ test("streaming models step once per batch, hooks run, and the epoch-end checkpo
   assert.deepEqual(csv[4]!.split(",").slice(0, 3), ["1", "16", "128"]);
 });
 
+test("a model's histograms are logged at the log steps to histograms.jsonl", async () => {
+  const root = await mkdtemp(join(tmpdir(), "trainer-"));
+  // The histogram of the running sums, snapshotted at each log step by the trainer.
+  class LoggedSums extends Sums {
+    histograms(): Record<string, Tensor> {
+      return { sum_g: this.sum_g };
+    }
+  }
+  const model = new LoggedSums();
+  const result = await new Trainer({ ...quiet, maxEpochs: 1, defaultRootDir: root, logEveryNSteps: 3 }).fit(
+    new CellariumModule({ model }),
+    new MemorySource(),
+  );
+  const records = (await readFile(join(result.runDir, "histograms.jsonl"), "utf8"))
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line));
+  assert.deepEqual(
+    records.map((r) => [r.step, r.name]),
+    [
+      [3, "sum_g"],
+      [6, "sum_g"],
+    ],
+  );
+  const last = records[1];
+  assert.equal(last.num, N_GENES);
+  assert.equal(
+    last.bucket.reduce((a: number, b: number) => a + b, 0),
+    N_GENES,
+  );
+  // After 6 of 8 batches the sums differ from the final ones, so the record is a snapshot.
+  assert.ok(last.max < Math.max(...model.sum_g.data) || last.min > Math.min(...model.sum_g.data));
+});
+
 test("save_top_k -1 keeps every checkpoint; a second run gets the next version directory", async () => {
   const root = await mkdtemp(join(tmpdir(), "trainer-"));
   const trainer = new Trainer({

@@ -1,0 +1,58 @@
+// Products of a constant sparse matrix (CSR, e.g. a batch of counts) with a dense tensor that may
+// require grad (a weight matrix). The sparse operand is data, never differentiated: a model's
+// weights see the batch through X W without the batch being densified, at nnz x k multiply-adds
+// each way instead of n x g x k.
+
+import { ArgumentError } from "../../errors.js";
+import { allocate, type FloatArray, formatShape, record, Tensor } from "../tensor.js";
+
+/** A compressed-sparse-rows matrix (structurally the data layer's CsrMatrix; tensor/ does not import data/). */
+export interface CsrOperand {
+  readonly nRows: number;
+  readonly nCols: number;
+  readonly indptr: Int32Array;
+  readonly indices: Int32Array;
+  readonly data: Float32Array | Float64Array;
+}
+
+/**
+ * X W for a CSR X [n, g] and a dense float W [g, k]: [n, k] in W's dtype, differentiable in W
+ * (dW = X^T dY, accumulated row by row from the same non-zeros). Duplicate column entries add up.
+ */
+export function csrMatmul(x: CsrOperand, w: Tensor): Tensor {
+  if (w.dtype === "int32" || w.ndim !== 2 || w.shape[0] !== x.nCols) {
+    throw new ArgumentError(
+      `csrMatmul: W must be a float [${x.nCols}, k] tensor for a CSR X of ${x.nRows} x ${x.nCols}, got ${w.dtype}${formatShape(w.shape)}`,
+    );
+  }
+  if (x.indptr.length !== x.nRows + 1) {
+    throw new ArgumentError(`csrMatmul: indptr has ${x.indptr.length} entries for ${x.nRows} rows`);
+  }
+  const k = w.shape[1]!;
+  const { nRows, indptr, indices, data } = x;
+  const wd = w.data as FloatArray;
+  const y = allocate(w.dtype, nRows * k) as FloatArray;
+  for (let i = 0; i < nRows; i++) {
+    const row = i * k;
+    const end = indptr[i + 1]!;
+    for (let p = indptr[i]!; p < end; p++) {
+      const v = data[p]!;
+      const col = indices[p]! * k;
+      for (let j = 0; j < k; j++) y[row + j]! += v * wd[col + j]!;
+    }
+  }
+  return record("csrMatmul", new Tensor(y, [nRows, k]), [w], (g) => {
+    const gd = g.data as FloatArray;
+    const gw = allocate(w.dtype, w.size) as FloatArray;
+    for (let i = 0; i < nRows; i++) {
+      const row = i * k;
+      const end = indptr[i + 1]!;
+      for (let p = indptr[i]!; p < end; p++) {
+        const v = data[p]!;
+        const col = indices[p]! * k;
+        for (let j = 0; j < k; j++) gw[col + j]! += v * gd[row + j]!;
+      }
+    }
+    return [new Tensor(gw, w.shape)];
+  });
+}
