@@ -3,10 +3,11 @@ import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import { abcdParamGroups } from "../../../src/models/layers/abcd-parameter.js";
 import { type MuLayer, MuLinear, type MuOptimizer } from "../../../src/models/layers/mu-linear.js";
+import { normalInit } from "../../../src/nn/init.js";
 import { Linear } from "../../../src/nn/linear.js";
 import { adam } from "../../../src/optim/adam.js";
 import { sgd } from "../../../src/optim/sgd.js";
-import { mean, mul, square, sub, sum, Tensor } from "../../../src/tensor/index.js";
+import { mean, mul, noGrad, randn, relu, square, sub, sum, Tensor } from "../../../src/tensor/index.js";
 import { Generator } from "../../../src/tensor/random.js";
 import { assertClose, assertGradients, input } from "../../tensor/helpers.js";
 
@@ -242,3 +243,139 @@ test("MuLinear without a bias, its parameter groups, and its argument checks", (
   assert.throws(() => new MuLinear(2, 2, { ...base, baseWidth: 0 }), ArgumentError);
   assert.ok(new MuLinear(2, 2, base).forward(new Tensor(new Float32Array(2), [1, 2])).shape.length === 2);
 });
+
+// Coordinate check (Yang et al., Tensor Programs V, appendix J.2): train the same 3-layer ReLU MLP at
+// growing widths for a few steps and fit log(statistic) against log(width). Under muP the hidden
+// activations, their change during training, the change of the output and of each bias, and (Adam)
+// each parameter's hooked gradient stay Theta(1), so their slopes are ~0; under the standard
+// parametrization (N(0, 1/fan_in) weights, one learning rate) the changes of the hidden layer and of
+// the output grow ~n. The output weights start at zero in both (a "zero readout", as upstream's check).
+// Checked by hand: raising any one table entry by 0.5 fails this test (slopes of +-0.45 to 1, SGD's
+// bias d 0.14), except b of the output weights and of the biases, which scale a zero initialization
+// here; the table test above pins those.
+const D_IN = 16;
+const D_OUT = 4;
+const BATCH = 32;
+const BASE_WIDTH = 64;
+const WIDTHS = [64, 128, 256, 512, 1024];
+const SEEDS = 2;
+const STEPS = 5;
+
+type Layer = Linear | MuLinear;
+
+function muMlp(width: number, optimizer: MuOptimizer, generator: Generator): Layer[] {
+  const common = { bias: true, optimizer, generator, baseWidth: BASE_WIDTH };
+  return [
+    new MuLinear(D_IN, width, { ...common, layer: "input", weightInitStd: 1 / Math.sqrt(D_IN) }),
+    new MuLinear(width, width, { ...common, layer: "hidden", weightInitStd: 1 / Math.sqrt(BASE_WIDTH) }),
+    new MuLinear(width, D_OUT, { ...common, layer: "output", weightInitStd: 0 }),
+  ];
+}
+
+function standardMlp(width: number, generator: Generator): Layer[] {
+  return [
+    [D_IN, width],
+    [width, width],
+    [width, D_OUT],
+  ].map(([inF, outF]) => {
+    const layer = new Linear(inF!, outF!, { generator });
+    // Zero readout, as the muP model's output layer.
+    normalInit(layer.weight, generator, 0, outF === D_OUT ? 0 : 1 / Math.sqrt(inF!));
+    layer.bias!.data.fill(0);
+    return layer;
+  });
+}
+
+/** The hidden activations, the output and the biases (copies). */
+function snapshot(layers: Layer[], x: Tensor): Float32Array[] {
+  return noGrad(() => {
+    const h1 = relu(layers[0]!.forward(x));
+    const h2 = relu(layers[1]!.forward(h1));
+    const f = layers[2]!.forward(h2);
+    return [h1, h2, f, layers[0]!.bias!, layers[1]!.bias!].map((t) => Float32Array.from(t.data));
+  });
+}
+
+function rms(a: ArrayLike<number>, b?: ArrayLike<number>): number {
+  let total = 0;
+  for (let i = 0; i < a.length; i++) total += (a[i]! - (b?.[i] ?? 0)) ** 2;
+  return Math.sqrt(total / a.length);
+}
+
+/** Least-squares slope of log(y) against log(width). */
+function logLogSlope(ys: number[]): number {
+  const lx = WIDTHS.map(Math.log);
+  const ly = ys.map(Math.log);
+  const mx = lx.reduce((s, v) => s + v) / lx.length;
+  const my = ly.reduce((s, v) => s + v) / ly.length;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < lx.length; i++) {
+    num += (lx[i]! - mx) * (ly[i]! - my);
+    den += (lx[i]! - mx) ** 2;
+  }
+  return num / den;
+}
+
+/** Slopes of each statistic, averaged over seeds before the fit. */
+function coordCheck(
+  parametrization: "mup" | "sp",
+  optimizer: MuOptimizer,
+  lr: number,
+): Record<string, number> {
+  const perWidth = WIDTHS.map(() => new Map<string, number>());
+  for (let seed = 0; seed < SEEDS; seed++) {
+    const data = new Generator(100 + seed);
+    const x = randn([BATCH, D_IN], data);
+    const y = randn([BATCH, D_OUT], data);
+    WIDTHS.forEach((width, w) => {
+      const generator = new Generator(seed);
+      const layers =
+        parametrization === "mup" ? muMlp(width, optimizer, generator) : standardMlp(width, generator);
+      const named = layers.flatMap((l, i) =>
+        l.namedParameters().map(([name, p]) => [`fc${i + 1}.${name}`, p] as const),
+      );
+      const params = named.map(([, p]) => p);
+      const opt = optimizer === "sgd" ? sgd(params, { lr }) : adam(params, { lr });
+      const before = snapshot(layers, x);
+      const stats = new Map<string, number>();
+      for (let step = 0; step < STEPS; step++) {
+        for (const p of params) p.grad = null;
+        const f = layers[2]!.forward(relu(layers[1]!.forward(relu(layers[0]!.forward(x)))));
+        mean(square(sub(f, y))).backward();
+        // d's purpose: Adam's gradients (after the hooks) are Theta(1), so eps acts alike at every width.
+        if (step === STEPS - 1 && optimizer !== "sgd") {
+          for (const [name, p] of named) stats.set(`grad ${name}`, rms(p.grad!.data));
+        }
+        opt.step();
+      }
+      const after = snapshot(layers, x);
+      stats.set("h1", rms(after[0]!));
+      stats.set("h2", rms(after[1]!));
+      for (const [i, name] of ["dh1", "dh2", "df", "db1", "db2"].entries()) {
+        stats.set(name, rms(after[i]!, before[i]!));
+      }
+      for (const [name, value] of stats)
+        perWidth[w]!.set(name, (perWidth[w]!.get(name) ?? 0) + value / SEEDS);
+    });
+  }
+  return Object.fromEntries(
+    [...perWidth[0]!.keys()].map((name) => [name, logLogSlope(perWidth.map((m) => m.get(name)!))]),
+  );
+}
+
+for (const [optimizer, lr] of [
+  ["adam", 1e-3],
+  ["sgd", 5e-3],
+] as const) {
+  test(`coordinate check with ${optimizer}: muP activations, their changes and gradients stay flat in width, standard ones grow`, () => {
+    const mup = coordCheck("mup", optimizer, lr);
+    for (const [name, slope] of Object.entries(mup)) {
+      assert.ok(Math.abs(slope) < 0.1, `muP ${name}: log-log slope ${slope.toFixed(3)} vs width`);
+    }
+    const sp = coordCheck("sp", optimizer, lr);
+    for (const name of ["dh2", "df"]) {
+      assert.ok(sp[name]! > 0.5, `standard ${name}: log-log slope ${sp[name]!.toFixed(3)} vs width`);
+    }
+  });
+}
