@@ -11,8 +11,12 @@ export {
   FileFormatError,
   SchemaMismatchError,
 } from "./errors.js";
+export { AbcdParameter, abcdParameterOf, abcdParamGroups } from "./models/layers/abcd-parameter.js";
+export { MuLinear } from "./models/layers/mu-linear.js";
+export { LogisticRegression } from "./models/logistic-regression.js";
 export type { CellariumModel, ModelOutput, PredictOutput, TrainerContext } from "./models/model.js";
 export { OnePassMeanVarStd } from "./models/onepass-mean-var-std.js";
+export { ProbabilisticPCA } from "./models/probabilistic-pca.js";
 export { TDigest } from "./models/tdigest.js";
 export { Dropout, Embedding, LayerNorm, Linear, Module, ModuleList } from "./nn/index.js";
 export { type AdamOptions, adam, adamW } from "./optim/adam.js";
