@@ -67,7 +67,7 @@ const labels = new Map();
 for (const path of ["examples/data/demo_0.h5ad", "examples/data/demo_1.h5ad"]) {
   const file = await AnnDataFile.open(path);
   const column = file.obs.column("cell_type");
-  file.obsNames().forEach((name, i) => labels.set(name, column.codes[i]));
+  for (const [i, name] of file.obsNames().entries()) labels.set(name, column.codes[i]);
   file.close();
 }
 const rows = gunzipSync(await readFile("runs/lr/predictions/predictions.csv.gz"))
