@@ -38,6 +38,24 @@ await step("3. the medians as a CSV, read from the checkpoint", [
   "--out",
   "runs/tdigest/median_g.csv",
 ]);
+await step("4. a tiny Geneformer on the counts divided by those medians", [
+  "geneformer",
+  "fit",
+  "--config",
+  "examples/cli_workflow/geneformer_train_config.yaml",
+  "--trainer.enable_progress_bar",
+  "false",
+]);
+await step("5. Geneformer cell embeddings", [
+  "geneformer",
+  "predict",
+  "--config",
+  "examples/cli_workflow/geneformer_train_config.yaml",
+  "--config",
+  "examples/cli_workflow/geneformer_predict_config.yaml",
+  "--trainer.enable_progress_bar",
+  "false",
+]);
 console.log(
-  "\nResults: runs/onepass/onepass.csv, runs/tdigest/median_g.csv and the checkpoints under runs/*/lightning_logs/",
+  "\nResults: runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/geneformer/embeddings/predictions.csv.gz and the checkpoints under runs/*/lightning_logs/",
 );

@@ -110,7 +110,7 @@ export function geneformerFromHuggingFace(
     if (SKIPPED.some((pattern) => pattern.test(key))) skippedKeys.push(key);
     else if (key === "cls.predictions.decoder.weight") {
       const word = tensors["bert.embeddings.word_embeddings.weight"];
-      if (!word || !word.data.every((v, i) => v === tensor.data[i])) {
+      if (!word?.data.every((v, i) => v === tensor.data[i])) {
         throw new CheckpointError(
           `${source}: cls.predictions.decoder.weight differs from the word embeddings; only tied decoders are supported`,
         );
