@@ -117,8 +117,13 @@ def parameter_shapes(config):
     return shapes
 
 
-def bert_masked_lm(config, P, input_ids, attention_mask):
-    """Forward pass; returns (hidden_states list, attentions list, logits). Evaluation mode: no dropout."""
+def bert_masked_lm(config, P, input_ids, attention_mask, dropout=0.0, logits_at=None):
+    """Forward pass; returns (hidden_states list, attentions list, logits).
+
+    dropout: Hugging Face's hidden and attention dropout probability in training mode (0: evaluation
+    mode, as the parity tests run). logits_at: flat indices (b * s + position) where the vocabulary
+    logits are wanted ([len, vocab]); None computes them at every position, as Hugging Face does.
+    """
     h = config["hidden_size"]
     heads = config["num_attention_heads"]
     d = h // heads
@@ -135,7 +140,8 @@ def bert_masked_lm(config, P, input_ids, attention_mask):
     x = x + P["bert.embeddings.token_type_embeddings.weight"][torch.zeros_like(input_ids)]
     if kind == "absolute":
         x = x + P["bert.embeddings.position_embeddings.weight"][torch.arange(s)][None]
-    x = ln(x, "bert.embeddings.LayerNorm")
+    drop = lambda t: F.dropout(t, dropout, training=dropout > 0)
+    x = drop(ln(x, "bert.embeddings.LayerNorm"))
     # get_extended_attention_mask: 0 where attended, the dtype's minimum elsewhere.
     extended = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(torch.float32).min
 
@@ -154,12 +160,13 @@ def bert_masked_lm(config, P, input_ids, attention_mask):
         scores = scores / math.sqrt(d) + extended
         probs = scores.softmax(-1)
         attentions.append(probs)
-        context = (probs @ v).permute(0, 2, 1, 3).reshape(b, s, h)
-        a = ln(lin(context, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
-        x = ln(lin(act(lin(a, p + "intermediate.dense")), p + "output.dense") + a, p + "output.LayerNorm")
+        context = (drop(probs) @ v).permute(0, 2, 1, 3).reshape(b, s, h)
+        a = ln(drop(lin(context, p + "attention.output.dense")) + x, p + "attention.output.LayerNorm")
+        x = ln(drop(lin(act(lin(a, p + "intermediate.dense")), p + "output.dense")) + a, p + "output.LayerNorm")
         hidden_states.append(x)
 
-    t = ln(act(lin(x, "cls.predictions.transform.dense")), "cls.predictions.transform.LayerNorm")
+    t = x if logits_at is None else x.reshape(b * s, h)[logits_at]
+    t = ln(act(lin(t, "cls.predictions.transform.dense")), "cls.predictions.transform.LayerNorm")
     logits = F.linear(t, P["bert.embeddings.word_embeddings.weight"], P["cls.predictions.bias"])
     return hidden_states, attentions, logits
 
