@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Reference BERT masked-LM in plain PyTorch, for numerical parity tests of cellarium-ts's Geneformer.
 
 The architecture follows Hugging Face's BertForMaskedLM (transformers' modeling_bert: BertEmbeddings,
