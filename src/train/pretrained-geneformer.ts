@@ -1,18 +1,13 @@
-// Loads a Hugging Face BertForMaskedLM directory (config.json + model.safetensors) with a gene
+// Loads a Hugging Face BertForMaskedLM directory (config.json + model.safetensors, or else
+// pytorch_model.bin, read without executing its pickle: src/data/torch-state-dict.ts) with a gene
 // token dictionary, and optionally a gene median dictionary, as a Geneformer (see
 // src/models/geneformer-import.ts for the mapping).
-//
-// pytorch_model.bin is not read: it is a zip archive whose data.pkl rebuilds every tensor by calling
-// torch functions (torch._utils._rebuild_tensor_v2, storage classes, collections.OrderedDict)
-// named inside the pickle. Reading it honestly means a zip reader plus an interpreter that
-// recognises those calls without running them (as src/data/pickle-dict.ts does for dicts of
-// numbers); that is not written. Hugging Face converts such checkpoints to safetensors
-// (save_pretrained(..., safe_serialization=True)).
 
 import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { JsonValue } from "../data/batch.js";
 import { readGeneDictionary } from "../data/gene-dictionary.js";
+import { readTorchStateDict } from "../data/torch-state-dict.js";
 import { FileFormatError } from "../errors.js";
 import {
   float32Tensors,
@@ -43,6 +38,29 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+/** The checkpoint's tensors: model.safetensors, else pytorch_model.bin. */
+async function readWeights(
+  directory: string,
+): Promise<Record<string, { shape: readonly number[]; data: ArrayLike<number> }>> {
+  const safetensors = join(directory, "model.safetensors");
+  if (await exists(safetensors)) {
+    return (await readSafetensorsFile(safetensors, { int64AsNumber: true })).tensors as Record<
+      string,
+      { shape: readonly number[]; data: ArrayLike<number> }
+    >;
+  }
+  const bin = join(directory, "pytorch_model.bin");
+  if (!(await exists(bin)))
+    throw new FileFormatError(`${directory}: neither model.safetensors nor pytorch_model.bin`);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(bin);
+  } catch (error) {
+    throw new FileFormatError(`${bin}: cannot read (${(error as Error).message})`, { cause: error });
+  }
+  return readTorchStateDict(bytes, bin);
+}
+
 export async function loadPretrainedGeneformer(
   directory: string,
   options: LoadPretrainedOptions,
@@ -59,18 +77,9 @@ export async function loadPretrainedGeneformer(
       },
     );
   }
-  const weightsPath = join(directory, "model.safetensors");
-  if (!(await exists(weightsPath))) {
-    const bin = join(directory, "pytorch_model.bin");
-    throw new FileFormatError(
-      (await exists(bin))
-        ? `${bin}: pickled torch checkpoints are not read (they rebuild tensors by calling torch code); convert it to model.safetensors with transformers' save_pretrained(safe_serialization=True)`
-        : `${weightsPath}: no such file`,
-    );
-  }
-  const file = await readSafetensorsFile(weightsPath, { int64AsNumber: true });
+  const tensors = await readWeights(directory);
   const tokens = await readGeneDictionary(options.tokenDictionary);
-  const loaded = geneformerFromHuggingFace(config, float32Tensors(file.tensors), tokens, directory);
+  const loaded = geneformerFromHuggingFace(config, float32Tensors(tensors), tokens, directory);
   if (!options.geneMedians) return { ...loaded, scale_g: null, genesWithoutMedian: [] };
   const { scale_g, missing } = medianScale(loaded.var_names_g, await readGeneDictionary(options.geneMedians));
   return { ...loaded, scale_g, genesWithoutMedian: missing };

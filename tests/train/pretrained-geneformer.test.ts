@@ -15,6 +15,8 @@ import type { Tensor } from "../../src/tensor/tensor.js";
 import { loadPretrainedGeneformer } from "../../src/train/pretrained-geneformer.js";
 import { DivideByScale } from "../../src/transforms/divide-by-scale.js";
 import { Filter } from "../../src/transforms/filter.js";
+import { runPython } from "../helpers/python.js";
+import { hasTorch } from "../tensor/helpers.js";
 
 const DIR = new URL("../fixtures/geneformer-pretrained/", import.meta.url).pathname;
 
@@ -29,8 +31,8 @@ function assertRelative(what: string, ours: ArrayLike<number>, ref: ArrayLike<nu
   assert.ok(worst <= tol * scale, `${what}: max difference ${worst} vs scale ${scale}`);
 }
 
-test("a Hugging Face BertForMaskedLM with pickled Geneformer dictionaries imports and computes as torch", async () => {
-  const loaded = await loadPretrainedGeneformer(DIR, {
+async function checkImport(dir: string): Promise<void> {
+  const loaded = await loadPretrainedGeneformer(dir, {
     tokenDictionary: join(DIR, "token_dictionary.pkl"),
     geneMedians: join(DIR, "gene_median_dictionary.pkl"),
   });
@@ -68,9 +70,50 @@ test("a Hugging Face BertForMaskedLM with pickled Geneformer dictionaries import
     expected.last_hidden_state!.data as Float32Array,
   );
   assertRelative("logits", (out.logits as Tensor).data, expected.logits!.data as Float32Array);
+}
+
+test("a Hugging Face BertForMaskedLM with pickled Geneformer dictionaries imports and computes as torch", async () => {
+  await checkImport(DIR);
 });
 
-test("imports fail clearly: mismatched vocabulary, missing weights, pickled torch checkpoints", async () => {
+// The same weights as torch.save writes them (pytorch_model.bin), with the tied decoder stored
+// too, as older transformers versions saved it.
+test("the same checkpoint as pytorch_model.bin imports identically", { skip: !hasTorch }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "geneformer-bin-"));
+  try {
+    for (const name of [
+      "config.json",
+      "token_dictionary.pkl",
+      "gene_median_dictionary.pkl",
+      "x.safetensors",
+      "expected.safetensors",
+    ]) {
+      copyFileSync(join(DIR, name), join(dir, name));
+    }
+    runPython(
+      `import collections, json, sys, torch
+args = json.load(sys.stdin)
+sys.path.insert(0, args["scripts"])
+from bert_reference import read_safetensors
+tensors, _ = read_safetensors(args["source"])
+sd = collections.OrderedDict((k, torch.from_numpy(v)) for k, v in tensors.items())
+sd["cls.predictions.decoder.weight"] = sd["bert.embeddings.word_embeddings.weight"]
+sd["cls.predictions.decoder.bias"] = sd["cls.predictions.bias"]
+torch.save(sd, args["target"])
+print("null")`,
+      {
+        scripts: new URL("../../scripts", import.meta.url).pathname,
+        source: join(DIR, "model.safetensors"),
+        target: join(dir, "pytorch_model.bin"),
+      },
+    );
+    await checkImport(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("imports fail clearly: a broken pytorch_model.bin, mismatched vocabulary, bad dictionaries", async () => {
   const dir = mkdtempSync(join(tmpdir(), "geneformer-import-"));
   try {
     copyFileSync(join(DIR, "config.json"), join(dir, "config.json"));
@@ -79,7 +122,7 @@ test("imports fail clearly: mismatched vocabulary, missing weights, pickled torc
     writeFileSync(tokens, JSON.stringify({ "<pad>": 0, "<mask>": 1, A: 2 }));
     await assert.rejects(
       loadPretrainedGeneformer(dir, { tokenDictionary: tokens }),
-      /pytorch_model.bin.*safetensors/,
+      /pytorch_model.bin: no end of central directory/,
     );
     copyFileSync(join(DIR, "model.safetensors"), join(dir, "model.safetensors"));
     await assert.rejects(loadPretrainedGeneformer(dir, { tokenDictionary: tokens }), CheckpointError);
