@@ -84,6 +84,24 @@ for (const row of heldOut) {
 console.log(
   `\nheld-out accuracy: ${((100 * correct) / heldOut.length).toFixed(1)}% of ${heldOut.length} cells`,
 );
+await step("6. a tiny Geneformer on the counts divided by those medians", [
+  "geneformer",
+  "fit",
+  "--config",
+  "examples/cli_workflow/geneformer_train_config.yaml",
+  "--trainer.enable_progress_bar",
+  "false",
+]);
+await step("7. Geneformer cell embeddings", [
+  "geneformer",
+  "predict",
+  "--config",
+  "examples/cli_workflow/geneformer_train_config.yaml",
+  "--config",
+  "examples/cli_workflow/geneformer_predict_config.yaml",
+  "--trainer.enable_progress_bar",
+  "false",
+]);
 console.log(
-  "Results: runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/lr/predictions/predictions.csv.gz and the checkpoints under runs/*/lightning_logs/",
+  "\nResults: runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/lr/predictions/predictions.csv.gz, runs/geneformer/embeddings/predictions.csv.gz and the checkpoints under runs/*/lightning_logs/",
 );

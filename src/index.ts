@@ -11,6 +11,8 @@ export {
   FileFormatError,
   SchemaMismatchError,
 } from "./errors.js";
+export { Geneformer } from "./models/geneformer.js";
+export { geneCoverage } from "./models/geneformer-import.js";
 export { AbcdParameter, abcdParameterOf, abcdParamGroups } from "./models/layers/abcd-parameter.js";
 export { MuLinear } from "./models/layers/mu-linear.js";
 export { LogisticRegression } from "./models/logistic-regression.js";

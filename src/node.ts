@@ -11,4 +11,5 @@ export * from "./index.js";
 export { loadCheckpoint, saveCheckpoint } from "./train/checkpoint.js";
 export { CellariumModule } from "./train/module.js";
 export { PredictionWriter } from "./train/prediction-writer.js";
+export { loadPretrainedGeneformer } from "./train/pretrained-geneformer.js";
 export { Trainer, type TrainerOptions } from "./train/trainer.js";

@@ -4,8 +4,10 @@
 
 import type { Transform, TransformState } from "../data/batch.js";
 import { ConfigError } from "../errors.js";
+import { Geneformer } from "../models/geneformer.js";
+import { POSITION_EMBEDDING_TYPES } from "../models/layers/bert.js";
 import { LogisticRegression } from "../models/logistic-regression.js";
-import type { CellariumModel } from "../models/model.js";
+import type { CellariumModel, PredictOptions } from "../models/model.js";
 import { OnePassMeanVarStd } from "../models/onepass-mean-var-std.js";
 import { ProbabilisticPCA } from "../models/probabilistic-pca.js";
 import { TDigest } from "../models/tdigest.js";
@@ -33,6 +35,8 @@ export interface ModelEntry {
   readonly stages: readonly Stage[];
   /** Models that draw random numbers while training take their generator's seed from seed_everything. */
   create(args: ArgReader, context: ModelContext): CellariumModel;
+  /** The predict arguments for a run that writes the output `key` (only what is written is computed). */
+  predictOptions?(key: string): PredictOptions;
 }
 
 export interface ModelContext {
@@ -103,6 +107,40 @@ export const MODELS: readonly ModelEntry[] = [
         sigma_init_scale: a.number("sigma_init_scale", 1),
         seed: a.integer("seed", 0),
       }),
+  },
+  {
+    command: "geneformer",
+    className: "Geneformer",
+    derived: ["var_names_g"],
+    description: "BERT masked-language model over genes in rank order; cell embeddings",
+    stages: ["fit", "predict"],
+    create: (a, context) =>
+      new Geneformer({
+        var_names_g: a.strings("var_names_g"),
+        hidden_size: a.integer("hidden_size", 256),
+        num_hidden_layers: a.integer("num_hidden_layers", 6),
+        num_attention_heads: a.integer("num_attention_heads", 4),
+        intermediate_size: a.integer("intermediate_size", 512),
+        hidden_act: a.oneOf("hidden_act", ["relu", "gelu", "silu", "gelu_new"] as const, "relu"),
+        hidden_dropout_prob: a.number("hidden_dropout_prob", 0.02),
+        attention_probs_dropout_prob: a.number("attention_probs_dropout_prob", 0.02),
+        max_position_embeddings: a.integer("max_position_embeddings", 2048),
+        type_vocab_size: a.integer("type_vocab_size", 2),
+        initializer_range: a.number("initializer_range", 0.02),
+        position_embedding_type: a.oneOf("position_embedding_type", POSITION_EMBEDDING_TYPES, "absolute"),
+        layer_norm_eps: a.number("layer_norm_eps", 1e-12),
+        mlm_probability: a.number("mlm_probability", 0.15),
+        // Upstream's masking and dropout draw from torch's generator, seeded by seed_everything.
+        seed: a.integer("seed", context.seed),
+      }),
+    // The writer stores one per-cell output; hidden states and attentions ([layers, n, ...]) cannot
+    // be written per cell, so a run computes only the sequence outputs it writes.
+    predictOptions: (key) => ({
+      output_hidden_states: false,
+      output_attentions: false,
+      output_input_ids: key === "input_ids",
+      output_attention_mask: key === "attention_mask",
+    }),
   },
 ];
 

@@ -564,6 +564,7 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
         module,
         loader([0, collection.nObs]),
         (batch, output) => out.write(batch, output),
+        entry.predictOptions?.(writer.key ?? "x_ng"),
       );
       const path = await out.close();
       log(`predict: ${cells} cells in ${seconds.toFixed(1)} s; predictions: ${path}`);

@@ -15,6 +15,9 @@ export interface ModelOutput {
 /** A prediction: per-cell outputs by upstream's names (`x_ng`, `y_logits_nc`, `z_nk`, ...). */
 export type PredictOutput = Record<string, BatchValue | Tensor>;
 
+/** A model's predict arguments beyond the batch, by upstream's names. */
+export type PredictOptions = Readonly<Record<string, JsonValue | undefined>>;
+
 /** Where the training loop stands, for the hooks. */
 export interface TrainerContext {
   readonly epoch: number;
@@ -64,8 +67,11 @@ export interface CellariumModel {
    * TensorBoard's add_histogram, e.g. LogisticRegression's W_gc when log_metrics is set).
    */
   histograms?(): Record<string, Tensor>;
-  /** PredictMixin. */
-  predict?(batch: Batch): PredictOutput;
+  /**
+   * PredictMixin. `options` are the model's own predict arguments by upstream's names (upstream
+   * passes them in the batch), e.g. Geneformer's output_attentions or feature_deletion.
+   */
+  predict?(batch: Batch, options?: PredictOptions): PredictOutput;
   /** ValidateMixin: the validation loss of a batch. */
   validate?(batch: Batch): ModelOutput;
 }

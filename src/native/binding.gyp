@@ -3,7 +3,7 @@
     {
       "target_name": "cellarium_native",
       "sources": ["cellarium_native.c"],
-      "cflags": ["-O2", "-std=c11", "-Wall", "-Wextra"],
+      "cflags": ["-O3", "-fno-trapping-math", "-std=c11", "-Wall", "-Wextra"],
       "libraries": ["-lopenblas"]
     }
   ]

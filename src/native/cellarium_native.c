@@ -56,27 +56,56 @@ DECLARE_LAPACK(double, d)
 #undef P
 #undef PREFIX
 
+/* exp for float softmax rows, written so that the compiler can vectorise it (libm's expf is one
+ * call per element): x = k ln 2 + r with k = round(x / ln 2) by the 1.5 * 2^23 rounding trick and
+ * ln 2 split in two (Cody and Waite), exp(r) on |r| <= ln(2)/2 by Cephes' degree-5 minimax
+ * polynomial (about 1 ulp), then 2^k put into the exponent bits. Below -87.3 the result would be
+ * subnormal: it is 0 (so is -inf's, and a softmax never sees an argument above 0). */
+static inline float softmax_expf(float x) {
+  const float magic = 12582912.0f;
+  const float t = x < -87.33f ? -87.33f : x;
+  const float k = (t * 1.44269504088896341f + magic) - magic;
+  const float r = (t - k * 0.693359375f) + k * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  union {
+    float f;
+    int32_t i;
+  } scale;
+  scale.i = ((int32_t)k + 127) << 23;
+  return x < -87.33f ? 0.0f : p * scale.f;
+}
+
 #define REAL float
 #define P(name) s##name
 #define EXP expf
+#define SOFTMAX_EXP softmax_expf
 #define ERFC erfcf
 #define FABS fabsf
 #include "rows_template.h"
 #undef REAL
 #undef P
 #undef EXP
+#undef SOFTMAX_EXP
 #undef ERFC
 #undef FABS
 
 #define REAL double
 #define P(name) d##name
 #define EXP exp
+#define SOFTMAX_EXP exp
 #define ERFC erfc
 #define FABS fabs
 #include "rows_template.h"
 #undef REAL
 #undef P
 #undef EXP
+#undef SOFTMAX_EXP
 #undef ERFC
 #undef FABS
 

@@ -1,29 +1,32 @@
 /* Row kernels of the attention softmax and of dropout, instantiated for float and double by
- * cellarium_native.c (REAL, P(name), EXP). Sums run in double for both, as the TypeScript fallback
- * (src/tensor/kernels/rows-ts.ts) does, so the two agree to rounding of the exponential. */
+ * cellarium_native.c (REAL, P(name), EXP, SOFTMAX_EXP). Sums run in double for both, as the
+ * TypeScript fallback (src/tensor/kernels/rows-ts.ts) does, so the two agree to rounding of the
+ * exponential. The softmax's exponentials are one loop on their own, which the compiler
+ * vectorises with the float SOFTMAX_EXP (the attention softmax of a 2,048-token layer is
+ * millions of them); the sum then runs over four double accumulators to break the add chain. */
 
 static void P(softmax_rows)(size_t rows, size_t len, REAL *x, const REAL *bias) {
   for (size_t r = 0; r < rows; r++) {
     REAL *row = x + r * len;
-    double m = -INFINITY;
-    if (bias != NULL) {
-      for (size_t j = 0; j < len; j++) {
-        row[j] += bias[j];
-        if (row[j] > m) m = row[j];
-      }
-    } else {
-      for (size_t j = 0; j < len; j++)
-        if (row[j] > m) m = row[j];
-    }
+    if (bias != NULL)
+      for (size_t j = 0; j < len; j++) row[j] += bias[j];
+    REAL m = -INFINITY;
+    for (size_t j = 0; j < len; j++) m = row[j] > m ? row[j] : m;
     if (m == -INFINITY) m = 0; /* an all -inf row gives NaN, as in torch */
-    double total = 0;
-    for (size_t j = 0; j < len; j++) {
-      const REAL e = EXP((REAL)(row[j] - m));
-      row[j] = e;
-      total += e;
+    const REAL shift = m;
+    for (size_t j = 0; j < len; j++) row[j] = SOFTMAX_EXP(row[j] - shift);
+    double sums[4] = {0, 0, 0, 0};
+    size_t j = 0;
+    for (; j + 4 <= len; j += 4) {
+      sums[0] += row[j];
+      sums[1] += row[j + 1];
+      sums[2] += row[j + 2];
+      sums[3] += row[j + 3];
     }
+    for (; j < len; j++) sums[0] += row[j];
+    const double total = (sums[0] + sums[1]) + (sums[2] + sums[3]);
     const REAL inv = (REAL)(1 / total);
-    for (size_t j = 0; j < len; j++) row[j] *= inv;
+    for (size_t k = 0; k < len; k++) row[k] *= inv;
   }
 }
 

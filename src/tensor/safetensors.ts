@@ -301,7 +301,7 @@ function toSafeNumbers(
 }
 
 // IEEE 754 binary16: 1 sign bit, 5 exponent bits (bias 15), 10 fraction bits.
-function halfToFloat32(words: Uint16Array): Float32Array {
+export function halfToFloat32(words: Uint16Array): Float32Array {
   const out = new Float32Array(words.length);
   for (let i = 0; i < words.length; i++) {
     const h = words[i]!;
@@ -316,7 +316,7 @@ function halfToFloat32(words: Uint16Array): Float32Array {
 }
 
 // bfloat16 is the upper half of a float32.
-function bfloat16ToFloat32(words: Uint16Array): Float32Array {
+export function bfloat16ToFloat32(words: Uint16Array): Float32Array {
   const out = new Float32Array(words.length);
   const bits = new Uint32Array(out.buffer);
   for (let i = 0; i < words.length; i++) bits[i] = words[i]! << 16;

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../data/atomic-file.js";
 import type { Batch, JsonValue } from "../data/batch.js";
 import { ArgumentError, CheckpointError } from "../errors.js";
-import type { CellariumModel, PredictOutput, TrainerContext } from "../models/model.js";
+import type { CellariumModel, PredictOptions, PredictOutput, TrainerContext } from "../models/model.js";
 import { clipGradNorm, clipGradValue } from "../optim/clip.js";
 import type { AnyOptimizer } from "../optim/registry.js";
 import type { LrScheduler } from "../optim/schedulers.js";
@@ -325,11 +325,15 @@ export class Trainer {
     return { loss: weight > 0 ? total / weight : Number.NaN, cells: weight };
   }
 
-  /** Runs predict over the data, handing each batch and its output to `write` in order. */
+  /**
+   * Runs predict over the data, handing each batch and its output to `write` in order; `options`
+   * go to every predict call (the model's own predict arguments).
+   */
   async predict(
     module: CellariumModule,
     data: BatchSource,
     write: (batch: Batch, output: PredictOutput) => Promise<void> | void,
+    options?: PredictOptions,
   ): Promise<{ cells: number; seconds: number }> {
     const model = module.model;
     if (!model.predict) throw new ArgumentError(`${model.className} does not support predict`);
@@ -342,7 +346,7 @@ export class Trainer {
     for await (const raw of data.epochBatches({ epoch: 0, batchesConsumed: 0 })) {
       if (batches++ >= limit) break;
       const batch = module.transform(raw);
-      const output = noGrad(() => model.predict!(batch));
+      const output = noGrad(() => model.predict!(batch, options));
       await write(batch, output);
       cells += cellsIn(batch);
       progress.update({

@@ -6,19 +6,21 @@
 //   y = LayerNorm(dropout(dense(act(dense(a)))) + a)                    intermediate, output
 //
 // Self-attention runs as one fused op (multiHeadAttention) on the query/key/value projections in
-// their [b, s, h] layout. Only absolute position embeddings exist so far, and they live in the
-// embeddings, not in the layer; the relative variants ("relative_key", "relative_key_query") add a
-// term to the attention scores, which belongs in BertSelfAttention.forward next to the mask.
+// their [b, s, h] layout. Absolute position embeddings live in the embeddings (bert-embeddings.ts);
+// the relative variants ("relative_key", "relative_key_query") give each layer's self-attention a
+// table of distance embeddings (`attention.self.distance_embedding.weight`, [2 M - 1, head size])
+// whose products with the queries (and keys) add to the attention scores.
 //
 // Weights start as torch's nn.Linear / nn.LayerNorm defaults; a model applies its own
 // initialization (BERT: N(0, initializer_range), biases 0) over the whole tree.
 
 import { ArgumentError } from "../../errors.js";
 import { Dropout } from "../../nn/dropout.js";
+import { Embedding } from "../../nn/embedding.js";
 import { LayerNorm } from "../../nn/layer-norm.js";
 import { Linear } from "../../nn/linear.js";
 import { Module } from "../../nn/module.js";
-import { multiHeadAttention } from "../../tensor/ops/attention.js";
+import { multiHeadAttentionWithProbs } from "../../tensor/ops/attention.js";
 import { add } from "../../tensor/ops/elementwise.js";
 import { gelu, geluNew, relu, silu } from "../../tensor/ops/nn.js";
 import type { Generator } from "../../tensor/random.js";
@@ -34,6 +36,25 @@ const ACTIVATIONS: Record<BertActivation, (x: Tensor) => Tensor> = {
   silu,
 };
 
+/** The activation of Hugging Face's hidden_act name, or an ArgumentError naming `where`. */
+export function bertActivation(name: string, where: string): (x: Tensor) => Tensor {
+  const activation = Object.hasOwn(ACTIVATIONS, name) ? ACTIVATIONS[name as BertActivation] : undefined;
+  if (activation === undefined) {
+    throw new ArgumentError(
+      `${where}: hiddenAct "${name}" is not one of ${Object.keys(ACTIVATIONS).join(", ")}`,
+    );
+  }
+  return activation;
+}
+
+export type PositionEmbeddingType = "absolute" | "relative_key" | "relative_key_query";
+
+export const POSITION_EMBEDDING_TYPES: readonly PositionEmbeddingType[] = [
+  "absolute",
+  "relative_key",
+  "relative_key_query",
+];
+
 /** The BertConfig fields one layer uses (camelCase of Hugging Face's names). */
 export interface BertLayerConfig {
   hiddenSize: number;
@@ -43,8 +64,16 @@ export interface BertLayerConfig {
   hiddenDropoutProb: number;
   attentionProbsDropoutProb: number;
   layerNormEps: number;
-  /** Only "absolute" for now (its embeddings are outside the layer). */
-  positionEmbeddingType?: "absolute";
+  /** Default "absolute" (its embeddings are outside the layer). */
+  positionEmbeddingType?: PositionEmbeddingType;
+  /** M, the longest sequence: the relative types hold 2 M - 1 distance embeddings. */
+  maxPositionEmbeddings?: number;
+}
+
+/** A layer's output and its self-attention probabilities [b, heads, s, s] (no gradient). */
+export interface BertLayerOutput {
+  hidden_bsh: Tensor;
+  probs: Tensor;
 }
 
 /** Draws initial weights and dropout masks; the dtype defaults to float32. */
@@ -58,6 +87,9 @@ export class BertSelfAttention extends Module {
   readonly query: Linear;
   readonly key: Linear;
   readonly value: Linear;
+  /** Present for the relative position types. */
+  readonly distance_embedding: Embedding | null;
+  readonly positionEmbeddingType: PositionEmbeddingType;
   readonly dropoutP: number;
   private readonly generator: Generator;
 
@@ -69,28 +101,53 @@ export class BertSelfAttention extends Module {
         `BertSelfAttention: hiddenSize ${h} is not a multiple of numAttentionHeads ${config.numAttentionHeads}`,
       );
     }
-    if ((config.positionEmbeddingType ?? "absolute") !== "absolute") {
+    const type = config.positionEmbeddingType ?? "absolute";
+    if (!POSITION_EMBEDDING_TYPES.includes(type)) {
       throw new ArgumentError(
-        `BertSelfAttention: positionEmbeddingType "${config.positionEmbeddingType}" is not supported (only "absolute")`,
+        `BertSelfAttention: positionEmbeddingType "${type}" is not one of ${POSITION_EMBEDDING_TYPES.join(", ")}`,
       );
     }
+    this.positionEmbeddingType = type;
     this.numHeads = config.numAttentionHeads;
     this.query = this.registerModule("query", new Linear(h, h, options));
     this.key = this.registerModule("key", new Linear(h, h, options));
     this.value = this.registerModule("value", new Linear(h, h, options));
+    if (type === "absolute") this.distance_embedding = null;
+    else {
+      const m = config.maxPositionEmbeddings;
+      if (m === undefined || !Number.isInteger(m) || m < 1) {
+        throw new ArgumentError(
+          `BertSelfAttention: positionEmbeddingType "${type}" needs maxPositionEmbeddings, got ${m}`,
+        );
+      }
+      this.distance_embedding = this.registerModule(
+        "distance_embedding",
+        new Embedding(2 * m - 1, h / config.numAttentionHeads, options),
+      );
+    }
     this.dropoutP = config.attentionProbsDropoutProb;
     this.generator = options.generator;
   }
 
-  /** hidden [b, s, h], additive mask [b, s] or null -> context [b, s, h]. */
-  forward(hidden_bsh: Tensor, mask_bs: Tensor | null): Tensor {
-    return multiHeadAttention(
+  /** hidden [b, s, h], additive mask [b, s] or null -> context [b, s, h] and probabilities. */
+  forward(hidden_bsh: Tensor, mask_bs: Tensor | null): BertLayerOutput {
+    const { context, probs } = multiHeadAttentionWithProbs(
       this.query.forward(hidden_bsh),
       this.key.forward(hidden_bsh),
       this.value.forward(hidden_bsh),
       this.numHeads,
-      { mask: mask_bs, dropoutP: this.dropoutP, training: this.training, generator: this.generator },
+      {
+        mask: mask_bs,
+        dropoutP: this.dropoutP,
+        training: this.training,
+        generator: this.generator,
+        relative: this.distance_embedding && {
+          embedding: this.distance_embedding.weight,
+          keyQuery: this.positionEmbeddingType === "relative_key_query",
+        },
+      },
     );
+    return { hidden_bsh: context, probs };
   }
 }
 
@@ -125,8 +182,9 @@ export class BertAttention extends Module {
     this.output = this.registerModule("output", new BertResidualOutput(config.hiddenSize, config, options));
   }
 
-  forward(hidden_bsh: Tensor, mask_bs: Tensor | null): Tensor {
-    return this.output.forward(this.self.forward(hidden_bsh, mask_bs), hidden_bsh);
+  forward(hidden_bsh: Tensor, mask_bs: Tensor | null): BertLayerOutput {
+    const { hidden_bsh: context, probs } = this.self.forward(hidden_bsh, mask_bs);
+    return { hidden_bsh: this.output.forward(context, hidden_bsh), probs };
   }
 }
 
@@ -136,13 +194,7 @@ export class BertIntermediate extends Module {
 
   constructor(config: BertLayerConfig, options: BertLayerOptions) {
     super();
-    const activation = ACTIVATIONS[config.hiddenAct];
-    if (activation === undefined) {
-      throw new ArgumentError(
-        `BertIntermediate: hiddenAct "${config.hiddenAct}" is not one of ${Object.keys(ACTIVATIONS).join(", ")}`,
-      );
-    }
-    this.activation = activation;
+    this.activation = bertActivation(config.hiddenAct, "BertIntermediate");
     this.dense = this.registerModule(
       "dense",
       new Linear(config.hiddenSize, config.intermediateSize, options),
@@ -171,8 +223,13 @@ export class BertLayer extends Module {
 
   /** hidden [b, s, h] and an additive mask [b, s] (see extendedAttentionMask) or null -> [b, s, h]. */
   forward(hidden_bsh: Tensor, mask_bs: Tensor | null = null): Tensor {
-    const attended = this.attention.forward(hidden_bsh, mask_bs);
-    return this.output.forward(this.intermediate.forward(attended), attended);
+    return this.forwardWithAttentions(hidden_bsh, mask_bs).hidden_bsh;
+  }
+
+  /** forward, also returning the self-attention probabilities (Hugging Face's output_attentions). */
+  forwardWithAttentions(hidden_bsh: Tensor, mask_bs: Tensor | null = null): BertLayerOutput {
+    const { hidden_bsh: attended, probs } = this.attention.forward(hidden_bsh, mask_bs);
+    return { hidden_bsh: this.output.forward(this.intermediate.forward(attended), attended), probs };
   }
 }
 

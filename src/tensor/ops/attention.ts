@@ -7,6 +7,14 @@
 // Forward (per batch item and head): S = scale Q K^T + mask, P = softmax(S), Pd = dropout(P),
 // C = Pd V. Backward: dPd = dC V^T, dV = Pd^T dC, dP = dropout's mask and scale applied to dPd,
 // dS = P (dP - rowsum(dP P)), dQ = scale dS K, dK = scale dS^T Q.
+//
+// Relative positions (Hugging Face's BertSelfAttention, position_embedding_type relative_key and
+// relative_key_query, after Shaw et al. and Huang et al. method 4) add scale q_l . E[l - r] (and
+// scale k_r . E[l - r]) to the score of query l and key r, with E a learned table over distances.
+// Instead of materialising E[l - r] for every (l, r) pair ([sq, sk, d], as the einsum does), one
+// gemm per batch item gives the products of every query row with every distance in use,
+// T = Q E^T ([sq heads, sq + sk - 1]), and the scores pick T's entry at their distance. The
+// backward scatters dS back onto the same entries: dQ += dT E, dE += dT^T Q (and likewise for K).
 
 import { ArgumentError } from "../../errors.js";
 import { kernels } from "../kernels/index.js";
@@ -28,6 +36,30 @@ export interface AttentionOptions {
   training?: boolean;
   /** Draws the dropout mask; needed when dropout is active. */
   generator?: Generator | null;
+  /** Relative-position scores (see the file comment); absent for absolute positions. */
+  relative?: RelativePositionOptions | null;
+}
+
+export interface RelativePositionOptions {
+  /**
+   * Hugging Face's distance_embedding weight [2 M - 1, d] (d = h / heads): row l - r + M - 1 holds
+   * the embedding of the distance between query l and key r; sq and sk must not exceed M. It
+   * receives a gradient.
+   */
+  embedding: Tensor;
+  /** relative_key_query: keys' products with the distance embeddings add to the scores too. */
+  keyQuery: boolean;
+}
+
+export interface AttentionResult {
+  /** The heads' contexts concatenated along h: [b, sq, h]. */
+  context: Tensor;
+  /**
+   * softmax(scores) [b, heads, sq, sk] before dropout, without gradient (Hugging Face's
+   * output_attentions; the same in evaluation mode, where there is no dropout). Read-only: the
+   * backward of context uses the same buffer.
+   */
+  probs: Tensor;
 }
 
 /**
@@ -41,6 +73,17 @@ export function multiHeadAttention(
   heads: number,
   options: AttentionOptions = {},
 ): Tensor {
+  return multiHeadAttentionWithProbs(q, k, v, heads, options).context;
+}
+
+/** multiHeadAttention that also returns the attention probabilities. */
+export function multiHeadAttentionWithProbs(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  heads: number,
+  options: AttentionOptions = {},
+): AttentionResult {
   const [b, sq, h] = q.shape as [number, number, number];
   const sk = k.shape[1]!;
   const describe = () =>
@@ -73,6 +116,24 @@ export function multiHeadAttention(
     throw new ArgumentError("multiHeadAttention: dropout needs a generator");
   }
   const d = h / heads;
+  const relative = options.relative ?? null;
+  const table = relative?.embedding ?? null;
+  if (table !== null) {
+    const rows = table.shape[0]!;
+    const maxPositions = (rows + 1) / 2;
+    if (
+      table.ndim !== 2 ||
+      table.dtype !== q.dtype ||
+      table.shape[1] !== d ||
+      !Number.isInteger(maxPositions) ||
+      sq > maxPositions ||
+      sk > maxPositions
+    ) {
+      throw new ArgumentError(
+        `multiHeadAttention: relative embedding ${table.dtype}${formatShape(table.shape)} must be ${q.dtype}[2 M - 1, ${d}] with M >= ${Math.max(sq, sk)}`,
+      );
+    }
+  }
   const scale = options.scale ?? 1 / Math.sqrt(d);
   const qd = q.data as FloatArray;
   const kd = k.data as FloatArray;
@@ -82,6 +143,8 @@ export function multiHeadAttention(
   const perItem = heads * plane;
   const gemmBatched = kernels().gemmBatched;
 
+  const distances =
+    relative && table ? new DistanceScores(q, k, table, heads, relative.keyQuery, scale) : null;
   const probs = allocate(q.dtype, b * perItem) as FloatArray;
   for (let i = 0; i < b; i++) {
     gemmBatched(
@@ -103,9 +166,11 @@ export function multiHeadAttention(
       plane,
       heads,
     );
+    if (distances) distances.addScores(i, probs.subarray(i * perItem));
     const maskRow = md ? md.subarray(i * sk, (i + 1) * sk) : null;
     kernels().softmaxRows(heads * sq, sk, probs.subarray(i * perItem), maskRow);
   }
+  distances?.release();
   // Pd is never stored whole: one batch item's plane at a time goes through `scratch` (forward,
   // and again for dV in backward), which saves a [b, heads, sq, sk] buffer per layer.
   const keep = dropping ? dropoutMask(options.generator!, probs.length, p) : null;
@@ -140,12 +205,14 @@ export function multiHeadAttention(
     );
   }
 
-  return record("multiHeadAttention", new Tensor(context, q.shape), [q, k, v], (g) => {
+  const inputs = table ? [q, k, v, table] : [q, k, v];
+  const out = record("multiHeadAttention", new Tensor(context, q.shape), inputs, (g) => {
     const gd = g.data as FloatArray;
     const gemm = kernels().gemmBatched;
     const gq = q.requiresGrad ? (allocate(q.dtype, q.size) as FloatArray) : null;
     const gk = k.requiresGrad ? (allocate(q.dtype, k.size) as FloatArray) : null;
     const gv = v.requiresGrad ? (allocate(q.dtype, v.size) as FloatArray) : null;
+    const gTable = table?.requiresGrad ? (allocate(q.dtype, table.size) as FloatArray) : null;
     // One batch item's plane of score gradients at a time: the buffer stays small and hot.
     const gs = allocate(q.dtype, perItem) as FloatArray;
     for (let i = 0; i < b; i++) {
@@ -171,7 +238,7 @@ export function multiHeadAttention(
           d,
           heads,
         );
-      if (!gq && !gk) continue;
+      if (!gq && !gk && !gTable) continue;
       gemm(false, true, sq, sk, d, 1, gi, h, d, vi, h, d, 0, gs, sk, plane, heads);
       const keepItem = keep ? keep.subarray(i * perItem) : null;
       kernels().softmaxBackwardRows(heads * sq, sk, probs.subarray(i * perItem), gs, keepItem, dropScale);
@@ -215,7 +282,141 @@ export function multiHeadAttention(
           d,
           heads,
         );
+      if (distances) distances.backward(i, gs, gq, gk, gTable);
     }
-    return [gq && new Tensor(gq, q.shape), gk && new Tensor(gk, k.shape), gv && new Tensor(gv, v.shape)];
+    distances?.release();
+    const grads = [
+      gq && new Tensor(gq, q.shape),
+      gk && new Tensor(gk, k.shape),
+      gv && new Tensor(gv, v.shape),
+    ];
+    return table ? [...grads, gTable && new Tensor(gTable, table.shape)] : grads;
   });
+  return { context: out, probs: new Tensor(probs, [b, heads, sq, sk]) };
+}
+
+/**
+ * The relative-position terms of one layer's scores. For batch item i, T = Q_i E_u^T with Q_i
+ * read as [sq heads, d] rows (row l heads + j is query l of head j: q's [b, s, h] layout already
+ * is that matrix) and E_u the J = sq + sk - 1 rows of the table in use, from distance -(sk - 1)
+ * (row M - sk) to sq - 1; the score (j, l, r) takes T[l heads + j, l - r + sk - 1].
+ */
+class DistanceScores {
+  private readonly sq: number;
+  private readonly sk: number;
+  private readonly h: number;
+  private readonly d: number;
+  private readonly span: number;
+  private readonly first: number;
+  // Scratch for T (or dT) of one batch item, [max(sq, sk) heads, J]: held only during the forward
+  // loop and during the backward, not in between (it is as large as a score plane or two).
+  private buffer: FloatArray | null = null;
+
+  constructor(
+    private readonly q: Tensor,
+    private readonly k: Tensor,
+    private readonly table: Tensor,
+    private readonly heads: number,
+    private readonly keyQuery: boolean,
+    private readonly scale: number,
+  ) {
+    [, this.sq, this.h] = q.shape as [number, number, number];
+    this.sk = k.shape[1]!;
+    this.d = this.h / heads;
+    this.span = this.sq + this.sk - 1;
+    this.first = (table.shape[0]! + 1) / 2 - this.sk;
+  }
+
+  private scratch(size: number): FloatArray {
+    this.buffer ??= allocate(this.q.dtype, Math.max(this.sq, this.sk) * this.heads * this.span) as FloatArray;
+    return this.buffer.subarray(0, size);
+  }
+
+  /** Drops the scratch buffer (after the forward loop and after the backward). */
+  release(): void {
+    this.buffer = null;
+  }
+
+  private rows(): FloatArray {
+    const data = this.table.data as FloatArray;
+    return data.subarray(this.first * this.d, (this.first + this.span) * this.d);
+  }
+
+  /** products [s heads, J] of batch item i's rows of x (q or k, s positions) with the table rows in use */
+  private products(x: Tensor, s: number, i: number): FloatArray {
+    const out = this.scratch(s * this.heads * this.span);
+    kernels().gemm(
+      false,
+      true,
+      s * this.heads,
+      this.span,
+      this.d,
+      1,
+      (x.data as FloatArray).subarray(i * s * this.h),
+      this.d,
+      this.rows(),
+      this.d,
+      0,
+      out,
+      this.span,
+    );
+    return out;
+  }
+
+  /** Adds scale q . E (and scale k . E) to batch item i's scores [heads, sq, sk]. */
+  addScores(i: number, scores: FloatArray): void {
+    const { sq, sk, heads, span, scale } = this;
+    const t = this.products(this.q, sq, i);
+    for (let j = 0; j < heads; j++) {
+      for (let l = 0; l < sq; l++) {
+        const row = scores.subarray((j * sq + l) * sk, (j * sq + l + 1) * sk);
+        const base = (l * heads + j) * span + l + sk - 1;
+        for (let r = 0; r < sk; r++) row[r]! += scale * t[base - r]!;
+      }
+    }
+    if (!this.keyQuery) return;
+    const u = this.products(this.k, sk, i);
+    for (let j = 0; j < heads; j++) {
+      for (let l = 0; l < sq; l++) {
+        const row = scores.subarray((j * sq + l) * sk, (j * sq + l + 1) * sk);
+        for (let r = 0; r < sk; r++) row[r]! += scale * u[(r * heads + j) * span + l - r + sk - 1]!;
+      }
+    }
+  }
+
+  /** From batch item i's score gradients gs [heads, sq, sk]: adds into gq, gk (item i's rows) and gTable. */
+  backward(
+    i: number,
+    gs: FloatArray,
+    gq: FloatArray | null,
+    gk: FloatArray | null,
+    gTable: FloatArray | null,
+  ): void {
+    const { sq, sk, heads, span, scale, d, h } = this;
+    const gemm = kernels().gemm;
+    const rows = this.rows();
+    const gRows = gTable?.subarray(this.first * d, (this.first + span) * d) ?? null;
+    const dt = this.scratch(sq * heads * span).fill(0);
+    for (let j = 0; j < heads; j++) {
+      for (let l = 0; l < sq; l++) {
+        const row = gs.subarray((j * sq + l) * sk, (j * sq + l + 1) * sk);
+        const base = (l * heads + j) * span + l + sk - 1;
+        for (let r = 0; r < sk; r++) dt[base - r]! += scale * row[r]!;
+      }
+    }
+    const qi = (this.q.data as FloatArray).subarray(i * sq * h);
+    if (gq) gemm(false, false, sq * heads, d, span, 1, dt, span, rows, d, 1, gq.subarray(i * sq * h), d);
+    if (gRows) gemm(true, false, span, d, sq * heads, 1, dt, span, qi, d, 1, gRows, d);
+    if (!this.keyQuery) return;
+    const du = this.scratch(sk * heads * span).fill(0);
+    for (let j = 0; j < heads; j++) {
+      for (let l = 0; l < sq; l++) {
+        const row = gs.subarray((j * sq + l) * sk, (j * sq + l + 1) * sk);
+        for (let r = 0; r < sk; r++) du[(r * heads + j) * span + l - r + sk - 1]! += scale * row[r]!;
+      }
+    }
+    const ki = (this.k.data as FloatArray).subarray(i * sk * h);
+    if (gk) gemm(false, false, sk * heads, d, span, 1, du, span, rows, d, 1, gk.subarray(i * sk * h), d);
+    if (gRows) gemm(true, false, span, d, sk * heads, 1, du, span, ki, d, 1, gRows, d);
+  }
 }

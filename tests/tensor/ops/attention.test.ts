@@ -12,7 +12,7 @@ import {
   type Tensor,
   tensor,
 } from "../../../src/tensor/index.js";
-import { multiHeadAttention } from "../../../src/tensor/ops/attention.js";
+import { multiHeadAttention, multiHeadAttentionWithProbs } from "../../../src/tensor/ops/attention.js";
 import { Generator } from "../../../src/tensor/random.js";
 import { assertClose, assertGradients, input } from "../helpers.js";
 
@@ -100,4 +100,88 @@ test("multiHeadAttention rejects shapes that do not fit", () => {
     () => multiHeadAttention(q, q, q, 2, { mask: tensor([[0, 0]], { dtype: "float64" }) }),
     ArgumentError,
   );
+});
+
+// Hugging Face's relative scores written out term by term: score(j, l, r) = scale (q_l . k_r +
+// q_l . E[l - r + M - 1] (+ k_r . E[l - r + M - 1])) + mask_r, then softmax over r.
+function relativeReference(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  table: Tensor,
+  heads: number,
+  keyQuery: boolean,
+  maskRows: Tensor | null,
+): { context: number[]; probs: number[] } {
+  const [b, sq, h] = q.shape as [number, number, number];
+  const sk = k.shape[1]!;
+  const d = h / heads;
+  const m = (table.shape[0]! + 1) / 2;
+  const at = (t: Tensor, i: number, s: number, j: number, e: number) => t.data[(i * s + j) * h + e]!;
+  const context = new Array<number>(b * sq * h).fill(0);
+  const probs: number[] = [];
+  for (let i = 0; i < b; i++) {
+    for (let hh = 0; hh < heads; hh++) {
+      for (let l = 0; l < sq; l++) {
+        const scores: number[] = [];
+        for (let r = 0; r < sk; r++) {
+          let s = 0;
+          for (let e = 0; e < d; e++) {
+            const dist = table.data[(l - r + m - 1) * d + e]!;
+            const qe = at(q, i, sq, l, hh * d + e);
+            const ke = at(k, i, sk, r, hh * d + e);
+            s += qe * ke + qe * dist + (keyQuery ? ke * dist : 0);
+          }
+          scores.push(s / Math.sqrt(d) + (maskRows ? maskRows.data[i * sk + r]! : 0));
+        }
+        const top = Math.max(...scores);
+        const w = scores.map((x) => Math.exp(x - top));
+        const total = w.reduce((x, y) => x + y, 0);
+        for (let r = 0; r < sk; r++) {
+          probs.push(w[r]! / total);
+          for (let e = 0; e < d; e++)
+            context[(i * sq + l) * h + hh * d + e]! += (w[r]! / total) * at(v, i, sk, r, hh * d + e);
+        }
+      }
+    }
+  }
+  return { context, probs };
+}
+
+test("relative_key and relative_key_query scores match the term-by-term definition; probabilities are returned", () => {
+  const q = input([2, 3, 6], 11);
+  const k = input([2, 4, 6], 12);
+  const v = input([2, 4, 6], 13);
+  const table = input([9, 3], 14); // M = 5
+  for (const keyQuery of [false, true]) {
+    const ours = multiHeadAttentionWithProbs(q, k, v, 2, { mask, relative: { embedding: table, keyQuery } });
+    const ref = relativeReference(q, k, v, table, 2, keyQuery, mask);
+    assertClose(ours.context.data, ref.context, 1e-12);
+    assert.deepEqual(ours.probs.shape, [2, 2, 3, 4]);
+    assertClose(ours.probs.data, ref.probs, 1e-12);
+  }
+  assert.throws(
+    () => multiHeadAttention(q, k, v, 2, { relative: { embedding: input([5, 3], 1), keyQuery: false } }),
+    ArgumentError,
+  );
+});
+
+test("gradients of relative-position attention in q, k, v and the distance table", () => {
+  const q = input([2, 3, 4], 15);
+  const k = input([2, 3, 4], 16);
+  const v = input([2, 3, 4], 17);
+  const table = input([7, 2], 18);
+  const rowMask = tensor(
+    [
+      [0, 0, -1e9],
+      [0, 0, 0],
+    ],
+    { dtype: "float64" },
+  );
+  for (const keyQuery of [false, true]) {
+    assertGradients(
+      (a, b, c, e) => multiHeadAttention(a, b, c, 2, { mask: rowMask, relative: { embedding: e, keyQuery } }),
+      [q, k, v, table],
+    );
+  }
 });

@@ -80,3 +80,11 @@ for reduction in ["mean", "sum", "none"]:
     assertClose(x.grad!.data, grad, 1e-12);
   }
 });
+
+test("cross entropy stays exact when the target's probability underflows float32", () => {
+  // softmax of [0, -120] in float32 gives 0 at the target; the loss is still log(1 + e^-120) + 120.
+  const x = tensor([[0, -120, -3]], { dtype: "float32" });
+  const loss = crossEntropy(x, tensor([1], { dtype: "int32" }));
+  const expected = Math.log(1 + Math.exp(-120) + Math.exp(-3)) + 120;
+  assert.ok(Math.abs(loss.item() - expected) < 1e-5 * expected, `${loss.item()} vs ${expected}`);
+});

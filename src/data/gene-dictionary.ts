@@ -1,0 +1,60 @@
+// Gene dictionaries (gene id -> token id, or gene id -> median) from a file, by extension:
+// `.pkl` / `.pickle` as Geneformer publishes them (a pickled dict, read without executing it: see
+// pickle-dict.ts), `.json` (one object), `.tsv` / `.txt` (two tab-separated columns; a first line
+// whose second field is not a number is a header).
+
+import { readFile } from "node:fs/promises";
+import { FileFormatError } from "../errors.js";
+import { readPickledDict } from "./pickle-dict.js";
+
+export function parseGeneDictionary(bytes: Uint8Array, path: string): Map<string, number> {
+  const lower = path.toLowerCase();
+  if (lower.endsWith(".pkl") || lower.endsWith(".pickle")) return readPickledDict(bytes, path);
+  const text = new TextDecoder().decode(bytes);
+  const out = new Map<string, number>();
+  if (lower.endsWith(".json")) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new FileFormatError(`${path}: not valid JSON (${(error as Error).message})`);
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new FileFormatError(`${path}: expected a JSON object of gene id -> number`);
+    }
+    for (const [key, value] of Object.entries(parsed)) {
+      if (typeof value !== "number")
+        throw new FileFormatError(`${path}: the value of "${key}" is not a number`);
+      out.set(key, value);
+    }
+    return out;
+  }
+  if (lower.endsWith(".tsv") || lower.endsWith(".txt")) {
+    const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
+    lines.forEach((line, i) => {
+      const fields = line.split("\t");
+      const value = Number(fields[1]);
+      if (fields.length !== 2 || fields[1]!.trim() === "" || Number.isNaN(value)) {
+        if (i === 0) return; // header
+        throw new FileFormatError(`${path}: line ${i + 1} is not "gene<TAB>number": ${JSON.stringify(line)}`);
+      }
+      out.set(fields[0]!, value);
+    });
+    return out;
+  }
+  throw new FileFormatError(
+    `${path}: unknown dictionary format (expected .pkl, .pickle, .json, .tsv or .txt)`,
+  );
+}
+
+export async function readGeneDictionary(path: string): Promise<Map<string, number>> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    throw new FileFormatError(`${path}: cannot read gene dictionary (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+  return parseGeneDictionary(bytes, path);
+}

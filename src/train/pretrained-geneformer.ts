@@ -1,0 +1,86 @@
+// Loads a Hugging Face BertForMaskedLM directory (config.json + model.safetensors, or else
+// pytorch_model.bin, read without executing its pickle: src/data/torch-state-dict.ts) with a gene
+// token dictionary, and optionally a gene median dictionary, as a Geneformer (see
+// src/models/geneformer-import.ts for the mapping).
+
+import { access, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { JsonValue } from "../data/batch.js";
+import { readGeneDictionary } from "../data/gene-dictionary.js";
+import { readTorchStateDict } from "../data/torch-state-dict.js";
+import { FileFormatError } from "../errors.js";
+import {
+  float32Tensors,
+  geneformerFromHuggingFace,
+  medianScale,
+  type PretrainedGeneformer,
+} from "../models/geneformer-import.js";
+import { readSafetensorsFile } from "./safetensors-file.js";
+
+export interface LoadPretrainedOptions {
+  /** gene id -> token id: .pkl (Geneformer's token_dictionary.pkl), .json or .tsv. */
+  readonly tokenDictionary: string;
+  /** gene id -> non-zero median, for DivideByScale: .pkl (gene_median_dictionary.pkl), .json or .tsv. */
+  readonly geneMedians?: string;
+}
+
+export interface LoadedPretrainedGeneformer extends PretrainedGeneformer {
+  /** DivideByScale's scale_g over var_names_g, when a median dictionary was given. */
+  readonly scale_g: Float32Array | null;
+  /** Model genes without a median (scale 1). */
+  readonly genesWithoutMedian: readonly string[];
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The checkpoint's tensors: model.safetensors, else pytorch_model.bin. */
+async function readWeights(
+  directory: string,
+): Promise<Record<string, { shape: readonly number[]; data: ArrayLike<number> }>> {
+  const safetensors = join(directory, "model.safetensors");
+  if (await exists(safetensors)) {
+    return (await readSafetensorsFile(safetensors, { int64AsNumber: true })).tensors as Record<
+      string,
+      { shape: readonly number[]; data: ArrayLike<number> }
+    >;
+  }
+  const bin = join(directory, "pytorch_model.bin");
+  if (!(await exists(bin)))
+    throw new FileFormatError(`${directory}: neither model.safetensors nor pytorch_model.bin`);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(bin);
+  } catch (error) {
+    throw new FileFormatError(`${bin}: cannot read (${(error as Error).message})`, { cause: error });
+  }
+  return readTorchStateDict(bytes, bin);
+}
+
+export async function loadPretrainedGeneformer(
+  directory: string,
+  options: LoadPretrainedOptions,
+): Promise<LoadedPretrainedGeneformer> {
+  const configPath = join(directory, "config.json");
+  let config: Record<string, JsonValue>;
+  try {
+    config = JSON.parse(await readFile(configPath, "utf8"));
+  } catch (error) {
+    throw new FileFormatError(
+      `${configPath}: cannot read the Hugging Face config (${(error as Error).message})`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const tensors = await readWeights(directory);
+  const tokens = await readGeneDictionary(options.tokenDictionary);
+  const loaded = geneformerFromHuggingFace(config, float32Tensors(tensors), tokens, directory);
+  if (!options.geneMedians) return { ...loaded, scale_g: null, genesWithoutMedian: [] };
+  const { scale_g, missing } = medianScale(loaded.var_names_g, await readGeneDictionary(options.geneMedians));
+  return { ...loaded, scale_g, genesWithoutMedian: missing };
+}
