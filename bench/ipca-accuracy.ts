@@ -43,7 +43,7 @@ const batchSize = Number(batchArg);
 const seed = Number(seedArg);
 const list = (text: string) => text.split(",").map(Number);
 
-const collection = await DistributedAnnDataCollection.open({ filenames: files });
+const collection = await DistributedAnnDataCollection.open({ filenames: files, maxCacheSize: files.length });
 const loader = new DataLoader(collection, {
   batchKeys: { x_ng: { attr: "X" }, var_names_g: { attr: "var_names" } },
   batchSize,

@@ -4,6 +4,7 @@
 
 import type { Transform, TransformState } from "../data/batch.js";
 import { ConfigError } from "../errors.js";
+import { DEFAULT_OVERSAMPLE, IncrementalPCA } from "../models/incremental-pca.js";
 import type { CellariumModel } from "../models/model.js";
 import { OnePassMeanVarStd } from "../models/onepass-mean-var-std.js";
 import { TDigest } from "../models/tdigest.js";
@@ -59,6 +60,22 @@ export const MODELS: readonly ModelEntry[] = [
     stages: ["fit"],
     create: (a) =>
       new TDigest({ var_names_g: a.strings("var_names_g"), compression: a.number("compression", 100) }),
+  },
+  {
+    command: "incremental_pca",
+    className: "IncrementalPCA",
+    derived: ["var_names_g"],
+    description: "distributed and incremental PCA by randomized SVDs of batches and their merges",
+    stages: ["fit", "predict"],
+    create: (a) =>
+      new IncrementalPCA({
+        var_names_g: a.strings("var_names_g"),
+        n_components: a.integer("n_components"),
+        svd_lowrank_niter: a.integer("svd_lowrank_niter", 2),
+        perform_mean_correction: a.boolean("perform_mean_correction", true),
+        oversample: a.integer("oversample", DEFAULT_OVERSAMPLE),
+        seed: a.integer("seed", 0),
+      }),
   },
 ];
 

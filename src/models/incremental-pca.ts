@@ -15,10 +15,10 @@ import { Tensor } from "../tensor/tensor.js";
 import { type CellariumModel, lookupAttribute, type ModelAttribute, type ModelOutput } from "./model.js";
 import { centeredOperator } from "./streaming/centered-operator.js";
 import {
-  batchPartialSvd,
   emptyPartialSvd,
   mergePartialSvds,
   type PartialSvd,
+  updatePartialSvd,
 } from "./streaming/partial-svd.js";
 import { checkVarNames } from "./validate.js";
 
@@ -97,14 +97,15 @@ export class IncrementalPCA implements CellariumModel {
 
   forward(batch: Batch): ModelOutput {
     checkVarNames(this.className, this.var_names_g, batch.var_names_g);
-    const update = batchPartialSvd(
+    this.state = updatePartialSvd(
+      this.state,
       batch.x_ng,
-      this.n_components + this.oversample,
+      this.n_components,
       this.svd_lowrank_niter,
+      this.oversample,
       this.perform_mean_correction,
       this.generator,
     );
-    this.state = mergePartialSvds(this.state, update, this.n_components, this.perform_mean_correction);
     return {};
   }
 

@@ -108,7 +108,8 @@ function assertMatchesExact(model: IncrementalPCA, x: Float32Array, centered = f
   const explained = model.explained_variance_k.data;
   for (let j = 0; j < rank; j++) {
     const error = Math.abs(explained[j]! / exact.values[j]! - 1);
-    assert.ok(error < 1e-6, `explained variance ${j}: relative error ${error}`);
+    // 1e-5: the products with X run in float32 GEMM, at the precision of the float32 data.
+    assert.ok(error < 1e-5, `explained variance ${j}: relative error ${error}`);
   }
   const cosine = smallestCosine(model.components_kg.data as Float64Array, exact.vectors_gk, rank);
   assert.ok(1 - cosine < 1e-10, `top-${rank} subspace: 1 - cos(largest angle) = ${1 - cosine}`);
@@ -211,7 +212,10 @@ test("predict is (x - x_mean_g) V_kg^T for dense and CSR batches, with PC names"
 test("the state round-trips, and a restored model continues exactly", () => {
   const batches = batchesOf(lowRankPlusNoise(6), 100);
   const model = fit(batches.slice(0, 3), { oversample: 2, seed: 11 });
-  const restored = new IncrementalPCA({ ...model.initArgs(), var_names_g: names } as IncrementalPCAOptions);
+  const restored = new IncrementalPCA({
+    ...(model.initArgs() as unknown as IncrementalPCAOptions),
+    var_names_g: names,
+  });
   restored.loadStateDict(model.stateDict());
   restored.setRandomState(model.randomState());
   for (const name of ["S_k", "V_kg", "x_mean_g", "explained_variance_k"]) {
