@@ -13,6 +13,7 @@ export {
 } from "./errors.js";
 export { Geneformer } from "./models/geneformer.js";
 export { geneCoverage } from "./models/geneformer-import.js";
+export { IncrementalPCA } from "./models/incremental-pca.js";
 export { AbcdParameter, abcdParameterOf, abcdParamGroups } from "./models/layers/abcd-parameter.js";
 export { MuLinear } from "./models/layers/mu-linear.js";
 export { LogisticRegression } from "./models/logistic-regression.js";

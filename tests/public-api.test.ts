@@ -19,6 +19,7 @@ test("the public API exports exactly the curated names", () => {
     "Filter",
     "Geneformer",
     "Generator",
+    "IncrementalPCA",
     "LayerNorm",
     "Linear",
     "Log1p",

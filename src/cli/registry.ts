@@ -5,6 +5,7 @@
 import type { Transform, TransformState } from "../data/batch.js";
 import { ConfigError } from "../errors.js";
 import { Geneformer } from "../models/geneformer.js";
+import { DEFAULT_OVERSAMPLE, IncrementalPCA } from "../models/incremental-pca.js";
 import { POSITION_EMBEDDING_TYPES } from "../models/layers/bert.js";
 import { LogisticRegression } from "../models/logistic-regression.js";
 import type { CellariumModel, PredictOptions } from "../models/model.js";
@@ -141,6 +142,22 @@ export const MODELS: readonly ModelEntry[] = [
       output_input_ids: key === "input_ids",
       output_attention_mask: key === "attention_mask",
     }),
+  },
+  {
+    command: "incremental_pca",
+    className: "IncrementalPCA",
+    derived: ["var_names_g"],
+    description: "distributed and incremental PCA by randomized SVDs of batches and their merges",
+    stages: ["fit", "predict"],
+    create: (a) =>
+      new IncrementalPCA({
+        var_names_g: a.strings("var_names_g"),
+        n_components: a.integer("n_components"),
+        svd_lowrank_niter: a.integer("svd_lowrank_niter", 2),
+        perform_mean_correction: a.boolean("perform_mean_correction", true),
+        oversample: a.integer("oversample", DEFAULT_OVERSAMPLE),
+        seed: a.integer("seed", 0),
+      }),
   },
 ];
 

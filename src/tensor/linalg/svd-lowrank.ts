@@ -43,7 +43,10 @@ function nonNegativeInteger(name: string, value: number): void {
  * directions drawn from `generator` (standard normal) and refined by `niter` power iterations:
  * Q = orth(A R); niter times { Q = orth(A^T Q); Q = orth(A Q) }; then the exact SVD of the small
  * Q^T A. torch.svd_lowrank(A, q, niter) is the case oversample = 0 (its q already oversamples).
- * Each column of V has its largest-magnitude entry positive.
+ * Each column of V has its largest-magnitude entry positive. `start` (cols x s, s <= l), when given,
+ * replaces the first s random directions: a warm start from a known approximation of the top right
+ * singular subspace (an incremental SVD's previous components), which the power iterations then
+ * only refine.
  */
 export function svdLowrank<T extends FloatArray>(
   op: LinearOperator<T>,
@@ -51,6 +54,7 @@ export function svdLowrank<T extends FloatArray>(
   niter: number,
   oversample: number,
   generator: Generator,
+  start?: Mat<T>,
 ): { u: Mat<T>; s: T; v: Mat<T> } {
   const { rows, cols } = op;
   if (!Number.isInteger(q) || q < 1 || q > Math.min(rows, cols)) {
@@ -64,6 +68,16 @@ export function svdLowrank<T extends FloatArray>(
   const like = op.dtype === "float32" ? new Float32Array(0) : new Float64Array(0);
   const omega = zerosLike(like as T, cols, l);
   generator.fillNormal(omega.data);
+  if (start) {
+    if (start.rows !== cols || start.cols > l) {
+      throw new ArgumentError(
+        `svdLowrank: start must be ${cols} x (at most ${l}), got ${start.rows} x ${start.cols}`,
+      );
+    }
+    for (let i = 0; i < cols; i++) {
+      omega.data.set(start.data.subarray(i * start.cols, (i + 1) * start.cols), i * l);
+    }
+  }
 
   let basis = orth(apply(op, false, omega));
   for (let i = 0; i < niter; i++) {

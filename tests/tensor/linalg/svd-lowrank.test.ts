@@ -189,3 +189,28 @@ test("svdLowrank validates q, niter, oversample and the shapes an operator retur
   const broken: LinearOperator<Float64Array> = { ...a, mul: (x) => zerosLike(x.data, 3, x.cols) };
   assert.throws(() => svdLowrank(broken, 2, 1, 0, g), /op.mul returned a 3 x 2 matrix, expected 5 x 2/);
 });
+
+test("svdLowrank with a warm start spanning the top right singular vectors is exact without power iterations", () => {
+  // A = U diag(s) V^T with s_i = 10 * 0.6^i; started from V's first q columns (rotated, so the start
+  // is a basis of the subspace, not the vectors themselves), niter 0 recovers the top q exactly.
+  const rows = 30;
+  const cols = 20;
+  const q = 4;
+  const a = decayingMatrix("float64", rows, cols) as Mat<Float64Array>;
+  const exact = svd(a);
+  const top = zerosLike(a.data, cols, q);
+  for (let i = 0; i < cols; i++) {
+    for (let j = 0; j < q; j++) top.data[i * q + j] = exact.vt.data[j * cols + i]!;
+  }
+  const rotation = qr({ rows: q, cols: q, data: randomArray("float64", q * q, 7) as Float64Array }).q;
+  const start = matmul(top, rotation);
+  const { s } = svdLowrank(denseOperator(a), q, 0, 0, new Generator(1), start);
+  for (let j = 0; j < q; j++) assert.ok(Math.abs(s[j]! / exact.s[j]! - 1) < 1e-12, `s[${j}]`);
+  // Without the start, one random draw and no power iteration is visibly off.
+  const cold = svdLowrank(denseOperator(a), q, 0, 0, new Generator(1)).s;
+  assert.ok(Math.abs(cold[q - 1]! / exact.s[q - 1]! - 1) > 1e-6);
+  assert.throws(
+    () => svdLowrank(denseOperator(a), q, 0, 0, new Generator(1), zerosLike(a.data, cols, q + 1)),
+    /start must be 20 x \(at most 4\), got 20 x 5/,
+  );
+});

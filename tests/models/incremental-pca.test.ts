@@ -1,0 +1,248 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Batch } from "../../src/data/batch.js";
+import { type DenseMatrix, sparsify } from "../../src/data/matrix.js";
+import { ArgumentError, CheckpointError, SchemaMismatchError } from "../../src/errors.js";
+import { IncrementalPCA, type IncrementalPCAOptions } from "../../src/models/incremental-pca.js";
+import { eigh } from "../../src/tensor/linalg/index.js";
+import { Generator } from "../../src/tensor/random.js";
+import { mergeHierarchically } from "../../src/train/hierarchical-merge.js";
+
+const n = 600;
+const g = 40;
+const rank = 5;
+const k = 8;
+const names = Array.from({ length: g }, (_, i) => `gene_${i}`);
+
+/**
+ * Low rank plus noise: a per-gene offset, `rank` factors of strengths 5, 4, ..., 1 (well separated
+ * leading eigenvalues) and noise of std 0.1; `zeros` of the entries (at random) set to zero so that
+ * the CSR form is genuinely sparse.
+ */
+function lowRankPlusNoise(seed: number, zeros = 0): Float32Array {
+  const rng = new Generator(seed);
+  const z = new Float64Array(n * rank);
+  const w = new Float64Array(rank * g);
+  const noise = new Float64Array(n * g);
+  rng.fillNormal(z);
+  rng.fillNormal(w);
+  rng.fillNormal(noise, 0, 0.1);
+  const x = new Float32Array(n * g);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < g; c++) {
+      let value = 3 + 0.1 * c + noise[i * g + c]!;
+      for (let j = 0; j < rank; j++) value += (rank - j) * z[i * rank + j]! * w[j * g + c]!;
+      x[i * g + c] = rng.nextDouble() < zeros ? 0 : value;
+    }
+  }
+  return x;
+}
+
+function batchesOf(x: Float32Array, size: number, csr = false): Batch[] {
+  const out: Batch[] = [];
+  for (let start = 0; start < n; start += size) {
+    const rows = Math.min(size, n - start);
+    const dense: DenseMatrix = {
+      format: "dense",
+      nRows: rows,
+      nCols: g,
+      data: x.slice(start * g, (start + rows) * g),
+    };
+    out.push({ x_ng: csr ? sparsify(dense) : dense, var_names_g: names });
+  }
+  return out;
+}
+
+function fit(batches: readonly Batch[], options: Partial<IncrementalPCAOptions> = {}): IncrementalPCA {
+  const model = new IncrementalPCA({ var_names_g: names, n_components: k, ...options });
+  for (const batch of batches) model.forward(batch);
+  return model;
+}
+
+/** The exact PCA of x in float64: column means, covariance eigenvalues (descending) and vectors. */
+function exactPca(x: Float32Array): { mean_g: Float64Array; values: number[]; vectors_gk: number[][] } {
+  const mean_g = new Float64Array(g);
+  for (let i = 0; i < n; i++) for (let c = 0; c < g; c++) mean_g[c]! += x[i * g + c]! / n;
+  const cov = new Float64Array(g * g);
+  for (let i = 0; i < n; i++) {
+    for (let a = 0; a < g; a++) {
+      const da = x[i * g + a]! - mean_g[a]!;
+      for (let b = 0; b < g; b++) cov[a * g + b]! += (da * (x[i * g + b]! - mean_g[b]!)) / n;
+    }
+  }
+  const { w, v } = eigh({ rows: g, cols: g, data: cov });
+  const order = Array.from({ length: g }, (_, j) => g - 1 - j);
+  return {
+    mean_g,
+    values: order.map((j) => w[j]!),
+    vectors_gk: order.map((j) => Array.from({ length: g }, (_, c) => v.data[c * g + j]!)),
+  };
+}
+
+/** cos of the largest principal angle between the top-m rows of V_kg and the exact top-m vectors. */
+function smallestCosine(V_kg: Float64Array, exact: number[][], m: number): number {
+  // The m x m matrix of inner products; its smallest singular value is the cosine. For orthonormal
+  // bases it is the square root of the smallest eigenvalue of M^T M.
+  const gram = new Float64Array(m * m);
+  const inner = new Float64Array(m * m);
+  for (let a = 0; a < m; a++) {
+    for (let b = 0; b < m; b++) {
+      let s = 0;
+      for (let c = 0; c < g; c++) s += V_kg[a * g + c]! * exact[b]![c]!;
+      inner[a * m + b] = s;
+    }
+  }
+  for (let a = 0; a < m; a++) {
+    for (let b = 0; b < m; b++) {
+      let s = 0;
+      for (let r = 0; r < m; r++) s += inner[r * m + a]! * inner[r * m + b]!;
+      gram[a * m + b] = s;
+    }
+  }
+  return Math.sqrt(eigh({ rows: m, cols: m, data: gram }).w[0]!);
+}
+
+/** The leading `rank` components agree with the exact PCA (the noise components need not). */
+function assertMatchesExact(model: IncrementalPCA, x: Float32Array, centered = false): void {
+  const exact = exactPca(x);
+  const explained = model.explained_variance_k.data;
+  for (let j = 0; j < rank; j++) {
+    const error = Math.abs(explained[j]! / exact.values[j]! - 1);
+    // 1e-5: the products with X run in float32 GEMM, at the precision of the float32 data.
+    assert.ok(error < 1e-5, `explained variance ${j}: relative error ${error}`);
+  }
+  const cosine = smallestCosine(model.components_kg.data as Float64Array, exact.vectors_gk, rank);
+  assert.ok(1 - cosine < 1e-10, `top-${rank} subspace: 1 - cos(largest angle) = ${1 - cosine}`);
+  assert.equal(model.x_size, n);
+  const mean = model.x_mean_g.data;
+  for (let c = 0; c < g; c++) {
+    const expected = centered ? 0 : exact.mean_g[c]!;
+    assert.ok(Math.abs(mean[c]! - expected) < 1e-9, `x_mean_g[${c}] ${mean[c]} vs ${expected}`);
+  }
+}
+
+test("streamed batches match the exact float64 PCA on low-rank-plus-noise data", () => {
+  const x = lowRankPlusNoise(1);
+  assertMatchesExact(fit(batchesOf(x, 100)), x);
+  // Uneven batches, one smaller than the rank kept, and upstream's q = k without oversampling.
+  assertMatchesExact(fit(batchesOf(x, 97), { oversample: 0 }), x);
+});
+
+test("CSR batches (never densified) give the dense result", () => {
+  const x = lowRankPlusNoise(2, 0.6);
+  const dense = fit(batchesOf(x, 150));
+  const sparse = fit(batchesOf(x, 150, true));
+  // The zeros make the data far from low rank, so the reference is the dense run: the same random
+  // directions, only the rounding of the products differs (float32 GEMM vs float64 loops).
+  const a = dense.explained_variance_k.data;
+  const b = sparse.explained_variance_k.data;
+  for (let j = 0; j < k; j++) {
+    assert.ok(Math.abs(a[j]! / b[j]! - 1) < 1e-5, `component ${j}: ${a[j]} vs ${b[j]}`);
+  }
+  const denseComponents = Array.from({ length: k }, (_, j) =>
+    Array.from(dense.components_kg.data.subarray(j * g, (j + 1) * g)),
+  );
+  const cosine = smallestCosine(sparse.components_kg.data as Float64Array, denseComponents, k);
+  assert.ok(1 - cosine < 1e-9, `top-${k} subspaces: 1 - cos = ${1 - cosine}`);
+  const meanError = Math.max(...sparse.x_mean_g.data.map((v, c) => Math.abs(v - dense.x_mean_g.data[c]!)));
+  assert.ok(meanError < 1e-12, `x_mean_g differs by ${meanError}`);
+});
+
+test("merging the models of two halves equals one pass; four parts merge hierarchically", () => {
+  const x = lowRankPlusNoise(3);
+  const batches = batchesOf(x, 100);
+  const first = fit(batches.slice(0, 3));
+  const second = fit(batches.slice(3), { seed: 7 });
+  first.merge(second);
+  assertMatchesExact(first, x);
+  assert.equal(second.x_size, 300, "the merged-in model is left as it was");
+
+  const parts = [0, 1, 2, 3].map((p) => fit(batchesOf(x, 50).slice(3 * p, 3 * p + 3), { seed: p }));
+  // The tree order itself is pinned in tests/train/hierarchical-merge.test.ts.
+  assertMatchesExact(mergeHierarchically(parts) as IncrementalPCA, x);
+  assert.throws(
+    () => parts[0]!.merge(new IncrementalPCA({ var_names_g: names, n_components: 3 })),
+    ArgumentError,
+  );
+});
+
+test("without mean correction, centered data give the exact PCA and the mean stays zero", () => {
+  const x = lowRankPlusNoise(4);
+  const { mean_g } = exactPca(x);
+  const centered = x.map((v, p) => v - mean_g[p % g]!);
+  const model = fit(batchesOf(centered, 100), { perform_mean_correction: false });
+  // The float32 rounding of the centered values leaves a column mean of ~1e-7: the exact PCA of
+  // `centered` subtracts it, the uncentered SVD does not, which moves the variances by ~1e-14.
+  assertMatchesExact(model, centered, true);
+});
+
+test("predict is (x - x_mean_g) V_kg^T for dense and CSR batches, with PC names", () => {
+  const x = lowRankPlusNoise(5, 0.5);
+  const model = fit(batchesOf(x, 200));
+  const V = model.components_kg.data;
+  const mean = model.x_mean_g.data;
+  for (const csr of [false, true]) {
+    const batch = batchesOf(x, 250, csr)[1]!;
+    const out = model.predict(batch);
+    assert.deepEqual(out.var_names_g, ["PC1", "PC2", "PC3", "PC4", "PC5", "PC6", "PC7", "PC8"]);
+    assert.deepEqual(out.x_ng.shape, [250, k]);
+    for (let i = 0; i < 250; i++) {
+      for (let j = 0; j < k; j++) {
+        let expected = 0;
+        for (let c = 0; c < g; c++) expected += (x[(250 + i) * g + c]! - mean[c]!) * V[j * g + c]!;
+        const actual = out.x_ng.data[i * k + j]!;
+        assert.ok(Math.abs(actual - expected) < 1e-5 * (1 + Math.abs(expected)), `z[${i}, ${j}]`);
+      }
+    }
+  }
+});
+
+test("the state round-trips, and a restored model continues exactly", () => {
+  const batches = batchesOf(lowRankPlusNoise(6), 100);
+  const model = fit(batches.slice(0, 3), { oversample: 2, seed: 11 });
+  const restored = new IncrementalPCA({
+    ...(model.initArgs() as unknown as IncrementalPCAOptions),
+    var_names_g: names,
+  });
+  restored.loadStateDict(model.stateDict());
+  restored.setRandomState(model.randomState());
+  for (const name of ["S_k", "V_kg", "x_mean_g", "explained_variance_k"]) {
+    assert.deepEqual(restored.attribute(name), model.attribute(name), name);
+  }
+  for (const batch of batches.slice(3)) {
+    model.forward(batch);
+    restored.forward(batch);
+  }
+  assert.deepEqual(restored.stateDict(), model.stateDict());
+  assert.deepEqual(model.attributeNames(), [
+    "explained_variance_k",
+    "components_kg",
+    "x_mean_g",
+    "S_k",
+    "V_kg",
+    "x_size",
+    "var_names_g",
+  ]);
+  const state = model.stateDict();
+  assert.throws(
+    () => restored.loadStateDict({ ...state, V_kg: state.S_k! }),
+    (e: Error) =>
+      e instanceof CheckpointError && /state "V_kg" must be float64 with 320 elements/.test(e.message),
+  );
+});
+
+test("var_names_g mismatches and invalid arguments are errors that name them", () => {
+  const model = new IncrementalPCA({ var_names_g: names, n_components: 2 });
+  const batch = batchesOf(lowRankPlusNoise(7), 100)[0]!;
+  const renamed = { ...batch, var_names_g: names.map((name, c) => (c === 3 ? "other" : name)) };
+  assert.throws(() => model.forward(renamed), /var_names_g\[3\] is "other" but the model expects "gene_3"/);
+  assert.throws(() => model.predict(renamed), SchemaMismatchError);
+  assert.throws(
+    () => new IncrementalPCA({ var_names_g: names, n_components: 41 }),
+    /n_components must be an integer in \[1, 40\].*got 41/,
+  );
+  assert.throws(
+    () => new IncrementalPCA({ var_names_g: names, n_components: 2, oversample: -1 }),
+    /oversample must be a non-negative integer, got -1/,
+  );
+});
