@@ -8,14 +8,8 @@
 // Usage: node --import tsx bench/data.ts [--quick]
 
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Batch } from "../src/data/batch.js";
-import { DistributedAnnDataCollection } from "../src/data/collection.js";
-import { DataLoader } from "../src/data/loader.js";
-import { composeTransforms } from "../src/transforms/compose.js";
-import { Log1p } from "../src/transforms/log1p.js";
-import { NormalizeTotal } from "../src/transforms/normalize-total.js";
 
 const BATCH_SIZE = 1000;
 
@@ -26,50 +20,6 @@ interface Result {
   /** Cells after the first batch over the time after it (steady state, start-up excluded). */
   readonly cellsPerS: number;
   readonly vmhwmKb: number;
-}
-
-/** NormalizeTotal (target 10,000) then Log1p, as the benchmark's pipeline. */
-function normalizeLog1p(): (batch: Batch) => Batch {
-  return composeTransforms([new NormalizeTotal(), new Log1p()]);
-}
-
-function peakRssKb(): number {
-  const line = readFileSync("/proc/self/status", "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("VmHWM:"));
-  return Number(line?.split(/\s+/)[1] ?? Number.NaN);
-}
-
-/** One configuration; numWorkers -1 only opens the collection (the per-thread baseline memory). */
-async function child(file: string, numWorkers: number): Promise<Result> {
-  const start = performance.now();
-  const collection = await DistributedAnnDataCollection.open({ filenames: [file] });
-  if (numWorkers < 0) return { cells: 0, seconds: 0, cellsPerS: 0, vmhwmKb: peakRssKb() };
-  const loader = new DataLoader(collection, {
-    batchKeys: { x_ng: { attr: "X" }, var_names_g: { attr: "var_names" } },
-    batchSize: BATCH_SIZE,
-    numWorkers,
-  });
-  const pipeline = normalizeLog1p();
-  let cells = 0;
-  let firstAt = 0;
-  let firstCells = 0;
-  for await (const batch of loader.epochBatches()) {
-    const out = pipeline(batch);
-    cells += out.x_ng.nRows;
-    if (firstAt === 0) {
-      firstAt = performance.now();
-      firstCells = cells;
-    }
-  }
-  const end = performance.now();
-  collection.close();
-  return {
-    cells,
-    seconds: (end - start) / 1000,
-    cellsPerS: ((cells - firstCells) / (end - firstAt)) * 1000,
-    vmhwmKb: peakRssKb(),
-  };
 }
 
 function run(command: string, args: string[]): Result {
@@ -99,7 +49,9 @@ function main(): void {
       process.exit(1);
     }
   }
-  const script = fileURLToPath(import.meta.url);
+  // The child runs the compiled library (npm run build) in plain node, as users run it: under tsx
+  // every thread would also pay ~600 MB for tsx's transform of h5wasm's bundle.
+  const script = fileURLToPath(new URL("./data-child.mjs", import.meta.url));
   console.log(
     `${quick ? "5,000" : "100,000"} cells x 20,000 genes, batches of ${BATCH_SIZE}, NormalizeTotal + Log1p\n`,
   );
@@ -108,7 +60,7 @@ function main(): void {
   for (const [label, file] of files) {
     const rows: [string, Result][] = [];
     for (const workers of [-1, 0, 1, 2]) {
-      const result = run(process.execPath, [...process.execArgv, script, "--child", file, String(workers)]);
+      const result = run(process.execPath, [script, file, String(workers)]);
       rows.push([workers < 0 ? "cellarium-ts, open only" : `cellarium-ts, ${workers} workers`, result]);
     }
     const python = fileURLToPath(new URL("./data_h5py.py", import.meta.url));
@@ -122,15 +74,8 @@ function main(): void {
   }
   console.log(
     "\nh5py's cells/s covers the whole run (its start-up is negligible). 'open only' is the memory of a" +
-      " process that only opened the file: each worker thread adds about as much again (its own h5wasm)." +
-      " Under tsx that baseline includes ~600 MB that tsx spends loading h5wasm's bundle; compiled code does not.",
+      " process that only opened the file: each worker thread adds about as much again (its own h5wasm).",
   );
 }
 
-const childAt = process.argv.indexOf("--child");
-if (childAt >= 0) {
-  const result = await child(process.argv[childAt + 1]!, Number(process.argv[childAt + 2]));
-  console.log(JSON.stringify(result));
-} else {
-  main();
-}
+main();

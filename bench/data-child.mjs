@@ -1,0 +1,55 @@
+// One configuration of bench/data.ts, in its own process: streams FILE in 1,000-cell batches
+// through NormalizeTotal + Log1p with N read-ahead workers (N = -1 only opens the file, for the
+// per-thread baseline memory) and prints one JSON line: cells, seconds, steady cells/s, peak RSS.
+// Usage: node bench/data-child.mjs FILE N   (needs npm run build)
+import { readFileSync } from "node:fs";
+import {
+  composeTransforms,
+  DataLoader,
+  DistributedAnnDataCollection,
+  Log1p,
+  NormalizeTotal,
+} from "../dist/node.js";
+
+const [file, workersText] = process.argv.slice(2);
+const numWorkers = Number(workersText);
+const peakRssKb = () =>
+  Number(
+    readFileSync("/proc/self/status", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("VmHWM:"))
+      ?.split(/\s+/)[1],
+  );
+
+const start = performance.now();
+const collection = await DistributedAnnDataCollection.open({ filenames: [file] });
+if (numWorkers < 0) {
+  console.log(JSON.stringify({ cells: 0, seconds: 0, cellsPerS: 0, vmhwmKb: peakRssKb() }));
+} else {
+  const loader = new DataLoader(collection, {
+    batchKeys: { x_ng: { attr: "X" }, var_names_g: { attr: "var_names" } },
+    batchSize: 1000,
+    numWorkers,
+  });
+  const pipeline = composeTransforms([new NormalizeTotal(), new Log1p()]);
+  let cells = 0;
+  let firstAt = 0;
+  let firstCells = 0;
+  for await (const batch of loader.epochBatches()) {
+    cells += pipeline(batch).x_ng.nRows;
+    if (firstAt === 0) {
+      firstAt = performance.now();
+      firstCells = cells;
+    }
+  }
+  const end = performance.now();
+  console.log(
+    JSON.stringify({
+      cells,
+      seconds: (end - start) / 1000,
+      cellsPerS: ((cells - firstCells) / (end - firstAt)) * 1000,
+      vmhwmKb: peakRssKb(),
+    }),
+  );
+}
+collection.close();
