@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The README's main job: cellarium-ml's workflow on the bundled demo data (2 shards, 2,000 cells x
-// 1,000 genes), as far as the models exist, through the same command line a user runs.
+// 1,000 genes), through the same command line a user runs: onepass -> IncrementalPCA -> logistic
+// regression on the PCA embedding (upstream's workflow), tdigest -> Geneformer.
 import { readFile, rm } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import { main } from "../dist/cli/main.js";
@@ -24,7 +25,15 @@ await step("1. per-gene mean / variance / std of log1p(normalize_total(x))", [
   "--trainer.enable_progress_bar",
   "false",
 ]);
-await step("2. per-gene medians of the non-zero normalized counts", [
+await step("2. 50 principal components of the z-scored data (ZScore fed by the CSV of step 1)", [
+  "incremental_pca",
+  "fit",
+  "--config",
+  "examples/cli_workflow/ipca_train_config.yaml",
+  "--trainer.enable_progress_bar",
+  "false",
+]);
+await step("3. per-gene medians of the non-zero normalized counts", [
   "tdigest",
   "fit",
   "--config",
@@ -32,7 +41,7 @@ await step("2. per-gene medians of the non-zero normalized counts", [
   "--trainer.enable_progress_bar",
   "false",
 ]);
-await step("3. the medians as a CSV, read from the checkpoint", [
+await step("4. the medians as a CSV, read from the checkpoint", [
   "inspect",
   "runs/tdigest/lightning_logs/version_0/checkpoints/epoch=0-step=20.safetensors",
   "--attr",
@@ -41,21 +50,25 @@ await step("3. the medians as a CSV, read from the checkpoint", [
   "runs/tdigest/median_g.csv",
 ]);
 await step(
-  "4. logistic regression of the cell type (the first 1,600 cells train, the last 400 are held out)",
+  "5. logistic regression of the cell type on the PCA embedding (the IPCA checkpoint as a frozen transform; the first 1,600 cells train, the last 400 are held out)",
   [
     "logistic_regression",
     "fit",
     "--config",
     "examples/cli_workflow/lr_train_config.yaml",
+    "--config",
+    "examples/cli_workflow/lr_on_ipca_config.yaml",
     "--trainer.enable_progress_bar",
     "false",
   ],
 );
-await step("5. logits of every cell from the trained model", [
+await step("6. logits of every cell from the trained model", [
   "logistic_regression",
   "predict",
   "--config",
   "examples/cli_workflow/lr_train_config.yaml",
+  "--config",
+  "examples/cli_workflow/lr_on_ipca_config.yaml",
   "--ckpt_path",
   "runs/lr/lightning_logs/version_0/checkpoints/epoch=4-step=80.safetensors",
   "--trainer.enable_progress_bar",
@@ -84,7 +97,7 @@ for (const row of heldOut) {
 console.log(
   `\nheld-out accuracy: ${((100 * correct) / heldOut.length).toFixed(1)}% of ${heldOut.length} cells`,
 );
-await step("6. a tiny Geneformer on the counts divided by those medians", [
+await step("7. a tiny Geneformer on the counts divided by those medians", [
   "geneformer",
   "fit",
   "--config",
@@ -92,7 +105,7 @@ await step("6. a tiny Geneformer on the counts divided by those medians", [
   "--trainer.enable_progress_bar",
   "false",
 ]);
-await step("7. Geneformer cell embeddings", [
+await step("8. Geneformer cell embeddings", [
   "geneformer",
   "predict",
   "--config",

@@ -50,7 +50,7 @@ async function run(
   });
 }
 
-test("onepass -> incremental_pca fit -> predict writes (x - x_mean_g) V_kg^T of the z-scored data", async () => {
+test("onepass -> incremental_pca fit -> predict writes (x - x_mean_g) V_kg^T; logistic regression on it as a frozen transform", async () => {
   const dir = await mkdtemp(join(tmpdir(), "ipca-"));
   await run("onepass_mean_var_std", "fit", await example("onepass_train_config.yaml", dir));
   await run("incremental_pca", "fit", await example("ipca_train_config.yaml", dir), fast);
@@ -101,6 +101,56 @@ print(json.dumps({"names": list(a.obs_names), "z": ((z - np.array(r["mean"])) @ 
         `cell ${i}, PC${j + 1}`,
       );
     });
+  });
+
+  // Logistic regression on the embedding, the IPCA checkpoint as a frozen transform (upstream's
+  // lr_train_config): its logits are exactly z_nk W_gc + b_c of the embedding just written.
+  await runModelCommand(modelByCommand("logistic_regression")!, "fit", {
+    configs: [await example("lr_train_config.yaml", dir), await example("lr_on_ipca_config.yaml", dir)],
+    overrides: [
+      ["trainer.enable_progress_bar", false],
+      ["trainer.max_epochs", 1],
+      ["model.transforms.0.file_path", checkpoint],
+    ] as never,
+    log: () => {},
+  });
+  const lrCheckpoint = join(dir, "lr/lightning_logs/version_0/checkpoints/epoch=0-step=16.safetensors");
+  const lr = (await loadPipeline(lrCheckpoint)).model;
+  assert.deepEqual(
+    lr.var_names_g,
+    Array.from({ length: k }, (_, j) => `PC${j + 1}`),
+  );
+  await runModelCommand(modelByCommand("logistic_regression")!, "predict", {
+    configs: [await example("lr_train_config.yaml", dir), await example("lr_on_ipca_config.yaml", dir)],
+    overrides: [
+      ["trainer.enable_progress_bar", false],
+      ["model.transforms.0.file_path", checkpoint],
+      ["ckpt_path", lrCheckpoint],
+    ] as never,
+    log: () => {},
+  });
+  const W_gc = lr.stateDict().W_gc!;
+  const b_c = lr.stateDict().b_c!;
+  const c = b_c.size;
+  const logits = gunzipSync(await readFile(join(dir, "lr/predictions/predictions.csv.gz")))
+    .toString("utf8")
+    .trim()
+    .split("\n")
+    .slice(1);
+  assert.equal(logits.length, 2000);
+  logits.forEach((line, i) => {
+    const z = lines[i + 1]!.split(",").slice(1).map(Number);
+    line
+      .split(",")
+      .slice(1)
+      .forEach((value, j) => {
+        let expected = b_c.data[j]!;
+        for (let p = 0; p < k; p++) expected += z[p]! * W_gc.data[p * c + j]!;
+        assert.ok(
+          Math.abs(Number(value) - expected) < 1e-3 * (1 + Math.abs(expected)),
+          `cell ${i}, class ${j}`,
+        );
+      });
   });
 
   // ZScore's statistics from the onepass checkpoint (!CheckpointLoader attr model.mean_g) instead of
