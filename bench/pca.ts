@@ -1,0 +1,116 @@
+// IncrementalPCA fit (k = 50, batches of 1,000, niter 2) through the command line on the benchmark
+// file (NormalizeTotal + Log1p), against upstream's algorithm in PyTorch (torch.svd_lowrank per
+// batch and per merge) and scikit-learn's IncrementalPCA (partial_fit per batch), both in
+// bench/pca_peers.py on the same h5py-streamed blocks, in the same run. Peak RSS from GNU time.
+// The last column, the sum of the 50 explained variances (the variance the components capture),
+// compares accuracy without an exact reference: higher is better; exact PCA is the maximum.
+// Usage: node --import tsx bench/pca.ts [--quick]   (needs npm run build and the data of
+// /usr/bin/python3 scripts/make-bench-data.py [5000])
+
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const quick = process.argv.includes("--quick");
+const file = join(root, "bench/data", quick ? "bench_100k_20k_5000.h5ad" : "bench_100k_20k.h5ad");
+for (const [path, fix] of [
+  [file, `/usr/bin/python3 scripts/make-bench-data.py${quick ? " 5000" : ""}`],
+  [join(root, "dist/cli/main.js"), "npm run build"],
+] as const) {
+  if (!existsSync(path)) {
+    console.error(`${path} is missing: run ${fix}`);
+    process.exit(1);
+  }
+}
+const dir = mkdtempSync(join(tmpdir(), "bench-pca-"));
+
+function run(command: string, args: string[]): { stdout: string; wallSeconds: number; rssMiB: number } {
+  const start = performance.now();
+  const result = spawnSync("/usr/bin/time", ["-f", "MAXRSS_KB %M", command, ...args], {
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed:\n${result.stderr}`);
+  return {
+    stdout: result.stdout,
+    wallSeconds: (performance.now() - start) / 1000,
+    rssMiB: Number(/MAXRSS_KB (\d+)/.exec(result.stderr)?.[1]) / 1024,
+  };
+}
+
+const config = join(dir, "ipca.yaml");
+writeFileSync(
+  config,
+  `trainer: {max_epochs: 1, enable_progress_bar: false, log_every_n_steps: 1000, default_root_dir: ${dir}}
+model:
+  transforms:
+    - {class_path: cellarium.ml.transforms.NormalizeTotal, init_args: {target_count: 10_000}}
+    - cellarium.ml.transforms.Log1p
+  model: {class_path: cellarium.ml.models.IncrementalPCA, init_args: {n_components: 50, svd_lowrank_niter: 2}}
+data:
+  dadc: {class_path: cellarium.ml.data.DistributedAnnDataCollection, init_args: {filenames: ${file}}}
+  batch_keys: {x_ng: {attr: X}, var_names_g: {attr: var_names}}
+  batch_size: 1000
+  num_workers: 1
+`,
+);
+const cli = join(root, "bin/cellarium.js");
+const ours = run(process.execPath, [cli, "incremental_pca", "fit", "--config", config]);
+const fit = /fit: (\d+) cells in ([\d.]+) s/.exec(ours.stdout);
+const checkpoint = /checkpoint: (.+)/.exec(ours.stdout)?.[1];
+if (!fit || !checkpoint) throw new Error(`no fit or checkpoint line in\n${ours.stdout}`);
+const variances = join(dir, "ev.json");
+run(process.execPath, [
+  cli,
+  "inspect",
+  checkpoint,
+  "--attr",
+  "model.explained_variance_k",
+  "--out",
+  variances,
+]);
+const ev = JSON.parse(readFileSync(variances, "utf8")).value.data as number[];
+const rows = [
+  {
+    name: "cellarium-ts incremental_pca fit (1 read-ahead worker)",
+    cellsPerS: Number(fit[1]) / Number(fit[2]),
+    wall: ours.wallSeconds,
+    rss: ours.rssMiB,
+    variance: ev.reduce((a, b) => a + b, 0),
+  },
+];
+for (const [name, method] of [
+  ["PyTorch, upstream's algorithm (torch.svd_lowrank)", "torch"],
+  ["scikit-learn IncrementalPCA", "sklearn"],
+] as const) {
+  const out = run("/usr/bin/python3", [
+    join(root, "bench/pca_peers.py"),
+    method,
+    file,
+    "50",
+    "2",
+    "1000",
+    "2",
+  ]);
+  const parsed = JSON.parse(out.stdout.trim().split("\n").at(-1)!);
+  rows.push({
+    name,
+    cellsPerS: parsed.cells_per_s,
+    wall: out.wallSeconds,
+    rss: out.rssMiB,
+    variance: parsed.explained_variance_sum,
+  });
+}
+console.log(
+  `${quick ? "5,000" : "100,000"} cells x 20,000 genes, k = 50, batches of 1,000, niter 2, NormalizeTotal + Log1p, 2 threads\n`,
+);
+console.log("| run | cells/s | process s | peak RSS MiB | sum of the 50 explained variances |");
+console.log("|---|---:|---:|---:|---:|");
+for (const r of rows) {
+  console.log(
+    `| ${r.name} | ${Math.round(r.cellsPerS)} | ${r.wall.toFixed(1)} | ${r.rss.toFixed(0)} | ${r.variance.toFixed(2)} |`,
+  );
+}
