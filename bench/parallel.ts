@@ -8,25 +8,15 @@
 // Usage: node --import tsx bench/parallel.ts [--quick]
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { modelByCommand } from "../src/cli/registry.js";
+import { benchmarkFile, root } from "./lib/cli-bench.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const quick = process.argv.includes("--quick");
-const file = join(root, "bench/data", quick ? "bench_100k_20k_5000.h5ad" : "bench_100k_20k.h5ad");
+const file = benchmarkFile(quick);
 const cli = join(root, "bin/cellarium.js");
-for (const [path, fix] of [
-  [file, `/usr/bin/python3 scripts/make-bench-data.py${quick ? " 5000" : ""}`],
-  [join(root, "dist/cli/main.js"), "npm run build"],
-] as const) {
-  if (!existsSync(path)) {
-    console.error(`${path} is missing: run ${fix}`);
-    process.exit(1);
-  }
-}
 const dir = mkdtempSync(join(tmpdir(), "bench-parallel-"));
 
 const MODELS = [

@@ -7,39 +7,14 @@
 // Usage: node --import tsx bench/pca.ts [--quick]   (needs npm run build and the data of
 // /usr/bin/python3 scripts/make-bench-data.py [5000])
 
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { benchmarkFile, root, runTimed } from "./lib/cli-bench.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const quick = process.argv.includes("--quick");
-const file = join(root, "bench/data", quick ? "bench_100k_20k_5000.h5ad" : "bench_100k_20k.h5ad");
-for (const [path, fix] of [
-  [file, `/usr/bin/python3 scripts/make-bench-data.py${quick ? " 5000" : ""}`],
-  [join(root, "dist/cli/main.js"), "npm run build"],
-] as const) {
-  if (!existsSync(path)) {
-    console.error(`${path} is missing: run ${fix}`);
-    process.exit(1);
-  }
-}
+const file = benchmarkFile(quick);
 const dir = mkdtempSync(join(tmpdir(), "bench-pca-"));
-
-function run(command: string, args: string[]): { stdout: string; wallSeconds: number; rssMiB: number } {
-  const start = performance.now();
-  const result = spawnSync("/usr/bin/time", ["-f", "MAXRSS_KB %M", command, ...args], {
-    encoding: "utf8",
-    maxBuffer: 1 << 26,
-  });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed:\n${result.stderr}`);
-  return {
-    stdout: result.stdout,
-    wallSeconds: (performance.now() - start) / 1000,
-    rssMiB: Number(/MAXRSS_KB (\d+)/.exec(result.stderr)?.[1]) / 1024,
-  };
-}
 
 const config = join(dir, "ipca.yaml");
 writeFileSync(
@@ -58,12 +33,12 @@ data:
 `,
 );
 const cli = join(root, "bin/cellarium.js");
-const ours = run(process.execPath, [cli, "incremental_pca", "fit", "--config", config]);
+const ours = runTimed(process.execPath, [cli, "incremental_pca", "fit", "--config", config]);
 const fit = /fit: (\d+) cells in ([\d.]+) s/.exec(ours.stdout);
 const checkpoint = /checkpoint: (.+)/.exec(ours.stdout)?.[1];
 if (!fit || !checkpoint) throw new Error(`no fit or checkpoint line in\n${ours.stdout}`);
 const variances = join(dir, "ev.json");
-run(process.execPath, [
+runTimed(process.execPath, [
   cli,
   "inspect",
   checkpoint,
@@ -86,7 +61,7 @@ for (const [name, method] of [
   ["PyTorch, upstream's algorithm (torch.svd_lowrank)", "torch"],
   ["scikit-learn IncrementalPCA", "sklearn"],
 ] as const) {
-  const out = run("/usr/bin/python3", [
+  const out = runTimed("/usr/bin/python3", [
     join(root, "bench/pca_peers.py"),
     method,
     file,

@@ -6,24 +6,13 @@
 // Data: /usr/bin/python3 scripts/make-bench-data.py [5000]
 // Usage: node --import tsx bench/streaming-fit.ts [--quick]
 
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { benchmarkFile, root, runTimed } from "./lib/cli-bench.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const quick = process.argv.includes("--quick");
-const file = join(root, "bench/data", quick ? "bench_100k_20k_5000.h5ad" : "bench_100k_20k.h5ad");
-for (const [path, fix] of [
-  [file, `/usr/bin/python3 scripts/make-bench-data.py${quick ? " 5000" : ""}`],
-  [join(root, "dist/cli/main.js"), "npm run build"],
-] as const) {
-  if (!existsSync(path)) {
-    console.error(`${path} is missing: run ${fix}`);
-    process.exit(1);
-  }
-}
+const file = benchmarkFile(quick);
 const dir = mkdtempSync(join(tmpdir(), "bench-streaming-"));
 
 function writeConfig(model: string, workers: number): string {
@@ -61,20 +50,9 @@ interface Row {
 }
 
 /** Runs a command under GNU time; returns its stdout, wall time and peak RSS. */
-function run(command: string, args: string[]): { stdout: string; wallSeconds: number; rssMiB: number } {
-  const start = performance.now();
-  const result = spawnSync("/usr/bin/time", ["-f", "MAXRSS_KB %M", command, ...args], {
-    encoding: "utf8",
-    maxBuffer: 1 << 26,
-  });
-  const wallSeconds = (performance.now() - start) / 1000;
-  if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed:\n${result.stderr}`);
-  const kb = Number(/MAXRSS_KB (\d+)/.exec(result.stderr)?.[1]);
-  return { stdout: result.stdout, wallSeconds, rssMiB: kb / 1024 };
-}
 
 function cellarium(name: string, command: string, model: string, workers: number): Row {
-  const out = run(process.execPath, [
+  const out = runTimed(process.execPath, [
     join(root, "bin/cellarium.js"),
     command,
     "fit",
@@ -93,7 +71,7 @@ function cellarium(name: string, command: string, model: string, workers: number
 }
 
 function numpy(name: string, task: string): Row {
-  const out = run("/usr/bin/python3", [join(root, "bench/streaming_numpy.py"), task, file]);
+  const out = runTimed("/usr/bin/python3", [join(root, "bench/streaming_numpy.py"), task, file]);
   const parsed = JSON.parse(out.stdout.trim().split("\n").at(-1)!);
   return {
     name,

@@ -1,0 +1,43 @@
+// What the command-line benchmarks share: the benchmark file and the compiled CLI they need, and a
+// runner that times a process and reads its peak resident memory from GNU time.
+
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/** The 100k x 20k benchmark file (5,000 cells with --quick); exits with a hint when it or dist/ is missing. */
+export function benchmarkFile(quick: boolean): string {
+  const file = join(root, "bench/data", quick ? "bench_100k_20k_5000.h5ad" : "bench_100k_20k.h5ad");
+  for (const [path, fix] of [
+    [file, `/usr/bin/python3 scripts/make-bench-data.py${quick ? " 5000" : ""}`],
+    [join(root, "dist/cli/main.js"), "npm run build"],
+  ] as const) {
+    if (!existsSync(path)) {
+      console.error(`${path} is missing: run ${fix}`);
+      process.exit(1);
+    }
+  }
+  return file;
+}
+
+/** Runs a command under GNU time; returns its stdout, wall time and peak RSS. */
+export function runTimed(
+  command: string,
+  args: string[],
+): { stdout: string; wallSeconds: number; rssMiB: number } {
+  const start = performance.now();
+  const result = spawnSync("/usr/bin/time", ["-f", "MAXRSS_KB %M", command, ...args], {
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
+  const wallSeconds = (performance.now() - start) / 1000;
+  if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed:\n${result.stderr}`);
+  return {
+    stdout: result.stdout,
+    wallSeconds,
+    rssMiB: Number(/MAXRSS_KB (\d+)/.exec(result.stderr)?.[1]) / 1024,
+  };
+}
