@@ -1,6 +1,8 @@
 // One configuration of bench/data.ts, in its own process: streams FILE in 1,000-cell batches
 // through NormalizeTotal + Log1p with N read-ahead workers (N = -1 only opens the file, for the
-// per-thread baseline memory) and prints one JSON line: cells, seconds, steady cells/s, peak RSS.
+// per-thread baseline memory) and prints one JSON line: cells, seconds, steady cells/s (after the
+// first 10 batches, as bench/streaming-fit.ts measures the fit loop), peak RSS. The pipeline
+// owns the loader's batches, as inside the Trainer.
 // Usage: node bench/data-child.mjs FILE N   (needs npm run build)
 import { readFileSync } from "node:fs";
 import {
@@ -32,12 +34,15 @@ if (numWorkers < 0) {
     numWorkers,
   });
   const pipeline = composeTransforms([new NormalizeTotal(), new Log1p()]);
+  // 10 batches, or half the epoch on the small --quick file.
+  const warmup = Math.max(1, Math.min(10, Math.floor(loader.batchesPerEpoch / 2)));
   let cells = 0;
+  let batches = 0;
   let firstAt = 0;
   let firstCells = 0;
   for await (const batch of loader.epochBatches()) {
-    cells += pipeline(batch).x_ng.nRows;
-    if (firstAt === 0) {
+    cells += pipeline(batch, { ownsValues: loader.ownsBatches }).x_ng.nRows;
+    if (++batches === warmup) {
       firstAt = performance.now();
       firstCells = cells;
     }

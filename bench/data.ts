@@ -2,7 +2,9 @@
 // NormalizeTotal + Log1p, uncompressed and gzip, read in the main thread (0 workers) or by 1 or 2
 // read-ahead workers, against h5py + numpy doing the same (bench/data_h5py.py). Each configuration
 // runs in its own child process, whose peak resident memory (VmHWM, worker threads included) is
-// read at its end, so configurations do not pollute each other. Prints a markdown table.
+// read at its end, so configurations do not pollute each other; each runs REPEATS times, the
+// configurations interleaved, and the table shows medians (this 2-core VM varies by ~15% from run
+// to run). Prints a markdown table.
 // Data: /usr/bin/python3 scripts/make-bench-data.py (bench/data/bench_100k_20k{,_gzip}.h5ad), or
 // scripts/make-bench-data.py 5000 for the small files that --quick uses.
 // Usage: node --import tsx bench/data.ts [--quick]
@@ -12,6 +14,12 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const BATCH_SIZE = 1000;
+const REPEATS = 5;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
 
 interface Result {
   readonly cells: number;
@@ -57,23 +65,31 @@ function main(): void {
   );
   console.log("| file | reader | cells/s (steady) | total s | peak RSS MiB |");
   console.log("|---|---|---:|---:|---:|");
+  const python = fileURLToPath(new URL("./data_h5py.py", import.meta.url));
   for (const [label, file] of files) {
-    const rows: [string, Result][] = [];
-    for (const workers of [-1, 0, 1, 2]) {
-      const result = run(process.execPath, [script, file, String(workers)]);
-      rows.push([workers < 0 ? "cellarium-ts, open only" : `cellarium-ts, ${workers} workers`, result]);
+    const readers: [string, () => Result][] = [-1, 0, 1, 2].map((workers) => [
+      workers < 0 ? "cellarium-ts, open only" : `cellarium-ts, ${workers} workers`,
+      () => run(process.execPath, [script, file, String(workers)]),
+    ]);
+    readers.push(["h5py + numpy", () => run("/usr/bin/python3", [python, file, String(BATCH_SIZE)])]);
+    const results: Result[][] = readers.map(() => []);
+    for (let r = 0; r < REPEATS; r++) {
+      readers.forEach(([, measure], i) => {
+        results[i]!.push(measure());
+      });
     }
-    const python = fileURLToPath(new URL("./data_h5py.py", import.meta.url));
-    rows.push(["h5py + numpy", run("/usr/bin/python3", [python, file, String(BATCH_SIZE)])]);
-    for (const [reader, r] of rows) {
-      const mib = (r.vmhwmKb / 1024).toFixed(0);
-      const rate = r.cells > 0 ? String(Math.round(r.cellsPerS)) : "-";
-      const total = r.cells > 0 ? r.seconds.toFixed(2) : "-";
+    readers.forEach(([reader], i) => {
+      const runs = results[i]!;
+      const cells = runs[0]!.cells;
+      const mib = (Math.max(...runs.map((r) => r.vmhwmKb)) / 1024).toFixed(0);
+      const rate = cells > 0 ? String(Math.round(median(runs.map((r) => r.cellsPerS)))) : "-";
+      const total = cells > 0 ? median(runs.map((r) => r.seconds)).toFixed(2) : "-";
       console.log(`| ${label} | ${reader} | ${rate} | ${total} | ${mib} |`);
-    }
+    });
   }
   console.log(
-    "\nh5py's cells/s covers the whole run (its start-up is negligible). 'open only' is the memory of a" +
+    `\nMedians of ${REPEATS} runs; steady = after the first 10 batches. h5py's cells/s covers the whole run` +
+      " (its start-up is negligible). 'open only' is the memory of a" +
       " process that only opened the file: each worker thread adds about as much again (its own h5wasm).",
   );
 }

@@ -4,7 +4,8 @@
 //
 // Contract: the arrays of a batch are never mutated in place. A step allocates what it changes and
 // may share what it keeps (a values-only transform of a CSR block shares indptr and indices), so
-// one batch can feed several pipelines.
+// one batch can feed several pipelines. The one exception is inside a pipeline: a step may
+// overwrite the values an earlier step of the same pipeline call allocated (Transform.forwardInPlace).
 
 import type { Matrix } from "./matrix.js";
 
@@ -44,5 +45,11 @@ export interface Transform {
   /** Upstream's class name (`NormalizeTotal`, `ZScore`, ...), the name configs refer to. */
   readonly name: string;
   forward(batch: Batch): Partial<Batch>;
+  /**
+   * forward's result, computed by overwriting batch.x_ng.data. Pipelines call it only for an x_ng
+   * an earlier step of the same call allocated (nobody else holds it), which saves allocating and
+   * first-touching a block of values per step and batch. Optional: values-only transforms have it.
+   */
+  forwardInPlace?(batch: Batch): Partial<Batch>;
   state(): TransformState;
 }

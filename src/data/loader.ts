@@ -52,6 +52,8 @@ export interface DataLoaderOptions {
 export class DataLoader {
   readonly numWorkers: number;
   readonly prefetch: number;
+  /** Every batch is read into arrays of its own (BatchSource.ownsBatches). */
+  readonly ownsBatches = true;
   readonly checkCounts: CheckCountsMode;
   private readonly sampler: SamplerOptions;
   private readonly plan: BatchKeyPlan;

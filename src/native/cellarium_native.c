@@ -109,6 +109,8 @@ static inline float softmax_expf(float x) {
 #undef ERFC
 #undef FABS
 
+#include "values.h"
+
 /* ---- N-API helpers ---- */
 
 static void throw_message(napi_env env, const char *format, ...) {
@@ -621,6 +623,67 @@ static napi_value dropout_keep(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- Values of a batch ---- */
+
+static float *arg_float32(call_t *call, size_t i, const char *name, size_t needed) {
+  return arg_typed(call, i, name, napi_float32_array, "Float32Array", needed, false, NULL);
+}
+
+static napi_value normalize_rows_napi(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "normalizeRows", 8)) return NULL;
+  const size_t rows = (size_t)arg_int(&call, 0, "rows");
+  const int32_t *row_ptr = arg_typed(&call, 1, "rowPtr", napi_int32_array, "Int32Array", rows + 1, true, NULL);
+  const size_t len = (size_t)arg_int(&call, 2, "rowLen");
+  if (call.failed) return NULL;
+  size_t n = rows * len;
+  if (row_ptr != NULL) {
+    /* The rows must lie inside x and y: row_ptr is checked to be non-decreasing from 0. */
+    for (size_t i = 0; i < rows; i++) {
+      if (row_ptr[i] < 0 || row_ptr[i + 1] < row_ptr[i]) {
+        throw_message(env, "normalizeRows: rowPtr is not non-decreasing from 0 at row %zu", i);
+        return NULL;
+      }
+    }
+    n = rows == 0 ? 0 : (size_t)row_ptr[rows];
+  }
+  const float *x = arg_float32(&call, 3, "x", n);
+  const double target = arg_double(&call, 4, "target");
+  const double eps = arg_double(&call, 5, "eps");
+  const float *totals = arg_typed(&call, 6, "totals", napi_float32_array, "Float32Array", rows, true, NULL);
+  float *y = arg_float32(&call, 7, "y", n);
+  if (call.failed) return NULL;
+  normalize_rows(rows, row_ptr, len, x, (float)target, (float)eps, totals, y);
+  return NULL;
+}
+
+static napi_value log1p_napi(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "log1p", 3)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const float *x = arg_float32(&call, 1, "x", n);
+  float *y = arg_float32(&call, 2, "y", n);
+  if (call.failed) return NULL;
+  log1p_values(n, x, y);
+  return NULL;
+}
+
+static napi_value csr_column_moments_napi(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "csrColumnMoments", 4)) return NULL;
+  size_t nnz = 0, n_moments = 0;
+  const int32_t *indices = arg_typed(&call, 0, "indices", napi_int32_array, "Int32Array", 0, false, &nnz);
+  const float *values = arg_float32(&call, 1, "values", nnz);
+  double *moments = arg_typed(&call, 3, "moments", napi_float64_array, "Float64Array", 0, false, &n_moments);
+  const size_t n_genes = n_moments / 3;
+  const double *shift = arg_typed(&call, 2, "shift", napi_float64_array, "Float64Array", n_genes, true, NULL);
+  if (call.failed) return NULL;
+  const size_t stop = csr_column_moments(nnz, indices, values, n_genes, shift, moments);
+  napi_value result;
+  napi_create_double(env, (double)stop, &result);
+  return result;
+}
+
 /* ---- Threads ---- */
 
 static napi_value set_num_threads(napi_env env, napi_callback_info info) {
@@ -657,6 +720,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"layerNormBackwardRows", NULL, layer_norm_backward_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dropoutKeep", NULL, dropout_keep, NULL, NULL, NULL, napi_enumerable, NULL},
       {"philoxBlocks", NULL, philox_blocks, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"normalizeRows", NULL, normalize_rows_napi, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"log1p", NULL, log1p_napi, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"csrColumnMoments", NULL, csr_column_moments_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNumThreads", NULL, set_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getNumThreads", NULL, get_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -15,7 +15,7 @@ import {
 import { LrScheduler } from "../optim/schedulers.js";
 import type { OptimParam } from "../optim/types.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { composeTransforms, type PipelineStep } from "../transforms/compose.js";
+import { composeTransforms, type PipelineCallOptions, type PipelineStep } from "../transforms/compose.js";
 
 export interface NamedConfig {
   /** A config name or upstream class path: `torch.optim.Adam`, `transformers.get_linear_schedule_with_warmup`. */
@@ -38,7 +38,7 @@ export class CellariumModule {
   readonly model: CellariumModel;
   readonly optimizerConfig: NamedConfig | undefined;
   readonly schedulerConfig: NamedConfig | undefined;
-  private readonly applyTransforms: (batch: Batch) => Batch;
+  private readonly applyTransforms: (batch: Batch, options?: PipelineCallOptions) => Batch;
   private readonly paramGroups: () => readonly ParamGroupInput[];
 
   constructor(options: CellariumModuleOptions) {
@@ -50,9 +50,9 @@ export class CellariumModule {
     this.paramGroups = options.paramGroups ?? (() => [{ params: optimParams(this.model.parameters()) }]);
   }
 
-  /** The batch after the transforms, as the model sees it. */
-  transform(batch: Batch): Batch {
-    return this.applyTransforms(batch);
+  /** The batch after the transforms, as the model sees it (see PipelineCallOptions for `options`). */
+  transform(batch: Batch, options?: PipelineCallOptions): Batch {
+    return this.applyTransforms(batch, options);
   }
 
   /** The optimizer and scheduler for a fit, or null for a model without an optimizer config. */

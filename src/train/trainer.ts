@@ -44,6 +44,11 @@ export interface BatchSource {
   epochBatches(position: { epoch: number; batchesConsumed: number }): AsyncIterable<Batch>;
   /** Batches in a full epoch of this replica. */
   readonly batchesPerEpoch: number;
+  /**
+   * True when every batch's arrays were allocated for that batch alone and nobody reads them after
+   * the Trainer (a DataLoader's batches): the transforms may then overwrite them in place.
+   */
+  readonly ownsBatches?: boolean;
 }
 
 export interface CheckpointOptions {
@@ -218,7 +223,7 @@ export class Trainer {
       let lossCount = 0;
       if (consumed < limit) {
         for await (const raw of data.epochBatches({ epoch, batchesConsumed: consumed })) {
-          const batch = module.transform(raw);
+          const batch = module.transform(raw, { ownsValues: data.ownsBatches === true });
           const output = model.forward(batch);
           empty = false;
           unmerged = streaming;
@@ -314,7 +319,7 @@ export class Trainer {
     await noGradAsync(async () => {
       for await (const raw of data.epochBatches({ epoch: 0, batchesConsumed: 0 })) {
         if (batches++ >= limit) break;
-        const batch = module.transform(raw);
+        const batch = module.transform(raw, { ownsValues: data.ownsBatches === true });
         const loss = model.validate!(batch).loss;
         if (loss) {
           total += loss.item() * cellsIn(batch);
@@ -345,7 +350,7 @@ export class Trainer {
     let batches = 0;
     for await (const raw of data.epochBatches({ epoch: 0, batchesConsumed: 0 })) {
       if (batches++ >= limit) break;
-      const batch = module.transform(raw);
+      const batch = module.transform(raw, { ownsValues: data.ownsBatches === true });
       const output = noGrad(() => model.predict!(batch, options));
       await write(batch, output);
       cells += cellsIn(batch);

@@ -6,14 +6,37 @@ import type { Batch, BatchStep, Transform } from "../data/batch.js";
 
 export type PipelineStep = Transform | BatchStep;
 
-/** Applies `steps` in order; the input batch object is left as it was (outputs merge into copies). */
-export function composeTransforms(steps: readonly PipelineStep[]): (batch: Batch) => Batch {
+export interface PipelineCallOptions {
+  /**
+   * The caller hands over the input batch's x_ng values: nothing else holds or reads them later
+   * (a DataLoader's fresh batch inside the Trainer), so the first step may overwrite them too.
+   */
+  readonly ownsValues?: boolean;
+}
+
+/**
+ * Applies `steps` in order; the input batch and its arrays are left as they were (outputs merge into
+ * copies) unless the call says it owns them. Once a Transform has allocated a new x_ng, the
+ * following Transforms that can work in place (Log1p after NormalizeTotal, ...) overwrite it
+ * instead of allocating another: nothing outside this call holds it. An opaque function step may
+ * return arrays it shares, so its output is never overwritten.
+ */
+export function composeTransforms(
+  steps: readonly PipelineStep[],
+): (batch: Batch, options?: PipelineCallOptions) => Batch {
   const list = [...steps];
-  return (batch) => {
+  return (batch, options = {}) => {
     let current = batch;
+    let ownsValues = options.ownsValues === true;
     for (const step of list) {
-      const out = typeof step === "function" ? step(current) : step.forward(current);
+      const before = current.x_ng?.data;
+      let out: Partial<Batch>;
+      if (typeof step === "function") out = step(current);
+      else if (ownsValues && step.forwardInPlace !== undefined) out = step.forwardInPlace(current);
+      else out = step.forward(current);
       current = { ...current, ...out };
+      // Transforms allocate what they change (src/data/batch.ts), so new values are this call's own.
+      if (current.x_ng?.data !== before) ownsValues = typeof step !== "function";
     }
     return current;
   };

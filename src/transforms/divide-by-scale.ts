@@ -28,14 +28,19 @@ export function replaceNaNScale(
 
 /**
  * x_ng divided column-wise by scale_g + eps, in x_ng's format (CSR in O(nnz)). Rounding follows
- * upstream's float32 ops: fl(x / fl(scale + eps)).
+ * upstream's float32 ops: fl(x / fl(scale + eps)). The values go to `out` (x_ng.data itself to
+ * work in place).
  */
-export function divideByScale(x_ng: Matrix, scale_g: Float32Array, eps: number): Matrix {
+export function divideByScale(
+  x_ng: Matrix,
+  scale_g: Float32Array,
+  eps: number,
+  out: Float32Array = new Float32Array(x_ng.data.length),
+): Matrix {
   const eps32 = Math.fround(eps);
   const denominator_g = new Float32Array(x_ng.nCols);
   for (let g = 0; g < denominator_g.length; g++) denominator_g[g] = scale_g[g]! + eps32;
   const src = x_ng.data;
-  const out = new Float32Array(src.length);
   if (x_ng.format === "csr") {
     const { indices } = x_ng;
     for (let p = 0; p < src.length; p++) out[p] = src[p]! / denominator_g[indices[p]!]!;
@@ -104,6 +109,12 @@ export class DivideByScale implements Transform {
     checkColumns(this.name, batch.x_ng, batch.var_names_g);
     const positions = this.schema.positions(batch.var_names_g);
     return { x_ng: divideByScale(batch.x_ng, pick(this.scale_g, positions), this.eps) };
+  }
+
+  forwardInPlace(batch: Batch): Partial<Batch> {
+    checkColumns(this.name, batch.x_ng, batch.var_names_g);
+    const positions = this.schema.positions(batch.var_names_g);
+    return { x_ng: divideByScale(batch.x_ng, pick(this.scale_g, positions), this.eps, batch.x_ng.data) };
   }
 
   state(): TransformState {

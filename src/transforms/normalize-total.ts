@@ -5,53 +5,33 @@
 import type { Batch, Transform, TransformState } from "../data/batch.js";
 import type { Matrix } from "../data/matrix.js";
 import { ArgumentError, SchemaMismatchError } from "../errors.js";
+import { kernels } from "../tensor/kernels/index.js";
 import { checkStateName, numberArg } from "./state.js";
-import { checkEps, rowStart, withValues } from "./values.js";
+import { checkEps, withValues } from "./values.js";
 
 /**
- * Row sums as float32. Upstream sums in float32 (x_ng.sum(dim=-1)); we add in float64 and round
+ * The normalized block, in x_ng's format (zeros stay zeros, so CSR costs O(nnz)), its values in
+ * `out` (x_ng.data itself to work in place). The rounding follows upstream's float32 tensor ops:
+ * fl(fl(target_count * x) / fl(total + eps)), so the results equal torch's bit for bit given the
+ * same totals. Upstream sums the rows in float32 (x_ng.sum(dim=-1)); we add in float64 and round
  * once, so long rows do not drift.
- */
-export function rowSums(x_ng: Matrix): Float32Array {
-  const out = new Float32Array(x_ng.nRows);
-  const { data } = x_ng;
-  for (let i = 0; i < x_ng.nRows; i++) {
-    const end = rowStart(x_ng, i + 1);
-    let sum = 0;
-    for (let p = rowStart(x_ng, i); p < end; p++) sum += data[p]!;
-    out[i] = sum;
-  }
-  return out;
-}
-
-/**
- * The normalized block, in x_ng's format (zeros stay zeros, so CSR costs O(nnz)). The rounding
- * follows upstream's float32 tensor ops: fl(fl(target_count * x) / fl(total + eps)); a division
- * of two float32 values computed in float64 and rounded once is the correctly rounded float32
- * quotient, so the results equal torch's bit for bit given the same totals.
  */
 export function normalizeTotal(
   x_ng: Matrix,
   total_mrna_umis_n: Float32Array | undefined,
   targetCount: number,
   eps: number,
+  out: Float32Array = new Float32Array(x_ng.data.length),
 ): Matrix {
-  const totals = total_mrna_umis_n ?? rowSums(x_ng);
-  if (totals.length !== x_ng.nRows) {
+  if (total_mrna_umis_n !== undefined && total_mrna_umis_n.length !== x_ng.nRows) {
     throw new SchemaMismatchError(
-      `NormalizeTotal: total_mrna_umis_n has ${totals.length} values but x_ng has ${x_ng.nRows} rows`,
+      `NormalizeTotal: total_mrna_umis_n has ${total_mrna_umis_n.length} values but x_ng has ${x_ng.nRows} rows`,
     );
   }
-  const src = x_ng.data;
-  const out = new Float32Array(src.length);
-  // torch casts the Python scalars to the tensor's float32 before the ops.
-  const target32 = Math.fround(targetCount);
-  const eps32 = Math.fround(eps);
-  for (let i = 0; i < x_ng.nRows; i++) {
-    const denominator = Math.fround(totals[i]! + eps32);
-    const end = rowStart(x_ng, i + 1);
-    for (let p = rowStart(x_ng, i); p < end; p++) out[p] = Math.fround(target32 * src[p]!) / denominator;
-  }
+  // torch casts the Python scalars to the tensor's float32 before the ops (the kernel does too).
+  const rowPtr = x_ng.format === "csr" ? x_ng.indptr : null;
+  const totals = total_mrna_umis_n ?? null;
+  kernels().normalizeRows(x_ng.nRows, rowPtr, x_ng.nCols, x_ng.data, targetCount, eps, totals, out);
   return withValues(x_ng, out);
 }
 
@@ -89,6 +69,11 @@ export class NormalizeTotal implements Transform {
 
   forward(batch: Batch): Partial<Batch> {
     return { x_ng: normalizeTotal(batch.x_ng, batch.total_mrna_umis_n, this.targetCount, this.eps) };
+  }
+
+  forwardInPlace(batch: Batch): Partial<Batch> {
+    const { x_ng } = batch;
+    return { x_ng: normalizeTotal(x_ng, batch.total_mrna_umis_n, this.targetCount, this.eps, x_ng.data) };
   }
 
   state(): TransformState {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Log1p, log1p, log1pFloat32 } from "../../src/transforms/log1p.js";
+import { Log1p, log1p } from "../../src/transforms/log1p.js";
 import { csr, dense, randomCounts, rowsOf, snapshot, torchReference } from "./helpers.js";
 
 test("Log1p: log(1 + x) entry-wise; CSR keeps its structure and shares indptr/indices", () => {
@@ -40,22 +40,4 @@ test("Log1p leaves its input untouched", () => {
   new Log1p().forward({ x_ng: x, var_names_g: ["a", "b", "c"] });
   assert.deepEqual(x, before);
   assert.deepEqual(Log1p.fromState(new Log1p().state()).state(), { name: "Log1p", args: {}, tensors: {} });
-});
-
-test("the fast float32 log1p equals Math.log1p rounded to float32 across the float32 range", () => {
-  const bits = new Uint32Array(1);
-  const value = new Float32Array(bits.buffer);
-  let checked = 0;
-  // Every exponent from 2^-126 up, 400 mantissas each, positive and (above -1) negative.
-  for (let exponent = 1; exponent < 255; exponent++) {
-    for (let m = 0; m < 400; m++) {
-      bits[0] = (exponent << 23) | ((m * 20_971) & 0x7fffff);
-      for (const x of [value[0]!, -value[0]!]) {
-        if (x <= -1 || !Number.isFinite(x)) continue;
-        assert.equal(Math.fround(log1pFloat32(x)), Math.fround(Math.log1p(x)), `x = ${x}`);
-        checked++;
-      }
-    }
-  }
-  assert.ok(checked > 150_000);
 });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Batch } from "../../src/data/batch.js";
 import { ArgumentError, SchemaMismatchError } from "../../src/errors.js";
-import { NormalizeTotal, normalizeTotal, rowSums } from "../../src/transforms/normalize-total.js";
+import { NormalizeTotal, normalizeTotal } from "../../src/transforms/normalize-total.js";
 import { csr, dense, randomCounts, rowsOf, snapshot, torchReference } from "./helpers.js";
 
 const rows = [
@@ -64,9 +64,12 @@ test("NormalizeTotal equals upstream's float32 torch formula bit for bit", () =>
   }
 });
 
-test("rowSums adds each row", () => {
-  assert.deepEqual([...rowSums(csr(rows))], [4, 0, 4]);
-  assert.deepEqual([...rowSums(dense(rows))], [4, 0, 4]);
+test("NormalizeTotal adds the row sums in float64, so ones after 2^24 still count", () => {
+  // In float32, 2^24 + 1 + 1 stays 2^24; the float64 sum is 2^24 + 2, exactly a float32.
+  const total = 2 ** 24 + 2;
+  for (const x_ng of [csr([[2 ** 24, 1, 1]]), dense([[2 ** 24, 1, 1]])]) {
+    assert.deepEqual(rowsOf(normalizeTotal(x_ng, undefined, total, 0)), [[2 ** 24, 1, 1]]);
+  }
 });
 
 test("NormalizeTotal leaves its input untouched", () => {

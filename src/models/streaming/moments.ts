@@ -9,6 +9,7 @@
 
 import type { CsrMatrix, DenseMatrix, Matrix } from "../../data/matrix.js";
 import { ArgumentError, CheckpointError } from "../../errors.js";
+import { kernels } from "../../tensor/kernels/index.js";
 
 /**
  * "naive" sums x and x^2; "shifted_data" sums (x - shift_g) and (x - shift_g)^2 with shift_g the
@@ -36,10 +37,11 @@ export class RunningMoments {
   private readonly sums_g: Float64Array;
   private readonly squaredSums_g: Float64Array;
   private shift_g: Float64Array | null = null;
-  // Per-batch scratch: the batch's own sums, and its non-zero count per gene for CSR blocks.
+  // Per-batch scratch: the batch's own sums; for CSR blocks, the kernel's interleaved
+  // [sum, squared sum, non-zero count] per gene.
   private readonly batchSums_g: Float64Array;
   private readonly batchSquaredSums_g: Float64Array;
-  private readonly batchNonZeros_g: Int32Array;
+  private readonly batchMoments_g3: Float64Array;
 
   constructor(nGenes: number, algorithm: MomentsAlgorithm = "naive") {
     if (!Number.isSafeInteger(nGenes) || nGenes < 0) {
@@ -56,7 +58,7 @@ export class RunningMoments {
     this.squaredSums_g = new Float64Array(nGenes);
     this.batchSums_g = new Float64Array(nGenes);
     this.batchSquaredSums_g = new Float64Array(nGenes);
-    this.batchNonZeros_g = new Int32Array(nGenes);
+    this.batchMoments_g3 = new Float64Array(3 * nGenes);
   }
 
   /** Number of cells seen. */
@@ -100,32 +102,18 @@ export class RunningMoments {
   // x (x - 2 s) per entry plus nRows s^2 would avoid the count but cancels catastrophically.
   private sumCsr(x_ng: CsrMatrix, shift_g: Float64Array | null): void {
     const { indptr, indices, data, nRows } = x_ng;
+    const start = indptr[0]!;
+    const end = indptr[nRows]!;
+    const moments_g3 = this.batchMoments_g3;
+    moments_g3.fill(0);
+    kernels().csrColumnMoments(indices.subarray(start, end), data.subarray(start, end), shift_g, moments_g3);
     const sums_g = this.batchSums_g;
     const squaredSums_g = this.batchSquaredSums_g;
-    const end = indptr[nRows]!;
-    if (shift_g === null) {
-      for (let p = indptr[0]!; p < end; p++) {
-        const g = indices[p]!;
-        const x = data[p]!;
-        sums_g[g]! += x;
-        squaredSums_g[g]! += x * x;
-      }
-      return;
-    }
-    const nonZeros_g = this.batchNonZeros_g;
-    nonZeros_g.fill(0);
-    for (let p = indptr[0]!; p < end; p++) {
-      const g = indices[p]!;
-      const d = data[p]! - shift_g[g]!;
-      sums_g[g]! += d;
-      squaredSums_g[g]! += d * d;
-      nonZeros_g[g]!++;
-    }
     for (let g = 0; g < this.nGenes; g++) {
-      const zeros = nRows - nonZeros_g[g]!;
-      const s = shift_g[g]!;
-      sums_g[g]! -= zeros * s;
-      squaredSums_g[g]! += zeros * s * s;
+      const s = shift_g === null ? 0 : shift_g[g]!;
+      const zeros = nRows - moments_g3[3 * g + 2]!;
+      sums_g[g] = moments_g3[3 * g]! - zeros * s;
+      squaredSums_g[g] = moments_g3[3 * g + 1]! + zeros * s * s;
     }
   }
 

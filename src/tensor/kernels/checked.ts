@@ -20,6 +20,12 @@ function sameDtype(kernel: string, first: FloatArray, name: string, other: Float
   }
 }
 
+function float32(kernel: string, name: string, array: unknown): void {
+  if (!(array instanceof Float32Array)) {
+    throw new ArgumentError(`${kernel}: ${name} must be a Float32Array, got ${describe(array)}`);
+  }
+}
+
 function describe(value: unknown): string {
   return (value as { constructor?: { name?: string } })?.constructor?.name ?? String(value);
 }
@@ -278,6 +284,57 @@ export function checked(impl: Kernels): Kernels {
       atLeast("maskedScale", "dst", dst, n);
       keepMask("maskedScale", keep, n);
       impl.maskedScale(n, src, keep, scale, dst);
+    },
+    normalizeRows(rows, rowPtr, rowLen, x, target, eps, totals, y) {
+      count("normalizeRows", "rows", rows);
+      count("normalizeRows", "rowLen", rowLen);
+      float32("normalizeRows", "x", x);
+      float32("normalizeRows", "y", y);
+      if (totals !== null) {
+        float32("normalizeRows", "totals", totals);
+        atLeast("normalizeRows", "totals", totals, rows);
+      }
+      let values = rows * rowLen;
+      if (rowPtr !== null) {
+        if (!(rowPtr instanceof Int32Array) || rowPtr.length < rows + 1) {
+          throw new ArgumentError(
+            `normalizeRows: rowPtr must be an Int32Array of at least ${rows + 1} entries`,
+          );
+        }
+        for (let i = 0; i < rows; i++) {
+          if (!(rowPtr[i]! >= 0 && rowPtr[i + 1]! >= rowPtr[i]!)) {
+            throw new ArgumentError(`normalizeRows: rowPtr is not non-decreasing from 0 at row ${i}`);
+          }
+        }
+        values = rows === 0 ? 0 : rowPtr[rows]!;
+      }
+      atLeast("normalizeRows", "x", x, values);
+      atLeast("normalizeRows", "y", y, values);
+      impl.normalizeRows(rows, rowPtr, rowLen, x, target, eps, totals, y);
+    },
+    csrColumnMoments(indices, values, shift, moments) {
+      if (!(indices instanceof Int32Array)) {
+        throw new ArgumentError(`csrColumnMoments: indices must be an Int32Array, got ${describe(indices)}`);
+      }
+      float32("csrColumnMoments", "values", values);
+      atLeast("csrColumnMoments", "values", values, indices.length);
+      if (!(moments instanceof Float64Array) || moments.length % 3 !== 0) {
+        throw new ArgumentError("csrColumnMoments: moments must be a Float64Array of 3 values per gene");
+      }
+      if (shift !== null && (!(shift instanceof Float64Array) || shift.length !== moments.length / 3)) {
+        throw new ArgumentError(
+          `csrColumnMoments: shift must be a Float64Array of ${moments.length / 3} values`,
+        );
+      }
+      impl.csrColumnMoments(indices, values, shift, moments);
+    },
+    log1p(n, x, y) {
+      count("log1p", "n", n);
+      float32("log1p", "x", x);
+      float32("log1p", "y", y);
+      atLeast("log1p", "x", x, n);
+      atLeast("log1p", "y", y, n);
+      impl.log1p(n, x, y);
     },
     gelu(n, x, y) {
       count("gelu", "n", n);

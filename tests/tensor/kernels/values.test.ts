@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ArgumentError } from "../../../src/errors.js";
+import { backend, backends, skipUnless } from "../../helpers/matrices.js";
+
+/** Float32 values spread over every exponent from 2^-126 up, positive and (above -1) negative. */
+function float32Sweep(): Float32Array {
+  const bits = new Uint32Array(1);
+  const value = new Float32Array(bits.buffer);
+  const out: number[] = [];
+  for (let exponent = 1; exponent < 255; exponent++) {
+    for (let m = 0; m < 400; m++) {
+      bits[0] = (exponent << 23) | ((m * 20_971) & 0x7fffff);
+      out.push(value[0]!);
+      if (value[0]! < 1) out.push(-value[0]!);
+    }
+  }
+  return Float32Array.from(out);
+}
+
+for (const which of backends) {
+  test(
+    `log1p (${which}) equals Math.log1p rounded to float32 across the float32 range`,
+    skipUnless(which),
+    () => {
+      const k = backend(which);
+      const x = float32Sweep();
+      // Odd lengths and offsets exercise the vector loops' remainders.
+      const y = new Float32Array(x.length + 3).subarray(3);
+      k.log1p(x.length, x, y);
+      for (let i = 0; i < x.length; i++) {
+        assert.equal(y[i], Math.fround(Math.log1p(x[i]!)), `log1p(${x[i]})`);
+      }
+      assert.ok(x.length > 150_000);
+    },
+  );
+
+  test(`log1p (${which}) of the special values, and in place`, skipUnless(which), () => {
+    const k = backend(which);
+    const x = Float32Array.from([-1, -2, Number.POSITIVE_INFINITY, Number.NaN, 0, -0, 1e-30, -1e-5, 3]);
+    k.log1p(x.length, x, x);
+    assert.deepEqual(
+      [...x.subarray(0, 6)],
+      [Number.NEGATIVE_INFINITY, Number.NaN, Number.POSITIVE_INFINITY, Number.NaN, 0, -0],
+    );
+    assert.ok(Object.is(x[5], -0));
+    assert.deepEqual(
+      [...x.subarray(6)],
+      [1e-30, -1e-5, 3].map((v) => Math.fround(Math.log1p(Math.fround(v)))),
+    );
+    assert.throws(() => k.log1p(10, x, x), ArgumentError);
+    assert.throws(() => k.log1p(2, new Float64Array(2) as unknown as Float32Array, x), ArgumentError);
+  });
+
+  test(`normalizeRows (${which}) rounds like float32 torch on CSR and dense rows`, skipUnless(which), () => {
+    const k = backend(which);
+    const counts = Float32Array.from([3, 1, 7, 2, 9, 4, 5]);
+    const totals = Float32Array.from([11.000001, 3, 0.7, 13]);
+    const eps = 1e-6;
+    const expect = (value: number, total: number) =>
+      Math.fround(Math.fround(Math.fround(1e4) * value) / Math.fround(total + Math.fround(eps)));
+    // CSR: rows [0, 2), [2, 2) (empty), [2, 5), [5, 7).
+    const rowPtr = Int32Array.from([0, 2, 2, 5, 7]);
+    const rowOf = [0, 0, 2, 2, 2, 3, 3];
+    const y = new Float32Array(counts.length);
+    k.normalizeRows(4, rowPtr, 0, counts, 1e4, eps, totals, y);
+    assert.deepEqual(
+      [...y],
+      [...counts].map((v, p) => expect(v, totals[rowOf[p]!]!)),
+    );
+    // Without totals: the row sums 4, 0, 18, 9.
+    const sums = [4, 0, 18, 9];
+    k.normalizeRows(4, rowPtr, 0, counts, 1e4, eps, null, y);
+    assert.deepEqual(
+      [...y],
+      [...counts].map((v, p) => expect(v, sums[rowOf[p]!]!)),
+    );
+    // Dense: 2 rows of 3 values, in place; the sums run in double (2^24 + 1 + 1 = 2^24 + 2).
+    const dense = Float32Array.from([2 ** 24, 1, 1, 4, 5, 6]);
+    k.normalizeRows(2, null, 3, dense, 2 ** 24 + 2, 0, null, dense);
+    assert.deepEqual(
+      [...dense],
+      [2 ** 24, 1, 1, ...[4, 5, 6].map((v) => Math.fround(Math.fround((2 ** 24 + 2) * v) / 15))],
+    );
+    assert.throws(
+      () => k.normalizeRows(4, Int32Array.from([0, 2, 1, 5, 7]), 0, counts, 1e4, eps, null, y),
+      /non-decreasing/,
+    );
+    assert.throws(
+      () => k.normalizeRows(4, rowPtr, 0, counts, 1e4, eps, null, new Float32Array(3)),
+      ArgumentError,
+    );
+    assert.throws(() => k.normalizeRows(3, null, 3, dense, 1e4, eps, null, dense), ArgumentError);
+    assert.throws(
+      () => k.normalizeRows(4, rowPtr, 0, counts, 1e4, eps, Float32Array.from([1]), y),
+      ArgumentError,
+    );
+  });
+}
+
+for (const which of backends) {
+  test(
+    `csrColumnMoments (${which}) adds each entry's shifted value, square and count to its gene`,
+    skipUnless(which),
+    () => {
+      const k = backend(which);
+      const indices = Int32Array.from([2, 0, 2, 1, 2]);
+      const values = Float32Array.from([1.5, 4, -2, 0.25, 3]);
+      const shift = Float64Array.from([1, 0.5, 2]);
+      // [sum, squared sum, count] per gene; gene 0 starts from earlier sums.
+      const moments = Float64Array.from([10, 1, 2, 0, 0, 0, 0, 0, 0]);
+      k.csrColumnMoments(indices, values, shift, moments);
+      // gene 0: 4 - 1 = 3; gene 1: 0.25 - 0.5; gene 2: -0.5, -4, 1.
+      assert.deepEqual([...moments], [13, 10, 3, -0.25, 0.0625, 1, -3.5, 0.25 + 16 + 1, 3]);
+      const plain = new Float64Array(9);
+      k.csrColumnMoments(indices, values, null, plain);
+      assert.deepEqual([...plain], [4, 16, 1, 0.25, 0.0625, 1, 2.5, 2.25 + 4 + 9, 3]);
+      assert.throws(
+        () => k.csrColumnMoments(Int32Array.from([0, 3]), values, null, plain),
+        /indices\[1\] = 3 is outside the 3 genes/,
+      );
+      assert.throws(
+        () => k.csrColumnMoments(Int32Array.from([-1]), values, null, plain),
+        /indices\[0\] = -1 is outside/,
+      );
+      assert.throws(() => k.csrColumnMoments(indices, values, shift, new Float64Array(8)), ArgumentError);
+      assert.throws(() => k.csrColumnMoments(indices, values, new Float64Array(2), plain), ArgumentError);
+    },
+  );
+}
