@@ -38,6 +38,8 @@ export interface ModelEntry {
   create(args: ArgReader, context: ModelContext): CellariumModel;
   /** The predict arguments for a run that writes the output `key` (only what is written is computed). */
   predictOptions?(key: string): PredictOptions;
+  /** OpenBLAS threads for this model's runs when OPENBLAS_NUM_THREADS is not set (default: OpenBLAS's own). */
+  readonly blasThreads?: number;
 }
 
 export interface ModelContext {
@@ -146,6 +148,10 @@ export const MODELS: readonly ModelEntry[] = [
   {
     command: "incremental_pca",
     className: "IncrementalPCA",
+    // Its GEMMs are skinny (20,000 x 60 by 60 x 60) and memory-bound: a second OpenBLAS thread
+    // gains nothing on them and its spinning takes the core from the read-ahead worker. Measured
+    // on the 100k benchmark file (k = 50, 0 workers): 3,912 cells/s with 1 thread, 3,280 with 2.
+    blasThreads: 1,
     derived: ["var_names_g"],
     description: "distributed and incremental PCA by randomized SVDs of batches and their merges",
     stages: ["fit", "predict"],

@@ -14,6 +14,7 @@ import { DataLoader, type DataLoaderOptions } from "../data/loader.js";
 import { ConfigError } from "../errors.js";
 import type { CellariumModel } from "../models/model.js";
 import type { Kwargs } from "../optim/registry.js";
+import { kernels } from "../tensor/kernels/index.js";
 import { fitReplicas } from "../train/fit-replicas.js";
 import { CellariumModule } from "../train/module.js";
 import { configFingerprint, type Env, partialPath, resolveReplica } from "../train/partial.js";
@@ -470,9 +471,13 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
     process.stdout.write(dumpConfig(config));
     return;
   }
+  const env = run.env ?? process.env;
+  if (entry.blasThreads !== undefined && env["OPENBLAS_NUM_THREADS"] === undefined) {
+    kernels().setNumThreads(entry.blasThreads);
+  }
   // Drawn once here, so that every replica thread (which re-reads the config) uses the same seed.
   config.seed_everything = seedOf(config.seed_everything);
-  const replica = stage === "fit" ? resolveReplica(run.replica ?? {}, run.env ?? process.env) : null;
+  const replica = stage === "fit" ? resolveReplica(run.replica ?? {}, env) : null;
   const prepared = await prepareRun(
     entry,
     config,

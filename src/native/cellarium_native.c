@@ -109,6 +109,15 @@ static inline float softmax_expf(float x) {
 #undef ERFC
 #undef FABS
 
+/* Element-wise and sparse kernels get AVX-512 and AVX2 clones chosen at load time on x86-64 (the
+ * default build targets plain x86-64, i.e. SSE2). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
+
+#include "csr.h"
 #include "values.h"
 
 /* ---- N-API helpers ---- */
@@ -684,6 +693,45 @@ static napi_value csr_column_moments_napi(napi_env env, napi_callback_info info)
   return result;
 }
 
+/* ---- CSR products ---- */
+
+/* The shared arguments of csrMatmul and csrTransposeMatmul: rows, cols, indptr (checked to be
+ * non-decreasing from >= 0 and to stay inside indices and values), indices, values, the dense
+ * operand, l, the output. */
+static napi_value csr_product(napi_env env, napi_callback_info info, const char *fn, bool transpose) {
+  call_t call;
+  if (!call_init(&call, env, info, fn, 8)) return NULL;
+  const size_t rows = (size_t)arg_int(&call, 0, "rows");
+  const size_t cols = (size_t)arg_int(&call, 1, "cols");
+  const int32_t *indptr = arg_typed(&call, 2, "indptr", napi_int32_array, "Int32Array", rows + 1, false, NULL);
+  size_t n_indices = 0, n_values = 0;
+  const int32_t *indices = arg_typed(&call, 3, "indices", napi_int32_array, "Int32Array", 0, false, &n_indices);
+  const float *values = arg_typed(&call, 4, "values", napi_float32_array, "Float32Array", 0, false, &n_values);
+  const size_t l = (size_t)arg_int(&call, 6, "l");
+  const float *dense = arg_float32(&call, 5, transpose ? "y" : "b", (transpose ? rows : cols) * l);
+  float *c = arg_float32(&call, 7, "c", (transpose ? cols : rows) * l);
+  if (call.failed) return NULL;
+  for (size_t i = 0; i < rows; i++) {
+    if (indptr[i] < 0 || indptr[i + 1] < indptr[i] || (size_t)indptr[i + 1] > n_indices ||
+        (size_t)indptr[i + 1] > n_values) {
+      throw_message(env, "%s: indptr is not non-decreasing within the stored values at row %zu", fn, i);
+      return NULL;
+    }
+  }
+  const size_t stop = csr_product_run(transpose, rows, cols, indptr, indices, values, dense, l, c);
+  napi_value result;
+  napi_create_double(env, (double)stop, &result);
+  return result;
+}
+
+static napi_value csr_matmul_napi(napi_env env, napi_callback_info info) {
+  return csr_product(env, info, "csrMatmul", false);
+}
+
+static napi_value csr_transpose_matmul_napi(napi_env env, napi_callback_info info) {
+  return csr_product(env, info, "csrTransposeMatmul", true);
+}
+
 /* ---- Threads ---- */
 
 static napi_value set_num_threads(napi_env env, napi_callback_info info) {
@@ -723,6 +771,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"normalizeRows", NULL, normalize_rows_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"log1p", NULL, log1p_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"csrColumnMoments", NULL, csr_column_moments_napi, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"csrMatmul", NULL, csr_matmul_napi, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"csrTransposeMatmul", NULL, csr_transpose_matmul_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNumThreads", NULL, set_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getNumThreads", NULL, get_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},
   };

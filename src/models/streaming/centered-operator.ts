@@ -3,17 +3,15 @@
 // without a centered copy): A R = X R - 1 (mean_g^T R) and A^T Y = X^T Y - mean_g (1^T Y).
 //
 // The products come back in float64 because the small matrices around them (QR, SVD, the merged
-// state) are float64. X itself stays float32: a dense block is multiplied by float32 GEMM (the data
-// are float32, so a float64 copy would double the memory traffic for no accuracy), a CSR block by
-// loops over its non-zeros that accumulate in float64.
+// state) are float64. X itself stays float32 and so do the products with it (the data are float32;
+// float64 copies would double the memory traffic for no accuracy a randomized range finder can
+// use): a dense block goes through float32 GEMM, a CSR block through the sparse kernels, which cost
+// O(nnz l) instead of GEMM's O(n g l) on a densified copy.
 
-import { type CsrMatrix, type DenseMatrix, densify, type Matrix } from "../../data/matrix.js";
+import type { CsrMatrix, DenseMatrix, Matrix } from "../../data/matrix.js";
 import { kernels } from "../../tensor/kernels/index.js";
 import type { Mat } from "../../tensor/linalg/mat.js";
 import type { LinearOperator } from "../../tensor/linalg/operator.js";
-
-/** Density above which a CSR batch is multiplied as a dense block (see centeredOperator). */
-export const DENSIFY_ABOVE = 0.01;
 
 /** Column means of x_ng in float64. */
 export function columnMeans(x_ng: Matrix): Float64Array {
@@ -33,40 +31,24 @@ export function columnMeans(x_ng: Matrix): Float64Array {
   return mean_g;
 }
 
-/** x R (n x l) for a CSR x and a float64 R (g x l), accumulated in float64. */
-function csrTimes(x: CsrMatrix, r: Mat<Float64Array>): Float64Array {
-  const { nRows, indptr, indices, data } = x;
-  const l = r.cols;
-  const rd = r.data;
-  const out = new Float64Array(nRows * l);
-  for (let i = 0; i < nRows; i++) {
-    const row = i * l;
-    const end = indptr[i + 1]!;
-    for (let p = indptr[i]!; p < end; p++) {
-      const value = data[p]!;
-      const from = indices[p]! * l;
-      for (let j = 0; j < l; j++) out[row + j]! += value * rd[from + j]!;
-    }
-  }
-  return out;
+/**
+ * op(x) B for a CSR x by the sparse kernels (O(nnz l)), with B given in float64; float32 products
+ * like the dense path's GEMM, widened to float64.
+ */
+function csrTimes(x: CsrMatrix, b: Mat<Float64Array>, transpose: boolean): Float64Array {
+  const l = b.cols;
+  const out32 = new Float32Array((transpose ? x.nCols : x.nRows) * l);
+  const product = transpose ? kernels().csrTransposeMatmul : kernels().csrMatmul;
+  product(x.nRows, x.nCols, x.indptr, x.indices, x.data, Float32Array.from(b.data), l, out32);
+  return Float64Array.from(out32);
 }
 
-/** x^T Y (g x l) for a CSR x and a float64 Y (n x l): each stored entry scatters a row of Y. */
-function csrTransposeTimes(x: CsrMatrix, y: Mat<Float64Array>): Float64Array {
-  const { nRows, nCols, indptr, indices, data } = x;
-  const l = y.cols;
-  const yd = y.data;
-  const out = new Float64Array(nCols * l);
-  for (let i = 0; i < nRows; i++) {
-    const row = i * l;
-    const end = indptr[i + 1]!;
-    for (let p = indptr[i]!; p < end; p++) {
-      const value = data[p]!;
-      const to = indices[p]! * l;
-      for (let j = 0; j < l; j++) out[to + j]! += value * yd[row + j]!;
-    }
-  }
-  return out;
+/**
+ * op(x) B for x_ng itself (not centered): x B (n x l) for B (g x l), or x^T B (g x l) for B
+ * (n x l); float32 products widened to float64.
+ */
+export function matrixTimes(x_ng: Matrix, b: Mat<Float64Array>, transpose: boolean): Float64Array {
+  return x_ng.format === "csr" ? csrTimes(x_ng, b, transpose) : denseTimes(x_ng, b, transpose);
 }
 
 /** op(x) B in float32 GEMM for a dense x, with B given in float64; the result widened to float64. */
@@ -96,15 +78,7 @@ function denseTimes(x: DenseMatrix, b: Mat<Float64Array>, transpose: boolean): F
  * The operator of x_ng - 1 mean_g^T (n x g); mean_g null for x_ng itself. mul takes R (g x l) and
  * returns n x l, mulT takes Y (n x l) and returns g x l, all float64.
  */
-export function centeredOperator(matrix: Matrix, mean_g: Float64Array | null): LinearOperator<Float64Array> {
-  // Above ~1% non-zeros a dense float32 copy multiplied by OpenBLAS GEMM (~200 GFLOP/s here) beats
-  // the sparse loops (~0.5 GFLOP/s) although it does 1/density times the flops: measured on the
-  // 7%-dense benchmark batches (1,000 x 20,000) the sparse loops took ~47% of IncrementalPCA's time.
-  // Sparser batches keep the loops. The copy is made once per batch and shared by all products.
-  const x_ng =
-    matrix.format === "csr" && matrix.data.length > DENSIFY_ABOVE * matrix.nRows * matrix.nCols
-      ? densify(matrix)
-      : matrix;
+export function centeredOperator(x_ng: Matrix, mean_g: Float64Array | null): LinearOperator<Float64Array> {
   const { nRows, nCols } = x_ng;
   return {
     rows: nRows,
@@ -112,7 +86,7 @@ export function centeredOperator(matrix: Matrix, mean_g: Float64Array | null): L
     dtype: "float64",
     mul(r) {
       const l = r.cols;
-      const out = x_ng.format === "csr" ? csrTimes(x_ng, r) : denseTimes(x_ng, r, false);
+      const out = matrixTimes(x_ng, r, false);
       if (mean_g !== null) {
         // Subtract mean_g^T R from every row.
         const shift = new Float64Array(l);
@@ -131,7 +105,7 @@ export function centeredOperator(matrix: Matrix, mean_g: Float64Array | null): L
     },
     mulT(y) {
       const l = y.cols;
-      const out = x_ng.format === "csr" ? csrTransposeTimes(x_ng, y) : denseTimes(x_ng, y, true);
+      const out = matrixTimes(x_ng, y, true);
       if (mean_g !== null) {
         // Subtract mean_g (1^T Y): the column sums of Y times each gene's mean.
         const sums = new Float64Array(l);

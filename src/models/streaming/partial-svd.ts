@@ -8,12 +8,13 @@
 // summarized by its S and V). Everything is float64: the state is summed over millions of cells.
 
 import type { Matrix } from "../../data/matrix.js";
+import { kernels } from "../../tensor/kernels/index.js";
 import { type Mat, matmul } from "../../tensor/linalg/mat.js";
 import type { LinearOperator } from "../../tensor/linalg/operator.js";
 import { svd } from "../../tensor/linalg/svd.js";
 import { svdLowrank } from "../../tensor/linalg/svd-lowrank.js";
 import type { Generator } from "../../tensor/random.js";
-import { centeredOperator, columnMeans } from "./centered-operator.js";
+import { columnMeans, matrixTimes } from "./centered-operator.js";
 
 export interface PartialSvd {
   /** Singular values, descending (trailing zeros where fewer directions are known). */
@@ -59,73 +60,69 @@ export function updatePartialSvd(
   generator: Generator,
 ): PartialSvd {
   const { nRows, nCols: g } = x_ng;
-  const batchMean_g = meanCorrection ? columnMeans(x_ng) : new Float64Array(g);
-  const batch = centeredOperator(x_ng, meanCorrection ? batchMean_g : null);
+  const batchMean_g = meanCorrection ? columnMeans(x_ng) : null;
   const n = current.x_size + nRows;
   const kState = current.x_size > 0 ? current.S_k.length : 0;
   const V_kg: Mat<Float64Array> = { rows: kState, cols: g, data: current.V_kg.subarray(0, kState * g) };
-  const S_k = current.S_k;
   // The mean-correction row, absent for the first batch (its weight would be 0).
-  let meanRow: Float64Array | null = null;
+  const hasMeanRow = meanCorrection && kState > 0;
   let x_mean_g = current.x_mean_g;
-  if (meanCorrection && kState > 0) {
-    const weight = Math.sqrt((current.x_size * nRows) / n);
-    meanRow = new Float64Array(g);
+  if (hasMeanRow) {
     x_mean_g = new Float64Array(g);
     for (let c = 0; c < g; c++) {
-      meanRow[c] = weight * (current.x_mean_g[c]! - batchMean_g[c]!);
-      x_mean_g[c] = (current.x_mean_g[c]! * current.x_size + batchMean_g[c]! * nRows) / n;
+      x_mean_g[c] = (current.x_mean_g[c]! * current.x_size + batchMean_g![c]! * nRows) / n;
     }
-  } else if (meanCorrection) {
+  } else if (batchMean_g) {
     x_mean_g = batchMean_g;
   }
-  const rows = kState + nRows + (meanRow ? 1 : 0);
+  // Every dense row of the stacked matrix, plus the batch mean that centers the batch, in one
+  // (kState + 2) x g block D = [S_k V_kg; mean row; batch mean], so that each product of the
+  // operator is one GEMM with D and one with the batch X (A = X - 1 batchMean^T):
+  //   [S V; X - 1 m^T; w] R = [(D R) rows 0..kState; X R - 1 (D R)[m]; (D R)[w]]
+  //   [S V; X - 1 m^T; w]^T Y = X^T Y_batch + D^T [Y_state; Y_w; -1^T Y_batch].
+  const meanRowAt = kState;
+  const batchMeanAt = kState + 1;
+  const dense = new Float64Array((kState + 2) * g);
+  for (let j = 0; j < kState; j++) {
+    const s = current.S_k[j]!;
+    for (let c = 0; c < g; c++) dense[j * g + c] = s * V_kg.data[j * g + c]!;
+  }
+  if (hasMeanRow) {
+    const weight = Math.sqrt((current.x_size * nRows) / n);
+    for (let c = 0; c < g; c++) dense[meanRowAt * g + c] = weight * (current.x_mean_g[c]! - batchMean_g![c]!);
+  }
+  if (batchMean_g) dense.set(batchMean_g, batchMeanAt * g);
+  const D: Mat<Float64Array> = { rows: kState + 2, cols: g, data: dense };
+  const rows = kState + nRows + (hasMeanRow ? 1 : 0);
   const stacked: LinearOperator<Float64Array> = {
     rows,
     cols: g,
     dtype: "float64",
     mul(r) {
       const l = r.cols;
+      const dr = matmul(D, r).data;
       const out = new Float64Array(rows * l);
-      if (kState > 0) {
-        const top = matmul(V_kg, r).data;
-        for (let j = 0; j < kState; j++) {
-          for (let i = 0; i < l; i++) out[j * l + i] = S_k[j]! * top[j * l + i]!;
-        }
+      out.set(dr.subarray(0, kState * l));
+      const xr = matrixTimes(x_ng, r, false);
+      const shift = dr.subarray(batchMeanAt * l, (batchMeanAt + 1) * l);
+      for (let i = 0; i < nRows; i++) {
+        for (let j = 0; j < l; j++) out[(kState + i) * l + j] = xr[i * l + j]! - shift[j]!;
       }
-      out.set(batch.mul(r).data, kState * l);
-      if (meanRow) {
-        const last = (rows - 1) * l;
-        for (let c = 0; c < g; c++) {
-          const m = meanRow[c]!;
-          for (let i = 0; i < l; i++) out[last + i]! += m * r.data[c * l + i]!;
-        }
-      }
+      if (hasMeanRow) out.set(dr.subarray(meanRowAt * l, (meanRowAt + 1) * l), (rows - 1) * l);
       return { rows, cols: l, data: out };
     },
     mulT(y) {
       const l = y.cols;
-      const out = batch.mulT({
-        rows: nRows,
-        cols: l,
-        data: y.data.subarray(kState * l, (kState + nRows) * l),
-      });
-      if (kState > 0) {
-        const scaled = new Float64Array(kState * l);
-        for (let j = 0; j < kState; j++) {
-          for (let i = 0; i < l; i++) scaled[j * l + i] = S_k[j]! * y.data[j * l + i]!;
-        }
-        const back = matmul(V_kg, { rows: kState, cols: l, data: scaled }, true).data;
-        for (let p = 0; p < back.length; p++) out.data[p]! += back[p]!;
+      const yBatch = { rows: nRows, cols: l, data: y.data.subarray(kState * l, (kState + nRows) * l) };
+      const out = matrixTimes(x_ng, yBatch, true);
+      const coefficients = new Float64Array((kState + 2) * l);
+      coefficients.set(y.data.subarray(0, kState * l));
+      if (hasMeanRow) coefficients.set(y.data.subarray((rows - 1) * l, rows * l), meanRowAt * l);
+      for (let i = 0; i < nRows; i++) {
+        for (let j = 0; j < l; j++) coefficients[batchMeanAt * l + j]! -= yBatch.data[i * l + j]!;
       }
-      if (meanRow) {
-        const last = (rows - 1) * l;
-        for (let c = 0; c < g; c++) {
-          const m = meanRow[c]!;
-          for (let i = 0; i < l; i++) out.data[c * l + i]! += m * y.data[last + i]!;
-        }
-      }
-      return out;
+      kernels().gemm(true, false, g, l, kState + 2, 1, dense, g, coefficients, l, 1, out, l);
+      return { rows: g, cols: l, data: out };
     },
   };
   const q = Math.min(k, rows, g);

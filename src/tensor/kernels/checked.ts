@@ -132,6 +132,44 @@ function statistics(kernel: string, mean: Float64Array, rstd: Float64Array, rows
 }
 
 /** The same kernels with every argument validated first. */
+function checkCsrProduct(
+  kernel: string,
+  rows: number,
+  cols: number,
+  indptr: Int32Array,
+  indices: Int32Array,
+  values: Float32Array,
+  dense: Float32Array,
+  denseLength: number,
+  denseName: string,
+  l: number,
+  c: Float32Array,
+  cLength: number,
+): void {
+  count(kernel, "rows", rows);
+  count(kernel, "cols", cols);
+  count(kernel, "l", l);
+  if (!(indptr instanceof Int32Array) || indptr.length < rows + 1) {
+    throw new ArgumentError(`${kernel}: indptr must be an Int32Array of at least ${rows + 1} entries`);
+  }
+  if (!(indices instanceof Int32Array)) {
+    throw new ArgumentError(`${kernel}: indices must be an Int32Array, got ${describe(indices)}`);
+  }
+  float32(kernel, "values", values);
+  float32(kernel, denseName, dense);
+  float32(kernel, "c", c);
+  for (let i = 0; i < rows; i++) {
+    if (!(indptr[i]! >= 0 && indptr[i + 1]! >= indptr[i]!)) {
+      throw new ArgumentError(`${kernel}: indptr is not non-decreasing from 0 at row ${i}`);
+    }
+  }
+  const nnz = rows === 0 ? 0 : indptr[rows]!;
+  atLeast(kernel, "indices", indices, nnz);
+  atLeast(kernel, "values", values, nnz);
+  atLeast(kernel, denseName, dense, denseLength);
+  atLeast(kernel, "c", c, cLength);
+}
+
 export function checked(impl: Kernels): Kernels {
   return {
     name: impl.name,
@@ -327,6 +365,27 @@ export function checked(impl: Kernels): Kernels {
         );
       }
       impl.csrColumnMoments(indices, values, shift, moments);
+    },
+    csrMatmul(rows, cols, indptr, indices, values, b, l, c) {
+      checkCsrProduct("csrMatmul", rows, cols, indptr, indices, values, b, cols * l, "b", l, c, rows * l);
+      impl.csrMatmul(rows, cols, indptr, indices, values, b, l, c);
+    },
+    csrTransposeMatmul(rows, cols, indptr, indices, values, y, l, c) {
+      checkCsrProduct(
+        "csrTransposeMatmul",
+        rows,
+        cols,
+        indptr,
+        indices,
+        values,
+        y,
+        rows * l,
+        "y",
+        l,
+        c,
+        cols * l,
+      );
+      impl.csrTransposeMatmul(rows, cols, indptr, indices, values, y, l, c);
     },
     log1p(n, x, y) {
       count("log1p", "n", n);

@@ -1,6 +1,7 @@
 import { ArgumentError } from "../../errors.js";
 import { geluBackwardTs, geluTs } from "./activations-ts.js";
 import { checked } from "./checked.js";
+import { csrMatmulTs, csrTransposeMatmulTs, throwingCsrProduct } from "./csr-ts.js";
 import { gemmBatchedTs, gemmTs } from "./gemm-ts.js";
 import { choleskyTs, eighTs, qrTs, solveTs, svdTs } from "./lapack-ts.js";
 import { layerNormBackwardRowsTs, layerNormRowsTs } from "./layer-norm-ts.js";
@@ -33,6 +34,8 @@ const typescriptKernels: Kernels = checked({
   normalizeRows: normalizeRowsTs,
   log1p: log1pTs,
   csrColumnMoments: throwingColumnMoments(csrColumnMomentsTs),
+  csrMatmul: throwingCsrProduct("csrMatmul", csrMatmulTs),
+  csrTransposeMatmul: throwingCsrProduct("csrTransposeMatmul", csrTransposeMatmulTs),
   // Plain TypeScript runs on the calling thread only.
   setNumThreads: () => {},
   getNumThreads: () => 1,

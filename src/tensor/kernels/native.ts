@@ -3,11 +3,16 @@
 // process.getBuiltinModule (Node >= 20.16) when it exists, and the addon is simply absent elsewhere.
 
 import { ArgumentError } from "../../errors.js";
+import { type CsrProductRaw, throwingCsrProduct } from "./csr-ts.js";
 import type { Kernels } from "./types.js";
 import { type CsrColumnMomentsRaw, throwingColumnMoments } from "./values-ts.js";
 
-/** The addon's functions; csrColumnMoments is the raw form that returns where it stopped. */
-type Addon = Omit<Kernels, "name" | "csrColumnMoments"> & { csrColumnMoments: CsrColumnMomentsRaw };
+/** The addon's functions; the kernels that scan indices come in the raw form that returns where it stopped. */
+type Addon = Omit<Kernels, "name" | "csrColumnMoments" | "csrMatmul" | "csrTransposeMatmul"> & {
+  csrColumnMoments: CsrColumnMomentsRaw;
+  csrMatmul: CsrProductRaw;
+  csrTransposeMatmul: CsrProductRaw;
+};
 
 interface NodeProcess {
   readonly env?: Record<string, string | undefined>;
@@ -102,6 +107,8 @@ function wrap(addon: Addon): Kernels {
     normalizeRows: addon.normalizeRows,
     log1p: addon.log1p,
     csrColumnMoments: throwingColumnMoments(addon.csrColumnMoments),
+    csrMatmul: throwingCsrProduct("csrMatmul", addon.csrMatmul),
+    csrTransposeMatmul: throwingCsrProduct("csrTransposeMatmul", addon.csrTransposeMatmul),
     setNumThreads: addon.setNumThreads,
     getNumThreads: addon.getNumThreads,
   };

@@ -178,6 +178,33 @@ export interface Kernels {
     shift: Float64Array | null,
     moments: Float64Array,
   ): void;
+  /**
+   * C = X B for a CSR X (rows x cols: indptr of rows + 1 entries, non-decreasing from >= 0;
+   * column indices; float32 values) and a dense row-major B (cols x l); C (rows x l) is
+   * overwritten. O(nnz l): the sparse counterpart of GEMM on a densified X, in float32 like it.
+   * A column index outside [0, cols) throws ArgumentError.
+   */
+  csrMatmul(
+    rows: number,
+    cols: number,
+    indptr: Int32Array,
+    indices: Int32Array,
+    values: Float32Array,
+    b: Float32Array,
+    l: number,
+    c: Float32Array,
+  ): void;
+  /** C = X^T Y for X as in csrMatmul, Y (rows x l) and C (cols x l, overwritten). */
+  csrTransposeMatmul(
+    rows: number,
+    cols: number,
+    indptr: Int32Array,
+    indices: Int32Array,
+    values: Float32Array,
+    y: Float32Array,
+    l: number,
+    c: Float32Array,
+  ): void;
   /** Threads used by the kernels (OpenBLAS's pool; the TypeScript kernels always use 1). */
   setNumThreads(threads: number): void;
   getNumThreads(): number;

@@ -7,16 +7,36 @@ import { ArgumentError } from "../../errors.js";
 import { kernels } from "../kernels/index.js";
 import type { FloatArray } from "../kernels/types.js";
 import type { Generator } from "../random.js";
-import { type Mat, zerosLike } from "./mat.js";
+import { type Mat, matmul, zerosLike } from "./mat.js";
 import type { LinearOperator } from "./operator.js";
+import { flipSigns } from "./signs.js";
 import { svd } from "./svd.js";
+import { tallQr } from "./tall-qr.js";
 
-/** An orthonormal basis (rows x cols, cols <= rows) of the column space of y, by thin QR. */
+/**
+ * An orthonormal basis (rows x cols, cols <= rows) of the column space of y, by thin QR: CholeskyQR2
+ * in float64 (GEMM-bound, see tall-qr.ts), Householder in float32 (whose Gram matrix would lose
+ * half of float32's digits).
+ */
 function orth<T extends FloatArray>(y: Mat<T>): Mat<T> {
+  if (y.data instanceof Float64Array) return tallQr(y as Mat<Float64Array>).q as Mat<T>;
   const q = zerosLike(y.data, y.rows, y.cols);
   const r = zerosLike(y.data, y.cols, y.cols);
   kernels().qr(y.rows, y.cols, y.data, q.data, r.data);
   return q;
+}
+
+/**
+ * The thin SVD of a tall B (m x n, m >= n): in float64 through B = Q R and the SVD of the small R
+ * (U = Q U_R), which moves the O(m n^2) work from LAPACK's bidiagonalization into GEMM.
+ */
+function tallSvd<T extends FloatArray>(b: Mat<T>): { u: Mat<T>; s: T; vt: Mat<T> } {
+  if (!(b.data instanceof Float64Array)) return svd(b);
+  const { q, r } = tallQr(b as Mat<Float64Array>);
+  const small = svd(r);
+  const u = matmul(q, small.u);
+  flipSigns(u, small.vt, u.cols);
+  return { u, s: small.s, vt: small.vt } as unknown as { u: Mat<T>; s: T; vt: Mat<T> };
 }
 
 /** Applies op.mul or op.mulT and checks the shape it returns (an operator is user code). */
@@ -67,16 +87,22 @@ export function svdLowrank<T extends FloatArray>(
   const l = Math.min(q + oversample, rows, cols);
   const like = op.dtype === "float32" ? new Float32Array(0) : new Float64Array(0);
   const omega = zerosLike(like as T, cols, l);
-  generator.fillNormal(omega.data);
   if (start) {
     if (start.rows !== cols || start.cols > l) {
       throw new ArgumentError(
         `svdLowrank: start must be ${cols} x (at most ${l}), got ${start.rows} x ${start.cols}`,
       );
     }
+    // Only the directions the start does not give are drawn.
+    const known = start.cols;
+    const random = zerosLike(like as T, cols, l - known);
+    generator.fillNormal(random.data);
     for (let i = 0; i < cols; i++) {
-      omega.data.set(start.data.subarray(i * start.cols, (i + 1) * start.cols), i * l);
+      omega.data.set(start.data.subarray(i * known, (i + 1) * known), i * l);
+      omega.data.set(random.data.subarray(i * (l - known), (i + 1) * (l - known)), i * l + known);
     }
+  } else {
+    generator.fillNormal(omega.data);
   }
 
   let basis = orth(apply(op, false, omega));
@@ -86,7 +112,7 @@ export function svdLowrank<T extends FloatArray>(
   }
   // B = Q^T A (l x cols) is formed as its transpose A^T Q; if B^T = Ub diag(s) Vbt then
   // A ~ Q B = (Q Vbt^T) diag(s) Ub^T, so U = Q Vbt^T and V = Ub.
-  const small = svd(apply(op, true, basis));
+  const small = tallSvd(apply(op, true, basis));
   const u = zerosLike(basis.data, rows, q);
   // The first q rows of Vbt (l x l) are contiguous: read them transposed, as a q x l matrix.
   kernels().gemm(false, true, rows, q, l, 1, basis.data, l, small.vt.data, l, 0, u.data, q);
