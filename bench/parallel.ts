@@ -8,16 +8,15 @@
 // Usage: node --import tsx bench/parallel.ts [--quick]
 
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { modelByCommand } from "../src/cli/registry.js";
-import { benchmarkFile, root } from "./lib/cli-bench.js";
+import { benchmarkFile, root, scratchDir } from "./lib/cli-bench.js";
 
 const quick = process.argv.includes("--quick");
 const file = benchmarkFile(quick);
 const cli = join(root, "bin/cellarium.js");
-const dir = mkdtempSync(join(tmpdir(), "bench-parallel-"));
+const dir = scratchDir("bench-parallel-");
 
 const MODELS = [
   {

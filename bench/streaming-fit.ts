@@ -9,15 +9,14 @@
 // Data: /usr/bin/python3 scripts/make-bench-data.py [5000]
 // Usage: node --import tsx bench/streaming-fit.ts [--quick]
 
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { benchmarkFile, root, runTimed } from "./lib/cli-bench.js";
+import { benchmarkFile, root, runTimed, scratchDir } from "./lib/cli-bench.js";
 
 const REPEATS = 3;
 const quick = process.argv.includes("--quick");
 const file = benchmarkFile(quick);
-const dir = mkdtempSync(join(tmpdir(), "bench-streaming-"));
+const dir = scratchDir("bench-streaming-");
 
 function writeConfig(model: string, workers: number): string {
   const path = join(dir, `${model}-${workers}.yaml`);

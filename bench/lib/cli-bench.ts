@@ -2,7 +2,8 @@
 // runner that times a process and reads its peak resident memory from GNU time.
 
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,6 +22,13 @@ export function benchmarkFile(quick: boolean): string {
     }
   }
   return file;
+}
+
+/** A scratch directory for a benchmark's configs and runs, removed when the benchmark exits. */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** Runs a command under GNU time; returns its stdout, wall time and peak RSS. */

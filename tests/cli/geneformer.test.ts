@@ -3,8 +3,7 @@
 // interrupted fit resumed from its checkpoint ends with the same weights as an uninterrupted one.
 
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, symlink } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
@@ -15,6 +14,7 @@ import type { Batch } from "../../src/data/batch.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { runPython } from "../helpers/python.js";
+import { tempDir } from "../helpers/temp.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 const TRAIN = "examples/cli_workflow/geneformer_train_config.yaml";
@@ -50,7 +50,7 @@ async function run(
 // The example configs name paths relative to the working directory (examples/..., runs/...): the
 // subtests run one after the other in a temporary directory holding the TDigest run they read.
 test("geneformer on the command line", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "cli-geneformer-"));
+  const dir = tempDir("cli-geneformer-");
   await symlink(join(root, "examples"), join(dir, "examples"));
   process.chdir(dir);
   const warn = console.warn;

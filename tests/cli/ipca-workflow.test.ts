@@ -2,8 +2,7 @@
 // the example configs of examples/cli_workflow/ (their runs/ paths moved to a temporary folder).
 
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
@@ -12,6 +11,7 @@ import { modelByCommand } from "../../src/cli/registry.js";
 import { runModelCommand } from "../../src/cli/run.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { runPython } from "../helpers/python.js";
+import { tempDir } from "../helpers/temp.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 // 10 components and batches of 500 keep the test fast (the examples use 50 and 100).
@@ -51,7 +51,7 @@ async function run(
 }
 
 test("onepass -> incremental_pca fit -> predict writes (x - x_mean_g) V_kg^T; logistic regression on it as a frozen transform", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "ipca-"));
+  const dir = tempDir("ipca-");
   await run("onepass_mean_var_std", "fit", await example("onepass_train_config.yaml", dir));
   await run("incremental_pca", "fit", await example("ipca_train_config.yaml", dir), fast);
   const checkpoint = join(dir, "ipca", checkpointName);

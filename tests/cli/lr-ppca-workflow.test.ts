@@ -1,8 +1,7 @@
 // The example configs of logistic_regression and probabilistic_pca run through the command line on
 // the demo data, with their paths moved into a temporary directory.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
@@ -10,6 +9,7 @@ import { modelByCommand } from "../../src/cli/registry.js";
 import { runModelCommand } from "../../src/cli/run.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { runPython } from "../helpers/python.js";
+import { tempDir } from "../helpers/temp.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 const demoFiles = [0, 1].map((i) => join(root, `examples/data/demo_${i}.h5ad`));
@@ -49,7 +49,7 @@ async function readPredictions(path: string): Promise<string[][]> {
 }
 
 test("logistic_regression fit and predict on the demo data, features z-scored from the onepass CSV", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "cli-lr-"));
+  const dir = tempDir("cli-lr-");
   const quiet: [string, unknown][] = [["trainer.enable_progress_bar", false]];
   await run("onepass_mean_var_std", "fit", await exampleConfig("onepass_train_config.yaml", dir), quiet);
   const config = await exampleConfig("lr_train_config.yaml", dir);
@@ -107,7 +107,7 @@ print(json.dumps({"logits": logits.tolist(), "names": a.obs_names.tolist()}))
 });
 
 test("probabilistic_pca fit and predict on the demo data write z_nk = solve(M, W (x - mean_g))", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "cli-ppca-"));
+  const dir = tempDir("cli-ppca-");
   const quiet: [string, unknown][] = [["trainer.enable_progress_bar", false]];
   await run("onepass_mean_var_std", "fit", await exampleConfig("onepass_train_config.yaml", dir), quiet);
   const config = await exampleConfig("ppca_train_config.yaml", dir);

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFile, mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { mergeCommand } from "../../src/cli/merge.js";
@@ -9,6 +8,7 @@ import { modelByCommand } from "../../src/cli/registry.js";
 import { runModelCommand } from "../../src/cli/run.js";
 import { CheckpointError, SchemaMismatchError } from "../../src/errors.js";
 import { loadCheckpoint, saveCheckpoint } from "../../src/train/checkpoint.js";
+import { tempDir } from "../helpers/temp.js";
 
 const TIMEOUT = { timeout: 300_000 };
 const root = new URL("../..", import.meta.url).pathname;
@@ -102,7 +102,7 @@ test(
   "4 processes write parts that merge into the single run's onepass CSV; merge refuses wrong parts",
   TIMEOUT,
   async () => {
-    const dir = await mkdtemp(join(tmpdir(), "parts-"));
+    const dir = tempDir("parts-");
     const cfg = join(dir, "onepass.yaml");
     const model = (csv: string) =>
       `{class_path: cellarium.ml.models.OnePassMeanVarStd, init_args: {algorithm: shifted_data, output_path: ${csv}}}`;
@@ -197,7 +197,7 @@ test(
   "tdigest: parts merge into the single run's counts and medians; devices: 2 equals devices: 1",
   TIMEOUT,
   async () => {
-    const dir = await mkdtemp(join(tmpdir(), "tdigest-parts-"));
+    const dir = tempDir("tdigest-parts-");
     const cfg = join(dir, "tdigest.yaml");
     await writeFile(cfg, config(join(dir, "runs"), "cellarium.ml.models.TDigest"));
     const checkpointOf = (lines: string[]) => lines.find((l) => l.startsWith("checkpoint: "))!.slice(12);
@@ -244,7 +244,7 @@ test(
   "onepass with devices: 2 equals devices: 1, and resumes from a mid-epoch checkpoint",
   TIMEOUT,
   async () => {
-    const dir = await mkdtemp(join(tmpdir(), "devices-"));
+    const dir = tempDir("devices-");
     const cfg = join(dir, "onepass.yaml");
     const model = (csv: string) =>
       `{class_path: cellarium.ml.models.OnePassMeanVarStd, init_args: {algorithm: shifted_data, output_path: ${join(dir, csv)}}}`;

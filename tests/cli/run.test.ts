@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { main } from "../../src/cli/main.js";
@@ -8,6 +7,7 @@ import { modelByCommand } from "../../src/cli/registry.js";
 import { runModelCommand } from "../../src/cli/run.js";
 import { ConfigError } from "../../src/errors.js";
 import { runPython } from "../helpers/python.js";
+import { tempDir } from "../helpers/temp.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 const demo = join(root, "examples/data/demo_{0..1}.h5ad");
@@ -59,7 +59,7 @@ async function run(
 }
 
 test("onepass fit on the demo data writes the CSV numpy computes, a checkpoint, and resumes exactly", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "cli-"));
+  const dir = tempDir("cli-");
   const cfg = join(dir, "onepass.yaml");
   const csv = join(dir, "onepass.csv");
   await writeFile(
@@ -118,7 +118,7 @@ print(json.dumps({"mean": y.mean(0).tolist(), "var": y.var(0).tolist()}))
 });
 
 test("!FileMultiLoader feeds ZScore from the onepass CSV and !CheckpointLoader reads model attributes", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "cli-"));
+  const dir = tempDir("cli-");
   const cfg = join(dir, "onepass.yaml");
   const csv = join(dir, "stats.csv");
   await writeFile(
@@ -178,7 +178,7 @@ test("!FileMultiLoader feeds ZScore from the onepass CSV and !CheckpointLoader r
 });
 
 test("tdigest fit, then inspect --attr writes median_g per gene", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "cli-"));
+  const dir = tempDir("cli-");
   const cfg = join(dir, "tdigest.yaml");
   await writeFile(
     cfg,
@@ -205,7 +205,7 @@ test("tdigest fit, then inspect --attr writes median_g per gene", async () => {
 });
 
 test("config errors name the key and the value", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "cli-"));
+  const dir = tempDir("cli-");
   const cfg = join(dir, "c.yaml");
   const onepass = "{class_path: OnePassMeanVarStd, init_args: {output_path: null}}";
   const cases: [string, [string, unknown][], RegExp][] = [
@@ -264,7 +264,7 @@ test("config errors name the key and the value", async () => {
 });
 
 test("--print_config shows the merged config with overrides and loader tags", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "cli-"));
+  const dir = tempDir("cli-");
   const cfg = join(dir, "c.yaml");
   await writeFile(
     cfg,

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { withAtomicOutput, writeFileAtomic } from "../../src/data/atomic-file.js";
+import { tempDir } from "../helpers/temp.js";
 
 test("writeFileAtomic replaces the file and leaves no temporary behind", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "atomic-"));
+  const dir = tempDir("atomic-");
   const path = join(dir, "out.bin");
   await writeFile(path, "old");
   await writeFileAtomic(path, "new");
@@ -15,7 +15,7 @@ test("writeFileAtomic replaces the file and leaves no temporary behind", async (
 });
 
 test("a failed write keeps the previous file and removes the temporary", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "atomic-"));
+  const dir = tempDir("atomic-");
   const path = join(dir, "out.bin");
   await writeFile(path, "old");
   await assert.rejects(

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
 import { isRemote, localPath } from "../../src/data/remote-cache.js";
+import { tempDir } from "../helpers/temp.js";
 
 const payload = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7919) % 251));
 
@@ -47,7 +46,7 @@ test("local paths pass through; http URLs are remote", async () => {
 test("an interrupted download resumes with a Range request and is then served from the cache", async () => {
   const state = { breakAfter: 50_000 as number | null, ranges: [] as string[], requests: 0 };
   const server = await serve(state);
-  const cache = await mkdtemp(join(tmpdir(), "cache-"));
+  const cache = tempDir("cache-");
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/shard_0.h5ad`;
   try {
     await assert.rejects(
@@ -71,7 +70,7 @@ test("an interrupted download resumes with a Range request and is then served fr
 test("HTTP errors and unsupported schemes are one-line errors naming the URL", async () => {
   const state = { breakAfter: null, ranges: [] as string[], requests: 0 };
   const server = await serve(state);
-  const cache = await mkdtemp(join(tmpdir(), "cache-"));
+  const cache = tempDir("cache-");
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
     await assert.rejects(

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { readTorchStateDict } from "../../src/data/torch-state-dict.js";
 import { FileFormatError } from "../../src/errors.js";
 import { runPython } from "../helpers/python.js";
+import { tempDir } from "../helpers/temp.js";
 import { hasTorch } from "../tensor/helpers.js";
 
 // torch.save of a state dict with every storage type a checkpoint may hold, a tied pair sharing
@@ -32,7 +32,7 @@ print(json.dumps({k: {"shape": list(v.shape), "values": v.detach().float().flatt
 `;
 
 test("readTorchStateDict reads torch.save archives without running their pickle", { skip: !hasTorch }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "torch-state-"));
+  const dir = tempDir("torch-state-");
   try {
     const path = join(dir, "pytorch_model.bin");
     const expected = runPython(SAVE, { path }) as Record<string, { shape: number[]; values: number[] }>;
@@ -50,7 +50,7 @@ test("readTorchStateDict reads torch.save archives without running their pickle"
 });
 
 test("readTorchStateDict refuses pickles that call anything else", { skip: !hasTorch }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "torch-state-"));
+  const dir = tempDir("torch-state-");
   try {
     const path = join(dir, "evil.bin");
     runPython(

@@ -4,8 +4,6 @@
 //   obs: cell_type = CELL_TYPES[g % 3] (categorical), cell_id = g (float64), tag = "t<g>" (string)
 //   obs_names = "cell<g>", var_names = "g<j>"
 
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ColumnInput, writeH5ad } from "../../src/data/h5ad/writer.js";
 import type { Matrix } from "../../src/data/matrix.js";
@@ -32,9 +30,7 @@ export interface ShardSpec {
 
 export const N_VARS = 12;
 
-export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
+export { tempDir } from "./temp.js";
 
 /** Writes shard_<k>.h5ad files into `dir` (global indices run on across the shards). */
 export async function writeShards(

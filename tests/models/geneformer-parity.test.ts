@@ -6,8 +6,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { DenseMatrix } from "../../src/data/matrix.js";
@@ -16,6 +15,7 @@ import type { BertActivation, PositionEmbeddingType } from "../../src/models/lay
 import { Generator } from "../../src/tensor/random.js";
 import { decodeSafetensors, encodeSafetensors } from "../../src/tensor/safetensors.js";
 import { Tensor } from "../../src/tensor/tensor.js";
+import { tempDir } from "../helpers/temp.js";
 import { hasTorch } from "../tensor/helpers.js";
 
 const SCRIPT = new URL("../../scripts/bert_reference.py", import.meta.url).pathname;
@@ -131,7 +131,7 @@ function makeCase(dir: string, type: PositionEmbeddingType, act: BertActivation,
 test("Geneformer's BERT agrees with the PyTorch reference for every position type and activation", {
   skip: !hasTorch,
 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "geneformer-parity-"));
+  const dir = tempDir("geneformer-parity-");
   try {
     const cases: Case[] = [];
     let seed = 0;

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { Batch } from "../../src/data/batch.js";
@@ -12,6 +11,7 @@ import { Generator } from "../../src/tensor/random.js";
 import { CellariumModule } from "../../src/train/module.js";
 import { type BatchSource, Trainer } from "../../src/train/trainer.js";
 import { runPython } from "../helpers/python.js";
+import { tempDir } from "../helpers/temp.js";
 import { assertGradients } from "../tensor/helpers.js";
 
 const categories = ["a", "b", "c"];
@@ -220,7 +220,7 @@ test("on the demo data's cell types, held-out accuracy is within 1 point of scik
     y_categories: ref.categories,
     W_prior_scale: PRIOR_SCALE,
   });
-  const dir = await mkdtemp(join(tmpdir(), "lr-"));
+  const dir = tempDir("lr-");
   const result = await new Trainer({
     maxEpochs: EPOCHS,
     enableProgressBar: false,

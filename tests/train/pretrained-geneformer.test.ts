@@ -3,8 +3,7 @@
 // and the reference's outputs for a cell block: imported, it must tokenize and compute as torch did.
 
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { Batch } from "../../src/data/batch.js";
@@ -16,6 +15,7 @@ import { loadPretrainedGeneformer } from "../../src/train/pretrained-geneformer.
 import { DivideByScale } from "../../src/transforms/divide-by-scale.js";
 import { Filter } from "../../src/transforms/filter.js";
 import { runPython } from "../helpers/python.js";
+import { tempDir } from "../helpers/temp.js";
 import { hasTorch } from "../tensor/helpers.js";
 
 const DIR = new URL("../fixtures/geneformer-pretrained/", import.meta.url).pathname;
@@ -79,7 +79,7 @@ test("a Hugging Face BertForMaskedLM with pickled Geneformer dictionaries import
 // The same weights as torch.save writes them (pytorch_model.bin), with the tied decoder stored
 // too, as older transformers versions saved it.
 test("the same checkpoint as pytorch_model.bin imports identically", { skip: !hasTorch }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), "geneformer-bin-"));
+  const dir = tempDir("geneformer-bin-");
   try {
     for (const name of [
       "config.json",
@@ -114,7 +114,7 @@ print("null")`,
 });
 
 test("imports fail clearly: a broken pytorch_model.bin, mismatched vocabulary, bad dictionaries", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "geneformer-import-"));
+  const dir = tempDir("geneformer-import-");
   try {
     copyFileSync(join(DIR, "config.json"), join(dir, "config.json"));
     writeFileSync(join(dir, "pytorch_model.bin"), "PK");

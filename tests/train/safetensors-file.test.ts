@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { FileFormatError } from "../../src/errors.js";
 import { readSafetensorsFile, writeSafetensorsFile } from "../../src/train/safetensors-file.js";
 import { runPython } from "../helpers/python.js";
+import { tempDir } from "../helpers/temp.js";
 
 test("a written file reads back, is readable by numpy, and leaves no temporary file", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "safetensors-"));
+  const dir = tempDir("safetensors-");
   const path = join(dir, "model.safetensors");
   const mean_g = Float64Array.from([0.5, -1, 2]);
   const step = BigInt64Array.from([12n]);
@@ -39,7 +39,7 @@ print(json.dumps(np.frombuffer(blob[8 + n + b:8 + n + e], "<f8").tolist()))
 });
 
 test("missing and malformed files give FileFormatError naming the path", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "safetensors-"));
+  const dir = tempDir("safetensors-");
   const missing = join(dir, "missing.safetensors");
   await assert.rejects(readSafetensorsFile(missing), (error: Error) => {
     assert.ok(error instanceof FileFormatError);

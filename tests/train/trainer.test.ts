@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { Batch, JsonValue } from "../../src/data/batch.js";
@@ -14,6 +13,7 @@ import { Tensor } from "../../src/tensor/tensor.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { CellariumModule } from "../../src/train/module.js";
 import { type BatchSource, Trainer } from "../../src/train/trainer.js";
+import { tempDir } from "../helpers/temp.js";
 
 const N_CELLS = 64;
 const N_GENES = 3;
@@ -141,7 +141,7 @@ function regressionModule(model = new NoisyRegression()): CellariumModule {
 const quiet = { enableProgressBar: false } as const;
 
 test("a gradient model learns, and a run resumed from a mid-epoch checkpoint ends bit-identical", async () => {
-  const root = await mkdtemp(join(tmpdir(), "trainer-"));
+  const root = tempDir("trainer-");
   const options = {
     ...quiet,
     maxEpochs: 8,
@@ -174,7 +174,7 @@ test("a gradient model learns, and a run resumed from a mid-epoch checkpoint end
 });
 
 test("streaming models step once per batch, hooks run, and the epoch-end checkpoint holds the state", async () => {
-  const root = await mkdtemp(join(tmpdir(), "trainer-"));
+  const root = tempDir("trainer-");
   const model = new Sums();
   const module = new CellariumModule({ model });
   const source = new MemorySource();
@@ -208,7 +208,7 @@ test("streaming models step once per batch, hooks run, and the epoch-end checkpo
 });
 
 test("a model's histograms are logged at the log steps to histograms.jsonl", async () => {
-  const root = await mkdtemp(join(tmpdir(), "trainer-"));
+  const root = tempDir("trainer-");
   // The histogram of the running sums, snapshotted at each log step by the trainer.
   class LoggedSums extends Sums {
     histograms(): Record<string, Tensor> {
@@ -242,7 +242,7 @@ test("a model's histograms are logged at the log steps to histograms.jsonl", asy
 });
 
 test("save_top_k -1 keeps every checkpoint; a second run gets the next version directory", async () => {
-  const root = await mkdtemp(join(tmpdir(), "trainer-"));
+  const root = tempDir("trainer-");
   const trainer = new Trainer({
     ...quiet,
     maxEpochs: 1,
@@ -262,7 +262,7 @@ test("save_top_k -1 keeps every checkpoint; a second run gets the next version d
 });
 
 test("limit_train_batches as a count and as a fraction", async () => {
-  const root = await mkdtemp(join(tmpdir(), "trainer-"));
+  const root = tempDir("trainer-");
   const count = await new Trainer({ ...quiet, maxEpochs: 1, limitTrainBatches: 3, defaultRootDir: root }).fit(
     new CellariumModule({ model: new Sums() }),
     new MemorySource(),
@@ -278,7 +278,7 @@ test("limit_train_batches as a count and as a fraction", async () => {
 });
 
 test("resuming a checkpoint of another model is a CheckpointError naming both", async () => {
-  const root = await mkdtemp(join(tmpdir(), "trainer-"));
+  const root = tempDir("trainer-");
   const result = await new Trainer({ ...quiet, maxEpochs: 1, defaultRootDir: root }).fit(
     new CellariumModule({ model: new Sums() }),
     new MemorySource(),

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { AnnDataFile } from "../../../src/data/h5ad/reader.js";
+import { tempDir } from "../../helpers/temp.js";
 import { FIXTURES } from "./expected.js";
 
-const dir = mkdtempSync(join(tmpdir(), "h5ad-errors-"));
+const dir = tempDir("h5ad-errors-");
 
 /** One line, naming the file. */
 function oneLine(file: string, pattern: RegExp) {

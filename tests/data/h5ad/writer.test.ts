@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { AnnDataFile } from "../../../src/data/h5ad/reader.js";
 import { type AnnDataInput, H5adWriter, writeH5ad } from "../../../src/data/h5ad/writer.js";
 import type { CsrMatrix, DenseMatrix } from "../../../src/data/matrix.js";
+import { tempDir } from "../../helpers/temp.js";
 import type { Expected } from "./expected.js";
 import { toDense } from "./expected.js";
 
-const dir = mkdtempSync(join(tmpdir(), "h5ad-writer-"));
+const dir = tempDir("h5ad-writer-");
 const ROOT = join(import.meta.dirname, "..", "..", "..");
 
 // 4 cells x 3 genes; cell 1 is empty.
