@@ -718,7 +718,8 @@ static napi_value csr_product(napi_env env, napi_callback_info info, const char 
       return NULL;
     }
   }
-  const size_t stop = csr_product_run(transpose, rows, cols, indptr, indices, values, dense, l, c);
+  const size_t stop = transpose ? csr_transpose_matmul(rows, cols, indptr, indices, values, dense, l, c)
+                                : csr_matmul(rows, cols, indptr, indices, values, dense, l, c);
   napi_value result;
   napi_create_double(env, (double)stop, &result);
   return result;

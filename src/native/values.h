@@ -1,9 +1,9 @@
 /* Kernels over the stored values of a batch (the data array of a CSR or dense block): NormalizeTotal's
- * row scaling and Log1p. Both run on every value the loader streams, so they are written for the
- * vectoriser: no calls, no branches the compiler cannot turn into selects. On x86-64 each has
- * AVX-512 and AVX2 clones chosen at load time (the default build targets plain x86-64, i.e. SSE2):
- * log1p takes 1.0 ns per value with AVX-512, 1.8 ns with AVX2, 4.3 ns with SSE2. */
-
+ * row scaling, Log1p and the per-gene moments of OnePassMeanVarStd. They run on every value the
+ * loader streams, so the first two are written for the vectoriser: no calls, no branches the
+ * compiler cannot turn into selects. CLONES (cellarium_native.c) gives them AVX-512 and AVX2
+ * versions chosen at load time: log1p takes 1.0 ns per value with AVX-512, 1.8 ns with AVX2 and
+ * 4.3 ns with the default build's SSE2. */
 
 /* NormalizeTotal: y[p] = (target * x[p]) / (total_i + eps) in float32 arithmetic, rounded after
  * each operation as torch does (IEEE division is correctly rounded, so these are torch's values bit

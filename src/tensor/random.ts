@@ -11,6 +11,14 @@ export { philox4x32 };
 
 const TWO_POW_32 = 4294967296;
 
+/** Normal pairs drawn per bulk fill of fillNormal (bounds its scratch words to 64 KiB). */
+const NORMAL_PAIRS_PER_FILL = 4096;
+
+/** The double uniform on [0, 1) that two successive words give: 27 high bits of the first, 26 of the second. */
+function wordsToDouble(first: number, second: number): number {
+  return ((first >>> 5) * 67108864 + (second >>> 6)) / 9007199254740992;
+}
+
 /** The saveable state of a Generator (plain JSON). */
 export interface GeneratorState {
   readonly key: [number, number];
@@ -77,9 +85,8 @@ export class Generator {
 
   /** A double uniform on [0, 1) with 53 random bits. */
   nextDouble(): number {
-    const hi = this.nextUint32() >>> 5;
-    const lo = this.nextUint32() >>> 6;
-    return (hi * 67108864 + lo) / 9007199254740992;
+    const hi = this.nextUint32();
+    return wordsToDouble(hi, this.nextUint32());
   }
 
   /** An integer uniform on [low, high), without modulo bias (rejection sampling). */
@@ -107,14 +114,25 @@ export class Generator {
     }
   }
 
-  /** Fills `out` with normal draws (Box-Muller on pairs; an odd length discards the last partner). */
+  /**
+   * Fills `out` with normal draws (Box-Muller on pairs; an odd length discards the last partner).
+   * Each pair takes two nextDouble draws (four words); the words come in bulk through fillUint32,
+   * which gives the same stream as word-by-word draws.
+   */
   fillNormal(out: Float32Array | Float64Array, mean = 0, std = 1): void {
-    for (let i = 0; i < out.length; i += 2) {
-      // 1 - u lies in (0, 1], so the logarithm is finite.
-      const radius = Math.sqrt(-2 * Math.log(1 - this.nextDouble()));
-      const angle = 2 * Math.PI * this.nextDouble();
-      out[i] = mean + std * radius * Math.cos(angle);
-      if (i + 1 < out.length) out[i + 1] = mean + std * radius * Math.sin(angle);
+    const words = new Uint32Array(4 * Math.min(NORMAL_PAIRS_PER_FILL, Math.ceil(out.length / 2)));
+    for (let start = 0; start < out.length; start += words.length / 2) {
+      const pairs = Math.min(words.length / 4, Math.ceil((out.length - start) / 2));
+      const used = words.subarray(0, 4 * pairs);
+      this.fillUint32(used);
+      for (let k = 0; k < pairs; k++) {
+        const i = start + 2 * k;
+        // 1 - u lies in (0, 1], so the logarithm is finite.
+        const radius = Math.sqrt(-2 * Math.log(1 - wordsToDouble(used[4 * k]!, used[4 * k + 1]!)));
+        const angle = 2 * Math.PI * wordsToDouble(used[4 * k + 2]!, used[4 * k + 3]!);
+        out[i] = mean + std * radius * Math.cos(angle);
+        if (i + 1 < out.length) out[i + 1] = mean + std * radius * Math.sin(angle);
+      }
     }
   }
 

@@ -15,11 +15,12 @@ import { tallQr } from "./tall-qr.js";
 
 /**
  * An orthonormal basis (rows x cols, cols <= rows) of the column space of y, by thin QR: CholeskyQR2
- * in float64 (GEMM-bound, see tall-qr.ts), Householder in float32 (whose Gram matrix would lose
- * half of float32's digits).
+ * in float64 (GEMM-bound, see tall-qr.ts), or one CholeskyQR pass when `passes` is 1 (a basis that
+ * is only well conditioned, enough between the products of a power iteration); Householder in
+ * float32 (whose Gram matrix would lose half of float32's digits).
  */
-function orth<T extends FloatArray>(y: Mat<T>): Mat<T> {
-  if (y.data instanceof Float64Array) return tallQr(y as Mat<Float64Array>).q as Mat<T>;
+function orth<T extends FloatArray>(y: Mat<T>, passes: 1 | 2 = 2): Mat<T> {
+  if (y.data instanceof Float64Array) return tallQr(y as Mat<Float64Array>, passes).q as Mat<T>;
   const q = zerosLike(y.data, y.rows, y.cols);
   const r = zerosLike(y.data, y.cols, y.cols);
   kernels().qr(y.rows, y.cols, y.data, q.data, r.data);
@@ -107,7 +108,8 @@ export function svdLowrank<T extends FloatArray>(
 
   let basis = orth(apply(op, false, omega));
   for (let i = 0; i < niter; i++) {
-    basis = orth(apply(op, true, basis));
+    // The row-space basis only feeds the next product; the column-space one is fully orthonormal.
+    basis = orth(apply(op, true, basis), 1);
     basis = orth(apply(op, false, basis));
   }
   // B = Q^T A (l x cols) is formed as its transpose A^T Q; if B^T = Ub diag(s) Vbt then

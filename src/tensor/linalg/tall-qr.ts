@@ -33,12 +33,19 @@ function choleskyStep(y: Mat<Float64Array>): { q: Mat<Float64Array>; l: Mat<Floa
 
 /**
  * Y (m x n, m >= n) = Q R with Q (m x n) orthonormal columns and R (n x n) upper triangular (signs
- * as they come: callers that need a convention normalize them).
+ * as they come: callers that need a convention normalize them). passes = 1 runs CholeskyQR once:
+ * Q's columns are then orthonormal only to ~cond(Y)^2 1e-16, but as well conditioned as a basis
+ * needs to be (cond(Q) stays near 1 while cond(Y) < ~1e7; above ~1e8 the Cholesky fails and
+ * Householder takes over), at half the cost: what the intermediate steps of a power iteration need.
  */
-export function tallQr(y: Mat<Float64Array>): { q: Mat<Float64Array>; r: Mat<Float64Array> } {
+export function tallQr(
+  y: Mat<Float64Array>,
+  passes: 1 | 2 = 2,
+): { q: Mat<Float64Array>; r: Mat<Float64Array> } {
   checkMat("tallQr", "y", y);
   if (y.rows < y.cols) throw new ArgumentError(`tallQr: y must have rows >= cols, got ${y.rows} x ${y.cols}`);
   const first = choleskyStep(y);
+  if (first && passes === 1) return { q: first.q, r: transpose(first.l) };
   const second = first && choleskyStep(first.q);
   if (first && second) {
     // R = R2 R1 = L2^T L1^T = (L1 L2)^T.

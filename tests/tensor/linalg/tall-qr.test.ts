@@ -46,3 +46,13 @@ test("tallQr falls back to Householder when Y^T Y is not positive definite", () 
   assertQr(y, 1e-12);
   assert.equal(tallQr(y).r.data[3 * 8 + 3], 0);
 });
+
+test("tallQr with one pass gives Y = Q R and a basis orthonormal to ~cond(Y)^2 1e-16", () => {
+  // cond ~ 1e3: one CholeskyQR pass leaves an orthogonality error around 1e-10.
+  const y = randomTall(2000, 30, 4, (j) => 10 ** ((3 * j) / 29));
+  const { q, r } = tallQr(y, 1);
+  const error = orthogonalityError(q.data, q.rows, q.cols);
+  assert.ok(error < 1e-8, `Q^T Q - I: ${error}`);
+  assert.ok(relativeError(matmul(q, r).data, y.data) < 1e-13);
+  for (let i = 0; i < r.rows; i++) for (let j = 0; j < i; j++) assert.equal(r.data[i * r.cols + j], 0);
+});
