@@ -150,7 +150,8 @@ export const MODELS: readonly ModelEntry[] = [
     className: "IncrementalPCA",
     // Its GEMMs are skinny (20,000 x 60 by 60 x 60) and memory-bound: a second OpenBLAS thread
     // gains nothing on them and its spinning takes the core from the read-ahead worker. Measured
-    // on the 100k benchmark file (k = 50, 0 workers): 3,912 cells/s with 1 thread, 3,280 with 2.
+    // on the first 20 batches of the 100k benchmark file (k = 50, 0 workers): 3,912 cells/s with 1
+    // thread, 3,280 with 2.
     blasThreads: 1,
     derived: ["var_names_g"],
     description: "distributed and incremental PCA by randomized SVDs of batches and their merges",
