@@ -66,6 +66,12 @@ export async function fitReplicas(options: FitReplicasOptions): Promise<FitRepli
   const ready: (number[] | undefined)[] = new Array(n).fill(undefined);
   const results: (Extract<ReplicaMessage, { type: "done" }> | undefined)[] = new Array(n).fill(undefined);
   let failure: Error | undefined;
+  // A replica that stopped because another failed reports that second; its report may still reach
+  // this thread first (one port per worker, no order between them), so it waits for the cause and
+  // is only used if no replica reports one.
+  let aborted: Error | undefined;
+  const reported: boolean[] = new Array(n).fill(false);
+  const exited: boolean[] = new Array(n).fill(false);
 
   return await new Promise<FitReplicasResult>((resolve, reject) => {
     const fail = (rank: number, error: Error) => {
@@ -114,8 +120,12 @@ export async function fitReplicas(options: FitReplicasOptions): Promise<FitRepli
       });
       workers.push(worker);
       worker.on("message", (message: ReplicaMessage) => {
-        if (message.type === "error") fail(rank, errorFromName(message.name, message.message));
-        else if (message.type === "ready") {
+        if (message.type === "error") {
+          reported[rank] = true;
+          const error = errorFromName(message.name, message.message);
+          if (message.aborted) aborted ??= error;
+          else fail(rank, error);
+        } else if (message.type === "ready") {
           ready[rank] = message.paramSizes;
           if (ready.every((sizes) => sizes !== undefined)) onReady();
         } else {
@@ -132,7 +142,12 @@ export async function fitReplicas(options: FitReplicasOptions): Promise<FitRepli
       });
       worker.on("error", (error) => fail(rank, error));
       worker.on("exit", (code) => {
-        if (results[rank] === undefined) fail(rank, new Error(`exited (code ${code}) before finishing`));
+        exited[rank] = true;
+        if (results[rank] === undefined && !reported[rank]) {
+          fail(rank, new Error(`exited (code ${code}) before finishing`));
+        } else if (aborted && failure === undefined && exited.every(Boolean)) {
+          fail(rank, aborted);
+        }
       });
     }
   });

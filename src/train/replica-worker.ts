@@ -5,7 +5,7 @@ import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import type { JsonValue } from "../data/batch.js";
 import type { TypedArray } from "../tensor/tensor.js";
 import type { ReplicaFactory } from "./fit-replicas.js";
-import { CONTROL, ThreadReplicaGroup } from "./thread-group.js";
+import { CONTROL, ReplicaAbortedError, ThreadReplicaGroup } from "./thread-group.js";
 import { Trainer } from "./trainer.js";
 
 export interface ReplicaWorkerInit {
@@ -32,7 +32,8 @@ export type ReplicaMessage =
       /** Rank 0 only: the trained model's state. */
       readonly modelState?: Record<string, { data: TypedArray; shape: number[] }>;
     }
-  | { readonly type: "error"; readonly name: string; readonly message: string };
+  /** aborted: the replica only stopped because another one failed (ReplicaAbortedError). */
+  | { readonly type: "error"; readonly name: string; readonly message: string; readonly aborted: boolean };
 
 /** Coordinator -> replica: the shared gradient buffer, once every replica reported its parameters. */
 export interface StartMessage {
@@ -97,7 +98,12 @@ run().then(
     Atomics.store(init.control, CONTROL.abort, 1);
     Atomics.notify(init.control, CONTROL.generation);
     const { name, message } = error instanceof Error ? error : new Error(String(error));
-    const report: ReplicaMessage = { type: "error", name, message };
+    const report: ReplicaMessage = {
+      type: "error",
+      name,
+      message,
+      aborted: error instanceof ReplicaAbortedError,
+    };
     port.postMessage(report);
     port.close();
   },

@@ -16,6 +16,12 @@ import type { ModelFactory } from "./merge-partials.js";
 import type { ReplicaGroup } from "./replica-group.js";
 
 /** Indices into the control array. */
+/**
+ * What a replica throws when it stops because another one failed: a consequence, never the cause,
+ * so the run reports the failing replica's own error (fitReplicas).
+ */
+export class ReplicaAbortedError extends CellariumError {}
+
 export const CONTROL = { abort: 0, arrived: 1, generation: 2, length: 3 } as const;
 
 /** A state dict as it travels between threads; null for an empty replica. */
@@ -92,7 +98,7 @@ export class ThreadReplicaGroup implements ReplicaGroup {
     }
     while (Atomics.load(c, CONTROL.generation) === generation) {
       if (Atomics.load(c, CONTROL.abort) !== 0) {
-        throw new CellariumError(`replica ${this.rank}: stopped because another replica failed`);
+        throw new ReplicaAbortedError(`replica ${this.rank}: stopped because another replica failed`);
       }
       // The timeout only bounds how late an abort is noticed if its notify came before this wait.
       Atomics.wait(c, CONTROL.generation, generation, 100);
