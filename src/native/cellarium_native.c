@@ -638,6 +638,19 @@ static float *arg_float32(call_t *call, size_t i, const char *name, size_t neede
   return arg_typed(call, i, name, napi_float32_array, "Float32Array", needed, false, NULL);
 }
 
+/* Fails unless ptr (rows + 1 row pointers) is non-decreasing from 0 and ends at or below limit, so
+ * that every row it delimits lies inside arrays of limit elements. */
+static void check_row_ptr(call_t *call, const char *name, const int32_t *ptr, size_t rows, size_t limit) {
+  if (call->failed) return;
+  for (size_t i = 0; i < rows; i++) {
+    if (ptr[i] < 0 || ptr[i + 1] < ptr[i] || (size_t)ptr[i + 1] > limit) {
+      throw_message(call->env, "%s: %s is not non-decreasing from 0 within the values at row %zu", call->fn, name, i);
+      call->failed = true;
+      return;
+    }
+  }
+}
+
 static napi_value normalize_rows_napi(napi_env env, napi_callback_info info) {
   call_t call;
   if (!call_init(&call, env, info, "normalizeRows", 8)) return NULL;
@@ -647,13 +660,9 @@ static napi_value normalize_rows_napi(napi_env env, napi_callback_info info) {
   if (call.failed) return NULL;
   size_t n = rows * len;
   if (row_ptr != NULL) {
-    /* The rows must lie inside x and y: row_ptr is checked to be non-decreasing from 0. */
-    for (size_t i = 0; i < rows; i++) {
-      if (row_ptr[i] < 0 || row_ptr[i + 1] < row_ptr[i]) {
-        throw_message(env, "normalizeRows: rowPtr is not non-decreasing from 0 at row %zu", i);
-        return NULL;
-      }
-    }
+    /* The rows must lie inside x and y, whose lengths are then required to cover them. */
+    check_row_ptr(&call, "rowPtr", row_ptr, rows, SIZE_MAX);
+    if (call.failed) return NULL;
     n = rows == 0 ? 0 : (size_t)row_ptr[rows];
   }
   const float *x = arg_float32(&call, 3, "x", n);
@@ -710,14 +719,8 @@ static napi_value csr_product(napi_env env, napi_callback_info info, const char 
   const size_t l = (size_t)arg_int(&call, 6, "l");
   const float *dense = arg_float32(&call, 5, transpose ? "y" : "b", (transpose ? rows : cols) * l);
   float *c = arg_float32(&call, 7, "c", (transpose ? cols : rows) * l);
+  check_row_ptr(&call, "indptr", indptr, rows, n_indices < n_values ? n_indices : n_values);
   if (call.failed) return NULL;
-  for (size_t i = 0; i < rows; i++) {
-    if (indptr[i] < 0 || indptr[i + 1] < indptr[i] || (size_t)indptr[i + 1] > n_indices ||
-        (size_t)indptr[i + 1] > n_values) {
-      throw_message(env, "%s: indptr is not non-decreasing within the stored values at row %zu", fn, i);
-      return NULL;
-    }
-  }
   const size_t stop = transpose ? csr_transpose_matmul(rows, cols, indptr, indices, values, dense, l, c)
                                 : csr_matmul(rows, cols, indptr, indices, values, dense, l, c);
   napi_value result;

@@ -131,7 +131,22 @@ function statistics(kernel: string, mean: Float64Array, rstd: Float64Array, rows
   }
 }
 
-/** The same kernels with every argument validated first. */
+/**
+ * Checks the row pointers of `rows` rows (a CSR indptr: an Int32Array of rows + 1 entries,
+ * non-decreasing from >= 0) and returns the number of values they span.
+ */
+function rowPointers(kernel: string, name: string, ptr: Int32Array, rows: number): number {
+  if (!(ptr instanceof Int32Array) || ptr.length < rows + 1) {
+    throw new ArgumentError(`${kernel}: ${name} must be an Int32Array of at least ${rows + 1} entries`);
+  }
+  for (let i = 0; i < rows; i++) {
+    if (!(ptr[i]! >= 0 && ptr[i + 1]! >= ptr[i]!)) {
+      throw new ArgumentError(`${kernel}: ${name} is not non-decreasing from 0 at row ${i}`);
+    }
+  }
+  return rows === 0 ? 0 : ptr[rows]!;
+}
+
 function checkCsrProduct(
   kernel: string,
   rows: number,
@@ -149,27 +164,20 @@ function checkCsrProduct(
   count(kernel, "rows", rows);
   count(kernel, "cols", cols);
   count(kernel, "l", l);
-  if (!(indptr instanceof Int32Array) || indptr.length < rows + 1) {
-    throw new ArgumentError(`${kernel}: indptr must be an Int32Array of at least ${rows + 1} entries`);
-  }
+  const nnz = rowPointers(kernel, "indptr", indptr, rows);
   if (!(indices instanceof Int32Array)) {
     throw new ArgumentError(`${kernel}: indices must be an Int32Array, got ${describe(indices)}`);
   }
   float32(kernel, "values", values);
   float32(kernel, denseName, dense);
   float32(kernel, "c", c);
-  for (let i = 0; i < rows; i++) {
-    if (!(indptr[i]! >= 0 && indptr[i + 1]! >= indptr[i]!)) {
-      throw new ArgumentError(`${kernel}: indptr is not non-decreasing from 0 at row ${i}`);
-    }
-  }
-  const nnz = rows === 0 ? 0 : indptr[rows]!;
   atLeast(kernel, "indices", indices, nnz);
   atLeast(kernel, "values", values, nnz);
   atLeast(kernel, denseName, dense, denseLength);
   atLeast(kernel, "c", c, cLength);
 }
 
+/** The same kernels with every argument validated first. */
 export function checked(impl: Kernels): Kernels {
   return {
     name: impl.name,
@@ -332,20 +340,7 @@ export function checked(impl: Kernels): Kernels {
         float32("normalizeRows", "totals", totals);
         atLeast("normalizeRows", "totals", totals, rows);
       }
-      let values = rows * rowLen;
-      if (rowPtr !== null) {
-        if (!(rowPtr instanceof Int32Array) || rowPtr.length < rows + 1) {
-          throw new ArgumentError(
-            `normalizeRows: rowPtr must be an Int32Array of at least ${rows + 1} entries`,
-          );
-        }
-        for (let i = 0; i < rows; i++) {
-          if (!(rowPtr[i]! >= 0 && rowPtr[i + 1]! >= rowPtr[i]!)) {
-            throw new ArgumentError(`normalizeRows: rowPtr is not non-decreasing from 0 at row ${i}`);
-          }
-        }
-        values = rows === 0 ? 0 : rowPtr[rows]!;
-      }
+      const values = rowPtr === null ? rows * rowLen : rowPointers("normalizeRows", "rowPtr", rowPtr, rows);
       atLeast("normalizeRows", "x", x, values);
       atLeast("normalizeRows", "y", y, values);
       impl.normalizeRows(rows, rowPtr, rowLen, x, target, eps, totals, y);
