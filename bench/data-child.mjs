@@ -1,8 +1,8 @@
 // One configuration of bench/data.ts, in its own process: streams FILE in 1,000-cell batches
 // through NormalizeTotal + Log1p with N read-ahead workers (N = -1 only opens the file, for the
 // per-thread baseline memory) and prints one JSON line: cells, seconds, steady cells/s (after the
-// first 10 batches, as bench/streaming-fit.ts measures the fit loop), peak RSS. The pipeline
-// owns the loader's batches, as inside the Trainer.
+// first 10 batches, as bench/streaming-fit.ts measures the fit loop), peak RSS. As inside the
+// Trainer, the pipeline owns the loader's batches and each batch is released after its step.
 // Usage: node bench/data-child.mjs FILE N   (needs npm run build)
 import { readFileSync } from "node:fs";
 import {
@@ -42,6 +42,7 @@ if (numWorkers < 0) {
   let firstCells = 0;
   for await (const batch of loader.epochBatches()) {
     cells += pipeline(batch, { ownsValues: loader.ownsBatches }).x_ng.nRows;
+    loader.release(batch);
     if (++batches === warmup) {
       firstAt = performance.now();
       firstCells = cells;

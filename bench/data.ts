@@ -88,8 +88,8 @@ function main(): void {
     });
   }
   console.log(
-    `\nMedians of ${REPEATS} runs; steady = after the first 10 batches. h5py's cells/s covers the whole run` +
-      " (its start-up is negligible). 'open only' is the memory of a" +
+    `\nMedians of ${REPEATS} runs; steady = after the first 10 batches, for every reader.` +
+      " 'open only' is the memory of a" +
       " process that only opened the file: each worker thread adds about as much again (its own h5wasm).",
   );
 }

@@ -1,5 +1,6 @@
 import { ArgumentError, SchemaMismatchError } from "../errors.js";
 import { braceExpand } from "./brace-expand.js";
+import { type ArrayAllocator, freshArrays } from "./buffer-pool.js";
 import { type CollectionSchema, readSchema, validateShard } from "./collection-schema.js";
 import { concatRows, gatherColumn, gatherRows, gatherStrings } from "./gather.js";
 import type { DataFrameColumn } from "./h5ad/dataframe.js";
@@ -199,8 +200,15 @@ export class DistributedAnnDataCollection {
     return lo;
   }
 
-  /** Reads the requested elements of the cells `globalIndices`, in that order. One read at a time. */
-  async readRows(globalIndices: Int32Array, request: RowRequest = {}): Promise<Rows> {
+  /**
+   * Reads the requested elements of the cells `globalIndices`, in that order. One read at a time.
+   * The matrices' values and column indices come from `allocate` (default: fresh arrays).
+   */
+  async readRows(
+    globalIndices: Int32Array,
+    request: RowRequest = {},
+    allocate: ArrayAllocator = freshArrays,
+  ): Promise<Rows> {
     const elements = request.matrices ?? ["X"];
     for (const element of elements) this.checkElement(element);
     const columnNames = request.obsColumns ?? [];
@@ -236,6 +244,9 @@ export class DistributedAnnDataCollection {
     const bases = elements.map(() => new Int32Array(nParts));
     const fresh = elements.map(() => new Uint8Array(nParts));
     const columnParts = columnNames.map(() => new Array<DataFrameColumn>(nParts));
+    // One range read that is exactly the batch (in order, no gaps) is the batch itself; otherwise
+    // the range reads are inputs to the gather, which allocates the batch.
+    const direct = nParts === 1 && inOrder[0] === 1 && max[0]! - min[0]! + 1 === n;
     const nameParts = new Array<string[]>(nParts);
     // Cached shards first, so that opening the others cannot evict one this read still needs.
     const order = [...shardIds.keys()].sort(
@@ -251,7 +262,13 @@ export class DistributedAnnDataCollection {
           shard.loaded.set(element, whole);
         }
         if (whole === undefined) {
-          parts[e]![p] = readElement(shard.file, element, min[p]!, max[p]! + 1);
+          parts[e]![p] = readElement(
+            shard.file,
+            element,
+            min[p]!,
+            max[p]! + 1,
+            direct ? allocate : freshArrays,
+          );
           bases[e]![p] = min[p]!;
           fresh[e]![p] = 1;
         } else {
@@ -271,16 +288,14 @@ export class DistributedAnnDataCollection {
 
     const matrices = new Map<string, Matrix>();
     elements.forEach((element, e) => {
-      const part = parts[e]![0]!;
-      // One range read that is exactly the batch: already fresh and in order.
-      if (nParts === 1 && fresh[e]![0] && inOrder[0] && part.nRows === n) {
-        matrices.set(element, part);
+      if (direct && fresh[e]![0]) {
+        matrices.set(element, parts[e]![0]!);
         return;
       }
       const rowOf = new Int32Array(n);
       const base = bases[e]!;
       for (let i = 0; i < n; i++) rowOf[i] = local[i]! - base[partOf[i]!]!;
-      matrices.set(element, gatherRows(parts[e]!, partOf, rowOf, this.where(element)));
+      matrices.set(element, gatherRows(parts[e]!, partOf, rowOf, this.where(element), allocate));
     });
     const obsColumns = new Map<string, DataFrameColumn>();
     columnNames.forEach((name, c) => {
@@ -391,11 +406,19 @@ export class DistributedAnnDataCollection {
   }
 }
 
-function readElement(file: AnnDataFile, element: string, start: number, end: number): Matrix {
-  if (element === "X") return file.readX(start, end);
+function readElement(
+  file: AnnDataFile,
+  element: string,
+  start: number,
+  end: number,
+  allocate: ArrayAllocator = freshArrays,
+): Matrix {
+  if (element === "X") return file.readX(start, end, allocate);
   const slash = element.indexOf("/");
   const key = element.slice(slash + 1);
-  return element.startsWith("layers/") ? file.layer(key, start, end) : file.obsm(key, start, end);
+  return element.startsWith("layers/")
+    ? file.layer(key, start, end, allocate)
+    : file.obsm(key, start, end, allocate);
 }
 
 async function scanSizes(

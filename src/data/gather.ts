@@ -1,4 +1,5 @@
 import { SchemaMismatchError } from "../errors.js";
+import { type ArrayAllocator, freshArrays } from "./buffer-pool.js";
 import type { DataFrameColumn } from "./h5ad/dataframe.js";
 import type { CsrMatrix, DenseMatrix, Matrix } from "./matrix.js";
 
@@ -43,18 +44,22 @@ export function concatRows(blocks: readonly Matrix[], where: string): Matrix {
   return { format: "csr", nRows, nCols: first.nCols, indptr, indices, data };
 }
 
-/** Output row i = row rowOf[i] of parts[partOf[i]]; the parts must share format and width. */
+/**
+ * Output row i = row rowOf[i] of parts[partOf[i]]; the parts must share format and width. The
+ * output's values and column indices come from `allocate`.
+ */
 export function gatherRows(
   parts: readonly Matrix[],
   partOf: Int32Array,
   rowOf: Int32Array,
   where: string,
+  allocate: ArrayAllocator = freshArrays,
 ): Matrix {
   const first = parts[0]!;
   for (const part of parts) checkCompatible(first, part, where);
   return first.format === "dense"
-    ? gatherDense(parts as readonly DenseMatrix[], partOf, rowOf)
-    : gatherCsr(parts as readonly CsrMatrix[], partOf, rowOf);
+    ? gatherDense(parts as readonly DenseMatrix[], partOf, rowOf, allocate)
+    : gatherCsr(parts as readonly CsrMatrix[], partOf, rowOf, allocate);
 }
 
 function checkCompatible(first: Matrix, other: Matrix, where: string): void {
@@ -65,10 +70,15 @@ function checkCompatible(first: Matrix, other: Matrix, where: string): void {
   }
 }
 
-function gatherDense(parts: readonly DenseMatrix[], partOf: Int32Array, rowOf: Int32Array): DenseMatrix {
+function gatherDense(
+  parts: readonly DenseMatrix[],
+  partOf: Int32Array,
+  rowOf: Int32Array,
+  allocate: ArrayAllocator,
+): DenseMatrix {
   const nCols = parts[0]!.nCols;
   const n = rowOf.length;
-  const data = new Float32Array(n * nCols);
+  const data = allocate.float32(n * nCols);
   for (let i = 0; i < n; i++) {
     const start = rowOf[i]! * nCols;
     data.set(parts[partOf[i]!]!.data.subarray(start, start + nCols), i * nCols);
@@ -76,7 +86,12 @@ function gatherDense(parts: readonly DenseMatrix[], partOf: Int32Array, rowOf: I
   return { format: "dense", nRows: n, nCols, data };
 }
 
-function gatherCsr(parts: readonly CsrMatrix[], partOf: Int32Array, rowOf: Int32Array): CsrMatrix {
+function gatherCsr(
+  parts: readonly CsrMatrix[],
+  partOf: Int32Array,
+  rowOf: Int32Array,
+  allocate: ArrayAllocator,
+): CsrMatrix {
   const n = rowOf.length;
   const indptr = new Int32Array(n + 1);
   for (let i = 0; i < n; i++) {
@@ -84,8 +99,8 @@ function gatherCsr(parts: readonly CsrMatrix[], partOf: Int32Array, rowOf: Int32
     const r = rowOf[i]!;
     indptr[i + 1] = indptr[i]! + ptr[r + 1]! - ptr[r]!;
   }
-  const indices = new Int32Array(indptr[n]!);
-  const data = new Float32Array(indptr[n]!);
+  const indices = allocate.int32(indptr[n]!);
+  const data = allocate.float32(indptr[n]!);
   for (let i = 0; i < n; i++) {
     const part = parts[partOf[i]!]!;
     const r = rowOf[i]!;

@@ -2,9 +2,10 @@ import type { Worker } from "node:worker_threads";
 import { ArgumentError, errorFromName } from "../errors.js";
 import type { Batch, BatchValue } from "./batch.js";
 import { type BatchKeyPlan, type BatchKeysConfig, planBatchKeys } from "./batch-keys.js";
+import { BufferPool } from "./buffer-pool.js";
 import type { DistributedAnnDataCollection } from "./collection.js";
-import type { WorkerInit, WorkerMessage } from "./loader-worker.js";
-import { type CheckCountsMode, readBatch } from "./read-batch.js";
+import type { MainMessage, WorkerInit, WorkerMessage } from "./loader-worker.js";
+import { type CheckCountsMode, matrixBuffers, readBatch } from "./read-batch.js";
 import {
   batchesPerReplica,
   type IterationStrategy,
@@ -20,7 +21,8 @@ import { startModuleWorker } from "./start-worker.js";
 // starts that many worker threads, each reading its own planned batches ahead (`prefetch` per
 // worker, torch's prefetch_factor), and the batches are yielded in the plan's order. Workers are
 // terminated when the epoch ends or the consumer stops early (break / return()). Transforms are
-// not applied here: the trainer composes them.
+// not applied here: the trainer composes them. A consumer that calls release(batch) when it is
+// done with a batch lets later batches be read into the same memory (buffer-pool.ts).
 
 export interface DataLoaderOptions {
   readonly batchKeys: BatchKeysConfig;
@@ -49,6 +51,16 @@ export interface DataLoaderOptions {
   readonly checkCounts?: CheckCountsMode;
 }
 
+/** Spare matrix buffers of a loader reading in the calling thread: two batches' worth. */
+const CALLER_POOL_CAPACITY = 4;
+
+/** A batch handed out: its matrix buffers, and the worker that read it (none: the calling thread). */
+interface Loan {
+  readonly buffers: ArrayBuffer[];
+  readonly workers?: ReadAheadWorkers;
+  readonly workerId?: number;
+}
+
 export class DataLoader {
   readonly numWorkers: number;
   readonly prefetch: number;
@@ -57,6 +69,8 @@ export class DataLoader {
   readonly checkCounts: CheckCountsMode;
   private readonly sampler: SamplerOptions;
   private readonly plan: BatchKeyPlan;
+  private readonly pool = new BufferPool(CALLER_POOL_CAPACITY);
+  private readonly loans = new WeakMap<Batch, Loan>();
   private live = 0;
 
   constructor(
@@ -118,11 +132,12 @@ export class DataLoader {
     position: SamplerPosition = { epoch: 0, batchesConsumed: 0 },
   ): AsyncGenerator<Batch, void, undefined> {
     const planned = replicaBatches(this.sampler, position);
-    const { constants } = this.plan;
-    const batch = (values: Record<string, BatchValue>) => ({ ...constants, ...values }) as Batch;
     if (this.numWorkers === 0) {
       for (const { indices } of planned) {
-        yield batch(await readBatch(this.collection, this.plan, indices, this.checkCounts));
+        yield this.lend(
+          await readBatch(this.collection, this.plan, indices, this.checkCounts, this.pool),
+          {},
+        );
       }
       return;
     }
@@ -138,11 +153,34 @@ export class DataLoader {
     }));
     this.live += ids.length;
     try {
-      for (const { workerId } of planned) yield batch(await workers.next(workerId));
+      for (const { workerId } of planned)
+        yield this.lend(await workers.next(workerId), { workers, workerId });
     } finally {
       await workers.close();
       this.live -= ids.length;
     }
+  }
+
+  /**
+   * Hands back a batch this loader yielded, once nothing will read its arrays again: its matrix
+   * buffers (X's values and indices, ...) are reused for later batches. The batch's matrices are
+   * detached (read as empty), so a late reader fails visibly instead of seeing another batch's
+   * values. Batches not from this loader, or released before, are ignored.
+   */
+  release(batch: Batch): void {
+    const loan = this.loans.get(batch);
+    if (loan === undefined) return;
+    this.loans.delete(batch);
+    if (loan.workers?.recycle(loan.workerId!, loan.buffers)) return;
+    // Transferring to nobody detaches them too (and keeps their memory for this thread's reads).
+    const buffers = structuredClone(loan.buffers, { transfer: loan.buffers });
+    if (loan.workers === undefined) this.pool.give(buffers);
+  }
+
+  private lend(values: Record<string, BatchValue>, from: Omit<Loan, "buffers">): Batch {
+    const batch = { ...this.plan.constants, ...values } as Batch;
+    this.loans.set(batch, { buffers: matrixBuffers(values), ...from });
+    return batch;
   }
 }
 
@@ -165,6 +203,7 @@ class ReadAheadWorkers {
   private readonly waiting = new Map<number, { resolve: (v: Values) => void; reject: (e: Error) => void }>();
   private readonly exited = new Set<number>();
   private failure: Error | undefined;
+  private closed = false;
 
   constructor(ids: readonly number[], initFor: (workerId: number) => WorkerInit) {
     for (const id of ids) {
@@ -190,7 +229,7 @@ class ReadAheadWorkers {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const ready = this.queues.get(id)!.shift();
     if (ready !== undefined) {
-      this.workers.get(id)!.postMessage("credit");
+      this.send(id, "credit");
       return Promise.resolve(ready);
     }
     if (this.exited.has(id)) {
@@ -200,7 +239,18 @@ class ReadAheadWorkers {
     return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
   }
 
+  /**
+   * Gives a released batch's buffers back to the worker that read it (transferred: detached here);
+   * false when that worker has stopped.
+   */
+  recycle(id: number, buffers: ArrayBuffer[]): boolean {
+    if (this.closed || this.exited.has(id)) return false;
+    this.send(id, { type: "recycle", buffers }, buffers);
+    return true;
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.workers.values()].map((worker) => worker.terminate()));
   }
 
@@ -217,8 +267,12 @@ class ReadAheadWorkers {
     this.waiting.delete(id);
     const worker = this.workers.get(id)!;
     worker.unref();
-    worker.postMessage("credit");
+    this.send(id, "credit");
     waiter.resolve(message.values);
+  }
+
+  private send(id: number, message: MainMessage, transfer: ArrayBuffer[] = []): void {
+    this.workers.get(id)!.postMessage(message, transfer);
   }
 
   private fail(error: Error): void {

@@ -1,5 +1,6 @@
 import type { BatchValue } from "./batch.js";
 import type { BatchKeyPlan } from "./batch-keys.js";
+import type { ArrayAllocator } from "./buffer-pool.js";
 import { checkCounts } from "./check-counts.js";
 import type { DistributedAnnDataCollection } from "./collection.js";
 
@@ -14,8 +15,9 @@ export async function readBatch(
   plan: BatchKeyPlan,
   indices: Int32Array,
   mode: CheckCountsMode,
+  allocate?: ArrayAllocator,
 ): Promise<Record<string, BatchValue>> {
-  const rows = await collection.readRows(indices, plan.request);
+  const rows = await collection.readRows(indices, plan.request, allocate);
   const x = rows.matrices.get("X");
   if (mode !== "off" && x !== undefined) {
     // Checked before any convert_fn: a CSR block costs O(non-zeros), its dense form O(n x g).
@@ -34,4 +36,19 @@ export async function readBatch(
     }
   }
   return plan.cellValues(rows);
+}
+
+/**
+ * The buffers of a batch's matrices (values, and column indices of CSR blocks): the arrays
+ * readBatch takes from its allocator, or allocates for this batch alone, so they can be given
+ * back to a BufferPool once the batch is done with.
+ */
+export function matrixBuffers(values: Record<string, BatchValue>): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const value of Object.values(values)) {
+    if (typeof value !== "object" || Array.isArray(value) || ArrayBuffer.isView(value)) continue;
+    buffers.add(value.data.buffer as ArrayBuffer);
+    if (value.format === "csr") buffers.add(value.indices.buffer as ArrayBuffer);
+  }
+  return [...buffers];
 }

@@ -49,6 +49,11 @@ export interface BatchSource {
    * the Trainer (a DataLoader's batches): the transforms may then overwrite them in place.
    */
   readonly ownsBatches?: boolean;
+  /**
+   * Called with each batch (as epochBatches yielded it) once the step is done with it: nothing
+   * reads its arrays afterwards, so the source may reuse their memory (DataLoader.release).
+   */
+  release?(batch: Batch): void;
 }
 
 export interface CheckpointOptions {
@@ -237,6 +242,8 @@ export class Trainer {
               scaled.backward();
             }
           }
+          // The loss is computed and back-propagated: the step reads the parameters, not the batch.
+          data.release?.(raw);
           const boundary = !optimization || consumed % accumulate === 0 || consumed === limit;
           if (boundary) {
             if (optimization) step(optimization.optimizer, optimization.scheduler, model, o, group);
@@ -325,6 +332,7 @@ export class Trainer {
           total += loss.item() * cellsIn(batch);
           weight += cellsIn(batch);
         }
+        data.release?.(raw);
       }
     });
     return { loss: weight > 0 ? total / weight : Number.NaN, cells: weight };
@@ -354,6 +362,8 @@ export class Trainer {
       const output = noGrad(() => model.predict!(batch, options));
       await write(batch, output);
       cells += cellsIn(batch);
+      // Outputs are the model's own arrays (a writer may keep them), never views of the batch.
+      data.release?.(raw);
       progress.update({
         stage: "predict",
         epoch: 0,

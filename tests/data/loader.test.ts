@@ -270,6 +270,50 @@ console.log("stopped", loader.liveWorkers);
   assert.equal(result.status, 0);
 });
 
+test(
+  "every batch reads right while released batches' memory is reused; a released batch's X reads as empty",
+  WORKER_TIMEOUT,
+  async () => {
+    const dense = await writeShards(
+      dir,
+      [
+        { nObs: 9, dense: true },
+        { nObs: 6, dense: true },
+      ],
+      "dense",
+    );
+    for (const [files, nCells] of [
+      [paths, 29],
+      [dense, 15],
+    ] as const) {
+      const collection = await DistributedAnnDataCollection.open({ filenames: [...files], maxCacheSize: 2 });
+      for (const numWorkers of [0, 2]) {
+        // Shuffled batches are gathered across shards; in order, a batch is one range read.
+        for (const shuffle of [false, true]) {
+          const loader = new DataLoader(collection, { batchKeys: keys, batchSize: 4, shuffle, numWorkers });
+          const seen: number[] = [];
+          for await (const batch of loader.epochBatches()) {
+            const cells = ids(batch);
+            assert.deepEqual(denseRows(batch.x_ng), expectedRows(cells), `${numWorkers} workers`);
+            const x = batch.x_ng;
+            loader.release(batch);
+            assert.equal(x.data.length, 0);
+            if (x.format === "csr") assert.equal(x.indices.length, 0);
+            assert.deepEqual(ids(batch), cells, "obs values are not pooled");
+            loader.release(batch);
+            seen.push(...cells);
+          }
+          assert.deepEqual(
+            seen.sort((a, b) => a - b),
+            Array.from({ length: nCells }, (_, i) => i),
+          );
+        }
+      }
+      collection.close();
+    }
+  },
+);
+
 test("bad loader options are errors at construction", async () => {
   const collection = await DistributedAnnDataCollection.open({ filenames: paths, maxCacheSize: 2 });
   assert.throws(() => new DataLoader(collection, { batchKeys: keys, batchSize: 2, numWorkers: -1 }), {

@@ -314,3 +314,44 @@ test("validate averages the loss over cells; predict hands every batch to the wr
   });
   assert.equal(rows, N_CELLS);
 });
+
+/** Overwrites each released batch with NaN, as a source reusing its memory would, and counts releases. */
+class OverwritingSource extends MemorySource {
+  released = 0;
+  release(batch: Batch): void {
+    (batch.x_ng.data as Float32Array).fill(Number.NaN);
+    (batch.y_n as Float32Array).fill(Number.NaN);
+    this.released++;
+  }
+}
+
+test("each batch is released once, after fit, validate and predict are done with it", async () => {
+  const options = { ...quiet, maxEpochs: 2, accumulateGradBatches: 2, defaultRootDir: tempDir("trainer-") };
+  const reference = regressionModule();
+  await new Trainer(options).fit(reference, new MemorySource());
+  const module = regressionModule();
+  const source = new OverwritingSource();
+  await new Trainer({ ...options, defaultRootDir: tempDir("trainer-") }).fit(module, source);
+  // Released before its backward pass, a batch would turn the gradients into NaN.
+  assert.deepEqual([...module.model.stateDict().W!.data], [...reference.model.stateDict().W!.data]);
+  assert.equal(source.released, 2 * source.batchesPerEpoch);
+
+  const model = module.model as NoisyRegression;
+  (model as unknown as { validate: CellariumModel["validate"] }).validate = (batch) => model.forward(batch);
+  (model as unknown as { predict: CellariumModel["predict"] }).predict = (batch) => ({
+    y_n: sum(matmul(new Tensor((batch.x_ng as DenseMatrix).data, [batch.x_ng.nRows, N_GENES]), model.W), [1]),
+  });
+  const trainer = new Trainer(quiet);
+  const validated = new OverwritingSource();
+  const { loss } = await trainer.validate(module, validated);
+  assert.ok(Number.isFinite(loss));
+  assert.equal(validated.released, validated.batchesPerEpoch);
+  const predicted = new OverwritingSource();
+  const outputs: Tensor[] = [];
+  await trainer.predict(module, predicted, (_batch, output) => {
+    outputs.push(output.y_n as Tensor);
+  });
+  assert.equal(predicted.released, predicted.batchesPerEpoch);
+  // The outputs a writer may keep are the model's own arrays, untouched by the release.
+  assert.ok(outputs.every((y) => [...y.data].every(Number.isFinite)));
+});

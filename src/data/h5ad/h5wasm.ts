@@ -7,10 +7,13 @@ import { FileFormatError } from "../../errors.js";
 // system (the bare "h5wasm" import is the browser build with an in-memory file system).
 
 let ready: Promise<void> | undefined;
+/** The wasm module itself, for the reads Dataset.slice cannot do into a caller's buffer. */
+let wasm: Awaited<typeof h5wasm.ready> | undefined;
 
 /** Initializes h5wasm once: throwing error handler and the compression plugins. */
 export function initH5wasm(): Promise<void> {
   ready ??= h5wasm.ready.then((module) => {
+    wasm = module;
     // Without the throwing handler a dataset whose filter cannot be loaded reads as garbage
     // instead of failing (measured with LZF, the default of anndata 0.7).
     module.activate_throwing_error_handler();
@@ -73,6 +76,61 @@ export function readSlice(
     return dataset.slice(ranges);
   } catch (error) {
     throw datasetReadError(file, dataset, error);
+  }
+}
+
+/** The typed array a numeric dataset's stored elements read into unconverted: little-endian 4-byte floats or signed integers. */
+export function storedAs(dataset: Dataset): "float32" | "int32" | undefined {
+  const { type, size, signed, littleEndian, vlen } = dataset.metadata;
+  if (size !== 4 || !littleEndian || vlen) return undefined;
+  const classes = wasm!.H5T_class_t;
+  if (type === classes.H5T_FLOAT.value) return "float32";
+  if (type === classes.H5T_INTEGER.value && signed) return "int32";
+  return undefined;
+}
+
+/**
+ * Reads a hyperslab (a [start, end) range per dimension, [] for all of it) of a dataset whose
+ * elements are stored as `out`'s type (storedAs) into `out`, which must hold exactly its elements.
+ * Dataset.slice would copy the wasm heap into a fresh ArrayBuffer on every read; this copies it
+ * into the caller's array, which may be a reused one (buffer-pool.ts).
+ */
+export function readSliceInto(
+  file: string,
+  dataset: Dataset,
+  ranges: readonly ([number, number] | [])[],
+  out: Float32Array | Int32Array,
+): void {
+  checkFilters(file, dataset);
+  const shape = dataset.metadata.shape ?? [];
+  const bounds = shape.map((size, d) => (ranges[d]?.length === 2 ? ranges[d] : ([0, size] as const)));
+  const count = bounds.map(([start, end]) => BigInt(end - start));
+  const elements = bounds.reduce((n, [start, end]) => n * (end - start), 1);
+  if (elements !== out.length) {
+    throw new RangeError(
+      `readSliceInto: ${dataset.path} selection has ${elements} elements, out holds ${out.length}`,
+    );
+  }
+  if (elements === 0) return;
+  const module = wasm!;
+  const pointer = module._malloc(out.byteLength);
+  if (pointer === 0) {
+    throw new FileFormatError(
+      `${file}: cannot read dataset ${dataset.path}: ${out.byteLength} bytes do not fit in the wasm heap`,
+    );
+  }
+  try {
+    const offset = bounds.map(([start]) => BigInt(start));
+    const strides = bounds.map(() => 1n);
+    module.get_dataset_data(dataset.file_id, dataset.path, count, offset, strides, BigInt(pointer));
+    // The heap's buffer is read after the call: reading may have grown (replaced) it.
+    const heap = module.HEAPU8.buffer;
+    if (out instanceof Float32Array) out.set(new Float32Array(heap, pointer, out.length));
+    else out.set(new Int32Array(heap, pointer, out.length));
+  } catch (error) {
+    throw datasetReadError(file, dataset, error);
+  } finally {
+    module._free(pointer);
   }
 }
 

@@ -1,5 +1,6 @@
-import type { File, Group } from "h5wasm/node";
+import type { Dataset, File, Group } from "h5wasm/node";
 import { ArgumentError, FileFormatError } from "../../errors.js";
+import { type ArrayAllocator, freshArrays } from "../buffer-pool.js";
 import type { CsrMatrix, DenseMatrix, Matrix } from "../matrix.js";
 import { isNumericArray, type NumericArray, toFloat32, toFloat64, toInt32 } from "./convert.js";
 import { readCscRows } from "./csc.js";
@@ -12,7 +13,7 @@ import {
   requireDataset,
   stringAttr,
 } from "./element.js";
-import { readSlice } from "./h5wasm.js";
+import { readSlice, readSliceInto, storedAs } from "./h5wasm.js";
 
 // Row-block readers for the matrices of an AnnData file (X, layers, obsm): each read touches only
 // the rows asked for (the wasm heap is 2 GiB and never shrinks, so a matrix is never read whole).
@@ -24,8 +25,12 @@ export interface MatrixReader {
   readonly encoding: MatrixEncoding;
   readonly nRows: number;
   readonly nCols: number;
-  /** Rows [rowStart, rowEnd) as CSR (csr_matrix, csc_matrix) or dense row-major (array); values as float32. */
-  read(rowStart: number, rowEnd: number): Matrix;
+  /**
+   * Rows [rowStart, rowEnd) as CSR (csr_matrix, csc_matrix) or dense row-major (array); values as
+   * float32. The values and column indices of csr_matrix and array elements come from `allocate`
+   * (default: fresh arrays).
+   */
+  read(rowStart: number, rowEnd: number, allocate?: ArrayAllocator): Matrix;
 }
 
 export interface MatrixReaderOptions {
@@ -61,13 +66,11 @@ export function openMatrix(
       encoding: "array",
       nRows,
       nCols,
-      read(rowStart, rowEnd): DenseMatrix {
+      read(rowStart, rowEnd, allocate = freshArrays): DenseMatrix {
         checkRows(file, path, nRows, rowStart, rowEnd);
-        const data =
-          rowEnd > rowStart
-            ? toFloat32(numeric(file, path, readSlice(file, entity, [[rowStart, rowEnd], []])))
-            : new Float32Array(0);
-        return { format: "dense", nRows: rowEnd - rowStart, nCols, data };
+        const n = rowEnd - rowStart;
+        const data = readFloat32(file, entity, [[rowStart, rowEnd], []], n * nCols, allocate);
+        return { format: "dense", nRows: n, nCols, data };
       },
     };
   }
@@ -125,7 +128,7 @@ function csrReader(file: string, group: Group, [nRows, nCols]: [number, number])
     encoding: "csr_matrix",
     nRows,
     nCols,
-    read(rowStart, rowEnd): CsrMatrix {
+    read(rowStart, rowEnd, allocate = freshArrays): CsrMatrix {
       checkRows(file, path, nRows, rowStart, rowEnd);
       const n = rowEnd - rowStart;
       // Exactly three reads: indptr[rowStart..rowEnd], then indices and data [p0, p1).
@@ -149,17 +152,8 @@ function csrReader(file: string, group: Group, [nRows, nCols]: [number, number])
           `${file}: ${path}/indptr points to [${p0}, ${p1}) outside data of length ${nnz}`,
         );
       }
-      const blockIndices =
-        p1 > p0
-          ? toInt32(
-              numeric(file, `${path}/indices`, readSlice(file, indices, [[p0, p1]])),
-              `${file}: ${path}/indices`,
-            )
-          : new Int32Array(0);
-      const blockData =
-        p1 > p0
-          ? toFloat32(numeric(file, `${path}/data`, readSlice(file, data, [[p0, p1]])))
-          : new Float32Array(0);
+      const blockIndices = readInt32(file, indices, [[p0, p1]], p1 - p0, allocate);
+      const blockData = readFloat32(file, data, [[p0, p1]], p1 - p0, allocate);
       return { format: "csr", nRows: n, nCols, indptr: blockPtr, indices: blockIndices, data: blockData };
     },
   };
@@ -188,12 +182,9 @@ function cscReader(
     nCols,
     colPtr,
     readIndices: (start: number, end: number) =>
-      toInt32(
-        numeric(file, `${path}/indices`, readSlice(file, indices, [[start, end]])),
-        `${file}: ${path}/indices`,
-      ),
+      readInt32(file, indices, [[start, end]], end - start, freshArrays),
     readData: (start: number, end: number) =>
-      toFloat32(numeric(file, `${path}/data`, readSlice(file, data, [[start, end]]))),
+      readFloat32(file, data, [[start, end]], end - start, freshArrays),
     where: `${file}: ${path}`,
   };
   let whole: CsrMatrix | undefined;
@@ -224,6 +215,41 @@ function sliceCsrRows(m: CsrMatrix, rowStart: number, rowEnd: number): CsrMatrix
     indices: m.indices.slice(p0, p1),
     data: m.data.slice(p0, p1),
   };
+}
+
+type Ranges = ([number, number] | [])[];
+
+/** `length` float32 values of a hyperslab: straight into an allocated array when stored as float32. */
+function readFloat32(
+  file: string,
+  dataset: Dataset,
+  ranges: Ranges,
+  length: number,
+  allocate: ArrayAllocator,
+): Float32Array {
+  if (length === 0) return new Float32Array(0);
+  if (storedAs(dataset) !== "float32")
+    return toFloat32(numeric(file, dataset.path, readSlice(file, dataset, ranges)));
+  const out = allocate.float32(length);
+  readSliceInto(file, dataset, ranges, out);
+  return out;
+}
+
+/** `length` int32 values of a hyperslab (other integer types converted, with a range check). */
+function readInt32(
+  file: string,
+  dataset: Dataset,
+  ranges: Ranges,
+  length: number,
+  allocate: ArrayAllocator,
+): Int32Array {
+  if (length === 0) return new Int32Array(0);
+  if (storedAs(dataset) !== "int32") {
+    return toInt32(numeric(file, dataset.path, readSlice(file, dataset, ranges)), `${file}: ${dataset.path}`);
+  }
+  const out = allocate.int32(length);
+  readSliceInto(file, dataset, ranges, out);
+  return out;
 }
 
 function numeric(file: string, path: string, value: unknown): NumericArray {

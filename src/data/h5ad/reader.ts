@@ -1,5 +1,6 @@
 import type { File, Group } from "h5wasm/node";
 import { ArgumentError, FileFormatError } from "../../errors.js";
+import type { ArrayAllocator } from "../buffer-pool.js";
 import type { Matrix } from "../matrix.js";
 import { AnnDataFrame } from "./dataframe.js";
 import { isGroup } from "./element.js";
@@ -67,10 +68,13 @@ export class AnnDataFile {
     return this.var.index();
   }
 
-  /** Rows [rowStart, rowEnd) of X as float32: CSR for sparse files, dense row-major otherwise. */
-  readX(rowStart: number, rowEnd: number): Matrix {
+  /**
+   * Rows [rowStart, rowEnd) of X as float32: CSR for sparse files, dense row-major otherwise; its
+   * large arrays from `allocate` (MatrixReader.read).
+   */
+  readX(rowStart: number, rowEnd: number, allocate?: ArrayAllocator): Matrix {
     this.checkOpen();
-    return this.x.read(rowStart, rowEnd);
+    return this.x.read(rowStart, rowEnd, allocate);
   }
 
   layerKeys(): string[] {
@@ -78,9 +82,9 @@ export class AnnDataFile {
   }
 
   /** Rows of layers[key], read like X. */
-  layer(key: string, rowStart = 0, rowEnd = this.nObs): Matrix {
+  layer(key: string, rowStart = 0, rowEnd = this.nObs, allocate?: ArrayAllocator): Matrix {
     this.checkOpen();
-    return this.matrixAt("layers", key, this.nVars).read(rowStart, rowEnd);
+    return this.matrixAt("layers", key, this.nVars).read(rowStart, rowEnd, allocate);
   }
 
   obsmKeys(): string[] {
@@ -88,9 +92,9 @@ export class AnnDataFile {
   }
 
   /** Rows of obsm[key] (an n_obs x k array or sparse matrix), read like X. */
-  obsm(key: string, rowStart = 0, rowEnd = this.nObs): Matrix {
+  obsm(key: string, rowStart = 0, rowEnd = this.nObs, allocate?: ArrayAllocator): Matrix {
     this.checkOpen();
-    return this.matrixAt("obsm", key, undefined).read(rowStart, rowEnd);
+    return this.matrixAt("obsm", key, undefined).read(rowStart, rowEnd, allocate);
   }
 
   /** The simple entries of uns (see uns.ts); an absent uns reads as {}. */
