@@ -57,5 +57,6 @@ if (numWorkers < 0) {
       vmhwmKb: peakRssKb(),
     }),
   );
+  await loader.close();
 }
 collection.close();

@@ -28,6 +28,6 @@ export const createReplica: ReplicaFactory = async (args: JsonValue, replica) =>
     trainerOptions: prepared.options,
     ...(prepared.ckptPath !== undefined && { ckptPath: prepared.ckptPath }),
     createModel: modelFactory,
-    close: () => prepared.collection.close(),
+    close: () => prepared.close(),
   };
 };

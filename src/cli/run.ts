@@ -401,11 +401,13 @@ export interface PreparedRun {
   readonly val: [number, number] | null;
   readonly ckptPath: string | undefined;
   loader(range: [number, number]): DataLoader;
+  /** Ends the loaders' worker threads and closes the collection. */
+  close(): Promise<void>;
 }
 
 /**
  * Opens the data and builds the module and trainer options of `config`, the loaders reading the
- * part `replica` of the cells. The caller closes `collection`.
+ * part `replica` of the cells. The caller closes the run (PreparedRun.close).
  */
 export async function prepareRun(
   entry: ModelEntry,
@@ -417,6 +419,7 @@ export async function prepareRun(
 
   const data = section(config, "data");
   const collection = await openData(data, log);
+  const loaders: DataLoader[] = [];
   try {
     const model = (await resolveLoaders(config.model ?? {}, "model")) as ResolvedMap;
     const steps = await buildTransforms(model);
@@ -455,7 +458,15 @@ export async function prepareRun(
       train,
       val,
       ckptPath,
-      loader: (range) => new DataLoader(collection, { ...base, startIdx: range[0], endIdx: range[1] }),
+      loader: (range) => {
+        const loader = new DataLoader(collection, { ...base, startIdx: range[0], endIdx: range[1] });
+        loaders.push(loader);
+        return loader;
+      },
+      close: async () => {
+        await Promise.all(loaders.map((loader) => loader.close()));
+        collection.close();
+      },
     };
   } catch (error) {
     collection.close();
@@ -578,6 +589,6 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
       throw error;
     }
   } finally {
-    collection.close();
+    await prepared.close();
   }
 }

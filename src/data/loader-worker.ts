@@ -6,57 +6,76 @@ import { type CollectionInit, DistributedAnnDataCollection } from "./collection.
 import { type CheckCountsMode, readBatch } from "./read-batch.js";
 import { type SamplerOptions, type SamplerPosition, workerBatches } from "./sampler.js";
 
-// A read-ahead worker of DataLoader (loader.ts). It opens its own collection (h5wasm's module
-// belongs to one thread), reads its share of the epoch's batches in the order the main thread
-// will ask for them, and posts each one with its buffers transferred (no copy). It stays at most
+// A read-ahead worker of DataLoader (loader.ts). It opens its own collection once (h5wasm's
+// module belongs to one thread) and serves the loader's epochs: for each "epoch" message it reads
+// its share of that epoch's batches, in the order the main thread will ask for them, and posts
+// each one with its buffers transferred (no copy), tagged with the epoch's run number. A newer
+// "epoch" message supersedes an unfinished one (the consumer stopped early). It stays at most
 // `prefetch` batches ahead: the main thread returns one credit per batch it hands out. Once the
 // consumer is done with a batch (DataLoader.release), its matrix buffers come back, transferred,
-// and later batches are read into them.
+// and later batches are read into them. The worker runs until the loader terminates it.
 
 export interface WorkerInit {
   readonly collection: CollectionInit;
   readonly batchKeys: BatchKeysConfig;
   readonly sampler: SamplerOptions;
-  readonly position: SamplerPosition;
   readonly workerId: number;
   readonly prefetch: number;
   readonly checkCounts: CheckCountsMode;
 }
 
 export type WorkerMessage =
-  | { readonly type: "batch"; readonly values: Record<string, BatchValue> }
+  | { readonly type: "batch"; readonly run: number; readonly values: Record<string, BatchValue> }
   /** The error's class name (errors.ts) and its one-line message. */
   | { readonly type: "error"; readonly name: string; readonly message: string };
 
-/** From the main thread: a credit for one more batch, or buffers to read later batches into. */
-export type MainMessage = "credit" | { readonly type: "recycle"; readonly buffers: ArrayBuffer[] };
+/** From the main thread: an epoch to read, a credit for one more batch of it, or buffers to reuse. */
+export type MainMessage =
+  | { readonly type: "epoch"; readonly run: number; readonly position: SamplerPosition }
+  | { readonly type: "credit"; readonly run: number }
+  | { readonly type: "recycle"; readonly buffers: ArrayBuffer[] };
+
+interface Job {
+  readonly run: number;
+  readonly position: SamplerPosition;
+  credits: number;
+}
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
-let credits = init.prefetch;
 // Two matrix buffers (values, indices) for each batch in flight: read ahead, queued, in use.
 const pool = new BufferPool(2 * (init.prefetch + 2));
+let job: Job | undefined;
 let wake: (() => void) | undefined;
 port.on("message", (message: MainMessage) => {
-  if (message !== "credit") {
+  if (message.type === "recycle") {
     pool.give(message.buffers);
     return;
   }
-  credits++;
+  if (message.type === "epoch")
+    job = { run: message.run, position: message.position, credits: init.prefetch };
+  else if (job?.run === message.run) job.credits++;
   wake?.();
   wake = undefined;
 });
+const nextMessage = () => new Promise<void>((resolve) => (wake = resolve));
 
-async function run(): Promise<void> {
+async function serve(): Promise<void> {
   const collection = await DistributedAnnDataCollection.open(init.collection);
   try {
     const plan = planBatchKeys(init.batchKeys, collection.schema);
-    for (const { indices } of workerBatches(init.sampler, init.position, init.workerId)) {
-      while (credits === 0) await new Promise<void>((resolve) => (wake = resolve));
-      credits--;
-      const values = await readBatch(collection, plan, indices, init.checkCounts, pool);
-      const message: WorkerMessage = { type: "batch", values };
-      port.postMessage(message, transferables(values));
+    for (;;) {
+      while (job === undefined) await nextMessage();
+      const current = job;
+      for (const { indices } of workerBatches(init.sampler, current.position, init.workerId)) {
+        while (current.credits === 0 && job === current) await nextMessage();
+        if (job !== current) break;
+        current.credits--;
+        const values = await readBatch(collection, plan, indices, init.checkCounts, pool);
+        const message: WorkerMessage = { type: "batch", run: current.run, values };
+        port.postMessage(message, transferables(values));
+      }
+      if (job === current) job = undefined;
     }
   } finally {
     collection.close();
@@ -80,12 +99,9 @@ function transferables(values: Record<string, BatchValue>): ArrayBuffer[] {
   return [...buffers];
 }
 
-run().then(
-  () => port.close(),
-  (error: unknown) => {
-    const { name, message } = error instanceof Error ? error : new Error(String(error));
-    const report: WorkerMessage = { type: "error", name, message };
-    port.postMessage(report);
-    port.close();
-  },
-);
+serve().catch((error: unknown) => {
+  const { name, message } = error instanceof Error ? error : new Error(String(error));
+  const report: WorkerMessage = { type: "error", name, message };
+  port.postMessage(report);
+  port.close();
+});

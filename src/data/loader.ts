@@ -18,11 +18,14 @@ import { startModuleWorker } from "./start-worker.js";
 // Streams a collection's batches for one replica (upstream: IterableDistributedAnnDataCollectionDataset
 // in a torch DataLoader, cellarium/ml/data/dadc_dataset.py and core/datamodule.py). The order is
 // the sampler's plan (sampler.ts). numWorkers = 0 reads in the calling thread; numWorkers >= 1
-// starts that many worker threads, each reading its own planned batches ahead (`prefetch` per
-// worker, torch's prefetch_factor), and the batches are yielded in the plan's order. Workers are
-// terminated when the epoch ends or the consumer stops early (break / return()). Transforms are
-// not applied here: the trainer composes them. A consumer that calls release(batch) when it is
-// done with a batch lets later batches be read into the same memory (buffer-pool.ts).
+// reads in that many worker threads, each reading its own planned batches ahead (`prefetch` per
+// worker, torch's prefetch_factor), and the batches are yielded in the plan's order. The workers
+// start with the first epoch and serve the next ones too (starting one costs ~0.15 s: a thread, its
+// own h5wasm, the collection's schema), as torch's persistent_workers; close() ends them. An epoch
+// the consumer leaves early (break / return()) is abandoned by its workers at the next epoch.
+// Transforms are not applied here: the trainer composes them. A consumer that calls
+// release(batch) when it is done with a batch lets later batches be read into the same memory
+// (buffer-pool.ts).
 
 export interface DataLoaderOptions {
   readonly batchKeys: BatchKeysConfig;
@@ -71,7 +74,9 @@ export class DataLoader {
   private readonly plan: BatchKeyPlan;
   private readonly pool = new BufferPool(CALLER_POOL_CAPACITY);
   private readonly loans = new WeakMap<Batch, Loan>();
-  private live = 0;
+  /** Worker sets serving an epoch now, and the one kept for the next epoch. */
+  private readonly running = new Set<ReadAheadWorkers>();
+  private idle: ReadAheadWorkers | undefined;
 
   constructor(
     readonly collection: DistributedAnnDataCollection,
@@ -118,9 +123,18 @@ export class DataLoader {
     return batchesPerReplica(this.sampler);
   }
 
-  /** Worker threads currently running (0 between epochs). */
+  /** Worker threads currently running, between epochs too (until close()). */
   get liveWorkers(): number {
-    return this.live;
+    let live = this.idle?.size ?? 0;
+    for (const workers of this.running) live += workers.size;
+    return live;
+  }
+
+  /** Ends the worker threads kept between epochs; a later epoch starts new ones. */
+  async close(): Promise<void> {
+    const idle = this.idle;
+    this.idle = undefined;
+    await idle?.close();
   }
 
   /**
@@ -141,23 +155,18 @@ export class DataLoader {
       }
       return;
     }
-    const ids = [...new Set(planned.map((b) => b.workerId))];
-    const workers = new ReadAheadWorkers(ids, (workerId) => ({
-      collection: this.collection.init(),
-      batchKeys: this.options.batchKeys,
-      sampler: this.sampler,
-      position,
-      workerId,
-      prefetch: this.prefetch,
-      checkCounts: this.checkCounts,
-    }));
-    this.live += ids.length;
+    // Concurrent epochs of one loader (rare) each get their own workers.
+    const workers = this.idle ?? new ReadAheadWorkers((workerId) => this.workerInit(workerId));
+    this.idle = undefined;
+    this.running.add(workers);
     try {
+      workers.startEpoch([...new Set(planned.map((b) => b.workerId))], position);
       for (const { workerId } of planned)
         yield this.lend(await workers.next(workerId), { workers, workerId });
     } finally {
-      await workers.close();
-      this.live -= ids.length;
+      this.running.delete(workers);
+      if (workers.failed || this.idle !== undefined) await workers.close();
+      else this.idle = workers;
     }
   }
 
@@ -177,6 +186,17 @@ export class DataLoader {
     if (loan.workers === undefined) this.pool.give(buffers);
   }
 
+  private workerInit(workerId: number): WorkerInit {
+    return {
+      collection: this.collection.init(),
+      batchKeys: this.options.batchKeys,
+      sampler: this.sampler,
+      workerId,
+      prefetch: this.prefetch,
+      checkCounts: this.checkCounts,
+    };
+  }
+
   private lend(values: Record<string, BatchValue>, from: Omit<Loan, "buffers">): Batch {
     const batch = { ...this.plan.constants, ...values } as Batch;
     this.loans.set(batch, { buffers: matrixBuffers(values), ...from });
@@ -193,47 +213,47 @@ function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]
 type Values = Record<string, BatchValue>;
 
 /**
- * The worker threads of one epoch. Each posts its batches in the order they will be asked for;
- * a worker is ref'd only while the main thread waits on it, so an iterator abandoned without
- * return() cannot keep the process alive.
+ * A loader's worker threads, started as epochs need them and kept for the next epochs. Each
+ * posts its batches in the order they will be asked for, tagged with the epoch's run number
+ * (batches of an abandoned epoch are dropped, their buffers recycled). A worker is ref'd only
+ * while the main thread waits on it, so a loader left open cannot keep the process alive.
  */
 class ReadAheadWorkers {
   private readonly workers = new Map<number, Worker>();
   private readonly queues = new Map<number, Values[]>();
   private readonly waiting = new Map<number, { resolve: (v: Values) => void; reject: (e: Error) => void }>();
-  private readonly exited = new Set<number>();
   private failure: Error | undefined;
   private closed = false;
+  private run = 0;
 
-  constructor(ids: readonly number[], initFor: (workerId: number) => WorkerInit) {
-    for (const id of ids) {
-      const worker = startWorker(initFor(id));
-      worker.unref();
-      worker.on("message", (message: WorkerMessage) => this.receive(id, message));
-      worker.on("error", (error) => this.fail(error));
-      worker.on("exit", (code) => {
-        this.exited.add(id);
-        if (this.waiting.has(id)) {
-          this.fail(
-            new Error(`DataLoader: worker ${id} exited (code ${code}) before sending its next batch`),
-          );
-        }
-      });
-      this.workers.set(id, worker);
-      this.queues.set(id, []);
-    }
+  constructor(private readonly initFor: (workerId: number) => WorkerInit) {}
+
+  /** Worker threads running. */
+  get size(): number {
+    return this.workers.size;
   }
 
-  /** Worker `id`'s next batch. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** Starts an epoch (superseding an unfinished one), first starting the workers `ids` not yet running. */
+  startEpoch(ids: readonly number[], position: SamplerPosition): void {
+    this.run++;
+    for (const [id, queue] of this.queues) {
+      for (const values of queue.splice(0)) this.recycle(id, matrixBuffers(values));
+    }
+    for (const id of ids) if (!this.workers.has(id)) this.spawn(id);
+    for (const id of this.workers.keys()) this.send(id, { type: "epoch", run: this.run, position });
+  }
+
+  /** Worker `id`'s next batch of the current epoch. */
   next(id: number): Promise<Values> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const ready = this.queues.get(id)!.shift();
     if (ready !== undefined) {
-      this.send(id, "credit");
+      this.send(id, { type: "credit", run: this.run });
       return Promise.resolve(ready);
-    }
-    if (this.exited.has(id)) {
-      return Promise.reject(new Error(`DataLoader: worker ${id} exited before sending its next batch`));
     }
     this.workers.get(id)!.ref();
     return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
@@ -244,7 +264,7 @@ class ReadAheadWorkers {
    * false when that worker has stopped.
    */
   recycle(id: number, buffers: ArrayBuffer[]): boolean {
-    if (this.closed || this.exited.has(id)) return false;
+    if (this.closed || !this.workers.has(id)) return false;
     this.send(id, { type: "recycle", buffers }, buffers);
     return true;
   }
@@ -252,11 +272,29 @@ class ReadAheadWorkers {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.workers.values()].map((worker) => worker.terminate()));
+    this.workers.clear();
+  }
+
+  private spawn(id: number): void {
+    const worker = startWorker(this.initFor(id));
+    worker.on("message", (message: WorkerMessage) => this.receive(id, message));
+    worker.on("error", (error) => this.fail(error));
+    worker.on("exit", (code) => {
+      if (!this.closed) this.fail(new Error(`DataLoader: worker ${id} exited (code ${code}) unexpectedly`));
+    });
+    // After the listeners: adding a "message" listener refs the worker's port again.
+    worker.unref();
+    this.workers.set(id, worker);
+    this.queues.set(id, []);
   }
 
   private receive(id: number, message: WorkerMessage): void {
     if (message.type === "error") {
       this.fail(errorFromName(message.name, message.message));
+      return;
+    }
+    if (message.run !== this.run) {
+      this.recycle(id, matrixBuffers(message.values));
       return;
     }
     const waiter = this.waiting.get(id);
@@ -265,9 +303,8 @@ class ReadAheadWorkers {
       return;
     }
     this.waiting.delete(id);
-    const worker = this.workers.get(id)!;
-    worker.unref();
-    this.send(id, "credit");
+    this.workers.get(id)!.unref();
+    this.send(id, { type: "credit", run: this.run });
     waiter.resolve(message.values);
   }
 

@@ -30,6 +30,15 @@ async function collect(loader: DataLoader, position?: SamplerPosition): Promise<
   return out;
 }
 
+/** One epoch of a loader used once: its workers end with it. */
+async function collectOnce(loader: DataLoader): Promise<Batch[]> {
+  try {
+    return await collect(loader);
+  } finally {
+    await loader.close();
+  }
+}
+
 const ids = (batch: Batch) => Array.from(batch.cell_id_n as Float32Array);
 
 test("every cell once per epoch, in the sampler's plan, with rows equal to their closed form", async () => {
@@ -123,7 +132,7 @@ test(
             numWorkers,
             iterationStrategy,
             plan,
-            batches: await collect(new DataLoader(collection, options)),
+            batches: await collectOnce(new DataLoader(collection, options)),
           };
         }),
       ),
@@ -172,6 +181,7 @@ test("resuming mid-epoch skips exactly the consumed batches", WORKER_TIMEOUT, as
     plan.map((b) => [...b.indices]),
   );
   assert.deepEqual(resumed.map(ids), full.slice(4).map(ids));
+  await loader.close();
   collection.close();
 });
 
@@ -231,21 +241,33 @@ test(
   },
 );
 
-test("breaking out of the loop terminates the workers", WORKER_TIMEOUT, async () => {
+test("workers serve every epoch, an abandoned one included, until close()", WORKER_TIMEOUT, async () => {
   const collection = await DistributedAnnDataCollection.open({ filenames: paths, maxCacheSize: 2 });
-  const loader = new DataLoader(collection, { batchKeys: keys, batchSize: 2, numWorkers: 2, prefetch: 1 });
-  let seen = 0;
-  for await (const batch of loader.epochBatches()) {
-    assert.equal(loader.liveWorkers, 2);
-    seen += batch.x_ng.nRows;
+  const options = { batchKeys: keys, batchSize: 2, shuffle: true, numWorkers: 2, prefetch: 1 };
+  const loader = new DataLoader(collection, options);
+  const planned = (epoch: number) =>
+    replicaBatches({ limits: collection.limits, ...options }, { epoch, batchesConsumed: 0 }).map((b) => [
+      ...b.indices,
+    ]);
+  assert.deepEqual((await collect(loader, { epoch: 0, batchesConsumed: 0 })).map(ids), planned(0));
+  assert.equal(loader.liveWorkers, 2, "kept between epochs");
+  // Epoch 1 is left after one batch, while its workers are still reading ahead.
+  for await (const batch of loader.epochBatches({ epoch: 1, batchesConsumed: 0 })) {
+    assert.deepEqual(ids(batch), planned(1)[0]);
     break;
   }
-  assert.equal(seen, 2);
+  assert.equal(loader.liveWorkers, 2);
+  const epoch2 = await collect(loader, { epoch: 2, batchesConsumed: 0 });
+  assert.deepEqual(epoch2.map(ids), planned(2), "nothing of the abandoned epoch leaks into the next");
+  for (const batch of epoch2) assert.deepEqual(denseRows(batch.x_ng), expectedRows(ids(batch)));
+  await loader.close();
   assert.equal(loader.liveWorkers, 0);
+  assert.deepEqual((await collect(loader, { epoch: 3, batchesConsumed: 5 })).map(ids), planned(3).slice(5));
+  await loader.close();
   collection.close();
 });
 
-test("a process that stops early exits (no hang)", WORKER_TIMEOUT, () => {
+test("a process that stops early, its loader left open, exits (no hang)", WORKER_TIMEOUT, () => {
   const script = join(tempDir("loader-exit-"), "early.mts");
   const src = (name: string) => JSON.stringify(new URL(`../../src/data/${name}`, import.meta.url).href);
   writeFileSync(
@@ -266,7 +288,7 @@ console.log("stopped", loader.liveWorkers);
   });
   assert.equal(result.error, undefined, "the process exits by itself");
   assert.equal(result.stderr, "");
-  assert.equal(result.stdout.trim(), "stopped 0");
+  assert.equal(result.stdout.trim(), "stopped 2", "the workers stay for a next epoch, unref'd");
   assert.equal(result.status, 0);
 });
 
@@ -303,6 +325,7 @@ test(
             loader.release(batch);
             seen.push(...cells);
           }
+          await loader.close();
           assert.deepEqual(
             seen.sort((a, b) => a - b),
             Array.from({ length: nCells }, (_, i) => i),
