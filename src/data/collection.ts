@@ -45,6 +45,8 @@ export interface CollectionOptions {
 export interface CollectionInit {
   readonly filenames: readonly string[];
   readonly limits: readonly number[];
+  /** Shard 0's schema, so that a reopen does not read it (gene names, every obs column) again. */
+  readonly schema: CollectionSchema;
   readonly maxCacheSize: number;
   readonly cacheSizeStrictlyEnforced: boolean;
   readonly obsColumnsToValidate?: readonly string[];
@@ -90,11 +92,21 @@ export class DistributedAnnDataCollection {
     readonly filenames: readonly string[],
     readonly limits: readonly number[],
     readonly schema: CollectionSchema,
-    private readonly options: Omit<CollectionInit, "filenames" | "limits">,
-    shard0: Shard,
+    private readonly options: Omit<CollectionInit, "filenames" | "limits" | "schema">,
+    shard0?: Shard,
   ) {
+    if (shard0 === undefined) return;
     this.cache.set(0, shard0);
     this.opens = 1;
+  }
+
+  /**
+   * The collection `init()` describes, in another thread: no scan, no schema read, and no file
+   * opened until a read needs it.
+   */
+  static reopen(init: CollectionInit): DistributedAnnDataCollection {
+    const { filenames, limits, schema, ...options } = init;
+    return new DistributedAnnDataCollection(filenames, limits, schema, options);
   }
 
   /**
@@ -180,7 +192,7 @@ export class DistributedAnnDataCollection {
 
   /** Options that open() takes to reopen this collection (in a worker thread) without a scan; structured-cloneable. */
   init(): CollectionInit {
-    return { filenames: this.filenames, limits: this.limits, ...this.options };
+    return { filenames: this.filenames, limits: this.limits, schema: this.schema, ...this.options };
   }
 
   /** The shard holding global cell `index`. */
@@ -358,7 +370,9 @@ export class DistributedAnnDataCollection {
     let columns: Map<string, DataFrameColumn>;
     try {
       checkSize(file, name, index, this.limits);
-      columns = validateShard(this.schema, file, name);
+      // Shard 0 is the schema's reference (read from it when the collection opened); its obs
+      // columns are decoded when a read asks for them.
+      columns = index === 0 ? new Map() : validateShard(this.schema, file, name);
     } catch (error) {
       file.close();
       throw error;

@@ -6,7 +6,7 @@ import { type CollectionInit, DistributedAnnDataCollection } from "./collection.
 import { type CheckCountsMode, readBatch } from "./read-batch.js";
 import { type SamplerOptions, type SamplerPosition, workerBatches } from "./sampler.js";
 
-// A read-ahead worker of DataLoader (loader.ts). It opens its own collection once (h5wasm's
+// A read-ahead worker of DataLoader (loader.ts). It reopens the loader's collection (h5wasm's
 // module belongs to one thread) and serves the loader's epochs: for each "epoch" message it reads
 // its share of that epoch's batches, in the order the main thread will ask for them, and posts
 // each one with its buffers transferred (no copy), tagged with the epoch's run number. A newer
@@ -61,7 +61,7 @@ port.on("message", (message: MainMessage) => {
 const nextMessage = () => new Promise<void>((resolve) => (wake = resolve));
 
 async function serve(): Promise<void> {
-  const collection = await DistributedAnnDataCollection.open(init.collection);
+  const collection = DistributedAnnDataCollection.reopen(init.collection);
   try {
     const plan = planBatchKeys(init.batchKeys, collection.schema);
     for (;;) {

@@ -138,6 +138,24 @@ test("dense X stays dense", async () => {
   collection.close();
 });
 
+test("reopen(init()) opens nothing until a read, then reads what the original reads", async () => {
+  const original = await DistributedAnnDataCollection.open({ filenames: paths, maxCacheSize: 3 });
+  const init = structuredClone(original.init());
+  const copy = DistributedAnnDataCollection.reopen(init);
+  assert.equal(copy.openCount, 0);
+  assert.deepEqual(copy.schema, original.schema);
+  assert.deepEqual(copy.limits, original.limits);
+  const order = scrambled(nObs, 3);
+  const request = { obsColumns: ["cell_type", "cell_id", "tag"], obsNames: true };
+  const [a, b] = [await original.readRows(order, request), await copy.readRows(order, request)];
+  assert.deepEqual(denseRows(b.matrices.get("X")!), denseRows(a.matrices.get("X")!));
+  assert.deepEqual(b.obsColumns, a.obsColumns);
+  assert.deepEqual(b.obsNames, a.obsNames);
+  assert.equal(copy.openCount, 3);
+  original.close();
+  copy.close();
+});
+
 test("LRU of open shards: opens counted, least recently used evicted", async () => {
   const one = await DistributedAnnDataCollection.open({ filenames: paths });
   assert.equal(one.openCount, 1, "shard 0 opens with the collection");
