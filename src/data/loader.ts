@@ -181,7 +181,8 @@ export class DataLoader {
     if (loan === undefined) return;
     this.loans.delete(batch);
     if (loan.workers?.recycle(loan.workerId!, loan.buffers)) return;
-    // Transferring to nobody detaches them too (and keeps their memory for this thread's reads).
+    // Detached all the same (a transfer to nobody); a batch read in this thread gives its memory
+    // to this thread's pool, one from a stopped worker lets it go.
     const buffers = structuredClone(loan.buffers, { transfer: loan.buffers });
     if (loan.workers === undefined) this.pool.give(buffers);
   }
