@@ -8,7 +8,9 @@
 // Differences from upstream, all for accuracy (measured by bench/ipca-accuracy.ts): the state is
 // float64 (upstream's float32 buffers lose digits over millions of cells); the batch enters the
 // stacked matrix itself instead of its own truncated top-k SVD, and the randomized SVD starts from
-// the current components plus `oversample` random directions; the replica merge's SVD is exact.
+// the current components plus `oversample` random directions; a stacked matrix small enough that
+// its exact SVD costs fewer flops (batches of up to a few hundred cells) is decomposed exactly; the
+// replica merge's SVD is exact.
 
 import type { Batch, JsonValue } from "../data/batch.js";
 import { ArgumentError, CheckpointError } from "../errors.js";

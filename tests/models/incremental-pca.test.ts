@@ -4,6 +4,7 @@ import type { Batch } from "../../src/data/batch.js";
 import { type DenseMatrix, sparsify } from "../../src/data/matrix.js";
 import { ArgumentError, CheckpointError, SchemaMismatchError } from "../../src/errors.js";
 import { IncrementalPCA, type IncrementalPCAOptions } from "../../src/models/incremental-pca.js";
+import { gramSvd } from "../../src/tensor/linalg/gram-svd.js";
 import { eigh } from "../../src/tensor/linalg/index.js";
 import { Generator } from "../../src/tensor/random.js";
 import { mergeHierarchically } from "../../src/train/hierarchical-merge.js";
@@ -128,7 +129,7 @@ test("streamed batches match the exact float64 PCA on low-rank-plus-noise data",
   assertMatchesExact(fit(batchesOf(x, 97), { oversample: 0 }), x);
 });
 
-test("CSR batches (never densified) give the dense result", () => {
+test("CSR batches give the dense result", () => {
   const x = lowRankPlusNoise(2, 0.6);
   const dense = fit(batchesOf(x, 150));
   const sparse = fit(batchesOf(x, 150, true));
@@ -245,4 +246,78 @@ test("var_names_g mismatches and invalid arguments are errors that name them", (
     () => new IncrementalPCA({ var_names_g: names, n_components: 2, oversample: -1 }),
     /oversample must be a non-negative integer, got -1/,
   );
+});
+
+test("batches of hundreds of cells take the randomized SVD, small ones the exact SVD; both give the exact PCA", () => {
+  // Wider than the tests above, so that the randomized SVD is the cheaper one for 400-cell batches.
+  const [cells, genes, size] = [1200, 1500, 400];
+  const geneNames = Array.from({ length: genes }, (_, c) => `g${c}`);
+  const rng = new Generator(21);
+  const factors = new Float64Array(cells * rank);
+  const loadings = new Float64Array(rank * genes);
+  const noise = new Float64Array(cells * genes);
+  rng.fillNormal(factors);
+  rng.fillNormal(loadings, 0, 1 / Math.sqrt(genes));
+  rng.fillNormal(noise, 0, 0.01);
+  const x = new Float32Array(cells * genes);
+  for (let i = 0; i < cells; i++) {
+    for (let c = 0; c < genes; c++) {
+      let value = 1 + noise[i * genes + c]!;
+      for (let j = 0; j < rank; j++)
+        value += 4 * (rank - j) * factors[i * rank + j]! * loadings[j * genes + c]!;
+      x[i * genes + c] = value;
+    }
+  }
+  // The exact PCA in float64: the top right singular vectors of the centered data.
+  const centered = Float64Array.from(x);
+  for (let c = 0; c < genes; c++) {
+    let mean = 0;
+    for (let i = 0; i < cells; i++) mean += centered[i * genes + c]! / cells;
+    for (let i = 0; i < cells; i++) centered[i * genes + c]! -= mean;
+  }
+  const exact = gramSvd({ rows: cells, cols: genes, data: centered }, rank);
+  const batches = (rows: number, csr: boolean): Batch[] =>
+    Array.from({ length: Math.ceil(cells / rows) }, (_, b) => {
+      const data = x.slice(b * rows * genes, Math.min(cells, (b + 1) * rows) * genes);
+      const dense: DenseMatrix = { format: "dense", nRows: data.length / genes, nCols: genes, data };
+      return { x_ng: csr ? sparsify(dense) : dense, var_names_g: geneNames };
+    });
+  for (const [rows, csr, randomized] of [
+    [size, false, true],
+    [size, true, true],
+    [40, false, false],
+  ] as const) {
+    const model = new IncrementalPCA({ var_names_g: geneNames, n_components: k });
+    const start = JSON.stringify(model.randomState());
+    const [first, ...rest] = batches(rows, csr);
+    model.forward(first!);
+    // A model restored after the first batch (state and generator) continues exactly.
+    const restored = new IncrementalPCA({ var_names_g: geneNames, n_components: k });
+    restored.loadStateDict(model.stateDict());
+    restored.setRandomState(model.randomState());
+    for (const batch of rest) {
+      model.forward(batch);
+      restored.forward(batch);
+    }
+    assert.deepEqual(restored.stateDict(), model.stateDict());
+    const label = `batches of ${rows}${csr ? ", CSR" : ""}`;
+    // Only the randomized SVD draws random directions.
+    assert.equal(JSON.stringify(model.randomState()) !== start, randomized, `${label}: randomized`);
+    const explained = model.explained_variance_k.data;
+    for (let j = 0; j < rank; j++) {
+      const expected = exact.s[j]! ** 2 / cells;
+      const error = Math.abs(explained[j]! / expected - 1);
+      assert.ok(error < 1e-5, `${label}: explained variance ${j}: relative error ${error}`);
+    }
+    const exactRows = Array.from({ length: rank }, (_, j) =>
+      Array.from(exact.vt.data.subarray(j * genes, (j + 1) * genes)),
+    );
+    let smallest = 1;
+    for (let j = 0; j < rank; j++) {
+      let dot = 0;
+      for (let c = 0; c < genes; c++) dot += model.components_kg.data[j * genes + c]! * exactRows[j]![c]!;
+      smallest = Math.min(smallest, Math.abs(dot));
+    }
+    assert.ok(1 - smallest < 1e-8, `${label}: components vs exact, 1 - |cos| = ${1 - smallest}`);
+  }
 });

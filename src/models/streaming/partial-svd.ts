@@ -9,6 +9,7 @@
 
 import type { Matrix } from "../../data/matrix.js";
 import { kernels } from "../../tensor/kernels/index.js";
+import { gramSvd } from "../../tensor/linalg/gram-svd.js";
 import { type Mat, matmul } from "../../tensor/linalg/mat.js";
 import type { LinearOperator } from "../../tensor/linalg/operator.js";
 import { svd } from "../../tensor/linalg/svd.js";
@@ -40,8 +41,9 @@ export function emptyPartialSvd(k: number, g: number): PartialSvd {
  * `current` updated with the batch x_ng: the top k directions of the stacked matrix
  * [S_k V_kg; A; sqrt(n1 n2 / (n1 + n2)) (mean1 - mean2)] with A the batch centered by its own mean
  * (no mean row and no centering without meanCorrection), by svdLowrank with `oversample` extra
- * directions and `niter` power iterations on that matrix as a linear operator: a CSR batch is never
- * densified.
+ * directions and `niter` power iterations on that matrix as a linear operator (a CSR batch is not
+ * densified); or, when the stacked matrix is small enough that its exact SVD costs fewer flops
+ * (batches of up to a few hundred cells, exactIsCheaper), exactly, written out.
  *
  * Upstream first truncates the batch to its own top-k SVD and then merges. On single-cell data a
  * batch of 1,000 cells over 20,000 genes is noise-dominated (a random-matrix bulk above many real
@@ -126,24 +128,70 @@ export function updatePartialSvd(
     },
   };
   const q = Math.min(k, rows, g);
+  const l = Math.min(q + oversample, rows, g);
+  const batchValues = x_ng.format === "csr" ? x_ng.indptr[nRows]! - x_ng.indptr[0]! : nRows * g;
+  // The state keeps the directions as rows, zero-padded to k.
+  const next_S_k = new Float64Array(k);
+  const next_V_kg = new Float64Array(k * g);
+  if (exactIsCheaper(rows, g, batchValues + (kState + 2) * g, l, niter)) {
+    const stack = new Float64Array(rows * g);
+    stack.set(dense.subarray(0, kState * g));
+    const batch = stack.subarray(kState * g, (kState + nRows) * g);
+    addRows(batch, x_ng);
+    const shift = dense.subarray(batchMeanAt * g, (batchMeanAt + 1) * g);
+    for (let i = 0; i < nRows; i++) for (let c = 0; c < g; c++) batch[i * g + c]! -= shift[c]!;
+    if (hasMeanRow) stack.set(dense.subarray(meanRowAt * g, (meanRowAt + 1) * g), (rows - 1) * g);
+    const { s, vt } = gramSvd({ rows, cols: g, data: stack }, q);
+    next_S_k.set(s);
+    next_V_kg.set(vt.data);
+    return { S_k: next_S_k, V_kg: next_V_kg, x_mean_g, x_size: n };
+  }
   // Warm start from the current components (g x kState): the new top subspace is mostly theirs.
   let start: Mat<Float64Array> | undefined;
   if (kState > 0) {
-    const l = Math.min(q + oversample, rows, g);
     const used = Math.min(kState, l);
     const data = new Float64Array(g * used);
     for (let c = 0; c < g; c++) for (let j = 0; j < used; j++) data[c * used + j] = V_kg.data[j * g + c]!;
     start = { rows: g, cols: used, data };
   }
   const { s, v } = svdLowrank(stacked, q, niter, oversample, generator, start);
-  // v is g x q; the state keeps the directions as rows, zero-padded to k.
-  const next_S_k = new Float64Array(k);
   next_S_k.set(s);
-  const next_V_kg = new Float64Array(k * g);
+  // v is g x q.
   for (let c = 0; c < g; c++) {
     for (let j = 0; j < q; j++) next_V_kg[j * g + c] = v.data[c * q + j]!;
   }
   return { S_k: next_S_k, V_kg: next_V_kg, x_mean_g, x_size: n };
+}
+
+/** Stacked matrices up to this many values (2 GiB of float64 would not fit the budget of a batch). */
+const EXACT_MAX_VALUES = 1 << 25;
+
+/**
+ * Whether the exact SVD of the stacked matrix, written out (rows x g) and decomposed by gramSvd,
+ * costs fewer flops than svdLowrank on the operator: 2 niter + 2 products that each read
+ * `storedValues` (the batch's and the dense rows') once per direction, plus niter + 2 CholeskyQR2s
+ * of g x l. The exact SVD then wins twice: it is the answer svdLowrank approximates (on a flat
+ * spectrum, 10 degrees off at niter 2: bench/ipca_limits.py). It does with batches of up to a few
+ * hundred cells; the benchmark's 1,000-cell batches stay randomized.
+ */
+function exactIsCheaper(rows: number, g: number, storedValues: number, l: number, niter: number): boolean {
+  if (rows * g > EXACT_MAX_VALUES) return false;
+  const small = Math.min(rows, g);
+  const exact = small * small * Math.max(rows, g) + 2 * l * rows * g;
+  const randomized = (2 * niter + 2) * 2 * storedValues * l + (niter + 2) * 4 * g * l * l;
+  return exact <= randomized;
+}
+
+/** Adds x_ng's rows into `out` (x_ng.nRows x x_ng.nCols, row-major). */
+function addRows(out: Float64Array, x_ng: Matrix): void {
+  if (x_ng.format === "dense") {
+    for (let p = 0; p < x_ng.data.length; p++) out[p]! += x_ng.data[p]!;
+    return;
+  }
+  const { indptr, indices, data, nCols } = x_ng;
+  for (let i = 0; i < x_ng.nRows; i++) {
+    for (let p = indptr[i]!; p < indptr[i + 1]!; p++) out[i * nCols + indices[p]!]! += data[p]!;
+  }
 }
 
 /**
