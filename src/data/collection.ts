@@ -190,7 +190,7 @@ export class DistributedAnnDataCollection {
     return [...this.cache.keys()];
   }
 
-  /** Options that open() takes to reopen this collection (in a worker thread) without a scan; structured-cloneable. */
+  /** What reopen() takes to open this collection again (in a worker thread) without a scan; structured-cloneable. */
   init(): CollectionInit {
     return { filenames: this.filenames, limits: this.limits, schema: this.schema, ...this.options };
   }
