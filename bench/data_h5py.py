@@ -9,37 +9,24 @@ import json
 import sys
 import time
 
-import h5py
 import numpy as np
-import scipy.sparse as sp
+from h5py_blocks import normalized_blocks, x_shape
 
 path = sys.argv[1]
 batch = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+n_obs = x_shape(path)[0]
 start = time.perf_counter()
 cells = 0
 batches = 0
 steady_at, steady_cells = None, 0
 checksum = 0.0
-with h5py.File(path, "r") as f:
-    x = f["X"]
-    n_obs, n_vars = (int(v) for v in x.attrs["shape"])
-    indptr, indices, data = x["indptr"], x["indices"], x["data"]
-    for s in range(0, n_obs, batch):
-        e = min(s + batch, n_obs)
-        ptr = indptr[s : e + 1].astype(np.int64)
-        p0, p1 = int(ptr[0]), int(ptr[-1])
-        block = sp.csr_matrix(
-            (data[p0:p1].astype(np.float32), indices[p0:p1], ptr - p0), shape=(e - s, n_vars)
-        )
-        totals = np.asarray(block.sum(axis=1), dtype=np.float32).ravel()
-        scale = np.float32(10_000) / (totals + np.float32(1e-6))
-        block.data *= np.repeat(scale, np.diff(block.indptr))
-        np.log1p(block.data, out=block.data)
-        checksum += float(block.data[:1].sum()) if block.nnz else 0.0
-        cells += e - s
-        batches += 1
-        if batches == max(1, min(10, -(-n_obs // batch) // 2)):
-            steady_at, steady_cells = time.perf_counter(), cells
+for block in normalized_blocks(path, batch):
+    np.log1p(block.data, out=block.data)
+    checksum += float(block.data[:1].sum()) if block.nnz else 0.0
+    cells += block.shape[0]
+    batches += 1
+    if batches == max(1, min(10, -(-n_obs // batch) // 2)):
+        steady_at, steady_cells = time.perf_counter(), cells
 end = time.perf_counter()
 seconds = end - start
 steady = (cells - steady_cells) / (end - steady_at)

@@ -13,9 +13,8 @@ import math
 import sys
 import time
 
-import h5py
 import numpy as np
-import scipy.sparse as sp
+from h5py_blocks import normalized_blocks, x_shape
 
 method, path = sys.argv[1], sys.argv[2]
 k = int(sys.argv[3]) if len(sys.argv) > 3 else 50
@@ -33,41 +32,32 @@ if method == "sklearn":
     model = IncrementalPCA(n_components=k)
 S_k = V_kg = mean_g = None
 size = 0
+n_obs = x_shape(path)[0]
 start = time.perf_counter()
-with h5py.File(path, "r") as f:
-    x = f["X"]
-    n_obs, n_vars = (int(v) for v in x.attrs["shape"])
-    indptr, indices, data = x["indptr"], x["indices"], x["data"]
-    for s in range(0, n_obs, batch):
-        e = min(s + batch, n_obs)
-        ptr = indptr[s : e + 1].astype(np.int64)
-        p0, p1 = int(ptr[0]), int(ptr[-1])
-        block = sp.csr_matrix((data[p0:p1].astype(np.float32), indices[p0:p1], ptr - p0), shape=(e - s, n_vars))
-        totals = np.asarray(block.sum(axis=1), dtype=np.float32).ravel()
-        block.data *= np.repeat(np.float32(10_000) / (totals + np.float32(1e-6)), np.diff(block.indptr))
-        np.log1p(block.data, out=block.data)
-        dense = block.toarray()
-        if method == "sklearn":
-            model.partial_fit(dense)
-            continue
-        x_ng = torch.from_numpy(dense)
-        other_mean = x_ng.mean(dim=0)
-        _, s_k, v_gk = torch.svd_lowrank(x_ng - other_mean, q=k, niter=niter)
-        other = x_ng.shape[0]
-        total = size + other
-        if size > 0:
-            joined = torch.cat(
-                [
-                    S_k[:, None] * V_kg,
-                    s_k[:, None] * v_gk.T,
-                    math.sqrt(size * other / total) * (mean_g - other_mean)[None, :],
-                ]
-            )
-            _, s_k, v_gk = torch.svd_lowrank(joined, q=k, niter=niter)
-            mean_g = mean_g * size / total + other_mean * other / total
-        else:
-            mean_g = other_mean
-        S_k, V_kg, size = s_k, v_gk.T, total
+for block in normalized_blocks(path, batch):
+    np.log1p(block.data, out=block.data)
+    dense = block.toarray()
+    if method == "sklearn":
+        model.partial_fit(dense)
+        continue
+    x_ng = torch.from_numpy(dense)
+    other_mean = x_ng.mean(dim=0)
+    _, s_k, v_gk = torch.svd_lowrank(x_ng - other_mean, q=k, niter=niter)
+    other = x_ng.shape[0]
+    total = size + other
+    if size > 0:
+        joined = torch.cat(
+            [
+                S_k[:, None] * V_kg,
+                s_k[:, None] * v_gk.T,
+                math.sqrt(size * other / total) * (mean_g - other_mean)[None, :],
+            ]
+        )
+        _, s_k, v_gk = torch.svd_lowrank(joined, q=k, niter=niter)
+        mean_g = mean_g * size / total + other_mean * other / total
+    else:
+        mean_g = other_mean
+    S_k, V_kg, size = s_k, v_gk.T, total
 seconds = time.perf_counter() - start
 variance = float(model.explained_variance_.sum()) if method == "sklearn" else float((S_k**2).sum() / size)
 with open("/proc/self/status") as status:

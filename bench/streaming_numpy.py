@@ -11,36 +11,26 @@ import json
 import sys
 import time
 
-import h5py
 import numpy as np
-import scipy.sparse as sp
+from h5py_blocks import normalized_blocks, x_shape
 
 task, path = sys.argv[1], sys.argv[2]
 batch = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+n_vars = x_shape(path)[1]
 start = time.perf_counter()
 cells = 0
-with h5py.File(path, "r") as f:
-    x = f["X"]
-    n_obs, n_vars = (int(v) for v in x.attrs["shape"])
-    indptr, indices, data = x["indptr"], x["indices"], x["data"]
-    sums = np.zeros(n_vars)
-    squares = np.zeros(n_vars)
-    values, genes = [], []
-    for s in range(0, n_obs, batch):
-        e = min(s + batch, n_obs)
-        ptr = indptr[s : e + 1].astype(np.int64)
-        p0, p1 = int(ptr[0]), int(ptr[-1])
-        block = sp.csr_matrix((data[p0:p1].astype(np.float32), indices[p0:p1], ptr - p0), shape=(e - s, n_vars))
-        totals = np.asarray(block.sum(axis=1), dtype=np.float32).ravel()
-        block.data *= np.repeat(np.float32(10_000) / (totals + np.float32(1e-6)), np.diff(block.indptr))
-        if task == "mean_var":
-            np.log1p(block.data, out=block.data)
-            sums += np.asarray(block.sum(axis=0), dtype=np.float64).ravel()
-            squares += np.asarray(block.multiply(block).sum(axis=0), dtype=np.float64).ravel()
-        else:
-            values.append(block.data.copy())
-            genes.append(block.indices.copy())
-        cells += e - s
+sums = np.zeros(n_vars)
+squares = np.zeros(n_vars)
+values, genes = [], []
+for block in normalized_blocks(path, batch):
+    if task == "mean_var":
+        np.log1p(block.data, out=block.data)
+        sums += np.asarray(block.sum(axis=0), dtype=np.float64).ravel()
+        squares += np.asarray(block.multiply(block).sum(axis=0), dtype=np.float64).ravel()
+    else:
+        values.append(block.data.copy())
+        genes.append(block.indices.copy())
+    cells += block.shape[0]
 if task == "mean_var":
     mean = sums / cells
     result = float(np.nansum(squares / cells - mean**2))
