@@ -1,9 +1,10 @@
 // One configuration of bench/data.ts, in its own process: streams FILE in 1,000-cell batches
-// through NormalizeTotal + Log1p with N read-ahead workers (N = -1 only opens the file, for the
+// through NormalizeTotal + Log1p with N read-ahead workers, in order or shuffled (the shard is then
+// read whole, as upstream always does, and each batch gathered from it; N = -1 only opens the file, for the
 // per-thread baseline memory) and prints one JSON line: cells, seconds, steady cells/s (after the
 // first 10 batches, as bench/streaming-fit.ts measures the fit loop), peak RSS. As inside the
 // Trainer, the pipeline owns the loader's batches and each batch is released after its step.
-// Usage: node bench/data-child.mjs FILE N   (needs npm run build)
+// Usage: node bench/data-child.mjs FILE N [shuffled]   (needs npm run build)
 import { readFileSync } from "node:fs";
 import {
   composeTransforms,
@@ -13,7 +14,7 @@ import {
   NormalizeTotal,
 } from "../dist/node.js";
 
-const [file, workersText] = process.argv.slice(2);
+const [file, workersText, order] = process.argv.slice(2);
 const numWorkers = Number(workersText);
 const peakRssKb = () =>
   Number(
@@ -32,6 +33,7 @@ if (numWorkers < 0) {
     batchKeys: { x_ng: { attr: "X" }, var_names_g: { attr: "var_names" } },
     batchSize: 1000,
     numWorkers,
+    shuffle: order === "shuffled",
   });
   const pipeline = composeTransforms([new NormalizeTotal(), new Log1p()]);
   // 10 batches, or half the epoch on the small --quick file.

@@ -1,10 +1,11 @@
 // Streaming throughput of the data path: the benchmark file in 1,000-cell batches through
 // NormalizeTotal + Log1p, uncompressed and gzip, read in the main thread (0 workers) or by 1 or 2
-// read-ahead workers, against h5py + numpy doing the same (bench/data_h5py.py). Each configuration
-// runs in its own child process, whose peak resident memory (VmHWM, worker threads included) is
-// read at its end, so configurations do not pollute each other; each runs REPEATS times, the
-// configurations interleaved, and the table shows medians (this 2-core VM varies by ~15% from run
-// to run). Prints a markdown table.
+// read-ahead workers (and, on the uncompressed file, 1 worker with shuffled batches, gathered from
+// the shard read whole), against h5py + numpy doing the same in order (bench/data_h5py.py). Each
+// configuration runs in its own child process, whose peak resident memory (VmHWM, worker threads
+// included) is read at its end, so configurations do not pollute each other; each runs REPEATS
+// times, the configurations interleaved, and the table shows medians (this 2-core VM varies by
+// ~15% from run to run). Prints a markdown table.
 // Data: /usr/bin/python3 scripts/make-bench-data.py (bench/data/bench_100k_20k{,_gzip}.h5ad), or
 // scripts/make-bench-data.py 5000 for the small files that --quick uses.
 // Usage: node --import tsx bench/data.ts [--quick]
@@ -71,6 +72,12 @@ function main(): void {
       workers < 0 ? "cellarium-ts, open only" : `cellarium-ts, ${workers} workers`,
       () => run(process.execPath, [script, file, String(workers)]),
     ]);
+    if (label === "uncompressed") {
+      readers.push([
+        "cellarium-ts, 1 worker, shuffled",
+        () => run(process.execPath, [script, file, "1", "shuffled"]),
+      ]);
+    }
     readers.push(["h5py + numpy", () => run("/usr/bin/python3", [python, file, String(BATCH_SIZE)])]);
     const results: Result[][] = readers.map(() => []);
     for (let r = 0; r < REPEATS; r++) {

@@ -2,7 +2,7 @@ import { ArgumentError, SchemaMismatchError } from "../errors.js";
 import { braceExpand } from "./brace-expand.js";
 import { type ArrayAllocator, freshArrays } from "./buffer-pool.js";
 import { type CollectionSchema, readSchema, validateShard } from "./collection-schema.js";
-import { concatRows, gatherColumn, gatherRows, gatherStrings } from "./gather.js";
+import { gatherColumn, gatherRows, gatherStrings } from "./gather.js";
 import type { DataFrameColumn } from "./h5ad/dataframe.js";
 import { AnnDataFile } from "./h5ad/reader.js";
 import type { Matrix } from "./matrix.js";
@@ -70,10 +70,19 @@ export interface Rows {
   readonly obsNames?: string[];
 }
 
+/**
+ * A whole shard's matrix as read: row blocks of `step` rows (the last may be shorter), kept apart
+ * rather than concatenated, which would hold the shard twice while copying.
+ */
+interface WholeMatrix {
+  readonly step: number;
+  readonly blocks: readonly Matrix[];
+}
+
 interface Shard {
   readonly file: AnnDataFile;
   /** Whole-shard matrices, loaded when a read needed scattered rows. */
-  readonly loaded: Map<string, Matrix>;
+  readonly loaded: Map<string, WholeMatrix>;
   /** Decoded obs columns (a column is always read whole). */
   readonly columns: Map<string, DataFrameColumn>;
   obsNames?: string[];
@@ -252,7 +261,11 @@ export class DistributedAnnDataCollection {
       count[p]!++;
     }
 
-    const parts = elements.map(() => new Array<Matrix>(nParts));
+    // Per element, the blocks the rows come from: shard part p's start at first[p]; a range read is
+    // one block of rows from bases[p] on (step 0), a whole shard `step`-row blocks from row 0.
+    const parts = elements.map(() => [] as Matrix[]);
+    const first = elements.map(() => new Int32Array(nParts));
+    const steps = elements.map(() => new Int32Array(nParts));
     const bases = elements.map(() => new Int32Array(nParts));
     const fresh = elements.map(() => new Uint8Array(nParts));
     const columnParts = columnNames.map(() => new Array<DataFrameColumn>(nParts));
@@ -273,18 +286,16 @@ export class DistributedAnnDataCollection {
           whole = this.loadWhole(shard.file, element);
           shard.loaded.set(element, whole);
         }
+        first[e]![p] = parts[e]!.length;
         if (whole === undefined) {
-          parts[e]![p] = readElement(
-            shard.file,
-            element,
-            min[p]!,
-            max[p]! + 1,
-            direct ? allocate : freshArrays,
+          parts[e]!.push(
+            readElement(shard.file, element, min[p]!, max[p]! + 1, direct ? allocate : freshArrays),
           );
           bases[e]![p] = min[p]!;
           fresh[e]![p] = 1;
         } else {
-          parts[e]![p] = whole;
+          parts[e]!.push(...whole.blocks);
+          steps[e]![p] = whole.step;
         }
       });
       columnNames.forEach((name, c) => {
@@ -304,10 +315,17 @@ export class DistributedAnnDataCollection {
         matrices.set(element, parts[e]![0]!);
         return;
       }
+      const blockOf = new Int32Array(n);
       const rowOf = new Int32Array(n);
-      const base = bases[e]!;
-      for (let i = 0; i < n; i++) rowOf[i] = local[i]! - base[partOf[i]!]!;
-      matrices.set(element, gatherRows(parts[e]!, partOf, rowOf, this.where(element), allocate));
+      for (let i = 0; i < n; i++) {
+        const p = partOf[i]!;
+        const row = local[i]! - bases[e]![p]!;
+        const step = steps[e]![p]!;
+        const block = step > 0 ? Math.floor(row / step) : 0;
+        blockOf[i] = first[e]![p]! + block;
+        rowOf[i] = row - block * step;
+      }
+      matrices.set(element, gatherRows(parts[e]!, blockOf, rowOf, this.where(element), allocate));
     });
     const obsColumns = new Map<string, DataFrameColumn>();
     columnNames.forEach((name, c) => {
@@ -388,14 +406,14 @@ export class DistributedAnnDataCollection {
     return shard;
   }
 
-  private loadWhole(file: AnnDataFile, element: string): Matrix {
+  private loadWhole(file: AnnDataFile, element: string): WholeMatrix {
     const nCols = element === "X" || element.startsWith("layers/") ? this.nVars : 1;
     const step = Math.max(LOAD_BLOCK_MIN_ROWS, Math.floor(LOAD_BLOCK_VALUES / Math.max(1, nCols)));
     const blocks: Matrix[] = [];
     for (let start = 0; start < file.nObs; start += step) {
       blocks.push(readElement(file, element, start, Math.min(start + step, file.nObs)));
     }
-    return concatRows(blocks, this.where(element));
+    return { step, blocks };
   }
 
   private checkElement(element: string): void {

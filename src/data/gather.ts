@@ -4,45 +4,10 @@ import type { DataFrameColumn } from "./h5ad/dataframe.js";
 import type { CsrMatrix, DenseMatrix, Matrix } from "./matrix.js";
 
 // Row gathering for the sharded collection: a batch's rows come from one or more blocks (a row
-// range read from a shard, or a whole shard held in memory), in the batch's order. Output row i is
-// row rowOf[i] of block parts[partOf[i]]. Every output is freshly allocated, never a view of a
-// part, so a batch can be handed to another thread (transferred) while the parts stay cached.
-
-/** Stacks row blocks of one matrix (same format and width) into one block. */
-export function concatRows(blocks: readonly Matrix[], where: string): Matrix {
-  const first = blocks[0]!;
-  if (blocks.length === 1) return first;
-  let nRows = 0;
-  for (const block of blocks) {
-    checkCompatible(first, block, where);
-    nRows += block.nRows;
-  }
-  if (first.format === "dense") {
-    const data = new Float32Array(nRows * first.nCols);
-    let offset = 0;
-    for (const block of blocks) {
-      data.set(block.data, offset);
-      offset += block.data.length;
-    }
-    return { format: "dense", nRows, nCols: first.nCols, data };
-  }
-  let nnz = 0;
-  for (const block of blocks) nnz += (block as CsrMatrix).indptr[block.nRows]!;
-  const indptr = new Int32Array(nRows + 1);
-  const indices = new Int32Array(nnz);
-  const data = new Float32Array(nnz);
-  let row = 0;
-  let q = 0;
-  for (const block of blocks as readonly CsrMatrix[]) {
-    const blockNnz = block.indptr[block.nRows]!;
-    indices.set(block.indices.subarray(0, blockNnz), q);
-    data.set(block.data.subarray(0, blockNnz), q);
-    for (let i = 1; i <= block.nRows; i++) indptr[row + i] = q + block.indptr[i]!;
-    row += block.nRows;
-    q += blockNnz;
-  }
-  return { format: "csr", nRows, nCols: first.nCols, indptr, indices, data };
-}
+// range read from a shard, or the row blocks of a whole shard held in memory), in the batch's
+// order. Output row i is row rowOf[i] of block parts[partOf[i]]. Every output is freshly allocated,
+// never a view of a part, so a batch can be handed to another thread (transferred) while the parts
+// stay cached.
 
 /**
  * Output row i = row rowOf[i] of parts[partOf[i]]; the parts must share format and width. The

@@ -138,6 +138,22 @@ test("dense X stays dense", async () => {
   collection.close();
 });
 
+test("a shard loaded whole for scattered rows is gathered across its row blocks", async () => {
+  // 16,384 genes: a whole shard is read (and kept) in blocks of 256 rows, so 600 cells make 3.
+  const [wide] = await writeShards(dir, [{ nObs: 600, nVars: 16384 }], "wide");
+  const collection = await DistributedAnnDataCollection.open({ filenames: [wide!] });
+  const order = scrambled(600, 11).subarray(0, 48);
+  const rows = await collection.readRows(order);
+  assert.deepEqual(denseRows(rows.matrices.get("X")!), expectedRows(order, 16384));
+  // In order again (rows 250..262 straddle the first two blocks), from the loaded blocks.
+  const straddling = Int32Array.from({ length: 12 }, (_, i) => 250 + i);
+  assert.deepEqual(
+    denseRows((await collection.readRows(straddling)).matrices.get("X")!),
+    expectedRows(straddling, 16384),
+  );
+  collection.close();
+});
+
 test("reopen(init()) opens nothing until a read, then reads what the original reads", async () => {
   const original = await DistributedAnnDataCollection.open({ filenames: paths, maxCacheSize: 3 });
   const init = structuredClone(original.init());
