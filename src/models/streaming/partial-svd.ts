@@ -163,7 +163,7 @@ export function updatePartialSvd(
   return { S_k: next_S_k, V_kg: next_V_kg, x_mean_g, x_size: n };
 }
 
-/** Stacked matrices up to this many values (2 GiB of float64 would not fit the budget of a batch). */
+/** The exact path writes the stacked matrix out: at most this many float64 values (256 MiB). */
 const EXACT_MAX_VALUES = 1 << 25;
 
 /**
