@@ -1,8 +1,29 @@
 // Typed errors. Each message is one line that names the file, key or argument and the value
-// received, so the command line can print it as is, without a stack trace.
+// received, so the command line can print it as is, without a stack trace. The same facts are
+// also fields (file, key, value), for programs that handle errors rather than print them.
+
+/** Machine-readable facts of an error, beside the standard `cause`. */
+export interface ErrorFields extends ErrorOptions {
+  /** The file (or URL) the error is about. */
+  readonly file?: string;
+  /** The config key, argument, element or field within the file. */
+  readonly key?: string;
+  /** The offending value, as received. */
+  readonly value?: unknown;
+}
 
 export class CellariumError extends Error {
   override name = "CellariumError";
+  readonly file?: string;
+  readonly key?: string;
+  readonly value?: unknown;
+
+  constructor(message: string, fields: ErrorFields = {}) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    if (fields.file !== undefined) this.file = fields.file;
+    if (fields.key !== undefined) this.key = fields.key;
+    if (fields.value !== undefined) this.value = fields.value;
+  }
 }
 
 /** A function or constructor argument with an invalid value (shape, dtype, range). */
@@ -25,9 +46,37 @@ export class ConfigError extends CellariumError {
   override name = "ConfigError";
 }
 
-/** A checkpoint that cannot be loaded into the requested model or pipeline. */
+/** A checkpoint that cannot be loaded into the requested model or pipeline, or resumed with this config. */
 export class CheckpointError extends CellariumError {
   override name = "CheckpointError";
+}
+
+/**
+ * A value a computation cannot take: NaN or infinity in X, a negative value where counts are
+ * required, a NaN in an obs column used as a number. `row` and `col` locate it in the batch (or
+ * block) it was found in, when known, so a caller that knows where the rows came from can name
+ * the cell (withPlace).
+ */
+export class DataValueError extends CellariumError {
+  override name = "DataValueError";
+  readonly row?: number;
+  readonly col?: number;
+
+  constructor(message: string, fields: ErrorFields & { readonly row?: number; readonly col?: number } = {}) {
+    super(message, fields);
+    if (fields.row !== undefined) this.row = fields.row;
+    if (fields.col !== undefined) this.col = fields.col;
+  }
+}
+
+/** A download that failed or delivered something other than the file: status, length, validators, timeouts. */
+export class DownloadError extends CellariumError {
+  override name = "DownloadError";
+}
+
+/** An output that cannot be written: a missing or read-only directory, a full disk. */
+export class OutputError extends CellariumError {
+  override name = "OutputError";
 }
 
 const ERRORS: Record<string, new (message: string) => CellariumError> = {
@@ -35,7 +84,10 @@ const ERRORS: Record<string, new (message: string) => CellariumError> = {
   CellariumError,
   CheckpointError,
   ConfigError,
+  DataValueError,
+  DownloadError,
   FileFormatError,
+  OutputError,
   SchemaMismatchError,
 };
 

@@ -8,7 +8,11 @@ export {
   CellariumError,
   CheckpointError,
   ConfigError,
+  DataValueError,
+  DownloadError,
+  type ErrorFields,
   FileFormatError,
+  OutputError,
   SchemaMismatchError,
 } from "./errors.js";
 export { Geneformer } from "./models/geneformer.js";
