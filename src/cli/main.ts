@@ -121,18 +121,48 @@ function buildProgram(): Command {
   return program;
 }
 
-/** Runs the command line and returns the process exit code. Errors of the library print as one line. */
+/**
+ * Runs the command line and returns the process exit code: 0, 2 for bad input (a CellariumError:
+ * one line naming the file, key or value), 1 for a failure of the system (a full disk, a missing
+ * permission: one line with the operation and the path) or of the program itself. `--debug`
+ * anywhere, or CELLARIUM_DEBUG=1, adds the stack trace.
+ */
 export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes("--debug") || process.env.CELLARIUM_DEBUG === "1";
   const program = buildProgram();
   try {
-    await program.parseAsync(argv, { from: "user" });
+    await program.parseAsync(
+      argv.filter((arg) => arg !== "--debug"),
+      { from: "user" },
+    );
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
-    if (error instanceof CellariumError) {
-      process.stderr.write(`cellarium: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
+    const { line, code } = describeFailure(error);
+    process.stderr.write(`cellarium: ${line}\n`);
+    if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    return code;
   }
+}
+
+/** One line for an error that ended a command, and the exit code it gives. */
+export function describeFailure(error: unknown): { line: string; code: number } {
+  if (error instanceof CellariumError) return { line: oneLine(error.message), code: 2 };
+  const system = error as NodeJS.ErrnoException;
+  if (typeof system?.code === "string" && typeof system.syscall === "string") {
+    // Node's message names the operation and, for most calls, the path.
+    const path =
+      system.path !== undefined && !system.message.includes(system.path) ? ` (${system.path})` : "";
+    return { line: `${oneLine(system.message)}${path}`, code: 1 };
+  }
+  const name = error instanceof Error ? error.name : typeof error;
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    line: `internal error (${name}): ${oneLine(message)}; rerun with --debug for the stack trace and report it`,
+    code: 1,
+  };
+}
+
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, " ").trim();
 }

@@ -343,6 +343,15 @@ export class DistributedAnnDataCollection {
     };
   }
 
+  /** The file of global cell `index` and the cell in it, "cell <obs_name> (row r)", for messages. */
+  async placeOf(index: number): Promise<{ file: string; cell: string }> {
+    const shardIndex = this.shardOf(index);
+    const row = index - (shardIndex === 0 ? 0 : this.limits[shardIndex - 1]!);
+    const shard = await this.shard(shardIndex);
+    shard.obsNames ??= shard.file.obsNames();
+    return { file: this.filenames[shardIndex]!, cell: `cell ${shard.obsNames[row]} (row ${row})` };
+  }
+
   /** Closes every open shard. */
   close(): void {
     for (const shard of this.cache.values()) shard.file.close();

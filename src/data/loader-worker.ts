@@ -3,7 +3,7 @@ import type { BatchValue } from "./batch.js";
 import { type BatchKeysConfig, planBatchKeys } from "./batch-keys.js";
 import { BufferPool } from "./buffer-pool.js";
 import { type CollectionInit, DistributedAnnDataCollection } from "./collection.js";
-import { type CheckCountsMode, readBatch } from "./read-batch.js";
+import { readBatch } from "./read-batch.js";
 import { type SamplerOptions, type SamplerPosition, workerBatches } from "./sampler.js";
 
 // A read-ahead worker of DataLoader (loader.ts). It reopens the loader's collection (h5wasm's
@@ -21,7 +21,6 @@ export interface WorkerInit {
   readonly sampler: SamplerOptions;
   readonly workerId: number;
   readonly prefetch: number;
-  readonly checkCounts: CheckCountsMode;
 }
 
 export type WorkerMessage =
@@ -71,7 +70,7 @@ async function serve(): Promise<void> {
         while (current.credits === 0 && job === current) await nextMessage();
         if (job !== current) break;
         current.credits--;
-        const values = await readBatch(collection, plan, indices, init.checkCounts, pool);
+        const values = await readBatch(collection, plan, indices, pool);
         const message: WorkerMessage = { type: "batch", run: current.run, values };
         port.postMessage(message, transferables(values));
       }

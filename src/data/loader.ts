@@ -5,7 +5,7 @@ import { type BatchKeyPlan, type BatchKeysConfig, planBatchKeys } from "./batch-
 import { BufferPool } from "./buffer-pool.js";
 import type { DistributedAnnDataCollection } from "./collection.js";
 import type { MainMessage, WorkerInit, WorkerMessage } from "./loader-worker.js";
-import { type CheckCountsMode, matrixBuffers, readBatch } from "./read-batch.js";
+import { matrixBuffers, readBatch } from "./read-batch.js";
 import {
   batchesPerReplica,
   type IterationStrategy,
@@ -50,8 +50,6 @@ export interface DataLoaderOptions {
   readonly prefetch?: number;
   readonly startIdx?: number;
   readonly endIdx?: number;
-  /** NaN / negative values in X: ignored (default), warned about, or an error. */
-  readonly checkCounts?: CheckCountsMode;
 }
 
 /** Spare matrix buffers of a loader reading in the calling thread: two batches' worth. */
@@ -60,6 +58,8 @@ const CALLER_POOL_CAPACITY = 4;
 /** A batch handed out: its matrix buffers, and the worker that read it (none: the calling thread). */
 interface Loan {
   readonly buffers: ArrayBuffer[];
+  /** The batch's global cell indices, to name a cell in an error. */
+  readonly indices: Int32Array;
   readonly workers?: ReadAheadWorkers;
   readonly workerId?: number;
 }
@@ -69,7 +69,6 @@ export class DataLoader {
   readonly prefetch: number;
   /** Every batch is read into arrays of its own (BatchSource.ownsBatches). */
   readonly ownsBatches = true;
-  readonly checkCounts: CheckCountsMode;
   private readonly sampler: SamplerOptions;
   private readonly plan: BatchKeyPlan;
   private readonly pool = new BufferPool(CALLER_POOL_CAPACITY);
@@ -84,7 +83,6 @@ export class DataLoader {
   ) {
     this.numWorkers = options.numWorkers ?? 0;
     this.prefetch = options.prefetch ?? 2;
-    this.checkCounts = options.checkCounts ?? "off";
     for (const [name, value, min] of [
       ["numWorkers", this.numWorkers, 0],
       ["prefetch", this.prefetch, 1],
@@ -92,9 +90,6 @@ export class DataLoader {
       if (!Number.isSafeInteger(value) || value < min) {
         throw new ArgumentError(`DataLoader: ${name} must be an integer >= ${min}, got ${value}`);
       }
-    }
-    if (!["off", "warn", "error"].includes(this.checkCounts)) {
-      throw new ArgumentError(`DataLoader: checkCounts must be off, warn or error, got ${this.checkCounts}`);
     }
     this.sampler = {
       limits: collection.limits,
@@ -148,10 +143,7 @@ export class DataLoader {
     const planned = replicaBatches(this.sampler, position);
     if (this.numWorkers === 0) {
       for (const { indices } of planned) {
-        yield this.lend(
-          await readBatch(this.collection, this.plan, indices, this.checkCounts, this.pool),
-          {},
-        );
+        yield this.lend(await readBatch(this.collection, this.plan, indices, this.pool), { indices });
       }
       return;
     }
@@ -161,8 +153,8 @@ export class DataLoader {
     this.running.add(workers);
     try {
       workers.startEpoch([...new Set(planned.map((b) => b.workerId))], position);
-      for (const { workerId } of planned)
-        yield this.lend(await workers.next(workerId), { workers, workerId });
+      for (const { workerId, indices } of planned)
+        yield this.lend(await workers.next(workerId), { indices, workers, workerId });
     } finally {
       this.running.delete(workers);
       if (workers.failed || this.idle !== undefined) await workers.close();
@@ -187,6 +179,12 @@ export class DataLoader {
     if (loan.workers === undefined) this.pool.give(buffers);
   }
 
+  /** The file and cell of row `row` of a batch this loader yielded and that is not yet released. */
+  async placeOfRow(batch: Batch, row: number): Promise<{ file: string; cell: string } | undefined> {
+    const index = this.loans.get(batch)?.indices[row];
+    return index === undefined ? undefined : this.collection.placeOf(index);
+  }
+
   private workerInit(workerId: number): WorkerInit {
     return {
       collection: this.collection.init(),
@@ -194,7 +192,6 @@ export class DataLoader {
       sampler: this.sampler,
       workerId,
       prefetch: this.prefetch,
-      checkCounts: this.checkCounts,
     };
   }
 

@@ -671,8 +671,10 @@ static napi_value normalize_rows_napi(napi_env env, napi_callback_info info) {
   const float *totals = arg_typed(&call, 6, "totals", napi_float32_array, "Float32Array", rows, true, NULL);
   float *y = arg_float32(&call, 7, "y", n);
   if (call.failed) return NULL;
-  normalize_rows(rows, row_ptr, len, x, (float)target, (float)eps, totals, y);
-  return NULL;
+  napi_value result;
+  napi_create_double(env, (double)normalize_rows(rows, row_ptr, len, x, (float)target, (float)eps, totals, y),
+                     &result);
+  return result;
 }
 
 static napi_value log1p_napi(napi_env env, napi_callback_info info) {
@@ -682,8 +684,36 @@ static napi_value log1p_napi(napi_env env, napi_callback_info info) {
   const float *x = arg_float32(&call, 1, "x", n);
   float *y = arg_float32(&call, 2, "y", n);
   if (call.failed) return NULL;
-  log1p_values(n, x, y);
-  return NULL;
+  napi_value result;
+  napi_create_double(env, (double)log1p_values(n, x, y), &result);
+  return result;
+}
+
+static napi_value find_bad_value_napi(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "findBadValue", 3)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const float *x = arg_float32(&call, 1, "x", n);
+  const bool nonnegative = arg_bool(&call, 2, "nonnegative");
+  if (call.failed) return NULL;
+  napi_value result;
+  napi_create_double(env, (double)find_bad_value(n, x, nonnegative), &result);
+  return result;
+}
+
+static napi_value find_bad_index_napi(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "findBadIndex", 4)) return NULL;
+  const size_t rows = (size_t)arg_int(&call, 0, "rows");
+  const int32_t *indptr = arg_typed(&call, 1, "indptr", napi_int32_array, "Int32Array", rows + 1, false, NULL);
+  size_t n_indices = 0;
+  const int32_t *indices = arg_typed(&call, 2, "indices", napi_int32_array, "Int32Array", 0, false, &n_indices);
+  const size_t cols = (size_t)arg_int(&call, 3, "cols");
+  check_row_ptr(&call, "indptr", indptr, rows, n_indices);
+  if (call.failed) return NULL;
+  napi_value result;
+  napi_create_double(env, (double)find_bad_index(rows, indptr, indices, cols), &result);
+  return result;
 }
 
 static napi_value csr_column_moments_napi(napi_env env, napi_callback_info info) {
@@ -775,6 +805,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"normalizeRows", NULL, normalize_rows_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"log1p", NULL, log1p_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"csrColumnMoments", NULL, csr_column_moments_napi, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"findBadValue", NULL, find_bad_value_napi, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"findBadIndex", NULL, find_bad_index_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"csrMatmul", NULL, csr_matmul_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"csrTransposeMatmul", NULL, csr_transpose_matmul_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNumThreads", NULL, set_num_threads, NULL, NULL, NULL, napi_enumerable, NULL},

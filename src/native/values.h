@@ -1,5 +1,6 @@
 /* Kernels over the stored values of a batch (the data array of a CSR or dense block): NormalizeTotal's
- * row scaling, Log1p and the per-gene moments of OnePassMeanVarStd. They run on every value the
+ * row scaling, Log1p, the per-gene moments of OnePassMeanVarStd, and the data layer's scans for bad
+ * values and column indices. They run on every value the
  * loader streams, so the first two are written for the vectoriser: no calls, no branches the
  * compiler cannot turn into selects. CLONES (cellarium_native.c) gives them AVX-512 and AVX2
  * versions chosen at load time: log1p takes 1.0 ns per value with AVX-512, 1.8 ns with AVX2 and
@@ -10,23 +11,56 @@
  * for bit). total_i is totals[i], or when totals is NULL the row's sum, added in double and rounded
  * once, in the same pass (the row is still in L1 when it is scaled). Row i is
  * [row_ptr[i], row_ptr[i+1]) when row_ptr is given (CSR), else [i*len, (i+1)*len). */
+/* The bits of a float32, for branch-free tests the vectoriser keeps as integer compares. */
+static inline uint32_t float_bits(float v) {
+  uint32_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  return bits;
+}
+
+/* Negative (x < 0): the sign bit set, from the smallest negative subnormal (0x80000001) to -inf
+ * (0xff800000); -0 and NaNs are not. One subtraction and one unsigned compare. */
+static inline uint32_t is_negative_bits(uint32_t bits) { return bits - 0x80000001u < 0x7f800000u; }
+
+/* NaN or +-inf: every exponent bit set. */
+static inline uint32_t is_nonfinite_bits(uint32_t bits) { return (bits & 0x7f800000u) == 0x7f800000u; }
+
+/* Position of the first negative of x[start..end), or end. */
+static inline size_t first_negative(const float *x, size_t start, size_t end) {
+  for (size_t p = start; p < end; p++) {
+    if (is_negative_bits(float_bits(x[p]))) return p;
+  }
+  return end;
+}
+
+/* Returns the position of the first negative x (NormalizeTotal needs counts), having left its row
+ * untouched (rows before it are scaled), or the number of values when there is none. Each row is
+ * checked before it is scaled, by a branch-free OR that is fused into the row sum when there is
+ * one and otherwise rereads the row from L1. */
 CLONES
-static void normalize_rows(size_t rows, const int32_t *row_ptr, size_t len, const float *x, float target,
-                           float eps, const float *totals, float *y) {
+static size_t normalize_rows(size_t rows, const int32_t *row_ptr, size_t len, const float *x, float target,
+                             float eps, const float *totals, float *y) {
   for (size_t i = 0; i < rows; i++) {
     const size_t start = row_ptr != NULL ? (size_t)row_ptr[i] : i * len;
     const size_t end = row_ptr != NULL ? (size_t)row_ptr[i + 1] : start + len;
+    uint32_t negative = 0;
     float total;
     if (totals != NULL) {
       total = totals[i];
+      for (size_t p = start; p < end; p++) negative |= is_negative_bits(float_bits(x[p]));
     } else {
       double sum = 0;
-      for (size_t p = start; p < end; p++) sum += x[p];
+      for (size_t p = start; p < end; p++) {
+        negative |= is_negative_bits(float_bits(x[p]));
+        sum += x[p];
+      }
       total = (float)sum;
     }
+    if (negative != 0) return first_negative(x, start, end);
     const float d = total + eps;
     for (size_t p = start; p < end; p++) y[p] = (target * x[p]) / d;
   }
+  return row_ptr != NULL ? (rows == 0 ? 0 : (size_t)row_ptr[rows]) : rows * len;
 }
 
 static inline double bits_to_double(uint64_t bits) {
@@ -82,9 +116,66 @@ static inline float log1p_value(float xf) {
   return (float)((u > 0.0 && u < INFINITY) ? regular : special);
 }
 
+/* Values a block scan tests at a time before locating: long enough for the vectorised OR to pay,
+ * short enough that locating the bad value rescans little (and, in log1p, that the chunk is still
+ * in L1 when it is transformed). */
+#define SCAN_CHUNK 1024
+
+/* Returns the position of the first negative x (Log1p is for counts), having left its chunk and
+ * everything after untouched, or n when there is none. Each chunk is checked, then transformed. */
 CLONES
-static void log1p_values(size_t n, const float *x, float *y) {
-  for (size_t i = 0; i < n; i++) y[i] = log1p_value(x[i]);
+static size_t log1p_values(size_t n, const float *x, float *y) {
+  for (size_t start = 0; start < n; start += SCAN_CHUNK) {
+    const size_t end = n - start > SCAN_CHUNK ? start + SCAN_CHUNK : n;
+    uint32_t negative = 0;
+    for (size_t p = start; p < end; p++) negative |= is_negative_bits(float_bits(x[p]));
+    if (negative != 0) return first_negative(x, start, end);
+    for (size_t p = start; p < end; p++) y[p] = log1p_value(x[p]);
+  }
+  return n;
+}
+
+/* Position of the first of x[0..n) that is NaN or infinite, or (nonnegative) negative; n when none is.
+ * The data layer runs it on every block it reads, so the common all-valid case is a branch-free
+ * OR over each chunk. */
+CLONES
+static size_t find_bad_value(size_t n, const float *x, bool nonnegative) {
+  const uint32_t check_sign = nonnegative ? 1u : 0u;
+  for (size_t start = 0; start < n; start += SCAN_CHUNK) {
+    const size_t end = n - start > SCAN_CHUNK ? start + SCAN_CHUNK : n;
+    uint32_t bad = 0;
+    for (size_t p = start; p < end; p++) {
+      const uint32_t bits = float_bits(x[p]);
+      bad |= is_nonfinite_bits(bits) | (check_sign & is_negative_bits(bits));
+    }
+    if (bad == 0) continue;
+    for (size_t p = start; p < end; p++) {
+      const uint32_t bits = float_bits(x[p]);
+      if (is_nonfinite_bits(bits) | (check_sign & is_negative_bits(bits))) return p;
+    }
+  }
+  return n;
+}
+
+/* Position of the first column index of a CSR block that is outside [0, cols), or not above the
+ * index before it in its row (unsorted, or a duplicate); nnz = indptr[rows] when none is. indptr
+ * is non-decreasing from indptr[0] = 0 (checked by the caller). */
+CLONES
+static size_t find_bad_index(size_t rows, const int32_t *indptr, const int32_t *indices, size_t cols) {
+  for (size_t i = 0; i < rows; i++) {
+    const size_t start = (size_t)indptr[i], end = (size_t)indptr[i + 1];
+    if (start == end) continue;
+    uint32_t bad = (uint32_t)indices[start] >= cols;
+    for (size_t p = start + 1; p < end; p++) {
+      bad |= ((uint32_t)indices[p] >= cols) | (indices[p] <= indices[p - 1]);
+    }
+    if (bad == 0) continue;
+    if ((uint32_t)indices[start] >= cols) return start;
+    for (size_t p = start + 1; p < end; p++) {
+      if ((uint32_t)indices[p] >= cols || indices[p] <= indices[p - 1]) return p;
+    }
+  }
+  return rows == 0 ? 0 : (size_t)indptr[rows];
 }
 
 /* Per-gene sums of a CSR block's stored values (OnePassMeanVarStd's inner loop): for each stored

@@ -17,7 +17,7 @@ import { copyFile, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../data/atomic-file.js";
 import type { Batch, JsonValue } from "../data/batch.js";
-import { ArgumentError, CheckpointError } from "../errors.js";
+import { ArgumentError, CheckpointError, DataValueError } from "../errors.js";
 import type { CellariumModel, PredictOptions, PredictOutput, TrainerContext } from "../models/model.js";
 import { clipGradNorm, clipGradValue } from "../optim/clip.js";
 import type { AnyOptimizer } from "../optim/registry.js";
@@ -54,6 +54,16 @@ export interface BatchSource {
    * reads its arrays afterwards, so the source may reuse their memory (DataLoader.release).
    */
   release?(batch: Batch): void;
+  /**
+   * Where row `row` of a batch it yielded (not yet released) came from: the file and the cell in
+   * it, e.g. "cell AAAC-1 (row 1003)"; errors about a value of the batch are prefixed with them.
+   */
+  placeOfRow?(batch: Batch, row: number): Promise<CellPlace | undefined>;
+}
+
+export interface CellPlace {
+  readonly file: string;
+  readonly cell: string;
 }
 
 export interface CheckpointOptions {
@@ -228,8 +238,14 @@ export class Trainer {
       let lossCount = 0;
       if (consumed < limit) {
         for await (const raw of data.epochBatches({ epoch, batchesConsumed: consumed })) {
-          const batch = module.transform(raw, { ownsValues: data.ownsBatches === true });
-          const output = model.forward(batch);
+          let batch: Batch;
+          let output: ReturnType<CellariumModel["forward"]>;
+          try {
+            batch = module.transform(raw, { ownsValues: data.ownsBatches === true });
+            output = model.forward(batch);
+          } catch (error) {
+            throw await placed(error, data, raw);
+          }
           empty = false;
           unmerged = streaming;
           consumed++;
@@ -323,18 +339,20 @@ export class Trainer {
     let total = 0;
     let weight = 0;
     let batches = 0;
-    await noGradAsync(async () => {
-      for await (const raw of data.epochBatches({ epoch: 0, batchesConsumed: 0 })) {
-        if (batches++ >= limit) break;
+    for await (const raw of data.epochBatches({ epoch: 0, batchesConsumed: 0 })) {
+      if (batches++ >= limit) break;
+      // No tape: grad mode is off for exactly the synchronous work of each batch (a scope around
+      // the loop would end at its first await).
+      const result = await noGradPlaced(data, raw, () => {
         const batch = module.transform(raw, { ownsValues: data.ownsBatches === true });
-        const loss = model.validate!(batch).loss;
-        if (loss) {
-          total += loss.item() * cellsIn(batch);
-          weight += cellsIn(batch);
-        }
-        data.release?.(raw);
+        return { loss: model.validate!(batch).loss?.item(), cells: cellsIn(batch) };
+      });
+      if (result.loss !== undefined) {
+        total += result.loss * result.cells;
+        weight += result.cells;
       }
-    });
+      data.release?.(raw);
+    }
     return { loss: weight > 0 ? total / weight : Number.NaN, cells: weight };
   }
 
@@ -358,8 +376,10 @@ export class Trainer {
     let batches = 0;
     for await (const raw of data.epochBatches({ epoch: 0, batchesConsumed: 0 })) {
       if (batches++ >= limit) break;
-      const batch = module.transform(raw, { ownsValues: data.ownsBatches === true });
-      const output = noGrad(() => model.predict!(batch, options));
+      const { batch, output } = await noGradPlaced(data, raw, () => {
+        const batch = module.transform(raw, { ownsValues: data.ownsBatches === true });
+        return { batch, output: model.predict!(batch, options) };
+      });
       await write(batch, output);
       cells += cellsIn(batch);
       // Outputs are the model's own arrays (a writer may keep them), never views of the batch.
@@ -379,13 +399,34 @@ export class Trainer {
   }
 }
 
-async function noGradAsync(fn: () => Promise<void>): Promise<void> {
-  // noGrad is synchronous; validation's awaits happen between batches, where no op runs.
-  let pending: Promise<void> = Promise.resolve();
-  noGrad(() => {
-    pending = fn();
+/** fn() with grad mode off, its DataValueErrors placed in their file (placed). */
+async function noGradPlaced<T>(data: BatchSource, raw: Batch, fn: () => T): Promise<T> {
+  try {
+    return noGrad(fn);
+  } catch (error) {
+    throw await placed(error, data, raw);
+  }
+}
+
+/**
+ * A DataValueError about a row of `raw` with the row's file and cell in front (BatchSource.placeOfRow);
+ * other errors as they are.
+ */
+async function placed(error: unknown, data: BatchSource, raw: Batch): Promise<unknown> {
+  if (!(error instanceof DataValueError) || error.row === undefined || data.placeOfRow === undefined) {
+    return error;
+  }
+  const place = await data.placeOfRow(raw, error.row).catch(() => undefined);
+  if (place === undefined) return error;
+  const { key, value, row, col } = error;
+  return new DataValueError(`${place.file}: ${place.cell}: ${error.message}`, {
+    cause: error,
+    file: place.file,
+    ...(key !== undefined && { key }),
+    value,
+    row,
+    ...(col !== undefined && { col }),
   });
-  await pending;
 }
 
 function step(

@@ -4,10 +4,10 @@
 
 import type { Batch, Transform, TransformState } from "../data/batch.js";
 import type { Matrix } from "../data/matrix.js";
-import { ArgumentError, SchemaMismatchError } from "../errors.js";
+import { ArgumentError, DataValueError, SchemaMismatchError } from "../errors.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { checkStateName, numberArg } from "./state.js";
-import { checkEps, withValues } from "./values.js";
+import { checkEps, refuseNegative, withValues } from "./values.js";
 
 /**
  * The normalized block, in x_ng's format (zeros stay zeros, so CSR costs O(nnz)), its values in
@@ -22,17 +22,42 @@ export function normalizeTotal(
   targetCount: number,
   eps: number,
   out: Float32Array = new Float32Array(x_ng.data.length),
+  var_names_g?: readonly string[],
 ): Matrix {
-  if (total_mrna_umis_n !== undefined && total_mrna_umis_n.length !== x_ng.nRows) {
-    throw new SchemaMismatchError(
-      `NormalizeTotal: total_mrna_umis_n has ${total_mrna_umis_n.length} values but x_ng has ${x_ng.nRows} rows`,
-    );
-  }
+  if (total_mrna_umis_n !== undefined) checkTotals(total_mrna_umis_n, x_ng.nRows);
   // torch casts the Python scalars to the tensor's float32 before the ops (the kernel does too).
   const rowPtr = x_ng.format === "csr" ? x_ng.indptr : null;
   const totals = total_mrna_umis_n ?? null;
-  kernels().normalizeRows(x_ng.nRows, rowPtr, x_ng.nCols, x_ng.data, targetCount, eps, totals, out);
+  const stop = kernels().normalizeRows(
+    x_ng.nRows,
+    rowPtr,
+    x_ng.nCols,
+    x_ng.data,
+    targetCount,
+    eps,
+    totals,
+    out,
+  );
+  refuseNegative("NormalizeTotal", stop, x_ng, var_names_g);
   return withValues(x_ng, out);
+}
+
+/** Given totals (an obs column) are one finite number >= 0 per row: a NaN would make the whole row NaN. */
+function checkTotals(total_mrna_umis_n: Float32Array, nRows: number): void {
+  if (total_mrna_umis_n.length !== nRows) {
+    throw new SchemaMismatchError(
+      `NormalizeTotal: total_mrna_umis_n has ${total_mrna_umis_n.length} values but x_ng has ${nRows} rows`,
+    );
+  }
+  for (let row = 0; row < nRows; row++) {
+    const value = total_mrna_umis_n[row]!;
+    if (!(value >= 0 && value < Number.POSITIVE_INFINITY)) {
+      throw new DataValueError(
+        `NormalizeTotal: total_mrna_umis_n is ${value} at row ${row} of the batch; totals must be finite and >= 0`,
+        { key: "total_mrna_umis_n", value, row },
+      );
+    }
+  }
 }
 
 export interface NormalizeTotalOptions {
@@ -68,12 +93,17 @@ export class NormalizeTotal implements Transform {
   }
 
   forward(batch: Batch): Partial<Batch> {
-    return { x_ng: normalizeTotal(batch.x_ng, batch.total_mrna_umis_n, this.targetCount, this.eps) };
+    const { x_ng, total_mrna_umis_n, var_names_g } = batch;
+    return {
+      x_ng: normalizeTotal(x_ng, total_mrna_umis_n, this.targetCount, this.eps, undefined, var_names_g),
+    };
   }
 
   forwardInPlace(batch: Batch): Partial<Batch> {
-    const { x_ng } = batch;
-    return { x_ng: normalizeTotal(x_ng, batch.total_mrna_umis_n, this.targetCount, this.eps, x_ng.data) };
+    const { x_ng, total_mrna_umis_n, var_names_g } = batch;
+    return {
+      x_ng: normalizeTotal(x_ng, total_mrna_umis_n, this.targetCount, this.eps, x_ng.data, var_names_g),
+    };
   }
 
   state(): TransformState {

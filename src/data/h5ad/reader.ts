@@ -1,6 +1,7 @@
 import type { File, Group } from "h5wasm/node";
 import { ArgumentError, FileFormatError } from "../../errors.js";
 import type { ArrayAllocator } from "../buffer-pool.js";
+import { checkBlock } from "../check-block.js";
 import type { Matrix } from "../matrix.js";
 import { AnnDataFrame } from "./dataframe.js";
 import { isGroup } from "./element.js";
@@ -70,31 +71,35 @@ export class AnnDataFile {
 
   /**
    * Rows [rowStart, rowEnd) of X as float32: CSR for sparse files, dense row-major otherwise; its
-   * large arrays from `allocate` (MatrixReader.read).
+   * large arrays from `allocate` (MatrixReader.read). Checked (check-block.ts): NaN or infinite
+   * values and column indices out of range are errors naming the cell and the gene; CSR rows come
+   * sorted by column, repeated columns summed.
    */
   readX(rowStart: number, rowEnd: number, allocate?: ArrayAllocator): Matrix {
     this.checkOpen();
-    return this.x.read(rowStart, rowEnd, allocate);
+    return this.checked("X", true, rowStart, this.x.read(rowStart, rowEnd, allocate));
   }
 
   layerKeys(): string[] {
     return this.keysOf("layers");
   }
 
-  /** Rows of layers[key], read like X. */
+  /** Rows of layers[key], read and checked like X. */
   layer(key: string, rowStart = 0, rowEnd = this.nObs, allocate?: ArrayAllocator): Matrix {
     this.checkOpen();
-    return this.matrixAt("layers", key, this.nVars).read(rowStart, rowEnd, allocate);
+    const block = this.matrixAt("layers", key, this.nVars).read(rowStart, rowEnd, allocate);
+    return this.checked(`layers/${key}`, true, rowStart, block);
   }
 
   obsmKeys(): string[] {
     return this.keysOf("obsm");
   }
 
-  /** Rows of obsm[key] (an n_obs x k array or sparse matrix), read like X. */
+  /** Rows of obsm[key] (an n_obs x k array or sparse matrix), read and checked like X. */
   obsm(key: string, rowStart = 0, rowEnd = this.nObs, allocate?: ArrayAllocator): Matrix {
     this.checkOpen();
-    return this.matrixAt("obsm", key, undefined).read(rowStart, rowEnd, allocate);
+    const block = this.matrixAt("obsm", key, undefined).read(rowStart, rowEnd, allocate);
+    return this.checked(`obsm/${key}`, false, rowStart, block);
   }
 
   /** The simple entries of uns (see uns.ts); an absent uns reads as {}. */
@@ -108,6 +113,16 @@ export class AnnDataFile {
     if (this.closed) return;
     this.closed = true;
     this.h5.close();
+  }
+
+  /** A block of `element` from row `rowStart` on, checked; its columns are genes unless obsm. */
+  private checked(element: string, genes: boolean, rowStart: number, block: Matrix): Matrix {
+    return checkBlock(block, this.path, element, (row, col) => {
+      // Only on the error path: the names are read then.
+      const cell = this.obsNames()[rowStart + row];
+      const gene = genes ? this.varNames()[col] : undefined;
+      return `cell ${cell} (row ${rowStart + row}), ${gene === undefined ? `column ${col}` : `gene ${gene}`}`;
+    });
   }
 
   private keysOf(groupKey: string): string[] {

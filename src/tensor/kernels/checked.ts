@@ -343,7 +343,7 @@ export function checked(impl: Kernels): Kernels {
       const values = rowPtr === null ? rows * rowLen : rowPointers("normalizeRows", "rowPtr", rowPtr, rows);
       atLeast("normalizeRows", "x", x, values);
       atLeast("normalizeRows", "y", y, values);
-      impl.normalizeRows(rows, rowPtr, rowLen, x, target, eps, totals, y);
+      return impl.normalizeRows(rows, rowPtr, rowLen, x, target, eps, totals, y);
     },
     csrColumnMoments(indices, values, shift, moments) {
       if (!(indices instanceof Int32Array)) {
@@ -388,7 +388,23 @@ export function checked(impl: Kernels): Kernels {
       float32("log1p", "y", y);
       atLeast("log1p", "x", x, n);
       atLeast("log1p", "y", y, n);
-      impl.log1p(n, x, y);
+      return impl.log1p(n, x, y);
+    },
+    findBadValue(n, x, nonnegative) {
+      count("findBadValue", "n", n);
+      float32("findBadValue", "x", x);
+      atLeast("findBadValue", "x", x, n);
+      return impl.findBadValue(n, x, nonnegative === true);
+    },
+    findBadIndex(rows, indptr, indices, cols) {
+      count("findBadIndex", "rows", rows);
+      count("findBadIndex", "cols", cols);
+      if (!(indices instanceof Int32Array)) {
+        throw new ArgumentError(`findBadIndex: indices must be an Int32Array, got ${describe(indices)}`);
+      }
+      const nnz = rowPointers("findBadIndex", "indptr", indptr, rows);
+      atLeast("findBadIndex", "indices", indices, nnz);
+      return impl.findBadIndex(rows, indptr, indices, cols);
     },
     gelu(n, x, y) {
       count("gelu", "n", n);

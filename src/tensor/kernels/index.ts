@@ -9,7 +9,14 @@ import { loadNativeKernels } from "./native.js";
 import { philoxBlocksTs } from "./philox-ts.js";
 import { dropoutKeepTs, maskedScaleTs, softmaxBackwardRowsTs, softmaxRowsTs } from "./rows-ts.js";
 import type { Kernels } from "./types.js";
-import { csrColumnMomentsTs, log1pTs, normalizeRowsTs, throwingColumnMoments } from "./values-ts.js";
+import {
+  csrColumnMomentsTs,
+  findBadIndexTs,
+  findBadValueTs,
+  log1pTs,
+  normalizeRowsTs,
+  throwingColumnMoments,
+} from "./values-ts.js";
 
 export type { FloatArray, Kernels } from "./types.js";
 
@@ -33,6 +40,8 @@ const typescriptKernels: Kernels = checked({
   philoxBlocks: philoxBlocksTs,
   normalizeRows: normalizeRowsTs,
   log1p: log1pTs,
+  findBadValue: findBadValueTs,
+  findBadIndex: findBadIndexTs,
   csrColumnMoments: throwingColumnMoments(csrColumnMomentsTs),
   csrMatmul: throwingCsrProduct("csrMatmul", csrMatmulTs),
   csrTransposeMatmul: throwingCsrProduct("csrTransposeMatmul", csrTransposeMatmulTs),

@@ -106,6 +106,8 @@ function wrap(addon: Addon): Kernels {
     philoxBlocks: addon.philoxBlocks,
     normalizeRows: addon.normalizeRows,
     log1p: addon.log1p,
+    findBadValue: addon.findBadValue,
+    findBadIndex: addon.findBadIndex,
     csrColumnMoments: throwingColumnMoments(addon.csrColumnMoments),
     csrMatmul: throwingCsrProduct("csrMatmul", addon.csrMatmul),
     csrTransposeMatmul: throwingCsrProduct("csrTransposeMatmul", addon.csrTransposeMatmul),

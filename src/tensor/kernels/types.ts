@@ -147,7 +147,9 @@ export interface Kernels {
    * for the values p of row i, float32 rounding after each operation as in torch; total_i is
    * totals[i], or with totals null the row's sum (added in double, rounded once to float32). Row i
    * spans [rowPtr[i], rowPtr[i + 1]) of x (a CSR indptr, non-decreasing from >= 0) or, when rowPtr
-   * is null, [i rowLen, (i + 1) rowLen) (dense rows). y may be x.
+   * is null, [i rowLen, (i + 1) rowLen) (dense rows). y may be x. NormalizeTotal needs counts:
+   * returns the position of the first negative x, its row and the rows after it left unscaled
+   * (x intact there even in place), or the number of values when none is negative.
    */
   normalizeRows(
     rows: number,
@@ -158,12 +160,25 @@ export interface Kernels {
     eps: number,
     totals: Float32Array | null,
     y: Float32Array,
-  ): void;
+  ): number;
   /**
    * y[i] = log1p(x[i]) for i < n, rounded once to float32 from a double computation (the correctly
    * rounded float32 log1p except within ~1e-16 relative of a rounding boundary). y may be x.
+   * Log1p is for counts: returns the position of the first negative x, having stopped before the
+   * block of values that holds it (x intact from there on even in place), or n when none is.
    */
-  log1p(n: number, x: Float32Array, y: Float32Array): void;
+  log1p(n: number, x: Float32Array, y: Float32Array): number;
+  /**
+   * The position of the first of x[0..n) that is NaN or infinite or, with `nonnegative`, below 0
+   * (-0 passes); n when there is none. The data layer's check of every block it reads.
+   */
+  findBadValue(n: number, x: Float32Array, nonnegative: boolean): number;
+  /**
+   * The position of the first column index of a CSR block (rows + 1 row pointers, non-decreasing
+   * from >= 0 within indices) that is outside [0, cols) or not above the index before it in its
+   * row (unsorted or duplicated); indptr[rows] when every row is strictly increasing in range.
+   */
+  findBadIndex(rows: number, indptr: Int32Array, indices: Int32Array, cols: number): number;
   /**
    * Per-gene sums over a CSR block's stored values (the running moments of OnePassMeanVarStd):
    * moments holds three numbers per gene, [sum of d, sum of d^2, count] at 3g, 3g + 1, 3g + 2

@@ -1,5 +1,5 @@
-// TypeScript fallbacks of the batch-value kernels (see Kernels.normalizeRows, log1p and
-// csrColumnMoments).
+// TypeScript fallbacks of the batch-value kernels (see Kernels.normalizeRows, log1p,
+// csrColumnMoments, findBadValue and findBadIndex).
 
 import { ArgumentError } from "../../errors.js";
 import type { Kernels } from "./types.js";
@@ -14,8 +14,32 @@ export function log1pFloat32(x: number): number {
   return x < 1e-4 && x > -1e-4 ? x * (1 - x * (0.5 - x * (1 / 3 - x * 0.25))) : Math.log(1 + x);
 }
 
-export function log1pTs(n: number, x: Float32Array, y: Float32Array): void {
+export function log1pTs(n: number, x: Float32Array, y: Float32Array): number {
+  // Checked first, so that the input is intact when a negative value is reported.
+  for (let i = 0; i < n; i++) if (x[i]! < 0) return i;
   for (let i = 0; i < n; i++) y[i] = log1pFloat32(x[i]!);
+  return n;
+}
+
+export function findBadValueTs(n: number, x: Float32Array, nonnegative: boolean): number {
+  for (let p = 0; p < n; p++) {
+    const v = x[p]!;
+    // v - v is 0 for finite v, NaN for NaN and +-inf.
+    if (v - v !== 0 || (nonnegative && v < 0)) return p;
+  }
+  return n;
+}
+
+export function findBadIndexTs(rows: number, indptr: Int32Array, indices: Int32Array, cols: number): number {
+  for (let i = 0; i < rows; i++) {
+    let previous = -1;
+    for (let p = indptr[i]!; p < indptr[i + 1]!; p++) {
+      const c = indices[p]!;
+      if (c >= cols || c <= previous) return p;
+      previous = c;
+    }
+  }
+  return rows === 0 ? 0 : indptr[rows]!;
 }
 
 /**
@@ -58,21 +82,23 @@ export function normalizeRowsTs(
   eps: number,
   totals: Float32Array | null,
   y: Float32Array,
-): void {
+): number {
   const target32 = Math.fround(target);
   const eps32 = Math.fround(eps);
   for (let i = 0; i < rows; i++) {
     const start = rowPtr === null ? i * rowLen : rowPtr[i]!;
     const end = rowPtr === null ? start + rowLen : rowPtr[i + 1]!;
     let total = 0;
-    if (totals !== null) {
-      total = totals[i]!;
-    } else {
-      for (let p = start; p < end; p++) total += x[p]!;
+    for (let p = start; p < end; p++) {
+      const v = x[p]!;
+      if (v < 0) return p;
+      total += v;
     }
+    if (totals !== null) total = totals[i]!;
     // A float32 quotient of two float32 values computed in double and rounded once is the
     // correctly rounded float32 quotient, i.e. what float32 division gives.
     const d = Math.fround(Math.fround(total) + eps32);
     for (let p = start; p < end; p++) y[p] = Math.fround(target32 * x[p]!) / d;
   }
+  return rowPtr === null ? rows * rowLen : rows === 0 ? 0 : rowPtr[rows]!;
 }
