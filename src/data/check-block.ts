@@ -51,12 +51,35 @@ export function checkBlock(
   return sortRows(block, file, element, placeOf);
 }
 
-/** "NaN", "inf", "-inf" or the number. */
+/** "NaN", "inf", "-inf", "the negative value v" or "the value v". */
 export function describeValue(value: number): string {
   if (Number.isNaN(value)) return "NaN";
   if (value === Number.POSITIVE_INFINITY) return "inf";
   if (value === Number.NEGATIVE_INFINITY) return "-inf";
-  return `the value ${value}`;
+  return value < 0 ? `the negative value ${value}` : `the value ${value}`;
+}
+
+/**
+ * Throws unless `stop` is past x's values: the position of the first value a step that needs
+ * counts cannot take (the first negative, as NormalizeTotal's and Log1p's kernels report it; or
+ * the first negative or non-finite, as findBadValue does), left in place so it can be named. The
+ * DataValueError's row is the batch row: the Trainer names the cell and file it came from
+ * (BatchSource.placeOfRow).
+ */
+export function refuseValueAt(step: string, stop: number, x: Matrix, var_names_g?: readonly string[]): void {
+  if (stop >= x.data.length) return;
+  const { row, col } = locate(x, stop);
+  const value = x.data[stop]!;
+  const gene = var_names_g?.[col] ?? `column ${col}`;
+  throw new DataValueError(
+    `${step}: x_ng has ${describeValue(value)} at row ${row} of the batch, gene ${gene}; ${step} needs counts (finite, >= 0): give it raw counts (X or a counts layer), or leave it out for normalized data`,
+    { key: "x_ng", value, row, col },
+  );
+}
+
+/** Throws unless x holds counts (finite values >= 0), for the models that need them; one native pass. */
+export function requireCounts(step: string, x: Matrix, var_names_g?: readonly string[]): void {
+  refuseValueAt(step, kernels().findBadValue(x.data.length, x.data, true), x, var_names_g);
 }
 
 /** The row and column of stored value `p` of a block. */

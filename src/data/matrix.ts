@@ -1,3 +1,5 @@
+import { ArgumentError } from "../errors.js";
+
 // The in-memory forms of a block of X, and the conversions between them. Batches keep X as CSR (single-cell counts are ~90-95%
 // zeros) until a transform or model needs it dense. Row-major dense blocks are what models wrap
 // as tensors without copying.
@@ -30,8 +32,18 @@ export function densify(x_ng: Matrix): DenseMatrix {
   for (let i = 0; i < nRows; i++) {
     const offset = i * nCols;
     const end = indptr[i + 1]!;
-    // += so that duplicate column entries add up, as scipy's and torch's to_dense do.
-    for (let p = indptr[i]!; p < end; p++) out[offset + indices[p]!] += data[p]!;
+    for (let p = indptr[i]!; p < end; p++) {
+      const c = indices[p]!;
+      // An index outside the row would write into another cell's row.
+      if (!(c >= 0 && c < nCols)) {
+        throw new ArgumentError(`densify: x_ng's column index ${c} at row ${i} is outside [0, ${nCols})`, {
+          key: "x_ng",
+          value: c,
+        });
+      }
+      // += so that duplicate column entries add up, as scipy's and torch's to_dense do.
+      out[offset + c] += data[p]!;
+    }
   }
   return { format: "dense", nRows, nCols, data: out };
 }

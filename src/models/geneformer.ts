@@ -20,6 +20,7 @@
 //   returns logits only when asked (output_logits); stacked tensors stand for upstream's tuples.
 
 import type { Batch, JsonValue } from "../data/batch.js";
+import { requireCounts } from "../data/check-block.js";
 import { ArgumentError } from "../errors.js";
 import { Embedding } from "../nn/embedding.js";
 import { normalInit } from "../nn/init.js";
@@ -197,6 +198,8 @@ export class Geneformer extends Module implements CellariumModel {
   /** The genes' ranks as tokens (upstream's tokenize). */
   tokenize(batch: Batch, full = true): GeneformerTokens {
     checkVarNames(this.className, this.var_names_g, batch.var_names_g);
+    // Ranks of expression: counts (or counts over medians), never negative or NaN.
+    requireCounts(this.className, batch.x_ng, batch.var_names_g);
     return tokenize(batch.x_ng, { maxLength: this.config.maxPositionEmbeddings, full });
   }
 
@@ -253,6 +256,7 @@ export class Geneformer extends Module implements CellariumModel {
    */
   predict(batch: Batch, options: GeneformerPredictOptions = {}): PredictOutput {
     checkVarNames(this.className, this.var_names_g, batch.var_names_g);
+    requireCounts(this.className, batch.x_ng, batch.var_names_g);
     const want = {
       hidden: options.output_hidden_states ?? true,
       attentions: options.output_attentions ?? true,

@@ -4,6 +4,7 @@
 // (src/models/streaming/tdigest.ts) and stored in checkpoints as tensors; replicas merge them.
 
 import type { Batch, JsonValue } from "../data/batch.js";
+import { requireCounts } from "../data/check-block.js";
 import { ArgumentError, CheckpointError } from "../errors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { type CellariumModel, lookupAttribute, type ModelAttribute, type ModelOutput } from "./model.js";
@@ -42,6 +43,8 @@ export class TDigest implements CellariumModel {
 
   forward(batch: Batch): ModelOutput {
     checkVarNames(this.className, this.var_names_g, batch.var_names_g);
+    // Medians of non-zero counts: a negative or NaN value is an input error, not a value to skip.
+    requireCounts(this.className, batch.x_ng, batch.var_names_g);
     this.digests.update(batch.x_ng);
     return {};
   }

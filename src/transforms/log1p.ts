@@ -1,10 +1,11 @@
 // Log1p (upstream cellarium/ml/transforms/log1p.py): y_ng = log(1 + x_ng).
 
 import type { Batch, Transform, TransformState } from "../data/batch.js";
+import { refuseValueAt } from "../data/check-block.js";
 import type { Matrix } from "../data/matrix.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { checkStateName } from "./state.js";
-import { refuseNegative, withValues } from "./values.js";
+import { withValues } from "./values.js";
 
 /**
  * log1p of every value, in x_ng's format: log1p(0) = 0, so CSR keeps its structure (O(nnz)). The
@@ -18,7 +19,7 @@ export function log1p(
   var_names_g?: readonly string[],
 ): Matrix {
   const src = x_ng.data;
-  refuseNegative("Log1p", kernels().log1p(src.length, src, out), x_ng, var_names_g);
+  refuseValueAt("Log1p", kernels().log1p(src.length, src, out), x_ng, var_names_g);
   return withValues(x_ng, out);
 }
 

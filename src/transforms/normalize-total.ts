@@ -3,11 +3,12 @@
 // with total_mrna_umis_n from the batch when given, else the row sums of x_ng.
 
 import type { Batch, Transform, TransformState } from "../data/batch.js";
+import { refuseValueAt } from "../data/check-block.js";
 import type { Matrix } from "../data/matrix.js";
 import { ArgumentError, DataValueError, SchemaMismatchError } from "../errors.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { checkStateName, numberArg } from "./state.js";
-import { checkEps, refuseNegative, withValues } from "./values.js";
+import { checkEps, withValues } from "./values.js";
 
 /**
  * The normalized block, in x_ng's format (zeros stay zeros, so CSR costs O(nnz)), its values in
@@ -38,7 +39,7 @@ export function normalizeTotal(
     totals,
     out,
   );
-  refuseNegative("NormalizeTotal", stop, x_ng, var_names_g);
+  refuseValueAt("NormalizeTotal", stop, x_ng, var_names_g);
   return withValues(x_ng, out);
 }
 

@@ -1,8 +1,7 @@
 // Small pieces shared by the transforms.
 
-import { locate } from "../data/check-block.js";
 import type { Matrix } from "../data/matrix.js";
-import { ArgumentError, DataValueError } from "../errors.js";
+import { ArgumentError } from "../errors.js";
 
 /**
  * `x` with its values replaced by `data` (same length). A CSR result shares indptr and indices
@@ -48,21 +47,4 @@ export function toFloat32(
 /** Where row i of x starts in x.data; row i ends where row i + 1 starts. */
 export function rowStart(x: Matrix, i: number): number {
   return x.format === "csr" ? x.indptr[i]! : i * x.nCols;
-}
-
-/**
- * Throws unless `stop` is x's number of values: the batch kernels of the steps that need counts
- * (NormalizeTotal, Log1p) stop at the first negative value and return its position, leaving it in
- * place. The DataValueError's row is the batch row: the Trainer names the cell and the file it
- * came from (DataLoader.placeOfRow).
- */
-export function refuseNegative(step: string, stop: number, x: Matrix, var_names_g?: readonly string[]): void {
-  if (stop >= x.data.length) return;
-  const { row, col } = locate(x, stop);
-  const value = x.data[stop]!;
-  const gene = var_names_g?.[col] ?? `column ${col}`;
-  throw new DataValueError(
-    `${step}: x_ng has the negative value ${value} at row ${row} of the batch, gene ${gene}; ${step} needs counts (>= 0): give it raw counts (X or a counts layer), or leave it out for normalized data`,
-    { key: "x_ng", value, row, col },
-  );
 }

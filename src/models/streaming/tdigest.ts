@@ -110,8 +110,13 @@ export class TDigestSet {
       const { indptr, indices } = x_ng;
       for (let p = indptr[0]!; p < indptr[nRows]!; p++) {
         const x = data[p]!;
+        const g = indices[p]!;
+        // A gene outside the digests would write into another gene's buffer.
+        if (!(g >= 0 && g < nCols)) {
+          throw new ArgumentError(`TDigestSet.update: x_ng's column index ${g} is outside [0, ${nCols})`);
+        }
         // x - x is 0 exactly when x is finite.
-        if (x !== 0 && x - x === 0) this.add(indices[p]!, x);
+        if (x !== 0 && x - x === 0) this.add(g, x);
       }
     } else {
       for (let i = 0; i < nRows; i++) {
