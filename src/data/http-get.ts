@@ -61,6 +61,9 @@ export function httpGet(
     req.on("response", (res) => {
       const location = res.headers.location;
       if (!REDIRECTS.has(res.statusCode ?? 0) || location === undefined) {
+        // A timeout before the caller reads the body must not be an unhandled 'error' event; the
+        // caller's read still fails with it (a destroyed stream keeps its error).
+        res.on("error", () => {});
         response = res;
         resolve(res);
         return;

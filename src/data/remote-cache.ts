@@ -317,7 +317,8 @@ async function attemptDownload(
   await rename(part, target);
   await writeEntry(target, {
     url: source,
-    ...version,
+    etag: version.etag,
+    lastModified: version.lastModified,
     length: (await stat(target)).size,
     checkedAt: Date.now(),
   });

@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import { test } from "node:test";
+import { DistributedAnnDataCollection } from "../../src/data/collection.js";
 import { isRemote, localPath } from "../../src/data/remote-cache.js";
 import { ArgumentError, DownloadError, FileFormatError } from "../../src/errors.js";
 import { tempDir } from "../helpers/temp.js";
@@ -253,6 +254,16 @@ test("a server that accepts the connection and never answers times out, naming t
     }).catch((e) => e);
     assert.ok(stall instanceof DownloadError, String(stall));
     assert.match(stall.message, /stall\.h5ad: no bytes of the body within 0\.2 s \(idleTimeoutMs/);
+    // The collection passes its download options on.
+    const opened = DistributedAnnDataCollection.open({
+      filenames: server.url(),
+      cacheDir: cache,
+      download: { idleTimeoutMs: 200, retries: 0 },
+    });
+    await assert.rejects(
+      opened,
+      (error: Error) => error instanceof DownloadError && /no answer within 0\.2 s/.test(error.message),
+    );
     assert.ok(Date.now() - started < 20_000);
     assert.deepEqual(await cachedNames(cache), []);
   } finally {
