@@ -6,7 +6,7 @@ import { gatherColumn, gatherRows, gatherStrings } from "./gather.js";
 import type { DataFrameColumn } from "./h5ad/dataframe.js";
 import { AnnDataFile } from "./h5ad/reader.js";
 import type { Matrix } from "./matrix.js";
-import { localPath } from "./remote-cache.js";
+import { type DownloadOptions, localPath, type RemoteCacheOptions } from "./remote-cache.js";
 
 // Many .h5ad shards seen as one collection of cells (upstream's DistributedAnnDataCollection,
 // cellarium/ml/data/distributed_anndata.py). Global cell i lives in shard k when
@@ -39,6 +39,8 @@ export interface CollectionOptions {
   readonly obsColumnsToValidate?: readonly string[];
   /** Where remote shards are downloaded (default: remote-cache.ts's defaultCacheDir()). */
   readonly cacheDir?: string;
+  /** Timeouts, retries and revalidation of remote shards' downloads (defaults in remote-cache.ts). */
+  readonly download?: DownloadOptions;
 }
 
 /** Plain data that reopens the same collection in another thread without scanning the shards. */
@@ -51,6 +53,7 @@ export interface CollectionInit {
   readonly cacheSizeStrictlyEnforced: boolean;
   readonly obsColumnsToValidate?: readonly string[];
   readonly cacheDir?: string;
+  readonly download?: DownloadOptions;
 }
 
 /** What to read for a set of rows. Matrix elements are named "X", "layers/<key>", "obsm/<key>". */
@@ -135,6 +138,7 @@ export class DistributedAnnDataCollection {
         ? {}
         : { obsColumnsToValidate: [...options.obsColumnsToValidate] }),
       ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
+      ...(options.download === undefined ? {} : { download: { ...options.download } }),
     };
     let file0: AnnDataFile | undefined;
     let limits: number[];
@@ -155,7 +159,7 @@ export class DistributedAnnDataCollection {
     } else if (options.lastShardSize !== undefined) {
       throw new ArgumentError("DistributedAnnDataCollection: lastShardSize needs shardSize");
     } else {
-      ({ limits, file0 } = await scanSizes(filenames, init.cacheDir));
+      ({ limits, file0 } = await scanSizes(filenames, remoteOptions(init)));
     }
     limits.forEach((limit, k) => {
       const previous = k === 0 ? 0 : limits[k - 1]!;
@@ -167,7 +171,7 @@ export class DistributedAnnDataCollection {
       if (limit === previous) throw emptyShard(filenames[k]!);
     });
     try {
-      file0 ??= await AnnDataFile.open(await localPath(filenames[0]!, init.cacheDir));
+      file0 ??= await AnnDataFile.open(await localPath(filenames[0]!, remoteOptions(init)));
       checkSize(file0, filenames[0]!, 0, limits);
       const { schema, columns } = readSchema(file0, filenames[0]!, init.obsColumnsToValidate);
       return new DistributedAnnDataCollection(filenames, limits, schema, init, {
@@ -393,7 +397,7 @@ export class DistributedAnnDataCollection {
       return hit;
     }
     const name = this.filenames[index]!;
-    const file = await AnnDataFile.open(await localPath(name, this.options.cacheDir));
+    const file = await AnnDataFile.open(await localPath(name, remoteOptions(this.options)));
     let columns: Map<string, DataFrameColumn>;
     try {
       checkSize(file, name, index, this.limits);
@@ -464,13 +468,13 @@ function readElement(
 
 async function scanSizes(
   filenames: readonly string[],
-  cacheDir: string | undefined,
+  remote: RemoteCacheOptions,
 ): Promise<{ limits: number[]; file0: AnnDataFile }> {
   const limits: number[] = [];
   let file0: AnnDataFile | undefined;
   try {
     for (const [k, name] of filenames.entries()) {
-      const file = await AnnDataFile.open(await localPath(name, cacheDir));
+      const file = await AnnDataFile.open(await localPath(name, remote));
       if (k === 0) file0 = file;
       else file.close();
       if (file.nObs === 0) throw emptyShard(name);
@@ -481,6 +485,11 @@ async function scanSizes(
     throw error;
   }
   return { limits, file0: file0! };
+}
+
+/** Where and how remote shards are downloaded. */
+function remoteOptions(options: Pick<CollectionInit, "cacheDir" | "download">): RemoteCacheOptions {
+  return { ...options.download, ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }) };
 }
 
 function checkSize(file: AnnDataFile, name: string, k: number, limits: readonly number[]): void {
