@@ -92,7 +92,7 @@ export function readPickledDict(bytes: Uint8Array, source: string): Map<string, 
   const out = new Map<string, number>();
   for (const [key, value] of result) {
     if (typeof value !== "number") {
-      throw new FileFormatError(`${where}: the value of ${quote(key)} is ${quote(value)}, not a number`, {
+      throw new FileFormatError(`${where}: the value of ${quote(key)} is not a number: ${quote(value)}`, {
         file: source,
         key,
         value,
