@@ -88,7 +88,11 @@ export function readPickledDict(bytes: Uint8Array, source: string): Map<string, 
   );
   const where = `${source} (${holds})`;
   if (!(result instanceof Map))
-    throw new FileFormatError(`${where}: the pickled object is not a dict`, { file: source, value: result });
+    throw new FileFormatError(`${where}: the pickled object is not a dict`, {
+      file: source,
+      key: "pickled object",
+      value: result,
+    });
   const out = new Map<string, number>();
   for (const [key, value] of result) {
     if (typeof value !== "number") {

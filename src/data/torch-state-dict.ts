@@ -191,7 +191,7 @@ function copyViews(views: Array<[string, View["view"]]>, source: string): Array<
   if (total > MAX_VIEW_EXPANSION * held) {
     throw new FileFormatError(
       `${source}: its tensors hold ${total} elements, more than ${MAX_VIEW_EXPANSION} times the ${held} their storages hold`,
-      { file: source, key: "tensor elements", value: total },
+      { file: source, key: "tensors", value: total },
     );
   }
   const copies = new Map<string, TorchTensor>();
