@@ -123,36 +123,23 @@ export class Geneformer extends Module implements CellariumModel {
         throw new ArgumentError(`Geneformer: ${name} must be in [0, 1], got ${value}`);
       return value;
     };
+    const size = (name: keyof typeof GENEFORMER_DEFAULTS) =>
+      positive(name, options[name] ?? GENEFORMER_DEFAULTS[name]);
     this.var_names_g = options.var_names_g;
     this.config = {
       vocabSize: genes + FIRST_GENE_TOKEN,
-      hiddenSize: positive("hidden_size", options.hidden_size ?? GENEFORMER_DEFAULTS.hidden_size),
-      numHiddenLayers: positive(
-        "num_hidden_layers",
-        options.num_hidden_layers ?? GENEFORMER_DEFAULTS.num_hidden_layers,
-      ),
-      numAttentionHeads: positive(
-        "num_attention_heads",
-        options.num_attention_heads ?? GENEFORMER_DEFAULTS.num_attention_heads,
-      ),
-      intermediateSize: positive(
-        "intermediate_size",
-        options.intermediate_size ?? GENEFORMER_DEFAULTS.intermediate_size,
-      ),
+      hiddenSize: size("hidden_size"),
+      numHiddenLayers: size("num_hidden_layers"),
+      numAttentionHeads: size("num_attention_heads"),
+      intermediateSize: size("intermediate_size"),
       hiddenAct: options.hidden_act ?? "relu",
       hiddenDropoutProb: probability("hidden_dropout_prob", options.hidden_dropout_prob ?? 0.02),
       attentionProbsDropoutProb: probability(
         "attention_probs_dropout_prob",
         options.attention_probs_dropout_prob ?? 0.02,
       ),
-      maxPositionEmbeddings: positive(
-        "max_position_embeddings",
-        options.max_position_embeddings ?? GENEFORMER_DEFAULTS.max_position_embeddings,
-      ),
-      typeVocabSize: positive(
-        "type_vocab_size",
-        options.type_vocab_size ?? GENEFORMER_DEFAULTS.type_vocab_size,
-      ),
+      maxPositionEmbeddings: size("max_position_embeddings"),
+      typeVocabSize: size("type_vocab_size"),
       layerNormEps: options.layer_norm_eps ?? 1e-12,
       padTokenId: 0,
       positionEmbeddingType: type,
