@@ -4,6 +4,7 @@
 // whose second field is not a number is a header).
 
 import { readFile } from "node:fs/promises";
+import { quote } from "../error-values.js";
 import { FileFormatError } from "../errors.js";
 import { readPickledDict } from "./pickle-dict.js";
 
@@ -17,14 +18,21 @@ export function parseGeneDictionary(bytes: Uint8Array, path: string): Map<string
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      throw new FileFormatError(`${path}: not valid JSON (${(error as Error).message})`);
+      // JSON.parse quotes the text around the error, which may hold line breaks: one line, bounded.
+      const reason = (error as Error).message.replace(/\s+/g, " ").slice(0, 200);
+      throw new FileFormatError(`${path}: not valid JSON (${reason})`, { file: path, cause: error });
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      throw new FileFormatError(`${path}: expected a JSON object of gene id -> number`);
+      throw new FileFormatError(`${path}: expected a JSON object of gene id -> number`, { file: path });
     }
     for (const [key, value] of Object.entries(parsed)) {
-      if (typeof value !== "number")
-        throw new FileFormatError(`${path}: the value of "${key}" is not a number`);
+      if (typeof value !== "number") {
+        throw new FileFormatError(`${path}: the value of ${quote(key)} is not a number: ${quote(value)}`, {
+          file: path,
+          key,
+          value,
+        });
+      }
       out.set(key, value);
     }
     return out;
@@ -36,7 +44,11 @@ export function parseGeneDictionary(bytes: Uint8Array, path: string): Map<string
       const value = Number(fields[1]);
       if (fields.length !== 2 || fields[1]!.trim() === "" || Number.isNaN(value)) {
         if (i === 0) return; // header
-        throw new FileFormatError(`${path}: line ${i + 1} is not "gene<TAB>number": ${JSON.stringify(line)}`);
+        throw new FileFormatError(`${path}: line ${i + 1} is not "gene<TAB>number": ${quote(line)}`, {
+          file: path,
+          key: `line ${i + 1}`,
+          value: line,
+        });
       }
       out.set(fields[0]!, value);
     });
@@ -44,6 +56,7 @@ export function parseGeneDictionary(bytes: Uint8Array, path: string): Map<string
   }
   throw new FileFormatError(
     `${path}: unknown dictionary format (expected .pkl, .pickle, .json, .tsv or .txt)`,
+    { file: path },
   );
 }
 
@@ -53,6 +66,7 @@ export async function readGeneDictionary(path: string): Promise<Map<string, numb
     bytes = await readFile(path);
   } catch (error) {
     throw new FileFormatError(`${path}: cannot read gene dictionary (${(error as Error).message})`, {
+      file: path,
       cause: error,
     });
   }

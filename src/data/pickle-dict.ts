@@ -5,8 +5,9 @@
 // numpy.core.multiarray.scalar, and _codecs.encode, how protocol 2 pickles bytes), evaluated as
 // data.
 
+import { quote } from "../error-values.js";
 import { FileFormatError } from "../errors.js";
-import { type PickleValue, unpickle } from "./pickle.js";
+import { type PickleFail, type PickleValue, unpickle } from "./pickle.js";
 
 type Known = { readonly known: "dtype" | "scalar" | "encode" };
 type Dtype = { dtype: string; order: string };
@@ -22,11 +23,12 @@ const isKnown = (v: unknown): v is Known => typeof v === "object" && v !== null 
 const isDtype = (v: unknown): v is Dtype => typeof v === "object" && v !== null && "dtype" in v;
 
 /** numpy.core.multiarray.scalar(dtype, bytes): the number those bytes hold. */
-function numpyScalar(dtype: Dtype, bytes: Uint8Array, fail: (m: string) => never): number {
+function numpyScalar(dtype: Dtype, bytes: Uint8Array, fail: PickleFail): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const little = dtype.order !== ">";
   const code = dtype.dtype;
-  if (bytes.length !== Number(code.slice(1))) fail(`numpy scalar of dtype ${code} has ${bytes.length} bytes`);
+  if (bytes.length !== Number(code.slice(1)))
+    fail(`numpy scalar of dtype ${quote(code)} has ${bytes.length} bytes`, undefined, code);
   switch (code) {
     case "f8":
       return view.getFloat64(0, little);
@@ -41,44 +43,65 @@ function numpyScalar(dtype: Dtype, bytes: Uint8Array, fail: (m: string) => never
     case "u4":
       return view.getUint32(0, little);
     default:
-      return fail(`numpy scalar dtype ${code} is not supported`);
+      return fail(`numpy scalar dtype ${quote(code)} is not supported`, undefined, code);
   }
 }
 
 /** Reads a pickled dict of str -> number; `source` names the file in errors. */
 export function readPickledDict(bytes: Uint8Array, source: string): Map<string, number> {
-  const where = `${source} (a pickled dict of str -> number)`;
-  const result = unpickle(bytes, where, {
-    global: (module, name) => {
-      const known = GLOBALS[`${module}.${name}`];
-      return known ? { known } : undefined;
+  const holds = "a pickled dict of str -> number";
+  const result = unpickle(
+    bytes,
+    { file: source, holds },
+    {
+      global: (module, name) => {
+        const qualified = `${module}.${name}`;
+        return Object.hasOwn(GLOBALS, qualified) ? { known: GLOBALS[qualified]! } : undefined;
+      },
+      call: (callable, args, fail) => {
+        if (!isKnown(callable)) return fail("REDUCE of an unknown callable");
+        if (callable.known === "dtype") {
+          if (typeof args[0] !== "string") fail("numpy.dtype needs a type code");
+          return { dtype: args[0] as string, order: "<" };
+        }
+        if (callable.known === "encode") {
+          const text = args[0];
+          if (
+            typeof text !== "string" ||
+            args[1] !== "latin1" ||
+            [...text].some((c) => c.charCodeAt(0) > 0xff)
+          )
+            fail("_codecs.encode needs (str of latin-1 characters, 'latin1')", undefined, args);
+          return Uint8Array.from(text as string, (c) => c.charCodeAt(0));
+        }
+        const [dtype, raw] = args;
+        if (!isDtype(dtype) || !(raw instanceof Uint8Array)) return fail("numpy scalar needs (dtype, bytes)");
+        return numpyScalar(dtype, raw, fail);
+      },
+      // numpy.dtype's state tuple: (version, byte order, ...)
+      build: (target, state, fail) => {
+        if (!isDtype(target) || !Array.isArray(state) || typeof state[1] !== "string")
+          fail("BUILD of something other than a numpy dtype");
+        (target as Dtype).order = (state as PickleValue[])[1] as string;
+      },
     },
-    call: (callable, args, fail) => {
-      if (!isKnown(callable)) return fail("REDUCE of an unknown callable");
-      if (callable.known === "dtype") {
-        if (typeof args[0] !== "string") fail("numpy.dtype needs a type code");
-        return { dtype: args[0] as string, order: "<" };
-      }
-      if (callable.known === "encode") {
-        if (typeof args[0] !== "string" || args[1] !== "latin1") fail("_codecs.encode needs (str, 'latin1')");
-        return Uint8Array.from(args[0] as string, (c) => c.charCodeAt(0));
-      }
-      const [dtype, raw] = args;
-      if (!isDtype(dtype) || !(raw instanceof Uint8Array)) return fail("numpy scalar needs (dtype, bytes)");
-      return numpyScalar(dtype, raw, fail);
-    },
-    // numpy.dtype's state tuple: (version, byte order, ...)
-    build: (target, state, fail) => {
-      if (!isDtype(target) || !Array.isArray(state) || typeof state[1] !== "string")
-        fail("BUILD of something other than a numpy dtype");
-      (target as Dtype).order = (state as PickleValue[])[1] as string;
-    },
-  });
-  if (!(result instanceof Map)) throw new FileFormatError(`${where}: the pickled object is not a dict`);
+  );
+  const where = `${source} (${holds})`;
+  if (!(result instanceof Map))
+    throw new FileFormatError(`${where}: the pickled object is not a dict`, {
+      file: source,
+      key: "pickled object",
+      value: result,
+    });
   const out = new Map<string, number>();
   for (const [key, value] of result) {
-    if (typeof value !== "number")
-      throw new FileFormatError(`${where}: the value of "${key}" is not a number`);
+    if (typeof value !== "number") {
+      throw new FileFormatError(`${where}: the value of ${quote(key)} is not a number: ${quote(value)}`, {
+        file: source,
+        key,
+        value,
+      });
+    }
     out.set(key, value);
   }
   return out;

@@ -11,12 +11,12 @@
 // zero columns, never attended) and a DivideByScale by the gene median dictionary, after
 // NormalizeTotal, as Geneformer's own tokenizer does.
 
-import type { JsonValue } from "../data/batch.js";
-import { CheckpointError, FileFormatError } from "../errors.js";
+import { quote } from "../error-values.js";
+import { CheckpointError, ConfigError, FileFormatError } from "../errors.js";
 import { Tensor } from "../tensor/tensor.js";
-import { Geneformer, type GeneformerOptions } from "./geneformer.js";
+import { GENEFORMER_DEFAULTS, Geneformer, type GeneformerOptions } from "./geneformer.js";
 import { FIRST_GENE_TOKEN } from "./geneformer-tokens.js";
-import type { BertActivation, PositionEmbeddingType } from "./layers/bert.js";
+import { BERT_ACTIVATIONS, POSITION_EMBEDDING_TYPES, type PositionEmbeddingType } from "./layers/bert.js";
 
 export interface PretrainedGeneformer {
   readonly model: Geneformer;
@@ -29,80 +29,193 @@ export interface PretrainedGeneformer {
 /** Keys Hugging Face files may hold that BertForMaskedLM does not need (buffers, other heads). */
 const SKIPPED = [/^bert\.embeddings\.position_ids$/, /^bert\.pooler\./, /^cls\.seq_relationship\./];
 
-function configNumber(config: Record<string, JsonValue>, key: string, source: string): number | undefined {
-  const value = config[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number")
-    throw new FileFormatError(`${source}: "${key}" must be a number, got ${JSON.stringify(value)}`);
-  return value;
+/**
+ * Bounds on config.json's sizes, checked before anything is allocated. Each is far above any
+ * published BERT or Geneformer (Geneformer's largest: hidden 1,152, 18 layers, 4,096 positions,
+ * about 20,000-60,000 tokens) and far below sizes whose weights could not be held.
+ */
+export const BERT_CONFIG_LIMITS = {
+  vocab_size: 2 ** 20,
+  hidden_size: 2 ** 14,
+  num_hidden_layers: 1024,
+  num_attention_heads: 1024,
+  intermediate_size: 2 ** 16,
+  max_position_embeddings: 2 ** 16,
+  type_vocab_size: 1024,
+} as const;
+
+/** The most parameters a config may describe: 2^30, 4 GiB of float32, three times Geneformer's largest. */
+export const MAX_BERT_PARAMETERS = 2 ** 30;
+
+type BertSizes = { -readonly [K in keyof typeof BERT_CONFIG_LIMITS]: number } & {
+  position_embedding_type: PositionEmbeddingType;
+};
+
+/** The parameters of BertForMaskedLM with a tied decoder (no pooler), as layers/bert*.ts build it. */
+export function bertParameterCount(s: BertSizes): number {
+  const h = s.hidden_size;
+  const embeddings = (s.vocab_size + s.max_position_embeddings + s.type_vocab_size) * h + 2 * h;
+  const distance =
+    s.position_embedding_type === "absolute"
+      ? 0
+      : (2 * s.max_position_embeddings - 1) * (h / s.num_attention_heads);
+  const attention = 4 * (h * h + h) + 2 * h + distance;
+  const feedForward = 2 * h * s.intermediate_size + s.intermediate_size + h + 2 * h;
+  const head = h * h + h + 2 * h + s.vocab_size;
+  return embeddings + s.num_hidden_layers * (attention + feedForward) + head;
 }
 
-/** The dictionary's genes by token id; throws unless tokens 0 and 1 are special and 2.. are dense. */
-export function genesFromTokenDictionary(dictionary: ReadonlyMap<string, number>, source: string): string[] {
+/** A Hugging Face config.json checked: Geneformer's arguments and the vocabulary size. */
+export interface CheckedBertConfig {
+  readonly vocab_size: number;
+  readonly args: Omit<GeneformerOptions, "var_names_g">;
+}
+
+/**
+ * Checks a parsed Hugging Face BertConfig (config.json) before any model is built: each size an
+ * integer within BERT_CONFIG_LIMITS, probabilities in [0, 1], known activation and position
+ * types, heads dividing the hidden size, and at most MAX_BERT_PARAMETERS parameters in all.
+ * Missing keys take Geneformer's defaults. Throws ConfigError naming `file`, the key and value.
+ */
+export function checkBertConfig(config: unknown, file: string): CheckedBertConfig {
+  const fail = (key: string, value: unknown, wanted: string): never => {
+    throw new ConfigError(`${file}: ${quote(key)} is ${quote(value)}; ${wanted}`, { file, key, value });
+  };
+  if (typeof config !== "object" || config === null || Array.isArray(config))
+    fail("config", config, "config.json must hold a JSON object");
+  const c = config as Record<string, unknown>;
+  const given = (key: string) => Object.hasOwn(c, key) && c[key] !== null;
+  const integer = (key: keyof typeof BERT_CONFIG_LIMITS, fallback?: number): number => {
+    const value = given(key) ? c[key] : fallback;
+    const max = BERT_CONFIG_LIMITS[key];
+    if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > max)
+      fail(key, value, `must be an integer in [1, ${max}]`);
+    return value as number;
+  };
+  const real = (key: string, fallback: number, ok: (v: number) => boolean, wanted: string): number => {
+    const value = given(key) ? c[key] : fallback;
+    if (typeof value !== "number" || !ok(value)) fail(key, value, wanted);
+    return value as number;
+  };
+  const oneOf = <T extends string>(key: string, fallback: T, allowed: readonly T[]): T => {
+    const value = given(key) ? c[key] : fallback;
+    if (!allowed.includes(value as T)) fail(key, value, `must be one of ${allowed.join(", ")}`);
+    return value as T;
+  };
+  const probability = (key: string, fallback: number) =>
+    real(key, fallback, (v) => v >= 0 && v <= 1, "must be a number in [0, 1]");
+  const sizes: BertSizes = {
+    vocab_size: integer("vocab_size"),
+    hidden_size: integer("hidden_size", GENEFORMER_DEFAULTS.hidden_size),
+    num_hidden_layers: integer("num_hidden_layers", GENEFORMER_DEFAULTS.num_hidden_layers),
+    num_attention_heads: integer("num_attention_heads", GENEFORMER_DEFAULTS.num_attention_heads),
+    intermediate_size: integer("intermediate_size", GENEFORMER_DEFAULTS.intermediate_size),
+    max_position_embeddings: integer("max_position_embeddings", GENEFORMER_DEFAULTS.max_position_embeddings),
+    type_vocab_size: integer("type_vocab_size", GENEFORMER_DEFAULTS.type_vocab_size),
+    position_embedding_type: oneOf("position_embedding_type", "absolute", POSITION_EMBEDDING_TYPES),
+  };
+  if (sizes.hidden_size % sizes.num_attention_heads !== 0)
+    fail(
+      "hidden_size",
+      sizes.hidden_size,
+      `must be a multiple of num_attention_heads (${sizes.num_attention_heads})`,
+    );
+  const parameters = bertParameterCount(sizes);
+  if (parameters > MAX_BERT_PARAMETERS) {
+    throw new ConfigError(
+      `${file}: the sizes describe ${parameters} parameters, more than the limit of ${MAX_BERT_PARAMETERS} (vocab_size ${sizes.vocab_size}, hidden_size ${sizes.hidden_size}, num_hidden_layers ${sizes.num_hidden_layers}, intermediate_size ${sizes.intermediate_size})`,
+      { file, key: "parameters", value: parameters },
+    );
+  }
+  const { vocab_size, ...structure } = sizes;
+  return {
+    vocab_size,
+    args: {
+      ...structure,
+      hidden_act: oneOf("hidden_act", "relu", BERT_ACTIVATIONS),
+      hidden_dropout_prob: probability("hidden_dropout_prob", 0.02),
+      attention_probs_dropout_prob: probability("attention_probs_dropout_prob", 0.02),
+      initializer_range: real(
+        "initializer_range",
+        0.02,
+        (v) => v >= 0 && Number.isFinite(v),
+        "must be a finite number >= 0",
+      ),
+      layer_norm_eps: real("layer_norm_eps", 1e-12, (v) => v > 0 && v <= 1, "must be a number in (0, 1]"),
+    },
+  };
+}
+
+/**
+ * The dictionary's genes by token id; throws unless tokens 0 and 1 are special and 2.. are dense.
+ * `file` names the dictionary in errors.
+ */
+export function genesFromTokenDictionary(dictionary: ReadonlyMap<string, number>, file: string): string[] {
+  const fail = (message: string, key: string | undefined, value: unknown): never => {
+    throw new FileFormatError(`${file}: ${message}`, { file, key, value });
+  };
   const byToken = new Map<number, string>();
   for (const [gene, token] of dictionary) {
     if (!Number.isInteger(token) || token < 0)
-      throw new FileFormatError(`${source}: token of "${gene}" is ${token}`);
+      fail(`token of ${quote(gene)} is ${token}, not an integer >= 0`, gene, token);
     const other = byToken.get(token);
-    if (other !== undefined)
-      throw new FileFormatError(`${source}: "${other}" and "${gene}" share token ${token}`);
+    if (other !== undefined) fail(`${quote(other)} and ${quote(gene)} share token ${token}`, gene, token);
     byToken.set(token, gene);
   }
   for (const token of [0, 1]) {
-    if (!byToken.has(token))
-      throw new FileFormatError(`${source}: no entry for token ${token} (PAD is 0, MASK is 1)`);
+    if (!byToken.has(token)) fail(`no entry for token ${token} (PAD is 0, MASK is 1)`, undefined, token);
   }
   const genes: string[] = [];
   for (let token = FIRST_GENE_TOKEN; token < byToken.size; token++) {
     const gene = byToken.get(token);
     if (gene === undefined)
-      throw new FileFormatError(`${source}: token ids are not 0..${byToken.size - 1}: ${token} is missing`);
-    genes.push(gene);
+      fail(`token ids are not 0..${byToken.size - 1}: ${token} is missing`, undefined, token);
+    genes.push(gene!);
   }
   return genes;
 }
 
+/** Where the parts of a pretrained checkpoint came from, for errors. */
+export interface PretrainedFiles {
+  /** config.json; default `<source>/config.json`. */
+  readonly config?: string;
+  /** The gene token dictionary; default `<source> token dictionary`. */
+  readonly tokenDictionary?: string;
+}
+
 /**
  * Builds a Geneformer from a Hugging Face config (config.json parsed), its tensors by Hugging
- * Face's names and the token dictionary. `source` names the checkpoint in errors.
+ * Face's names and the token dictionary. `source` names the checkpoint in errors, `files` its
+ * config and dictionary. The config is checked (checkBertConfig) before the model is built.
  */
 export function geneformerFromHuggingFace(
-  config: Record<string, JsonValue>,
+  config: unknown,
   tensors: Record<string, Tensor>,
   tokenDictionary: ReadonlyMap<string, number>,
   source: string,
+  files: PretrainedFiles = {},
 ): PretrainedGeneformer {
-  const var_names_g = genesFromTokenDictionary(tokenDictionary, `${source} token dictionary`);
-  const vocab = configNumber(config, "vocab_size", source);
-  if (vocab !== var_names_g.length + FIRST_GENE_TOKEN) {
+  const configFile = files.config ?? `${source}/config.json`;
+  const { vocab_size, args } = checkBertConfig(config, configFile);
+  const pad = (config as Record<string, unknown>).pad_token_id ?? 0;
+  if (pad !== 0) {
+    throw new CheckpointError(`${configFile}: pad_token_id is ${quote(pad)}; Geneformer's PAD token is 0`, {
+      file: configFile,
+      key: "pad_token_id",
+      value: pad,
+    });
+  }
+  const var_names_g = genesFromTokenDictionary(
+    tokenDictionary,
+    files.tokenDictionary ?? `${source} token dictionary`,
+  );
+  if (vocab_size !== var_names_g.length + FIRST_GENE_TOKEN) {
     throw new CheckpointError(
-      `${source}: vocab_size ${vocab} does not match the token dictionary's ${var_names_g.length + FIRST_GENE_TOKEN} tokens`,
+      `${configFile}: vocab_size ${vocab_size} does not match the token dictionary's ${var_names_g.length + FIRST_GENE_TOKEN} tokens`,
+      { file: configFile, key: "vocab_size", value: vocab_size },
     );
   }
-  const pad = configNumber(config, "pad_token_id", source) ?? 0;
-  if (pad !== 0) throw new CheckpointError(`${source}: pad_token_id is ${pad}; Geneformer's PAD token is 0`);
-  const options: GeneformerOptions = { var_names_g };
-  const numbers = [
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "max_position_embeddings",
-    "type_vocab_size",
-    "initializer_range",
-    "layer_norm_eps",
-  ] as const;
-  const args: Record<string, unknown> = { var_names_g };
-  for (const key of numbers) {
-    const value = configNumber(config, key, source);
-    if (value !== undefined) args[key] = value;
-  }
-  if (typeof config.hidden_act === "string") args.hidden_act = config.hidden_act as BertActivation;
-  if (typeof config.position_embedding_type === "string")
-    args.position_embedding_type = config.position_embedding_type as PositionEmbeddingType;
-  const model = new Geneformer({ ...options, ...(args as Partial<GeneformerOptions>) });
+  const model = new Geneformer({ var_names_g, ...args });
 
   const state: Record<string, Tensor> = {};
   const skippedKeys: string[] = [];
@@ -110,9 +223,14 @@ export function geneformerFromHuggingFace(
     if (SKIPPED.some((pattern) => pattern.test(key))) skippedKeys.push(key);
     else if (key === "cls.predictions.decoder.weight") {
       const word = tensors["bert.embeddings.word_embeddings.weight"];
-      if (!word?.data.every((v, i) => v === tensor.data[i])) {
+      const tied =
+        word !== undefined &&
+        word.data.length === tensor.data.length &&
+        word.data.every((v, i) => v === tensor.data[i]);
+      if (!tied) {
         throw new CheckpointError(
           `${source}: cls.predictions.decoder.weight differs from the word embeddings; only tied decoders are supported`,
+          { file: source, key },
         );
       }
     } else if (key === "cls.predictions.decoder.bias") {
@@ -182,13 +300,14 @@ export function float32Tensors(
     { shape: readonly number[]; data: ArrayLike<number> | BigInt64Array | BigUint64Array }
   >,
 ): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const [key, t] of Object.entries(decoded)) {
-    const data =
-      t.data instanceof Float32Array
-        ? t.data.slice()
-        : Float32Array.from(t.data as ArrayLike<number>, Number);
-    out[key] = new Tensor(data, [...t.shape]);
-  }
-  return out;
+  // fromEntries keeps every name, "__proto__" included, as an own property.
+  return Object.fromEntries(
+    Object.entries(decoded).map(([key, t]) => {
+      const data =
+        t.data instanceof Float32Array
+          ? t.data.slice()
+          : Float32Array.from(t.data as ArrayLike<number>, Number);
+      return [key, new Tensor(data, [...t.shape])];
+    }),
+  );
 }

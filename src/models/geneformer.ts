@@ -38,6 +38,16 @@ import { type BertConfig, BertForMaskedLM, type BertModelOutput } from "./layers
 import type { CellariumModel, ModelOutput, PredictOutput } from "./model.js";
 import { checkVarNames } from "./validate.js";
 
+/** The sizes a Geneformer takes when its options leave them out (upstream's defaults). */
+export const GENEFORMER_DEFAULTS = {
+  hidden_size: 256,
+  num_hidden_layers: 6,
+  num_attention_heads: 4,
+  intermediate_size: 512,
+  max_position_embeddings: 2048,
+  type_vocab_size: 2,
+} as const;
+
 export interface GeneformerOptions {
   readonly var_names_g: readonly string[];
   readonly hidden_size?: number;
@@ -114,21 +124,23 @@ export class Geneformer extends Module implements CellariumModel {
         throw new ArgumentError(`Geneformer: ${name} must be in [0, 1], got ${value}`);
       return value;
     };
+    const size = (name: keyof typeof GENEFORMER_DEFAULTS) =>
+      positive(name, options[name] ?? GENEFORMER_DEFAULTS[name]);
     this.var_names_g = options.var_names_g;
     this.config = {
       vocabSize: genes + FIRST_GENE_TOKEN,
-      hiddenSize: positive("hidden_size", options.hidden_size ?? 256),
-      numHiddenLayers: positive("num_hidden_layers", options.num_hidden_layers ?? 6),
-      numAttentionHeads: positive("num_attention_heads", options.num_attention_heads ?? 4),
-      intermediateSize: positive("intermediate_size", options.intermediate_size ?? 512),
+      hiddenSize: size("hidden_size"),
+      numHiddenLayers: size("num_hidden_layers"),
+      numAttentionHeads: size("num_attention_heads"),
+      intermediateSize: size("intermediate_size"),
       hiddenAct: options.hidden_act ?? "relu",
       hiddenDropoutProb: probability("hidden_dropout_prob", options.hidden_dropout_prob ?? 0.02),
       attentionProbsDropoutProb: probability(
         "attention_probs_dropout_prob",
         options.attention_probs_dropout_prob ?? 0.02,
       ),
-      maxPositionEmbeddings: positive("max_position_embeddings", options.max_position_embeddings ?? 2048),
-      typeVocabSize: positive("type_vocab_size", options.type_vocab_size ?? 2),
+      maxPositionEmbeddings: size("max_position_embeddings"),
+      typeVocabSize: size("type_vocab_size"),
       layerNormEps: options.layer_norm_eps ?? 1e-12,
       padTokenId: 0,
       positionEmbeddingType: type,

@@ -8,6 +8,7 @@
 // Typed arrays are in the host's byte order, and Node runs only on little-endian hosts (x64, arm64),
 // so bytes are copied as they are.
 
+import { quote } from "../error-values.js";
 import { ArgumentError, FileFormatError } from "../errors.js";
 
 export type SafetensorsDtype =
@@ -183,25 +184,34 @@ interface HeaderEntry {
 
 /**
  * Decodes safetensors bytes, validating the header strictly (FileFormatError with one line naming
- * `source` and the problem). Tensors are views into `bytes` where their offset is aligned for their
- * type (always for files written by encodeSafetensors or the reference writer), copies otherwise.
+ * `source`, the field and the problem, and the fields file, key, value). Every length and offset is
+ * checked against the bytes before anything is allocated: the header must fit the file and
+ * MAX_HEADER_BYTES, each tensor's data_offsets must lie within the data, hold exactly its shape's
+ * bytes, and the tensors must tile the data with no overlap and no gap. Tensors are views into
+ * `bytes` where their offset is aligned for their type (always for files written by
+ * encodeSafetensors or the reference writer), copies otherwise.
  */
 export function decodeSafetensors(
   bytes: Uint8Array,
   options: DecodeSafetensorsOptions = {},
 ): SafetensorsContents {
   const source = options.source ?? "safetensors";
-  const fail = (message: string): never => {
-    throw new FileFormatError(`${source}: ${message}`);
+  const fail = (message: string, key?: string, value?: unknown): never => {
+    throw new FileFormatError(`${source}: ${message}`, { file: source, key, value });
   };
-  if (bytes.length < 8) fail(`${bytes.length} bytes is too short for the 8-byte header length`);
+  if (bytes.length < 8)
+    fail(`${bytes.length} bytes is too short for the 8-byte header length`, "header length", bytes.length);
   const declared = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (declared > BigInt(bytes.length - 8)) {
-    fail(`header length ${declared} goes beyond the end of the ${bytes.length}-byte file`);
+    fail(
+      `header length ${declared} goes beyond the end of the ${bytes.length}-byte file`,
+      "header length",
+      declared,
+    );
   }
   const headerLength = Number(declared);
   if (headerLength > MAX_HEADER_BYTES)
-    fail(`header length ${headerLength} exceeds ${MAX_HEADER_BYTES} bytes`);
+    fail(`header length ${headerLength} exceeds ${MAX_HEADER_BYTES} bytes`, "header length", headerLength);
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
   let header: unknown;
@@ -211,42 +221,57 @@ export function decodeSafetensors(
     if (bytes[8] !== 0x7b) throw new Error("the header does not start with {");
     header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, dataStart)));
   } catch (error) {
-    fail(`header is not valid UTF-8 JSON (${(error as Error).message})`);
+    // JSON.parse quotes the text around the error, which may hold line breaks: one line, bounded.
+    const reason = (error as Error).message.replace(/\s+/g, " ").slice(0, 200);
+    fail(`header is not valid UTF-8 JSON (${reason})`, "header");
   }
 
-  const metadata: Record<string, string> = {};
+  const metadata: Array<[string, string]> = [];
   const entries: HeaderEntry[] = [];
   for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
     if (name === METADATA_KEY) {
       if (typeof value !== "object" || value === null || Array.isArray(value))
-        fail(`${METADATA_KEY} is not an object`);
+        fail(`${METADATA_KEY} is not an object`, METADATA_KEY, value);
       for (const [key, text] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof text !== "string") fail(`${METADATA_KEY} "${key}" is not a string`);
-        metadata[key] = text as string;
+        if (typeof text !== "string")
+          fail(`${METADATA_KEY} ${quote(key)} is not a string`, `${METADATA_KEY}: ${key}`, text);
+        metadata.push([key, text as string]);
       }
       continue;
     }
     const entry = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>;
     const { dtype, shape, data_offsets: offsets } = entry;
-    const where = `tensor "${name}"`;
-    if (!isDtype(dtype)) fail(`${where}: unknown dtype ${JSON.stringify(dtype)}`);
+    const where = `tensor ${quote(name)}`;
+    if (!isDtype(dtype)) fail(`${where}: unknown dtype ${quote(dtype)}`, `${name}: dtype`, dtype);
     if (!isShape(shape))
-      fail(`${where}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+      fail(`${where}: shape ${quote(shape)} is not a list of non-negative integers`, `${name}: shape`, shape);
     if (
       !Array.isArray(offsets) ||
       offsets.length !== 2 ||
       !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
       offsets[0] > offsets[1]
     ) {
-      fail(`${where}: data_offsets ${JSON.stringify(offsets)} is not [begin, end] with 0 <= begin <= end`);
+      fail(
+        `${where}: data_offsets ${quote(offsets)} is not [begin, end] with 0 <= begin <= end`,
+        `${name}: data_offsets`,
+        offsets,
+      );
     }
     const [begin, end] = offsets as [number, number];
-    if (end > dataLength)
-      fail(`${where}: data_offsets [${begin}, ${end}] go beyond the ${dataLength} data bytes`);
+    if (end > dataLength) {
+      fail(
+        `${where}: data_offsets [${begin}, ${end}] go beyond the ${dataLength} data bytes`,
+        `${name}: data_offsets`,
+        offsets,
+      );
+    }
+    // Past 2^53 the product is inexact, but then it is far above any byte count of a file.
     const expected = elementCount(shape as number[]) * DTYPES[dtype as SafetensorsDtype].size;
     if (end - begin !== expected) {
       fail(
-        `${where}: shape ${JSON.stringify(shape)} of ${dtype} needs ${expected} bytes, data_offsets give ${end - begin}`,
+        `${where}: shape ${quote(shape)} of ${dtype} needs ${expected} bytes, data_offsets give ${end - begin}`,
+        `${name}: shape`,
+        shape,
       );
     }
     entries.push({ name, dtype: dtype as SafetensorsDtype, shape: shape as number[], begin, end });
@@ -255,25 +280,27 @@ export function decodeSafetensors(
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
   for (const { name, begin, end } of entries) {
-    if (begin < covered)
-      fail(`tensor "${name}": data_offsets [${begin}, ${end}] overlap the previous tensor`);
+    const where = `tensor ${quote(name)}: data_offsets [${begin}, ${end}]`;
+    if (begin < covered) fail(`${where} overlap the previous tensor`, `${name}: data_offsets`, [begin, end]);
     if (begin > covered)
-      fail(`tensor "${name}": data_offsets [${begin}, ${end}] leave bytes ${covered}..${begin} unused`);
+      fail(`${where} leave bytes ${covered}..${begin} unused`, `${name}: data_offsets`, [begin, end]);
     covered = end;
   }
-  if (covered !== dataLength) fail(`tensors cover ${covered} of the ${dataLength} data bytes`);
+  if (covered !== dataLength)
+    fail(`tensors cover ${covered} of the ${dataLength} data bytes`, "data_offsets", covered);
 
-  const tensors: Record<string, SafetensorsTensor> = {};
+  const tensors: Array<[string, SafetensorsTensor]> = [];
   for (const { name, dtype, shape, begin, end } of entries) {
     let data = readArray(bytes, dataStart + begin, dataStart + end, DTYPES[dtype]);
     if (dtype === "F16") data = halfToFloat32(data as Uint16Array);
     else if (dtype === "BF16") data = bfloat16ToFloat32(data as Uint16Array);
     else if (options.int64AsNumber && (dtype === "I64" || dtype === "U64")) {
-      data = toSafeNumbers(data as BigInt64Array | BigUint64Array, () => `tensor "${name}"`, fail);
+      data = toSafeNumbers(data as BigInt64Array | BigUint64Array, name, fail);
     }
-    tensors[name] = { dtype, shape, data };
+    tensors.push([name, { dtype, shape, data }]);
   }
-  return { tensors, metadata };
+  // fromEntries makes every name an own property, "__proto__" included.
+  return { tensors: Object.fromEntries(tensors), metadata: Object.fromEntries(metadata) };
 }
 
 // A view when the absolute byte offset suits the element type, else a copy (typed arrays cannot
@@ -287,14 +314,15 @@ function readArray(bytes: Uint8Array, start: number, end: number, info: DtypeInf
 
 function toSafeNumbers(
   data: BigInt64Array | BigUint64Array,
-  where: () => string,
-  fail: (message: string) => never,
+  name: string,
+  fail: (message: string, key?: string, value?: unknown) => never,
 ): Float64Array {
   const out = new Float64Array(data.length);
   const max = BigInt(Number.MAX_SAFE_INTEGER);
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
-    if (v > max || v < -max) fail(`${where()}: element ${i} = ${v} is beyond 2^53 - 1, cannot be a number`);
+    if (v > max || v < -max)
+      fail(`tensor ${quote(name)}: element ${i} = ${v} is beyond 2^53 - 1, cannot be a number`, name, v);
     out[i] = Number(v);
   }
   return out;

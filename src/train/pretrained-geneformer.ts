@@ -5,11 +5,11 @@
 
 import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { JsonValue } from "../data/batch.js";
 import { readGeneDictionary } from "../data/gene-dictionary.js";
 import { readTorchStateDict } from "../data/torch-state-dict.js";
 import { FileFormatError } from "../errors.js";
 import {
+  checkBertConfig,
   float32Tensors,
   geneformerFromHuggingFace,
   medianScale,
@@ -51,12 +51,17 @@ async function readWeights(
   }
   const bin = join(directory, "pytorch_model.bin");
   if (!(await exists(bin)))
-    throw new FileFormatError(`${directory}: neither model.safetensors nor pytorch_model.bin`);
+    throw new FileFormatError(`${directory}: neither model.safetensors nor pytorch_model.bin`, {
+      file: directory,
+    });
   let bytes: Uint8Array;
   try {
     bytes = await readFile(bin);
   } catch (error) {
-    throw new FileFormatError(`${bin}: cannot read (${(error as Error).message})`, { cause: error });
+    throw new FileFormatError(`${bin}: cannot read (${(error as Error).message})`, {
+      file: bin,
+      cause: error,
+    });
   }
   return readTorchStateDict(bytes, bin);
 }
@@ -66,20 +71,25 @@ export async function loadPretrainedGeneformer(
   options: LoadPretrainedOptions,
 ): Promise<LoadedPretrainedGeneformer> {
   const configPath = join(directory, "config.json");
-  let config: Record<string, JsonValue>;
+  let config: unknown;
   try {
     config = JSON.parse(await readFile(configPath, "utf8"));
   } catch (error) {
-    throw new FileFormatError(
-      `${configPath}: cannot read the Hugging Face config (${(error as Error).message})`,
-      {
-        cause: error,
-      },
-    );
+    // JSON.parse quotes the text around the error, which may hold line breaks: one line, bounded.
+    const reason = (error as Error).message.replace(/\s+/g, " ").slice(0, 200);
+    throw new FileFormatError(`${configPath}: cannot read the Hugging Face config (${reason})`, {
+      file: configPath,
+      cause: error,
+    });
   }
+  // The sizes are checked before the weights are read and before anything is built.
+  checkBertConfig(config, configPath);
   const tensors = await readWeights(directory);
   const tokens = await readGeneDictionary(options.tokenDictionary);
-  const loaded = geneformerFromHuggingFace(config, float32Tensors(tensors), tokens, directory);
+  const loaded = geneformerFromHuggingFace(config, float32Tensors(tensors), tokens, directory, {
+    config: configPath,
+    tokenDictionary: options.tokenDictionary,
+  });
   if (!options.geneMedians) return { ...loaded, scale_g: null, genesWithoutMedian: [] };
   const { scale_g, missing } = medianScale(loaded.var_names_g, await readGeneDictionary(options.geneMedians));
   return { ...loaded, scale_g, genesWithoutMedian: missing };

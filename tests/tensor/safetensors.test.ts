@@ -237,7 +237,7 @@ test("malformed inputs give one-line FileFormatErrors naming the source and the 
     ],
     [
       craft({ a: { dtype: "F32", shape: [1], data_offsets: [4, 0] } }, 4),
-      /tensor "a": data_offsets \[4,0\] is not \[begin, end\]/,
+      /tensor "a": data_offsets \[4, 0\] is not \[begin, end\]/,
     ],
     [craft({ a: { dtype: "F32", shape: [1] } }, 4), /tensor "a": data_offsets undefined/],
     [craft({ a: f32(0, 8) }, 4), /tensor "a": data_offsets \[0, 8\] go beyond the 4 data bytes/],

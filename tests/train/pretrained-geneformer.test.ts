@@ -122,7 +122,7 @@ test("imports fail clearly: a broken pytorch_model.bin, mismatched vocabulary, b
     writeFileSync(tokens, JSON.stringify({ "<pad>": 0, "<mask>": 1, A: 2 }));
     await assert.rejects(
       loadPretrainedGeneformer(dir, { tokenDictionary: tokens }),
-      /pytorch_model.bin: no end of central directory/,
+      /pytorch_model.bin: end of central directory: not found/,
     );
     copyFileSync(join(DIR, "model.safetensors"), join(dir, "model.safetensors"));
     await assert.rejects(loadPretrainedGeneformer(dir, { tokenDictionary: tokens }), CheckpointError);

@@ -36,6 +36,9 @@ const ACTIVATIONS: Record<BertActivation, (x: Tensor) => Tensor> = {
   silu,
 };
 
+/** Hugging Face's hidden_act names that bertActivation knows. */
+export const BERT_ACTIVATIONS = Object.keys(ACTIVATIONS) as readonly BertActivation[];
+
 /** The activation of Hugging Face's hidden_act name, or an ArgumentError naming `where`. */
 export function bertActivation(name: string, where: string): (x: Tensor) => Tensor {
   const activation = Object.hasOwn(ACTIVATIONS, name) ? ACTIVATIONS[name as BertActivation] : undefined;
