@@ -9,7 +9,7 @@ import type { CellariumModel, ModelOutput } from "../../src/models/model.js";
 import { mean, mul, sub, sum } from "../../src/tensor/index.js";
 import { matmul } from "../../src/tensor/ops/matmul.js";
 import { Generator, type GeneratorState } from "../../src/tensor/random.js";
-import { Tensor } from "../../src/tensor/tensor.js";
+import { isGradEnabled, Tensor } from "../../src/tensor/tensor.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { CellariumModule } from "../../src/train/module.js";
 import { type BatchSource, Trainer } from "../../src/train/trainer.js";
@@ -354,4 +354,42 @@ test("each batch is released once, after fit, validate and predict are done with
   assert.equal(predicted.released, predicted.batchesPerEpoch);
   // The outputs a writer may keep are the model's own arrays, untouched by the release.
   assert.ok(outputs.every((y) => [...y.data].every(Number.isFinite)));
+});
+
+/** Yields to the event loop before each batch, as a loader waiting on a read does. */
+class AwaitingSource extends MemorySource {
+  override async *epochBatches(position: { epoch: number; batchesConsumed: number }): AsyncIterable<Batch> {
+    for await (const batch of super.epochBatches(position)) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      yield batch;
+    }
+  }
+}
+
+test("validate and predict build no backward tape, across the awaits between batches", async () => {
+  const model = new NoisyRegression();
+  const taped: boolean[] = [];
+  (model as unknown as { validate: CellariumModel["validate"] }).validate = (batch) => {
+    const { loss } = model.forward(batch);
+    taped.push(isGradEnabled() || loss!.gradFn !== null);
+    return { loss };
+  };
+  (model as unknown as { predict: CellariumModel["predict"] }).predict = (batch) => {
+    const x = batch.x_ng as DenseMatrix;
+    const y_n = matmul(new Tensor(x.data, [x.nRows, N_GENES]), model.W);
+    taped.push(isGradEnabled() || y_n.gradFn !== null);
+    return { y_n };
+  };
+  const module = new CellariumModule({ model });
+  const trainer = new Trainer(quiet);
+  await trainer.validate(module, new AwaitingSource());
+  await trainer.predict(module, new AwaitingSource(), async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  });
+  assert.equal(taped.length, 2 * (N_CELLS / 8));
+  assert.deepEqual(
+    taped,
+    taped.map(() => false),
+  );
+  assert.equal(isGradEnabled(), true, "grad mode is back on after validate and predict");
 });
