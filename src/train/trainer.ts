@@ -37,6 +37,7 @@ import { MetricsCsv } from "./metrics.js";
 import { type CellariumModule, optimParams } from "./module.js";
 import { Progress } from "./progress.js";
 import type { ReplicaGroup } from "./replica-group.js";
+import { checkResumeConfig } from "./resume-check.js";
 import { createRunDir } from "./run-dir.js";
 
 /** Batches of one epoch for this replica, skipping the first `batchesConsumed` (a resume). */
@@ -123,6 +124,28 @@ function cellsIn(batch: Batch): number {
   return batch.x_ng.nRows;
 }
 
+/**
+ * The epochs a fit may run: max_epochs, where -1 means no limit (Lightning's), then max_steps must
+ * end the fit; unset, 1000 (Lightning's default) unless max_steps is set.
+ */
+function epochLimit(maxEpochs: number | undefined, maxSteps: number): number {
+  if (maxEpochs === undefined) return maxSteps === -1 ? 1000 : Number.POSITIVE_INFINITY;
+  if (!Number.isInteger(maxEpochs) || maxEpochs < -1) {
+    throw new ArgumentError(`Trainer: max_epochs must be an integer >= -1, got ${maxEpochs}`, {
+      key: "trainer.max_epochs",
+      value: maxEpochs,
+    });
+  }
+  if (maxEpochs !== -1) return maxEpochs;
+  if (maxSteps === -1) {
+    throw new ArgumentError(
+      "Trainer: max_epochs -1 (no limit) needs max_steps, or the fit never ends; set trainer.max_steps or a max_epochs >= 0",
+      { key: "trainer.max_epochs", value: maxEpochs },
+    );
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
 function limitOf(limit: number | undefined, perEpoch: number, name: string): number {
   if (limit === undefined) return perEpoch;
   if (!(limit >= 0)) throw new ArgumentError(`Trainer: ${name} must be >= 0, got ${limit}`);
@@ -155,7 +178,7 @@ export class Trainer {
     // Rank 0 of a thread group speaks for the group; every process of a partial run for itself.
     const leader = (group?.rank ?? 0) === 0;
     const maxSteps = o.maxSteps ?? -1;
-    const maxEpochs = o.maxEpochs ?? (maxSteps === -1 ? 1000 : Number.POSITIVE_INFINITY);
+    const maxEpochs = epochLimit(o.maxEpochs, maxSteps);
     const accumulate = o.accumulateGradBatches ?? 1;
     const logEvery = o.logEveryNSteps ?? 50;
     const checkpointing = o.checkpointing === false ? null : (o.checkpointing ?? {});
@@ -188,7 +211,7 @@ export class Trainer {
     // Whether this replica's model has seen no cells since it was built or reset.
     let empty = true;
     if (fitOptions.ckptPath) {
-      position = await restore(fitOptions.ckptPath, module, optimization, parallel, loadModel);
+      position = await restore(fitOptions.ckptPath, module, optimization, parallel, loadModel, o.config);
       empty = !loadModel;
     }
     if (group && optimization) group.broadcastParameters(model.parameters());
@@ -321,6 +344,13 @@ export class Trainer {
       }
     }
     if (group && streaming && unmerged) await reduce();
+    if (leader && empty) {
+      // Outputs of a model that saw nothing (NaN means, empty digests) must not look like results.
+      throw new ArgumentError(
+        `Trainer: the fit saw no cells (max_epochs ${o.maxEpochs ?? "default"}, max_steps ${maxSteps}, limit_train_batches ${o.limitTrainBatches ?? "all"}, ${data.batchesPerEpoch} batches per epoch), so it wrote no outputs`,
+        { key: "trainer.max_epochs", value: o.maxEpochs },
+      );
+    }
     if (o.partial) {
       await saveCheckpoint(
         o.partial.path,
@@ -491,6 +521,7 @@ async function restore(
   optimization: ReturnType<CellariumModule["configureOptimizers"]>,
   parallel: ParallelInfo | undefined,
   loadModel: boolean,
+  config: JsonValue | undefined,
 ): Promise<TrainerPosition> {
   const checkpoint = await loadCheckpoint(path);
   const model = module.model;
@@ -509,6 +540,7 @@ async function restore(
       `${path}: written by a run of ${written}${fingerprints[0] ? ` (config ${fingerprints[0]})` : ""}, cannot resume a run of ${wanted}${fingerprints[1] ? ` (config ${fingerprints[1]})` : ""}`,
     );
   }
+  checkResumeConfig(path, checkpoint.config, config);
   if (loadModel) model.loadStateDict(checkpoint.modelState);
   if (optimization) {
     if (!checkpoint.optimizer)

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { main } from "../../src/cli/main.js";
+import { assertOneLine, cli } from "../helpers/cli-capture.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -84,22 +84,6 @@ const COUNTS_TRANSFORMS = `    - class_path: cellarium.ml.transforms.NormalizeTo
       init_args: {target_count: 10_000}
     - cellarium.ml.transforms.Log1p`;
 
-/** Runs the command line in this process; its exit code and what it wrote to stderr. */
-async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
-  const chunks: string[] = [];
-  const write = process.stderr.write;
-  process.stderr.write = ((chunk: string) => {
-    chunks.push(String(chunk));
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    const code = await main(args);
-    return { code, stderr: chunks.join("") };
-  } finally {
-    process.stderr.write = write;
-  }
-}
-
 async function fitOnepass(
   dir: string,
   file: string,
@@ -109,13 +93,6 @@ async function fitOnepass(
   const cfg = join(dir, "cfg.yaml");
   await writeFile(cfg, onepassConfig(dir, file, transforms, totals));
   return cli(["onepass_mean_var_std", "fit", "--config", cfg]);
-}
-
-function assertOneLine(result: { code: number; stderr: string }, pattern: RegExp): void {
-  assert.equal(result.code, 2, result.stderr);
-  const lines = result.stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, result.stderr);
-  assert.match(lines[0]!, pattern);
 }
 
 test("NaN, inf and -inf in X (CSR and dense) stop fit with one line naming the file, the cell and the gene; no output", async () => {
