@@ -9,9 +9,9 @@
 // Data: /usr/bin/python3 scripts/make-bench-data.py [5000]
 // Usage: node --import tsx bench/streaming-fit.ts [--quick]
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { benchmarkFile, root, runTimed, scratchDir } from "./lib/cli-bench.js";
+import { benchmarkFile, type FitRow, median, root, runTimed, scratchDir, timedFit } from "./lib/cli-bench.js";
 
 const REPEATS = 3;
 const quick = process.argv.includes("--quick");
@@ -42,40 +42,10 @@ data:
   return path;
 }
 
-interface Row {
-  readonly cells: number;
-  /** The fit loop's own time (cellarium-ts) or the script's (numpy). */
-  readonly seconds: number;
-  /** Cells/s after the fit loop's first logged step (numpy: the whole run). */
-  readonly steady: number;
-  /** The whole process, start-up included. */
-  readonly wallSeconds: number;
-  readonly rssMiB: number;
-}
-
-/** Runs a command under GNU time; returns its stdout, wall time and peak RSS. */
+type Row = FitRow;
 
 function cellarium(command: string, model: string, workers: number): Row {
-  const out = runTimed(process.execPath, [
-    join(root, "bin/cellarium.js"),
-    command,
-    "fit",
-    "--config",
-    writeConfig(model, workers),
-  ]);
-  const fit = /fit: (\d+) cells in ([\d.]+) s/.exec(out.stdout);
-  if (!fit) throw new Error(`${command}: no fit line in\n${out.stdout}`);
-  const runDir = /run directory: (.+)/.exec(out.stdout)![1]!;
-  const logged = readFileSync(join(runDir, "metrics.csv"), "utf8").trim().split("\n").slice(1);
-  const [first, last] = [logged[0]!, logged.at(-1)!].map((line) => line.split(",").map(Number));
-  // columns: epoch, step, cells, elapsed_s, ...
-  return {
-    cells: Number(fit[1]),
-    seconds: Number(fit[2]),
-    steady: (last![2]! - first![2]!) / (last![3]! - first![3]!),
-    wallSeconds: out.wallSeconds,
-    rssMiB: out.rssMiB,
-  };
+  return timedFit(join(root, "bin/cellarium.js"), command, writeConfig(model, workers));
 }
 
 function numpy(task: string): Row {
@@ -105,7 +75,6 @@ for (let r = 0; r < REPEATS; r++) {
     results[i]!.push(measure());
   });
 }
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 console.log(
   `${quick ? "5,000" : "100,000"} cells x 20,000 genes (CSR, ~7% non-zero), batches of 1,000, NormalizeTotal + Log1p; medians of ${REPEATS} runs\n`,
 );

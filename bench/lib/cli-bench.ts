@@ -2,7 +2,7 @@
 // runner that times a process and reads its peak resident memory from GNU time.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,4 +48,42 @@ export function runTimed(
     wallSeconds,
     rssMiB: Number(/MAXRSS_KB (\d+)/.exec(result.stderr)?.[1]) / 1024,
   };
+}
+
+/** One `cellarium <command> fit` process as a benchmark row. */
+export interface FitRow {
+  readonly cells: number;
+  /** The fit loop's own time, as the command line reports it. */
+  readonly seconds: number;
+  /** Cells/s between the first and the last step logged in metrics.csv (the steady rate). */
+  readonly steady: number;
+  /** The whole process, start-up included. */
+  readonly wallSeconds: number;
+  readonly rssMiB: number;
+}
+
+/**
+ * Runs `node <cli> <command> fit --config <config>` under GNU time and reads its fit line and its
+ * metrics.csv (the config must log at least two steps for the steady rate).
+ */
+export function timedFit(cli: string, command: string, config: string, extra: string[] = []): FitRow {
+  const out = runTimed(process.execPath, [cli, command, "fit", "--config", config, ...extra]);
+  const fit = /fit: (\d+) cells in ([\d.]+) s/.exec(out.stdout);
+  if (!fit) throw new Error(`${command}: no fit line in\n${out.stdout}`);
+  const runDir = /run directory: (.+)/.exec(out.stdout)![1]!;
+  const logged = readFileSync(join(runDir, "metrics.csv"), "utf8").trim().split("\n").slice(1);
+  const [first, last] = [logged[0]!, logged.at(-1)!].map((line) => line.split(",").map(Number));
+  // columns: epoch, step, cells, elapsed_s, ...
+  return {
+    cells: Number(fit[1]),
+    seconds: Number(fit[2]),
+    steady: (last![2]! - first![2]!) / (last![3]! - first![3]!),
+    wallSeconds: out.wallSeconds,
+    rssMiB: out.rssMiB,
+  };
+}
+
+/** The median of `values`. */
+export function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 }
