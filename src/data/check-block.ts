@@ -1,5 +1,6 @@
-import { DataValueError, FileFormatError } from "../errors.js";
+import { DataValueError } from "../errors.js";
 import { kernels } from "../tensor/kernels/index.js";
+import type { Batch } from "./batch.js";
 import type { CsrMatrix, Matrix } from "./matrix.js";
 
 // The data layer's check of every block it reads from a file (X, layers, obsm), so that no
@@ -21,9 +22,9 @@ export type PlaceOf = (row: number, col: number) => string;
 
 /**
  * `block` of `file`'s `element` checked as above: returned as is when valid, as a canonical copy
- * when a CSR row was unsorted or held a column twice; throws DataValueError (a bad value, with the
- * block-relative row and col) or FileFormatError (a bad index) naming the file, the element and
- * the entry (`placeOf`).
+ * when a CSR row was unsorted or held a column twice; throws a DataValueError (a bad value or
+ * index, with the block-relative row and col) naming the file, the element and the entry
+ * (`placeOf`).
  */
 export function checkBlock(
   block: Matrix,
@@ -49,6 +50,29 @@ export function checkBlock(
   const at = k.findBadIndex(block.nRows, block.indptr, block.indices, block.nCols);
   if (at >= block.data.length) return block;
   return sortRows(block, file, element, placeOf);
+}
+
+/**
+ * `batch` with each of its matrices checked as a block read from a file is (checkBlock, errors
+ * naming the batch key and the row): for batches that did not come from the data layer (a
+ * library user's own), which the Trainer checks before any transform sees them.
+ */
+export function checkBatch(batch: Batch): Batch {
+  let out: Batch | undefined;
+  for (const [key, value] of Object.entries(batch)) {
+    if (!isMatrix(value)) continue;
+    const checked = checkBlock(value, "batch", key);
+    if (checked !== value) {
+      out ??= { ...batch };
+      (out as unknown as Record<string, unknown>)[key] = checked;
+    }
+  }
+  return out ?? batch;
+}
+
+function isMatrix(value: unknown): value is Matrix {
+  const format = (value as Matrix | null)?.format;
+  return (format === "csr" || format === "dense") && (value as Matrix).data instanceof Float32Array;
 }
 
 /** "NaN", "inf", "-inf", "the negative value v" or "the value v". */
@@ -117,9 +141,9 @@ function sortRows(m: CsrMatrix, file: string, element: string, placeOf: PlaceOf)
     for (let p = start; p < end; p++) {
       const c = indices[p]!;
       if (!(c >= 0 && c < nCols)) {
-        throw new FileFormatError(
+        throw new DataValueError(
           `${file}: ${element}/indices holds column ${c} at ${placeOf(i, c)}, outside [0, ${nCols})`,
-          { file, key: `${element}/indices`, value: c },
+          { file, key: `${element}/indices`, value: c, row: i, col: c },
         );
       }
     }

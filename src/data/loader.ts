@@ -69,6 +69,8 @@ export class DataLoader {
   readonly prefetch: number;
   /** Every batch is read into arrays of its own (BatchSource.ownsBatches). */
   readonly ownsBatches = true;
+  /** Every matrix was checked as it was read (src/data/check-block.ts; BatchSource.checked). */
+  readonly checked = true;
   private readonly sampler: SamplerOptions;
   private readonly plan: BatchKeyPlan;
   private readonly pool = new BufferPool(CALLER_POOL_CAPACITY);

@@ -17,6 +17,7 @@ import { copyFile, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../data/atomic-file.js";
 import type { Batch, JsonValue } from "../data/batch.js";
+import { checkBatch } from "../data/check-block.js";
 import { ArgumentError, CheckpointError, DataValueError } from "../errors.js";
 import type { CellariumModel, PredictOptions, PredictOutput, TrainerContext } from "../models/model.js";
 import { clipGradNorm, clipGradValue } from "../optim/clip.js";
@@ -50,6 +51,12 @@ export interface BatchSource {
    * the Trainer (a DataLoader's batches): the transforms may then overwrite them in place.
    */
   readonly ownsBatches?: boolean;
+  /**
+   * True when every matrix of every batch was checked where it was read (a DataLoader's: values
+   * finite, CSR indices in range, sorted and unique; src/data/check-block.ts). Batches of other
+   * sources are checked by the Trainer before any transform sees them.
+   */
+  readonly checked?: boolean;
   /**
    * Called with each batch (as epochBatches yielded it) once the step is done with it: nothing
    * reads its arrays afterwards, so the source may reuse their memory (DataLoader.release).
@@ -264,7 +271,7 @@ export class Trainer {
           let batch: Batch;
           let output: ReturnType<CellariumModel["forward"]>;
           try {
-            batch = module.transform(raw, { ownsValues: data.ownsBatches === true });
+            batch = module.transform(checkedInput(data, raw), { ownsValues: data.ownsBatches === true });
             output = model.forward(batch);
           } catch (error) {
             throw await placed(error, data, raw);
@@ -374,7 +381,7 @@ export class Trainer {
       // No tape: grad mode is off for exactly the synchronous work of each batch (a scope around
       // the loop would end at its first await).
       const result = await noGradPlaced(data, raw, () => {
-        const batch = module.transform(raw, { ownsValues: data.ownsBatches === true });
+        const batch = module.transform(checkedInput(data, raw), { ownsValues: data.ownsBatches === true });
         return { loss: model.validate!(batch).loss?.item(), cells: cellsIn(batch) };
       });
       if (result.loss !== undefined) {
@@ -407,7 +414,7 @@ export class Trainer {
     for await (const raw of data.epochBatches({ epoch: 0, batchesConsumed: 0 })) {
       if (batches++ >= limit) break;
       const { batch, output } = await noGradPlaced(data, raw, () => {
-        const batch = module.transform(raw, { ownsValues: data.ownsBatches === true });
+        const batch = module.transform(checkedInput(data, raw), { ownsValues: data.ownsBatches === true });
         return { batch, output: model.predict!(batch, options) };
       });
       await write(batch, output);
@@ -427,6 +434,11 @@ export class Trainer {
     progress.log({ stage: "predict", epoch: 0, batch: batches, total: limit, cells, seconds });
     return { cells, seconds };
   }
+}
+
+/** `raw` as the transforms may see it: checked unless its source checked it where it was read. */
+function checkedInput(data: BatchSource, raw: Batch): Batch {
+  return data.checked === true ? raw : checkBatch(raw);
 }
 
 /** fn() with grad mode off, its DataValueErrors placed in their file (placed). */

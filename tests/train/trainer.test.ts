@@ -3,7 +3,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { Batch, JsonValue } from "../../src/data/batch.js";
-import type { DenseMatrix } from "../../src/data/matrix.js";
+import { type DenseMatrix, densify } from "../../src/data/matrix.js";
 import { CheckpointError } from "../../src/errors.js";
 import type { CellariumModel, ModelOutput } from "../../src/models/model.js";
 import { mean, mul, sub, sum } from "../../src/tensor/index.js";
@@ -106,7 +106,7 @@ class Sums implements CellariumModel {
   }
   resetParameters(): void {}
   forward(batch: Batch): ModelOutput {
-    const x = batch.x_ng as DenseMatrix;
+    const x = densify(batch.x_ng);
     for (let i = 0; i < x.data.length; i++) this.sum_g.data[i % N_GENES]! += x.data[i]!;
     this.count += x.nRows;
     return {};
@@ -392,4 +392,70 @@ test("validate and predict build no backward tape, across the awaits between bat
     taped.map(() => false),
   );
   assert.equal(isGradEnabled(), true, "grad mode is back on after validate and predict");
+});
+
+/** MemorySource with one value or index of one batch damaged, as a library user's batch might be. */
+class DamagedSource extends MemorySource {
+  constructor(private readonly damage: (x: DenseMatrix) => Batch["x_ng"]) {
+    super();
+  }
+  override async *epochBatches(position: { epoch: number; batchesConsumed: number }): AsyncIterable<Batch> {
+    let b = 0;
+    for await (const batch of super.epochBatches(position)) {
+      yield b++ === 2 ? { ...batch, x_ng: this.damage(batch.x_ng as DenseMatrix) } : batch;
+    }
+  }
+}
+
+test("batches of a source that did not check them are checked before the transforms: NaN and bad CSR indices fail, unsorted rows are sorted", async () => {
+  const module = () => new CellariumModule({ model: new Sums() });
+  const fit = (source: BatchSource) =>
+    new Trainer({ ...quiet, maxEpochs: 1, checkpointing: false, defaultRootDir: tempDir("trainer-") }).fit(
+      module(),
+      source,
+    );
+  await assert.rejects(
+    fit(
+      new DamagedSource((x) => {
+        const data = x.data.slice();
+        data[4] = Number.NaN;
+        return { ...x, data };
+      }),
+    ),
+    { name: "DataValueError", message: "batch: x_ng has NaN at row 1, column 1" },
+  );
+  const csr = (x: DenseMatrix, indices: number[]): Batch["x_ng"] => ({
+    format: "csr",
+    nRows: 1,
+    nCols: N_GENES,
+    indptr: Int32Array.from([0, indices.length]),
+    indices: Int32Array.from(indices),
+    data: x.data.slice(0, indices.length),
+  });
+  await assert.rejects(fit(new DamagedSource((x) => csr(x, [0, 3]))), {
+    name: "DataValueError",
+    message: /^batch: x_ng\/indices holds column 3 at row 0, column 3, outside \[0, 3\)$/,
+  });
+  // A repeated column is summed: the sums equal those of the same batch with the values added.
+  const summed = new Sums();
+  const damaged = (x: DenseMatrix) => csr(x, [2, 0, 2]);
+  await new Trainer({
+    ...quiet,
+    maxEpochs: 1,
+    checkpointing: false,
+    defaultRootDir: tempDir("trainer-"),
+  }).fit(new CellariumModule({ model: summed }), new DamagedSource(damaged));
+  const reference = new Sums();
+  const source = new MemorySource();
+  let b = 0;
+  for await (const batch of source.epochBatches({ epoch: 0, batchesConsumed: 0 })) {
+    const x = batch.x_ng as DenseMatrix;
+    if (b++ !== 2) reference.forward(batch);
+    else {
+      const [v0, v1, v2] = x.data;
+      const dense = Float32Array.from([v1!, 0, v0! + v2!]);
+      reference.forward({ ...batch, x_ng: { format: "dense", nRows: 1, nCols: N_GENES, data: dense } });
+    }
+  }
+  assert.deepEqual([...summed.sum_g.data], [...reference.sum_g.data]);
 });
