@@ -6,9 +6,16 @@
 // Usage: node --import tsx bench/builds.ts <other checkout> [--quick] [--repeats N]
 //   e.g. git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci)
 
-import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { benchmarkFile, type FitRow, median, root, scratchDir, timedFit } from "./lib/cli-bench.js";
+import {
+  benchmarkFile,
+  type FitRow,
+  median,
+  root,
+  scratchDir,
+  timedFit,
+  writeFitConfig,
+} from "./lib/cli-bench.js";
 
 const args = process.argv.slice(2);
 const other = args.find((a) => !a.startsWith("--") && args[args.indexOf(a) - 1] !== "--repeats");
@@ -26,23 +33,14 @@ const builds = [
 ] as const;
 
 function config(name: string, model: string, init: string, workers: number): string {
-  const path = join(dir, `${name}.yaml`);
-  writeFileSync(
-    path,
-    `trainer: {max_epochs: 1, enable_progress_bar: false, log_every_n_steps: 10, default_root_dir: ${dir}}
-model:
-  transforms:
-    - {class_path: cellarium.ml.transforms.NormalizeTotal, init_args: {target_count: 10_000}}
-    - cellarium.ml.transforms.Log1p
-  model: {class_path: cellarium.ml.models.${model}, init_args: ${init}}
-data:
-  dadc: {class_path: cellarium.ml.data.DistributedAnnDataCollection, init_args: {filenames: ${file}}}
-  batch_keys: {x_ng: {attr: X}, var_names_g: {attr: var_names}}
-  batch_size: 1000
-  num_workers: ${workers}
-`,
-  );
-  return path;
+  return writeFitConfig(join(dir, `${name}.yaml`), {
+    file,
+    rootDir: dir,
+    model,
+    init,
+    workers,
+    logEveryNSteps: 10,
+  });
 }
 
 const onepassInit = `{algorithm: shifted_data, output_path: ${join(dir, "onepass.csv")}}`;

@@ -9,30 +9,22 @@
 // Usage: node --import tsx bench/pca.ts [--quick]   (needs npm run build and the data of
 // /usr/bin/python3 scripts/make-bench-data.py [5000])
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { benchmarkFile, root, runTimed, scratchDir } from "./lib/cli-bench.js";
+import { benchmarkFile, root, runTimed, scratchDir, writeFitConfig } from "./lib/cli-bench.js";
 
 const quick = process.argv.includes("--quick");
 const file = benchmarkFile(quick);
 const dir = scratchDir("bench-pca-");
 
-const config = join(dir, "ipca.yaml");
-writeFileSync(
-  config,
-  `trainer: {max_epochs: 1, enable_progress_bar: false, log_every_n_steps: 1000, default_root_dir: ${dir}}
-model:
-  transforms:
-    - {class_path: cellarium.ml.transforms.NormalizeTotal, init_args: {target_count: 10_000}}
-    - cellarium.ml.transforms.Log1p
-  model: {class_path: cellarium.ml.models.IncrementalPCA, init_args: {n_components: 50, svd_lowrank_niter: 2}}
-data:
-  dadc: {class_path: cellarium.ml.data.DistributedAnnDataCollection, init_args: {filenames: ${file}}}
-  batch_keys: {x_ng: {attr: X}, var_names_g: {attr: var_names}}
-  batch_size: 1000
-  num_workers: 1
-`,
-);
+const config = writeFitConfig(join(dir, "ipca.yaml"), {
+  file,
+  rootDir: dir,
+  model: "IncrementalPCA",
+  init: "{n_components: 50, svd_lowrank_niter: 2}",
+  workers: 1,
+  logEveryNSteps: 1000,
+});
 const cli = join(root, "bin/cellarium.js");
 const ours = runTimed(process.execPath, [cli, "incremental_pca", "fit", "--config", config]);
 const fit = /fit: (\d+) cells in ([\d.]+) s/.exec(ours.stdout);

@@ -9,9 +9,17 @@
 // Data: /usr/bin/python3 scripts/make-bench-data.py [5000]
 // Usage: node --import tsx bench/streaming-fit.ts [--quick]
 
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { benchmarkFile, type FitRow, median, root, runTimed, scratchDir, timedFit } from "./lib/cli-bench.js";
+import {
+  benchmarkFile,
+  type FitRow,
+  median,
+  root,
+  runTimed,
+  scratchDir,
+  timedFit,
+  writeFitConfig,
+} from "./lib/cli-bench.js";
 
 const REPEATS = 3;
 const quick = process.argv.includes("--quick");
@@ -19,27 +27,18 @@ const file = benchmarkFile(quick);
 const dir = scratchDir("bench-streaming-");
 
 function writeConfig(model: string, workers: number): string {
-  const path = join(dir, `${model}-${workers}.yaml`);
   const init =
     model === "OnePassMeanVarStd"
       ? `{algorithm: shifted_data, output_path: ${join(dir, "onepass.csv")}}`
       : "{}";
-  writeFileSync(
-    path,
-    `trainer: {max_epochs: 1, enable_progress_bar: false, log_every_n_steps: ${quick ? 1 : 10}, default_root_dir: ${dir}}
-model:
-  transforms:
-    - {class_path: cellarium.ml.transforms.NormalizeTotal, init_args: {target_count: 10_000}}
-    - cellarium.ml.transforms.Log1p
-  model: {class_path: cellarium.ml.models.${model}, init_args: ${init}}
-data:
-  dadc: {class_path: cellarium.ml.data.DistributedAnnDataCollection, init_args: {filenames: ${file}}}
-  batch_keys: {x_ng: {attr: X}, var_names_g: {attr: var_names}}
-  batch_size: 1000
-  num_workers: ${workers}
-`,
-  );
-  return path;
+  return writeFitConfig(join(dir, `${model}-${workers}.yaml`), {
+    file,
+    rootDir: dir,
+    model,
+    init,
+    workers,
+    logEveryNSteps: quick ? 1 : 10,
+  });
 }
 
 type Row = FitRow;

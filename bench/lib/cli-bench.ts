@@ -2,7 +2,7 @@
 // runner that times a process and reads its peak resident memory from GNU time.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -86,4 +86,31 @@ export function timedFit(cli: string, command: string, config: string, extra: st
 /** The median of `values`. */
 export function median(values: number[]): number {
   return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+}
+
+/**
+ * Writes the config the command-line benchmarks fit with to `path`: one epoch over `file` in
+ * batches of 1,000 through NormalizeTotal + Log1p into cellarium.ml.models.<model>, runs under
+ * `rootDir`.
+ */
+export function writeFitConfig(
+  path: string,
+  o: { file: string; rootDir: string; model: string; init: string; workers: number; logEveryNSteps: number },
+): string {
+  writeFileSync(
+    path,
+    `trainer: {max_epochs: 1, enable_progress_bar: false, log_every_n_steps: ${o.logEveryNSteps}, default_root_dir: ${o.rootDir}}
+model:
+  transforms:
+    - {class_path: cellarium.ml.transforms.NormalizeTotal, init_args: {target_count: 10_000}}
+    - cellarium.ml.transforms.Log1p
+  model: {class_path: cellarium.ml.models.${o.model}, init_args: ${o.init}}
+data:
+  dadc: {class_path: cellarium.ml.data.DistributedAnnDataCollection, init_args: {filenames: ${o.file}}}
+  batch_keys: {x_ng: {attr: X}, var_names_g: {attr: var_names}}
+  batch_size: 1000
+  num_workers: ${o.workers}
+`,
+  );
+  return path;
 }
