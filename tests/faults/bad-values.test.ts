@@ -14,34 +14,46 @@ import { tempDir } from "../helpers/temp.js";
 const N_CELLS = 40;
 const N_GENES = 8;
 
+interface Damage {
+  readonly name: string;
+  /** Python on the h5py file `f`. */
+  readonly edit: string;
+  readonly dense?: boolean;
+}
+
 /**
- * Writes `name`.h5ad with anndata: counts X[i, j] = (i + 2 j) % 5 as CSR (or dense), obs_names
- * c<i>, var_names g<j>, obs total_mrna_umis = row sums; then `edit` (Python on the h5py file `f`)
- * damages it as a user's file might be damaged.
+ * Writes <name>.h5ad for each damage with anndata (one Python process for all): counts X[i, j] =
+ * (i + 2 j) % 5 as CSR (or dense), obs_names c<i>, var_names g<j>, obs total_mrna_umis = row sums;
+ * then its `edit` damages it as a user's file might be damaged. Returns the paths in order.
  */
-function writeCounts(dir: string, name: string, edit: string, dense = false): string {
-  const path = join(dir, `${name}.h5ad`);
+function writeCounts(dir: string, damages: readonly Damage[]): string[] {
+  const paths = damages.map(({ name }) => join(dir, `${name}.h5ad`));
   runPython(
     `
 import json, sys
 import anndata as ad, h5py, numpy as np, pandas as pd, scipy.sparse as sp
-path, n, g, dense = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+n, g = ${N_CELLS}, ${N_GENES}
 x = np.fromfunction(lambda i, j: (i + 2 * j) % 5, (n, g)).astype(np.float32)
 obs = pd.DataFrame({"total_mrna_umis": x.sum(1)}, index=[f"c{i}" for i in range(n)])
 var = pd.DataFrame(index=[f"g{j}" for j in range(g)])
-ad.AnnData(X=x if dense else sp.csr_matrix(x), obs=obs, var=var).write_h5ad(path)
-with h5py.File(path, "r+") as f:
+${damages
+  .map(
+    ({ edit }, k) => `def damage_${k}(f):
 ${edit
   .split("\n")
   .map((line) => `    ${line}`)
+  .join("\n")}`,
+  )
   .join("\n")}
-    pass
+for k, (path, dense) in enumerate(json.load(sys.stdin)):
+    ad.AnnData(X=x if dense else sp.csr_matrix(x), obs=obs, var=var).write_h5ad(path)
+    with h5py.File(path, "r+") as f:
+        globals()[f"damage_{k}"](f)
 print(json.dumps(None))
 `,
-    null,
-    [path, String(N_CELLS), String(N_GENES), dense ? "1" : "0"],
+    damages.map(({ dense }, k) => [paths[k], dense === true]),
   );
-  return path;
+  return paths;
 }
 
 /** Stored position of (row, col) in the CSR written above (the entries of row `row` before `col`). */
@@ -96,36 +108,41 @@ async function fitOnepass(
 }
 
 test("NaN, inf and -inf in X (CSR and dense) stop fit with one line naming the file, the cell and the gene; no output", async () => {
-  for (const [value, shown] of [
-    ["np.nan", "NaN"],
-    ["np.inf", "inf"],
-    ["-np.inf", "-inf"],
-  ] as const) {
-    for (const dense of [false, true]) {
-      const dir = tempDir("bad-values-");
-      const edit = dense
+  const cases = (["np.nan", "np.inf", "-np.inf"] as const).flatMap((value) =>
+    [false, true].map((dense) => ({ value, dense })),
+  );
+  const dir = tempDir("bad-values-");
+  const files = writeCounts(
+    dir,
+    cases.map(({ value, dense }, k) => ({
+      name: `nan${k}`,
+      dense,
+      edit: dense
         ? `f["X"][33, 5] = ${value}`
-        : `d = f["X/data"][:]; d[${csrPosition(33, 5)}] = ${value}; f["X/data"][:] = d`;
-      const file = writeCounts(dir, "nan", edit, dense);
-      const result = await fitOnepass(dir, file, COUNTS_TRANSFORMS);
-      assertOneLine(
-        result,
-        new RegExp(`^cellarium: .*nan\\.h5ad: X has ${shown} at cell c33 \\(row 33\\), gene g5$`),
-      );
-      assert.equal(existsSync(join(dir, "stats.csv")), false, "no output written");
-    }
+        : `d = f["X/data"][:]; d[${csrPosition(33, 5)}] = ${value}; f["X/data"][:] = d`,
+    })),
+  );
+  const shown = { "np.nan": "NaN", "np.inf": "inf", "-np.inf": "-inf" };
+  for (const [k, { value }] of cases.entries()) {
+    const result = await fitOnepass(dir, files[k]!, COUNTS_TRANSFORMS);
+    assertOneLine(
+      result,
+      new RegExp(`^cellarium: .*nan${k}\\.h5ad: X has ${shown[value]} at cell c33 \\(row 33\\), gene g5$`),
+    );
+    assert.equal(existsSync(join(dir, "stats.csv")), false, "no output written");
   }
 });
 
 test("a negative count is refused by NormalizeTotal and Log1p, naming the file, cell and gene; z-scored data with no count transform trains", async () => {
   const dir = tempDir("bad-values-");
-  const edit = `d = f["X/data"][:]; d[${csrPosition(21, 3)}] = -2; f["X/data"][:] = d`;
-  const file = writeCounts(dir, "negative", edit);
+  const [file] = writeCounts(dir, [
+    { name: "negative", edit: `d = f["X/data"][:]; d[${csrPosition(21, 3)}] = -2; f["X/data"][:] = d` },
+  ]);
   for (const [transforms, step] of [
     [COUNTS_TRANSFORMS, "NormalizeTotal"],
     ["    - cellarium.ml.transforms.Log1p", "Log1p"],
   ] as const) {
-    const result = await fitOnepass(dir, file, transforms);
+    const result = await fitOnepass(dir, file!, transforms);
     assertOneLine(
       result,
       new RegExp(
@@ -162,21 +179,24 @@ print(json.dumps({"mean": x.astype(np.float64).mean(0).tolist(), "var": x.astype
 });
 
 test("a NaN or negative total_mrna_umis used by NormalizeTotal is one line naming the cell", async () => {
-  for (const [value, shown] of [
+  const cases = [
     ["np.nan", "NaN"],
     ["-1.0", "-1"],
-  ] as const) {
-    const dir = tempDir("bad-values-");
-    const file = writeCounts(
-      dir,
-      "totals",
-      `t = f["obs/total_mrna_umis"][:]; t[18] = ${value}; f["obs/total_mrna_umis"][:] = t`,
-    );
-    const result = await fitOnepass(dir, file, COUNTS_TRANSFORMS, true);
+  ] as const;
+  const dir = tempDir("bad-values-");
+  const files = writeCounts(
+    dir,
+    cases.map(([value], k) => ({
+      name: `totals${k}`,
+      edit: `t = f["obs/total_mrna_umis"][:]; t[18] = ${value}; f["obs/total_mrna_umis"][:] = t`,
+    })),
+  );
+  for (const [k, [, shown]] of cases.entries()) {
+    const result = await fitOnepass(dir, files[k]!, COUNTS_TRANSFORMS, true);
     assertOneLine(
       result,
       new RegExp(
-        `^cellarium: .*totals\\.h5ad: cell c18 \\(row 18\\): NormalizeTotal: total_mrna_umis_n is ${shown} at row 2 of the batch`,
+        `^cellarium: .*totals${k}\\.h5ad: cell c18 \\(row 18\\): NormalizeTotal: total_mrna_umis_n is ${shown} at row 2 of the batch`,
       ),
     );
   }
@@ -184,9 +204,17 @@ test("a NaN or negative total_mrna_umis used by NormalizeTotal is one line namin
 
 test("a column index outside the genes is one line naming the file and the cell, in every reader path", async () => {
   const dir = tempDir("bad-values-");
-  const edit = `i = f["X/indices"][:]; i[${csrPosition(9, 4)}] = ${N_GENES + 3}; f["X/indices"][:] = i`;
-  const file = writeCounts(dir, "index", edit);
-  const result = await fitOnepass(dir, file, COUNTS_TRANSFORMS);
+  const [file, negative] = writeCounts(dir, [
+    {
+      name: "index",
+      edit: `i = f["X/indices"][:]; i[${csrPosition(9, 4)}] = ${N_GENES + 3}; f["X/indices"][:] = i`,
+    },
+    {
+      name: "negative-index",
+      edit: `i = f["X/indices"][:]; i[${csrPosition(30, 1)}] = -4; f["X/indices"][:] = i`,
+    },
+  ]);
+  const result = await fitOnepass(dir, file!, COUNTS_TRANSFORMS);
   assertOneLine(
     result,
     new RegExp(
@@ -194,13 +222,8 @@ test("a column index outside the genes is one line naming the file and the cell,
     ),
   );
   // Negative index, and shuffled reads (the shard loaded whole in blocks).
-  const negative = writeCounts(
-    dir,
-    "negative-index",
-    `i = f["X/indices"][:]; i[${csrPosition(30, 1)}] = -4; f["X/indices"][:] = i`,
-  );
   const cfg = join(dir, "cfg.yaml");
-  await writeFile(cfg, onepassConfig(dir, negative, COUNTS_TRANSFORMS));
+  await writeFile(cfg, onepassConfig(dir, negative!, COUNTS_TRANSFORMS));
   const shuffled = await cli(["onepass_mean_var_std", "fit", "--config", cfg, "--data.shuffle", "true"]);
   assertOneLine(shuffled, /negative-index\.h5ad: X\/indices holds column -4 at cell c30 \(row 30\)/);
 });
