@@ -154,7 +154,8 @@ export const MODELS: readonly ModelEntry[] = [
     // thread, 3,280 with 2.
     blasThreads: 1,
     derived: ["var_names_g"],
-    description: "distributed and incremental PCA by randomized SVDs of batches and their merges",
+    description:
+      "distributed and incremental PCA: the exact scatter matrix of up to 2,048 genes, else randomized SVDs of batches and their merges",
     stages: ["fit", "predict"],
     create: (a) =>
       new IncrementalPCA({
@@ -164,6 +165,7 @@ export const MODELS: readonly ModelEntry[] = [
         perform_mean_correction: a.boolean("perform_mean_correction", true),
         oversample: a.integer("oversample", DEFAULT_OVERSAMPLE),
         seed: a.integer("seed", 0),
+        algorithm: a.oneOf("algorithm", ["auto", "scatter", "lowrank"] as const, "auto"),
       }),
   },
 ];

@@ -4,6 +4,9 @@
 // [S_k V_kg; batch; sqrt(n1 n2 / (n1 + n2)) (mean1 - mean2)] (src/models/streaming/partial-svd.ts;
 // a CSR batch is never densified); replicas merge by the exact SVD of the same stacked matrix with
 // the other replica's S_k V_kg in place of the batch (merge, and mergeHierarchically for many).
+// With few genes (algorithm "scatter", the default up to SCATTER_MAX_GENES) the state is instead
+// the exact g x g scatter matrix (src/models/streaming/scatter.ts) and the components its top
+// eigenvectors: the exact PCA, the same for any batch size and number of replicas.
 //
 // Differences from upstream, all for accuracy (measured by bench/ipca-accuracy.ts): the state is
 // float64 (upstream's float32 buffers lose digits over millions of cells); the batch enters the
@@ -24,6 +27,15 @@ import {
   type PartialSvd,
   updatePartialSvd,
 } from "./streaming/partial-svd.js";
+import {
+  emptyScatter,
+  mergeScatters,
+  type PartialScatter,
+  scatterOfSummary,
+  summaryOfScatter,
+  symmetricScatter,
+  updateScatter,
+} from "./streaming/scatter.js";
 import { checkVarNames } from "./validate.js";
 
 /**
@@ -37,6 +49,22 @@ import { checkVarNames } from "./validate.js";
  */
 export const DEFAULT_OVERSAMPLE = 10;
 
+/**
+ * Up to this many genes the "auto" algorithm keeps the exact scatter matrix (32 MiB of float64
+ * per replica and in each checkpoint at 2,048 genes; O(n g^2) per batch of n cells and one
+ * eigendecomposition of g x g when the components are read). The rank-k summary drops, at every
+ * batch and every replica merge, the directions below the k-th; on a flat spectrum that costs
+ * accuracy, more with more replicas: on the demo data (2,000 cells x 1,000 genes, k = 50, batches
+ * of 100) its top-5 singular values are up to 4.8% / 8.9% / 12.5% low and the top-5 subspace
+ * 16 / 17 / 18 degrees off with trainer.devices 1 / 2 / 4 (bench/ipca-devices.ts), even though
+ * every batch and merge step is an exact SVD. Common gene panels (2,000 highly variable genes)
+ * fit under the bound; whole transcriptomes (20,000 genes, 3.2 GB) do not.
+ */
+export const SCATTER_MAX_GENES = 2048;
+
+/** The state IncrementalPCA keeps (see SCATTER_MAX_GENES); "auto" resolves by the number of genes. */
+export type IncrementalPCAAlgorithm = "scatter" | "lowrank";
+
 export interface IncrementalPCAOptions {
   readonly var_names_g: readonly string[];
   readonly n_components: number;
@@ -48,6 +76,12 @@ export interface IncrementalPCAOptions {
   readonly oversample?: number;
   /** Seed of the randomized SVD's random directions; default 0. */
   readonly seed?: number;
+  /**
+   * "scatter": the exact g x g scatter matrix (exact PCA for any batches and replicas; g^2
+   * float64 values); "lowrank": the rank-k summary updated by SVDs of the stacked matrix
+   * (upstream's, approximate); default "auto": "scatter" up to SCATTER_MAX_GENES genes.
+   */
+  readonly algorithm?: IncrementalPCAAlgorithm | "auto";
 }
 
 export class IncrementalPCA implements CellariumModel {
@@ -58,7 +92,12 @@ export class IncrementalPCA implements CellariumModel {
   readonly perform_mean_correction: boolean;
   readonly oversample: number;
   readonly seed: number;
+  readonly algorithm: IncrementalPCAAlgorithm;
+  /** The rank-k summary: the state of "lowrank", the components of the scatter for "scatter". */
   private state: PartialSvd;
+  /** The state of "scatter" (null for "lowrank"); `state` is recomputed from it when stale. */
+  private scatter: PartialScatter | null;
+  private stale = false;
   private generator: Generator;
 
   constructor(options: IncrementalPCAOptions) {
@@ -69,6 +108,13 @@ export class IncrementalPCA implements CellariumModel {
     this.perform_mean_correction = options.perform_mean_correction ?? true;
     this.oversample = options.oversample ?? DEFAULT_OVERSAMPLE;
     this.seed = options.seed ?? 0;
+    const algorithm = options.algorithm ?? "auto";
+    if (algorithm !== "auto" && algorithm !== "scatter" && algorithm !== "lowrank") {
+      throw new ArgumentError(
+        `IncrementalPCA: algorithm must be "auto", "scatter" or "lowrank", got ${JSON.stringify(algorithm)}`,
+      );
+    }
+    this.algorithm = algorithm === "auto" ? (g <= SCATTER_MAX_GENES ? "scatter" : "lowrank") : algorithm;
     if (!Number.isInteger(this.n_components) || this.n_components < 1 || this.n_components > g) {
       throw new ArgumentError(
         `IncrementalPCA: n_components must be an integer in [1, ${g}] (the number of genes), got ${this.n_components}`,
@@ -83,6 +129,7 @@ export class IncrementalPCA implements CellariumModel {
       }
     }
     this.state = emptyPartialSvd(this.n_components, g);
+    this.scatter = this.algorithm === "scatter" ? emptyScatter(g) : null;
     this.generator = new Generator(this.seed);
   }
 
@@ -94,16 +141,25 @@ export class IncrementalPCA implements CellariumModel {
       perform_mean_correction: this.perform_mean_correction,
       oversample: this.oversample,
       seed: this.seed,
+      algorithm: this.algorithm,
     };
   }
 
   resetParameters(): void {
-    this.state = emptyPartialSvd(this.n_components, this.var_names_g.length);
+    const g = this.var_names_g.length;
+    this.state = emptyPartialSvd(this.n_components, g);
+    this.scatter = this.scatter ? emptyScatter(g) : null;
+    this.stale = false;
     this.generator = new Generator(this.seed);
   }
 
   forward(batch: Batch): ModelOutput {
     checkVarNames(this.className, this.var_names_g, batch.var_names_g);
+    if (this.scatter) {
+      this.scatter = updateScatter(this.scatter, batch.x_ng, this.perform_mean_correction);
+      this.stale = true;
+      return {};
+    }
     this.state = updatePartialSvd(
       this.state,
       batch.x_ng,
@@ -130,26 +186,35 @@ export class IncrementalPCA implements CellariumModel {
     this.generator.setState(state as unknown as GeneratorState);
   }
 
+  /** The rank-k summary, first recomputed from the scatter matrix when that changed. */
+  private summary(): PartialSvd {
+    if (this.scatter && this.stale) {
+      this.state = summaryOfScatter(this.scatter, this.n_components);
+      this.stale = false;
+    }
+    return this.state;
+  }
+
   /** Cells seen. */
   get x_size(): number {
-    return this.state.x_size;
+    return (this.scatter ?? this.state).x_size;
   }
 
   get S_k(): Tensor {
-    return new Tensor(this.state.S_k.slice(), [this.n_components]);
+    return new Tensor(this.summary().S_k.slice(), [this.n_components]);
   }
 
   get V_kg(): Tensor {
-    return new Tensor(this.state.V_kg.slice(), [this.n_components, this.var_names_g.length]);
+    return new Tensor(this.summary().V_kg.slice(), [this.n_components, this.var_names_g.length]);
   }
 
   get x_mean_g(): Tensor {
-    return new Tensor(this.state.x_mean_g.slice(), [this.var_names_g.length]);
+    return new Tensor((this.scatter ?? this.state).x_mean_g.slice(), [this.var_names_g.length]);
   }
 
   /** Variance along each component, S_k^2 / x_size (x_size degrees of freedom, as upstream). */
   get explained_variance_k(): Tensor {
-    const { S_k, x_size } = this.state;
+    const { S_k, x_size } = this.summary();
     return new Tensor(
       S_k.map((s) => (s * s) / x_size),
       [this.n_components],
@@ -166,11 +231,12 @@ export class IncrementalPCA implements CellariumModel {
     checkVarNames(`${this.className}.predict`, this.var_names_g, batch.var_names_g);
     const g = this.var_names_g.length;
     const k = this.n_components;
+    const { V_kg, x_mean_g } = this.summary();
     const V_gk = new Float64Array(g * k);
     for (let j = 0; j < k; j++) {
-      for (let c = 0; c < g; c++) V_gk[c * k + j] = this.state.V_kg[j * g + c]!;
+      for (let c = 0; c < g; c++) V_gk[c * k + j] = V_kg[j * g + c]!;
     }
-    const z = centeredOperator(batch.x_ng, this.state.x_mean_g).mul({ rows: g, cols: k, data: V_gk });
+    const z = centeredOperator(batch.x_ng, x_mean_g).mul({ rows: g, cols: k, data: V_gk });
     return {
       x_ng: new Tensor(Float32Array.from(z.data), [z.rows, k]),
       var_names_g: Array.from({ length: k }, (_, j) => `PC${j + 1}`),
@@ -197,13 +263,18 @@ export class IncrementalPCA implements CellariumModel {
     };
   }
 
-  /** Upstream's buffer names; x_size as a one-element float64 tensor. */
+  /**
+   * Upstream's buffer names; x_size as a one-element float64 tensor; for "scatter" also the
+   * scatter matrix x_scatter_gg (symmetric), from which the others follow.
+   */
   stateDict(): Record<string, Tensor> {
+    const g = this.var_names_g.length;
     return {
       S_k: this.S_k,
       V_kg: this.V_kg,
       x_mean_g: this.x_mean_g,
-      x_size: new Tensor(new Float64Array([this.state.x_size]), [1]),
+      x_size: new Tensor(new Float64Array([this.x_size]), [1]),
+      ...(this.scatter && { x_scatter_gg: new Tensor(symmetricScatter(this.scatter), [g, g]) }),
     };
   }
 
@@ -225,6 +296,18 @@ export class IncrementalPCA implements CellariumModel {
       x_mean_g: get("x_mean_g", g),
       x_size: get("x_size", 1)[0]!,
     };
+    this.stale = false;
+    if (!this.scatter) return;
+    // A state without the scatter matrix (upstream's, or a "lowrank" run's) continues from the
+    // scatter its summary stands for.
+    this.scatter =
+      state.x_scatter_gg === undefined
+        ? scatterOfSummary(this.state)
+        : {
+            x_scatter_gg: get("x_scatter_gg", g * g),
+            x_mean_g: this.state.x_mean_g,
+            x_size: this.state.x_size,
+          };
   }
 
   /** Folds another replica's summary into this one (the stacked-matrix merge); `other` is unchanged. */
@@ -235,11 +318,17 @@ export class IncrementalPCA implements CellariumModel {
     checkVarNames("IncrementalPCA.merge", this.var_names_g, other.var_names_g);
     if (
       other.n_components !== this.n_components ||
-      other.perform_mean_correction !== this.perform_mean_correction
+      other.perform_mean_correction !== this.perform_mean_correction ||
+      other.algorithm !== this.algorithm
     ) {
       throw new ArgumentError(
-        `IncrementalPCA.merge: n_components ${other.n_components} and perform_mean_correction ${other.perform_mean_correction} must equal this model's ${this.n_components} and ${this.perform_mean_correction}`,
+        `IncrementalPCA.merge: n_components ${other.n_components}, perform_mean_correction ${other.perform_mean_correction} and algorithm ${other.algorithm} must equal this model's ${this.n_components}, ${this.perform_mean_correction} and ${this.algorithm}`,
       );
+    }
+    if (this.scatter) {
+      this.scatter = mergeScatters(this.scatter, other.scatter!, this.perform_mean_correction);
+      this.stale = true;
+      return;
     }
     this.state = mergePartialSvds(this.state, other.state, this.n_components, this.perform_mean_correction);
   }

@@ -16,14 +16,63 @@ import { checkMat, type Mat } from "./mat.js";
 export function gramSvd(a: Mat<Float64Array>, q: number): { s: Float64Array; vt: Mat<Float64Array> } {
   checkMat("gramSvd", "a", a);
   const { rows: m, cols: n } = a;
-  if (!Number.isInteger(q) || q < 1 || q > Math.min(m, n)) {
-    throw new ArgumentError(`gramSvd: q must be an integer in [1, ${Math.min(m, n)}], got ${q}`);
-  }
+  checkRank("gramSvd", q, Math.min(m, n));
   const small = Math.min(m, n);
   const gram = new Float64Array(small * small);
   if (m <= n) kernels().gemm(false, true, m, m, n, 1, a.data, n, a.data, n, 0, gram, m);
   else kernels().gemm(true, false, n, n, m, 1, a.data, n, a.data, n, 0, gram, n);
-  // Ascending eigenvalues; eigenvector j in column j, largest-magnitude entry positive.
+  if (m > n) return svdOfGram({ rows: n, cols: n, data: gram }, q);
+  const { s, rank, v } = topEigenpairs(gram, m, q);
+  // V^T = diag(1/s) U^T A, as one GEMM with the scaled top eigenvectors.
+  const coefficients = new Float64Array(rank * m);
+  for (let j = 0; j < rank; j++) {
+    for (let i = 0; i < m; i++) coefficients[j * m + i] = v[i * m + (m - 1 - j)]! / s[j]!;
+  }
+  const vt = new Float64Array(q * n);
+  if (rank > 0) kernels().gemm(false, false, rank, n, m, 1, coefficients, m, a.data, n, 0, vt, n);
+  for (let j = 0; j < rank; j++) {
+    const row = vt.subarray(j * n, (j + 1) * n);
+    let largest = 0;
+    for (const value of row) if (Math.abs(value) > Math.abs(largest)) largest = value;
+    if (largest < 0) for (let c = 0; c < n; c++) row[c] = -row[c]!;
+  }
+  return { s, vt: { rows: q, cols: n, data: vt } };
+}
+
+/**
+ * The top `q` singular values and right singular vectors of any A whose Gram matrix A^T A is
+ * `gram` (n x n, symmetric positive semi-definite; only its lower triangle is read), as gramSvd
+ * returns them: s_j = sqrt(eigenvalue j), the eigenvectors as rows of Vt (largest-magnitude entry
+ * positive), and s_j = 0 with a zero row below 1e-7 s_1. IncrementalPCA's scatter matrix is such a
+ * Gram matrix (of the centered data).
+ */
+export function svdOfGram(gram: Mat<Float64Array>, q: number): { s: Float64Array; vt: Mat<Float64Array> } {
+  checkMat("svdOfGram", "gram", gram);
+  const n = gram.rows;
+  if (gram.cols !== n) throw new ArgumentError(`svdOfGram: gram must be square, got ${n} x ${gram.cols}`);
+  checkRank("svdOfGram", q, n);
+  const { s, rank, v } = topEigenpairs(gram.data, n, q);
+  const vt = new Float64Array(q * n);
+  for (let j = 0; j < rank; j++) for (let c = 0; c < n; c++) vt[j * n + c] = v[c * n + (n - 1 - j)]!;
+  return { s, vt: { rows: q, cols: n, data: vt } };
+}
+
+function checkRank(operation: string, q: number, most: number): void {
+  if (!Number.isInteger(q) || q < 1 || q > most) {
+    throw new ArgumentError(`${operation}: q must be an integer in [1, ${most}], got ${q}`);
+  }
+}
+
+/**
+ * eigh of the small x small `gram` (ascending; eigenvector j in column j of v, largest-magnitude
+ * entry positive) and the square roots of its top q eigenvalues, those above the floor counted by
+ * `rank` (the rest 0).
+ */
+function topEigenpairs(
+  gram: Float64Array,
+  small: number,
+  q: number,
+): { s: Float64Array; rank: number; v: Float64Array } {
   const { w, v } = eigh({ rows: small, cols: small, data: gram });
   const floor = 1e-7 * Math.sqrt(Math.max(w[small - 1]!, 0));
   const s = new Float64Array(q);
@@ -33,22 +82,5 @@ export function gramSvd(a: Mat<Float64Array>, q: number): { s: Float64Array; vt:
     if (!(value > floor)) break;
     s[rank++] = value;
   }
-  const vt = new Float64Array(q * n);
-  if (m > n) {
-    for (let j = 0; j < rank; j++) for (let c = 0; c < n; c++) vt[j * n + c] = v.data[c * n + (n - 1 - j)]!;
-    return { s, vt: { rows: q, cols: n, data: vt } };
-  }
-  // V^T = diag(1/s) U^T A, as one GEMM with the scaled top eigenvectors.
-  const coefficients = new Float64Array(rank * m);
-  for (let j = 0; j < rank; j++) {
-    for (let i = 0; i < m; i++) coefficients[j * m + i] = v.data[i * m + (m - 1 - j)]! / s[j]!;
-  }
-  if (rank > 0) kernels().gemm(false, false, rank, n, m, 1, coefficients, m, a.data, n, 0, vt, n);
-  for (let j = 0; j < rank; j++) {
-    const row = vt.subarray(j * n, (j + 1) * n);
-    let largest = 0;
-    for (const value of row) if (Math.abs(value) > Math.abs(largest)) largest = value;
-    if (largest < 0) for (let c = 0; c < n; c++) row[c] = -row[c]!;
-  }
-  return { s, vt: { rows: q, cols: n, data: vt } };
+  return { s, rank, v: v.data };
 }

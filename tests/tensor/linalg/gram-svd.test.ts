@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
-import { gramSvd } from "../../../src/tensor/linalg/gram-svd.js";
+import { gramSvd, svdOfGram } from "../../../src/tensor/linalg/gram-svd.js";
 import { backend, backends, randomArray, relativeError, skipUnless } from "../../helpers/matrices.js";
 import { numpy, rows } from "../../helpers/numpy.js";
 
@@ -57,6 +57,25 @@ for (const which of backends) {
     },
   );
 }
+
+test("svdOfGram: from A^T A alone, the top singular values and right vectors of A (numpy's SVD)", () => {
+  for (const [i, [m, n]] of shapes.entries()) {
+    const a = inputs[i]!;
+    const gram = new Float64Array(n * n);
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < n; c++) {
+        for (let row = 0; row < m; row++) gram[r * n + c]! += a[row * n + r]! * a[row * n + c]!;
+      }
+    }
+    // Only the lower triangle is read.
+    for (let r = 0; r < n; r++) for (let c = r + 1; c < n; c++) gram[r * n + c] = Number.NaN;
+    const { s, vt } = svdOfGram({ rows: n, cols: n, data: gram }, 5);
+    assert.deepEqual([s.length, vt.rows, vt.cols], [5, 5, n]);
+    assert.ok(relativeError(s, expected[`s${i}`]!) < 1e-10, `s of ${m} x ${n}`);
+    assert.ok(relativeError(vt.data, expected[`vt${i}`]!.flat()) < 1e-8, `vt of ${m} x ${n}`);
+  }
+  assert.throws(() => svdOfGram({ rows: 3, cols: 4, data: new Float64Array(12) }, 1), /gram must be square/);
+});
 
 test("gramSvd: q outside [1, min(m, n)] is an ArgumentError", () => {
   const a = { rows: 3, cols: 4, data: new Float64Array(12) };
