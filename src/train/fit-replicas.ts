@@ -7,6 +7,7 @@ import { MessageChannel, type MessagePort, type Worker } from "node:worker_threa
 import type { JsonValue } from "../data/batch.js";
 import { startModuleWorker } from "../data/start-worker.js";
 import { ArgumentError, errorFromName } from "../errors.js";
+import { kernels } from "../tensor/kernels/index.js";
 import { Tensor } from "../tensor/tensor.js";
 import { treeRole } from "./hierarchical-merge.js";
 import type { ModelFactory } from "./merge-partials.js";
@@ -53,6 +54,22 @@ export async function fitReplicas(options: FitReplicasOptions): Promise<FitRepli
   if (!Number.isSafeInteger(n) || n < 1) {
     throw new ArgumentError(`fitReplicas: numReplicas must be an integer >= 1, got ${n}`);
   }
+  // OpenBLAS's thread count is the process's. Replicas already fill the cores, and threads
+  // calling a multi-threaded OpenBLAS at once get their products split by timing, so results
+  // would vary in the last bit from run to run (a resumed run would not equal the uninterrupted
+  // one): one BLAS thread, unless OPENBLAS_NUM_THREADS says otherwise.
+  const k = kernels();
+  const blasThreads = k.getNumThreads();
+  if (n > 1 && process.env.OPENBLAS_NUM_THREADS === undefined) k.setNumThreads(1);
+  try {
+    return await runReplicas(options);
+  } finally {
+    k.setNumThreads(blasThreads);
+  }
+}
+
+async function runReplicas(options: FitReplicasOptions): Promise<FitReplicasResult> {
+  const n = options.numReplicas;
   const control = new Int32Array(new SharedArrayBuffer(CONTROL.length * Int32Array.BYTES_PER_ELEMENT));
   // One channel per edge of the merge tree: rank r sends up to its parent.
   const up: (MessagePort | null)[] = [null];
