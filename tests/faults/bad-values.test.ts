@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { main } from "../../src/cli/main.js";
+import { cli } from "../helpers/cli.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -83,22 +83,6 @@ data:
 const COUNTS_TRANSFORMS = `    - class_path: cellarium.ml.transforms.NormalizeTotal
       init_args: {target_count: 10_000}
     - cellarium.ml.transforms.Log1p`;
-
-/** Runs the command line in this process; its exit code and what it wrote to stderr. */
-async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
-  const chunks: string[] = [];
-  const write = process.stderr.write;
-  process.stderr.write = ((chunk: string) => {
-    chunks.push(String(chunk));
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    const code = await main(args);
-    return { code, stderr: chunks.join("") };
-  } finally {
-    process.stderr.write = write;
-  }
-}
 
 async function fitOnepass(
   dir: string,
