@@ -163,7 +163,9 @@ export class Trainer {
     const logEvery = o.logEveryNSteps ?? 50;
     const checkpointing = o.checkpointing === false ? null : (o.checkpointing ?? {});
     const everyNSteps = checkpointing?.everyNTrainSteps ?? 0;
-    const everyNEpochs = checkpointing?.everyNEpochs ?? (everyNSteps > 0 ? 0 : 1);
+    // checkpointing: false writes none (it used to write one per epoch into a directory made on demand).
+    const everyNEpochs =
+      checkpointing === null ? 0 : (checkpointing.everyNEpochs ?? (everyNSteps > 0 ? 0 : 1));
     const saveTopK = checkpointing?.saveTopK ?? 1;
 
     const optimization = module.configureOptimizers();
