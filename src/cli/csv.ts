@@ -3,7 +3,7 @@
 // quoting, columns typed as numbers when every cell parses as one (empty cells are NaN, as pandas
 // reads them), else as strings. The index is pandas' default RangeIndex, 0..n-1.
 
-import { readFile } from "node:fs/promises";
+import { readRegularFile } from "../data/regular-file.js";
 import { FileFormatError } from "../errors.js";
 
 export interface CsvFrame {
@@ -55,14 +55,12 @@ function parseRecords(text: string, path: string): string[][] {
 
 /** Reads a CSV file with a header into typed columns. */
 export async function readCsv(path: string): Promise<CsvFrame> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    throw new FileFormatError(`${path}: cannot read CSV file (${(error as Error).message})`, {
-      cause: error,
-    });
-  }
+  const bytes = await readRegularFile(
+    path,
+    (reason, cause) =>
+      new FileFormatError(`${path}: cannot read CSV file (${reason})`, { file: path, cause }),
+  );
+  const text = bytes.toString("utf8");
   const [header, ...rows] = parseRecords(text, path);
   if (!header) throw new FileFormatError(`${path}: empty CSV file (no header row)`);
   rows.forEach((row, r) => {

@@ -93,7 +93,7 @@ async function inspectAttribute(path: string, attr: string, out: string | undefi
       value instanceof Tensor
         ? { shape: value.shape, data: Array.from(value.data, (v) => (Number.isNaN(v) ? null : v)) }
         : value;
-    await writeFileAtomic(out, `${JSON.stringify({ attr, var_names_g, value: json })}\n`);
+    await writeFileAtomic(out, `${JSON.stringify({ attr, var_names_g, value: json })}\n`, { key: "--out" });
     print(`wrote ${attr} to ${out}`);
     return;
   }
@@ -101,7 +101,7 @@ async function inspectAttribute(path: string, attr: string, out: string | undefi
     throw new ConfigError(`--out ${out}: use a .csv or .json file`);
   const csv = attributeCsv(attr, value, var_names_g);
   if (out) {
-    await writeFileAtomic(out, csv);
+    await writeFileAtomic(out, csv, { key: "--out" });
     print(`wrote ${attr} to ${out}`);
   } else process.stdout.write(csv);
 }

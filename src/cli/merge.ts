@@ -17,7 +17,7 @@ export interface MergeOptions {
 export async function mergeCommand(parts: readonly string[], options: MergeOptions): Promise<void> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const { checkpoint, model } = await mergePartials(parts, modelFactory);
-  await saveCheckpoint(options.out, checkpoint);
+  await saveCheckpoint(options.out, checkpoint, { key: "--out" });
   log(`merge: ${parts.length} parts of ${model.className} -> ${options.out}`);
   if (options.writeOutputs ?? true) {
     await model.onTrainEnd?.({

@@ -3,14 +3,15 @@
 // arguments derived from the data (var_names_g after the transforms, n_obs, y_categories), and runs.
 
 import { randomInt } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { extname } from "node:path";
+import { dirname, extname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { prepareOutputDirectory } from "../data/atomic-file.js";
 import type { Batch, BatchValue, JsonValue } from "../data/batch.js";
 import { type BatchKeysConfig, planBatchKeys } from "../data/batch-keys.js";
 import { DistributedAnnDataCollection } from "../data/collection.js";
 import { DataLoader, type DataLoaderOptions } from "../data/loader.js";
+import { readRegularFile } from "../data/regular-file.js";
 import { ConfigError } from "../errors.js";
 import type { CellariumModel } from "../models/model.js";
 import type { Kwargs } from "../optim/registry.js";
@@ -58,14 +59,15 @@ export async function readConfig(
 ): Promise<ConfigMap> {
   let config: ConfigMap = {};
   for (const path of paths) {
-    let text: string;
-    try {
-      text = await readFile(path, "utf8");
-    } catch (error) {
-      throw new ConfigError(
-        `--config ${path}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-      );
-    }
+    const bytes = await readRegularFile(
+      path,
+      (reason, cause) =>
+        new ConfigError(
+          `--config ${path}: cannot read the file (${(cause as NodeJS.ErrnoException | undefined)?.code ?? reason})`,
+          { file: path, key: "--config", cause },
+        ),
+    );
+    const text = bytes.toString("utf8");
     config = deepMerge(config, parseConfigYaml(text, path));
   }
   for (const [key, value] of overrides) setDotted(config, key, value);
@@ -317,6 +319,7 @@ function trainerOptions(
     } else if (name === "PredictionWriter") {
       writer = {
         outputDir: c.string("output_dir"),
+        outputDirKey: `${where}.init_args.output_dir`,
         key: c.string("key", "x_ng"),
         predictionSize: c.optional("prediction_size", c.integer) ?? null,
         gzip: c.boolean("gzip", true),
@@ -474,6 +477,35 @@ export async function prepareRun(
   }
 }
 
+/** The file a model writes at the end of fit (OnePassMeanVarStd's output_path), or null. */
+function outputPathOf(model: CellariumModel): string | null {
+  const output = (model as { output_path?: string | null }).output_path;
+  return typeof output === "string" ? output : null;
+}
+
+/**
+ * Checks, before the first batch, every directory the command will write into: each exists or is
+ * created, is a directory and takes a new file, and loses the temporary files of killed runs
+ * (prepareOutputDirectory). A failure names the directory and the config key that chose it.
+ */
+async function prepareOutputs(
+  stage: Stage,
+  prepared: PreparedRun,
+  partial: { readonly path: string; readonly key: string } | undefined,
+): Promise<void> {
+  const outputs: [dir: string, key: string][] = [];
+  if (stage === "fit") {
+    outputs.push([prepared.options.defaultRootDir ?? process.cwd(), "trainer.default_root_dir"]);
+    const output = outputPathOf(prepared.model);
+    // A part of a partial run leaves the model's outputs to `cellarium merge`.
+    if (partial !== undefined) outputs.push([dirname(partial.path), partial.key]);
+    else if (output !== null) outputs.push([dirname(output), "model.model.init_args.output_path"]);
+  } else if (stage === "predict" && prepared.writer) {
+    outputs.push([prepared.writer.outputDir, prepared.writer.outputDirKey ?? "output_dir"]);
+  }
+  for (const [dir, key] of outputs) await prepareOutputDirectory(dir, key);
+}
+
 /** Runs one model command; returns a summary line per output. */
 export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunOptions): Promise<void> {
   const log = run.log ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -497,6 +529,12 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
   );
   const { collection, module, model: built, writer, train, val, ckptPath } = prepared;
   try {
+    // A partial run's checkpoint: --partial_path, else a file in default_root_dir.
+    const partial = replica && {
+      path: partialPath(run.partialPath, prepared.options.defaultRootDir ?? process.cwd(), replica),
+      key: run.partialPath !== undefined ? "--partial_path" : "trainer.default_root_dir",
+    };
+    await prepareOutputs(stage, prepared, partial ?? undefined);
     const trainer = new Trainer(prepared.options);
     const loader = prepared.loader;
     if (stage === "fit") {
@@ -513,7 +551,7 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
             `partial runs (part ${replica.rank} of ${replica.numReplicas}, from ${replica.source}) need a model with a merge; ${built.className} has none (use trainer.devices on one machine)`,
           );
         }
-        const path = partialPath(run.partialPath, prepared.options.defaultRootDir ?? process.cwd(), replica);
+        const path = partial!.path;
         log(`partial run: part ${replica.rank} of ${replica.numReplicas} (from ${replica.source})`);
         const fingerprint = configFingerprint(prepared.options.config ?? null);
         result = await new Trainer({ ...prepared.options, partial: { fingerprint, path } }).fit(
@@ -550,8 +588,8 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
       );
       log(`run directory: ${result.runDir}`);
       for (const path of result.checkpoints) log(`checkpoint: ${path}`);
-      const output = (built as { output_path?: string | null }).output_path;
-      if (typeof output === "string" && !replica) log(`output: ${output}`);
+      const output = outputPathOf(built);
+      if (output !== null && !replica) log(`output: ${output}`);
       if (val && built.validate && !replica) {
         const { loss } = await trainer.validate(module, loader(val));
         log(`validation loss: ${loss}`);

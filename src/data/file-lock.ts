@@ -49,7 +49,7 @@ export async function withFileLock<T>(
   while (!(await tryLock(path, me))) {
     const held = await readLock(path);
     if (held === null) continue; // released meanwhile
-    const dead = held.owner !== null && held.owner.host === me.host && !isAlive(held.owner.pid);
+    const dead = held.owner !== null && held.owner.host === me.host && !processIsAlive(held.owner.pid);
     const idleMs = Date.now() - held.mtimeMs;
     if ((dead || idleMs > staleMs) && (await takeOver(path, held.text))) {
       const why = dead ? "which is no longer running" : `untouched for ${Math.round(idleMs / 1000)} s`;
@@ -120,7 +120,8 @@ function parseOwner(text: string): LockOwner | null {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid runs on this host (one of another user counts). */
+export function processIsAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

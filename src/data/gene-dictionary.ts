@@ -3,10 +3,10 @@
 // pickle-dict.ts), `.json` (one object), `.tsv` / `.txt` (two tab-separated columns; a first line
 // whose second field is not a number is a header).
 
-import { readFile } from "node:fs/promises";
 import { quote } from "../error-values.js";
 import { FileFormatError } from "../errors.js";
 import { readPickledDict } from "./pickle-dict.js";
+import { readRegularFile } from "./regular-file.js";
 
 export function parseGeneDictionary(bytes: Uint8Array, path: string): Map<string, number> {
   const lower = path.toLowerCase();
@@ -61,14 +61,10 @@ export function parseGeneDictionary(bytes: Uint8Array, path: string): Map<string
 }
 
 export async function readGeneDictionary(path: string): Promise<Map<string, number>> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    throw new FileFormatError(`${path}: cannot read gene dictionary (${(error as Error).message})`, {
-      file: path,
-      cause: error,
-    });
-  }
+  const bytes = await readRegularFile(
+    path,
+    (reason, cause) =>
+      new FileFormatError(`${path}: cannot read gene dictionary (${reason})`, { file: path, cause }),
+  );
   return parseGeneDictionary(bytes, path);
 }

@@ -5,6 +5,7 @@
 // arguments (var_names_g among them), the transform chain, optimizer and scheduler settings, the
 // trainer's position and the random generators' states, so a resumed run continues exactly.
 
+import type { OutputOptions } from "../data/atomic-file.js";
 import type { JsonValue, TransformState } from "../data/batch.js";
 import { CheckpointError } from "../errors.js";
 import type { OptimizerStateDict } from "../optim/optimizer.js";
@@ -69,8 +70,15 @@ function fromSafetensors(path: string, name: string, tensor: SafetensorsTensor):
   );
 }
 
-/** Writes a checkpoint atomically (temporary file, then rename). */
-export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Promise<void> {
+/**
+ * Writes a checkpoint atomically (temporary file, then rename); a failure to write (a full disk) is
+ * an OutputError naming the path and `options.key`, and leaves an older file at `path` as it was.
+ */
+export async function saveCheckpoint(
+  path: string,
+  checkpoint: Checkpoint,
+  options: OutputOptions = {},
+): Promise<void> {
   const tensors: Record<string, SafetensorsTensor> = {};
   for (const [name, tensor] of Object.entries(checkpoint.modelState))
     tensors[`model.${name}`] = toSafetensors(tensor);
@@ -105,7 +113,7 @@ export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Prom
   if (checkpoint.scheduler) metadata.scheduler = json(checkpoint.scheduler);
   if (checkpoint.config !== undefined) metadata.config = json(checkpoint.config);
   if (checkpoint.parallel !== undefined) metadata.parallel = json(checkpoint.parallel);
-  await writeSafetensorsFile(path, tensors, metadata);
+  await writeSafetensorsFile(path, tensors, metadata, options);
 }
 
 /** Reads a checkpoint written by saveCheckpoint; a file of another kind is a CheckpointError naming it. */

@@ -3,8 +3,8 @@
 // with the fields of TensorBoard's HistogramProto: min, max, num, sum, sum_squares, and buckets
 // given by their right edges (bucket_limit) and counts (bucket).
 
-import { appendFileSync, writeFileSync } from "node:fs";
 import type { TypedArray } from "../tensor/tensor.js";
+import { AppendLog } from "./append-log.js";
 
 /** Equal-width buckets over [min, max] (numpy.histogram's default rule with this many bins). */
 export const HISTOGRAM_BUCKETS = 30;
@@ -47,13 +47,18 @@ export function histogram(values: TypedArray, buckets = HISTOGRAM_BUCKETS): Hist
   return { min, max, num: values.length, sum: total, sum_squares: squares, bucket_limit, bucket };
 }
 
-/** Appends histogram records to a JSON-lines file as training goes. */
+/** Appends histogram records to a JSON-lines file as training goes; a failed write is an OutputError naming it. */
 export class HistogramLog {
-  constructor(readonly path: string) {
-    writeFileSync(path, "");
+  private readonly file: AppendLog;
+
+  constructor(
+    readonly path: string,
+    key?: string,
+  ) {
+    this.file = new AppendLog(path, "", key);
   }
 
   log(step: number, epoch: number, name: string, values: TypedArray): void {
-    appendFileSync(this.path, `${JSON.stringify({ step, epoch, name, ...histogram(values) })}\n`);
+    this.file.append(`${JSON.stringify({ step, epoch, name, ...histogram(values) })}\n`);
   }
 }

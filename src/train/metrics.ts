@@ -1,4 +1,4 @@
-import { appendFileSync, writeFileSync } from "node:fs";
+import { AppendLog } from "./append-log.js";
 
 /** The columns of metrics.csv; a row leaves the metrics it does not have empty. */
 export const METRIC_COLUMNS = [
@@ -13,10 +13,18 @@ export const METRIC_COLUMNS = [
 ] as const;
 export type MetricName = (typeof METRIC_COLUMNS)[number];
 
-/** Appends metric rows to a CSV file as training goes, so a killed run keeps what it logged. */
+/**
+ * Appends metric rows to a CSV file as training goes, so a killed run keeps what it logged; a row
+ * that cannot be written (a full disk) is an OutputError naming the file and `key`.
+ */
 export class MetricsCsv {
-  constructor(readonly path: string) {
-    writeFileSync(path, `${METRIC_COLUMNS.join(",")}\n`);
+  private readonly file: AppendLog;
+
+  constructor(
+    readonly path: string,
+    key?: string,
+  ) {
+    this.file = new AppendLog(path, `${METRIC_COLUMNS.join(",")}\n`, key);
   }
 
   log(row: Partial<Record<MetricName, number>>): void {
@@ -24,6 +32,6 @@ export class MetricsCsv {
       const value = row[column];
       return value === undefined || Number.isNaN(value) ? "" : String(value);
     });
-    appendFileSync(this.path, `${cells.join(",")}\n`);
+    this.file.append(`${cells.join(",")}\n`);
   }
 }

@@ -2,13 +2,16 @@
 // batch): `predictions.csv.gz` (or .csv) with a header, obs_names_n first, then any requested obs
 // fields, then the prediction's columns (named by the output's var_names_g, e.g. PC1..PC50, else
 // <key>_0, <key>_1, ...); or `predictions.h5ad` with the cell names as obs and the prediction in
-// obsm[<key>]. Files are written to a temporary name and renamed when complete.
+// obsm[<key>]. Files are written to a temporary name and renamed when complete; a failure to write
+// (a full disk) is an OutputError naming the file, and the temporary file is removed.
 
+import { once } from "node:events";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { finished } from "node:stream/promises";
 import { createGzip, type Gzip } from "node:zlib";
-import { temporarySibling } from "../data/atomic-file.js";
+import { outputError, temporarySibling } from "../data/atomic-file.js";
 import type { Batch, BatchValue } from "../data/batch.js";
 import { writeH5ad } from "../data/h5ad/writer.js";
 import type { DenseMatrix } from "../data/matrix.js";
@@ -19,6 +22,8 @@ import { Tensor } from "../tensor/tensor.js";
 
 export interface PredictionWriterOptions {
   readonly outputDir: string;
+  /** The config key that chose outputDir, named in errors (e.g. trainer.callbacks.0.init_args.output_dir). */
+  readonly outputDirKey?: string;
   /** The predict output written (upstream's default x_ng). */
   readonly key?: string;
   /** Only the first this many columns. */
@@ -58,6 +63,10 @@ export class PredictionWriter {
   private readonly tmp: string;
   private stream: WriteStream | null = null;
   private gzip: Gzip | null = null;
+  /** The first error of the file or gzip stream (a full disk), which may come after any write. */
+  private failure: { error: unknown } | null = null;
+  /** Rejects with that error. */
+  private failed: Promise<never> = new Promise<never>(() => {});
   private headerWritten = false;
   private readonly h5adRows: { names: string[]; blocks: DenseMatrix[] } = { names: [], blocks: [] };
 
@@ -71,17 +80,42 @@ export class PredictionWriter {
   }
 
   private async open(): Promise<void> {
-    await mkdir(this.options.outputDir, { recursive: true });
-    this.stream = createWriteStream(this.tmp);
-    if (this.options.gzip ?? true) {
-      this.gzip = createGzip();
-      this.gzip.pipe(this.stream);
+    await this.guard(mkdir(this.options.outputDir, { recursive: true }));
+    const stream = createWriteStream(this.tmp);
+    const gzip = (this.options.gzip ?? true) ? createGzip() : null;
+    this.failed = new Promise<never>((_, reject) => {
+      const fail = (error: unknown) => {
+        this.failure ??= { error };
+        reject(error);
+      };
+      stream.on("error", fail);
+      gzip?.on("error", fail);
+    });
+    this.failed.catch(() => {});
+    gzip?.pipe(stream);
+    this.stream = stream;
+    this.gzip = gzip;
+  }
+
+  /** Waits for `work` or the streams' first error; a system error becomes an OutputError naming the file. */
+  private async guard<T>(work: Promise<T>): Promise<T> {
+    this.throwIfFailed();
+    try {
+      return await Promise.race([work, this.failed]);
+    } catch (error) {
+      throw outputError(this.path, error, this.options.outputDirKey);
     }
   }
 
+  private throwIfFailed(): void {
+    if (this.failure !== null) throw outputError(this.path, this.failure.error, this.options.outputDirKey);
+  }
+
   private async emit(text: string): Promise<void> {
-    const sink: NodeJS.WritableStream = this.gzip ?? this.stream!;
-    if (!sink.write(text)) await new Promise<void>((resolve) => sink.once("drain", () => resolve()));
+    const sink = this.gzip ?? this.stream!;
+    // A stream that failed earlier may still take writes into its buffer: ask before each write.
+    this.throwIfFailed();
+    if (!sink.write(text)) await this.guard(once(sink, "drain"));
   }
 
   /** Appends one batch's predictions. */
@@ -131,8 +165,17 @@ export class PredictionWriter {
     await this.emit(text);
   }
 
-  /** Completes the file and moves it into place; returns its path. */
+  /** Completes the file and moves it into place; returns its path. On failure removes the temporary file. */
   async close(): Promise<string> {
+    try {
+      return await this.complete();
+    } catch (error) {
+      await this.abort();
+      throw error;
+    }
+  }
+
+  private async complete(): Promise<string> {
     if ((this.options.format ?? "csv") === "h5ad") {
       const { names, blocks } = this.h5adRows;
       const nCols = blocks[0]?.nCols ?? 0;
@@ -142,7 +185,7 @@ export class PredictionWriter {
         data.set(block.data, offset);
         offset += block.data.length;
       }
-      await mkdir(this.options.outputDir, { recursive: true });
+      await this.guard(mkdir(this.options.outputDir, { recursive: true }));
       await writeH5ad(this.path, {
         X: {
           format: "csr",
@@ -159,21 +202,24 @@ export class PredictionWriter {
       return this.path;
     }
     if (!this.stream) await this.open();
-    const finished = new Promise<void>((resolve, reject) => {
-      this.stream!.once("finish", resolve);
-      this.stream!.once("error", reject);
-    });
+    this.throwIfFailed();
     (this.gzip ?? this.stream!).end();
-    await finished;
-    await rename(this.tmp, this.path);
+    await this.guard(finished(this.stream!));
+    await this.guard(rename(this.tmp, this.path));
     return this.path;
   }
 
   /** Removes a partial file after a failed run. */
   async abort(): Promise<void> {
     this.gzip?.destroy();
-    this.stream?.destroy();
-    await rm(this.tmp, { force: true });
+    const stream = this.stream;
+    if (stream !== null && !stream.closed) {
+      // The file may still be opening: remove it only once the stream has closed it.
+      const closed = once(stream, "close").catch(() => {});
+      stream.destroy();
+      await closed;
+    }
+    await rm(this.tmp, { force: true }).catch(() => {});
   }
 }
 

@@ -6,6 +6,7 @@
 import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readGeneDictionary } from "../data/gene-dictionary.js";
+import { readRegularFile } from "../data/regular-file.js";
 import { readTorchStateDict } from "../data/torch-state-dict.js";
 import { FileFormatError } from "../errors.js";
 import {
@@ -54,15 +55,10 @@ async function readWeights(
     throw new FileFormatError(`${directory}: neither model.safetensors nor pytorch_model.bin`, {
       file: directory,
     });
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(bin);
-  } catch (error) {
-    throw new FileFormatError(`${bin}: cannot read (${(error as Error).message})`, {
-      file: bin,
-      cause: error,
-    });
-  }
+  const bytes = await readRegularFile(
+    bin,
+    (reason, cause) => new FileFormatError(`${bin}: cannot read (${reason})`, { file: bin, cause }),
+  );
   return readTorchStateDict(bytes, bin);
 }
 

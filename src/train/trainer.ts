@@ -13,9 +13,9 @@
 // metrics and outputs. A partial run (one process of several) writes a partial checkpoint at the
 // end instead of the outputs; `cellarium merge` combines the parts.
 
-import { copyFile, mkdir, rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "../data/atomic-file.js";
+import { linkFileAtomic, outputError, writeFileAtomic } from "../data/atomic-file.js";
 import type { Batch, JsonValue } from "../data/batch.js";
 import { checkBatch } from "../data/check-block.js";
 import { ArgumentError, CheckpointError, DataValueError } from "../errors.js";
@@ -39,7 +39,10 @@ import { type CellariumModule, optimParams } from "./module.js";
 import { Progress } from "./progress.js";
 import type { ReplicaGroup } from "./replica-group.js";
 import { checkResumeConfig } from "./resume-check.js";
-import { createRunDir } from "./run-dir.js";
+import { createRunDir, settleFailedRunDir } from "./run-dir.js";
+
+/** The setting that chooses where a run's files go, named in errors about them. */
+const ROOT_KEY = "trainer.default_root_dir";
 
 /** Batches of one epoch for this replica, skipping the first `batchesConsumed` (a resume). */
 export interface BatchSource {
@@ -190,7 +193,9 @@ export class Trainer {
     const logEvery = o.logEveryNSteps ?? 50;
     const checkpointing = o.checkpointing === false ? null : (o.checkpointing ?? {});
     const everyNSteps = checkpointing?.everyNTrainSteps ?? 0;
-    const everyNEpochs = checkpointing?.everyNEpochs ?? (everyNSteps > 0 ? 0 : 1);
+    // checkpointing: false writes none (it used to write one per epoch into a directory made on demand).
+    const everyNEpochs =
+      checkpointing === null ? 0 : (checkpointing.everyNEpochs ?? (everyNSteps > 0 ? 0 : 1));
     const saveTopK = checkpointing?.saveTopK ?? 1;
 
     const optimization = module.configureOptimizers();
@@ -207,164 +212,179 @@ export class Trainer {
             ...(o.partial && { partial: { rank, numReplicas, fingerprint: o.partial.fingerprint } }),
           }
         : undefined;
-    const runDir = leader ? await createRunDir(o.defaultRootDir ?? process.cwd()) : "";
-    const metrics = leader ? new MetricsCsv(join(runDir, "metrics.csv")) : null;
-    const histograms = leader && model.histograms ? new HistogramLog(join(runDir, "histograms.jsonl")) : null;
-    const progress = new Progress(leader && (o.enableProgressBar ?? true));
-    let position: TrainerPosition = { epoch: 0, batchesConsumed: 0, globalStep: 0 };
-    // A streaming model's state is the merge of the replicas' states, so on resume rank 0 takes
-    // the checkpoint's and the others start empty; gradient replicas all hold the same parameters.
-    const loadModel = !(group && streaming && group.rank > 0);
-    // Whether this replica's model has seen no cells since it was built or reset.
-    let empty = true;
-    if (fitOptions.ckptPath) {
-      position = await restore(fitOptions.ckptPath, module, optimization, parallel, loadModel, o.config);
-      empty = !loadModel;
-    }
-    if (group && optimization) group.broadcastParameters(model.parameters());
-    // Streaming replicas hold cells not yet merged into rank 0.
-    let unmerged = false;
-    const reduce = async () => {
-      empty = await group!.reduceToRoot(model, empty);
-      if (group!.rank > 0) {
-        model.resetParameters();
-        empty = true;
+    const runDir = leader ? await createRunDir(o.defaultRootDir ?? process.cwd(), ROOT_KEY) : "";
+    try {
+      const metrics = leader ? new MetricsCsv(join(runDir, "metrics.csv"), ROOT_KEY) : null;
+      const histograms =
+        leader && model.histograms ? new HistogramLog(join(runDir, "histograms.jsonl"), ROOT_KEY) : null;
+      const checkpointDir = join(runDir, "checkpoints");
+      // Made before the first batch, so that a directory that cannot take files fails now.
+      if (leader && checkpointing)
+        await mkdir(checkpointDir).catch((error) => {
+          throw outputError(checkpointDir, error, ROOT_KEY);
+        });
+      const progress = new Progress(leader && (o.enableProgressBar ?? true));
+      let position: TrainerPosition = { epoch: 0, batchesConsumed: 0, globalStep: 0 };
+      // A streaming model's state is the merge of the replicas' states, so on resume rank 0 takes
+      // the checkpoint's and the others start empty; gradient replicas all hold the same parameters.
+      const loadModel = !(group && streaming && group.rank > 0);
+      // Whether this replica's model has seen no cells since it was built or reset.
+      let empty = true;
+      if (fitOptions.ckptPath) {
+        position = await restore(fitOptions.ckptPath, module, optimization, parallel, loadModel, o.config);
+        empty = !loadModel;
       }
-      unmerged = false;
-    };
+      if (group && optimization) group.broadcastParameters(model.parameters());
+      // Streaming replicas hold cells not yet merged into rank 0.
+      let unmerged = false;
+      const reduce = async () => {
+        empty = await group!.reduceToRoot(model, empty);
+        if (group!.rank > 0) {
+          model.resetParameters();
+          empty = true;
+        }
+        unmerged = false;
+      };
 
-    const saved: string[] = [];
-    const save = async (at: TrainerPosition, epochLabel: number) => {
-      const dir = join(runDir, "checkpoints");
-      const path = join(dir, `epoch=${epochLabel}-step=${at.globalStep}.safetensors`);
-      const state = group && streaming ? await group.mergedState(model, empty) : model.stateDict();
-      if (!leader || state === null) return;
-      await mkdir(dir, { recursive: true });
-      await saveCheckpoint(path, snapshot(module, optimization, at, o.config, state, parallel));
-      saved.push(path);
-      if (checkpointing?.saveLast) await copyFile(path, join(dir, "last.safetensors"));
-      while (saveTopK >= 0 && saved.length > saveTopK) await rm(saved.shift()!, { force: true });
-    };
+      const saved: string[] = [];
+      const save = async (at: TrainerPosition, epochLabel: number) => {
+        const path = join(checkpointDir, `epoch=${epochLabel}-step=${at.globalStep}.safetensors`);
+        const state = group && streaming ? await group.mergedState(model, empty) : model.stateDict();
+        if (!leader || state === null) return;
+        await saveCheckpoint(path, snapshot(module, optimization, at, o.config, state, parallel), {
+          key: ROOT_KEY,
+        });
+        saved.push(path);
+        // A second name for the same bytes, made atomically: a kill never leaves a partial last.safetensors.
+        if (checkpointing?.saveLast)
+          await linkFileAtomic(path, join(checkpointDir, "last.safetensors"), { key: ROOT_KEY });
+        while (saveTopK >= 0 && saved.length > saveTopK) await rm(saved.shift()!, { force: true });
+      };
 
-    const context = (): TrainerContext => ({
-      epoch: position.epoch,
-      globalStep: position.globalStep,
-      numReplicas,
-      replicaRank: rank,
-      writeTextFile: writeFileAtomic,
-    });
-    const start = performance.now();
-    let cells = 0;
-    let done = maxSteps === 0;
-    model.train(true);
-    model.onTrainStart?.(context());
-    const perEpoch = data.batchesPerEpoch;
-    const limit = limitOf(o.limitTrainBatches, perEpoch, "limit_train_batches");
+      const context = (): TrainerContext => ({
+        epoch: position.epoch,
+        globalStep: position.globalStep,
+        numReplicas,
+        replicaRank: rank,
+        writeTextFile: writeFileAtomic,
+      });
+      const start = performance.now();
+      let cells = 0;
+      let done = maxSteps === 0;
+      model.train(true);
+      model.onTrainStart?.(context());
+      const perEpoch = data.batchesPerEpoch;
+      const limit = limitOf(o.limitTrainBatches, perEpoch, "limit_train_batches");
 
-    while (!done && position.epoch < maxEpochs) {
-      const epoch = position.epoch;
-      let consumed = position.batchesConsumed;
-      let lossSum = 0;
-      let lossCount = 0;
-      if (consumed < limit) {
-        for await (const raw of data.epochBatches({ epoch, batchesConsumed: consumed })) {
-          let batch: Batch;
-          let output: ReturnType<CellariumModel["forward"]>;
-          try {
-            batch = module.transform(checkedInput(data, raw), { ownsValues: data.ownsBatches === true });
-            output = model.forward(batch);
-          } catch (error) {
-            throw await placed(error, data, raw);
-          }
-          empty = false;
-          unmerged = streaming;
-          consumed++;
-          cells += cellsIn(batch);
-          if (output.loss) {
-            lossSum += output.loss.item();
-            lossCount++;
-            if (optimization) {
-              const scaled = accumulate === 1 ? output.loss : mul(output.loss, 1 / accumulate);
-              scaled.backward();
+      while (!done && position.epoch < maxEpochs) {
+        const epoch = position.epoch;
+        let consumed = position.batchesConsumed;
+        let lossSum = 0;
+        let lossCount = 0;
+        if (consumed < limit) {
+          for await (const raw of data.epochBatches({ epoch, batchesConsumed: consumed })) {
+            let batch: Batch;
+            let output: ReturnType<CellariumModel["forward"]>;
+            try {
+              batch = module.transform(checkedInput(data, raw), { ownsValues: data.ownsBatches === true });
+              output = model.forward(batch);
+            } catch (error) {
+              throw await placed(error, data, raw);
             }
-          }
-          // The loss is computed and back-propagated: the step reads the parameters, not the batch.
-          data.release?.(raw);
-          const boundary = !optimization || consumed % accumulate === 0 || consumed === limit;
-          if (boundary) {
-            if (optimization) step(optimization.optimizer, optimization.scheduler, model, o, group);
-            position = { epoch, batchesConsumed: consumed, globalStep: position.globalStep + 1 };
-            model.onTrainBatchEnd?.(context());
-            const seconds = (performance.now() - start) / 1000;
-            const loss = lossCount > 0 ? lossSum / lossCount : undefined;
-            const state = {
-              stage: "fit" as const,
-              epoch,
-              batch: consumed,
-              total: limit,
-              cells,
-              seconds,
-              loss,
-            };
-            progress.update(state);
-            if (position.globalStep % logEvery === 0) {
-              progress.log(state);
-              metrics?.log({
-                epoch,
-                step: position.globalStep,
-                cells,
-                elapsed_s: seconds,
-                cells_per_s: cells / seconds,
-                ...(loss !== undefined && { train_loss: loss }),
-                ...(optimization && { lr: optimization.optimizer.paramGroups[0]!.lr }),
-              });
-              if (histograms) {
-                for (const [name, t] of Object.entries(model.histograms!()))
-                  histograms.log(position.globalStep, epoch, name, t.data);
+            empty = false;
+            unmerged = streaming;
+            consumed++;
+            cells += cellsIn(batch);
+            if (output.loss) {
+              lossSum += output.loss.item();
+              lossCount++;
+              if (optimization) {
+                const scaled = accumulate === 1 ? output.loss : mul(output.loss, 1 / accumulate);
+                scaled.backward();
               }
-              lossSum = 0;
-              lossCount = 0;
             }
-            if (everyNSteps > 0 && position.globalStep % everyNSteps === 0) await save(position, epoch);
-            if (maxSteps >= 0 && position.globalStep >= maxSteps) {
-              done = true;
-              break;
+            // The loss is computed and back-propagated: the step reads the parameters, not the batch.
+            data.release?.(raw);
+            const boundary = !optimization || consumed % accumulate === 0 || consumed === limit;
+            if (boundary) {
+              if (optimization) step(optimization.optimizer, optimization.scheduler, model, o, group);
+              position = { epoch, batchesConsumed: consumed, globalStep: position.globalStep + 1 };
+              model.onTrainBatchEnd?.(context());
+              const seconds = (performance.now() - start) / 1000;
+              const loss = lossCount > 0 ? lossSum / lossCount : undefined;
+              const state = {
+                stage: "fit" as const,
+                epoch,
+                batch: consumed,
+                total: limit,
+                cells,
+                seconds,
+                loss,
+              };
+              progress.update(state);
+              if (position.globalStep % logEvery === 0) {
+                progress.log(state);
+                metrics?.log({
+                  epoch,
+                  step: position.globalStep,
+                  cells,
+                  elapsed_s: seconds,
+                  cells_per_s: cells / seconds,
+                  ...(loss !== undefined && { train_loss: loss }),
+                  ...(optimization && { lr: optimization.optimizer.paramGroups[0]!.lr }),
+                });
+                if (histograms) {
+                  for (const [name, t] of Object.entries(model.histograms!()))
+                    histograms.log(position.globalStep, epoch, name, t.data);
+                }
+                lossSum = 0;
+                lossCount = 0;
+              }
+              if (everyNSteps > 0 && position.globalStep % everyNSteps === 0) await save(position, epoch);
+              if (maxSteps >= 0 && position.globalStep >= maxSteps) {
+                done = true;
+                break;
+              }
             }
+            if (consumed >= limit) break;
           }
-          if (consumed >= limit) break;
+        }
+        if (consumed < limit && !done) {
+          throw new ArgumentError(
+            `Trainer: the data ended after ${consumed} batches of epoch ${epoch}, expected ${limit}`,
+          );
+        }
+        if (consumed >= limit) {
+          // The epoch is complete: replicas merge, hooks see it, and the position moves to the
+          // next epoch's start.
+          if (group && streaming) await reduce();
+          model.onTrainEpochEnd?.(context());
+          position = { epoch: epoch + 1, batchesConsumed: 0, globalStep: position.globalStep };
+          const seconds = (performance.now() - start) / 1000;
+          progress.log({ stage: "fit", epoch, batch: consumed, total: limit, cells, seconds });
+          if (everyNEpochs > 0 && (epoch + 1) % everyNEpochs === 0) await save(position, epoch);
         }
       }
-      if (consumed < limit && !done) {
+      if (group && streaming && unmerged) await reduce();
+      if (leader && empty) {
+        // Outputs of a model that saw nothing (NaN means, empty digests) must not look like results.
         throw new ArgumentError(
-          `Trainer: the data ended after ${consumed} batches of epoch ${epoch}, expected ${limit}`,
+          `Trainer: the fit saw no cells (max_epochs ${o.maxEpochs ?? "default"}, max_steps ${maxSteps}, limit_train_batches ${o.limitTrainBatches ?? "all"}, ${data.batchesPerEpoch} batches per epoch), so it wrote no outputs`,
+          { key: "trainer.max_epochs", value: o.maxEpochs },
         );
       }
-      if (consumed >= limit) {
-        // The epoch is complete: replicas merge, hooks see it, and the position moves to the
-        // next epoch's start.
-        if (group && streaming) await reduce();
-        model.onTrainEpochEnd?.(context());
-        position = { epoch: epoch + 1, batchesConsumed: 0, globalStep: position.globalStep };
-        const seconds = (performance.now() - start) / 1000;
-        progress.log({ stage: "fit", epoch, batch: consumed, total: limit, cells, seconds });
-        if (everyNEpochs > 0 && (epoch + 1) % everyNEpochs === 0) await save(position, epoch);
-      }
+      if (o.partial) {
+        await saveCheckpoint(
+          o.partial.path,
+          snapshot(module, optimization, position, o.config, model.stateDict(), parallel),
+        );
+      } else if (leader) await model.onTrainEnd?.(context());
+      return { runDir, position, checkpoints: saved, cells, seconds: (performance.now() - start) / 1000 };
+    } catch (error) {
+      // No empty version_N is left behind; one with metrics or checkpoints says it failed.
+      if (runDir !== "") await settleFailedRunDir(runDir, error);
+      throw error;
     }
-    if (group && streaming && unmerged) await reduce();
-    if (leader && empty) {
-      // Outputs of a model that saw nothing (NaN means, empty digests) must not look like results.
-      throw new ArgumentError(
-        `Trainer: the fit saw no cells (max_epochs ${o.maxEpochs ?? "default"}, max_steps ${maxSteps}, limit_train_batches ${o.limitTrainBatches ?? "all"}, ${data.batchesPerEpoch} batches per epoch), so it wrote no outputs`,
-        { key: "trainer.max_epochs", value: o.maxEpochs },
-      );
-    }
-    if (o.partial) {
-      await saveCheckpoint(
-        o.partial.path,
-        snapshot(module, optimization, position, o.config, model.stateDict(), parallel),
-      );
-    } else if (leader) await model.onTrainEnd?.(context());
-    return { runDir, position, checkpoints: saved, cells, seconds: (performance.now() - start) / 1000 };
   }
 
   /** Mean validation loss over the data (ValidateMixin models). */

@@ -43,7 +43,10 @@ test("missing and malformed files give FileFormatError naming the path", async (
   const missing = join(dir, "missing.safetensors");
   await assert.rejects(readSafetensorsFile(missing), (error: Error) => {
     assert.ok(error instanceof FileFormatError);
-    assert.match(error.message, new RegExp(`^${missing}: cannot read safetensors file \\(ENOENT`));
+    assert.match(
+      error.message,
+      new RegExp(`^${missing}: cannot read safetensors file \\(no such file or directory \\(ENOENT\\)\\)$`),
+    );
     return true;
   });
   const truncated = join(dir, "truncated.safetensors");

@@ -1,7 +1,8 @@
-import { statSync } from "node:fs";
+import { openSync, statSync } from "node:fs";
 import h5wasm, { type Dataset, type File } from "h5wasm/node";
 import { install_local_plugins } from "h5wasm-plugins";
 import { FileFormatError } from "../../errors.js";
+import { fileKind } from "../regular-file.js";
 
 // One h5wasm module per process. "h5wasm/node" is the build that opens files on the real file
 // system (the bare "h5wasm" import is the browser build with an in-memory file system).
@@ -17,6 +18,7 @@ export function initH5wasm(): Promise<void> {
     // Without the throwing handler a dataset whose filter cannot be loaded reads as garbage
     // instead of failing (measured with LZF, the default of anndata 0.7).
     module.activate_throwing_error_handler();
+    silenceHdf5Diagnostics(module);
     // LZF (filter 32000, every anndata 0.7 file), blosc, zstd, lz4, bz2, ...; gzip and szip are
     // built into h5wasm.
     install_local_plugins(module);
@@ -24,16 +26,36 @@ export function initH5wasm(): Promise<void> {
   return ready;
 }
 
+/**
+ * HDF5 prints its error stack (HDF5-DIAG, three lines per frame: about a hundred for a full disk)
+ * with fprintf(stderr) whenever its automatic error handler prints rather than throws, e.g. when
+ * h5wasm's throwing handler cannot create the temporary file it formats the stack into. H5Eset_auto2
+ * is not exported by h5wasm, so the wasm side's standard error (its file system's stream 2, which
+ * writes to the process's fd 2) is pointed at /dev/null instead: the reasons reach the user through
+ * the errors thrown, condensed to one line (hdf5Reason). Nothing but HDF5's C code writes there.
+ */
+function silenceHdf5Diagnostics(module: Awaited<typeof h5wasm.ready>): void {
+  const streams = (module.FS as unknown as { streams?: ({ nfd?: number } | null)[] }).streams;
+  const stderr = streams?.[2];
+  if (stderr === null || stderr === undefined || typeof stderr.nfd !== "number") return;
+  try {
+    stderr.nfd = openSync("/dev/null", "w");
+  } catch {
+    // No /dev/null (not a Unix system): HDF5's rare diagnostics stay on stderr.
+  }
+}
+
 /** Opens an HDF5 file for reading, after checking that it exists (h5wasm's own message is a multi-line trace). */
 export async function openHdf5(path: string): Promise<File> {
   await initH5wasm();
-  let isFile = false;
+  let kind: string | null;
   try {
-    isFile = statSync(path).isFile();
+    kind = fileKind(statSync(path));
   } catch {
-    throw new FileFormatError(`${path}: no such file`);
+    throw new FileFormatError(`${path}: no such file`, { file: path });
   }
-  if (!isFile) throw new FileFormatError(`${path}: not a regular file`);
+  // A FIFO would block the open forever.
+  if (kind !== null) throw new FileFormatError(`${path}: ${kind}, not a regular file`, { file: path });
   try {
     return new h5wasm.File(path, "r");
   } catch (error) {
@@ -41,14 +63,10 @@ export async function openHdf5(path: string): Promise<File> {
   }
 }
 
-/** Creates (truncates) an HDF5 file for writing. */
+/** Creates (truncates) an HDF5 file for writing; h5wasm's error as it is (the writer names the output). */
 export async function createHdf5(path: string): Promise<File> {
   await initH5wasm();
-  try {
-    return new h5wasm.File(path, "w");
-  } catch (error) {
-    throw new FileFormatError(`${path}: cannot create HDF5 file (${hdf5Reason(error)})`, { cause: error });
-  }
+  return new h5wasm.File(path, "w");
 }
 
 /**

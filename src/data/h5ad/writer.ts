@@ -1,7 +1,9 @@
+import { statfsSync } from "node:fs";
 import { rename, rm } from "node:fs/promises";
+import { dirname } from "node:path";
 import type { Dataset, File, Group } from "h5wasm/node";
-import { ArgumentError, FileFormatError } from "../../errors.js";
-import { temporarySibling } from "../atomic-file.js";
+import { ArgumentError, CellariumError, OutputError } from "../../errors.js";
+import { outputError, temporarySibling } from "../atomic-file.js";
 import type { DenseMatrix, Matrix } from "../matrix.js";
 import type { NumericArray } from "./convert.js";
 import { createHdf5, hdf5Reason } from "./h5wasm.js";
@@ -107,7 +109,13 @@ export class H5adWriter {
     if (!Number.isInteger(nVars) || nVars < 0)
       throw new ArgumentError(`writeH5ad ${path}: nVars must be a non-negative integer, got ${nVars}`);
     const tmp = temporarySibling(path);
-    const h5 = await createHdf5(tmp);
+    let h5: File;
+    try {
+      h5 = await createHdf5(tmp);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw wrap(path, "the file", error);
+    }
     try {
       setEncoding(h5, "anndata", V.anndata);
       let x: H5adWriter["x"];
@@ -146,7 +154,7 @@ export class H5adWriter {
       }
       return new H5adWriter(path, tmp, h5, nVars, x);
     } catch (error) {
-      h5.close();
+      closeQuietly(h5);
       await rm(tmp, { force: true });
       throw wrap(path, "X", error);
     }
@@ -235,15 +243,21 @@ export class H5adWriter {
       throw error instanceof ArgumentError ? error : wrap(this.path, "metadata", error);
     }
     this.done = true;
-    this.h5.close();
-    await rename(this.tmp, this.path);
+    try {
+      // Closing flushes HDF5's cached metadata: a full disk often shows only here.
+      this.h5.close();
+      await rename(this.tmp, this.path);
+    } catch (error) {
+      await rm(this.tmp, { force: true });
+      throw wrap(this.path, "the file", error);
+    }
   }
 
   /** Closes and deletes the temporary file. */
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    this.h5.close();
+    closeQuietly(this.h5);
     await rm(this.tmp, { force: true });
   }
 
@@ -396,9 +410,32 @@ function setEncoding(entity: Group | Dataset, type: string, version: string): vo
   entity.create_attribute("encoding-version", version);
 }
 
+/** Closes a file being given up; its own failure (the flush of a file on a full disk) changes nothing. */
+function closeQuietly(h5: File): void {
+  try {
+    h5.close();
+  } catch {
+    // The temporary file is removed next.
+  }
+}
+
+/** A failure to write `path` as one line: the OS's reason where HDF5 reports one (a full disk), else HDF5's. */
 function wrap(path: string, what: string, error: unknown): Error {
-  if (error instanceof ArgumentError || error instanceof FileFormatError) return error;
-  return new FileFormatError(`writeH5ad ${path}: cannot write ${what} (${hdf5Reason(error)})`, {
-    cause: error,
-  });
+  if (error instanceof CellariumError) return error;
+  const system = outputError(path, error);
+  if (system instanceof OutputError) return system;
+  const message = error instanceof Error ? error.message : String(error);
+  // HDF5's sec2 driver: "... errno = 28, error message = 'No space left on device', ..."
+  const reason = /error message = '([^']+)'/.exec(message)?.[1] ?? (hdf5Reason(error) || diskFull(path));
+  return new OutputError(`${path}: cannot write ${what} (${reason})`, { file: path, cause: error });
+}
+
+/** The reason when HDF5 gives none (it formats its error stack into a temporary file, which a full disk refuses). */
+function diskFull(path: string): string {
+  try {
+    if (statfsSync(dirname(path)).bavail === 0) return "no space left on device";
+  } catch {
+    // No reason to be found.
+  }
+  return "HDF5 gave no reason";
 }
