@@ -3,7 +3,7 @@
 // what a change costs. Runs onepass_mean_var_std (0 and 1 read-ahead worker) and incremental_pca
 // (k = 50, niter 2, 1 worker) on the benchmark file in 1,000-cell batches through NormalizeTotal +
 // Log1p, each repeated and shown as medians, with the ratio this / other.
-// Usage: node --import tsx bench/builds.ts <other checkout> [--quick] [--repeats N]
+// Usage: node --import tsx bench/builds.ts <other checkout> [--quick] [--repeats N] [--only TEXT]
 //   e.g. git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci)
 
 import { join, resolve } from "node:path";
@@ -18,13 +18,18 @@ import {
 } from "./lib/cli-bench.js";
 
 const args = process.argv.slice(2);
-const other = args.find((a) => !a.startsWith("--") && args[args.indexOf(a) - 1] !== "--repeats");
+const valued = ["--repeats", "--only"];
+const other = args.find((a, i) => !a.startsWith("--") && !valued.includes(args[i - 1]!));
 if (other === undefined) {
-  console.error("usage: node --import tsx bench/builds.ts <other checkout> [--quick] [--repeats N]");
+  console.error(
+    "usage: node --import tsx bench/builds.ts <other checkout> [--quick] [--repeats N] [--only TEXT]",
+  );
   process.exit(1);
 }
 const quick = args.includes("--quick");
 const repeats = args.includes("--repeats") ? Number(args[args.indexOf("--repeats") + 1]) : 3;
+/** Only the runs whose name contains this text. */
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1]! : "";
 const file = benchmarkFile(quick);
 const dir = scratchDir("bench-builds-");
 const builds = [
@@ -44,7 +49,7 @@ function config(name: string, model: string, init: string, workers: number): str
 }
 
 const onepassInit = `{algorithm: shifted_data, output_path: ${join(dir, "onepass.csv")}}`;
-const runs: [string, string, string][] = [
+const allRuns: [string, string, string][] = [
   [
     "onepass_mean_var_std, 0 workers",
     "onepass_mean_var_std",
@@ -62,6 +67,7 @@ const runs: [string, string, string][] = [
   ],
 ];
 
+const runs = allRuns.filter(([name]) => name.includes(only));
 const results = runs.map(() => builds.map(() => [] as FitRow[]));
 for (let r = 0; r < repeats; r++) {
   runs.forEach(([, command, cfg], i) => {

@@ -17,6 +17,37 @@ import type { CsrMatrix, Matrix } from "./matrix.js";
 // Both scans are native kernels (findBadValue, findBadIndex): ~0.1 ns per value, branch-free
 // until something is found.
 
+/**
+ * Scans done while a block's arrays were copied out of the wasm heap (copyValuesChecked,
+ * copyIndicesChecked), keyed by the array they filled: checkBlock takes them instead of passing
+ * over the arrays again. Each is taken once, so a pooled array refilled later is scanned anew.
+ */
+const scans = new WeakMap<Float32Array | Int32Array, number>();
+
+/** Copies a block's values into `out`, checking them on the way (findBadValue); checkBlock takes the result. */
+export function copyValuesChecked(source: Float32Array, out: Float32Array): void {
+  scans.set(out, kernels().findBadValue(source.length, source, false, out));
+}
+
+/**
+ * Copies a CSR block's column indices into `out`, checking them on the way against the block's
+ * row pointers `indptr` (from 0) and `nCols` (findBadIndex); checkBlock takes the result.
+ */
+export function copyIndicesChecked(
+  source: Int32Array,
+  out: Int32Array,
+  indptr: Int32Array,
+  nCols: number,
+): void {
+  scans.set(out, kernels().findBadIndex(indptr.length - 1, indptr, source, nCols, out));
+}
+
+function takeScan(array: Float32Array | Int32Array): number | undefined {
+  const found = scans.get(array);
+  scans.delete(array);
+  return found;
+}
+
 /** Names a block-relative entry for messages, e.g. "cell AAAC-1 (row 1003), gene CD4". */
 export type PlaceOf = (row: number, col: number) => string;
 
@@ -34,7 +65,7 @@ export function checkBlock(
 ): Matrix {
   const k = kernels();
   const { data } = block;
-  const bad = k.findBadValue(data.length, data, false);
+  const bad = takeScan(data) ?? k.findBadValue(data.length, data, false, null);
   if (bad < data.length) {
     const { row, col } = locate(block, bad);
     const value = data[bad]!;
@@ -47,7 +78,8 @@ export function checkBlock(
     });
   }
   if (block.format === "dense") return block;
-  const at = k.findBadIndex(block.nRows, block.indptr, block.indices, block.nCols);
+  const at =
+    takeScan(block.indices) ?? k.findBadIndex(block.nRows, block.indptr, block.indices, block.nCols, null);
   if (at >= block.data.length) return block;
   return sortRows(block, file, element, placeOf);
 }
@@ -103,7 +135,7 @@ export function refuseValueAt(step: string, stop: number, x: Matrix, var_names_g
 
 /** Throws unless x holds counts (finite values >= 0), for the models that need them; one native pass. */
 export function requireCounts(step: string, x: Matrix, var_names_g?: readonly string[]): void {
-  refuseValueAt(step, kernels().findBadValue(x.data.length, x.data, true), x, var_names_g);
+  refuseValueAt(step, kernels().findBadValue(x.data.length, x.data, true, null), x, var_names_g);
 }
 
 /** The row and column of stored value `p` of a block. */

@@ -691,19 +691,20 @@ static napi_value log1p_napi(napi_env env, napi_callback_info info) {
 
 static napi_value find_bad_value_napi(napi_env env, napi_callback_info info) {
   call_t call;
-  if (!call_init(&call, env, info, "findBadValue", 3)) return NULL;
+  if (!call_init(&call, env, info, "findBadValue", 4)) return NULL;
   const size_t n = (size_t)arg_int(&call, 0, "n");
   const float *x = arg_float32(&call, 1, "x", n);
   const bool nonnegative = arg_bool(&call, 2, "nonnegative");
+  float *copy_to = arg_typed(&call, 3, "copyTo", napi_float32_array, "Float32Array", n, true, NULL);
   if (call.failed) return NULL;
   napi_value result;
-  napi_create_double(env, (double)find_bad_value(n, x, nonnegative), &result);
+  napi_create_double(env, (double)find_bad_value(n, x, nonnegative, copy_to), &result);
   return result;
 }
 
 static napi_value find_bad_index_napi(napi_env env, napi_callback_info info) {
   call_t call;
-  if (!call_init(&call, env, info, "findBadIndex", 4)) return NULL;
+  if (!call_init(&call, env, info, "findBadIndex", 5)) return NULL;
   const size_t rows = (size_t)arg_int(&call, 0, "rows");
   const int32_t *indptr = arg_typed(&call, 1, "indptr", napi_int32_array, "Int32Array", rows + 1, false, NULL);
   size_t n_indices = 0;
@@ -711,8 +712,11 @@ static napi_value find_bad_index_napi(napi_env env, napi_callback_info info) {
   const size_t cols = (size_t)arg_int(&call, 3, "cols");
   check_row_ptr(&call, "indptr", indptr, rows, n_indices);
   if (call.failed) return NULL;
+  const size_t nnz = rows == 0 ? 0 : (size_t)indptr[rows];
+  int32_t *copy_to = arg_typed(&call, 4, "copyTo", napi_int32_array, "Int32Array", nnz, true, NULL);
+  if (call.failed) return NULL;
   napi_value result;
-  napi_create_double(env, (double)find_bad_index(rows, indptr, indices, cols), &result);
+  napi_create_double(env, (double)find_bad_index(rows, indptr, indices, cols, copy_to), &result);
   return result;
 }
 

@@ -137,42 +137,74 @@ static size_t log1p_values(size_t n, const float *x, float *y) {
 
 /* Position of the first of x[0..n) that is NaN or infinite, or (nonnegative) negative; n when none is.
  * The data layer runs it on every block it reads, so the common all-valid case is a branch-free
- * OR over each chunk. */
+ * OR over each chunk. With copy_to, x is also copied there, whole, in the same pass: the read from
+ * the wasm heap into the batch's buffer checks what it copies. */
 CLONES
-static size_t find_bad_value(size_t n, const float *x, bool nonnegative) {
+static size_t find_bad_value(size_t n, const float *x, bool nonnegative, float *copy_to) {
   /* -inf is found as non-finite; below it, a negative finite value only when asked for. */
   const float lowest = nonnegative ? 0.0f : -INFINITY;
+  size_t found = n;
   for (size_t start = 0; start < n; start += SCAN_CHUNK) {
     const size_t end = n - start > SCAN_CHUNK ? start + SCAN_CHUNK : n;
     uint32_t bad = 0;
-    for (size_t p = start; p < end; p++) bad |= is_nonfinite_bits(float_bits(x[p])) | (x[p] < lowest);
-    if (bad == 0) continue;
-    for (size_t p = start; p < end; p++) {
-      if (is_nonfinite_bits(float_bits(x[p])) | (x[p] < lowest)) return p;
+    if (copy_to != NULL) {
+      for (size_t p = start; p < end; p++) {
+        const float v = x[p];
+        copy_to[p] = v;
+        bad |= is_nonfinite_bits(float_bits(v)) | (v < lowest);
+      }
+    } else {
+      for (size_t p = start; p < end; p++) bad |= is_nonfinite_bits(float_bits(x[p])) | (x[p] < lowest);
     }
+    if (bad == 0 || found < n) continue;
+    for (size_t p = start; p < end; p++) {
+      if (is_nonfinite_bits(float_bits(x[p])) | (x[p] < lowest)) {
+        found = p;
+        break;
+      }
+    }
+    if (copy_to == NULL) return found;
   }
-  return n;
+  return found;
 }
 
 /* Position of the first column index of a CSR block that is outside [0, cols), or not above the
  * index before it in its row (unsorted, or a duplicate); nnz = indptr[rows] when none is. indptr
- * is non-decreasing from indptr[0] = 0 (checked by the caller). */
+ * is non-decreasing from indptr[0] = 0 (checked by the caller). With copy_to, the indices are also
+ * copied there, whole, in the same pass. */
 CLONES
-static size_t find_bad_index(size_t rows, const int32_t *indptr, const int32_t *indices, size_t cols) {
+static size_t find_bad_index(size_t rows, const int32_t *indptr, const int32_t *indices, size_t cols,
+                             int32_t *copy_to) {
+  const size_t nnz = rows == 0 ? 0 : (size_t)indptr[rows];
+  size_t found = nnz;
   for (size_t i = 0; i < rows; i++) {
     const size_t start = (size_t)indptr[i], end = (size_t)indptr[i + 1];
     if (start == end) continue;
     uint32_t bad = (uint32_t)indices[start] >= cols;
-    for (size_t p = start + 1; p < end; p++) {
-      bad |= ((uint32_t)indices[p] >= cols) | (indices[p] <= indices[p - 1]);
+    if (copy_to != NULL) {
+      copy_to[start] = indices[start];
+      for (size_t p = start + 1; p < end; p++) {
+        const int32_t c = indices[p];
+        copy_to[p] = c;
+        bad |= ((uint32_t)c >= cols) | (c <= indices[p - 1]);
+      }
+    } else {
+      for (size_t p = start + 1; p < end; p++) bad |= ((uint32_t)indices[p] >= cols) | (indices[p] <= indices[p - 1]);
     }
-    if (bad == 0) continue;
-    if ((uint32_t)indices[start] >= cols) return start;
-    for (size_t p = start + 1; p < end; p++) {
-      if ((uint32_t)indices[p] >= cols || indices[p] <= indices[p - 1]) return p;
+    if (bad == 0 || found < nnz) continue;
+    if ((uint32_t)indices[start] >= cols) {
+      found = start;
+    } else {
+      for (size_t p = start + 1; p < end; p++) {
+        if ((uint32_t)indices[p] >= cols || indices[p] <= indices[p - 1]) {
+          found = p;
+          break;
+        }
+      }
     }
+    if (copy_to == NULL) return found;
   }
-  return rows == 0 ? 0 : (size_t)indptr[rows];
+  return found;
 }
 
 /* Per-gene sums of a CSR block's stored values (OnePassMeanVarStd's inner loop): for each stored

@@ -111,13 +111,15 @@ export function storedAs(dataset: Dataset): "float32" | "int32" | undefined {
  * Reads a hyperslab (a [start, end) range per dimension, [] for all of it) of a dataset whose
  * elements are stored as `out`'s type (storedAs) into `out`, which must hold exactly its elements.
  * Dataset.slice would copy the wasm heap into a fresh ArrayBuffer on every read; this copies it
- * into the caller's array, which may be a reused one (buffer-pool.ts).
+ * into the caller's array, which may be a reused one (buffer-pool.ts), with `copy` (default a
+ * plain copy; the matrix readers check what they copy, check-block.ts).
  */
-export function readSliceInto(
+export function readSliceInto<T extends Float32Array | Int32Array>(
   file: string,
   dataset: Dataset,
   ranges: readonly ([number, number] | [])[],
-  out: Float32Array | Int32Array,
+  out: T,
+  copy: (source: T, out: T) => void = (source, target) => target.set(source),
 ): void {
   checkFilters(file, dataset);
   const shape = dataset.metadata.shape ?? [];
@@ -143,8 +145,12 @@ export function readSliceInto(
     module.get_dataset_data(dataset.file_id, dataset.path, count, offset, strides, BigInt(pointer));
     // The heap's buffer is read after the call: reading may have grown (replaced) it.
     const heap = module.HEAPU8.buffer;
-    if (out instanceof Float32Array) out.set(new Float32Array(heap, pointer, out.length));
-    else out.set(new Int32Array(heap, pointer, out.length));
+    const Type = (out instanceof Float32Array ? Float32Array : Int32Array) as unknown as new (
+      buffer: ArrayBufferLike,
+      offset: number,
+      length: number,
+    ) => T;
+    copy(new Type(heap, pointer, out.length), out);
   } catch (error) {
     throw datasetReadError(file, dataset, error);
   } finally {

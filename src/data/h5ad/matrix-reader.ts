@@ -1,6 +1,7 @@
 import type { Dataset, File, Group } from "h5wasm/node";
 import { ArgumentError, FileFormatError } from "../../errors.js";
 import { type ArrayAllocator, freshArrays } from "../buffer-pool.js";
+import { copyIndicesChecked, copyValuesChecked } from "../check-block.js";
 import type { CsrMatrix, DenseMatrix, Matrix } from "../matrix.js";
 import { isNumericArray, type NumericArray, toFloat32, toFloat64, toInt32 } from "./convert.js";
 import { readCscRows } from "./csc.js";
@@ -152,7 +153,9 @@ function csrReader(file: string, group: Group, [nRows, nCols]: [number, number])
           `${file}: ${path}/indptr points to [${p0}, ${p1}) outside data of length ${nnz}`,
         );
       }
-      const blockIndices = readInt32(file, indices, [[p0, p1]], p1 - p0, allocate);
+      const blockIndices = readInt32(file, indices, [[p0, p1]], p1 - p0, allocate, (source, out) =>
+        copyIndicesChecked(source, out, blockPtr, nCols),
+      );
       const blockData = readFloat32(file, data, [[p0, p1]], p1 - p0, allocate);
       return { format: "csr", nRows: n, nCols, indptr: blockPtr, indices: blockIndices, data: blockData };
     },
@@ -219,7 +222,10 @@ function sliceCsrRows(m: CsrMatrix, rowStart: number, rowEnd: number): CsrMatrix
 
 type Ranges = ([number, number] | [])[];
 
-/** `length` float32 values of a hyperslab: straight into an allocated array when stored as float32. */
+/**
+ * `length` float32 values of a hyperslab: straight into an allocated array when stored as float32,
+ * checked as they are copied (the AnnDataFile's checkBlock takes the result).
+ */
 function readFloat32(
   file: string,
   dataset: Dataset,
@@ -231,7 +237,7 @@ function readFloat32(
   if (storedAs(dataset) !== "float32")
     return toFloat32(numeric(file, dataset.path, readSlice(file, dataset, ranges)));
   const out = allocate.float32(length);
-  readSliceInto(file, dataset, ranges, out);
+  readSliceInto(file, dataset, ranges, out, copyValuesChecked);
   return out;
 }
 
@@ -242,13 +248,14 @@ function readInt32(
   ranges: Ranges,
   length: number,
   allocate: ArrayAllocator,
+  copy?: (source: Int32Array, out: Int32Array) => void,
 ): Int32Array {
   if (length === 0) return new Int32Array(0);
   if (storedAs(dataset) !== "int32") {
     return toInt32(numeric(file, dataset.path, readSlice(file, dataset, ranges)), `${file}: ${dataset.path}`);
   }
   const out = allocate.int32(length);
-  readSliceInto(file, dataset, ranges, out);
+  readSliceInto(file, dataset, ranges, out, copy);
   return out;
 }
 

@@ -390,21 +390,31 @@ export function checked(impl: Kernels): Kernels {
       atLeast("log1p", "y", y, n);
       return impl.log1p(n, x, y);
     },
-    findBadValue(n, x, nonnegative) {
+    findBadValue(n, x, nonnegative, copyTo) {
       count("findBadValue", "n", n);
       float32("findBadValue", "x", x);
       atLeast("findBadValue", "x", x, n);
-      return impl.findBadValue(n, x, nonnegative === true);
+      if (copyTo !== null) {
+        float32("findBadValue", "copyTo", copyTo);
+        atLeast("findBadValue", "copyTo", copyTo, n);
+      }
+      return impl.findBadValue(n, x, nonnegative === true, copyTo);
     },
-    findBadIndex(rows, indptr, indices, cols) {
+    findBadIndex(rows, indptr, indices, cols, copyTo) {
       count("findBadIndex", "rows", rows);
       count("findBadIndex", "cols", cols);
-      if (!(indices instanceof Int32Array)) {
-        throw new ArgumentError(`findBadIndex: indices must be an Int32Array, got ${describe(indices)}`);
+      for (const [name, array] of [
+        ["indices", indices],
+        ["copyTo", copyTo ?? new Int32Array(0)],
+      ] as const) {
+        if (!(array instanceof Int32Array)) {
+          throw new ArgumentError(`findBadIndex: ${name} must be an Int32Array, got ${describe(array)}`);
+        }
       }
       const nnz = rowPointers("findBadIndex", "indptr", indptr, rows);
       atLeast("findBadIndex", "indices", indices, nnz);
-      return impl.findBadIndex(rows, indptr, indices, cols);
+      if (copyTo !== null) atLeast("findBadIndex", "copyTo", copyTo, nnz);
+      return impl.findBadIndex(rows, indptr, indices, cols, copyTo);
     },
     gelu(n, x, y) {
       count("gelu", "n", n);

@@ -170,15 +170,24 @@ export interface Kernels {
   log1p(n: number, x: Float32Array, y: Float32Array): number;
   /**
    * The position of the first of x[0..n) that is NaN or infinite or, with `nonnegative`, below 0
-   * (-0 passes); n when there is none. The data layer's check of every block it reads.
+   * (-0 passes); n when there is none. The data layer's check of every block it reads. With
+   * `copyTo`, x[0..n) is also copied there, whole, in the same pass (a read that checks what it
+   * copies).
    */
-  findBadValue(n: number, x: Float32Array, nonnegative: boolean): number;
+  findBadValue(n: number, x: Float32Array, nonnegative: boolean, copyTo: Float32Array | null): number;
   /**
    * The position of the first column index of a CSR block (rows + 1 row pointers, non-decreasing
    * from >= 0 within indices) that is outside [0, cols) or not above the index before it in its
    * row (unsorted or duplicated); indptr[rows] when every row is strictly increasing in range.
+   * With `copyTo`, the indices [0, indptr[rows]) are also copied there, whole, in the same pass.
    */
-  findBadIndex(rows: number, indptr: Int32Array, indices: Int32Array, cols: number): number;
+  findBadIndex(
+    rows: number,
+    indptr: Int32Array,
+    indices: Int32Array,
+    cols: number,
+    copyTo: Int32Array | null,
+  ): number;
   /**
    * Per-gene sums over a CSR block's stored values (the running moments of OnePassMeanVarStd):
    * moments holds three numbers per gene, [sum of d, sum of d^2, count] at 3g, 3g + 1, 3g + 2

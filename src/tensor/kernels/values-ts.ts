@@ -21,7 +21,13 @@ export function log1pTs(n: number, x: Float32Array, y: Float32Array): number {
   return n;
 }
 
-export function findBadValueTs(n: number, x: Float32Array, nonnegative: boolean): number {
+export function findBadValueTs(
+  n: number,
+  x: Float32Array,
+  nonnegative: boolean,
+  copyTo: Float32Array | null,
+): number {
+  copyTo?.set(x.subarray(0, n));
   for (let p = 0; p < n; p++) {
     const v = x[p]!;
     // v - v is 0 for finite v, NaN for NaN and +-inf.
@@ -30,7 +36,15 @@ export function findBadValueTs(n: number, x: Float32Array, nonnegative: boolean)
   return n;
 }
 
-export function findBadIndexTs(rows: number, indptr: Int32Array, indices: Int32Array, cols: number): number {
+export function findBadIndexTs(
+  rows: number,
+  indptr: Int32Array,
+  indices: Int32Array,
+  cols: number,
+  copyTo: Int32Array | null,
+): number {
+  const nnz = rows === 0 ? 0 : indptr[rows]!;
+  copyTo?.set(indices.subarray(0, nnz));
   for (let i = 0; i < rows; i++) {
     let previous = -1;
     for (let p = indptr[i]!; p < indptr[i + 1]!; p++) {
@@ -39,7 +53,7 @@ export function findBadIndexTs(rows: number, indptr: Int32Array, indices: Int32A
       previous = c;
     }
   }
-  return rows === 0 ? 0 : indptr[rows]!;
+  return nnz;
 }
 
 /**

@@ -181,14 +181,14 @@ for (const which of backends) {
           if (at + 1 < n) x[n - 1] = bad;
           const expected = found ? at : n;
           assert.equal(
-            k.findBadValue(n, x, nonnegative),
+            k.findBadValue(n, x, nonnegative, null),
             expected,
             `${bad} at ${at}, nonnegative ${nonnegative}`,
           );
         }
       }
-      assert.equal(k.findBadValue(0, new Float32Array(0), true), 0);
-      assert.throws(() => k.findBadValue(10, new Float32Array(5), false), ArgumentError);
+      assert.equal(k.findBadValue(0, new Float32Array(0), true, null), 0);
+      assert.throws(() => k.findBadValue(10, new Float32Array(5), false, null), ArgumentError);
     },
   );
 
@@ -196,7 +196,7 @@ for (const which of backends) {
     const k = backend(which);
     const indptr = Int32Array.from([0, 3, 3, 6, 7]);
     const good = Int32Array.from([0, 4, 9, 1, 2, 3, 9]);
-    assert.equal(k.findBadIndex(4, indptr, good, 10), 7);
+    assert.equal(k.findBadIndex(4, indptr, good, 10, null), 7);
     for (const [position, value] of [
       [2, 10], // out of range
       [6, -1], // negative
@@ -206,12 +206,46 @@ for (const which of backends) {
     ] as const) {
       const indices = good.slice();
       indices[position] = value;
-      assert.equal(k.findBadIndex(4, indptr, indices, 10), position, `indices[${position}] = ${value}`);
+      assert.equal(k.findBadIndex(4, indptr, indices, 10, null), position, `indices[${position}] = ${value}`);
     }
     // A long row: the bad index past the first vector chunk.
     const long = Int32Array.from({ length: 3000 }, (_, i) => i);
     long[2500] = 2499;
-    assert.equal(k.findBadIndex(1, Int32Array.from([0, 3000]), long, 3000), 2500);
-    assert.throws(() => k.findBadIndex(2, Int32Array.from([0, 5, 3]), good, 10), ArgumentError);
+    assert.equal(k.findBadIndex(1, Int32Array.from([0, 3000]), long, 3000, null), 2500);
+    assert.throws(() => k.findBadIndex(2, Int32Array.from([0, 5, 3]), good, 10, null), ArgumentError);
   });
+}
+
+for (const which of backends) {
+  test(
+    `findBadValue and findBadIndex (${which}) copy the whole input when given copyTo, reporting the same position`,
+    skipUnless(which),
+    () => {
+      const k = backend(which);
+      for (const at of [-1, 3, 1500, 2999]) {
+        const x = Float32Array.from({ length: 3000 }, (_, i) => (i * 5) % 17);
+        if (at >= 0) x[at] = Number.NaN;
+        if (at >= 0 && at < 2000) x[2500] = Number.POSITIVE_INFINITY;
+        const copy = new Float32Array(3000).fill(-1);
+        const found = k.findBadValue(3000, x, false, copy);
+        assert.equal(found, k.findBadValue(3000, x, false, null));
+        assert.equal(found, at >= 0 ? at : 3000);
+        assert.deepEqual(copy, x);
+      }
+      const indptr = Int32Array.from([0, 1200, 1200, 3000]);
+      for (const at of [-1, 0, 1100, 2999]) {
+        const indices = Int32Array.from({ length: 3000 }, (_, p) => (p < 1200 ? p : p - 1200));
+        if (at >= 0) indices[at] = at === 0 ? 5000 : indices[at - 1]!;
+        const copy = new Int32Array(3000).fill(-1);
+        const found = k.findBadIndex(3, indptr, indices, 4000, copy);
+        assert.equal(found, k.findBadIndex(3, indptr, indices, 4000, null));
+        assert.equal(found, at >= 0 ? at : 3000);
+        assert.deepEqual(copy, indices);
+      }
+      assert.throws(
+        () => k.findBadValue(10, new Float32Array(10), false, new Float32Array(5)),
+        ArgumentError,
+      );
+    },
+  );
 }
