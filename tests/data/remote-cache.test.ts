@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { DistributedAnnDataCollection } from "../../src/data/collection.js";
 import { isRemote, localPath } from "../../src/data/remote-cache.js";
@@ -74,10 +75,25 @@ function sendFile(req: IncomingMessage, res: ServerResponse, body: Buffer, etag:
 }
 
 /** Announces the whole of `body` but sends only `sent` bytes, then drops the connection. */
-function sendShort(res: ServerResponse, body: Buffer, sent: number, etag = '"v1"'): void {
+function sendShort(res: ServerResponse, body: Buffer, sent: number, cacheDir: string, etag = '"v1"'): void {
   res.writeHead(200, { etag, "content-length": body.length });
-  // The pause lets the client consume the bytes before the connection drops.
-  res.write(body.subarray(0, sent), () => setTimeout(() => res.destroy(), 100));
+  // The connection drops once the client has stored every byte sent (a timed pause lost the race
+  // on a loaded machine, and the resume then asked for fewer bytes).
+  res.write(body.subarray(0, sent), async () => {
+    await partialReaches(cacheDir, sent);
+    res.destroy();
+  });
+}
+
+/** Resolves once a partial download in `cacheDir` holds `bytes` bytes (or after 20 s). */
+async function partialReaches(cacheDir: string, bytes: number): Promise<void> {
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+    for (const name of await readdir(cacheDir).catch(() => [] as string[])) {
+      if (name.endsWith(".part") && (await stat(join(cacheDir, name)).catch(() => null))?.size === bytes)
+        return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /** The process's warnings while `run` runs. */
@@ -107,7 +123,7 @@ test("local paths pass through; http URLs are remote", async () => {
 
 test("an interrupted download resumes with Range and If-Range, then is served from the cache", async () => {
   const server = await serve((req, res, n) =>
-    n === 1 ? sendShort(res, v1, 50_000) : sendFile(req, res, v1, '"v1"'),
+    n === 1 ? sendShort(res, v1, 50_000, cache) : sendFile(req, res, v1, '"v1"'),
   );
   const cache = tempDir("cache-");
   try {
@@ -131,7 +147,7 @@ test("a file changed on the server between a partial download and its resume is 
   let body = v1;
   let etag = '"v1"';
   const server = await serve((req, res, n) =>
-    n === 1 ? sendShort(res, body, 50_000, etag) : sendFile(req, res, body, etag),
+    n === 1 ? sendShort(res, body, 50_000, cache, etag) : sendFile(req, res, body, etag),
   );
   const cache = tempDir("cache-");
   try {
@@ -147,7 +163,7 @@ test("a file changed on the server between a partial download and its resume is 
 
 test("a 206 that restarts at byte 0 is not appended: the download starts over", async () => {
   const server = await serve((req, res, n) => {
-    if (n === 1) return sendShort(res, v1, 50_000);
+    if (n === 1) return sendShort(res, v1, 50_000, cache);
     if (req.headers.range !== undefined) {
       res.writeHead(206, {
         "content-length": v1.length,
@@ -178,7 +194,7 @@ test("a body shorter than Content-Length never enters the cache, even when the s
       res.end();
       return;
     }
-    sendShort(res, v1, 100_000);
+    sendShort(res, v1, 100_000, cache);
   });
   const cache = tempDir("cache-");
   try {
