@@ -13,6 +13,7 @@ import { DistributedAnnDataCollection } from "../data/collection.js";
 import { DataLoader, type DataLoaderOptions } from "../data/loader.js";
 import { readRegularFile } from "../data/regular-file.js";
 import { ConfigError } from "../errors.js";
+import { IncrementalPCA } from "../models/incremental-pca.js";
 import type { CellariumModel } from "../models/model.js";
 import type { Kwargs } from "../optim/registry.js";
 import { kernels } from "../tensor/kernels/index.js";
@@ -538,7 +539,17 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
     const trainer = new Trainer(prepared.options);
     const loader = prepared.loader;
     if (stage === "fit") {
-      warnUnevenSplit(config, train[1] - train[0], replica?.numReplicas ?? prepared.devices, log);
+      const replicas = replica?.numReplicas ?? prepared.devices;
+      warnUnevenSplit(config, train[1] - train[0], replicas, log);
+      const pca: IncrementalPCA | null =
+        (built as object) instanceof IncrementalPCA ? (built as IncrementalPCA) : null;
+      if (pca?.algorithm === "lowrank" && replicas > 1) {
+        // Each replica keeps its own top n_components directions and the merge cannot recover
+        // what they dropped (bench/RESULTS.md, "IncrementalPCA with trainer.devices 1, 2, 4").
+        log(
+          `warning: IncrementalPCA over ${pca.var_names_g.length} genes keeps a rank-${pca.n_components} summary per replica; with ${replicas} replicas the components can differ from one replica's by degrees where the spectrum is flat (algorithm: scatter is exact, at ${Math.ceil((8 * pca.var_names_g.length ** 2) / 2 ** 20)} MiB per replica)`,
+        );
+      }
       if (prepared.devices > 1 && replica) {
         throw new ConfigError(
           `trainer.devices: ${prepared.devices} with a partial run (part ${replica.rank} of ${replica.numReplicas}) is not supported; use devices: 1 per process`,

@@ -177,3 +177,32 @@ print(json.dumps({"names": list(a.obs_names), "z": ((z - np.array(r["mean"])) @ 
   assert.deepEqual(second.attribute!("V_kg"), V_kg);
   assert.deepEqual(second.attribute!("S_k"), model.attribute!("S_k"));
 });
+
+test("a split IncrementalPCA run warns when it keeps a rank-k summary per replica, not with the exact scatter state", async () => {
+  const dir = tempDir("ipca-warn-");
+  await run("onepass_mean_var_std", "fit", await example("onepass_train_config.yaml", dir));
+  const config = await example("ipca_train_config.yaml", dir);
+  const warnings = async (algorithm: string) => {
+    const lines: string[] = [];
+    await runModelCommand(modelByCommand("incremental_pca")!, "fit", {
+      configs: [config],
+      overrides: [
+        ["trainer.enable_progress_bar", false],
+        ["trainer.max_steps", 1],
+        ["model.model.init_args.algorithm", algorithm],
+        ...fast,
+      ] as never,
+      replica: { replicaRank: 0, numReplicas: 2 },
+      partialPath: join(dir, `part-${algorithm}.safetensors`),
+      log: (line) => lines.push(line),
+    });
+    return lines.filter((line) => line.startsWith("warning: IncrementalPCA"));
+  };
+  const [warning, ...rest] = await warnings("lowrank");
+  assert.match(
+    warning ?? "",
+    /keeps a rank-10 summary per replica; with 2 replicas .*\(algorithm: scatter is exact/,
+  );
+  assert.equal(rest.length, 0);
+  assert.deepEqual(await warnings("scatter"), []);
+});
