@@ -2,14 +2,27 @@
 // The README's main job: cellarium-ml's workflow on the bundled demo data (2 shards, 2,000 cells x
 // 1,000 genes), through the same command line a user runs: onepass -> IncrementalPCA -> logistic
 // regression on the PCA embedding (upstream's workflow), tdigest -> Geneformer.
-import { readFile, rm } from "node:fs/promises";
+// The runs go to a work directory outside the repository (CELLARIUM_DEMO_DIR, default
+// <tmpdir>/cellarium-demo, emptied first), where examples/ is a link to the repository's, so that
+// the example configs' relative paths (examples/..., runs/...) work unchanged.
+import { mkdir, readFile, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { main } from "../dist/cli/main.js";
 import { AnnDataFile } from "../dist/data/h5ad/reader.js";
 
 const root = new URL("..", import.meta.url).pathname;
-process.chdir(root);
-await rm("runs", { recursive: true, force: true });
+const work = resolve(process.env.CELLARIUM_DEMO_DIR ?? join(tmpdir(), "cellarium-demo"));
+if (`${work}/`.startsWith(`${resolve(root)}/`)) {
+  console.error(`CELLARIUM_DEMO_DIR must be outside the repository, got ${work}`);
+  process.exit(2);
+}
+await rm(work, { recursive: true, force: true });
+await mkdir(work, { recursive: true });
+await symlink(join(root, "examples"), join(work, "examples"));
+process.chdir(work);
+console.log(`work directory: ${work}`);
 
 async function step(title, argv) {
   console.log(`\n== ${title}\n$ cellarium ${argv.join(" ")}`);
@@ -116,5 +129,5 @@ await step("8. Geneformer cell embeddings", [
   "false",
 ]);
 console.log(
-  "\nResults: runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/lr/predictions/predictions.csv.gz, runs/geneformer/embeddings/predictions.csv.gz and the checkpoints under runs/*/lightning_logs/",
+  `\nResults in ${work}: runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/lr/predictions/predictions.csv.gz, runs/geneformer/embeddings/predictions.csv.gz and the checkpoints under runs/*/lightning_logs/`,
 );
