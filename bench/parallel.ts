@@ -8,10 +8,9 @@
 // Usage: node --import tsx bench/parallel.ts [--quick]
 
 import { spawn, spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { modelByCommand } from "../src/cli/registry.js";
-import { benchmarkFile, root, scratchDir } from "./lib/cli-bench.js";
+import { benchmarkFile, root, scratchDir, writeFitConfig } from "./lib/cli-bench.js";
 
 const quick = process.argv.includes("--quick");
 const file = benchmarkFile(quick);
@@ -29,22 +28,14 @@ const MODELS = [
 ].filter((m) => modelByCommand(m.command) !== undefined);
 
 function writeConfig(model: (typeof MODELS)[number], name: string): string {
-  const path = join(dir, `${name}.yaml`);
-  writeFileSync(
-    path,
-    `trainer: {max_epochs: 1, enable_progress_bar: false, log_every_n_steps: 1000, default_root_dir: ${join(dir, name)}}
-model:
-  transforms:
-    - {class_path: cellarium.ml.transforms.NormalizeTotal, init_args: {target_count: 10_000}}
-    - cellarium.ml.transforms.Log1p
-  model: {class_path: cellarium.ml.models.${model.className}, init_args: ${model.init}}
-data:
-  dadc: {class_path: cellarium.ml.data.DistributedAnnDataCollection, init_args: {filenames: ${file}}}
-  batch_keys: {x_ng: {attr: X}, var_names_g: {attr: var_names}}
-  batch_size: 1000
-`,
-  );
-  return path;
+  return writeFitConfig(join(dir, `${name}.yaml`), {
+    file,
+    rootDir: join(dir, name),
+    model: model.className,
+    init: model.init,
+    workers: 0,
+    logEveryNSteps: 1000,
+  });
 }
 
 /** cells/s of the fit loop, from the command's `fit:` line. */
