@@ -146,7 +146,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** One line for an error that ended a command, and the exit code it gives. */
-export function describeFailure(error: unknown): { line: string; code: number } {
+function describeFailure(error: unknown): { line: string; code: number } {
   if (error instanceof CellariumError) return { line: oneLine(error.message), code: 2 };
   const system = error as NodeJS.ErrnoException;
   if (typeof system?.code === "string" && typeof system.syscall === "string") {

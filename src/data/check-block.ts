@@ -65,7 +65,10 @@ export function checkBlock(
 ): Matrix {
   const k = kernels();
   const { data } = block;
-  const bad = takeScan(data) ?? k.findBadValue(data.length, data, false, null);
+  // Both scans taken before anything throws, so that neither is left for a later fill of the array.
+  const valueScan = takeScan(data);
+  const indexScan = block.format === "csr" ? takeScan(block.indices) : undefined;
+  const bad = valueScan ?? k.findBadValue(data.length, data, false, null);
   if (bad < data.length) {
     const { row, col } = locate(block, bad);
     const value = data[bad]!;
@@ -78,8 +81,7 @@ export function checkBlock(
     });
   }
   if (block.format === "dense") return block;
-  const at =
-    takeScan(block.indices) ?? k.findBadIndex(block.nRows, block.indptr, block.indices, block.nCols, null);
+  const at = indexScan ?? k.findBadIndex(block.nRows, block.indptr, block.indices, block.nCols, null);
   if (at >= block.data.length) return block;
   return sortRows(block, file, element, placeOf);
 }

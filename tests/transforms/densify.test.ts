@@ -29,3 +29,19 @@ test("Densify passes a dense block through and adds duplicate CSR entries", () =
   assert.deepEqual([...densify(duplicated).data], [0, 3]);
   assert.throws(() => Densify.fromState({ name: "Log1p", args: {}, tensors: {} }), CheckpointError);
 });
+
+test("densify refuses a column index outside the row instead of writing into another cell's row", () => {
+  const bad = {
+    format: "csr" as const,
+    nRows: 2,
+    nCols: 3,
+    indptr: Int32Array.from([0, 1, 2]),
+    indices: Int32Array.from([3, 0]),
+    data: Float32Array.from([7, 1]),
+  };
+  assert.throws(() => densify(bad), {
+    name: "ArgumentError",
+    message: "densify: x_ng's column index 3 at row 0 is outside [0, 3)",
+  });
+  assert.throws(() => densify({ ...bad, indices: Int32Array.from([0, -1]) }), /column index -1 at row 1/);
+});

@@ -248,3 +248,19 @@ test("TDigestSet rejects bad arguments and inconsistent checkpoint states", () =
   assert.throws(broken({ centroidOffsets: Int32Array.from([0, 3, 5]) }), /ends at 5 but there are 4 means/);
   assert.throws(broken({ compression: 5 }), CheckpointError);
 });
+
+test("TDigestSet.update refuses a CSR column index outside its genes", () => {
+  const set = new TDigestSet(3);
+  const block: Matrix = {
+    format: "csr",
+    nRows: 1,
+    nCols: 3,
+    indptr: Int32Array.from([0, 2]),
+    indices: Int32Array.from([1, 3]),
+    data: Float32Array.from([4, 5]),
+  };
+  assert.throws(() => set.update(block), {
+    name: "ArgumentError",
+    message: "TDigestSet.update: x_ng's column index 3 is outside [0, 3)",
+  });
+});
