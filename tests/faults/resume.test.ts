@@ -69,6 +69,11 @@ async function firstRun(): Promise<{ cfg: string; ckpt: string; root: string }> 
   return { cfg, ckpt: join(checkpoints, readdirSync(checkpoints)[0]!), root };
 }
 
+/** `fit --config cfg --ckpt_path ckpt` with more arguments. */
+function resume(cfg: string, ckpt: string, extra: readonly string[]) {
+  return cli(["onepass_mean_var_std", "fit", "--config", cfg, "--ckpt_path", ckpt, ...extra]);
+}
+
 test("a resume whose config changes what is computed is refused, naming the first differing key", async () => {
   assert.equal(shards.length, 2);
   const { cfg, ckpt } = await firstRun();
@@ -80,15 +85,7 @@ test("a resume whose config changes what is computed is refused, naming the firs
     [["--model.transforms.0.init_args.target_count", "100"], "model.transforms.0.init_args.target_count"],
     [["--model.model.init_args.algorithm", "naive"], "model.model.init_args.algorithm"],
   ] as const) {
-    const result = await cli([
-      "onepass_mean_var_std",
-      "fit",
-      "--config",
-      cfg,
-      "--ckpt_path",
-      ckpt,
-      ...override,
-    ]);
+    const result = await resume(cfg, ckpt, override);
     assertOneLine(
       result,
       new RegExp(
@@ -101,13 +98,7 @@ test("a resume whose config changes what is computed is refused, naming the firs
 test("a resume may change outputs, read-ahead, the seed and the epochs, and then continues the run", async () => {
   const { cfg, ckpt, root } = await firstRun();
   const output = join(root, "second.csv");
-  const resumed = await cli([
-    "onepass_mean_var_std",
-    "fit",
-    "--config",
-    cfg,
-    "--ckpt_path",
-    ckpt,
+  const resumed = await resume(cfg, ckpt, [
     "--data.num_workers",
     "1",
     "--seed_everything",
