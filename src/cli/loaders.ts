@@ -8,8 +8,7 @@ import { ConfigError } from "../errors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { frozenStep, loadPipeline, pipelineAttribute } from "./checkpoint-pipeline.js";
 import { type CsvFrame, readCsv } from "./csv.js";
-import { isMap } from "./schema.js";
-import { type ConfigMap, type ConfigValue, LoaderTag } from "./yaml.js";
+import { type ConfigMap, type ConfigValue, isMap, LoaderTag } from "./yaml.js";
 
 /** A config tree after evaluation: loader tags replaced by values, frozen pipelines or tensors. */
 export type Resolved =

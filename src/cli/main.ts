@@ -3,8 +3,10 @@ import { CellariumError, ConfigError } from "../errors.js";
 import { inspectFile } from "./inspect.js";
 import { mergeCommand } from "./merge.js";
 import { parseOverrides } from "./overrides.js";
-import { MODELS, type Stage } from "./registry.js";
+import { MODELS, NOT_YET_AVAILABLE, type Stage } from "./registry.js";
 import { runModelCommand } from "./run.js";
+import { describe } from "./spec/keys.js";
+import type { ConfigMap } from "./yaml.js";
 
 const version = "0.1.0";
 
@@ -15,7 +17,7 @@ const STAGES: Record<Stage, string> = {
 };
 
 interface FitFlags {
-  config: string[];
+  config?: string[];
   ckpt_path?: string;
   print_config?: boolean;
   replica_rank?: string;
@@ -48,9 +50,12 @@ function buildProgram(): Command {
       const sub = command
         .command(stage)
         .description(description)
-        .requiredOption("-c, --config <file...>", "YAML config file(s); later files override earlier ones")
+        .option("-c, --config <file...>", "YAML config file(s); later files override earlier ones")
         .option("--ckpt_path <path>", "checkpoint to resume from (fit) or to load (validate, predict)")
-        .option("--print_config", "print the resolved config and exit");
+        .option(
+          "--print_config",
+          "print the resolved config and exit (without --config: a complete default config to start from)",
+        );
       if (stage === "fit") {
         sub
           .option(
@@ -72,13 +77,20 @@ function buildProgram(): Command {
         .helpOption("-h, --help", "show this help")
         .addHelpText(
           "after",
-          "\nOverrides: --trainer.max_epochs 2 --model.model.init_args.algorithm shifted_data ...",
+          [
+            "",
+            `${entry.className} init arguments (model.model.init_args; ${entry.derived.join(", ")} filled in from the data):`,
+            ...describe(entry.args),
+            "",
+            `trainer.max_epochs defaults to ${entry.maxEpochs ?? "Lightning's 1,000 (unless max_steps is set)"}.`,
+            "Overrides: --trainer.max_epochs 2 --model.model.init_args.<argument> <value> ...",
+          ].join("\n"),
         )
         .action(async (options: FitFlags, cmd: Command) => {
           const overrides = parseOverrides(cmd.args);
           if (options.ckpt_path) overrides.push(["ckpt_path", options.ckpt_path]);
           await runModelCommand(entry, stage, {
-            configs: options.config,
+            configs: options.config ?? [],
             overrides,
             printConfig: options.print_config === true,
             replica: {
@@ -93,6 +105,20 @@ function buildProgram(): Command {
           });
         });
     }
+  }
+
+  for (const [command, className] of Object.entries(NOT_YET_AVAILABLE)) {
+    program
+      .command(command)
+      .description(`${className}: cellarium-ml has it; not available in cellarium-ts yet`)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .helpOption(false)
+      .action(() => {
+        throw new ConfigError(`${command} (${className}) is not available in cellarium-ts yet`, {
+          value: command,
+        });
+      });
   }
 
   program
@@ -122,19 +148,57 @@ function buildProgram(): Command {
 }
 
 /**
- * Runs the command line and returns the process exit code: 0, 2 for bad input (a CellariumError:
- * one line naming the file, key or value), 1 for a failure of the system (a full disk, a missing
- * permission: one line with the operation and the path) or of the program itself. `--debug`
- * anywhere, or CELLARIUM_DEBUG=1, adds the stack trace.
+ * upstream's `main({model_name, subcommand, fit: {...}})`: a config given as data, as cellarium-ml's
+ * tests call its CLI. Numbers and booleans may be strings ("10_000", "false"), read as upstream's
+ * jsonargparse reads them.
  */
-export async function main(argv: string[]): Promise<number> {
-  const debug = argv.includes("--debug") || process.env.CELLARIUM_DEBUG === "1";
-  const program = buildProgram();
-  try {
-    await program.parseAsync(
-      argv.filter((arg) => arg !== "--debug"),
-      { from: "user" },
+export interface ConfigArgs {
+  readonly model_name: string;
+  readonly subcommand: Stage;
+  readonly [stage: string]: unknown;
+}
+
+async function runConfigArgs(args: ConfigArgs): Promise<void> {
+  const { model_name: command, subcommand: stage } = args;
+  const entry = MODELS.find((m) => m.command === command);
+  if (!entry) {
+    const later = NOT_YET_AVAILABLE[command];
+    throw new ConfigError(
+      later
+        ? `${command} (${later}) is not available in cellarium-ts yet`
+        : `model_name: "${command}" is not a model; known: ${MODELS.map((m) => m.command).join(", ")}`,
+      { key: "model_name", value: command },
     );
+  }
+  if (!entry.stages.includes(stage))
+    throw new ConfigError(`subcommand: ${command} has no "${stage}"; it has ${entry.stages.join(", ")}`, {
+      key: "subcommand",
+      value: String(stage),
+    });
+  const config = args[stage];
+  if (typeof config !== "object" || config === null || Array.isArray(config))
+    throw new ConfigError(`the config of ${command} ${stage} must be a mapping under the key "${stage}"`, {
+      key: stage,
+    });
+  await runModelCommand(entry, stage, { configs: [], overrides: [], config: config as ConfigMap });
+}
+
+/**
+ * Runs the command line (or, given an object, upstream's main(dict) call: ConfigArgs) and returns
+ * the process exit code: 0, 2 for bad input (a CellariumError: one line naming the file, key or
+ * value), 1 for a failure of the system (a full disk, a missing permission: one line with the
+ * operation and the path) or of the program itself. `--debug` anywhere, or CELLARIUM_DEBUG=1, adds
+ * the stack trace.
+ */
+export async function main(argv: string[] | ConfigArgs): Promise<number> {
+  const debug = (Array.isArray(argv) && argv.includes("--debug")) || process.env.CELLARIUM_DEBUG === "1";
+  try {
+    if (!Array.isArray(argv)) await runConfigArgs(argv);
+    else
+      await buildProgram().parseAsync(
+        argv.filter((arg) => arg !== "--debug"),
+        { from: "user" },
+      );
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;

@@ -2,6 +2,7 @@
 // transforms by class path, each built from upstream's init_args names. Upstream class paths
 // (`cellarium.ml.models.OnePassMeanVarStd`) and bare class names are both accepted.
 
+import { join } from "node:path";
 import type { Transform, TransformState } from "../data/batch.js";
 import { ConfigError } from "../errors.js";
 import { Geneformer } from "../models/geneformer.js";
@@ -19,14 +20,35 @@ import { Filter } from "../transforms/filter.js";
 import { Log1p } from "../transforms/log1p.js";
 import { NormalizeTotal } from "../transforms/normalize-total.js";
 import { ZScore } from "../transforms/z-score.js";
-import { ArgReader, type InitArgs } from "./args.js";
+import {
+  boolean,
+  float32,
+  integer,
+  key,
+  nullable,
+  number,
+  oneOf,
+  type Parsed,
+  parseSection,
+  required,
+  type Section,
+  string,
+  strings,
+  type Value,
+} from "./spec/keys.js";
+import { classNameOf } from "./spec/lightning.js";
 
 /** Arguments the command line fills in from the data when the config leaves them out. */
 export type DerivedArg = "var_names_g" | "n_obs" | "y_categories";
 
 export type Stage = "fit" | "validate" | "predict";
 
-export interface ModelEntry {
+export interface ModelContext {
+  /** seed_everything (Lightning seeds torch's global generator with it; our models get it explicitly). */
+  readonly seed: number;
+}
+
+export interface ModelEntry<S extends Section = Section> {
   /** The command name, upstream's registered name. */
   readonly command: string;
   readonly className: string;
@@ -34,108 +56,148 @@ export interface ModelEntry {
   readonly description: string;
   /** fit for every model; predict and validate for PredictMixin / ValidateMixin models. */
   readonly stages: readonly Stage[];
+  /** The model's init arguments: upstream's names, defaults and meaning. */
+  readonly args: S;
+  /** trainer.max_epochs when the config leaves it out (upstream's trainer_defaults); null: Lightning's. */
+  readonly maxEpochs: number | null;
   /** Models that draw random numbers while training take their generator's seed from seed_everything. */
-  create(args: ArgReader, context: ModelContext): CellariumModel;
+  create(args: Parsed<S>, context: ModelContext): CellariumModel;
   /** The predict arguments for a run that writes the output `key` (only what is written is computed). */
   predictOptions?(key: string): PredictOptions;
+  /** Init arguments whose default lies in the run's directory (trainer.default_root_dir). */
+  outputDefaults?(rootDir: string): Record<string, Value>;
   /** OpenBLAS threads for this model's runs when OPENBLAS_NUM_THREADS is not set (default: OpenBLAS's own). */
   readonly blasThreads?: number;
 }
 
-export interface ModelContext {
-  /** seed_everything (Lightning seeds torch's global generator with it; our models get it explicitly). */
-  readonly seed: number;
+/** Declares a model entry, its create() typed by its args. */
+function model<S extends Section>(entry: ModelEntry<S>): ModelEntry {
+  return entry as unknown as ModelEntry;
 }
 
-interface TransformEntry {
+interface TransformEntry<S extends Section = Section> {
   readonly className: string;
-  create(args: ArgReader): Transform;
+  readonly args: S;
+  create(args: Parsed<S>): Transform;
   fromState(state: TransformState): Transform;
 }
 
+function transform<S extends Section>(entry: TransformEntry<S>): TransformEntry {
+  return entry as unknown as TransformEntry;
+}
+
+const VAR_NAMES_G = key(strings, required, "the genes of the model's input (filled in from the data)");
+const N_OBS = key(integer, required, "cells in the training data (filled in from the data)");
+const SEED = key(integer, 0, "seed of the parameters' initialization");
+
+/** Upstream's models that cellarium-ts does not have yet: a clear line rather than a typo message. */
+export const NOT_YET_AVAILABLE: Readonly<Record<string, string>> = {
+  scvi: "SingleCellVariationalInference",
+  hvg_seurat_v3: "HVGSeuratV3",
+  socam: "SOCAM",
+  contrastive_mlp: "ContrastiveMLP",
+  cellarium_gpt: "CellariumGPT",
+};
+
 export const MODELS: readonly ModelEntry[] = [
-  {
+  model({
     command: "onepass_mean_var_std",
     className: "OnePassMeanVarStd",
     derived: ["var_names_g"],
     description: "per-gene mean, variance and standard deviation in one pass",
     stages: ["fit"],
-    create: (a) =>
-      new OnePassMeanVarStd({
-        var_names_g: a.strings("var_names_g"),
-        algorithm: a.oneOf("algorithm", ["naive", "shifted_data"] as const, "naive"),
-        output_path: a.optionalString("output_path", "onepass_mean_var_std_output.csv"),
-      }),
-  },
-  {
+    maxEpochs: 1,
+    args: {
+      var_names_g: VAR_NAMES_G,
+      algorithm: key(oneOf(["naive", "shifted_data"] as const), "naive", "naive or shifted_data sums"),
+      output_path: nullable(
+        string,
+        "CSV of var_names_g, mean_g, var_g, std_g written at the end of fit (null: none; a relative path is in the working directory; unset: onepass_mean_var_std_output.csv in trainer.default_root_dir)",
+      ),
+    },
+    outputDefaults: (rootDir) => ({ output_path: join(rootDir, "onepass_mean_var_std_output.csv") }),
+    create: (a) => new OnePassMeanVarStd(a),
+  }),
+  model({
     command: "tdigest",
     className: "TDigest",
     derived: ["var_names_g"],
     description: "per-gene t-digests of non-zero values: medians and quantiles",
     stages: ["fit"],
-    create: (a) =>
-      new TDigest({ var_names_g: a.strings("var_names_g"), compression: a.number("compression", 100) }),
-  },
-  {
+    maxEpochs: 1,
+    args: {
+      var_names_g: VAR_NAMES_G,
+      compression: key(number, 100, "t-digest compression (crick's default)"),
+    },
+    create: (a) => new TDigest(a),
+  }),
+  model({
     command: "logistic_regression",
     className: "LogisticRegression",
     derived: ["n_obs", "var_names_g", "y_categories"],
     description: "multinomial logistic regression (MAP, Laplace prior on the weights)",
     stages: ["fit", "validate", "predict"],
-    create: (a) =>
-      new LogisticRegression({
-        n_obs: a.integer("n_obs"),
-        var_names_g: a.strings("var_names_g"),
-        y_categories: a.strings("y_categories"),
-        W_prior_scale: a.number("W_prior_scale", 1),
-        W_init_scale: a.number("W_init_scale", 1),
-        seed: a.integer("seed", 0),
-        log_metrics: a.boolean("log_metrics", true),
-      }),
-  },
-  {
+    maxEpochs: null,
+    args: {
+      n_obs: N_OBS,
+      var_names_g: VAR_NAMES_G,
+      y_categories: key(strings, required, "the labels (filled in from data.batch_keys.y_categories)"),
+      W_prior_scale: key(number, 1, "scale of the Laplace prior on W_gc"),
+      W_init_scale: key(number, 1, "standard deviation of W_gc's initialization"),
+      seed: SEED,
+      log_metrics: key(boolean, true, "log a histogram of W_gc"),
+    },
+    create: (a) => new LogisticRegression(a),
+  }),
+  model({
     command: "probabilistic_pca",
     className: "ProbabilisticPCA",
     derived: ["n_obs", "var_names_g"],
     description: "probabilistic PCA, marginalized or as a linear VAE",
     stages: ["fit", "predict"],
-    create: (a) =>
-      new ProbabilisticPCA({
-        n_obs: a.integer("n_obs"),
-        var_names_g: a.strings("var_names_g"),
-        n_components: a.integer("n_components"),
-        ppca_flavor: a.oneOf("ppca_flavor", ["marginalized", "linear_vae"] as const),
-        mean_g: a.optional("mean_g", a.float32) ?? null,
-        W_init_scale: a.number("W_init_scale", 1),
-        sigma_init_scale: a.number("sigma_init_scale", 1),
-        seed: a.integer("seed", 0),
-      }),
-  },
-  {
+    maxEpochs: null,
+    args: {
+      n_obs: N_OBS,
+      var_names_g: VAR_NAMES_G,
+      n_components: key(integer, required, "latent dimensions"),
+      ppca_flavor: key(
+        oneOf(["marginalized", "linear_vae"] as const),
+        required,
+        "marginalized or linear_vae",
+      ),
+      mean_g: nullable(float32, "fixed per-gene mean (null: learned)"),
+      W_init_scale: key(number, 1, "standard deviation of W_kg's initialization"),
+      sigma_init_scale: key(number, 1, "initial sigma"),
+      seed: SEED,
+    },
+    create: (a) => new ProbabilisticPCA(a),
+  }),
+  model({
     command: "geneformer",
     className: "Geneformer",
     derived: ["var_names_g"],
     description: "BERT masked-language model over genes in rank order; cell embeddings",
     stages: ["fit", "predict"],
-    create: (a, context) =>
-      new Geneformer({
-        var_names_g: a.strings("var_names_g"),
-        hidden_size: a.integer("hidden_size", 256),
-        num_hidden_layers: a.integer("num_hidden_layers", 6),
-        num_attention_heads: a.integer("num_attention_heads", 4),
-        intermediate_size: a.integer("intermediate_size", 512),
-        hidden_act: a.oneOf("hidden_act", ["relu", "gelu", "silu", "gelu_new"] as const, "relu"),
-        hidden_dropout_prob: a.number("hidden_dropout_prob", 0.02),
-        attention_probs_dropout_prob: a.number("attention_probs_dropout_prob", 0.02),
-        max_position_embeddings: a.integer("max_position_embeddings", 2048),
-        type_vocab_size: a.integer("type_vocab_size", 2),
-        initializer_range: a.number("initializer_range", 0.02),
-        position_embedding_type: a.oneOf("position_embedding_type", POSITION_EMBEDDING_TYPES, "absolute"),
-        layer_norm_eps: a.number("layer_norm_eps", 1e-12),
-        mlm_probability: a.number("mlm_probability", 0.15),
-        // Upstream's masking and dropout draw from torch's generator, seeded by seed_everything.
-        seed: a.integer("seed", context.seed),
-      }),
+    maxEpochs: null,
+    args: {
+      var_names_g: VAR_NAMES_G,
+      hidden_size: key(integer, 256, "width of the encoder"),
+      num_hidden_layers: key(integer, 6, "encoder layers"),
+      num_attention_heads: key(integer, 4, "attention heads per layer"),
+      intermediate_size: key(integer, 512, "width of the feed-forward layers"),
+      hidden_act: key(oneOf(["relu", "gelu", "silu", "gelu_new"] as const), "relu", "activation"),
+      hidden_dropout_prob: key(number, 0.02, "dropout of hidden states"),
+      attention_probs_dropout_prob: key(number, 0.02, "dropout of attention probabilities"),
+      max_position_embeddings: key(integer, 2048, "genes per cell kept, highest ranked first"),
+      type_vocab_size: key(integer, 2, "token types"),
+      initializer_range: key(number, 0.02, "standard deviation of weight initialization"),
+      position_embedding_type: key(oneOf(POSITION_EMBEDDING_TYPES), "absolute", "position embedding"),
+      layer_norm_eps: key(number, 1e-12, "LayerNorm epsilon"),
+      mlm_probability: key(number, 0.15, "fraction of attended genes masked"),
+      // Upstream's masking and dropout draw from torch's generator, seeded by seed_everything.
+      seed: nullable(integer, "seed of masking and dropout (null: seed_everything)"),
+    },
+    create: (a, context) => new Geneformer({ ...a, seed: a.seed ?? context.seed }),
     // The writer stores one per-cell output; hidden states and attentions ([layers, n, ...]) cannot
     // be written per cell, so a run computes only the sequence outputs it writes.
     predictOptions: (key) => ({
@@ -144,8 +206,8 @@ export const MODELS: readonly ModelEntry[] = [
       output_input_ids: key === "input_ids",
       output_attention_mask: key === "attention_mask",
     }),
-  },
-  {
+  }),
+  model({
     command: "incremental_pca",
     className: "IncrementalPCA",
     // Its GEMMs are skinny (20,000 x 60 by 60 x 60) and memory-bound: a second OpenBLAS thread
@@ -157,65 +219,78 @@ export const MODELS: readonly ModelEntry[] = [
     description:
       "distributed and incremental PCA: the exact scatter matrix of up to 2,048 genes, else randomized SVDs of batches and their merges",
     stages: ["fit", "predict"],
-    create: (a) =>
-      new IncrementalPCA({
-        var_names_g: a.strings("var_names_g"),
-        n_components: a.integer("n_components"),
-        svd_lowrank_niter: a.integer("svd_lowrank_niter", 2),
-        perform_mean_correction: a.boolean("perform_mean_correction", true),
-        oversample: a.integer("oversample", DEFAULT_OVERSAMPLE),
-        seed: a.integer("seed", 0),
-        algorithm: a.oneOf("algorithm", ["auto", "scatter", "lowrank"] as const, "auto"),
-      }),
-  },
+    maxEpochs: 1,
+    args: {
+      var_names_g: VAR_NAMES_G,
+      n_components: key(integer, required, "principal components kept"),
+      svd_lowrank_niter: key(integer, 2, "power iterations of each randomized SVD"),
+      perform_mean_correction: key(boolean, true, "center the data on the running mean"),
+      oversample: key(integer, DEFAULT_OVERSAMPLE, "extra directions of each randomized SVD (cellarium-ts)"),
+      seed: key(integer, 0, "seed of the randomized SVDs (cellarium-ts)"),
+      algorithm: key(
+        oneOf(["auto", "scatter", "lowrank"] as const),
+        "auto",
+        "scatter: exact g x g scatter matrix; lowrank: upstream's randomized merges; auto: scatter up to 2,048 genes (cellarium-ts)",
+      ),
+    },
+    create: (a) => new IncrementalPCA(a),
+  }),
 ];
+
+const EPS = key(number, 1e-6, "added to the divisor");
 
 const TRANSFORMS: readonly TransformEntry[] = [
-  {
+  transform({
     className: "NormalizeTotal",
-    create: (a) =>
-      new NormalizeTotal({ targetCount: a.number("target_count", 10_000), eps: a.number("eps", 1e-6) }),
+    args: { target_count: key(number, 10_000, "total of each cell after scaling"), eps: EPS },
+    create: (a) => new NormalizeTotal({ targetCount: a.target_count, eps: a.eps }),
     fromState: (s) => NormalizeTotal.fromState(s),
-  },
-  { className: "Log1p", create: () => new Log1p(), fromState: (s) => Log1p.fromState(s) },
-  { className: "Densify", create: () => new Densify(), fromState: (s) => Densify.fromState(s) },
-  {
+  }),
+  transform({
+    className: "Log1p",
+    args: {},
+    create: () => new Log1p(),
+    fromState: (s) => Log1p.fromState(s),
+  }),
+  transform({
+    className: "Densify",
+    args: {},
+    create: () => new Densify(),
+    fromState: (s) => Densify.fromState(s),
+  }),
+  transform({
     className: "ZScore",
-    create: (a) =>
-      new ZScore({
-        mean_g: a.float32("mean_g"),
-        std_g: a.float32("std_g"),
-        var_names_g: a.strings("var_names_g"),
-        eps: a.number("eps", 1e-6),
-      }),
+    args: {
+      mean_g: key(float32, required, "per-gene mean"),
+      std_g: key(float32, required, "per-gene standard deviation"),
+      var_names_g: key(strings, required, "the genes of mean_g and std_g"),
+      eps: EPS,
+    },
+    create: (a) => new ZScore(a),
     fromState: (s) => ZScore.fromState(s),
-  },
-  {
+  }),
+  transform({
     className: "DivideByScale",
-    create: (a) =>
-      new DivideByScale({
-        scale_g: a.float32("scale_g"),
-        var_names_g: a.strings("var_names_g"),
-        eps: a.number("eps", 1e-6),
-      }),
+    args: {
+      scale_g: key(float32, required, "per-gene scale"),
+      var_names_g: key(strings, required, "the genes of scale_g"),
+      eps: EPS,
+    },
+    create: (a) => new DivideByScale(a),
     fromState: (s) => DivideByScale.fromState(s),
-  },
-  {
+  }),
+  transform({
     className: "Filter",
+    args: {
+      filter_list: key(strings, required, "the genes kept"),
+      ordering: key(boolean, true, "output in filter_list's order"),
+      allow_missing: key(boolean, false, "zero-fill genes missing from the data"),
+    },
     create: (a) =>
-      new Filter({
-        filterList: a.strings("filter_list"),
-        ordering: a.boolean("ordering", true),
-        allowMissing: a.boolean("allow_missing", false),
-      }),
+      new Filter({ filterList: a.filter_list, ordering: a.ordering, allowMissing: a.allow_missing }),
     fromState: (s) => Filter.fromState(s),
-  },
+  }),
 ];
-
-/** `cellarium.ml.models.IncrementalPCA` -> `IncrementalPCA`. */
-export function classNameOf(classPath: string): string {
-  return classPath.slice(classPath.lastIndexOf(".") + 1);
-}
 
 export function modelByCommand(command: string): ModelEntry | undefined {
   return MODELS.find((m) => m.command === command);
@@ -244,22 +319,21 @@ function transformEntry(classPath: string, where: string): TransformEntry {
 /** Builds a model of `entry` from resolved init_args; unknown arguments are an error. */
 export function createModel(
   entry: ModelEntry,
-  initArgs: InitArgs,
+  initArgs: Readonly<Record<string, Value>>,
   where: string,
   context: ModelContext = { seed: 0 },
 ): CellariumModel {
-  const reader = new ArgReader(initArgs, where);
-  const model = entry.create(reader, context);
-  reader.done();
-  return model;
+  return entry.create(parseSection(initArgs, entry.args, where), context);
 }
 
 /** Builds a transform from its class path and resolved init_args. */
-export function createTransform(classPath: string, initArgs: InitArgs, where: string): Transform {
-  const reader = new ArgReader(initArgs, `${where}.init_args`);
-  const transform = transformEntry(classPath, where).create(reader);
-  reader.done();
-  return transform;
+export function createTransform(
+  classPath: string,
+  initArgs: Readonly<Record<string, Value>>,
+  where: string,
+): Transform {
+  const entry = transformEntry(classPath, where);
+  return entry.create(parseSection(initArgs, entry.args, `${where}.init_args`));
 }
 
 /** Rebuilds a transform saved in a checkpoint. */

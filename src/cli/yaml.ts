@@ -81,3 +81,10 @@ export function parseYamlValue(text: string): ConfigValue {
 export function dumpConfig(config: ConfigMap): string {
   return stringify(config, { ...options, lineWidth: 0 });
 }
+
+/** A mapping of the config (not a list, not a loader tag). */
+export function isMap(value: ConfigValue | undefined): value is ConfigMap {
+  return (
+    typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof LoaderTag)
+  );
+}

@@ -24,6 +24,8 @@ export interface ReplicaSetup {
   /** Without replicaGroup (the replica adds its own). */
   readonly trainerOptions: TrainerOptions;
   readonly ckptPath?: string;
+  /** Rank 0's validation data (Trainer.fit's `val`), read whole by rank 0 alone. */
+  readonly val?: BatchSource;
   /** Rebuilds a model of the same class for merges (the registry's createModel). */
   readonly createModel: ModelFactory;
   /** Releases what the setup opened (files). */

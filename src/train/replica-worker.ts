@@ -64,11 +64,10 @@ async function run(): Promise<void> {
       createModel: setup.createModel,
     });
     const trainer = new Trainer({ ...setup.trainerOptions, replicaGroup });
-    const result = await trainer.fit(
-      setup.module,
-      setup.data,
-      setup.ckptPath ? { ckptPath: setup.ckptPath } : {},
-    );
+    const result = await trainer.fit(setup.module, setup.data, {
+      ...(setup.ckptPath !== undefined && { ckptPath: setup.ckptPath }),
+      ...(setup.val !== undefined && { val: setup.val }),
+    });
     const model = setup.module.model;
     const modelState =
       init.rank === 0

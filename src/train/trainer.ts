@@ -43,6 +43,28 @@ import { createRunDir, settleFailedRunDir } from "./run-dir.js";
 
 /** The setting that chooses where a run's files go, named in errors about them. */
 const ROOT_KEY = "trainer.default_root_dir";
+const DIRPATH_KEY = "ModelCheckpoint dirpath";
+
+/**
+ * A checkpoint's name from Lightning's filename template: {epoch} and {step}, with a format spec
+ * such as {epoch:02d}; with autoInsertMetricName, "{epoch}" becomes "epoch=0". Default
+ * "{epoch}-{step}" -> "epoch=0-step=20".
+ */
+function checkpointName(
+  template: string | undefined,
+  autoInsertMetricName: boolean | undefined,
+  epoch: number,
+  at: TrainerPosition,
+): string {
+  const values = { epoch, step: at.globalStep };
+  return (template ?? "{epoch}-{step}").replace(
+    /\{(epoch|step)(?::0?(\d+)d)?\}/g,
+    (_, name: "epoch" | "step", width?: string) => {
+      const text = String(values[name]).padStart(Number(width ?? 0), "0");
+      return (autoInsertMetricName ?? true) ? `${name}=${text}` : text;
+    },
+  );
+}
 
 /** Batches of one epoch for this replica, skipping the first `batchesConsumed` (a resume). */
 export interface BatchSource {
@@ -86,17 +108,29 @@ export interface CheckpointOptions {
   readonly saveTopK?: number;
   /** Also keep a copy named last.safetensors. */
   readonly saveLast?: boolean;
+  /** Directory of the checkpoints; default <run directory>/checkpoints. */
+  readonly dirpath?: string;
+  /** Name template with {epoch} and {step} (Lightning's, default "{epoch}-{step}"); ".safetensors" is added. */
+  readonly filename?: string;
+  /** "{epoch}" names "epoch=0" (Lightning's auto_insert_metric_name); default true. */
+  readonly autoInsertMetricName?: boolean;
 }
+
+/** An int counts batches, a float a fraction of them (Lightning's limit_*_batches, val_check_interval). */
+export type BatchCount = { readonly batches: number } | { readonly fraction: number };
 
 export interface TrainerOptions {
   /** Default: 1000 when maxSteps is -1, as Lightning. */
   readonly maxEpochs?: number;
   /** -1 = no limit. */
   readonly maxSteps?: number;
-  /** Batches per epoch: a count, or a fraction of the epoch. */
-  readonly limitTrainBatches?: number;
-  readonly limitValBatches?: number;
-  readonly limitPredictBatches?: number;
+  /**
+   * Batches per epoch: a count or a fraction of the epoch ({batches} / {fraction}); a plain number
+   * is a count when it is an integer other than 1, else a fraction (1: all).
+   */
+  readonly limitTrainBatches?: number | BatchCount;
+  readonly limitValBatches?: number | BatchCount;
+  readonly limitPredictBatches?: number | BatchCount;
   /** Default 50. */
   readonly logEveryNSteps?: number;
   readonly accumulateGradBatches?: number;
@@ -107,6 +141,15 @@ export interface TrainerOptions {
   /** false: no checkpoints. */
   readonly checkpointing?: false | CheckpointOptions;
   readonly enableProgressBar?: boolean;
+  /** false: no metrics.csv (Lightning's logger: false). Default true. */
+  readonly logger?: boolean;
+  /**
+   * Validate (fit's `val` data) every this many training batches, or this fraction of an epoch;
+   * default: at the end of each epoch.
+   */
+  readonly valCheckInterval?: BatchCount;
+  /** Validate only after every this many epochs; null: valCheckInterval counts batches across epochs. Default 1. */
+  readonly checkValEveryNEpoch?: number | null;
   /** The replica this process is and how many train together (data parallelism). */
   readonly numReplicas?: number;
   readonly replicaRank?: number;
@@ -123,6 +166,8 @@ export interface TrainerOptions {
 
 export interface FitResult {
   readonly runDir: string;
+  /** The last validation's mean loss, when the fit validated. */
+  readonly valLoss?: number;
   readonly position: TrainerPosition;
   /** Checkpoints on disk at the end, oldest first. */
   readonly checkpoints: readonly string[];
@@ -156,11 +201,52 @@ function epochLimit(maxEpochs: number | undefined, maxSteps: number): number {
   return Number.POSITIVE_INFINITY;
 }
 
-function limitOf(limit: number | undefined, perEpoch: number, name: string): number {
+/** A plain number as a BatchCount: an integer other than 1 counts batches, else a fraction (1: all). */
+function batchCountOf(limit: number | BatchCount): BatchCount {
+  if (typeof limit !== "number") return limit;
+  return Number.isInteger(limit) && limit !== 1 ? { batches: limit } : { fraction: limit };
+}
+
+function limitOf(limit: number | BatchCount | undefined, perEpoch: number, name: string): number {
   if (limit === undefined) return perEpoch;
-  if (!(limit >= 0)) throw new ArgumentError(`Trainer: ${name} must be >= 0, got ${limit}`);
+  const count = batchCountOf(limit);
+  const n = "batches" in count ? count.batches : count.fraction;
+  if (!(n >= 0) || ("fraction" in count && n > 1))
+    throw new ArgumentError(`Trainer: ${name} must be a count >= 0 or a fraction in [0, 1], got ${n}`, {
+      key: `trainer.${name}`,
+      value: n,
+    });
   // Lightning: an int is a count of batches, a float in [0, 1] a fraction of the epoch.
-  return Number.isInteger(limit) && limit !== 1 ? Math.min(limit, perEpoch) : Math.floor(limit * perEpoch);
+  return "batches" in count ? Math.min(n, perEpoch) : Math.floor(n * perEpoch);
+}
+
+/**
+ * Training batches between validations (Lightning's val_check_batch): val_check_interval's count,
+ * or its fraction of the epoch's batches (at least 1); default the whole epoch.
+ */
+function valCheckBatches(interval: number | BatchCount | undefined, perEpoch: number): number {
+  if (interval === undefined) return perEpoch;
+  const count = batchCountOf(interval);
+  if ("batches" in count) {
+    if (!Number.isInteger(count.batches) || count.batches < 1)
+      throw new ArgumentError(
+        `Trainer: val_check_interval must be a count >= 1 or a fraction in (0, 1], got ${count.batches}`,
+        {
+          key: "trainer.val_check_interval",
+          value: count.batches,
+        },
+      );
+    return count.batches;
+  }
+  if (!(count.fraction > 0 && count.fraction <= 1))
+    throw new ArgumentError(
+      `Trainer: val_check_interval must be a count >= 1 or a fraction in (0, 1], got ${count.fraction}`,
+      {
+        key: "trainer.val_check_interval",
+        value: count.fraction,
+      },
+    );
+  return Math.max(1, Math.floor(count.fraction * perEpoch));
 }
 
 export class Trainer {
@@ -174,11 +260,15 @@ export class Trainer {
     }
   }
 
-  /** Trains `module` on `data`; with `ckptPath`, resumes from that checkpoint. */
+  /**
+   * Trains `module` on `data`; with `ckptPath`, resumes from that checkpoint. With `val` (a
+   * ValidateMixin model; read by rank 0 only, whole), validates at the end of each epoch, or as
+   * valCheckInterval / checkValEveryNEpoch say, and logs val_loss to metrics.csv.
+   */
   async fit(
     module: CellariumModule,
     data: BatchSource,
-    fitOptions: { ckptPath?: string } = {},
+    fitOptions: { ckptPath?: string; val?: BatchSource } = {},
   ): Promise<FitResult> {
     const o = this.options;
     const model = module.model;
@@ -197,6 +287,8 @@ export class Trainer {
     const everyNEpochs =
       checkpointing === null ? 0 : (checkpointing.everyNEpochs ?? (everyNSteps > 0 ? 0 : 1));
     const saveTopK = checkpointing?.saveTopK ?? 1;
+    const val = leader && model.validate ? (fitOptions.val ?? null) : null;
+    const checkValEvery = o.checkValEveryNEpoch === undefined ? 1 : o.checkValEveryNEpoch;
 
     const optimization = module.configureOptimizers();
     const streaming = optimization === null;
@@ -214,14 +306,16 @@ export class Trainer {
         : undefined;
     const runDir = leader ? await createRunDir(o.defaultRootDir ?? process.cwd(), ROOT_KEY) : "";
     try {
-      const metrics = leader ? new MetricsCsv(join(runDir, "metrics.csv"), ROOT_KEY) : null;
+      const metrics =
+        leader && (o.logger ?? true) ? new MetricsCsv(join(runDir, "metrics.csv"), ROOT_KEY) : null;
       const histograms =
         leader && model.histograms ? new HistogramLog(join(runDir, "histograms.jsonl"), ROOT_KEY) : null;
-      const checkpointDir = join(runDir, "checkpoints");
+      const checkpointDir = checkpointing?.dirpath ?? join(runDir, "checkpoints");
+      const checkpointKey = checkpointing?.dirpath !== undefined ? DIRPATH_KEY : ROOT_KEY;
       // Made before the first batch, so that a directory that cannot take files fails now.
       if (leader && checkpointing)
-        await mkdir(checkpointDir).catch((error) => {
-          throw outputError(checkpointDir, error, ROOT_KEY);
+        await mkdir(checkpointDir, { recursive: true }).catch((error) => {
+          throw outputError(checkpointDir, error, checkpointKey);
         });
       const progress = new Progress(leader && (o.enableProgressBar ?? true));
       let position: TrainerPosition = { epoch: 0, batchesConsumed: 0, globalStep: 0 };
@@ -248,16 +342,24 @@ export class Trainer {
 
       const saved: string[] = [];
       const save = async (at: TrainerPosition, epochLabel: number) => {
-        const path = join(checkpointDir, `epoch=${epochLabel}-step=${at.globalStep}.safetensors`);
+        const name = checkpointName(
+          checkpointing?.filename,
+          checkpointing?.autoInsertMetricName,
+          epochLabel,
+          at,
+        );
+        const path = join(checkpointDir, `${name}.safetensors`);
         const state = group && streaming ? await group.mergedState(model, empty) : model.stateDict();
         if (!leader || state === null) return;
         await saveCheckpoint(path, snapshot(module, optimization, at, o.config, state, parallel), {
-          key: ROOT_KEY,
+          key: checkpointKey,
         });
+        // A template without {step} names every checkpoint alike: the file is replaced, not kept twice.
+        if (saved.at(-1) === path) saved.pop();
         saved.push(path);
         // A second name for the same bytes, made atomically: a kill never leaves a partial last.safetensors.
         if (checkpointing?.saveLast)
-          await linkFileAtomic(path, join(checkpointDir, "last.safetensors"), { key: ROOT_KEY });
+          await linkFileAtomic(path, join(checkpointDir, "last.safetensors"), { key: checkpointKey });
         while (saveTopK >= 0 && saved.length > saveTopK) await rm(saved.shift()!, { force: true });
       };
 
@@ -275,6 +377,32 @@ export class Trainer {
       model.onTrainStart?.(context());
       const perEpoch = data.batchesPerEpoch;
       const limit = limitOf(o.limitTrainBatches, perEpoch, "limit_train_batches");
+      const valEvery = valCheckBatches(o.valCheckInterval, limit);
+      let valLoss: number | undefined;
+      const validateNow = async (epoch: number) => {
+        const result = await this.validate(module, val!);
+        model.train(true);
+        valLoss = result.loss;
+        const seconds = (performance.now() - start) / 1000;
+        metrics?.log({ epoch, step: position.globalStep, elapsed_s: seconds, val_loss: result.loss });
+        progress.log({
+          stage: "validate",
+          epoch,
+          batch: position.batchesConsumed,
+          total: null,
+          cells: result.cells,
+          seconds,
+          loss: result.loss,
+        });
+      };
+      // After training batch `consumed` of `epoch`: Lightning's val_check_batch counts batches within
+      // the epoch, or across epochs when check_val_every_n_epoch is null.
+      const maybeValidate = async (epoch: number, consumed: number) => {
+        if (val === null) return;
+        const iteration = checkValEvery === null ? epoch * limit + consumed : consumed;
+        if ((checkValEvery === null || (epoch + 1) % checkValEvery === 0) && iteration % valEvery === 0)
+          await validateNow(epoch);
+      };
 
       while (!done && position.epoch < maxEpochs) {
         const epoch = position.epoch;
@@ -340,12 +468,14 @@ export class Trainer {
                 lossSum = 0;
                 lossCount = 0;
               }
+              // Lightning validates before it saves the step's checkpoint and before max_steps ends the fit.
+              await maybeValidate(epoch, consumed);
               if (everyNSteps > 0 && position.globalStep % everyNSteps === 0) await save(position, epoch);
               if (maxSteps >= 0 && position.globalStep >= maxSteps) {
                 done = true;
                 break;
               }
-            }
+            } else await maybeValidate(epoch, consumed);
             if (consumed >= limit) break;
           }
         }
@@ -363,6 +493,11 @@ export class Trainer {
           const seconds = (performance.now() - start) / 1000;
           progress.log({ stage: "fit", epoch, batch: consumed, total: limit, cells, seconds });
           if (everyNEpochs > 0 && (epoch + 1) % everyNEpochs === 0) await save(position, epoch);
+        } else if (everyNEpochs > 0 && (epoch + 1) % everyNEpochs === 0) {
+          // max_steps ended the fit inside the epoch: Lightning still ends the epoch, so its
+          // checkpoint is written (at the position reached: a resume continues mid-epoch).
+          if (group && streaming) await reduce();
+          await save(position, epoch);
         }
       }
       if (group && streaming && unmerged) await reduce();
@@ -379,7 +514,14 @@ export class Trainer {
           snapshot(module, optimization, position, o.config, model.stateDict(), parallel),
         );
       } else if (leader) await model.onTrainEnd?.(context());
-      return { runDir, position, checkpoints: saved, cells, seconds: (performance.now() - start) / 1000 };
+      return {
+        runDir,
+        position,
+        checkpoints: saved,
+        cells,
+        seconds: (performance.now() - start) / 1000,
+        ...(valLoss !== undefined && { valLoss }),
+      };
     } catch (error) {
       // No empty version_N is left behind; one with metrics or checkpoints says it failed.
       if (runDir !== "") await settleFailedRunDir(runDir, error);
