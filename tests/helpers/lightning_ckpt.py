@@ -309,6 +309,16 @@ def main():
     torch.save(lightning_checkpoint(configure(CellariumModule(model=td))), f"{out}/tdigest.ckpt")
     ref["tdigest"] = {"median_g": [float(np.median(x64[:, j][x64[:, j] != 0])) for j in range(g)]}
 
+    # A tensor whose view claims more elements than its storage holds.
+    class Oversized:
+        def __reduce__(self):
+            storage = torch.zeros(4).storage()
+            return (torch._utils._rebuild_tensor_v2, (storage, 0, (1_000_000,), (1,), False, collections.OrderedDict()))
+
+    oversized = lightning_checkpoint(configure(CellariumModule(model=copy.deepcopy(ipca))))
+    oversized["state_dict"]["pipeline.0.x_mean_g"] = Oversized()
+    torch.save(oversized, f"{out}/oversized.ckpt")
+
     # A model cellarium-ts does not have.
     torch.save(lightning_checkpoint(configure(CellariumModule(model=SOCAM(genes)))), f"{out}/socam.ckpt")
     print(json.dumps(ref))
