@@ -5,8 +5,9 @@
 # checkpoint dict has the keys Lightning's checkpoint connector writes, with hyper_parameters
 # holding the modules as meta-device copies, as CellariumModule.configure_model leaves them.
 #
-# Usage: python3 lightning_ckpt.py OUT_DIR; writes OUT_DIR/*.ckpt and prints a JSON of the values
-# put in and of references computed here with numpy (the tests' independent side).
+# Usage: python3 lightning_ckpt.py OUT_DIR [H5AD]; writes OUT_DIR/*.ckpt and prints a JSON of the
+# values put in and of references computed here with numpy (the tests' independent side). With an
+# .h5ad, also OUT_DIR/demo-ipca.ckpt over its genes and the projection of its cells.
 
 import collections
 import copy
@@ -321,6 +322,21 @@ def main():
 
     # A model cellarium-ts does not have.
     torch.save(lightning_checkpoint(configure(CellariumModule(model=SOCAM(genes)))), f"{out}/socam.ckpt")
+    if len(sys.argv) > 2:
+        import anndata
+
+        a = anndata.read_h5ad(sys.argv[2])
+        names = np.array(list(a.var_names), dtype=object)
+        V = np.linalg.qr(rng.normal(size=(len(names), k)))[0].T.astype(np.float32)
+        mean = rng.uniform(0, 1, size=len(names)).astype(np.float32)
+        model = IncrementalPCA(names, k)
+        model.V_kg.copy_(torch.from_numpy(V))
+        model.S_k.copy_(torch.tensor([3.0, 2.0, 1.0]))
+        model.x_mean_g.copy_(torch.from_numpy(mean))
+        model.x_size.fill_(float(a.n_obs))
+        torch.save(lightning_checkpoint(configure(CellariumModule(model=model))), f"{out}/demo-ipca.ckpt")
+        xd = a.X.toarray().astype(np.float64)
+        ref["demo"] = {"obs_names": list(a.obs_names), "z_nk": ((xd - mean) @ V.T.astype(np.float64)).ravel().tolist()}
     print(json.dumps(ref))
 
 
