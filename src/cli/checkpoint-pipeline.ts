@@ -2,18 +2,20 @@
 // from its class, init arguments and state. Used by `!CheckpointLoader` (an attribute such as
 // `model.mean_g`, or the whole pipeline as a frozen transform), by `predict`, and by `inspect --attr`.
 
-import type { Batch, BatchStep, BatchValue, Transform } from "../data/batch.js";
+import type { Batch, BatchStep, BatchValue } from "../data/batch.js";
 import { CheckpointError, ConfigError } from "../errors.js";
 import type { CellariumModel, ModelAttribute } from "../models/model.js";
 import { Tensor } from "../tensor/tensor.js";
 import { type Checkpoint, loadCheckpoint } from "../train/checkpoint.js";
-import { composeTransforms } from "../transforms/compose.js";
+import { CELLARIUM_MODULE } from "../train/lightning-checkpoint.js";
+import { composeTransforms, type PipelineStep } from "../transforms/compose.js";
 import { createModel, modelByClass, transformFromState } from "./registry.js";
 
 export interface LoadedPipeline {
   readonly path: string;
   readonly checkpoint: Checkpoint;
-  readonly transforms: readonly Transform[];
+  /** Transforms, and frozen pipelines nested in upstream `.ckpt` files (CellariumModule transforms). */
+  readonly transforms: readonly PipelineStep[];
   readonly model: CellariumModel;
 }
 
@@ -31,15 +33,26 @@ export function loadPipeline(path: string): Promise<LoadedPipeline> {
 }
 
 async function build(path: string): Promise<LoadedPipeline> {
-  const checkpoint = await loadCheckpoint(path);
-  const where = `${path}: model`;
-  const entry = modelByClass(checkpoint.model.className, where);
-  const model = createModel(entry, checkpoint.model.initArgs, where);
-  model.loadStateDict(checkpoint.modelState);
+  return fromCheckpoint(path, await loadCheckpoint(path), path);
+}
+
+/** `where` names the pipeline in errors: the path, then `transforms.<i>` for nested ones. */
+function fromCheckpoint(path: string, checkpoint: Checkpoint, where: string): LoadedPipeline {
+  const entry = modelByClass(checkpoint.model.className, `${where}: model`);
+  const model = createModel(entry, checkpoint.model.initArgs, `${where}: model`);
+  try {
+    model.loadStateDict(checkpoint.modelState);
+  } catch (error) {
+    if (!(error instanceof CheckpointError)) throw error;
+    throw new CheckpointError(`${where}: ${error.message}`, { file: path, cause: error });
+  }
   model.train(false);
-  const transforms = checkpoint.transforms.map((state, i) =>
-    transformFromState(state, `${path}: transforms.${i}`),
-  );
+  const transforms = checkpoint.transforms.map((state, i): PipelineStep => {
+    const nested = checkpoint.nested?.[String(i)];
+    if (state.name === CELLARIUM_MODULE && nested)
+      return frozenStep(fromCheckpoint(path, nested, `${where}: transforms.${i}`));
+    return transformFromState(state, `${where}: transforms.${i}`);
+  });
   return { path, checkpoint, transforms, model };
 }
 

@@ -58,7 +58,11 @@ async function inspectCheckpoint(path: string): Promise<void> {
   if (Array.isArray(var_names_g)) print(`var_names_g: ${preview(var_names_g as string[])}`);
   const p = checkpoint.position;
   print(`position: epoch ${p.epoch}, ${p.batchesConsumed} batches into it, global step ${p.globalStep}`);
-  print(`transforms: ${checkpoint.transforms.map((t) => t.name).join(" -> ") || "(none)"}`);
+  const transforms = checkpoint.transforms.map((t, i) => {
+    const nested = checkpoint.nested?.[String(i)];
+    return nested ? `${t.name}(${nested.model.className} checkpoint)` : t.name;
+  });
+  print(`transforms: ${transforms.join(" -> ") || "(none)"}`);
   if (checkpoint.optimizer) print(`optimizer: ${JSON.stringify(checkpoint.optimizer.config)}`);
   if (checkpoint.scheduler) print(`lr scheduler: ${JSON.stringify(checkpoint.scheduler.config)}`);
   for (const [name, tensor] of Object.entries(checkpoint.modelState)) {

@@ -1,9 +1,10 @@
 // A Python pickle reader that never runs anything. Pickles are programs for a stack machine that
 // can call any importable Python function; this interprets the opcodes that build data (strings,
 // numbers, bytes, tuples, lists, dicts, the memo; protocols 2-5, documented in CPython's
-// Lib/pickletools.py) and hands every global, call (REDUCE), BUILD and persistent id to the
-// caller's hooks, which decide what the few names they know mean, as data. Anything else is a
-// FileFormatError naming the file, the opcode and its byte.
+// Lib/pickletools.py; sets come back as lists) and hands every global, call (REDUCE, NEWOBJ),
+// BUILD, persistent id and non-str dict key to the caller's hooks, which decide what the few
+// names they know mean, as data. Anything else is a FileFormatError naming the file, the opcode
+// and its byte.
 //
 // The file is untrusted: every length is checked against the bytes left before anything is
 // taken, strings must be valid UTF-8, and the values a pickle may create and the memo entries it
@@ -39,6 +40,13 @@ export interface PickleHooks {
   build?(target: PickleValue, state: PickleValue, fail: PickleFail): void;
   /** BINPERSID: the object a persistent id stands for (torch's storages); absent: refused. */
   persistent?(id: PickleValue, fail: PickleFail): PickleValue;
+  /** NEWOBJ: `cls.__new__(cls, *args)` for a value global() returned; absent: refused. */
+  newobj?(cls: PickleValue, args: PickleValue[], fail: PickleFail): PickleValue;
+  /**
+   * A dict key that is not a str (torch's optimizer states key parameters by int), as the str
+   * it is stored under; absent: such keys are refused.
+   */
+  key?(key: PickleValue, fail: PickleFail): string;
 }
 
 /** Where a pickle comes from, for errors: the file, the member of an archive it is, what it holds. */
@@ -98,6 +106,10 @@ const OPCODES = new Map<number, string>([
   [0x52, "REDUCE"],
   [0x62, "BUILD"],
   [0x51, "BINPERSID"],
+  [0x81, "NEWOBJ"],
+  [0x8f, "EMPTY_SET"],
+  [0x90, "ADDITEMS"],
+  [0x91, "FROZENSET"],
 ]);
 
 /** Reads one pickled object; `source` names the file (a path, or the file and archive member). */
@@ -191,8 +203,11 @@ export function unpickle(bytes: Uint8Array, source: string | PickleSource, hooks
     if (!(dict instanceof Map)) return fail("sets items of something that is not a dict", undefined, dict);
     if (items.length % 2 !== 0) fail(`has ${items.length} items, not key-value pairs`);
     for (let i = 0; i < items.length; i += 2) {
-      const key = items[i];
-      if (typeof key !== "string") fail("a dict key is not a str", undefined, key);
+      let key = items[i];
+      if (typeof key !== "string") {
+        if (!hooks.key) fail("a dict key is not a str", undefined, key);
+        key = hooks.key!(key!, fail);
+      }
       dict.set(key as string, items[i + 1]!);
     }
   };
@@ -371,6 +386,27 @@ export function unpickle(bytes: Uint8Array, source: string | PickleSource, hooks
         push(hooks.persistent!(id, fail));
         break;
       }
+      case 0x81: {
+        // NEWOBJ
+        const args = pop();
+        const cls = pop();
+        if (!Array.isArray(args)) fail("has no argument tuple", undefined, args);
+        if (!hooks.newobj) fail("is not supported in this file");
+        push(hooks.newobj!(cls, args as PickleValue[], fail));
+        break;
+      }
+      case 0x8f: // EMPTY_SET: sets are read as lists
+        push([]);
+        break;
+      case 0x90: {
+        // ADDITEMS
+        const items = popMark();
+        appendTo(top(), items);
+        break;
+      }
+      case 0x91: // FROZENSET
+        push(popMark());
+        break;
       default:
         fail("is not supported (not an opcode that builds plain data)", undefined, op);
     }

@@ -75,8 +75,17 @@ const isView = (v: unknown): v is View => typeof v === "object" && v !== null &&
 const ints = (v: PickleValue | undefined): v is number[] =>
   Array.isArray(v) && v.every((d) => Number.isSafeInteger(d));
 
-/** The tensors of a torch.save'd state dict, by name. */
-export function readTorchStateDict(bytes: Uint8Array, source: string): Record<string, TorchTensor> {
+/** A torch.save archive: its pickle and the storages its persistent ids name. */
+export interface TorchArchive {
+  /** The pickle's entry name, e.g. `archive/data.pkl`. */
+  readonly pickleName: string;
+  readonly pickle: Uint8Array;
+  /** BINPERSID: a storage of the archive, checked against its entry's bytes. */
+  persistent(id: PickleValue, fail: PickleFail): PickleValue;
+}
+
+/** Opens a torch.save zip archive: finds its data.pkl and serves its storages. */
+export function openTorchArchive(bytes: Uint8Array, source: string): TorchArchive {
   const entries = readZipEntries(bytes, source);
   const pickleName = [...entries.keys()].find((n) => n.endsWith("data.pkl"));
   if (pickleName === undefined) {
@@ -119,12 +128,52 @@ export function readTorchStateDict(bytes: Uint8Array, source: string): Record<st
     storages.set(key, storage);
     return { storage };
   };
+  return { pickleName, pickle: entries.get(pickleName)!, persistent };
+}
+
+/** GLOBAL of a torch storage class (`torch.FloatStorage`) as the marker persistent ids carry. */
+export function storageGlobal(module: string, name: string): PickleValue | undefined {
+  return module === "torch" && Object.hasOwn(STORAGES, name) ? { marker: name } : undefined;
+}
+
+/** torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...) as an unchecked view. */
+export function rebuildTensor(args: PickleValue[], fail: PickleFail): TensorView {
+  const [storage, offset, size, stride] = args;
+  if (!isStorage(storage) || !Number.isSafeInteger(offset) || !ints(size) || !ints(stride))
+    return fail("_rebuild_tensor_v2 needs (storage, offset, size, stride, ...)", undefined, args);
+  return { view: { storage: storage.storage, offset: offset as number, size, stride } };
+}
+
+/** A tensor as a pickle describes it (rebuildTensor), not yet checked nor copied. */
+export type TensorView = View;
+export const isTensorView = (v: unknown): v is TensorView => isView(v);
+
+/** Elements a view's storage holds (for bounds on what views may copy out of a file). */
+export function storageElements(view: TensorView): number {
+  return view.view.storage.bytes.length / view.view.storage.kind.size;
+}
+
+/** Identifies a storage (views of one storage share it). */
+export function storageKey(view: TensorView): string {
+  return view.view.storage.key;
+}
+
+/** Checks `view` against its storage and the limits (FileFormatError naming `name`), then copies it out. */
+export function materializeView(view: TensorView, name: string, source: string): TorchTensor {
+  checkView(view.view, name, source);
+  return copyView(view.view);
+}
+
+/** The tensors of a torch.save'd state dict, by name. */
+export function readTorchStateDict(bytes: Uint8Array, source: string): Record<string, TorchTensor> {
+  const { pickleName, pickle, persistent } = openTorchArchive(bytes, source);
   const result = unpickle(
-    entries.get(pickleName)!,
+    pickle,
     { file: source, entry: pickleName },
     {
       global: (module, name) => {
-        if (module === "torch" && Object.hasOwn(STORAGES, name)) return { marker: name };
+        const storage = storageGlobal(module, name);
+        if (storage !== undefined) return storage;
         const qualified = `${module}.${name}`;
         return Object.hasOwn(GLOBALS, qualified) ? { marker: GLOBALS[qualified]! } : undefined;
       },
@@ -138,10 +187,7 @@ export function readTorchStateDict(bytes: Uint8Array, source: string): Record<st
           return args[0]!;
         }
         if (callable.marker !== "rebuild_tensor") return fail(`${callable.marker} cannot be called`);
-        const [storage, offset, size, stride] = args;
-        if (!isStorage(storage) || !Number.isSafeInteger(offset) || !ints(size) || !ints(stride))
-          return fail("_rebuild_tensor_v2 needs (storage, offset, size, stride, ...)", undefined, args);
-        return { view: { storage: storage.storage, offset: offset as number, size, stride } };
+        return rebuildTensor(args, fail);
       },
       // OrderedDict's state (the state dict's _metadata attribute): not needed.
       build: (target, _state, fail) => {

@@ -217,6 +217,30 @@ export function geneformerFromHuggingFace(
   }
   const model = new Geneformer({ var_names_g, ...args });
 
+  const { state, skippedKeys } = geneformerState(tensors, source);
+  try {
+    model.loadStateDict(state);
+  } catch (error) {
+    throw new CheckpointError(
+      `${source}: not a BertForMaskedLM checkpoint of this config: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  model.eval();
+  return { model, var_names_g, skippedKeys };
+}
+
+/**
+ * A BertForMaskedLM's tensors by Hugging Face's names as a Geneformer's state: `bert.` + key; the
+ * decoder weight must equal the word embeddings (tied); keys inference does not use are skipped.
+ * `source` names the checkpoint in errors.
+ */
+export function geneformerState(
+  tensors: Record<string, Tensor>,
+  source: string,
+): { state: Record<string, Tensor>; skippedKeys: string[] } {
   const state: Record<string, Tensor> = {};
   const skippedKeys: string[] = [];
   for (const [key, tensor] of Object.entries(tensors)) {
@@ -237,18 +261,7 @@ export function geneformerFromHuggingFace(
       if (!("cls.predictions.bias" in tensors)) state["bert.cls.predictions.bias"] = tensor;
     } else state[`bert.${key}`] = tensor;
   }
-  try {
-    model.loadStateDict(state);
-  } catch (error) {
-    throw new CheckpointError(
-      `${source}: not a BertForMaskedLM checkpoint of this config: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
-  }
-  model.eval();
-  return { model, var_names_g, skippedKeys };
+  return { state, skippedKeys };
 }
 
 /**

@@ -4,15 +4,21 @@
 // `optimizer.state.0.exp_avg`). `__metadata__` holds JSON strings: the model's class and init
 // arguments (var_names_g among them), the transform chain, optimizer and scheduler settings, the
 // trainer's position and the random generators' states, so a resumed run continues exactly.
+// loadCheckpoint also reads cellarium-ml's Lightning `.ckpt` files (src/train/lightning-checkpoint.ts),
+// told apart by their first bytes: a zip archive's local header signature, where a safetensors file
+// begins with its header's length.
 
 import type { OutputOptions } from "../data/atomic-file.js";
 import type { JsonValue, TransformState } from "../data/batch.js";
-import { CheckpointError } from "../errors.js";
+import { readRegularFile } from "../data/regular-file.js";
+import { CheckpointError, FileFormatError } from "../errors.js";
 import type { OptimizerStateDict } from "../optim/optimizer.js";
 import type { LrSchedulerState } from "../optim/schedulers.js";
 import type { SafetensorsTensor } from "../tensor/safetensors.js";
+import { decodeSafetensors } from "../tensor/safetensors.js";
 import { Tensor } from "../tensor/tensor.js";
-import { readSafetensorsFile, writeSafetensorsFile } from "./safetensors-file.js";
+import { checkpointFromLightning } from "./lightning-checkpoint.js";
+import { writeSafetensorsFile } from "./safetensors-file.js";
 
 export const CHECKPOINT_FORMAT = "cellarium-ts.checkpoint/1";
 
@@ -36,6 +42,11 @@ export interface Checkpoint {
   readonly config?: JsonValue;
   /** Data parallelism the run used; absent for a single replica (src/train/replica-group.ts). */
   readonly parallel?: ParallelInfo;
+  /**
+   * Transforms that are whole pipelines (upstream's CellariumModule used as a frozen transform, in
+   * its `.ckpt` files), by index into `transforms`, where they stand as `CellariumModule`.
+   */
+  readonly nested?: { readonly [transformIndex: string]: Checkpoint };
 }
 
 /** How a checkpoint's run was split across replicas. */
@@ -116,9 +127,33 @@ export async function saveCheckpoint(
   await writeSafetensorsFile(path, tensors, metadata, options);
 }
 
-/** Reads a checkpoint written by saveCheckpoint; a file of another kind is a CheckpointError naming it. */
+/** A zip archive's first bytes (a local file header): torch.save's files, Lightning's `.ckpt`. */
+const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
+
+/**
+ * Reads a checkpoint: one written by saveCheckpoint, or a cellarium-ml Lightning `.ckpt` (whatever
+ * the file's name); a file of another kind is a CheckpointError naming it.
+ */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
-  const { tensors, metadata } = await readSafetensorsFile(path);
+  const bytes = await readRegularFile(
+    path,
+    (reason, cause) =>
+      new FileFormatError(`${path}: cannot read checkpoint (${reason})`, { file: path, cause }),
+  );
+  if (ZIP_MAGIC.every((b, i) => bytes[i] === b)) return checkpointFromLightning(bytes, path);
+  // A safetensors file starts with its JSON header's length (8 bytes), then "{".
+  if (bytes.length < 9 || bytes[8] !== 0x7b) {
+    const start = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+    throw new CheckpointError(
+      `${path}: not a checkpoint: neither a cellarium-ts safetensors file nor a Lightning .ckpt (zip archive); it starts with bytes ${start || "(empty file)"}`,
+      { file: path, value: start },
+    );
+  }
+  return checkpointFromSafetensors(bytes, path);
+}
+
+function checkpointFromSafetensors(bytes: Uint8Array, path: string): Checkpoint {
+  const { tensors, metadata } = decodeSafetensors(bytes, { source: path });
   if (metadata.format !== CHECKPOINT_FORMAT) {
     throw new CheckpointError(
       `${path}: not a cellarium-ts checkpoint (metadata format is ${JSON.stringify(metadata.format ?? null)}, expected "${CHECKPOINT_FORMAT}")`,

@@ -124,7 +124,8 @@ print(json.dumps({"x": a.X.toarray().flatten().tolist(), "genes": list(a.var_nam
         x_ng: { format: "dense", nRows: 3, nCols: data.genes.length, data: Float32Array.from(data.x) },
         var_names_g: data.genes,
       };
-      for (const t of pipeline.transforms) batch = { ...batch, ...t.forward(batch) };
+      for (const t of pipeline.transforms)
+        batch = { ...batch, ...(typeof t === "function" ? t(batch) : t.forward(batch)) };
       const ours = (
         pipeline.model.predict!(batch, { output_hidden_states: false, output_attentions: false }) as Record<
           string,
