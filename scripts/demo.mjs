@@ -56,7 +56,7 @@ await step("3. per-gene medians of the non-zero normalized counts", [
 ]);
 await step("4. the medians as a CSV, read from the checkpoint", [
   "inspect",
-  "runs/tdigest/lightning_logs/version_0/checkpoints/epoch=0-step=20.safetensors",
+  "runs/tdigest/checkpoints/tdigest.safetensors",
   "--attr",
   "model.median_g",
   "--out",
@@ -83,7 +83,7 @@ await step("6. logits of every cell from the trained model", [
   "--config",
   "examples/cli_workflow/lr_on_ipca_config.yaml",
   "--ckpt_path",
-  "runs/lr/lightning_logs/version_0/checkpoints/epoch=4-step=80.safetensors",
+  "runs/lr/checkpoints/lr.safetensors",
   "--trainer.enable_progress_bar",
   "false",
 ]);
@@ -129,5 +129,5 @@ await step("8. Geneformer cell embeddings", [
   "false",
 ]);
 console.log(
-  `\nResults in ${work}: runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/lr/predictions/predictions.csv.gz, runs/geneformer/embeddings/predictions.csv.gz and the checkpoints under runs/*/lightning_logs/`,
+  `\nResults in ${work}: runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/lr/predictions/predictions.csv.gz, runs/geneformer/embeddings/predictions.csv.gz the checkpoints in runs/*/checkpoints/ and the logs in runs/*/lightning_logs/`,
 );

@@ -1,10 +1,9 @@
 import { Command, CommanderError } from "commander";
+// The commands' modules (the data layer with its wasm HDF5 library, the trainer) are imported
+// when a command runs, so that --help and argument errors answer at once.
 import { CellariumError, ConfigError } from "../errors.js";
-import { inspectFile } from "./inspect.js";
-import { mergeCommand } from "./merge.js";
 import { parseOverrides } from "./overrides.js";
 import { MODELS, NOT_YET_AVAILABLE, type Stage } from "./registry.js";
-import { runModelCommand } from "./run.js";
 import { describe } from "./spec/keys.js";
 import type { ConfigMap } from "./yaml.js";
 
@@ -89,6 +88,7 @@ function buildProgram(): Command {
         .action(async (options: FitFlags, cmd: Command) => {
           const overrides = parseOverrides(cmd.args);
           if (options.ckpt_path) overrides.push(["ckpt_path", options.ckpt_path]);
+          const { runModelCommand } = await import("./run.js");
           await runModelCommand(entry, stage, {
             configs: options.config ?? [],
             overrides,
@@ -130,6 +130,7 @@ function buildProgram(): Command {
     .requiredOption("--out <file>", "the merged checkpoint")
     .option("--no-write_outputs", "do not write what fit writes at its end (e.g. the OnePassMeanVarStd CSV)")
     .action(async (parts: string[], options: { out: string; write_outputs: boolean }) => {
+      const { mergeCommand } = await import("./merge.js");
       await mergeCommand(parts, { out: options.out, writeOutputs: options.write_outputs });
     });
 
@@ -142,6 +143,7 @@ function buildProgram(): Command {
     .option("--attr <name>", "model attribute, as !CheckpointLoader reads it (e.g. model.mean_g)")
     .option("--out <file>", "write the attribute to a .csv or .json file instead of printing it")
     .action(async (file: string, options: { attr?: string; out?: string }) => {
+      const { inspectFile } = await import("./inspect.js");
       await inspectFile(file, options);
     });
   return program;
@@ -180,6 +182,7 @@ async function runConfigArgs(args: ConfigArgs): Promise<void> {
     throw new ConfigError(`the config of ${command} ${stage} must be a mapping under the key "${stage}"`, {
       key: stage,
     });
+  const { runModelCommand } = await import("./run.js");
   await runModelCommand(entry, stage, { configs: [], overrides: [], config: config as ConfigMap });
 }
 

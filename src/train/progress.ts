@@ -10,13 +10,32 @@ export interface ProgressState {
   readonly cells: number;
   readonly seconds: number;
   readonly loss?: number;
+  /** Epochs the fit runs, when bounded (shown as "epoch 1/3"). */
+  readonly epochs?: number;
+  /** Batches this run has read and still has to read, for the ETA. */
+  readonly batchesDone?: number;
+  readonly batchesLeft?: number;
+}
+
+/** 75 -> "1:15", 4000 -> "1:06:40". */
+function clock(seconds: number): string {
+  const s = Math.round(seconds);
+  const [h, m, sec] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  const two = (v: number) => String(v).padStart(2, "0");
+  return h > 0 ? `${h}:${two(m)}:${two(sec)}` : `${m}:${two(sec)}`;
 }
 
 function describe(state: ProgressState): string {
   const rate = state.seconds > 0 ? Math.round(state.cells / state.seconds) : 0;
   const of = state.total === null ? "" : `/${state.total}`;
   const loss = state.loss === undefined ? "" : ` loss ${state.loss.toPrecision(5)}`;
-  return `${state.stage} epoch ${state.epoch} batch ${state.batch}${of}: ${state.cells} cells, ${rate} cells/s${loss}`;
+  const epochs = state.epochs === undefined ? "" : `/${state.epochs}`;
+  const { batchesDone: done, batchesLeft: left } = state;
+  const eta =
+    done !== undefined && left !== undefined && done > 0 && state.seconds > 0
+      ? `, ${clock(state.seconds)} elapsed, ETA ${clock((state.seconds / done) * left)}`
+      : "";
+  return `${state.stage} epoch ${state.epoch}${epochs} batch ${state.batch}${of}: ${state.cells} cells, ${rate} cells/s${loss}${eta}`;
 }
 
 export class Progress {

@@ -378,6 +378,8 @@ export class Trainer {
       const perEpoch = data.batchesPerEpoch;
       const limit = limitOf(o.limitTrainBatches, perEpoch, "limit_train_batches");
       const valEvery = valCheckBatches(o.valCheckInterval, limit);
+      // Batches read by this run (not before a resume), for the progress's ETA.
+      let batchesRun = 0;
       let valLoss: number | undefined;
       const validateNow = async (epoch: number) => {
         const result = await this.validate(module, val!);
@@ -422,6 +424,7 @@ export class Trainer {
             empty = false;
             unmerged = streaming;
             consumed++;
+            batchesRun++;
             cells += cellsIn(batch);
             if (output.loss) {
               lossSum += output.loss.item();
@@ -448,6 +451,12 @@ export class Trainer {
                 cells,
                 seconds,
                 loss,
+                ...(Number.isFinite(maxEpochs) && { epochs: maxEpochs }),
+                batchesDone: batchesRun,
+                batchesLeft: Math.min(
+                  (maxEpochs - epoch) * limit - consumed,
+                  maxSteps >= 0 ? (maxSteps - position.globalStep) * accumulate : Number.POSITIVE_INFINITY,
+                ),
               };
               progress.update(state);
               if (position.globalStep % logEvery === 0) {

@@ -20,7 +20,8 @@ const fast: [string, unknown][] = [
   ["model.model.init_args.n_components", k],
   ["data.batch_size", 500],
 ];
-const checkpointName = "lightning_logs/version_0/checkpoints/epoch=0-step=4.safetensors";
+// The example config names its checkpoint (ModelCheckpoint dirpath and filename).
+const checkpointName = "checkpoints/ipca.safetensors";
 
 /** An example config with runs/ replaced by `dir` and the demo data addressed from the repository. */
 async function example(
@@ -114,7 +115,7 @@ print(json.dumps({"names": list(a.obs_names), "z": ((z - np.array(r["mean"])) @ 
     ] as never,
     log: () => {},
   });
-  const lrCheckpoint = join(dir, "lr/lightning_logs/version_0/checkpoints/epoch=0-step=16.safetensors");
+  const lrCheckpoint = join(dir, "lr/checkpoints/lr.safetensors");
   const lr = (await loadPipeline(lrCheckpoint)).model;
   assert.deepEqual(
     lr.var_names_g,

@@ -62,7 +62,7 @@ test("logistic_regression fit and predict on the demo data, features z-scored fr
     fit.some((l) => /^validation loss: \d/.test(l)),
     fit.join("\n"),
   );
-  const checkpoint = join(dir, "lr/lightning_logs/version_0/checkpoints/epoch=0-step=16.safetensors");
+  const checkpoint = join(dir, "lr/checkpoints/lr.safetensors");
   const predict = await run("logistic_regression", "predict", config, [...quiet, ["ckpt_path", checkpoint]]);
   assert.ok(
     predict.some((l) => l.startsWith("predict: 2000 cells")),
@@ -121,7 +121,7 @@ test("probabilistic_pca fit and predict on the demo data write z_nk = solve(M, W
     fit.some((l) => l.startsWith("fit: 2000 cells")),
     fit.join("\n"),
   );
-  const checkpoint = join(dir, "ppca/lightning_logs/version_0/checkpoints/epoch=0-step=20.safetensors");
+  const checkpoint = join(dir, "ppca/checkpoints/ppca.safetensors");
   await run("probabilistic_pca", "predict", config, [...small, ["ckpt_path", checkpoint]]);
   const rows = await readPredictions(join(dir, "ppca/predictions/predictions.csv.gz"));
   assert.deepEqual(rows[0], ["obs_names_n", "z_nk_0", "z_nk_1", "z_nk_2", "z_nk_3"]);
