@@ -16,6 +16,7 @@ import { ConfigError } from "../errors.js";
 import { IncrementalPCA } from "../models/incremental-pca.js";
 import type { CellariumModel } from "../models/model.js";
 import { kernels } from "../tensor/kernels/index.js";
+import { loadCheckpoint } from "../train/checkpoint.js";
 import { fitReplicas } from "../train/fit-replicas.js";
 import { CellariumModule } from "../train/module.js";
 import { configFingerprint, type Env, partialPath, resolveReplica } from "../train/partial.js";
@@ -27,7 +28,14 @@ import { setDotted } from "./overrides.js";
 import { createModel, type ModelEntry, type Stage } from "./registry.js";
 import { loaderOptions, predictCells, splits } from "./spec/data.js";
 import { defaultConfig, parseRunSpec, type RunSpec } from "./spec/run-spec.js";
-import { type ConfigMap, type ConfigValue, dumpConfig, isMap, parseConfigYaml } from "./yaml.js";
+import {
+  type ConfigMap,
+  type ConfigValue,
+  configFromJson,
+  dumpConfig,
+  isMap,
+  parseConfigYaml,
+} from "./yaml.js";
 
 export interface RunOptions {
   /** Config files, merged in order (later files win); none for --print_config's default config. */
@@ -229,11 +237,33 @@ async function prepareOutputs(
   for (const [dir, key] of outputs) await prepareOutputDirectory(dir, key);
 }
 
+/**
+ * A config with ckpt_path need not restate what the checkpoint holds: with no config file, the
+ * config the checkpoint's run stored, under the command-line overrides; with one, the model, data
+ * and trainer sections it leaves out. (Upstream's .ckpt files store no config: predict then
+ * rebuilds the pipeline from their contents.)
+ */
+async function completeFromCheckpoint(config: ConfigMap, run: RunOptions): Promise<ConfigMap> {
+  const path = config.ckpt_path;
+  if (typeof path !== "string") return config;
+  const alone = run.configs.length === 0 && run.config === undefined;
+  const missing = (["model", "data", "trainer"] as const).filter(
+    (key) => config[key] === undefined || config[key] === null,
+  );
+  if (!alone && missing.length === 0) return config;
+  const stored = configFromJson((await loadCheckpoint(path)).config ?? null);
+  if (!isMap(stored)) return config;
+  if (alone) return readConfig([], run.overrides, stored);
+  for (const key of missing) if (stored[key] !== undefined) config[key] = stored[key];
+  return config;
+}
+
 /** Runs one model command, logging a summary line per output. */
 export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunOptions): Promise<void> {
   const log = run.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const config = await readConfig(run.configs, run.overrides, run.config);
-  const given = run.configs.length > 0 || run.config !== undefined;
+  // ckpt_path alone is a config too: the checkpoint's run stored the rest (completeFromCheckpoint).
+  const given = run.configs.length > 0 || run.config !== undefined || typeof config.ckpt_path === "string";
   if (run.printConfig) {
     // Without a config: the complete default config, upstream's documented first step.
     process.stdout.write(dumpConfig(given ? config : deepMerge(defaultConfig(entry) as ConfigMap, config)));
@@ -250,7 +280,7 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
   if (entry.blasThreads !== undefined && env["OPENBLAS_NUM_THREADS"] === undefined) {
     kernels().setNumThreads(entry.blasThreads);
   }
-  const parsed = await parseRunSpec(entry, stage, config);
+  const parsed = await parseRunSpec(entry, stage, await completeFromCheckpoint(config, run));
   // Drawn once here and passed to every replica thread (which re-reads the config), so all use one seed.
   const seed = parsed.seed ?? randomInt(2 ** 31);
   const spec: RunSpec = {

@@ -88,3 +88,25 @@ export function isMap(value: ConfigValue | undefined): value is ConfigMap {
     typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof LoaderTag)
   );
 }
+
+/**
+ * A config stored as JSON (a checkpoint's) back as a config: its loader tags, which JSON wrote as
+ * {tag, spec}, become LoaderTags again.
+ */
+export function configFromJson(value: unknown): ConfigValue {
+  if (Array.isArray(value)) return value.map(configFromJson);
+  if (typeof value !== "object" || value === null) return value as ConfigValue;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  if (
+    keys.length === 2 &&
+    LOADER_TAGS.includes(record.tag as LoaderTagName) &&
+    typeof record.spec === "object" &&
+    record.spec !== null
+  )
+    return new LoaderTag(
+      record.tag as LoaderTagName,
+      configFromJson(record.spec) as Record<string, ConfigValue>,
+    );
+  return Object.fromEntries(keys.map((key) => [key, configFromJson(record[key])]));
+}

@@ -10,6 +10,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { main } from "../../src/cli/main.js";
+import { dumpConfig, parseConfigYaml } from "../../src/cli/yaml.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -384,6 +385,43 @@ test("upstream's test_cli dict configs run through main(dict), strings coerced, 
     0,
   );
   assert.ok(existsSync(join(ipca, "output")), "predict writes into ./output of the working directory");
+  const predicted = await readFile(join(ipca, "output", readdirSync(join(ipca, "output"))[0]!));
+
+  // ckpt_path alone (upstream's issue #260): the checkpoint holds the model and its transforms.
+  assert.equal(
+    await main({
+      model_name: "incremental_pca",
+      subcommand: "predict",
+      predict: {
+        data: dictData({ ...totals, obs_names_n: { attr: "obs_names" } }),
+        trainer: {
+          callbacks: {
+            class_path: "cellarium.ml.callbacks.PredictionWriter",
+            init_args: { output_dir: "./output-from-ckpt" },
+          },
+        },
+        ckpt_path: join(onlyRun(ipca), "checkpoints", checkpoints[0]!),
+      },
+    }),
+    0,
+  );
+  const fromCheckpoint = join(ipca, "output-from-ckpt");
+  assert.deepEqual(await readFile(join(fromCheckpoint, readdirSync(fromCheckpoint)[0]!)), predicted);
+  // ... and resumes a fit with nothing else: one more epoch from where it stopped.
+  assert.equal(
+    await main([
+      "incremental_pca",
+      "fit",
+      "--ckpt_path",
+      join(onlyRun(ipca), "checkpoints", checkpoints[0]!),
+      "--trainer.max_epochs",
+      "2",
+    ]),
+    0,
+  );
+  assert.deepEqual(readdirSync(join(ipca, "lightning_logs/version_1/checkpoints")), [
+    "epoch=1-step=40.safetensors",
+  ]);
 
   // LogisticRegression: val_size "0.1", max_steps "4", val_check_interval "2": val_loss at steps 2 and 4.
   const lr = tempDir("dict-lr-");
@@ -508,4 +546,48 @@ test("a model upstream has and cellarium-ts does not yet is named as such", asyn
     }
     assert.match(lines.join(""), /is not available in cellarium-ts yet/);
   }
+});
+
+/** What `cellarium <args>` prints to stdout. */
+async function stdoutOf(args: string[]): Promise<string> {
+  const chunks: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string) => chunks.push(String(chunk)) > 0) as typeof process.stdout.write;
+  try {
+    assert.equal(await main(args), 0);
+  } finally {
+    process.stdout.write = write;
+  }
+  return chunks.join("");
+}
+
+test("--print_config without --config prints a complete default config that runs once its blanks are filled", async () => {
+  const template = parseConfigYaml(await stdoutOf(["incremental_pca", "fit", "--print_config"]), "template");
+  const trainer = template.trainer as Record<string, unknown>;
+  assert.equal(trainer.max_epochs, 1, "upstream's default for IncrementalPCA");
+  assert.equal(trainer.val_check_interval, null);
+  const model = (template.model as Record<string, Record<string, Record<string, unknown>>>).model!;
+  assert.equal(model.class_path, "cellarium.ml.models.IncrementalPCA");
+  assert.equal(model.init_args!.n_components, null, "required: left for the user");
+  assert.equal(model.init_args!.svd_lowrank_niter, 2);
+  assert.ok(!("var_names_g" in model.init_args!), "derived from the data, as upstream's linked arguments");
+
+  const dir = tempDir("template-");
+  model.init_args!.n_components = 3;
+  const data = template.data as Record<string, Record<string, Record<string, unknown>>>;
+  data.dadc!.init_args!.filenames = demo;
+  data.dadc!.init_args!.max_cache_size = 2;
+  (template.data as Record<string, unknown>).batch_size = 500;
+  trainer.default_root_dir = dir;
+  const path = join(dir, "config.yaml");
+  await writeFile(path, dumpConfig(template));
+  await cli(["incremental_pca", "fit", "--config", path]);
+  assert.deepEqual(readdirSync(join(dir, "lightning_logs/version_0/checkpoints")), [
+    "epoch=0-step=4.safetensors",
+  ]);
+
+  const help = await stdoutOf(["incremental_pca", "fit", "--help"]);
+  assert.match(help, /n_components \(required\): principal components kept/);
+  assert.match(help, /svd_lowrank_niter \(default 2\)/);
+  assert.match(help, /trainer\.max_epochs defaults to 1/);
 });
