@@ -5,6 +5,7 @@
 // The working directory is a temporary one, as the configs without default_root_dir write there.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -548,21 +549,25 @@ test("a model upstream has and cellarium-ts does not yet is named as such", asyn
   }
 });
 
-/** What `cellarium <args>` prints to stdout. */
-async function stdoutOf(args: string[]): Promise<string> {
-  const chunks: string[] = [];
-  const write = process.stdout.write;
-  process.stdout.write = ((chunk: string) => chunks.push(String(chunk)) > 0) as typeof process.stdout.write;
-  try {
-    assert.equal(await main(args), 0);
-  } finally {
-    process.stdout.write = write;
-  }
-  return chunks.join("");
+/**
+ * What `cellarium <args>` prints to stdout, run as a child process (a test file's own stdout
+ * carries the test runner's reports).
+ */
+function stdoutOf(args: string[]): string {
+  const result = spawnSync(
+    process.execPath,
+    ["--import", "tsx", join(root, "tests/helpers/cli-entry.ts"), ...args],
+    {
+      encoding: "utf8",
+      cwd: root,
+    },
+  );
+  assert.equal(result.status, 0, result.stderr);
+  return result.stdout;
 }
 
 test("--print_config without --config prints a complete default config that runs once its blanks are filled", async () => {
-  const template = parseConfigYaml(await stdoutOf(["incremental_pca", "fit", "--print_config"]), "template");
+  const template = parseConfigYaml(stdoutOf(["incremental_pca", "fit", "--print_config"]), "template");
   const trainer = template.trainer as Record<string, unknown>;
   assert.equal(trainer.max_epochs, 1, "upstream's default for IncrementalPCA");
   assert.equal(trainer.val_check_interval, null);
@@ -586,7 +591,7 @@ test("--print_config without --config prints a complete default config that runs
     "epoch=0-step=4.safetensors",
   ]);
 
-  const help = await stdoutOf(["incremental_pca", "fit", "--help"]);
+  const help = stdoutOf(["incremental_pca", "fit", "--help"]);
   assert.match(help, /n_components \(required\): principal components kept/);
   assert.match(help, /svd_lowrank_niter \(default 2\)/);
   assert.match(help, /trainer\.max_epochs defaults to 1/);
