@@ -5,14 +5,20 @@ import { outputError, sweepTemporaries, temporaryOwner, writeFileAtomic } from "
 /** The name of the marker a failed run leaves in its run directory, holding the error's one line. */
 export const FAILED_MARKER = "FAILED";
 
+/** Lightning's CSVLogger name (default lightning_logs) and version (default: the next unused). */
+export interface RunDirLayout {
+  readonly name?: string;
+  readonly version?: number | string;
+}
+
 /**
  * A new run directory `<root>/lightning_logs/version_<N>` with the next unused N, the layout
  * Lightning's loggers use, so paths in upstream workflows (`.../version_0/checkpoints/...`) carry over.
  * The temporary files that killed runs left in the earlier run directories (and their checkpoints/)
  * are removed first. A directory that cannot be created is an OutputError naming it and `key`.
  */
-export async function createRunDir(root: string, key?: string): Promise<string> {
-  const logs = join(root, "lightning_logs");
+export async function createRunDir(root: string, key?: string, layout: RunDirLayout = {}): Promise<string> {
+  const logs = join(root, layout.name ?? "lightning_logs");
   let names: string[];
   try {
     await mkdir(logs, { recursive: true });
@@ -28,6 +34,17 @@ export async function createRunDir(root: string, key?: string): Promise<string> 
     const dir = join(logs, `version_${version}`);
     await sweepTemporaries(dir);
     await sweepTemporaries(join(dir, "checkpoints"));
+  }
+  if (layout.version !== undefined) {
+    // A version the config names is used as it is, new or not (Lightning's CSVLogger version).
+    const dir = join(logs, typeof layout.version === "number" ? `version_${layout.version}` : layout.version);
+    try {
+      await mkdir(dir, { recursive: true });
+      await sweepTemporaries(dir);
+    } catch (error) {
+      throw outputError(dir, error, key);
+    }
+    return dir;
   }
   for (let version = used.length === 0 ? 0 : Math.max(...used) + 1; ; version++) {
     const dir = join(logs, `version_${version}`);

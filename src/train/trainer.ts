@@ -141,8 +141,13 @@ export interface TrainerOptions {
   /** false: no checkpoints. */
   readonly checkpointing?: false | CheckpointOptions;
   readonly enableProgressBar?: boolean;
-  /** false: no metrics.csv (Lightning's logger: false). Default true. */
-  readonly logger?: boolean;
+  /**
+   * false: no metrics.csv (Lightning's logger: false); a CSVLogger's save_dir (default
+   * defaultRootDir), name and version place the run directory. Default true.
+   */
+  readonly logger?:
+    | boolean
+    | { readonly saveDir?: string; readonly name?: string; readonly version?: number | string };
   /**
    * Validate (fit's `val` data) every this many training batches, or this fraction of an epoch;
    * default: at the end of each epoch.
@@ -304,10 +309,16 @@ export class Trainer {
             ...(o.partial && { partial: { rank, numReplicas, fingerprint: o.partial.fingerprint } }),
           }
         : undefined;
-    const runDir = leader ? await createRunDir(o.defaultRootDir ?? process.cwd(), ROOT_KEY) : "";
+    const logger = typeof o.logger === "object" ? o.logger : {};
+    const runDir = leader
+      ? await createRunDir(logger.saveDir ?? o.defaultRootDir ?? process.cwd(), ROOT_KEY, {
+          ...(logger.name !== undefined && { name: logger.name }),
+          ...(logger.version !== undefined && { version: logger.version }),
+        })
+      : "";
     try {
       const metrics =
-        leader && (o.logger ?? true) ? new MetricsCsv(join(runDir, "metrics.csv"), ROOT_KEY) : null;
+        leader && o.logger !== false ? new MetricsCsv(join(runDir, "metrics.csv"), ROOT_KEY) : null;
       const histograms =
         leader && model.histograms ? new HistogramLog(join(runDir, "histograms.jsonl"), ROOT_KEY) : null;
       const checkpointDir = checkpointing?.dirpath ?? join(runDir, "checkpoints");

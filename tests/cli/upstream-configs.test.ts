@@ -529,6 +529,22 @@ test("upstream's test_cli dict configs run through main(dict), strings coerced, 
     "epoch=0-step=4.safetensors",
     "epoch=0-step=20.safetensors",
   ]);
+
+  // A CSVLogger places the run directory: save_dir/name/version.
+  const logs = tempDir("csv-logger-");
+  const logger = {
+    class_path: "lightning.pytorch.loggers.CSVLogger",
+    init_args: { save_dir: logs, name: "tdigest", version: "first" },
+  };
+  assert.equal(
+    await main({
+      model_name: "tdigest",
+      subcommand: "fit",
+      fit: { model: { model: "cellarium.ml.models.TDigest" }, data: dictData({}), trainer: { logger } },
+    }),
+    0,
+  );
+  assert.deepEqual(readdirSync(join(logs, "tdigest/first")).sort(), ["checkpoints", "metrics.csv"]);
   process.chdir(work);
 });
 

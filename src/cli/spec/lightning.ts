@@ -148,6 +148,36 @@ function batchCount(value: Value, where: string): BatchCount {
 
 const PRECISIONS = [32, "32", "32-true"];
 
+const CSV_LOGGER = {
+  save_dir: key(string, required, "the root of the run directories"),
+  name: nullable(string, "the folder of the versions (null: none)", "lightning_logs"),
+  version: nullable(
+    (v, where) => (typeof v === "string" && !/^\d+$/.test(v) ? v : integer(v, where)),
+    "version_N or a name (null: the next unused N)",
+  ),
+  prefix: only([""], "", "metric names are metrics.csv's own"),
+  flush_logs_every_n_steps: ignored(100, "rows are appended as they are logged"),
+} satisfies Section;
+
+type LoggerSpec = boolean | { saveDir: string; name: string; version?: number | string };
+
+/** trainer.logger: true / false, or a CSVLogger (the metrics.csv written here is its format). */
+function logger(value: Value, where: string): LoggerSpec {
+  if (typeof value === "boolean" || typeof value === "string") return boolean(value, where);
+  const { classPath, initArgs } = classSpec(value, where);
+  if (classNameOf(classPath) !== "CSVLogger")
+    throw new ConfigError(
+      `${where}: "${classPath}" cannot be honoured by cellarium-ts (it writes metrics.csv: use CSVLogger, true or false)`,
+      { key: where },
+    );
+  const c = parseSection(initArgs, CSV_LOGGER, `${where}.init_args`);
+  return {
+    saveDir: c.save_dir,
+    name: c.name ?? "",
+    ...(c.version !== null && { version: c.version }),
+  };
+}
+
 /** Lightning's Trainer init signature; `maxEpochs` is the model's default (upstream's trainer_defaults). */
 function trainerSection(maxEpochs: number | null) {
   return {
@@ -156,7 +186,11 @@ function trainerSection(maxEpochs: number | null) {
     devices: key(devices, 1, "replicas in worker threads on this machine (-1: one per CPU)"),
     num_nodes: only([1], 1, "runs across machines use --num_replicas and `cellarium merge`"),
     precision: only(PRECISIONS, null, "models compute in float32 and accumulate in float64"),
-    logger: key(boolean, true, "false: no metrics.csv"),
+    logger: key(
+      logger,
+      true,
+      "false: no metrics.csv; a CSVLogger's save_dir, name and version place the run directory",
+    ),
     callbacks: {
       ...key(callbackList, [], "ModelCheckpoint, PredictionWriter, LearningRateMonitor"),
       shown: null,
