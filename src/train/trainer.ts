@@ -117,7 +117,7 @@ export interface CheckpointOptions {
 }
 
 /** An int counts batches, a float a fraction of them (Lightning's limit_*_batches, val_check_interval). */
-export type BatchCount = { readonly batches: number } | { readonly fraction: number };
+export type BatchCount = { readonly count: number } | { readonly fraction: number };
 
 export interface TrainerOptions {
   /** Default: 1000 when maxSteps is -1, as Lightning. */
@@ -125,7 +125,7 @@ export interface TrainerOptions {
   /** -1 = no limit. */
   readonly maxSteps?: number;
   /**
-   * Batches per epoch: a count or a fraction of the epoch ({batches} / {fraction}); a plain number
+   * Batches per epoch: a count or a fraction of the epoch ({count} / {fraction}); a plain number
    * is a count when it is an integer other than 1, else a fraction (1: all).
    */
   readonly limitTrainBatches?: number | BatchCount;
@@ -209,20 +209,20 @@ function epochLimit(maxEpochs: number | undefined, maxSteps: number): number {
 /** A plain number as a BatchCount: an integer other than 1 counts batches, else a fraction (1: all). */
 function batchCountOf(limit: number | BatchCount): BatchCount {
   if (typeof limit !== "number") return limit;
-  return Number.isInteger(limit) && limit !== 1 ? { batches: limit } : { fraction: limit };
+  return Number.isInteger(limit) && limit !== 1 ? { count: limit } : { fraction: limit };
 }
 
 function limitOf(limit: number | BatchCount | undefined, perEpoch: number, name: string): number {
   if (limit === undefined) return perEpoch;
   const count = batchCountOf(limit);
-  const n = "batches" in count ? count.batches : count.fraction;
+  const n = "count" in count ? count.count : count.fraction;
   if (!(n >= 0) || ("fraction" in count && n > 1))
     throw new ArgumentError(`Trainer: ${name} must be a count >= 0 or a fraction in [0, 1], got ${n}`, {
       key: `trainer.${name}`,
       value: n,
     });
   // Lightning: an int is a count of batches, a float in [0, 1] a fraction of the epoch.
-  return "batches" in count ? Math.min(n, perEpoch) : Math.floor(n * perEpoch);
+  return "count" in count ? Math.min(n, perEpoch) : Math.floor(n * perEpoch);
 }
 
 /**
@@ -232,16 +232,16 @@ function limitOf(limit: number | BatchCount | undefined, perEpoch: number, name:
 function valCheckBatches(interval: number | BatchCount | undefined, perEpoch: number): number {
   if (interval === undefined) return perEpoch;
   const count = batchCountOf(interval);
-  if ("batches" in count) {
-    if (!Number.isInteger(count.batches) || count.batches < 1)
+  if ("count" in count) {
+    if (!Number.isInteger(count.count) || count.count < 1)
       throw new ArgumentError(
-        `Trainer: val_check_interval must be a count >= 1 or a fraction in (0, 1], got ${count.batches}`,
+        `Trainer: val_check_interval must be a count >= 1 or a fraction in (0, 1], got ${count.count}`,
         {
           key: "trainer.val_check_interval",
-          value: count.batches,
+          value: count.count,
         },
       );
-    return count.batches;
+    return count.count;
   }
   if (!(count.fraction > 0 && count.fraction <= 1))
     throw new ArgumentError(

@@ -7,11 +7,11 @@ import type { DataLoaderOptions } from "../../data/loader.js";
 import { ConfigError } from "../../errors.js";
 import {
   boolean,
+  countOrFraction,
   ignored,
   integer,
   key,
   nullable,
-  number,
   oneOf,
   only,
   type Parsed,
@@ -88,20 +88,7 @@ function batchKeys(value: Value, where: string): BatchKeysConfig {
 }
 
 /** A split size: an int counts cells, a float in [0, 1] is a fraction (upstream's train_val_split). */
-export type SplitSize = { readonly cells: number } | { readonly fraction: number };
-
-function splitSize(value: Value, where: string): SplitSize {
-  const n = number(value, where);
-  const isFloat = typeof value === "string" ? /[.eE]/.test(value) : !Number.isInteger(n);
-  if (n < 0 || (isFloat && n > 1))
-    throw new ConfigError(
-      `${where}: expected a cell count or a fraction in [0, 1], got ${shownValue(value)}`,
-      {
-        key: where,
-      },
-    );
-  return isFloat ? { fraction: n } : { cells: n };
-}
+export type SplitSize = { readonly count: number } | { readonly fraction: number };
 
 const DATA = {
   dadc: key(
@@ -120,9 +107,12 @@ const DATA = {
   shuffle_seed: key(integer, 0, "epoch e is shuffled with shuffle_seed + e"),
   drop_last_indices: key(boolean, false, "drop cells that do not split evenly across replicas (else pad)"),
   drop_incomplete_batch: key(boolean, false, "drop each replica's last partial batch"),
-  train_size: nullable(splitSize, "training cells: an int counts, a float is a fraction (null: the rest)"),
-  val_size: nullable(splitSize, "validation cells after the training ones (null: the rest, or none)"),
-  pred_size: nullable(splitSize, "cells predicted, the last ones of the collection (null: all)"),
+  train_size: nullable(
+    countOrFraction,
+    "training cells: an int counts, a float is a fraction (null: the rest)",
+  ),
+  val_size: nullable(countOrFraction, "validation cells after the training ones (null: the rest, or none)"),
+  pred_size: nullable(countOrFraction, "cells predicted, the last ones of the collection (null: all)"),
   worker_seed: ignored(null, "read-ahead workers draw no random numbers"),
   test_mode: only([false], false, "a test setting of upstream's"),
   num_workers: key(integer, 0, "read-ahead worker threads"),
@@ -181,7 +171,7 @@ export function splits(
   data: DataSpec,
   nObs: number,
 ): { train: [number, number]; val: [number, number] | null } {
-  const count = (size: SplitSize) => ("cells" in size ? size.cells : Math.ceil(size.fraction * nObs));
+  const count = (size: SplitSize) => ("count" in size ? size.count : Math.ceil(size.fraction * nObs));
   const { train_size: trainSize, val_size: valSize } = data;
   const val = valSize !== null ? count(valSize) : trainSize !== null ? nObs - count(trainSize) : 0;
   const train = trainSize !== null ? count(trainSize) : nObs - val;
@@ -197,7 +187,7 @@ export function splits(
 export function predictCells(data: DataSpec, nObs: number): [number, number] {
   const size = data.pred_size;
   if (size === null) return [0, nObs];
-  const cells = "cells" in size ? size.cells : Math.ceil(size.fraction * nObs);
+  const cells = "count" in size ? size.count : Math.ceil(size.fraction * nObs);
   if (cells > nObs)
     throw new ConfigError(`data.pred_size: ${cells} cells, more than the collection's ${nObs}`, {
       key: "data.pred_size",

@@ -108,6 +108,18 @@ export const float32: Reader<Float32Array> = (value, where) => {
   fail(where, "a list of numbers", value);
 };
 
+/**
+ * Lightning's and upstream's int-or-float sizes (limit_*_batches, val_check_interval, train_size):
+ * an int counts (batches, cells), a float in [0, 1] is a fraction. 1 and 1.0 are one number as
+ * JavaScript reads YAML, so a plain 1 means "all" (a fraction); "1" as a string counts one.
+ */
+export const countOrFraction: Reader<{ count: number } | { fraction: number }> = (value, where) => {
+  const n = number(value, where);
+  const isFloat = typeof value === "string" ? /[.eE]/.test(value) : !Number.isInteger(n) || n === 1;
+  if (n < 0 || (isFloat && n > 1)) fail(where, "a count, or a fraction in [0, 1]", value);
+  return isFloat ? { fraction: n } : { count: n };
+};
+
 /** Any value, unread (a mapping handed on, a loader tag's result, ...). */
 export const anything: Reader<Value> = (value) => value;
 

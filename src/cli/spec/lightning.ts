@@ -9,6 +9,7 @@ import type { PredictionWriterOptions } from "../../train/prediction-writer.js";
 import type { CheckpointOptions } from "../../train/trainer.js";
 import {
   boolean,
+  countOrFraction,
   ignored,
   integer,
   key,
@@ -129,23 +130,6 @@ function devices(value: Value, where: string): number {
   return count;
 }
 
-/** An int counts batches, a float a fraction of them (Lightning's limit_*_batches, val_check_interval). */
-export type BatchCount = { readonly batches: number } | { readonly fraction: number };
-
-function batchCount(value: Value, where: string): BatchCount {
-  const n = number(value, where);
-  const isFloat = typeof value === "string" ? /[.eE]/.test(value) : !Number.isInteger(n);
-  if (n < 0 || (isFloat && n > 1))
-    throw new ConfigError(
-      `${where}: expected a batch count or a fraction in [0, 1], got ${shownValue(value)}`,
-      {
-        key: where,
-      },
-    );
-  // 1 and 1.0 are the same number in YAML as JavaScript reads it; both mean "all" here.
-  return isFloat || n === 1 ? { fraction: n } : { batches: n };
-}
-
 const PRECISIONS = [32, "32", "32-true"];
 
 const CSV_LOGGER = {
@@ -206,15 +190,18 @@ function trainerSection(maxEpochs: number | null) {
     min_steps: ignored(null, "no early stopping here"),
     max_time: only([], null, "use max_steps or max_epochs"),
     limit_train_batches: nullable(
-      batchCount,
+      countOrFraction,
       "training batches per epoch: an int counts, a float is a fraction",
     ),
-    limit_val_batches: nullable(batchCount, "validation batches: an int counts, a float is a fraction"),
+    limit_val_batches: nullable(countOrFraction, "validation batches: an int counts, a float is a fraction"),
     limit_test_batches: ignored(null, "there is no test stage"),
-    limit_predict_batches: nullable(batchCount, "predicted batches: an int counts, a float is a fraction"),
+    limit_predict_batches: nullable(
+      countOrFraction,
+      "predicted batches: an int counts, a float is a fraction",
+    ),
     overfit_batches: only([0], 0, "use limit_train_batches"),
     val_check_interval: nullable(
-      batchCount,
+      countOrFraction,
       "validate every this many training batches (int) or fraction of an epoch (float); default: at each epoch's end",
     ),
     check_val_every_n_epoch: nullable(
