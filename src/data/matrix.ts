@@ -45,9 +45,10 @@ const csrForms = new WeakMap<DenseMatrix, CsrMatrix>();
 
 /**
  * A dense view of `x` whose values are computed from its CSR form when `data` is first read;
- * steps that handle CSR take that form back with storedForm. A dense `x` is returned as is; a CSR
- * `x` with unsorted or repeated columns in a row (not canonical, as the data layer's batches
- * always are; or an index out of range) is densified at once, so the CSR form every consumer sees holds one value per gene.
+ * steps that handle CSR take that form back with storedForm. A dense `x` is returned as is. A CSR
+ * `x` that is not canonical (a row with unsorted or repeated columns, or an index out of range;
+ * the data layer's batches always are canonical) is densified at once, so that every CSR form a
+ * step takes holds one value per gene, as the dense block does.
  */
 export function deferredDense(x: Matrix): DenseMatrix {
   if (x.format === "dense") return x;
@@ -126,8 +127,8 @@ function denseValues(x_ng: CsrMatrix): Float32Array {
  * x as CSR keeping its non-zeros (scipy's csr_matrix(dense)); a CSR input is returned as is, a
  * deferred dense one as its CSR form.
  */
-export function sparsify(x_: Matrix): CsrMatrix {
-  const x = storedForm(x_);
+export function sparsify(input: Matrix): CsrMatrix {
+  const x = storedForm(input);
   if (x.format === "csr") return x;
   const { nRows, nCols, data } = x;
   let nnz = 0;
