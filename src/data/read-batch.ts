@@ -2,7 +2,7 @@ import type { BatchValue } from "./batch.js";
 import type { BatchKeyPlan } from "./batch-keys.js";
 import type { ArrayAllocator } from "./buffer-pool.js";
 import type { DistributedAnnDataCollection } from "./collection.js";
-import { deferredDense, isDeferredDense, type Matrix, storedForm } from "./matrix.js";
+import { type CsrMatrix, deferCanonical, isDeferredDense, type Matrix, storedForm } from "./matrix.js";
 
 // One batch's per-cell values, read from a collection: the same code in the main thread
 // (numWorkers 0) and in each read-ahead worker.
@@ -57,7 +57,8 @@ export function receivedValues(
 ): Record<string, BatchValue> {
   if (deferred.length === 0) return values;
   const out = { ...values };
-  for (const key of deferred) out[key] = deferredDense(values[key] as Matrix);
+  // The worker's deferredDense checked these CSR forms.
+  for (const key of deferred) out[key] = deferCanonical(values[key] as CsrMatrix);
   return out;
 }
 

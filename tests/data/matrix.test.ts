@@ -4,6 +4,7 @@ import {
   type CsrMatrix,
   deferredDense,
   densify,
+  inStoredForm,
   isDeferredDense,
   sparsify,
   storedForm,
@@ -73,4 +74,31 @@ test("a worker posts a deferred dense block as its CSR form and the loader resto
   assert.equal(isDeferredDense(x_ng), true);
   assert.deepEqual(rowsOf(x_ng), rows);
   assert.equal((received.raw as CsrMatrix).format, "csr");
+});
+
+test("inStoredForm keeps a deferred block deferred; a step that changes the structure is checked again", () => {
+  const lazy = deferredDense(csr(rows));
+  const doubled = inStoredForm(lazy, (m) => ({ ...m, data: m.data.map((v) => 2 * v) }));
+  assert.equal(isDeferredDense(doubled), true);
+  assert.deepEqual(
+    rowsOf(doubled),
+    rows.map((row) => row.map((v) => 2 * v)),
+  );
+  // A step returning a row with a repeated column: densified at once, the repeats added.
+  const repeated = inStoredForm(lazy, (m) => ({
+    format: "csr",
+    nRows: 1,
+    nCols: m.nCols,
+    indptr: Int32Array.of(0, 2),
+    indices: Int32Array.of(1, 1),
+    data: Float32Array.of(1, 2),
+  }));
+  assert.equal(isDeferredDense(repeated), false);
+  assert.deepEqual(rowsOf(repeated)[0]!.slice(0, 2), [0, 3]);
+  // A plain block goes through f as is.
+  const plain = densify(csr(rows));
+  assert.equal(
+    inStoredForm(plain, (m) => m),
+    plain,
+  );
 });
