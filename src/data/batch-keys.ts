@@ -3,13 +3,14 @@ import type { BatchValue } from "./batch.js";
 import type { RowRequest, Rows } from "./collection.js";
 import type { CollectionSchema, ObsColumnInfo } from "./collection-schema.js";
 import type { DataFrameColumn } from "./h5ad/dataframe.js";
-import { densify, type Matrix, sparsify } from "./matrix.js";
+import { deferredDense, type Matrix, sparsify } from "./matrix.js";
 
 // batch_keys (upstream's AnnDataField, cellarium/ml/utilities/data.py): each batch key names an
 // AnnData attribute (X, layers, obsm, obs, obs_names, var_names), a key within it, and an
 // optional convert_fn given by upstream's class path or its bare name. Without convert_fn
 // upstream applies np.asarray; our defaults are the typed equivalents:
 //   X, layers[key]   as stored (CSR stays CSR: batches keep X sparse until a transform densifies)
+// convert_fn densify gives a deferred dense block (matrix.ts: dense values, computed when read).
 //   obsm[key]        dense
 //   obs[key]         categorical -> the category labels (string[]), string -> string[],
 //                    numeric -> Float32Array, boolean -> Uint8Array, nullable -> Float32Array
@@ -101,7 +102,9 @@ export function planBatchKeys(config: BatchKeysConfig, schema: CollectionSchema)
         refuse(`the matrix ${element}`);
       }
       const asIs = convert === "keep_sparse" || (convert === "default" && attr !== "obsm");
-      const toMatrix = asIs ? (m: Matrix) => m : convert === "to_torch_sparse_csr" ? sparsify : densify;
+      // densify defers: the block is dense to whoever reads its values, CSR to the steps that
+      // handle CSR (matrix.ts, deferredDense), so the config's layout does not decide the speed.
+      const toMatrix = asIs ? (m: Matrix) => m : convert === "to_torch_sparse_csr" ? sparsify : deferredDense;
       matrices.add(element);
       perCell.push((rows) => [name, toMatrix(rows.matrices.get(element)!)]);
     } else if (attr === "obs") {

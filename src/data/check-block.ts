@@ -1,7 +1,7 @@
 import { DataValueError } from "../errors.js";
 import { kernels } from "../tensor/kernels/index.js";
 import type { Batch } from "./batch.js";
-import type { CsrMatrix, Matrix } from "./matrix.js";
+import { type CsrMatrix, type Matrix, storedForm } from "./matrix.js";
 
 // The data layer's check of every block it reads from a file (X, layers, obsm), so that no
 // transform or model ever sees what a matrix must not hold:
@@ -63,6 +63,11 @@ export function checkBlock(
   element: string,
   placeOf: PlaceOf = plainPlace,
 ): Matrix {
+  if (storedForm(block) !== block) {
+    // A deferred dense block (matrix.ts): its CSR form is canonical, so only its values need a check.
+    checkBlock(storedForm(block), file, element, placeOf);
+    return block;
+  }
   const k = kernels();
   const { data } = block;
   // Both scans taken before anything throws, so that neither is left for a later fill of the array.
@@ -106,7 +111,7 @@ export function checkBatch(batch: Batch): Batch {
 
 function isMatrix(value: unknown): value is Matrix {
   const format = (value as Matrix | null)?.format;
-  return (format === "csr" || format === "dense") && (value as Matrix).data instanceof Float32Array;
+  return (format === "csr" || format === "dense") && storedForm(value as Matrix).data instanceof Float32Array;
 }
 
 /** "NaN", "inf", "-inf", "the negative value v" or "the value v". */
@@ -124,7 +129,14 @@ export function describeValue(value: number): string {
  * DataValueError's row is the batch row: the Trainer names the cell and file it came from
  * (BatchSource.placeOfRow).
  */
-export function refuseValueAt(step: string, stop: number, x: Matrix, var_names_g?: readonly string[]): void {
+export function refuseValueAt(
+  step: string,
+  stop: number,
+  block: Matrix,
+  var_names_g?: readonly string[],
+): void {
+  // `stop` counts stored values: a deferred dense block's (matrix.ts) are its CSR form's.
+  const x = storedForm(block);
   if (stop >= x.data.length) return;
   const { row, col } = locate(x, stop);
   const value = x.data[stop]!;
@@ -137,7 +149,14 @@ export function refuseValueAt(step: string, stop: number, x: Matrix, var_names_g
 
 /** Throws unless x holds counts (finite values >= 0), for the models that need them; one native pass. */
 export function requireCounts(step: string, x: Matrix, var_names_g?: readonly string[]): void {
-  refuseValueAt(step, kernels().findBadValue(x.data.length, x.data, true, null), x, var_names_g);
+  // A deferred dense block (matrix.ts) through its CSR form: its zeros are counts.
+  const stored = storedForm(x);
+  refuseValueAt(
+    step,
+    kernels().findBadValue(stored.data.length, stored.data, true, null),
+    stored,
+    var_names_g,
+  );
 }
 
 /** The row and column of stored value `p` of a block. */

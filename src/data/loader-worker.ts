@@ -3,7 +3,7 @@ import type { BatchValue } from "./batch.js";
 import { type BatchKeysConfig, planBatchKeys } from "./batch-keys.js";
 import { BufferPool } from "./buffer-pool.js";
 import { type CollectionInit, DistributedAnnDataCollection } from "./collection.js";
-import { readBatch } from "./read-batch.js";
+import { postedValues, readBatch } from "./read-batch.js";
 import { type SamplerOptions, type SamplerPosition, workerBatches } from "./sampler.js";
 
 // A read-ahead worker of DataLoader (loader.ts). It reopens the loader's collection (h5wasm's
@@ -24,7 +24,13 @@ export interface WorkerInit {
 }
 
 export type WorkerMessage =
-  | { readonly type: "batch"; readonly run: number; readonly values: Record<string, BatchValue> }
+  | {
+      readonly type: "batch";
+      readonly run: number;
+      readonly values: Record<string, BatchValue>;
+      /** Keys of deferred dense blocks (matrix.ts), posted as their CSR forms: see postedValues. */
+      readonly deferred: string[];
+    }
   /** The error's class name (errors.ts) and its one-line message. */
   | { readonly type: "error"; readonly name: string; readonly message: string };
 
@@ -70,8 +76,8 @@ async function serve(): Promise<void> {
         while (current.credits === 0 && job === current) await nextMessage();
         if (job !== current) break;
         current.credits--;
-        const values = await readBatch(collection, plan, indices, pool);
-        const message: WorkerMessage = { type: "batch", run: current.run, values };
+        const { values, deferred } = postedValues(await readBatch(collection, plan, indices, pool));
+        const message: WorkerMessage = { type: "batch", run: current.run, values, deferred };
         port.postMessage(message, transferables(values));
       }
       if (job === current) job = undefined;

@@ -5,7 +5,7 @@ import { type BatchKeyPlan, type BatchKeysConfig, planBatchKeys } from "./batch-
 import { BufferPool } from "./buffer-pool.js";
 import type { DistributedAnnDataCollection } from "./collection.js";
 import type { MainMessage, WorkerInit, WorkerMessage } from "./loader-worker.js";
-import { matrixBuffers, readBatch } from "./read-batch.js";
+import { matrixBuffers, readBatch, receivedValues } from "./read-batch.js";
 import {
   batchesPerReplica,
   type IterationStrategy,
@@ -297,15 +297,16 @@ class ReadAheadWorkers {
       this.recycle(id, matrixBuffers(message.values));
       return;
     }
+    const values = receivedValues(message.values, message.deferred);
     const waiter = this.waiting.get(id);
     if (waiter === undefined) {
-      this.queues.get(id)!.push(message.values);
+      this.queues.get(id)!.push(values);
       return;
     }
     this.waiting.delete(id);
     this.workers.get(id)!.unref();
     this.send(id, { type: "credit", run: this.run });
-    waiter.resolve(message.values);
+    waiter.resolve(values);
   }
 
   private send(id: number, message: MainMessage, transfer: ArrayBuffer[] = []): void {

@@ -2,6 +2,7 @@ import type { BatchValue } from "./batch.js";
 import type { BatchKeyPlan } from "./batch-keys.js";
 import type { ArrayAllocator } from "./buffer-pool.js";
 import type { DistributedAnnDataCollection } from "./collection.js";
+import { type CsrMatrix, deferCanonical, isDeferredDense, type Matrix, storedForm } from "./matrix.js";
 
 // One batch's per-cell values, read from a collection: the same code in the main thread
 // (numWorkers 0) and in each read-ahead worker.
@@ -23,10 +24,44 @@ export async function readBatch(
  */
 export function matrixBuffers(values: Record<string, BatchValue>): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
-  for (const value of Object.values(values)) {
-    if (typeof value !== "object" || Array.isArray(value) || ArrayBuffer.isView(value)) continue;
+  for (const entry of Object.values(values)) {
+    if (typeof entry !== "object" || Array.isArray(entry) || ArrayBuffer.isView(entry)) continue;
+    // A deferred dense block's memory is its CSR form's (reading its data would densify it).
+    const value = storedForm(entry);
     buffers.add(value.data.buffer as ArrayBuffer);
     if (value.format === "csr") buffers.add(value.indices.buffer as ArrayBuffer);
   }
   return [...buffers];
+}
+
+/** A batch's values as a worker posts them: deferred dense blocks as their CSR forms, and their keys. */
+export function postedValues(values: Record<string, BatchValue>): {
+  values: Record<string, BatchValue>;
+  deferred: string[];
+} {
+  const posted = { ...values };
+  const deferred: string[] = [];
+  for (const [key, value] of Object.entries(values)) {
+    if (isMatrix(value) && isDeferredDense(value)) {
+      posted[key] = storedForm(value);
+      deferred.push(key);
+    }
+  }
+  return { values: posted, deferred };
+}
+
+/** The batch values a worker posted (postedValues), with their deferred dense blocks restored. */
+export function receivedValues(
+  values: Record<string, BatchValue>,
+  deferred: readonly string[],
+): Record<string, BatchValue> {
+  if (deferred.length === 0) return values;
+  const out = { ...values };
+  // The worker's deferredDense checked these CSR forms.
+  for (const key of deferred) out[key] = deferCanonical(values[key] as CsrMatrix);
+  return out;
+}
+
+function isMatrix(value: BatchValue): value is Matrix {
+  return typeof value === "object" && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }

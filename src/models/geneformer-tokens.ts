@@ -7,7 +7,7 @@
 // index (upstream's argsort leaves ties unspecified). The zeros' identities never matter: they
 // are PAD tokens either way.
 
-import type { Matrix } from "../data/matrix.js";
+import { type Matrix, storedForm } from "../data/matrix.js";
 
 /** Token ids of the two special tokens (upstream's feature_ids start at 2). */
 export const PAD_TOKEN = 0;
@@ -70,7 +70,9 @@ function batchMax(x: Matrix, deleted: Uint8Array | null): number {
 }
 
 /** Ranks every row of x_ng (n x genes) into tokens. */
-export function tokenize(x_ng: Matrix, options: TokenizeOptions): GeneformerTokens {
+export function tokenize(x: Matrix, options: TokenizeOptions): GeneformerTokens {
+  // A deferred dense block (matrix.ts) through its CSR form.
+  const x_ng = storedForm(x);
   const { nRows: n, nCols: genes } = x_ng;
   const deleted = options.deleted ?? null;
   const activated = options.activated ?? [];

@@ -1,7 +1,10 @@
 // Densify (upstream cellarium/ml/transforms/densify.py): CSR x_ng -> dense; dense passes through.
+// The dense block is deferred (matrix.ts, deferredDense): its values are computed when first read,
+// and the transforms and models after it work on its CSR form, so a config that densifies at the
+// head of its pipeline (upstream's examples do) runs as fast as one that keeps X sparse.
 
 import type { Batch, Transform, TransformState } from "../data/batch.js";
-import { densify } from "../data/matrix.js";
+import { deferredDense } from "../data/matrix.js";
 import { checkStateName } from "./state.js";
 
 export class Densify implements Transform {
@@ -13,7 +16,7 @@ export class Densify implements Transform {
   }
 
   forward(batch: Batch): Partial<Batch> {
-    return { x_ng: densify(batch.x_ng) };
+    return { x_ng: deferredDense(batch.x_ng) };
   }
 
   state(): TransformState {

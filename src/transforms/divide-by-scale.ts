@@ -4,7 +4,7 @@
 // by 1/eps with a warning, so that gene's values become ~0 instead of NaN.
 
 import type { Batch, Transform, TransformState } from "../data/batch.js";
-import type { Matrix } from "../data/matrix.js";
+import { inStoredForm, type Matrix, storedForm } from "../data/matrix.js";
 import { ArgumentError } from "../errors.js";
 import { checkColumns, GeneSchema, pick } from "./gene-schema.js";
 import { checkStateName, numberArg, stringsArg, tensorArg } from "./state.js";
@@ -28,10 +28,15 @@ export function replaceNaNScale(
 
 /**
  * x_ng divided column-wise by scale_g + eps, in x_ng's format (CSR in O(nnz)). Rounding follows
- * upstream's float32 ops: fl(x / fl(scale + eps)). The values go to `out` (x_ng.data itself to
- * work in place).
+ * upstream's float32 ops: fl(x / fl(scale + eps)). The values go to `out` (x_ng's stored values,
+ * storedForm(x_ng).data, to work in place).
  */
-export function divideByScale(
+export function divideByScale(x_ng: Matrix, scale_g: Float32Array, eps: number, out?: Float32Array): Matrix {
+  // A deferred dense block (matrix.ts) through its CSR form: 0 / d = 0 for the finite d > 0 here.
+  return inStoredForm(x_ng, (stored) => divideStored(stored, scale_g, eps, out));
+}
+
+function divideStored(
   x_ng: Matrix,
   scale_g: Float32Array,
   eps: number,
@@ -114,7 +119,9 @@ export class DivideByScale implements Transform {
   forwardInPlace(batch: Batch): Partial<Batch> {
     checkColumns(this.name, batch.x_ng, batch.var_names_g);
     const positions = this.schema.positions(batch.var_names_g);
-    return { x_ng: divideByScale(batch.x_ng, pick(this.scale_g, positions), this.eps, batch.x_ng.data) };
+    return {
+      x_ng: divideByScale(batch.x_ng, pick(this.scale_g, positions), this.eps, storedForm(batch.x_ng).data),
+    };
   }
 
   state(): TransformState {

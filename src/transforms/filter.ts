@@ -5,7 +5,7 @@
 // column is simply one without entries.
 
 import type { Batch, Transform, TransformState } from "../data/batch.js";
-import type { Matrix } from "../data/matrix.js";
+import { inStoredForm, type Matrix } from "../data/matrix.js";
 import { ArgumentError, SchemaMismatchError } from "../errors.js";
 import { checkColumns } from "./gene-schema.js";
 import { booleanArg, checkStateName, stringsArg } from "./state.js";
@@ -74,8 +74,15 @@ export function selectColumns(
   };
 }
 
-/** The columns of x_ng chosen by `selection`, in x_ng's format; CSR costs O(nnz + columns). */
+/**
+ * The columns of x_ng chosen by `selection`, in x_ng's format; CSR (and a deferred dense block,
+ * through its CSR form) costs O(nnz + columns).
+ */
 export function filterColumns(x_ng: Matrix, selection: ColumnSelection): Matrix {
+  return inStoredForm(x_ng, (stored) => filterStored(stored, selection));
+}
+
+function filterStored(x_ng: Matrix, selection: ColumnSelection): Matrix {
   const { src, dst, nOut } = selection;
   const { nRows, nCols } = x_ng;
   if (x_ng.format === "dense") {

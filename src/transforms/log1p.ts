@@ -2,25 +2,25 @@
 
 import type { Batch, Transform, TransformState } from "../data/batch.js";
 import { refuseValueAt } from "../data/check-block.js";
-import type { Matrix } from "../data/matrix.js";
+import { inStoredForm, type Matrix, storedForm } from "../data/matrix.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { checkStateName } from "./state.js";
 import { withValues } from "./values.js";
 
 /**
  * log1p of every value, in x_ng's format: log1p(0) = 0, so CSR keeps its structure (O(nnz)). The
- * values go to `out` (x_ng.data itself to work in place). Log1p is for counts and their normalized
+ * values go to `out` (x_ng's stored values, storedForm(x_ng).data, to work in place). Log1p is for counts and their normalized
  * forms: a negative value is a DataValueError naming it (log1p is -inf or NaN from -1 down, and
  * has no meaning here above it), found in the kernel's own pass.
  */
-export function log1p(
-  x_ng: Matrix,
-  out: Float32Array = new Float32Array(x_ng.data.length),
-  var_names_g?: readonly string[],
-): Matrix {
-  const src = x_ng.data;
-  refuseValueAt("Log1p", kernels().log1p(src.length, src, out), x_ng, var_names_g);
-  return withValues(x_ng, out);
+export function log1p(x_ng: Matrix, out?: Float32Array, var_names_g?: readonly string[]): Matrix {
+  // A deferred dense block (matrix.ts) through its CSR form: log1p(0) = 0.
+  return inStoredForm(x_ng, (stored) => {
+    const src = stored.data;
+    const values = out ?? new Float32Array(src.length);
+    refuseValueAt("Log1p", kernels().log1p(src.length, src, values), stored, var_names_g);
+    return withValues(stored, values);
+  });
 }
 
 export class Log1p implements Transform {
@@ -36,7 +36,7 @@ export class Log1p implements Transform {
   }
 
   forwardInPlace(batch: Batch): Partial<Batch> {
-    return { x_ng: log1p(batch.x_ng, batch.x_ng.data, batch.var_names_g) };
+    return { x_ng: log1p(batch.x_ng, storedForm(batch.x_ng).data, batch.var_names_g) };
   }
 
   state(): TransformState {

@@ -4,7 +4,7 @@
 
 import type { Batch, Transform, TransformState } from "../data/batch.js";
 import { refuseValueAt } from "../data/check-block.js";
-import type { Matrix } from "../data/matrix.js";
+import { inStoredForm, type Matrix, storedForm } from "../data/matrix.js";
 import { ArgumentError, DataValueError, SchemaMismatchError } from "../errors.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { checkStateName, numberArg } from "./state.js";
@@ -12,7 +12,7 @@ import { checkEps, withValues } from "./values.js";
 
 /**
  * The normalized block, in x_ng's format (zeros stay zeros, so CSR costs O(nnz)), its values in
- * `out` (x_ng.data itself to work in place). The rounding follows upstream's float32 tensor ops:
+ * `out` (x_ng's stored values, storedForm(x_ng).data, to work in place). The rounding follows upstream's float32 tensor ops:
  * fl(fl(target_count * x) / fl(total + eps)), so the results equal torch's bit for bit given the
  * same totals. Upstream sums the rows in float32 (x_ng.sum(dim=-1)); we add in float64 and round
  * once, so long rows do not drift.
@@ -22,10 +22,25 @@ export function normalizeTotal(
   total_mrna_umis_n: Float32Array | undefined,
   targetCount: number,
   eps: number,
-  out: Float32Array = new Float32Array(x_ng.data.length),
+  out?: Float32Array,
   var_names_g?: readonly string[],
 ): Matrix {
   if (total_mrna_umis_n !== undefined) checkTotals(total_mrna_umis_n, x_ng.nRows);
+  // A deferred dense block (matrix.ts) through its CSR form: the row sums and the scaled values
+  // are the dense ones (adding a zero to a float64 sum changes nothing).
+  return inStoredForm(x_ng, (stored) =>
+    normalizeStored(stored, total_mrna_umis_n, targetCount, eps, out, var_names_g),
+  );
+}
+
+function normalizeStored(
+  x_ng: Matrix,
+  total_mrna_umis_n: Float32Array | undefined,
+  targetCount: number,
+  eps: number,
+  out: Float32Array = new Float32Array(x_ng.data.length),
+  var_names_g?: readonly string[],
+): Matrix {
   // torch casts the Python scalars to the tensor's float32 before the ops (the kernel does too).
   const rowPtr = x_ng.format === "csr" ? x_ng.indptr : null;
   const totals = total_mrna_umis_n ?? null;
@@ -103,7 +118,14 @@ export class NormalizeTotal implements Transform {
   forwardInPlace(batch: Batch): Partial<Batch> {
     const { x_ng, total_mrna_umis_n, var_names_g } = batch;
     return {
-      x_ng: normalizeTotal(x_ng, total_mrna_umis_n, this.targetCount, this.eps, x_ng.data, var_names_g),
+      x_ng: normalizeTotal(
+        x_ng,
+        total_mrna_umis_n,
+        this.targetCount,
+        this.eps,
+        storedForm(x_ng).data,
+        var_names_g,
+      ),
     };
   }
 

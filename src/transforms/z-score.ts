@@ -1,7 +1,7 @@
 // ZScore (upstream cellarium/ml/transforms/z_score.py): y_ng = (x_ng - mean_g) / (std_g + eps).
 
 import type { Batch, Transform, TransformState } from "../data/batch.js";
-import type { DenseMatrix, Matrix } from "../data/matrix.js";
+import { type DenseMatrix, type Matrix, storedForm } from "../data/matrix.js";
 import { checkColumns, GeneSchema, pick } from "./gene-schema.js";
 import { checkStateName, numberArg, stringsArg, tensorArg } from "./state.js";
 import { checkEps, toFloat32 } from "./values.js";
@@ -12,7 +12,9 @@ import { checkEps, toFloat32 } from "./values.js";
  * entries overwrite their columns (CSR rows are assumed to hold each column at most once, as
  * anndata writes them). Rounding follows upstream's float32 ops: fl(fl(x - mean) / fl(std + eps)).
  */
-export function zScore(x_ng: Matrix, mean_g: Float32Array, std_g: Float32Array, eps: number): DenseMatrix {
+export function zScore(x: Matrix, mean_g: Float32Array, std_g: Float32Array, eps: number): DenseMatrix {
+  // A deferred dense block (matrix.ts) through its CSR form: the same values, one write per entry.
+  const x_ng = storedForm(x);
   const { nRows, nCols } = x_ng;
   const eps32 = Math.fround(eps);
   const denominator_g = new Float32Array(nCols);

@@ -8,13 +8,15 @@
 // use): a dense block goes through float32 GEMM, a CSR block through the sparse kernels, which cost
 // O(nnz l) instead of GEMM's O(n g l) on a densified copy.
 
-import type { CsrMatrix, DenseMatrix, Matrix } from "../../data/matrix.js";
+import { type CsrMatrix, type DenseMatrix, type Matrix, storedForm } from "../../data/matrix.js";
 import { kernels } from "../../tensor/kernels/index.js";
 import type { Mat } from "../../tensor/linalg/mat.js";
 import type { LinearOperator } from "../../tensor/linalg/operator.js";
 
 /** Column means of x_ng in float64. */
-export function columnMeans(x_ng: Matrix): Float64Array {
+export function columnMeans(x: Matrix): Float64Array {
+  // A deferred dense block (matrix.ts) through its CSR form.
+  const x_ng = storedForm(x);
   const { nRows, nCols, data } = x_ng;
   const mean_g = new Float64Array(nCols);
   if (x_ng.format === "dense") {
@@ -47,7 +49,8 @@ function csrTimes(x: CsrMatrix, b: Mat<Float64Array>, transpose: boolean): Float
  * op(x) B for x_ng itself (not centered): x B (n x l) for B (g x l), or x^T B (g x l) for B
  * (n x l); float32 products widened to float64.
  */
-export function matrixTimes(x_ng: Matrix, b: Mat<Float64Array>, transpose: boolean): Float64Array {
+export function matrixTimes(x: Matrix, b: Mat<Float64Array>, transpose: boolean): Float64Array {
+  const x_ng = storedForm(x);
   return x_ng.format === "csr" ? csrTimes(x_ng, b, transpose) : denseTimes(x_ng, b, transpose);
 }
 
@@ -78,7 +81,9 @@ function denseTimes(x: DenseMatrix, b: Mat<Float64Array>, transpose: boolean): F
  * The operator of x_ng - 1 mean_g^T (n x g); mean_g null for x_ng itself. mul takes R (g x l) and
  * returns n x l, mulT takes Y (n x l) and returns g x l, all float64.
  */
-export function centeredOperator(x_ng: Matrix, mean_g: Float64Array | null): LinearOperator<Float64Array> {
+export function centeredOperator(x: Matrix, mean_g: Float64Array | null): LinearOperator<Float64Array> {
+  // A deferred dense block (matrix.ts) through its CSR form.
+  const x_ng = storedForm(x);
   const { nRows, nCols } = x_ng;
   return {
     rows: nRows,

@@ -7,7 +7,7 @@
 // The state keeps upstream's buffer names (x_sums, x_squared_sums, x_size, x_shift) so that a
 // checkpoint maps onto upstream's without renaming.
 
-import type { CsrMatrix, DenseMatrix, Matrix } from "../../data/matrix.js";
+import { type CsrMatrix, type DenseMatrix, type Matrix, storedForm } from "../../data/matrix.js";
 import { ArgumentError, CheckpointError } from "../../errors.js";
 import { kernels } from "../../tensor/kernels/index.js";
 
@@ -75,7 +75,10 @@ export class RunningMoments {
   }
 
   /** Adds the cells of one batch (rows of x_ng, one column per gene). */
-  update(x_ng: Matrix): void {
+  update(x: Matrix): void {
+    // A deferred dense block (matrix.ts) through its CSR form: the sums of its zeros come from the
+    // per-gene counts, as for CSR (float64 sums in another order than the dense loop's).
+    const x_ng = storedForm(x);
     if (x_ng.nCols !== this.nGenes) {
       throw new ArgumentError(
         `RunningMoments.update: x_ng has ${x_ng.nCols} columns, expected ${this.nGenes} genes`,

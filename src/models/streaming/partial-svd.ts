@@ -7,7 +7,7 @@
 // whose Gram matrix is the scatter matrix of the union of the two data sets (as far as each is
 // summarized by its S and V). Everything is float64: the state is summed over millions of cells.
 
-import type { Matrix } from "../../data/matrix.js";
+import { type Matrix, storedForm } from "../../data/matrix.js";
 import { kernels } from "../../tensor/kernels/index.js";
 import { gramSvd } from "../../tensor/linalg/gram-svd.js";
 import { type Mat, matmul } from "../../tensor/linalg/mat.js";
@@ -54,13 +54,15 @@ export function emptyPartialSvd(k: number, g: number): PartialSvd {
  */
 export function updatePartialSvd(
   current: PartialSvd,
-  x_ng: Matrix,
+  x: Matrix,
   k: number,
   niter: number,
   oversample: number,
   meanCorrection: boolean,
   generator: Generator,
 ): PartialSvd {
+  // A deferred dense block (matrix.ts) through its CSR form.
+  const x_ng = storedForm(x);
   const { nRows, nCols: g } = x_ng;
   const batchMean_g = meanCorrection ? columnMeans(x_ng) : null;
   const n = current.x_size + nRows;

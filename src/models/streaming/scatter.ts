@@ -10,7 +10,7 @@
 // Only the lower triangle (entries [r][c], c <= r, row-major) is kept up to date: eigh reads
 // only it. Everything is float64.
 
-import type { Matrix } from "../../data/matrix.js";
+import { type Matrix, storedForm } from "../../data/matrix.js";
 import { kernels } from "../../tensor/kernels/index.js";
 import { svdOfGram } from "../../tensor/linalg/gram-svd.js";
 import { columnMeans } from "./centered-operator.js";
@@ -42,11 +42,9 @@ const CHUNK = 256;
  * run at memory latency (each stored pair a cache miss in the g x g matrix; 3x slower than the
  * dense GEMM at 2,048 genes and 10% non-zeros).
  */
-export function updateScatter(
-  current: PartialScatter,
-  x_ng: Matrix,
-  meanCorrection: boolean,
-): PartialScatter {
+export function updateScatter(current: PartialScatter, x: Matrix, meanCorrection: boolean): PartialScatter {
+  // A deferred dense block (matrix.ts) through its CSR form.
+  const x_ng = storedForm(x);
   const { nRows, nCols: g } = x_ng;
   if (nRows === 0) return current;
   const scatter = current.x_scatter_gg;

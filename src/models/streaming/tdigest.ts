@@ -10,7 +10,7 @@
 // its gene's buffer in O(1); a full buffer is sorted and merged with the gene's centroids in one
 // pass (O(buffer + centroids)), so a batch costs O(non-zeros) amortised.
 
-import type { Matrix } from "../../data/matrix.js";
+import { type Matrix, storedForm } from "../../data/matrix.js";
 import { ArgumentError, CheckpointError } from "../../errors.js";
 import { type RadixScratch, radixScratch, sortFloat32Bits } from "./radix-sort.js";
 import { type CentroidOutput, type CentroidRun, mergeCompress } from "./tdigest-merge.js";
@@ -99,7 +99,9 @@ export class TDigestSet {
    * Adds each gene's non-zero finite values of a batch (rows are cells, columns genes). Zeros,
    * NaN and infinities are skipped: upstream selects non-zeros and crick drops non-finite values.
    */
-  update(x_ng: Matrix): void {
+  update(x: Matrix): void {
+    // A deferred dense block (matrix.ts) through its CSR form.
+    const x_ng = storedForm(x);
     if (x_ng.nCols !== this.nGenes) {
       throw new ArgumentError(
         `TDigestSet.update: x_ng has ${x_ng.nCols} columns, expected ${this.nGenes} genes`,
