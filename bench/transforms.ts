@@ -40,8 +40,8 @@ const cases = [
   new NormalizeTotal(),
   new Log1p(),
   new DivideByScale({ scale_g: perGene(2), var_names_g }),
-  new Filter({ filterList: shuffledHalf }),
-  new Filter({ filterList: shuffledHalf, ordering: false }),
+  new Filter({ filter_list: shuffledHalf }),
+  new Filter({ filter_list: shuffledHalf, ordering: false }),
   new ZScore({ mean_g: perGene(1), std_g: perGene(2), var_names_g }),
   new Densify(),
 ];

@@ -243,7 +243,7 @@ const TRANSFORMS: readonly TransformEntry[] = [
   transform({
     className: "NormalizeTotal",
     args: { target_count: key(number, 10_000, "total of each cell after scaling"), eps: EPS },
-    create: (a) => new NormalizeTotal({ targetCount: a.target_count, eps: a.eps }),
+    create: (a) => new NormalizeTotal({ target_count: a.target_count, eps: a.eps }),
     fromState: (s) => NormalizeTotal.fromState(s),
   }),
   transform({
@@ -287,7 +287,7 @@ const TRANSFORMS: readonly TransformEntry[] = [
       allow_missing: key(boolean, false, "zero-fill genes missing from the data"),
     },
     create: (a) =>
-      new Filter({ filterList: a.filter_list, ordering: a.ordering, allowMissing: a.allow_missing }),
+      new Filter({ filter_list: a.filter_list, ordering: a.ordering, allow_missing: a.allow_missing }),
     fromState: (s) => Filter.fromState(s),
   }),
 ];

@@ -63,7 +63,7 @@ export function selectColumns(
     const missing = filterList.length - src.length;
     throw new SchemaMismatchError(
       `Filter: filter_list[${firstMissing}] = ${JSON.stringify(filterList[firstMissing])} is not in the batch's ` +
-        `var_names_g (${missing} missing genes; allowMissing zero-fills them)`,
+        `var_names_g (${missing} missing genes; allow_missing zero-fills them)`,
     );
   }
   return {
@@ -158,35 +158,35 @@ function filterStored(x_ng: Matrix, selection: ColumnSelection): Matrix {
 }
 
 export interface FilterOptions {
-  readonly filterList: readonly string[];
+  readonly filter_list: readonly string[];
   /** Default true: output columns in filter_list's order. */
   readonly ordering?: boolean;
   /** Default false: every gene of filter_list must be in the batch. */
-  readonly allowMissing?: boolean;
+  readonly allow_missing?: boolean;
 }
 
 export class Filter implements Transform {
   readonly name = "Filter";
-  readonly filterList: readonly string[];
+  readonly filter_list: readonly string[];
   readonly ordering: boolean;
-  readonly allowMissing: boolean;
+  readonly allow_missing: boolean;
   // Upstream caches the selection per var_names_g (functools.cache); batches of one data set
   // share their var_names_g, so remembering the last one is enough.
   private last: { names: readonly string[]; selection: ColumnSelection } | undefined;
 
   constructor(options: FilterOptions) {
-    this.filterList = [...options.filterList];
+    this.filter_list = [...options.filter_list];
     this.ordering = options.ordering ?? true;
-    this.allowMissing = options.allowMissing ?? false;
-    if (this.filterList.length === 0) throw new ArgumentError("Filter: filterList must not be empty");
-    if (this.allowMissing && !this.ordering) {
-      throw new ArgumentError("Filter: allowMissing = true requires ordering = true");
+    this.allow_missing = options.allow_missing ?? false;
+    if (this.filter_list.length === 0) throw new ArgumentError("Filter: filter_list must not be empty");
+    if (this.allow_missing && !this.ordering) {
+      throw new ArgumentError("Filter: allow_missing = true requires ordering = true");
     }
     // Upstream would emit a duplicated gene twice; a gene name is a column's identity here.
     const seen = new Set<string>();
-    for (const [j, gene] of this.filterList.entries()) {
+    for (const [j, gene] of this.filter_list.entries()) {
       if (seen.has(gene))
-        throw new ArgumentError(`Filter: filterList[${j}] = ${JSON.stringify(gene)} is a duplicate`);
+        throw new ArgumentError(`Filter: filter_list[${j}] = ${JSON.stringify(gene)} is a duplicate`);
       seen.add(gene);
     }
   }
@@ -194,9 +194,9 @@ export class Filter implements Transform {
   static fromState(state: TransformState): Filter {
     checkStateName(state, "Filter");
     return new Filter({
-      filterList: stringsArg(state, "filter_list"),
+      filter_list: stringsArg(state, "filter_list"),
       ordering: booleanArg(state, "ordering"),
-      allowMissing: booleanArg(state, "allow_missing"),
+      allow_missing: booleanArg(state, "allow_missing"),
     });
   }
 
@@ -205,7 +205,7 @@ export class Filter implements Transform {
     checkColumns(this.name, batch.x_ng, names);
     let last = this.last;
     if (last === undefined || !sameNames(last.names, names)) {
-      last = { names, selection: selectColumns(names, this.filterList, this.ordering, this.allowMissing) };
+      last = { names, selection: selectColumns(names, this.filter_list, this.ordering, this.allow_missing) };
       this.last = last;
     }
     return { x_ng: filterColumns(batch.x_ng, last.selection), var_names_g: last.selection.var_names_g };
@@ -214,7 +214,11 @@ export class Filter implements Transform {
   state(): TransformState {
     return {
       name: this.name,
-      args: { filter_list: [...this.filterList], ordering: this.ordering, allow_missing: this.allowMissing },
+      args: {
+        filter_list: [...this.filter_list],
+        ordering: this.ordering,
+        allow_missing: this.allow_missing,
+      },
       tensors: {},
     };
   }

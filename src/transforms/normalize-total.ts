@@ -78,23 +78,23 @@ function checkTotals(total_mrna_umis_n: Float32Array, nRows: number): void {
 
 export interface NormalizeTotalOptions {
   /** Default 10_000, upstream's. */
-  readonly targetCount?: number;
+  readonly target_count?: number;
   /** Default 1e-6, upstream's. */
   readonly eps?: number;
 }
 
 export class NormalizeTotal implements Transform {
   readonly name = "NormalizeTotal";
-  readonly targetCount: number;
+  readonly target_count: number;
   readonly eps: number;
 
   constructor(options: NormalizeTotalOptions = {}) {
-    this.targetCount = options.targetCount ?? 10_000;
+    this.target_count = options.target_count ?? 10_000;
     this.eps = options.eps ?? 1e-6;
     // Upstream asserts target_count > 0 (assert_positive).
-    if (!(Number.isFinite(this.targetCount) && this.targetCount > 0)) {
+    if (!(Number.isFinite(this.target_count) && this.target_count > 0)) {
       throw new ArgumentError(
-        `NormalizeTotal: targetCount must be a finite number > 0, got ${this.targetCount}`,
+        `NormalizeTotal: target_count must be a finite number > 0, got ${this.target_count}`,
       );
     }
     checkEps(this.name, this.eps);
@@ -103,7 +103,7 @@ export class NormalizeTotal implements Transform {
   static fromState(state: TransformState): NormalizeTotal {
     checkStateName(state, "NormalizeTotal");
     return new NormalizeTotal({
-      targetCount: numberArg(state, "target_count"),
+      target_count: numberArg(state, "target_count"),
       eps: numberArg(state, "eps"),
     });
   }
@@ -111,7 +111,7 @@ export class NormalizeTotal implements Transform {
   forward(batch: Batch): Partial<Batch> {
     const { x_ng, total_mrna_umis_n, var_names_g } = batch;
     return {
-      x_ng: normalizeTotal(x_ng, total_mrna_umis_n, this.targetCount, this.eps, undefined, var_names_g),
+      x_ng: normalizeTotal(x_ng, total_mrna_umis_n, this.target_count, this.eps, undefined, var_names_g),
     };
   }
 
@@ -121,7 +121,7 @@ export class NormalizeTotal implements Transform {
       x_ng: normalizeTotal(
         x_ng,
         total_mrna_umis_n,
-        this.targetCount,
+        this.target_count,
         this.eps,
         storedForm(x_ng).data,
         var_names_g,
@@ -130,6 +130,6 @@ export class NormalizeTotal implements Transform {
   }
 
   state(): TransformState {
-    return { name: this.name, args: { target_count: this.targetCount, eps: this.eps }, tensors: {} };
+    return { name: this.name, args: { target_count: this.target_count, eps: this.eps }, tensors: {} };
   }
 }

@@ -50,7 +50,7 @@ async function checkImport(dir: string): Promise<void> {
     x_ng: { format: "dense", nRows: x.shape[0]!, nCols: x.shape[1]!, data: x.data as Float32Array },
     var_names_g: dataGenes,
   };
-  const filter = new Filter({ filterList: loaded.var_names_g, ordering: true, allowMissing: true });
+  const filter = new Filter({ filter_list: loaded.var_names_g, ordering: true, allow_missing: true });
   batch = { ...batch, ...filter.forward(batch) };
   // eps 0: the reference divides by the medians exactly.
   const scale = new DivideByScale({ scale_g: loaded.scale_g!, var_names_g: loaded.var_names_g, eps: 0 });

@@ -16,9 +16,9 @@ test("composeTransforms applies steps in order, merging outputs, without touchin
   const before = snapshot(x_ng);
   const batch: Batch = { x_ng, var_names_g: ["a", "b", "c"], obs_names_n: ["cell1", "cell2"] };
   const pipeline = composeTransforms([
-    new NormalizeTotal({ targetCount: 4, eps: 0 }),
+    new NormalizeTotal({ target_count: 4, eps: 0 }),
     new Log1p(),
-    new Filter({ filterList: ["c", "a"] }),
+    new Filter({ filter_list: ["c", "a"] }),
     // A plain function step sees the previous outputs and adds a key.
     (b) => ({ n_genes: b.var_names_g.length }),
   ]);
@@ -45,7 +45,7 @@ test("after a Transform allocated x_ng, values-only Transforms overwrite it; nev
   const before = snapshot(x_ng);
   const batch: Batch = { x_ng, var_names_g: ["a", "b", "c"] };
   const steps = () => [
-    new NormalizeTotal({ targetCount: 4, eps: 0 }),
+    new NormalizeTotal({ target_count: 4, eps: 0 }),
     new Log1p(),
     new DivideByScale({ scale_g: [2, 4, 8], var_names_g: ["a", "b", "c"], eps: 0 }),
   ];
@@ -83,7 +83,7 @@ test("a call that owns the input's values lets the first Transform overwrite the
     [1, 0, 3],
     [2, 2, 0],
   ]);
-  const pipeline = composeTransforms([new NormalizeTotal({ targetCount: 4, eps: 0 }), new Log1p()]);
+  const pipeline = composeTransforms([new NormalizeTotal({ target_count: 4, eps: 0 }), new Log1p()]);
   const expected = rowsOf(
     pipeline({
       x_ng: csr([

@@ -73,8 +73,8 @@ const chains: [string, () => PipelineStep[]][] = [
   [
     "Filter (reordered, missing zero-filled), NormalizeTotal, Log1p, ZScore",
     () => [
-      new Filter({ filterList: subset, allowMissing: true }),
-      new NormalizeTotal({ targetCount: 1000 }),
+      new Filter({ filter_list: subset, allow_missing: true }),
+      new NormalizeTotal({ target_count: 1000 }),
       new Log1p(),
       new ZScore({ mean_g: [...mean_g, 2], std_g: [...std_g, 3], var_names_g: [...GENES, "missing"] }),
     ],
@@ -83,7 +83,7 @@ const chains: [string, () => PipelineStep[]][] = [
   [
     "Filter (input order), NormalizeTotal, Log1p, DivideByScale",
     () => [
-      new Filter({ filterList: ["g8", "g1", "g6", "g7"], ordering: false }),
+      new Filter({ filter_list: ["g8", "g1", "g6", "g7"], ordering: false }),
       new NormalizeTotal(),
       new Log1p(),
       new DivideByScale({ scale_g, var_names_g: GENES, warn: () => {} }),

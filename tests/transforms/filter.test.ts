@@ -18,7 +18,7 @@ const column = (name: string) =>
 const columnsOf = (names: string[]) => rows.map((_, i) => names.map((name) => column(name)[i]!));
 
 test("Filter with ordering follows filter_list's order, CSR and dense alike", () => {
-  const filter = new Filter({ filterList: ["D", "A", "C"] });
+  const filter = new Filter({ filter_list: ["D", "A", "C"] });
   for (const x_ng of [csr(rows), dense(rows)]) {
     const out = filter.forward({ x_ng, var_names_g });
     assert.deepEqual(out.var_names_g, ["D", "A", "C"]);
@@ -29,7 +29,7 @@ test("Filter with ordering follows filter_list's order, CSR and dense alike", ()
 });
 
 test("Filter without ordering keeps the input's gene order", () => {
-  const filter = new Filter({ filterList: ["D", "A", "Z"], ordering: false });
+  const filter = new Filter({ filter_list: ["D", "A", "Z"], ordering: false });
   for (const x_ng of [csr(rows), dense(rows)]) {
     const out = filter.forward({ x_ng, var_names_g });
     assert.deepEqual(out.var_names_g, ["A", "D"]);
@@ -37,8 +37,8 @@ test("Filter without ordering keeps the input's gene order", () => {
   }
 });
 
-test("Filter with allowMissing zero-fills absent genes and keeps CSR sparse", () => {
-  const filter = new Filter({ filterList: ["C", "Z", "A"], allowMissing: true });
+test("Filter with allow_missing zero-fills absent genes and keeps CSR sparse", () => {
+  const filter = new Filter({ filter_list: ["C", "Z", "A"], allow_missing: true });
   for (const x_ng of [csr(rows), dense(rows)]) {
     const out = filter.forward({ x_ng, var_names_g });
     assert.deepEqual(out.var_names_g, ["C", "Z", "A"]);
@@ -49,23 +49,26 @@ test("Filter with allowMissing zero-fills absent genes and keeps CSR sparse", ()
 
 test("Filter errors name the gene, and bad arguments are refused", () => {
   assert.throws(
-    () => new Filter({ filterList: ["A", "Z", "Y"] }).forward({ x_ng: dense(rows), var_names_g }),
+    () => new Filter({ filter_list: ["A", "Z", "Y"] }).forward({ x_ng: dense(rows), var_names_g }),
     (e: unknown) =>
       e instanceof SchemaMismatchError &&
       /filter_list\[1\] = "Z" is not in the batch's var_names_g \(2 missing/.test(e.message),
   );
   for (const options of [
-    { filterList: ["Z"] },
-    { filterList: ["Z"], ordering: false },
-    { filterList: ["Z"], allowMissing: true },
+    { filter_list: ["Z"] },
+    { filter_list: ["Z"], ordering: false },
+    { filter_list: ["Z"], allow_missing: true },
   ]) {
     assert.throws(() => new Filter(options).forward({ x_ng: dense(rows), var_names_g }), SchemaMismatchError);
   }
-  assert.throws(() => new Filter({ filterList: [] }), ArgumentError);
-  assert.throws(() => new Filter({ filterList: ["A"], ordering: false, allowMissing: true }), ArgumentError);
-  assert.throws(() => new Filter({ filterList: ["A", "B", "A"] }), /filterList\[2\] = "A" is a duplicate/);
+  assert.throws(() => new Filter({ filter_list: [] }), ArgumentError);
   assert.throws(
-    () => new Filter({ filterList: ["A"] }).forward({ x_ng: dense(rows), var_names_g: ["A"] }),
+    () => new Filter({ filter_list: ["A"], ordering: false, allow_missing: true }),
+    ArgumentError,
+  );
+  assert.throws(() => new Filter({ filter_list: ["A", "B", "A"] }), /filter_list\[2\] = "A" is a duplicate/);
+  assert.throws(
+    () => new Filter({ filter_list: ["A"] }).forward({ x_ng: dense(rows), var_names_g: ["A"] }),
     SchemaMismatchError,
   );
 });
@@ -94,7 +97,7 @@ test("filterColumns on random CSR equals gathering the dense columns, with canon
 test("Filter leaves its input untouched, recomputes for new genes, and round-trips its state", () => {
   const x = csr(rows);
   const before = snapshot(x);
-  const filter = new Filter({ filterList: ["C", "A"] });
+  const filter = new Filter({ filter_list: ["C", "A"] });
   filter.forward({ x_ng: x, var_names_g });
   assert.deepEqual(x, before);
   assert.deepEqual(var_names_g, ["A", "B", "C", "D"]);

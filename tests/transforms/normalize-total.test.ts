@@ -33,7 +33,7 @@ test("NormalizeTotal uses total_mrna_umis_n when the batch has it", () => {
     [0, 0, 0],
     [10, 10, 0],
   ];
-  const transform = new NormalizeTotal({ targetCount: 10, eps: 0 });
+  const transform = new NormalizeTotal({ target_count: 10, eps: 0 });
   const batch: Batch = { x_ng: csr(rows), var_names_g: ["a", "b", "c"], total_mrna_umis_n: totals };
   assert.deepEqual(rowsOf(transform.forward(batch).x_ng!), expected);
   assert.throws(
@@ -81,11 +81,11 @@ test("NormalizeTotal leaves its input untouched", () => {
 });
 
 test("NormalizeTotal rejects upstream's invalid arguments and round-trips its state", () => {
-  assert.throws(() => new NormalizeTotal({ targetCount: 0 }), ArgumentError);
+  assert.throws(() => new NormalizeTotal({ target_count: 0 }), ArgumentError);
   assert.throws(() => new NormalizeTotal({ eps: -1 }), ArgumentError);
-  const state = JSON.parse(JSON.stringify(new NormalizeTotal({ targetCount: 1e4, eps: 1e-3 }).state()));
+  const state = JSON.parse(JSON.stringify(new NormalizeTotal({ target_count: 1e4, eps: 1e-3 }).state()));
   assert.deepEqual(state, { name: "NormalizeTotal", args: { target_count: 1e4, eps: 1e-3 }, tensors: {} });
   const restored = NormalizeTotal.fromState(state);
-  assert.equal(restored.targetCount, 1e4);
+  assert.equal(restored.target_count, 1e4);
   assert.equal(restored.eps, 1e-3);
 });
