@@ -129,5 +129,5 @@ await step("8. Geneformer cell embeddings", [
   "false",
 ]);
 console.log(
-  `\nResults in ${work}: runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/lr/predictions/predictions.csv.gz, runs/geneformer/embeddings/predictions.csv.gz the checkpoints in runs/*/checkpoints/ and the logs in runs/*/lightning_logs/`,
+  `\nResults in ${work}: runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/lr/predictions/predictions.csv.gz, runs/geneformer/embeddings/predictions.csv.gz; checkpoints in runs/*/checkpoints/, logs in runs/*/lightning_logs/`,
 );
