@@ -126,6 +126,27 @@ def lr_init(self, n_obs, var_names_g, y_categories, W_prior_scale=1.0, W_init_sc
     self.log_metrics = log_metrics
 
 
+def ppca_init(self, n_obs, var_names_g, n_components, ppca_flavor, mean_g=None, W_init_scale=1.0,
+              sigma_init_scale=1.0, seed=0):
+    # Upstream's is a PyroModule: its PyroParam sigma (constraints.positive) is the parameter
+    # sigma_unconstrained = log(sigma) in the state dict.
+    torch.nn.Module.__init__(self)
+    self.n_obs = n_obs
+    self.var_names_g = var_names_g
+    self.n_vars = len(var_names_g)
+    self.n_components = n_components
+    self.ppca_flavor = ppca_flavor
+    if mean_g is None:
+        self.mean_g = torch.nn.Parameter(torch.empty(self.n_vars))
+    else:
+        self.register_buffer("mean_g", mean_g)
+    self.W_init_scale = W_init_scale
+    self.sigma_init_scale = sigma_init_scale
+    self.seed = seed
+    self.W_kg = torch.nn.Parameter(torch.empty(n_components, self.n_vars))
+    self.sigma_unconstrained = torch.nn.Parameter(torch.empty(()))
+
+
 def tdigest_init(self, var_names_g):
     torch.nn.Module.__init__(self)
     self.var_names_g = var_names_g
@@ -152,6 +173,7 @@ IncrementalPCA = model_class("IncrementalPCA", "cellarium.ml.models.incremental_
 OnePassMeanVarStd = model_class("OnePassMeanVarStd", "cellarium.ml.models.onepass_mean_var_std", onepass_init)
 LogisticRegression = model_class("LogisticRegression", "cellarium.ml.models.logistic_regression", lr_init)
 TDigest = model_class("TDigest", "cellarium.ml.models.tdigest", tdigest_init)
+ProbabilisticPCA = model_class("ProbabilisticPCA", "cellarium.ml.models.probabilistic_pca", ppca_init)
 TDigest.get_extra_state = tdigest_get_extra_state
 TDigest.set_extra_state = tdigest_set_extra_state
 SOCAM = model_class("SOCAM", "cellarium.ml.models.socam", socam_init)
@@ -309,6 +331,25 @@ def main():
     td.tdigests = [TDigestStandIn(100.0, x64[:, j][x64[:, j] != 0]) for j in range(g)]
     torch.save(lightning_checkpoint(configure(CellariumModule(model=td))), f"{out}/tdigest.ckpt")
     ref["tdigest"] = {"median_g": [float(np.median(x64[:, j][x64[:, j] != 0])) for j in range(g)]}
+
+    # ProbabilisticPCA, mean_g learnt (a parameter) and fixed (a buffer): predict's
+    # z_nk = (x - mean_g) V_gk, V_gk = solve(M, W)^T, M = W W^T + sigma^2 I.
+    ref["ppca"] = {}
+    for name, fixed in (("ppca", False), ("ppca-fixed-mean", True)):
+        W = rng.normal(size=(2, g)).astype(np.float32)
+        mean_g = rng.normal(size=g).astype(np.float32)
+        log_sigma = np.float32(0.3)
+        ppca = ProbabilisticPCA(50, genes, 2, "marginalized", mean_g=torch.from_numpy(mean_g) if fixed else None,
+                                W_init_scale=0.5, sigma_init_scale=2.0, seed=4)
+        ppca.W_kg.data.copy_(torch.from_numpy(W))
+        ppca.sigma_unconstrained.data.fill_(float(log_sigma))
+        if not fixed:
+            ppca.mean_g.data.copy_(torch.from_numpy(mean_g))
+        torch.save(lightning_checkpoint(configure(CellariumModule(model=ppca))), f"{out}/{name}.ckpt")
+        W64 = W.astype(np.float64)
+        M = W64 @ W64.T + np.exp(2 * np.float64(log_sigma)) * np.eye(2)
+        V = np.linalg.solve(M, W64).T
+        ref["ppca"][name] = {"mean_g": mean_g.tolist(), "z_nk": ((x64 - mean_g) @ V).flatten().tolist()}
 
     # A tensor whose view claims more elements than its storage holds.
     class Oversized:

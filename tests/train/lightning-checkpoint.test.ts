@@ -25,6 +25,7 @@ interface Reference {
   onepass: { mean_g: number[]; var_g: number[]; std_g: number[] };
   lr: { W_gc: number[]; b_c: number[]; y_logits_nc: number[] };
   tdigest: { median_g: number[] };
+  ppca: Record<"ppca" | "ppca-fixed-mean", { mean_g: number[]; z_nk: number[] }>;
 }
 
 const helper = new URL("../helpers/lightning_ckpt.py", import.meta.url).pathname;
@@ -231,4 +232,26 @@ test("refusals: a model we do not have, a truncated file, a view beyond its stor
   ]);
   assert.equal(saved.status, 0, String(saved.stderr));
   await assertRefused(plain, CheckpointError, /not a Lightning checkpoint \(no state_dict\)/);
+});
+
+test("ProbabilisticPCA .ckpt files, mean_g learnt and fixed: init arguments and predict's z_nk", async () => {
+  for (const [name, fixed] of [
+    ["ppca", false],
+    ["ppca-fixed-mean", true],
+  ] as const) {
+    const pipeline = await loadPipeline(path(name));
+    const args = pipeline.checkpoint.model.initArgs;
+    assert.equal(pipeline.checkpoint.model.className, "ProbabilisticPCA");
+    assert.equal(args.n_obs, 50);
+    assert.equal(args.n_components, 2);
+    assert.equal(args.ppca_flavor, "marginalized");
+    assert.equal(args.W_init_scale, 0.5);
+    assert.equal(args.sigma_init_scale, 2);
+    assert.equal(args.seed, 4);
+    // A fixed mean_g is an init argument; a learnt one is a parameter only.
+    if (fixed) assertClose(args.mean_g as number[], ref.ppca[name].mean_g, 1e-7, `${name} mean_g`);
+    else assert.equal(args.mean_g, null);
+    const output = pipeline.model.predict!(batch()) as { z_nk: Tensor };
+    assertClose(output.z_nk.data, ref.ppca[name].z_nk, 1e-4, `${name} z_nk`);
+  }
 });
