@@ -77,6 +77,49 @@ export function deferCanonical(x: CsrMatrix): DenseMatrix {
   return view;
 }
 
+// A dense block whose values are a CSR block plus a per-gene offset, z = x' + 1 offset_g^T (a
+// z-scored CSR batch: ZScore does not keep zeros, but the consumers that only need the block up to
+// a shift of each gene, IncrementalPCA's centered products, can use the CSR part). Its dense values
+// are computed, by the producer's own rule, when `data` is first read; storedForm gives the dense
+// block itself, so no step can mistake the CSR part for the values.
+const affineForms = new WeakMap<DenseMatrix, AffineForm>();
+
+export interface AffineForm {
+  /** Canonical CSR values x'. */
+  readonly x_ng: CsrMatrix;
+  /** The per-gene shift: the block's values are x' + offset_g (zeros included). */
+  readonly offset_g: Float64Array;
+}
+
+/** A dense view of `form` (x' + offset_g), its values computed by `values()` when first read. */
+export function deferredAffine(form: AffineForm, values: () => Float32Array): DenseMatrix {
+  let computed: Float32Array | undefined;
+  const view = { format: "dense", nRows: form.x_ng.nRows, nCols: form.x_ng.nCols } as DenseMatrix;
+  Object.defineProperty(view, "data", {
+    enumerable: true,
+    get: () => {
+      computed ??= values();
+      return computed;
+    },
+  });
+  affineForms.set(view, form);
+  return view;
+}
+
+/** The CSR values and per-gene shift of a deferredAffine block, else null. */
+export function affineForm(x: Matrix): AffineForm | null {
+  return x.format === "dense" ? (affineForms.get(x) ?? null) : null;
+}
+
+/**
+ * The array that holds x's values as stored, read without computing a deferred block's dense
+ * values: whether a step changed them (compose.ts) is whether this array changed.
+ */
+export function storedValues(x: Matrix): Float32Array {
+  const affine = affineForm(x);
+  return affine !== null ? affine.x_ng.data : storedForm(x).data;
+}
+
 /** The form x's values are stored in: the CSR form of a deferred dense block, else x itself. */
 export function storedForm(x: Matrix): Matrix {
   return (x.format === "dense" && csrForms.get(x)) || x;

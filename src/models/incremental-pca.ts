@@ -16,6 +16,7 @@
 // replica merge's SVD is exact.
 
 import type { Batch, JsonValue } from "../data/batch.js";
+import { affineForm } from "../data/matrix.js";
 import { ArgumentError, CheckpointError } from "../errors.js";
 import { Generator, type GeneratorState } from "../tensor/random.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -236,7 +237,16 @@ export class IncrementalPCA implements CellariumModel {
     for (let j = 0; j < k; j++) {
       for (let c = 0; c < g; c++) V_gk[c * k + j] = V_kg[j * g + c]!;
     }
-    const z = centeredOperator(batch.x_ng, x_mean_g).mul({ rows: g, cols: k, data: V_gk });
+    // A z-scored CSR batch through its affine form: (x' + offset_g) - x_mean_g = x' - (x_mean_g - offset_g).
+    const affine = affineForm(batch.x_ng);
+    const z = (
+      affine
+        ? centeredOperator(
+            affine.x_ng,
+            x_mean_g.map((mean, c) => mean - affine.offset_g[c]!),
+          )
+        : centeredOperator(batch.x_ng, x_mean_g)
+    ).mul({ rows: g, cols: k, data: V_gk });
     return {
       x_ng: new Tensor(Float32Array.from(z.data), [z.rows, k]),
       var_names_g: Array.from({ length: k }, (_, j) => `PC${j + 1}`),

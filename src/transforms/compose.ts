@@ -3,7 +3,7 @@
 // the keys its forward() names (call_func_with_batch); our steps receive the whole typed batch.
 
 import type { Batch, BatchStep, Transform } from "../data/batch.js";
-import { storedForm } from "../data/matrix.js";
+import { storedValues } from "../data/matrix.js";
 
 export type PipelineStep = Transform | BatchStep;
 
@@ -31,19 +31,19 @@ export function composeTransforms(
     let ownsValues = options.ownsValues === true;
     for (const step of list) {
       // The stored values: reading a deferred dense block's data would densify it (matrix.ts).
-      const before = storedValues(current);
+      const before = batchValues(current);
       let out: Partial<Batch>;
       if (typeof step === "function") out = step(current);
       else if (ownsValues && step.forwardInPlace !== undefined) out = step.forwardInPlace(current);
       else out = step.forward(current);
       current = { ...current, ...out };
       // Transforms allocate what they change (src/data/batch.ts), so new values are this call's own.
-      if (storedValues(current) !== before) ownsValues = typeof step !== "function";
+      if (batchValues(current) !== before) ownsValues = typeof step !== "function";
     }
     return current;
   };
 }
 
-function storedValues(batch: Batch): Float32Array | undefined {
-  return batch.x_ng === undefined ? undefined : storedForm(batch.x_ng).data;
+function batchValues(batch: Batch): Float32Array | undefined {
+  return batch.x_ng === undefined ? undefined : storedValues(batch.x_ng);
 }

@@ -1,28 +1,52 @@
 // ZScore (upstream cellarium/ml/transforms/z_score.py): y_ng = (x_ng - mean_g) / (std_g + eps).
 
 import type { Batch, Transform, TransformState } from "../data/batch.js";
-import { type DenseMatrix, type Matrix, storedForm } from "../data/matrix.js";
+import { type DenseMatrix, deferredAffine, type Matrix, storedForm } from "../data/matrix.js";
 import { checkColumns, GeneSchema, pick } from "./gene-schema.js";
 import { checkStateName, numberArg, stringsArg, tensorArg } from "./state.js";
 import { checkEps, toFloat32 } from "./values.js";
 
 /**
- * The z-scored block, always dense: a zero becomes -mean_g / (std_g + eps). A CSR input is
+ * The z-scored block, dense: a zero becomes -mean_g / (std_g + eps). For a CSR input (or a
+ * deferred dense one) the block is deferred (matrix.ts, deferredAffine): its values, when read, are
+ * zScoreValues', and its affine form x / (std_g + eps) + offset_g, offset_g = -mean_g / (std_g + eps),
+ * keeps the CSR structure for IncrementalPCA's centered products, which a shift of each gene does
+ * not change. (The affine form rounds x / (std + eps) in float32, where the dense values round
+ * x - mean first: they differ by an ulp of x / (std + eps).)
+ */
+export function zScore(x: Matrix, mean_g: Float32Array, std_g: Float32Array, eps: number): DenseMatrix {
+  const x_ng = storedForm(x);
+  if (x_ng.format === "dense") return zScoreValues(x_ng, mean_g, std_g, eps);
+  const { nCols } = x_ng;
+  const denominator_g = denominators(std_g, eps);
+  const offset_g = new Float64Array(nCols);
+  for (let g = 0; g < nCols; g++) offset_g[g] = -mean_g[g]! / denominator_g[g]!;
+  const scaled = new Float32Array(x_ng.data.length);
+  const { indptr, indices, data } = x_ng;
+  for (let p = indptr[0]!; p < indptr[x_ng.nRows]!; p++) scaled[p] = data[p]! / denominator_g[indices[p]!]!;
+  return deferredAffine(
+    { x_ng: { ...x_ng, data: scaled }, offset_g },
+    () => zScoreValues(x_ng, mean_g, std_g, eps).data,
+  );
+}
+
+/** fl(std_g + eps) per gene, float32 as upstream's. */
+function denominators(std_g: Float32Array, eps: number): Float32Array {
+  const eps32 = Math.fround(eps);
+  return std_g.map((s) => s + eps32);
+}
+
+/**
+ * The z-scored values, dense. A CSR input is
  * written in one pass over the output: each row starts as the z-score of zero, then its stored
  * entries overwrite their columns (CSR rows are assumed to hold each column at most once, as
  * anndata writes them). Rounding follows upstream's float32 ops: fl(fl(x - mean) / fl(std + eps)).
  */
-export function zScore(x: Matrix, mean_g: Float32Array, std_g: Float32Array, eps: number): DenseMatrix {
-  // A deferred dense block (matrix.ts) through its CSR form: the same values, one write per entry.
-  const x_ng = storedForm(x);
+function zScoreValues(x_ng: Matrix, mean_g: Float32Array, std_g: Float32Array, eps: number): DenseMatrix {
   const { nRows, nCols } = x_ng;
-  const eps32 = Math.fround(eps);
-  const denominator_g = new Float32Array(nCols);
+  const denominator_g = denominators(std_g, eps);
   const zero_g = new Float32Array(nCols);
-  for (let g = 0; g < nCols; g++) {
-    denominator_g[g] = std_g[g]! + eps32;
-    zero_g[g] = -mean_g[g]! / denominator_g[g]!;
-  }
+  for (let g = 0; g < nCols; g++) zero_g[g] = -mean_g[g]! / denominator_g[g]!;
   const out = new Float32Array(nRows * nCols);
   const src = x_ng.data;
   if (x_ng.format === "dense") {

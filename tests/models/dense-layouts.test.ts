@@ -8,7 +8,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Batch } from "../../src/data/batch.js";
-import { type CsrMatrix, deferredDense, densify, type Matrix } from "../../src/data/matrix.js";
+import {
+  type CsrMatrix,
+  type DenseMatrix,
+  deferredDense,
+  densify,
+  type Matrix,
+} from "../../src/data/matrix.js";
 import { Geneformer } from "../../src/models/geneformer.js";
 import { IncrementalPCA } from "../../src/models/incremental-pca.js";
 import { LogisticRegression } from "../../src/models/logistic-regression.js";
@@ -20,6 +26,7 @@ import type { Tensor } from "../../src/tensor/tensor.js";
 import { composeTransforms } from "../../src/transforms/compose.js";
 import { Log1p } from "../../src/transforms/log1p.js";
 import { NormalizeTotal } from "../../src/transforms/normalize-total.js";
+import { ZScore } from "../../src/transforms/z-score.js";
 import { backend, backends, skipUnless } from "../helpers/matrices.js";
 
 const G = 40;
@@ -230,4 +237,59 @@ test("Geneformer: the tokens of a densified batch equal the dense path's", () =>
     assert.deepEqual(deferred, dense, `batch ${b}`);
     assert.deepEqual(deferred, model.tokenize({ x_ng: x, var_names_g: GENES }));
   }
+});
+
+test("ZScore of CSR batches: dense values as before bit for bit; IncrementalPCA through the affine form equals it on the dense values", () => {
+  // mean_g and std_g of the data (as onepass gives them), so the z-scores are O(1).
+  const all = data.map((x) => densify(x).data);
+  const n = all.reduce((s, d) => s + d.length / G, 0);
+  const mean_g = new Float32Array(G);
+  const std_g = new Float32Array(G);
+  for (let j = 0; j < G; j++) {
+    let sum = 0;
+    let squares = 0;
+    for (const d of all)
+      for (let i = j; i < d.length; i += G) {
+        sum += d[i]!;
+        squares += d[i]! ** 2;
+      }
+    mean_g[j] = sum / n;
+    std_g[j] = Math.sqrt(Math.max(squares / n - (sum / n) ** 2, 0));
+  }
+  const zscore = new ZScore({ mean_g, std_g, var_names_g: GENES });
+  const zScored = data.map((x) => zscore.forward({ x_ng: x, var_names_g: GENES }).x_ng as DenseMatrix);
+  // The dense values: upstream's float32 rule, fl(fl(x - mean) / fl(std + eps)), for every entry.
+  zScored.forEach((z, b) => {
+    const x = densify(data[b]!).data;
+    const expected = x.map(
+      (v, i) => Math.fround(v - mean_g[i % G]!) / Math.fround(std_g[i % G]! + Math.fround(1e-6)),
+    );
+    assert.deepEqual(z.data, expected, `batch ${b}`);
+  });
+  const fit = (batches: Matrix[]) => {
+    const model = new IncrementalPCA({ var_names_g: GENES, n_components: 3, algorithm: "lowrank", seed: 5 });
+    for (const x_ng of batches) model.forward({ x_ng, var_names_g: GENES });
+    return model;
+  };
+  const fresh = data.map((x) => zscore.forward({ x_ng: x, var_names_g: GENES }).x_ng as Matrix);
+  const affine = fit(fresh);
+  const dense = fit(
+    zScored.map((z) => ({ format: "dense", nRows: z.nRows, nCols: G, data: z.data }) as Matrix),
+  );
+  // The affine form rounds x / (std + eps) once in float32 (z values here are O(1): an error of
+  // ~1e-7 relative each), and its products are the CSR path's (float64 sums rounded once) against
+  // dense float32 GEMM: the same 1e-4 bound as the lowrank test above.
+  assertClose(values(affine.explained_variance_k), values(dense.explained_variance_k), 1e-4, 0, "variances");
+  assertClose(values(affine.x_mean_g), values(dense.x_mean_g), 1e-6, 1, "x_mean_g");
+  const [a, b] = [values(affine.components_kg), values(dense.components_kg)];
+  for (let k = 0; k < 3; k++) {
+    let dot = 0;
+    for (let j = 0; j < G; j++) dot += a[k * G + j]! * b[k * G + j]!;
+    assert.ok(Math.abs(dot) > 1 - 1e-4, `component ${k}: |cos| = ${Math.abs(dot)}`);
+  }
+  // predict through the affine form equals predict on the dense values (the same model).
+  const x_ng = zscore.forward({ x_ng: data[0]!, var_names_g: GENES }).x_ng as Matrix;
+  const throughAffine = dense.predict({ x_ng, var_names_g: GENES }).x_ng;
+  const onDense = dense.predict({ x_ng: zScored[0]!, var_names_g: GENES }).x_ng;
+  assertClose(values(throughAffine), values(onDense), 1e-4, 1, "z_nk");
 });

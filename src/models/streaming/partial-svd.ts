@@ -7,7 +7,7 @@
 // whose Gram matrix is the scatter matrix of the union of the two data sets (as far as each is
 // summarized by its S and V). Everything is float64: the state is summed over millions of cells.
 
-import { type Matrix, storedForm } from "../../data/matrix.js";
+import { affineForm, type Matrix, storedForm } from "../../data/matrix.js";
 import { kernels } from "../../tensor/kernels/index.js";
 import { gramSvd } from "../../tensor/linalg/gram-svd.js";
 import { type Mat, matmul } from "../../tensor/linalg/mat.js";
@@ -61,10 +61,15 @@ export function updatePartialSvd(
   meanCorrection: boolean,
   generator: Generator,
 ): PartialSvd {
-  // A deferred dense block (matrix.ts) through its CSR form.
-  const x_ng = storedForm(x);
+  // A deferred dense block (matrix.ts) through its CSR form. A z-scored CSR block through its
+  // affine form x' + offset_g: with mean correction the batch is centered, which removes the
+  // offset (A = Z - 1 mean(Z)^T = X' - 1 mean(X')^T), and only the batch mean carries it.
+  const affine = meanCorrection ? affineForm(x) : null;
+  const x_ng = affine?.x_ng ?? storedForm(x);
   const { nRows, nCols: g } = x_ng;
-  const batchMean_g = meanCorrection ? columnMeans(x_ng) : null;
+  const centering_g = meanCorrection ? columnMeans(x_ng) : null;
+  const batchMean_g =
+    affine && centering_g ? centering_g.map((mean, c) => mean + affine.offset_g[c]!) : centering_g;
   const n = current.x_size + nRows;
   const kState = current.x_size > 0 ? current.S_k.length : 0;
   const V_kg: Mat<Float64Array> = { rows: kState, cols: g, data: current.V_kg.subarray(0, kState * g) };
@@ -95,7 +100,7 @@ export function updatePartialSvd(
     const weight = Math.sqrt((current.x_size * nRows) / n);
     for (let c = 0; c < g; c++) dense[meanRowAt * g + c] = weight * (current.x_mean_g[c]! - batchMean_g![c]!);
   }
-  if (batchMean_g) dense.set(batchMean_g, batchMeanAt * g);
+  if (centering_g) dense.set(centering_g, batchMeanAt * g);
   const D: Mat<Float64Array> = { rows: kState + 2, cols: g, data: dense };
   const rows = kState + nRows + (hasMeanRow ? 1 : 0);
   const stacked: LinearOperator<Float64Array> = {
