@@ -5,13 +5,13 @@
 // The working directory is a temporary one, as the configs without default_root_dir write there.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { main } from "../../src/cli/main.js";
 import { dumpConfig, parseConfigYaml } from "../../src/cli/yaml.js";
+import { cliStdout } from "../helpers/cli-capture.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -565,25 +565,8 @@ test("a model upstream has and cellarium-ts does not yet is named as such", asyn
   }
 });
 
-/**
- * What `cellarium <args>` prints to stdout, run as a child process (a test file's own stdout
- * carries the test runner's reports).
- */
-function stdoutOf(args: string[]): string {
-  const result = spawnSync(
-    process.execPath,
-    ["--import", "tsx", join(root, "tests/helpers/cli-entry.ts"), ...args],
-    {
-      encoding: "utf8",
-      cwd: root,
-    },
-  );
-  assert.equal(result.status, 0, result.stderr);
-  return result.stdout;
-}
-
 test("--print_config without --config prints a complete default config that runs once its blanks are filled", async () => {
-  const template = parseConfigYaml(stdoutOf(["incremental_pca", "fit", "--print_config"]), "template");
+  const template = parseConfigYaml(cliStdout(["incremental_pca", "fit", "--print_config"]), "template");
   const trainer = template.trainer as Record<string, unknown>;
   assert.equal(trainer.max_epochs, 1, "upstream's default for IncrementalPCA");
   assert.equal(trainer.val_check_interval, null);
@@ -607,7 +590,7 @@ test("--print_config without --config prints a complete default config that runs
     "epoch=0-step=4.safetensors",
   ]);
 
-  const help = stdoutOf(["incremental_pca", "fit", "--help"]);
+  const help = cliStdout(["incremental_pca", "fit", "--help"]);
   assert.match(help, /n_components \(required\): principal components kept/);
   assert.match(help, /svd_lowrank_niter \(default 2\)/);
   assert.match(help, /trainer\.max_epochs defaults to 1/);

@@ -15,6 +15,7 @@ import type { Batch } from "../../src/data/batch.js";
 import { type CellariumError, CheckpointError, FileFormatError } from "../../src/errors.js";
 import { Tensor } from "../../src/tensor/tensor.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
+import { cliStdout } from "../helpers/cli-capture.js";
 import { tempDir } from "../helpers/temp.js";
 
 interface Reference {
@@ -175,18 +176,7 @@ test("cellarium inspect reads a .ckpt, and --attr writes its values", async () =
   assert.equal(await main(["inspect", path("onepass"), "--attr", "model.mean_g", "--out", out]), 0);
   const written = JSON.parse(await readFile(out, "utf8")) as { value: { data: number[] } };
   assertClose(written.value.data, ref.onepass.mean_g, 1e-5, "mean_g");
-  const lines: string[] = [];
-  const write = process.stdout.write;
-  process.stdout.write = ((chunk: string) => {
-    lines.push(String(chunk));
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    assert.equal(await main(["inspect", path("lr")]), 0);
-  } finally {
-    process.stdout.write = write;
-  }
-  const text = lines.join("");
+  const text = cliStdout(["inspect", path("lr")]);
   assert.match(text, /LogisticRegression checkpoint/);
   assert.match(text, /transforms: CellariumModule\(IncrementalPCA checkpoint\)/);
 });
