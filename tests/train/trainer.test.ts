@@ -459,3 +459,104 @@ test("batches of a source that did not check them are checked before the transfo
   }
   assert.deepEqual([...summed.sum_g.data], [...reference.sum_g.data]);
 });
+
+/** A streaming model that validates: its validation loss is the number of cells it has trained on. */
+class CountingModel implements CellariumModel {
+  readonly className = "CountingModel";
+  readonly var_names_g = genes;
+  count = 0;
+  validatedBatches = 0;
+  initArgs(): Record<string, JsonValue> {
+    return { var_names_g: genes };
+  }
+  resetParameters(): void {}
+  forward(batch: Batch): ModelOutput {
+    this.count += batch.x_ng.nRows;
+    return {};
+  }
+  validate(): ModelOutput {
+    this.validatedBatches++;
+    return { loss: new Tensor(new Float64Array([this.count]), []) };
+  }
+  parameters(): Tensor[] {
+    return [];
+  }
+  stateDict(): Record<string, Tensor> {
+    return { count: new Tensor(new Float64Array([this.count]), [1]) };
+  }
+  loadStateDict(state: Record<string, Tensor>): void {
+    this.count = state.count!.data[0]!;
+  }
+  train(): void {}
+}
+
+test("validation during fit follows val_check_interval, check_val_every_n_epoch and limit_val_batches as Lightning", async () => {
+  // 8 training batches of 8 cells per epoch; the validation loss says how many cells had been trained on.
+  const cases = [
+    { name: "default: each epoch's end", options: { maxEpochs: 2 }, steps: [8, 16], batches: 8 },
+    {
+      name: "a fraction of the epoch",
+      options: { maxEpochs: 2, valCheckInterval: { fraction: 0.25 } },
+      steps: [2, 4, 6, 8, 10, 12, 14, 16],
+      batches: 8,
+    },
+    {
+      name: "a count within each epoch",
+      options: { maxEpochs: 2, valCheckInterval: { count: 3 } },
+      steps: [3, 6, 11, 14],
+      batches: 8,
+    },
+    {
+      name: "a count across epochs",
+      options: { maxEpochs: 2, valCheckInterval: { count: 5 }, checkValEveryNEpoch: null },
+      steps: [5, 10, 15],
+      batches: 8,
+    },
+    {
+      name: "every second epoch",
+      options: { maxEpochs: 4, checkValEveryNEpoch: 2 },
+      steps: [16, 32],
+      batches: 8,
+    },
+    {
+      name: "limit_val_batches",
+      options: { maxEpochs: 1, limitValBatches: { count: 3 } },
+      steps: [8],
+      batches: 3,
+    },
+    {
+      name: "max_steps ends the fit at a check",
+      options: { maxSteps: 6, valCheckInterval: { count: 3 } },
+      steps: [3, 6],
+      batches: 8,
+    },
+  ] as const;
+  for (const { name, options, steps, batches } of cases) {
+    const root = tempDir("trainer-val-");
+    const model = new CountingModel();
+    const result = await new Trainer({ ...quiet, ...options, defaultRootDir: root }).fit(
+      new CellariumModule({ model }),
+      new MemorySource(),
+      { val: new MemorySource() },
+    );
+    const rows = (await readFile(join(result.runDir, "metrics.csv"), "utf8")).trim().split("\n");
+    const header = rows[0]!.split(",");
+    const validations = rows
+      .slice(1)
+      .map((line) => Object.fromEntries(line.split(",").map((v, i) => [header[i], v])))
+      .filter((row) => row.val_loss !== "");
+    assert.deepEqual(
+      validations.map((row) => Number(row.step)),
+      steps,
+      name,
+    );
+    // Each validation saw the cells trained on up to its step (8 per step), over `batches` batches.
+    assert.deepEqual(
+      validations.map((row) => Number(row.val_loss)),
+      steps.map((step) => 8 * step),
+      name,
+    );
+    assert.equal(model.validatedBatches, batches * steps.length, name);
+    assert.equal(result.valLoss, 8 * steps.at(-1)!, name);
+  }
+});
