@@ -355,8 +355,6 @@ async function fit(
     );
   }
   const ckpt = spec.ckptPath !== null ? { ckptPath: spec.ckptPath } : {};
-  // Rank 0 validates the whole validation split (other replicas wait at their next collective step).
-  const validation = val && built.validate ? { val: prepared.loader(val, true) } : {};
   let result: FitResult;
   if (replica) {
     if (!built.merge) {
@@ -393,9 +391,10 @@ async function fit(
     built.loadStateDict(replicated.modelState);
     result = replicated;
   } else {
+    // (With trainer.devices > 1 the replica factory gives rank 0 the validation data.)
     result = await new Trainer(prepared.options).fit(prepared.module, prepared.loader(train), {
       ...ckpt,
-      ...validation,
+      ...(val && built.validate && { val: prepared.loader(val, true) }),
     });
   }
   log(

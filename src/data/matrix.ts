@@ -64,16 +64,22 @@ export function deferredDense(x: Matrix): DenseMatrix {
  * such a block (inStoredForm's values-only steps).
  */
 export function deferCanonical(x: CsrMatrix): DenseMatrix {
-  let values: Float32Array | undefined;
-  const view = { format: "dense", nRows: x.nRows, nCols: x.nCols } as DenseMatrix;
+  const view = lazyDense(x.nRows, x.nCols, () => denseValues(x));
+  csrForms.set(view, x);
+  return view;
+}
+
+/** A dense block whose `data` is `values()`, computed when first read. */
+function lazyDense(nRows: number, nCols: number, values: () => Float32Array): DenseMatrix {
+  let computed: Float32Array | undefined;
+  const view = { format: "dense", nRows, nCols } as DenseMatrix;
   Object.defineProperty(view, "data", {
     enumerable: true,
     get: () => {
-      values ??= denseValues(x);
-      return values;
+      computed ??= values();
+      return computed;
     },
   });
-  csrForms.set(view, x);
   return view;
 }
 
@@ -93,15 +99,7 @@ export interface AffineForm {
 
 /** A dense view of `form` (x' + offset_g), its values computed by `values()` when first read. */
 export function deferredAffine(form: AffineForm, values: () => Float32Array): DenseMatrix {
-  let computed: Float32Array | undefined;
-  const view = { format: "dense", nRows: form.x_ng.nRows, nCols: form.x_ng.nCols } as DenseMatrix;
-  Object.defineProperty(view, "data", {
-    enumerable: true,
-    get: () => {
-      computed ??= values();
-      return computed;
-    },
-  });
+  const view = lazyDense(form.x_ng.nRows, form.x_ng.nCols, values);
   affineForms.set(view, form);
   return view;
 }

@@ -25,7 +25,7 @@ export async function readBatch(
 export function matrixBuffers(values: Record<string, BatchValue>): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   for (const entry of Object.values(values)) {
-    if (typeof entry !== "object" || Array.isArray(entry) || ArrayBuffer.isView(entry)) continue;
+    if (!isMatrix(entry)) continue;
     // A deferred dense block's memory is its CSR form's (reading its data would densify it).
     const value = storedForm(entry);
     buffers.add(value.data.buffer as ArrayBuffer);

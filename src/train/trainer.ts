@@ -232,26 +232,16 @@ function limitOf(limit: number | BatchCount | undefined, perEpoch: number, name:
 function valCheckBatches(interval: number | BatchCount | undefined, perEpoch: number): number {
   if (interval === undefined) return perEpoch;
   const count = batchCountOf(interval);
-  if ("count" in count) {
-    if (!Number.isInteger(count.count) || count.count < 1)
-      throw new ArgumentError(
-        `Trainer: val_check_interval must be a count >= 1 or a fraction in (0, 1], got ${count.count}`,
-        {
-          key: "trainer.val_check_interval",
-          value: count.count,
-        },
-      );
-    return count.count;
-  }
-  if (!(count.fraction > 0 && count.fraction <= 1))
+  const n = "count" in count ? count.count : count.fraction;
+  if (!("count" in count ? Number.isInteger(n) && n >= 1 : n > 0 && n <= 1))
     throw new ArgumentError(
-      `Trainer: val_check_interval must be a count >= 1 or a fraction in (0, 1], got ${count.fraction}`,
+      `Trainer: val_check_interval must be a count >= 1 or a fraction in (0, 1], got ${n}`,
       {
         key: "trainer.val_check_interval",
-        value: count.fraction,
+        value: n,
       },
     );
-  return Math.max(1, Math.floor(count.fraction * perEpoch));
+  return "count" in count ? n : Math.max(1, Math.floor(n * perEpoch));
 }
 
 export class Trainer {
@@ -392,8 +382,14 @@ export class Trainer {
       // Batches read by this run (not before a resume), for the progress's ETA.
       let batchesRun = 0;
       let valLoss: number | undefined;
-      const validateNow = async (epoch: number) => {
-        const result = await this.validate(module, val!);
+      // After training batch `consumed` of `epoch`: Lightning's val_check_batch counts batches within
+      // the epoch, or across epochs when check_val_every_n_epoch is null.
+      const maybeValidate = async (epoch: number, consumed: number) => {
+        if (val === null) return;
+        const iteration = checkValEvery === null ? epoch * limit + consumed : consumed;
+        if ((checkValEvery !== null && (epoch + 1) % checkValEvery !== 0) || iteration % valEvery !== 0)
+          return;
+        const result = await this.validate(module, val);
         model.train(true);
         valLoss = result.loss;
         const seconds = (performance.now() - start) / 1000;
@@ -407,14 +403,6 @@ export class Trainer {
           seconds,
           loss: result.loss,
         });
-      };
-      // After training batch `consumed` of `epoch`: Lightning's val_check_batch counts batches within
-      // the epoch, or across epochs when check_val_every_n_epoch is null.
-      const maybeValidate = async (epoch: number, consumed: number) => {
-        if (val === null) return;
-        const iteration = checkValEvery === null ? epoch * limit + consumed : consumed;
-        if ((checkValEvery === null || (epoch + 1) % checkValEvery === 0) && iteration % valEvery === 0)
-          await validateNow(epoch);
       };
 
       while (!done && position.epoch < maxEpochs) {

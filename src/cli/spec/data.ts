@@ -5,12 +5,16 @@ import type { BatchKeysConfig } from "../../data/batch-keys.js";
 import type { CollectionOptions } from "../../data/collection.js";
 import type { DataLoaderOptions } from "../../data/loader.js";
 import { ConfigError } from "../../errors.js";
+import type { BatchCount } from "../../train/trainer.js";
 import {
+  anything,
   boolean,
   countOrFraction,
+  defaults,
   ignored,
   integer,
   key,
+  mapping,
   nullable,
   oneOf,
   only,
@@ -79,24 +83,17 @@ export function parseCollection(value: Value): CollectionOptions {
   };
 }
 
-function batchKeys(value: Value, where: string): BatchKeysConfig {
-  if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw new ConfigError(`${where}: expected a mapping of batch keys, got ${shownValue(value)}`, {
-      key: where,
-    });
-  return value as BatchKeysConfig;
-}
-
-/** A split size: an int counts cells, a float in [0, 1] is a fraction (upstream's train_val_split). */
-export type SplitSize = { readonly count: number } | { readonly fraction: number };
-
 const DATA = {
   dadc: key(
-    (v) => v,
+    anything,
     required,
     "the DistributedAnnDataCollection: {class_path, init_args: {filenames, ...}}",
   ),
-  batch_keys: key(batchKeys, required, "batch key -> {attr, key, convert_fn}, e.g. x_ng: {attr: X}"),
+  batch_keys: key(
+    (v, where) => mapping(v, where) as unknown as BatchKeysConfig,
+    required,
+    "batch key -> {attr, key, convert_fn}, e.g. x_ng: {attr: X}",
+  ),
   batch_size: key(integer, 1, "cells per batch"),
   iteration_strategy: key(
     oneOf(["same_order", "cache_efficient"] as const),
@@ -130,11 +127,8 @@ export function parseData(value: Value): DataSpec {
 }
 
 export function dataDefaults(): Record<string, unknown> {
-  const out: Record<string, unknown> = Object.fromEntries(Object.entries(DATA).map(([n, k]) => [n, k.shown]));
-  out.dadc = {
-    class_path: DADC_CLASS,
-    init_args: Object.fromEntries(Object.entries(DADC).map(([n, k]) => [n, k.shown])),
-  };
+  const out = defaults(DATA);
+  out.dadc = { class_path: DADC_CLASS, init_args: defaults(DADC) };
   out.batch_keys = {
     x_ng: { attr: "X", convert_fn: "cellarium.ml.utilities.data.to_torch_sparse_csr" },
     var_names_g: { attr: "var_names" },
@@ -163,6 +157,11 @@ export function loaderOptions(
   };
 }
 
+/** A split size in cells: an int counts them, a float is a fraction rounded up (upstream's train_val_split). */
+function cellsOf(size: BatchCount, nObs: number): number {
+  return "count" in size ? size.count : Math.ceil(size.fraction * nObs);
+}
+
 /**
  * Cells [0, train) train and [train, train + val) validate, as upstream's train_val_split: a float
  * is rounded up; an unset size is the complement of the other (none validate when both are unset).
@@ -171,7 +170,7 @@ export function splits(
   data: DataSpec,
   nObs: number,
 ): { train: [number, number]; val: [number, number] | null } {
-  const count = (size: SplitSize) => ("count" in size ? size.count : Math.ceil(size.fraction * nObs));
+  const count = (size: BatchCount) => cellsOf(size, nObs);
   const { train_size: trainSize, val_size: valSize } = data;
   const val = valSize !== null ? count(valSize) : trainSize !== null ? nObs - count(trainSize) : 0;
   const train = trainSize !== null ? count(trainSize) : nObs - val;
@@ -187,7 +186,7 @@ export function splits(
 export function predictCells(data: DataSpec, nObs: number): [number, number] {
   const size = data.pred_size;
   if (size === null) return [0, nObs];
-  const cells = "count" in size ? size.count : Math.ceil(size.fraction * nObs);
+  const cells = cellsOf(size, nObs);
   if (cells > nObs)
     throw new ConfigError(`data.pred_size: ${cells} cells, more than the collection's ${nObs}`, {
       key: "data.pred_size",

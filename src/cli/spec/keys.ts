@@ -10,6 +10,7 @@
 import { quote } from "../../error-values.js";
 import { ConfigError } from "../../errors.js";
 import { Tensor } from "../../tensor/tensor.js";
+import type { BatchCount } from "../../train/trainer.js";
 
 /** A value of a config after its loader tags are evaluated (tensors, frozen pipelines, ...). */
 export type Value = unknown;
@@ -18,10 +19,7 @@ export interface Key<T> {
   readonly doc: string;
   /** Reads a value that is present and not null. */
   readonly read: (value: Value, where: string) => T;
-  /**
-   * Absent or null: `required` is an error; otherwise this value. A key whose null means something
-   * of its own (Python's `None` default, e.g. output_path) has fallback null.
-   */
+  /** Absent (or null, unless nullIsValue): `required` is an error; otherwise this value. */
   readonly fallback: T | typeof required;
   /** What a default config shows for the key (its fallback, unless that is not plain data). */
   readonly shown: unknown;
@@ -113,15 +111,22 @@ export const float32: Reader<Float32Array> = (value, where) => {
  * an int counts (batches, cells), a float in [0, 1] is a fraction. 1 and 1.0 are one number as
  * JavaScript reads YAML, so a plain 1 means "all" (a fraction); "1" as a string counts one.
  */
-export const countOrFraction: Reader<{ count: number } | { fraction: number }> = (value, where) => {
+export const countOrFraction: Reader<BatchCount> = (value, where) => {
   const n = number(value, where);
   const isFloat = typeof value === "string" ? /[.eE]/.test(value) : !Number.isInteger(n) || n === 1;
   if (n < 0 || (isFloat && n > 1)) fail(where, "a count, or a fraction in [0, 1]", value);
   return isFloat ? { fraction: n } : { count: n };
 };
 
-/** Any value, unread (a mapping handed on, a loader tag's result, ...). */
+/** Any value, unread (a section or a class spec read by its own parser, a loader tag's result). */
 export const anything: Reader<Value> = (value) => value;
+
+/** A mapping, its values unread (init_args, optimizer kwargs, batch_keys). */
+export const mapping: Reader<Record<string, Value>> = (value, where) => {
+  if (typeof value === "object" && value !== null && !Array.isArray(value))
+    return value as Record<string, Value>;
+  fail(where, "a mapping", value);
+};
 
 /** A key with a default (`fallback`), or `required`. */
 export function key<T>(read: Reader<T>, fallback: T | typeof required, doc: string): Key<T> {

@@ -10,9 +10,11 @@ import type { CheckpointOptions } from "../../train/trainer.js";
 import {
   boolean,
   countOrFraction,
+  defaults,
   ignored,
   integer,
   key,
+  mapping,
   nullable,
   number,
   oneOf,
@@ -48,12 +50,6 @@ export function classSpec(
     where,
   );
   return { classPath: spec.class_path, initArgs: spec.init_args ?? {}, dictKwargs: spec.dict_kwargs ?? {} };
-}
-
-function mapping(value: Value, where: string): Record<string, Value> {
-  if (typeof value === "object" && value !== null && !Array.isArray(value))
-    return value as Record<string, Value>;
-  throw new ConfigError(`${where}: expected a mapping, got ${shownValue(value)}`, { key: where });
 }
 
 const STRATEGY_NAMES = [
@@ -243,7 +239,7 @@ export function parseTrainer(map: Value, maxEpochs: number | null): TrainerSpec 
 }
 
 export function trainerDefaults(maxEpochs: number | null): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(trainerSection(maxEpochs)).map(([name, k]) => [name, k.shown]));
+  return defaults(trainerSection(maxEpochs));
 }
 
 // --- callbacks --------------------------------------------------------------------------------
@@ -286,7 +282,7 @@ const LEARNING_RATE_MONITOR = {
 } satisfies Section;
 
 export interface CallbacksSpec {
-  readonly checkpoint: Omit<CheckpointOptions, never> | null;
+  readonly checkpoint: CheckpointOptions | null;
   readonly writer: PredictionWriterOptions | null;
 }
 
@@ -363,7 +359,7 @@ function callbackList(value: Value, where: string): Callback[] {
 
 /** The callbacks of a parsed trainer: the checkpointing (null: none) and the prediction writer. */
 export function callbacksOf(trainer: TrainerSpec): CallbacksSpec {
-  const callbacks = trainer.callbacks as Callback[];
+  const callbacks = trainer.callbacks;
   const checkpoints = callbacks.filter((c) => c.kind === "checkpoint");
   const writers = callbacks.filter((c) => c.kind === "writer");
   if (checkpoints.length > 1 || writers.length > 1)

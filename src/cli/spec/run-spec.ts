@@ -13,9 +13,11 @@ import { createTransform, type ModelEntry, type Stage } from "../registry.js";
 import type { ConfigMap } from "../yaml.js";
 import { type DataSpec, dataDefaults, parseCollection, parseData } from "./data.js";
 import {
+  anything,
   defaults,
   ignored,
   key,
+  mapping,
   nullable,
   parseSection,
   type Section,
@@ -58,12 +60,8 @@ export interface ModelSpec {
   readonly scheduler?: { readonly name: string; readonly kwargs: Kwargs };
 }
 
-function kwargs(value: Value, where: string): Kwargs {
-  if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as Kwargs;
-  throw new ConfigError(`${where}: expected a mapping of keyword arguments, got ${shownValue(value)}`, {
-    key: where,
-  });
-}
+/** Keyword arguments of an optimizer or scheduler: a mapping, checked by the optimizer itself. */
+const kwargs = (value: Value, where: string) => mapping(value, where) as Kwargs;
 
 function transformList(value: Value, where: string): Value[] {
   if (!Array.isArray(value))
@@ -75,7 +73,7 @@ function transformList(value: Value, where: string): Value[] {
 const MODULE = {
   cpu_transforms: nullable(transformList, "transforms applied before the batch reaches the model's device"),
   transforms: nullable(transformList, "transforms applied in order: class paths or {class_path, init_args}"),
-  model: nullable((v) => v, "the model: its class path, or {class_path, init_args}"),
+  model: nullable(anything, "the model: its class path, or {class_path, init_args}"),
   optim_fn: nullable(string, "the optimizer, e.g. torch.optim.Adam (gradient models)"),
   optim_kwargs: nullable(kwargs, "the optimizer's arguments, e.g. {lr: 0.001}"),
   scheduler_fn: nullable(string, "the learning-rate scheduler"),
@@ -85,9 +83,9 @@ const MODULE = {
 
 const TOP = {
   ...TOP_LEVEL,
-  trainer: key((v) => v, null, "Lightning Trainer arguments"),
-  model: key((v) => v, null, "CellariumModule arguments: transforms, model, optimizer"),
-  data: key((v) => v, null, "CellariumAnnDataDataModule arguments: dadc, batch_keys, batch_size, ..."),
+  trainer: key(anything, null, "Lightning Trainer arguments"),
+  model: key(anything, null, "CellariumModule arguments: transforms, model, optimizer"),
+  data: key(anything, null, "CellariumAnnDataDataModule arguments: dadc, batch_keys, batch_size, ..."),
 } satisfies Section;
 
 function buildTransforms(lists: readonly (Value[] | null)[], names: readonly string[]): PipelineStep[] {
@@ -129,9 +127,7 @@ export async function parseRunSpec(entry: ModelEntry, stage: Stage, config: Conf
     initArgs = spec.initArgs;
   }
   const rootDir = trainer.default_root_dir ?? process.cwd();
-  const outputDefaults = entry.outputDefaults?.(rootDir) ?? {};
-  for (const [name, value] of Object.entries(outputDefaults))
-    if (!(name in initArgs)) initArgs = { ...initArgs, [name]: value };
+  initArgs = { ...entry.outputDefaults?.(rootDir), ...initArgs };
   // Every argument is checked now, before any data is read; the derived ones may still be missing.
   const early = Object.fromEntries(
     Object.entries(entry.args).map(([name, k]) => [
@@ -159,7 +155,8 @@ export async function parseRunSpec(entry: ModelEntry, stage: Stage, config: Conf
     enableProgressBar: trainer.enable_progress_bar,
     logger: trainer.logger,
     // Stored in checkpoints: what a resume compares and `ckpt_path` alone restores.
-    config: JSON.parse(JSON.stringify(config, (_, v) => (typeof v === "function" ? "<frozen pipeline>" : v))),
+    // (Loader tags as {tag, spec}: the config is the one before they are evaluated.)
+    config: JSON.parse(JSON.stringify(config)),
   };
   return {
     entry,
