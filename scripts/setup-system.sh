@@ -3,7 +3,7 @@
 # Debian's Python scientific stack, used by the tests that check our files and numbers against
 # anndata, h5py, numpy, PyTorch and scikit-learn. Skips the install when everything is present.
 set -euo pipefail
-packages=(build-essential python3 libopenblas-dev python3-numpy python3-h5py python3-anndata python3-torch python3-sklearn)
+packages=(build-essential python3 libopenblas-dev python3-numpy python3-h5py python3-anndata python3-torch python3-sklearn r-base-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
