@@ -10,9 +10,10 @@
 // loessf.f and loessc.c (scikit-misc's loessf.f is the same code).
 //
 // With one predictor a cell of the k-d tree is a run of the sorted x, so the tree is built on the
-// sorted values and a local fit reads a contiguous window of them; dloess gets the same sets with
-// partial sorts of index permutations. Only the order in which rows enter the sums differs, so
-// results agree with R to rounding (tests/models/hvg/loess.test.ts measures how closely).
+// sorted values, where dloess partially sorts an index permutation per cell: the cells hold the
+// same values either way. The local fits follow dloess operation for operation, down to the order
+// of the rows, so results agree with R to rounding (tests/models/hvg/loess.test.ts measures how
+// closely; R's BLAS sums in its own order).
 
 import { ArgumentError, DataValueError } from "../../errors.js";
 
@@ -111,28 +112,21 @@ export function loessFit(x: Float64Array, y: Float64Array, options: LoessOptions
     );
   }
 
-  const order = sortedOrder(x);
-  const xs = new Float64Array(n);
-  const ys = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    xs[i] = x[order[i] as number] as number;
-    ys[i] = y[order[i] as number] as number;
-  }
-  const fitter = new LocalFitter(xs, ys, nf, span, degree);
+  const fitter = new LocalFitter(x, y, nf, span, degree);
   const fitted = new Float64Array(n);
   const warnings: string[] = [];
   const out = new Float64Array(2);
 
   if (surface === "direct") {
-    // lowesf/ehg136 at every data point; equal x give equal fits, so each value is fitted once.
-    for (let i = 0; i < n; ) {
-      fitter.fit(xs[i] as number, out);
-      let j = i;
-      while (j < n && xs[j] === xs[i]) fitted[order[j++] as number] = out[0] as number;
-      i = j;
+    // lowesf/ehg136: a fit at every data point, in input order (the order the neighbour
+    // permutation evolves in).
+    for (let i = 0; i < n; i++) {
+      fitter.fit(x[i] as number, out);
+      fitted[i] = out[0] as number;
     }
   } else {
     // lowesb: tree, then a fit at every vertex; lowese: blend at the data.
+    const xs = Float64Array.from(x).sort();
     const tree = buildTree(xs, Math.floor(n * (span * cell)), Math.max(200, n));
     const nv = tree.vertex.length;
     const value = new Float64Array(nv);
@@ -147,14 +141,6 @@ export function loessFit(x: Float64Array, y: Float64Array, options: LoessOptions
   }
   warnings.push(...fitter.warnings());
   return { fitted, warnings };
-}
-
-/** Indices of x in ascending order of value. */
-function sortedOrder(x: Float64Array): Int32Array {
-  const n = x.length;
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  return order.sort((a, b) => (x[a] as number) - (x[b] as number));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,6 +260,15 @@ function blend(tree: Tree, value: Float64Array, slope: Float64Array, z: number):
 
 class LocalFitter {
   private readonly k: number;
+  /** Squared distances to the current fitting point, in input order. */
+  private readonly dist: Float64Array;
+  /**
+   * dloess's neighbour permutation: after a fit its first nf entries are the nf nearest points.
+   * It starts as the identity and each fit's partial sort starts from the previous fit's result,
+   * as in ehg139 (and ehg136), so the rows enter the least squares in dloess's order: that order
+   * decides the rounding, which is visible when a neighbourhood is nearly singular.
+   */
+  private readonly psi: Int32Array;
   /** Design matrix, column-major with nf rows, and the weighted response. */
   private readonly b: Float64Array;
   private readonly eta: Float64Array;
@@ -282,52 +277,34 @@ class LocalFitter {
   private readonly boundary: number[] = [];
 
   constructor(
-    private readonly xs: Float64Array,
-    private readonly ys: Float64Array,
+    private readonly x: Float64Array,
+    private readonly y: Float64Array,
     private readonly nf: number,
     private readonly span: number,
     degree: number,
   ) {
+    const n = x.length;
     this.k = degree + 1;
+    this.dist = new Float64Array(n);
+    this.psi = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.psi[i] = i;
     this.b = new Float64Array(nf * this.k);
     this.eta = new Float64Array(nf);
   }
 
-  /** Local fit at q: out[0] the value, out[1] the slope (0 for degree 0, unused here). */
+  /** Local fit at q: out[0] the value, out[1] the slope. */
   fit(q: number, out: Float64Array): void {
-    const { xs, ys, nf, k, b, eta } = this;
-    const n = xs.length;
-    // The nf nearest points form a window of the sorted x; grow it from q's insertion point.
-    let lo: number;
-    let hi: number;
-    let rho: number;
-    if (nf === n) {
-      lo = 0;
-      hi = n - 1;
-      const d = Math.max(q - (xs[0] as number), (xs[n - 1] as number) - q);
-      // ehg127: rho = (nf-th smallest squared distance) * max(1, span). For span > 1 this widens
-      // the squared radius by span, i.e. the radius by sqrt(span) (the documentation of R's
-      // loess says span^(1/p); the code is what counts).
-      rho = d * d * Math.max(1, this.span);
-    } else {
-      let i = lowerBound(xs, q) - 1;
-      let j = i + 1;
-      let d = 0;
-      for (let t = 0; t < nf; t++) {
-        const dl = i >= 0 ? q - (xs[i] as number) : Number.POSITIVE_INFINITY;
-        const dr = j < n ? (xs[j] as number) - q : Number.POSITIVE_INFINITY;
-        if (dl <= dr) {
-          d = dl;
-          i--;
-        } else {
-          d = dr;
-          j++;
-        }
-      }
-      lo = i + 1;
-      hi = j - 1;
-      rho = d * d;
+    const { x, y, nf, k, dist, psi, b, eta } = this;
+    const n = x.length;
+    for (let i = 0; i < n; i++) {
+      const dx = (x[i] as number) - q;
+      dist[i] = dx * dx;
     }
+    select(nf - 1, dist, psi);
+    // ehg127: the squared radius is the nf-th smallest squared distance, times span when span > 1
+    // (then nf = n): the radius grows by sqrt(span), where R's documentation of loess says
+    // span^(1/p); the code is what counts.
+    const rho = (dist[psi[nf - 1] as number] as number) * Math.max(1, this.span);
     if (!(rho > 0)) {
       // ehg127 warns (120) and divides by zero: R returns NaN fits.
       throw new ArgumentError(
@@ -335,37 +312,37 @@ class LocalFitter {
         { key: "span", value: this.span },
       );
     }
-    const rows = hi - lo + 1;
     // Tricube weights, square-rooted because they multiply the rows of the least-squares problem.
     // Points at exactly the radius get weight 0.
     let wmax = 0;
-    for (let r = 0; r < rows; r++) {
-      const dx = (xs[lo + r] as number) - q;
-      const s = Math.sqrt((dx * dx) / rho);
+    for (let r = 0; r < nf; r++) {
+      const i = psi[r] as number;
+      const s = Math.sqrt((dist[i] as number) / rho);
       const c = 1 - s * s * s;
       const w = Math.sqrt(c * c * c);
+      const dx = (x[i] as number) - q;
       if (w > wmax) wmax = w;
       b[r] = w;
-      b[rows + r] = w * dx;
-      if (k === 3) b[2 * rows + r] = w * (dx * dx);
-      eta[r] = w * (ys[lo + r] as number);
+      b[nf + r] = w * dx;
+      if (k === 3) b[2 * nf + r] = w * (dx * dx);
+      eta[r] = w * (y[i] as number);
     }
     if (wmax === 0) this.boundary.push(q);
     // Equilibrate the columns to unit length (the tolerance below is relative to these).
     const colnor = [1, 1, 1];
     for (let c = 0; c < k; c++) {
       let ss = 0;
-      for (let r = 0; r < rows; r++) ss += (b[c * rows + r] as number) ** 2;
+      for (let r = 0; r < nf; r++) ss += (b[c * nf + r] as number) ** 2;
       const scal = Math.sqrt(ss);
       if (scal > 0) {
-        for (let r = 0; r < rows; r++) b[c * rows + r] = (b[c * rows + r] as number) / scal;
+        for (let r = 0; r < nf; r++) b[c * nf + r] = (b[c * nf + r] as number) / scal;
         colnor[c] = scal;
       }
     }
-    householderQr(b, rows, k, eta);
+    householderQr(b, nf, k, eta);
     // dsvdc of the k x k triangle R, then the pseudo-inverse: components whose singular value is
     // at most 100 * eps * sigma_max are dropped (this is what keeps tied neighbourhoods finite).
-    const svd = smallSvd(b, rows, k);
+    const svd = smallSvd(b, nf, k);
     const sigma = svd.sigma;
     const tol = (sigma[0] as number) * (100 * EPS);
     if ((sigma[k - 1] as number) <= tol) {
@@ -383,10 +360,8 @@ class LocalFitter {
     // Undo the equilibration: coefficient c = sum_j V[c][j] / colnor[c] * gamma[j].
     for (let c = 0; c < 2; c++) {
       let s = 0;
-      if (c < k) {
-        for (let j = 0; j < k; j++)
-          s += ((svd.v[c * 3 + j] as number) / (colnor[c] as number)) * (gamma[j] as number);
-      }
+      for (let j = 0; j < k; j++)
+        s += ((svd.v[c * 3 + j] as number) / (colnor[c] as number)) * (gamma[j] as number);
       out[c] = s;
     }
   }
@@ -405,16 +380,42 @@ class LocalFitter {
   }
 }
 
-/** First index i with xs[i] >= q. */
-function lowerBound(xs: Float64Array, q: number): number {
-  let a = 0;
-  let b = xs.length;
-  while (a < b) {
-    const mid = (a + b) >>> 1;
-    if ((xs[mid] as number) < q) a = mid + 1;
-    else b = mid;
+/**
+ * ehg106: reorders the permutation pi so that p[pi[k]] is the (k+1)-th smallest of p[pi[0..n)],
+ * with no larger value before it and no smaller one after (Floyd & Rivest's selection, CACM
+ * algorithm 489, without its sampling step). Reproduced step for step because the order it leaves
+ * is the order of the rows in the local fits.
+ */
+function select(k: number, p: Float64Array, pi: Int32Array): void {
+  const swap = (a: number, b: number) => {
+    const t = pi[a] as number;
+    pi[a] = pi[b] as number;
+    pi[b] = t;
+  };
+  const at = (i: number) => p[pi[i] as number] as number;
+  let l = 0;
+  let r = pi.length - 1;
+  while (l < r) {
+    const t = at(k);
+    let i = l;
+    let j = r;
+    swap(l, k);
+    if (t < at(r)) swap(l, r);
+    while (i < j) {
+      swap(i, j);
+      i++;
+      j--;
+      while (at(i) < t) i++;
+      while (t < at(j)) j--;
+    }
+    if (at(l) === t) swap(l, j);
+    else {
+      j++;
+      swap(r, j);
+    }
+    if (j <= k) l = j + 1;
+    if (k <= j) r = j - 1;
   }
-  return a;
 }
 
 /**
@@ -457,64 +458,266 @@ interface SmallSvd {
 }
 
 /**
- * SVD of the k x k upper triangle of the QR result (k <= 3) by one-sided Jacobi rotations (Hestenes),
- * which gives singular values to full absolute accuracy, enough for dloess's rank decision at
- * 100 * eps * sigma_max. dloess uses LINPACK's dsvdc; the decomposition is the same up to signs.
+ * LINPACK dsvdc (R's src/appl/dsvdc.f) for the k x k upper triangle of the QR result, k <= 3:
+ * Householder bidiagonalisation, then implicitly shifted QR sweeps with Givens rotations. Its
+ * structure, not only its precision, shapes the pseudo-inverse solution of a nearly singular
+ * fit: the right-hand transformations never mix the first coordinate (the intercept) into the
+ * others, so an ill-determined direction among the slope terms leaves the fitted value alone. A
+ * generic SVD gets such a fit wrong by condition number x eps, dsvdc (and so R) gets it right.
+ * Off-diagonals and diagonals are neglected by R's relative test (1e-15); scikit-misc's copy of
+ * dsvdc neglects them only below half an ulp, which differs from R by rounding.
  */
 function smallSvd(b: Float64Array, rows: number, k: number): SmallSvd {
-  const a = new Float64Array(9);
-  for (let i = 0; i < k; i++) for (let j = i; j < k; j++) a[i * 3 + j] = b[j * rows + i] as number;
-  const v = new Float64Array(9);
-  for (let i = 0; i < k; i++) v[i * 3 + i] = 1;
-  for (let sweep = 0; sweep < 60; sweep++) {
-    let rotated = false;
-    for (let p = 0; p < k - 1; p++) {
-      for (let q = p + 1; q < k; q++) {
-        let alpha = 0;
-        let beta = 0;
-        let gamma = 0;
-        for (let i = 0; i < k; i++) {
-          const ap = a[i * 3 + p] as number;
-          const aq = a[i * 3 + q] as number;
-          alpha += ap * ap;
-          beta += aq * aq;
-          gamma += ap * aq;
+  // 1-based, column-major k x k arrays: x(i, j) = x[(j - 1) * k + i - 1].
+  const at = (i: number, j: number) => (j - 1) * k + i - 1;
+  const x = new Float64Array(k * k);
+  for (let j = 1; j <= k; j++) for (let i = 1; i <= j; i++) x[at(i, j)] = b[(j - 1) * rows + i - 1] as number;
+  const u = new Float64Array(k * k);
+  const v = new Float64Array(k * k);
+  const s = new Float64Array(k + 2);
+  const e = new Float64Array(k + 2);
+  const work = new Float64Array(k + 2);
+  const nct = k - 1;
+  const nrt = Math.max(0, k - 2);
+  const withSign = (a: number, sign: number) => (sign >= 0 ? Math.abs(a) : -Math.abs(a));
+  const rot = (m: Float64Array, c1: number, c2: number, cs: number, sn: number) => {
+    for (let i = 1; i <= k; i++) {
+      const p = m[at(i, c1)] as number;
+      const q = m[at(i, c2)] as number;
+      m[at(i, c1)] = cs * p + sn * q;
+      m[at(i, c2)] = cs * q - sn * p;
+    }
+  };
+
+  // Reduce to bidiagonal form: column reflections (stored in x's lower part) and row reflections
+  // (stored in v).
+  for (let l = 1; l <= Math.max(nct, nrt); l++) {
+    if (l <= nct) {
+      let ss = 0;
+      for (let i = l; i <= k; i++) ss += (x[at(i, l)] as number) ** 2;
+      let sl = Math.sqrt(ss);
+      if (sl !== 0) {
+        if ((x[at(l, l)] as number) !== 0) sl = withSign(sl, x[at(l, l)] as number);
+        const inv = 1 / sl;
+        for (let i = l; i <= k; i++) x[at(i, l)] = (x[at(i, l)] as number) * inv;
+        x[at(l, l)] = 1 + (x[at(l, l)] as number);
+      }
+      s[l] = -sl;
+    }
+    for (let j = l + 1; j <= k; j++) {
+      if (l <= nct && s[l] !== 0) {
+        let dot = 0;
+        for (let i = l; i <= k; i++) dot += (x[at(i, l)] as number) * (x[at(i, j)] as number);
+        const t = -dot / (x[at(l, l)] as number);
+        for (let i = l; i <= k; i++) x[at(i, j)] = (x[at(i, j)] as number) + t * (x[at(i, l)] as number);
+      }
+      e[j] = x[at(l, j)] as number;
+    }
+    if (l <= nct) for (let i = l; i <= k; i++) u[at(i, l)] = x[at(i, l)] as number;
+    if (l <= nrt) {
+      let ss = 0;
+      for (let i = l + 1; i <= k; i++) ss += (e[i] as number) ** 2;
+      let el = Math.sqrt(ss);
+      if (el !== 0) {
+        if ((e[l + 1] as number) !== 0) el = withSign(el, e[l + 1] as number);
+        const inv = 1 / el;
+        for (let i = l + 1; i <= k; i++) e[i] = (e[i] as number) * inv;
+        e[l + 1] = 1 + (e[l + 1] as number);
+      }
+      e[l] = -el;
+      if (l + 1 <= k && e[l] !== 0) {
+        for (let i = l + 1; i <= k; i++) work[i] = 0;
+        for (let j = l + 1; j <= k; j++) {
+          for (let i = l + 1; i <= k; i++)
+            work[i] = (work[i] as number) + (e[j] as number) * (x[at(i, j)] as number);
         }
-        if (gamma === 0 || Math.abs(gamma) <= EPS * Math.sqrt(alpha * beta)) continue;
-        rotated = true;
-        const zeta = (beta - alpha) / (2 * gamma);
-        const t = (zeta >= 0 ? 1 : -1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
-        const c = 1 / Math.sqrt(1 + t * t);
-        const s = c * t;
-        for (const m of [a, v]) {
-          for (let i = 0; i < k; i++) {
-            const mp = m[i * 3 + p] as number;
-            const mq = m[i * 3 + q] as number;
-            m[i * 3 + p] = c * mp - s * mq;
-            m[i * 3 + q] = s * mp + c * mq;
-          }
+        for (let j = l + 1; j <= k; j++) {
+          const t = -(e[j] as number) / (e[l + 1] as number);
+          for (let i = l + 1; i <= k; i++) x[at(i, j)] = (x[at(i, j)] as number) + t * (work[i] as number);
         }
       }
+      for (let i = l + 1; i <= k; i++) v[at(i, l)] = e[i] as number;
     }
-    if (!rotated) break;
   }
-  const norms = [0, 0, 0];
-  for (let j = 0; j < k; j++) {
-    let ss = 0;
-    for (let i = 0; i < k; i++) ss += (a[i * 3 + j] as number) ** 2;
-    norms[j] = Math.sqrt(ss);
+  // The bidiagonal matrix: diagonal s[1..k], superdiagonal e[1..k-1].
+  let m = k;
+  s[k] = x[at(k, k)] as number;
+  if (nrt + 1 < m) e[nrt + 1] = x[at(nrt + 1, m)] as number;
+  e[m] = 0;
+  // Accumulate U and V from the stored reflections.
+  for (let i = 1; i <= k; i++) u[at(i, k)] = 0;
+  u[at(k, k)] = 1;
+  for (let l = nct; l >= 1; l--) {
+    if (s[l] !== 0) {
+      for (let j = l + 1; j <= k; j++) {
+        let dot = 0;
+        for (let i = l; i <= k; i++) dot += (u[at(i, l)] as number) * (u[at(i, j)] as number);
+        const t = -dot / (u[at(l, l)] as number);
+        for (let i = l; i <= k; i++) u[at(i, j)] = (u[at(i, j)] as number) + t * (u[at(i, l)] as number);
+      }
+      for (let i = l; i <= k; i++) u[at(i, l)] = -(u[at(i, l)] as number);
+      u[at(l, l)] = 1 + (u[at(l, l)] as number);
+      for (let i = 1; i < l; i++) u[at(i, l)] = 0;
+    } else {
+      for (let i = 1; i <= k; i++) u[at(i, l)] = 0;
+      u[at(l, l)] = 1;
+    }
   }
-  const idx = [0, 1, 2].slice(0, k).sort((p, q) => (norms[q] as number) - (norms[p] as number));
+  for (let l = k; l >= 1; l--) {
+    if (l <= nrt && e[l] !== 0) {
+      for (let j = l + 1; j <= k; j++) {
+        let dot = 0;
+        for (let i = l + 1; i <= k; i++) dot += (v[at(i, l)] as number) * (v[at(i, j)] as number);
+        const t = -dot / (v[at(l + 1, l)] as number);
+        for (let i = l + 1; i <= k; i++) v[at(i, j)] = (v[at(i, j)] as number) + t * (v[at(i, l)] as number);
+      }
+    }
+    for (let i = 1; i <= k; i++) v[at(i, l)] = 0;
+    v[at(l, l)] = 1;
+  }
+
+  // Diagonalise. R's dsvdc treats a term as negligible when adding it changes a sum of its
+  // neighbours by at most 1e-15 relative.
+  const negligible = (test: number, add: number) => Math.abs(test - (test + add)) / (1e-100 + test) <= 1e-15;
+  const mm = m;
+  let iter = 0;
+  while (m > 0 && iter < 30) {
+    let l = m - 1;
+    for (; l > 0; l--) {
+      if (negligible(Math.abs(s[l] as number) + Math.abs(s[l + 1] as number), Math.abs(e[l] as number))) {
+        e[l] = 0;
+        break;
+      }
+    }
+    let kase: 1 | 2 | 3 | 4;
+    if (l === m - 1) kase = 4;
+    else {
+      let ls = m;
+      for (; ls > l; ls--) {
+        let test = 0;
+        if (ls !== m) test += Math.abs(e[ls] as number);
+        if (ls !== l + 1) test += Math.abs(e[ls - 1] as number);
+        if (negligible(test, Math.abs(s[ls] as number))) {
+          s[ls] = 0;
+          break;
+        }
+      }
+      if (ls === l) kase = 3;
+      else if (ls === m) kase = 1;
+      else {
+        kase = 2;
+        l = ls;
+      }
+    }
+    l += 1;
+    if (kase === 1) {
+      // s[m] negligible: chase e[m-1] up.
+      let f = e[m - 1] as number;
+      e[m - 1] = 0;
+      for (let kk = m - 1; kk >= l; kk--) {
+        const g = givens(s[kk] as number, f);
+        s[kk] = g.r;
+        if (kk !== l) {
+          f = -g.s * (e[kk - 1] as number);
+          e[kk - 1] = g.c * (e[kk - 1] as number);
+        }
+        rot(v, kk, m, g.c, g.s);
+      }
+    } else if (kase === 2) {
+      // s[l-1] negligible: split there.
+      let f = e[l - 1] as number;
+      e[l - 1] = 0;
+      for (let kk = l; kk <= m; kk++) {
+        const g = givens(s[kk] as number, f);
+        s[kk] = g.r;
+        f = -g.s * (e[kk] as number);
+        e[kk] = g.c * (e[kk] as number);
+        rot(u, kk, l - 1, g.c, g.s);
+      }
+    } else if (kase === 3) {
+      // One QR sweep with the shift from the trailing 2 x 2.
+      const scale = Math.max(
+        Math.abs(s[m] as number),
+        Math.abs(s[m - 1] as number),
+        Math.abs(e[m - 1] as number),
+        Math.abs(s[l] as number),
+        Math.abs(e[l] as number),
+      );
+      const sm = (s[m] as number) / scale;
+      const smm1 = (s[m - 1] as number) / scale;
+      const emm1 = (e[m - 1] as number) / scale;
+      const sl = (s[l] as number) / scale;
+      const el = (e[l] as number) / scale;
+      const bb = ((smm1 + sm) * (smm1 - sm) + emm1 * emm1) / 2;
+      const cc = sm * emm1 * (sm * emm1);
+      let shift = 0;
+      if (!(bb === 0 && cc === 0)) {
+        shift = Math.sqrt(bb * bb + cc);
+        if (bb < 0) shift = -shift;
+        shift = cc / (bb + shift);
+      }
+      let f = (sl + sm) * (sl - sm) + shift;
+      let g = sl * el;
+      for (let kk = l; kk <= m - 1; kk++) {
+        let r = givens(f, g);
+        if (kk !== l) e[kk - 1] = r.r;
+        f = r.c * (s[kk] as number) + r.s * (e[kk] as number);
+        e[kk] = r.c * (e[kk] as number) - r.s * (s[kk] as number);
+        g = r.s * (s[kk + 1] as number);
+        s[kk + 1] = r.c * (s[kk + 1] as number);
+        rot(v, kk, kk + 1, r.c, r.s);
+        r = givens(f, g);
+        s[kk] = r.r;
+        f = r.c * (e[kk] as number) + r.s * (s[kk + 1] as number);
+        s[kk + 1] = -r.s * (e[kk] as number) + r.c * (s[kk + 1] as number);
+        g = r.s * (e[kk + 1] as number);
+        e[kk + 1] = r.c * (e[kk + 1] as number);
+        if (kk < k) rot(u, kk, kk + 1, r.c, r.s);
+      }
+      e[m - 1] = f;
+      iter++;
+    } else {
+      // s[l] converged: make it non-negative and move it into descending order.
+      if ((s[l] as number) < 0) {
+        s[l] = -(s[l] as number);
+        for (let i = 1; i <= k; i++) v[at(i, l)] = -(v[at(i, l)] as number);
+      }
+      while (l !== mm && (s[l] as number) < (s[l + 1] as number)) {
+        const t = s[l] as number;
+        s[l] = s[l + 1] as number;
+        s[l + 1] = t;
+        for (const w of [u, v]) {
+          for (let i = 1; i <= k; i++) {
+            const p = w[at(i, l)] as number;
+            w[at(i, l)] = w[at(i, l + 1)] as number;
+            w[at(i, l + 1)] = p;
+          }
+        }
+        l++;
+      }
+      iter = 0;
+      m--;
+    }
+  }
   const sigma = new Float64Array(k);
-  const u = new Float64Array(9);
-  const vs = new Float64Array(9);
-  idx.forEach((src, dst) => {
-    const s = norms[src] as number;
-    sigma[dst] = s;
-    for (let i = 0; i < k; i++) {
-      u[i * 3 + dst] = s > 0 ? (a[i * 3 + src] as number) / s : 0;
-      vs[i * 3 + dst] = v[i * 3 + src] as number;
+  const ur = new Float64Array(9);
+  const vr = new Float64Array(9);
+  for (let j = 1; j <= k; j++) {
+    sigma[j - 1] = s[j] as number;
+    for (let i = 1; i <= k; i++) {
+      ur[(i - 1) * 3 + j - 1] = u[at(i, j)] as number;
+      vr[(i - 1) * 3 + j - 1] = v[at(i, j)] as number;
     }
-  });
-  return { sigma, u, v: vs };
+  }
+  return { sigma, u: ur, v: vr };
+}
+
+/** BLAS drotg: the rotation (c, s) taking (a, b) to (r, 0), r signed as the larger of a and b. */
+function givens(a: number, b: number): { r: number; c: number; s: number } {
+  const scale = Math.abs(a) + Math.abs(b);
+  if (scale === 0) return { r: 0, c: 1, s: 0 };
+  const roe = Math.abs(a) > Math.abs(b) ? a : b;
+  let r = scale * Math.sqrt((a / scale) ** 2 + (b / scale) ** 2);
+  if (roe < 0) r = -r;
+  return { r, c: a / r, s: b / r };
 }

@@ -67,6 +67,17 @@ function blocksX(seed: number): [Float64Array, Float64Array] {
   return [xs, xs.map((v) => Math.cos(v) + r.normal(0, 0.2))];
 }
 
+/**
+ * Every x twice: a cell's median often ties with exactly one neighbour, so the cut depends on
+ * ehg124 trying m + 1 before m - 1.
+ */
+function pairsX(n: number, seed: number): [Float64Array, Float64Array] {
+  const r = draws(seed);
+  const x = new Float64Array(n);
+  for (let i = 0; i < n; i += 2) x[i] = x[i + 1] = r.uniform(0, 10);
+  return [x, x.map((v) => Math.sin(v) + r.normal(0, 0.3))];
+}
+
 /** Log-normal x, Cauchy noise in y. */
 function heavyTails(n: number, seed: number): [Float64Array, Float64Array] {
   const r = draws(seed);
@@ -169,6 +180,7 @@ add("uniform", uniformX(1000, 1), [0.3, 0.75], [1, 2]);
 add("uniform-wide", uniformX(300, 2), [1.5], [1, 2]);
 add("rounded", roundedX(1200, 3), [0.3, 0.75], [1, 2]);
 add("blocks", blocksX(4), [0.3, 0.75], [1, 2]);
+add("pairs", pairsX(600, 14), [0.3, 0.75], [1, 2]);
 add("heavy-tails", heavyTails(800, 5), [0.3, 0.75], [1, 2]);
 add("clustered", clustered(6), [0.3, 0.75], [1, 2]);
 add("hvg", hvgLike(5000, 300, 7), [0.3, 0.75], [2]);
@@ -206,6 +218,32 @@ add(
   [1, 2],
   pseudoinverse,
 );
+
+// A nearly singular neighbourhood that dloess still solves in full: at x = 0 (direct surface) the
+// points with weight are 50 at 0, 50 at 1 and one at 3 - 1e-8 whose tricube weight is about 1e-12,
+// so the quadratic term is determined by that one point (condition number about 1e13). The fitted
+// value at 0 is the mean of the y at 0 in exact arithmetic, and dloess's SVD (dsvdc) keeps it so;
+// a generic SVD or a back-substitution misses it by about 1e-4 relative. (The interpolated surface
+// is not compared: it blends the vertices' ill-determined slopes, which are rounding noise that
+// differs between R with OpenBLAS and R with the reference BLAS by a factor of 30.)
+{
+  const x: number[] = [];
+  const y: number[] = [];
+  const point = (xi: number, yi: number) => {
+    x.push(xi);
+    y.push(yi);
+  };
+  for (let i = 0; i < 50; i++) point(0, Math.sin(i));
+  for (let i = 0; i < 50; i++) point(1, 2 + Math.cos(i));
+  point(3 - 1e-8, 5);
+  for (let i = 0; i < 60; i++) point(3 + i * 0.1, i % 4);
+  cases.push({
+    id: "near-singular-direct",
+    x: Float64Array.from(x),
+    y: Float64Array.from(y),
+    options: { span: 102 / 161 + 1e-9, degree: 2, surface: "direct" },
+  });
+}
 
 // Inputs R refuses or warns about; ours must throw.
 interface ErrorCase {
