@@ -12,8 +12,11 @@
 // With one predictor a cell of the k-d tree is a run of the sorted x, so the tree is built on the
 // sorted values, where dloess partially sorts an index permutation per cell: the cells hold the
 // same values either way. The local fits follow dloess operation for operation, down to the order
-// of the rows, so results agree with R to rounding (tests/models/hvg/loess.test.ts measures how
-// closely; R's BLAS sums in its own order).
+// of the rows and LINPACK's QR and SVD, so the fitted values are bit-identical to R's when R runs
+// on the reference BLAS, and within rounding of R on OpenBLAS, which sums in its own order
+// (tests/models/hvg/loess.test.ts checks both). scikit-misc bundles older netlib BLAS and LINPACK
+// (drotg and dnrm2 scaled differently, dsvdc's exact negligibility test): rounding-level
+// differences, which only neighbourhoods with a condition number beyond about 1e8 make visible.
 
 import { ArgumentError, DataValueError } from "../../errors.js";
 
@@ -421,7 +424,8 @@ function select(k: number, p: Float64Array, pi: Int32Array): void {
 /**
  * LINPACK dqrdc without pivoting on the column-major rows x k matrix b, overwriting its upper
  * triangle with R, and dqrsl's Q^T applied to eta alongside. A column already zero below the
- * diagonal is left alone (dqrdc skips it).
+ * diagonal is left alone (dqrdc skips it). Norms are plain square roots of sums of squares, as the
+ * reference BLAS's dnrm2 computes them for values in the normal range.
  */
 function householderQr(b: Float64Array, rows: number, k: number, eta: Float64Array): void {
   for (let l = 0; l < k; l++) {
@@ -458,14 +462,15 @@ interface SmallSvd {
 }
 
 /**
- * LINPACK dsvdc (R's src/appl/dsvdc.f) for the k x k upper triangle of the QR result, k <= 3:
- * Householder bidiagonalisation, then implicitly shifted QR sweeps with Givens rotations. Its
- * structure, not only its precision, shapes the pseudo-inverse solution of a nearly singular
- * fit: the right-hand transformations never mix the first coordinate (the intercept) into the
- * others, so an ill-determined direction among the slope terms leaves the fitted value alone. A
- * generic SVD gets such a fit wrong by condition number x eps, dsvdc (and so R) gets it right.
- * Off-diagonals and diagonals are neglected by R's relative test (1e-15); scikit-misc's copy of
- * dsvdc neglects them only below half an ulp, which differs from R by rounding.
+ * LINPACK dsvdc as R has it (src/appl/dsvdc.f) for the k x k upper triangle of the QR result,
+ * k <= 3: Householder bidiagonalisation, then implicitly shifted QR sweeps with Givens rotations,
+ * step for step. Its structure decides nearly singular fits: the right-hand reflections leave the
+ * first coordinate (the intercept) alone, and R's test for a negligible (super)diagonal entry is
+ * relative (adding it changes its neighbours' sum by at most 1e-15), so a direction among the slope
+ * terms that only a tiny weight determines is split off without touching the fitted value. A
+ * generic SVD, a back-substitution, or dsvdc with netlib's original test (the entry is negligible
+ * only when adding it changes nothing; scikit-misc bundles that version) leave condition number x
+ * eps of rounding noise in the value instead.
  */
 function smallSvd(b: Float64Array, rows: number, k: number): SmallSvd {
   // 1-based, column-major k x k arrays: x(i, j) = x[(j - 1) * k + i - 1].
@@ -712,12 +717,17 @@ function smallSvd(b: Float64Array, rows: number, k: number): SmallSvd {
   return { sigma, u: ur, v: vr };
 }
 
-/** BLAS drotg: the rotation (c, s) taking (a, b) to (r, 0), r signed as the larger of a and b. */
+/**
+ * BLAS drotg: the rotation (c, s) taking (a, b) to (r, 0), r signed as the larger of a and b. The
+ * scaling by the larger magnitude is the reference BLAS's since LAPACK 3.10 (Debian's libblas3,
+ * with which R's results are reproduced to the bit); netlib's older drotg, bundled by scikit-misc,
+ * scales by |a| + |b|, which rounds differently.
+ */
 function givens(a: number, b: number): { r: number; c: number; s: number } {
-  const scale = Math.abs(a) + Math.abs(b);
-  if (scale === 0) return { r: 0, c: 1, s: 0 };
+  const scl = Math.max(Math.abs(a), Math.abs(b));
+  if (scl === 0) return { r: 0, c: 1, s: 0 };
   const roe = Math.abs(a) > Math.abs(b) ? a : b;
-  let r = scale * Math.sqrt((a / scale) ** 2 + (b / scale) ** 2);
+  let r = scl * Math.sqrt((a / scl) ** 2 + (b / scl) ** 2);
   if (roe < 0) r = -r;
   return { r, c: a / r, s: b / r };
 }

@@ -3,7 +3,7 @@
 // them and writes R's fitted values, warnings and errors back. Without Rscript the test fails.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
@@ -223,9 +223,11 @@ add(
 // points with weight are 50 at 0, 50 at 1 and one at 3 - 1e-8 whose tricube weight is about 1e-12,
 // so the quadratic term is determined by that one point (condition number about 1e13). The fitted
 // value at 0 is the mean of the y at 0 in exact arithmetic, and dloess's SVD (dsvdc) keeps it so;
-// a generic SVD or a back-substitution misses it by about 1e-4 relative. (The interpolated surface
-// is not compared: it blends the vertices' ill-determined slopes, which are rounding noise that
-// differs between R with OpenBLAS and R with the reference BLAS by a factor of 30.)
+// a generic SVD or a back-substitution misses it by about 1e-4 relative. The interpolated surface
+// blends the vertices' ill-determined slopes, which are rounding noise: R on OpenBLAS and R on the
+// reference BLAS differ there by orders of magnitude, so it is compared only bit for bit with the
+// latter (exactOnly).
+const exactOnly: Case[] = [];
 {
   const x: number[] = [];
   const y: number[] = [];
@@ -237,11 +239,13 @@ add(
   for (let i = 0; i < 50; i++) point(1, 2 + Math.cos(i));
   point(3 - 1e-8, 5);
   for (let i = 0; i < 60; i++) point(3 + i * 0.1, i % 4);
-  cases.push({
-    id: "near-singular-direct",
-    x: Float64Array.from(x),
-    y: Float64Array.from(y),
-    options: { span: 102 / 161 + 1e-9, degree: 2, surface: "direct" },
+  const data = { x: Float64Array.from(x), y: Float64Array.from(y) };
+  const span = 102 / 161 + 1e-9;
+  cases.push({ id: "near-singular-direct", ...data, options: { span, degree: 2, surface: "direct" } });
+  exactOnly.push({
+    id: "near-singular-interpolate",
+    ...data,
+    options: { span, degree: 2, surface: "interpolate" },
   });
 }
 
@@ -347,18 +351,25 @@ for (i in seq_len(nrow(m))) {
   }
   writeLines(c(status, warns), file.path(dir, paste0(r$id, ".log")))
 }
+writeLines(sessionInfo()$BLAS, file.path(dir, "blas.txt"))
 `;
-
-const results = new Map<string, RResult>();
 
 function readDoubles(path: string): Float64Array {
   return new Float64Array(Uint8Array.from(readFileSync(path)).buffer);
 }
 
-before(() => {
+interface RRun {
+  /** Per case id, or the reason R did not run. */
+  readonly results: Map<string, RResult> | Error;
+  /** The BLAS library R loaded (sessionInfo()$BLAS). */
+  readonly blas: string;
+}
+
+/** Fits every case with Rscript (env added to the environment); resolves when R is done. */
+async function runR(all: readonly Omit<Case, "expect">[], env: NodeJS.ProcessEnv = {}): Promise<RRun> {
   const dir = tempDir("loess-r-");
   const lines = ["id\tnx\tny\tspan\tdegree\tsurface"];
-  for (const c of [...cases, ...errorCases]) {
+  for (const c of all) {
     const data = new Float64Array(c.x.length + c.y.length);
     data.set(c.x);
     data.set(c.y, c.x.length);
@@ -369,20 +380,50 @@ before(() => {
   }
   writeFileSync(join(dir, "manifest.tsv"), `${lines.join("\n")}\n`);
   writeFileSync(join(dir, "fit.R"), R_SCRIPT);
-  const run = spawnSync("Rscript", ["--vanilla", join(dir, "fit.R"), dir], { encoding: "utf8" });
-  if (run.error)
-    throw new Error(
-      `Rscript did not run (install r-base-core: scripts/setup-system.sh): ${run.error.message}`,
+  const failure = await new Promise<Error | null>((resolve) => {
+    execFile(
+      "Rscript",
+      ["--vanilla", join(dir, "fit.R"), dir],
+      { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 },
+      (error, _stdout, stderr) =>
+        resolve(
+          error
+            ? new Error(
+                `Rscript failed (install r-base-core: scripts/setup-system.sh): ${error.message} ${stderr}`,
+              )
+            : null,
+        ),
     );
-  if (run.status !== 0) throw new Error(`Rscript failed (${run.status}): ${run.stderr}`);
-  for (const c of [...cases, ...errorCases]) {
+  });
+  if (failure) return { results: failure, blas: "" };
+  const results = new Map<string, RResult>();
+  for (const c of all) {
     const [status = "", ...warnings] = readFileSync(join(dir, `${c.id}.log`), "utf8")
       .trimEnd()
       .split("\n");
     const fitted = status === "ok" ? readDoubles(join(dir, `${c.id}.out`)) : null;
     results.set(c.id, { status, warnings, fitted });
   }
+  return { results, blas: readFileSync(join(dir, "blas.txt"), "utf8").trim() };
+}
+
+// R as installed (Debian's R runs on OpenBLAS once libopenblas-dev is in), and R on the reference
+// BLAS (Debian's libblas3, loaded ahead of the OpenBLAS that the alternatives system points to).
+const REFERENCE_BLAS = `/usr/lib/${process.arch === "arm64" ? "aarch64" : "x86_64"}-linux-gnu/blas/libblas.so.3`;
+let installed: RRun;
+let referenceBlas: RRun;
+
+before(async () => {
+  [installed, referenceBlas] = await Promise.all([
+    runR([...cases, ...errorCases]),
+    runR([...cases, ...exactOnly], { LD_PRELOAD: REFERENCE_BLAS }),
+  ]);
 });
+
+function resultsOf(run: RRun): Map<string, RResult> {
+  if (run.results instanceof Error) throw run.results;
+  return run.results;
+}
 
 // ---- agreement ------------------------------------------------------------------------------
 
@@ -393,7 +434,7 @@ const TOLERANCE = 1e-10;
 
 for (const c of cases) {
   test(`loess matches R: ${c.id} (n = ${c.x.length})`, () => {
-    const r = results.get(c.id);
+    const r = resultsOf(installed).get(c.id);
     assert.ok(r, "R produced no result");
     assert.equal(r.status, "ok", `R: ${r.status}`);
     const ours = loessFit(c.x, c.y, c.options);
@@ -431,9 +472,30 @@ for (const c of cases) {
   });
 }
 
+// With the reference BLAS, R's dloess and ours perform the same floating-point operations in the
+// same order, so every fitted value is the same double. (A BLAS whose drotg or dnrm2 rounds
+// differently would break this without anything being wrong; see the comments in loess.ts.)
+test("loess is bit-identical to R on the reference BLAS, for every data set above", () => {
+  const r = resultsOf(referenceBlas);
+  assert.match(
+    referenceBlas.blas,
+    /\/blas\/libblas\.so/,
+    `R loaded ${referenceBlas.blas}, not ${REFERENCE_BLAS} (libblas3, scripts/setup-system.sh)`,
+  );
+  const differing: string[] = [];
+  for (const c of [...cases, ...exactOnly]) {
+    const theirs = r.get(c.id)?.fitted;
+    assert.ok(theirs, `R: ${r.get(c.id)?.status}`);
+    const ours = loess(c.x, c.y, c.options);
+    const n = ours.reduce((count, v, i) => count + (Object.is(v, theirs[i]) ? 0 : 1), 0);
+    if (n > 0) differing.push(`${c.id}: ${n} of ${ours.length}`);
+  }
+  assert.deepEqual(differing, []);
+});
+
 for (const c of errorCases) {
   test(`loess refuses what R refuses or warns about: ${c.id}`, () => {
-    const r = results.get(c.id);
+    const r = resultsOf(installed).get(c.id);
     assert.ok(r, "R produced no result");
     assert.match([r.status, ...r.warnings].join("\n"), c.r);
     assert.throws(() => loess(c.x, c.y, c.options), c.ours);
