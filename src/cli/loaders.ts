@@ -28,7 +28,9 @@ const CSV_LOADERS = ["pandas.read_csv", "read_csv"];
 const KEEP = [
   "numpy.ndarray.tolist",
   "pandas.Series.tolist",
+  "pandas.Series.to_list",
   "pandas.Index.tolist",
+  "pandas.Index.to_list",
   "pandas.Series.to_numpy",
   "pandas.Index.to_numpy",
   "numpy.asarray",

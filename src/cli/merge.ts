@@ -25,6 +25,7 @@ export async function mergeCommand(parts: readonly string[], options: MergeOptio
       globalStep: checkpoint.position.globalStep,
       numReplicas: 1,
       replicaRank: 0,
+      wholeRun: true,
       writeTextFile: writeFileAtomic,
     });
     const output = (model as { output_path?: string | null }).output_path;

@@ -6,6 +6,8 @@ import { join } from "node:path";
 import type { Transform, TransformState } from "../data/batch.js";
 import { ConfigError } from "../errors.js";
 import { Geneformer } from "../models/geneformer.js";
+import type { VarColumns } from "../models/hvg/hvg-csv.js";
+import { HVGSeuratV3 } from "../models/hvg-seurat-v3.js";
 import { DEFAULT_OVERSAMPLE, IncrementalPCA } from "../models/incremental-pca.js";
 import { POSITION_EMBEDDING_TYPES } from "../models/layers/bert.js";
 import { LogisticRegression } from "../models/logistic-regression.js";
@@ -21,9 +23,11 @@ import { Log1p } from "../transforms/log1p.js";
 import { NormalizeTotal } from "../transforms/normalize-total.js";
 import { ZScore } from "../transforms/z-score.js";
 import {
+  anything,
   boolean,
   float32,
   integer,
+  integers,
   key,
   nullable,
   number,
@@ -39,7 +43,7 @@ import {
 import { classNameOf } from "./spec/lightning.js";
 
 /** Arguments the command line fills in from the data when the config leaves them out. */
-export type DerivedArg = "var_names_g" | "n_obs" | "y_categories";
+export type DerivedArg = "var_names_g" | "n_obs" | "y_categories" | "n_batch" | "var_columns";
 
 export type Stage = "fit" | "validate" | "predict";
 
@@ -93,13 +97,49 @@ const SEED = key(integer, 0, "seed of the parameters' initialization");
 /** Upstream's models that cellarium-ts does not have yet: a clear line rather than a typo message. */
 export const NOT_YET_AVAILABLE: Readonly<Record<string, string>> = {
   scvi: "SingleCellVariationalInference",
-  hvg_seurat_v3: "HVGSeuratV3",
   socam: "SOCAM",
   contrastive_mlp: "ContrastiveMLP",
   cellarium_gpt: "CellariumGPT",
 };
 
 export const MODELS: readonly ModelEntry[] = [
+  model({
+    command: "hvg_seurat_v3",
+    className: "HVGSeuratV3",
+    derived: ["var_names_g", "n_batch", "var_columns"],
+    description:
+      "highly variable genes as scanpy's seurat_v3 / seurat_v3_paper, in two passes over raw counts",
+    stages: ["fit"],
+    maxEpochs: 2,
+    args: {
+      var_names_g: VAR_NAMES_G,
+      n_top_genes: key(integers, required, "genes to select; a list makes one selection and CSV per value"),
+      n_batch: nullable(
+        integer,
+        "batch categories (null: filled in from data.batch_keys.batch_index_n's obs column, 1 without it)",
+      ),
+      flavor: key(
+        oneOf(["seurat_v3", "seurat_v3_paper"] as const),
+        "seurat_v3",
+        "seurat_v3: median rank first; seurat_v3_paper: number of batches first",
+      ),
+      use_batch_key: key(boolean, false, "the batches carry batch_index_n (per-cell batch category codes)"),
+      span: key(number, 0.3, "LOESS span of the mean-variance fit"),
+      output_path: nullable(
+        string,
+        "CSV stem: <stem>__top<n>.csv (every gene) and <stem>__top<n>__hvg_only.csv (null: none; unset: hvg_seurat_v3_output.csv in trainer.default_root_dir)",
+      ),
+      batch_n_cell_minimum: key(integer, 2, "batches with fewer cells take no part in the ranking"),
+      n_batch_minimum: key(integer, 1, "batches in which a selected gene ranks among the top n"),
+      var_columns: nullable(
+        anything,
+        "the data's adata.var columns appended to the CSVs (filled in from the data)",
+      ),
+    },
+    outputDefaults: (rootDir) => ({ output_path: join(rootDir, "hvg_seurat_v3_output.csv") }),
+    create: (a) =>
+      new HVGSeuratV3({ ...a, n_batch: a.n_batch ?? 1, var_columns: a.var_columns as VarColumns | null }),
+  }),
   model({
     command: "onepass_mean_var_std",
     className: "OnePassMeanVarStd",

@@ -10,9 +10,11 @@ import { prepareOutputDirectory } from "../data/atomic-file.js";
 import type { Batch, BatchValue, JsonValue } from "../data/batch.js";
 import { planBatchKeys } from "../data/batch-keys.js";
 import { DistributedAnnDataCollection } from "../data/collection.js";
+import type { DataFrameColumn } from "../data/h5ad/dataframe.js";
 import { DataLoader } from "../data/loader.js";
 import { readRegularFile } from "../data/regular-file.js";
 import { ConfigError } from "../errors.js";
+import type { VarColumn, VarColumns } from "../models/hvg/hvg-csv.js";
 import { IncrementalPCA } from "../models/incremental-pca.js";
 import type { CellariumModel } from "../models/model.js";
 import { kernels } from "../tensor/kernels/index.js";
@@ -129,6 +131,8 @@ async function derive(
   for (const arg of entry.derived) {
     if (arg === "var_names_g") derived.var_names_g = probe.var_names_g;
     else if (arg === "n_obs") derived.n_obs = nObs;
+    else if (arg === "n_batch") derived.n_batch = batchCategories(spec, collection);
+    else if (arg === "var_columns") derived.var_columns = varColumnsOf(await collection.varColumns());
     else {
       const categories: BatchValue | undefined = plan.constants.y_categories;
       if (!Array.isArray(categories)) {
@@ -141,6 +145,56 @@ async function derive(
     }
   }
   return derived;
+}
+
+/**
+ * Upstream's compute_batch_index_n_categories: the categories of the obs column batch_index_n
+ * reads, or 1 without that key (every cell in one batch).
+ */
+function batchCategories(spec: RunSpec, collection: DistributedAnnDataCollection): number {
+  const field = spec.data.batch_keys.batch_index_n;
+  if (field === undefined) return 1;
+  const info = collection.schema.obsColumns.find((c) => c.name === field.key);
+  if (field.attr !== "obs" || info?.categories === undefined) {
+    throw new ConfigError(
+      `data.batch_keys.batch_index_n must read a categorical obs column (attr: obs, key: <column>, convert_fn: categories_to_codes), got attr ${field.attr}, key ${field.key ?? "none"}`,
+      { key: "data.batch_keys.batch_index_n" },
+    );
+  }
+  return info.categories.length;
+}
+
+/** A var dataframe's columns as HVGSeuratV3 appends them to its CSVs (labels for categoricals). */
+function varColumnsOf(columns: Map<string, DataFrameColumn>): VarColumns {
+  const out: Record<string, VarColumn> = {};
+  for (const [name, column] of columns) {
+    const masked = (values: ArrayLike<number>, mask: Uint8Array, bool: boolean) =>
+      Array.from(values, (v, i) => (mask[i] ? null : bool ? v !== 0 : v));
+    switch (column.kind) {
+      case "categorical":
+        out[name] = {
+          dtype: typeof column.categories[0] === "number" ? "float" : "str",
+          values: Array.from(column.codes, (code) => (code < 0 ? null : column.categories[code]!)),
+        };
+        break;
+      case "string":
+        out[name] = { dtype: "str", values: column.values };
+        break;
+      case "numeric":
+        out[name] = { dtype: /int/.test(column.dtype) ? "int" : "float", values: Array.from(column.values) };
+        break;
+      case "boolean":
+        out[name] = { dtype: "bool", values: Array.from(column.values, (v) => v !== 0) };
+        break;
+      case "nullable-integer":
+        out[name] = { dtype: "int", values: masked(column.values, column.mask, false) };
+        break;
+      case "nullable-boolean":
+        out[name] = { dtype: "bool", values: masked(column.values, column.mask, true) };
+        break;
+    }
+  }
+  return out;
 }
 
 /**
@@ -174,7 +228,11 @@ export async function prepareRun(
       built = trained.model;
     } else {
       const derived = await derive(spec, collection, steps, train[1] - train[0]);
-      built = createModel(spec.entry, { ...derived, ...spec.model.initArgs }, "model.model.init_args", {
+      // A derived argument given as null (upstream's printed configs show n_batch: null) is derived.
+      const given = Object.entries(spec.model.initArgs).filter(
+        ([name, value]) => !(value === null && (spec.entry.derived as readonly string[]).includes(name)),
+      );
+      built = createModel(spec.entry, { ...derived, ...Object.fromEntries(given) }, "model.model.init_args", {
         seed: spec.seed ?? 0,
       });
     }

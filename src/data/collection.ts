@@ -389,6 +389,12 @@ export class DistributedAnnDataCollection {
   }
 
   /** The open shard `index`, opening (and validating) it if needed; marks it most recently used. */
+  /** The columns of shard 0's var dataframe (upstream's `schema.attr_values["var"]`), by name. */
+  async varColumns(): Promise<Map<string, DataFrameColumn>> {
+    const { file } = await this.shard(0);
+    return new Map(file.var.columns.map((name) => [name, file.var.column(name)]));
+  }
+
   private async shard(index: number): Promise<Shard> {
     const hit = this.cache.get(index);
     if (hit !== undefined) {

@@ -25,6 +25,12 @@ export interface TrainerContext {
   /** Replicas (processes or threads) training the model together, and this one's rank. */
   readonly numReplicas: number;
   readonly replicaRank: number;
+  /**
+   * Whether this model holds the state of every replica's cells now: in a single process always; in
+   * a group of replicas at rank 0 after an epoch's merge (onTrainEpochEnd); never in a partial run
+   * (--replica_rank), whose parts only `cellarium merge` combines.
+   */
+  readonly wholeRun: boolean;
   /** Writes a text output atomically; models do no file I/O of their own (they also run in browsers). */
   writeTextFile(path: string, text: string): Promise<void>;
 }
@@ -50,12 +56,22 @@ export interface CellariumModel {
   randomState?(): JsonValue;
   setRandomState?(state: JsonValue): void;
   onTrainStart?(context: TrainerContext): void;
+  onTrainEpochStart?(context: TrainerContext): void;
   onTrainBatchEnd?(context: TrainerContext): void;
   onTrainEpochEnd?(context: TrainerContext): void;
   /** Runs once after the last training step (e.g. OnePassMeanVarStd writes its CSV). */
   onTrainEnd?(context: TrainerContext): Promise<void> | void;
   /** Streaming models: fold another replica's statistics into this one, exactly. */
   merge?(other: CellariumModel): void;
+  /**
+   * Streaming models whose later epochs build on what the earlier ones found over the whole run
+   * (HVGSeuratV3's second pass clips at values fitted on the merged first pass): the part of the
+   * state every replica must hold alike. After each epoch's merge and hooks, and when a run
+   * starts or resumes, the trainer gives rank 0's to the other replicas; a partial run may start
+   * from a merged checkpoint at an epoch boundary, every part taking only this part of its state.
+   */
+  sharedState?(): Record<string, Tensor>;
+  loadSharedState?(state: Record<string, Tensor>): void;
   /**
    * A named attribute, as `!CheckpointLoader` (attr `model.mean_g`) and `cellarium inspect --attr`
    * evaluate it; an unknown name is a ConfigError listing attributeNames().

@@ -3,6 +3,7 @@
 // hierarchical order (hierarchical-merge.ts). Parts must come from one run: the same model class,
 // config fingerprint, replica count, var_names_g and position, and each rank exactly once.
 
+import { writeFileAtomic } from "../data/atomic-file.js";
 import type { JsonValue } from "../data/batch.js";
 import { ArgumentError, CheckpointError, SchemaMismatchError } from "../errors.js";
 import type { CellariumModel } from "../models/model.js";
@@ -103,6 +104,19 @@ export async function mergePartials(
   }
   parts.sort((a, b) => a.partial.rank - b.partial.rank);
   const model = mergeHierarchically(parts.map((p) => p.model));
+  // The parts ended an epoch each on their own cells; what a model does at an epoch's end with
+  // the whole run's state (HVGSeuratV3 fits its first pass) happens now, once.
+  const { epoch, batchesConsumed, globalStep } = parts[0]!.checkpoint.position;
+  if (epoch > 0 && batchesConsumed === 0) {
+    model.onTrainEpochEnd?.({
+      epoch: epoch - 1,
+      globalStep,
+      numReplicas: 1,
+      replicaRank: 0,
+      wholeRun: true,
+      writeTextFile: writeFileAtomic,
+    });
+  }
   // The whole run's state under the split it was computed with: a resume continues with
   // devices: N, each replica's position counting its own batches.
   const checkpoint = { ...parts[0]!.checkpoint, modelState: model.stateDict(), parallel: { numReplicas } };

@@ -29,4 +29,9 @@ export interface ReplicaGroup {
    * left unchanged); null at other ranks. What a checkpoint taken mid-epoch stores.
    */
   mergedState(model: CellariumModel, empty: boolean): Promise<Record<string, Tensor> | null>;
+  /**
+   * Streaming models with a sharedState: every replica loads rank 0's (sent down the merge tree's
+   * edges, each replica forwarding it to the ranks it receives merges from).
+   */
+  broadcastShared(model: CellariumModel): Promise<void>;
 }

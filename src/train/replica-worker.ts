@@ -64,10 +64,12 @@ async function run(): Promise<void> {
       createModel: setup.createModel,
     });
     const trainer = new Trainer({ ...setup.trainerOptions, replicaGroup });
-    const result = await trainer.fit(setup.module, setup.data, {
-      ...(setup.ckptPath !== undefined && { ckptPath: setup.ckptPath }),
-      ...(setup.val !== undefined && { val: setup.val }),
-    });
+    const result = await trainer
+      .fit(setup.module, setup.data, {
+        ...(setup.ckptPath !== undefined && { ckptPath: setup.ckptPath }),
+        ...(setup.val !== undefined && { val: setup.val }),
+      })
+      .finally(() => replicaGroup.close());
     const model = setup.module.model;
     const modelState =
       init.rank === 0

@@ -72,7 +72,10 @@ export class ThreadReplicaGroup implements ReplicaGroup {
   private readonly control: Int32Array;
   private readonly shared: Float64Array | null;
   private readonly up: MessagePort | null;
+  private readonly down: ReadonlyMap<number, MessagePort>;
   private readonly mailboxes = new Map<number, Mailbox>();
+  /** What rank 0 sends down (broadcastShared), arriving on the port this replica sends merges up. */
+  private readonly fromParent: Mailbox | null;
   private readonly createModel: ModelFactory;
   private half = 0;
 
@@ -82,6 +85,8 @@ export class ThreadReplicaGroup implements ReplicaGroup {
     this.control = options.control;
     this.shared = options.shared;
     this.up = options.up;
+    this.down = options.down;
+    this.fromParent = options.up === null ? null : new Mailbox(options.up);
     this.createModel = options.createModel;
     for (const [rank, port] of options.down) this.mailboxes.set(rank, new Mailbox(port));
   }
@@ -175,9 +180,7 @@ export class ThreadReplicaGroup implements ReplicaGroup {
     for (const from of receivesFrom) {
       const state = await this.mailboxes.get(from)!.next();
       if (state === null) continue;
-      const tensors = Object.fromEntries(
-        Object.entries(state).map(([name, t]) => [name, new Tensor(t.data, t.shape)]),
-      );
+      const tensors = tensorsOf(state);
       if (empty) model.loadStateDict(tensors);
       else {
         const other = this.createModel(
@@ -194,6 +197,25 @@ export class ThreadReplicaGroup implements ReplicaGroup {
     return empty;
   }
 
+  /** Closes the ports to the other replicas (their listeners would keep the thread alive). */
+  close(): void {
+    this.up?.close();
+    for (const port of this.down.values()) port.close();
+  }
+
+  async broadcastShared(model: CellariumModel): Promise<void> {
+    let state: NonNullable<StateMessage>;
+    if (this.fromParent === null) state = message(model.sharedState!());
+    else {
+      const received = await this.fromParent.next();
+      if (received === null) throw new CellariumError(`replica ${this.rank}: received no shared state`);
+      state = received;
+      model.loadSharedState!(tensorsOf(state));
+    }
+    // postMessage copies the arrays: the children never share this replica's memory.
+    for (const port of this.down.values()) port.postMessage(state);
+  }
+
   async mergedState(model: CellariumModel, empty: boolean): Promise<Record<string, Tensor> | null> {
     const copy = this.createModel(
       model.className,
@@ -207,10 +229,17 @@ export class ThreadReplicaGroup implements ReplicaGroup {
 }
 
 function stateMessage(model: CellariumModel): StateMessage {
+  return message(model.stateDict());
+}
+
+function message(state: Record<string, Tensor>): NonNullable<StateMessage> {
   const out: NonNullable<StateMessage> = {};
-  for (const [name, t] of Object.entries(model.stateDict()))
-    out[name] = { data: t.data, shape: [...t.shape] };
+  for (const [name, t] of Object.entries(state)) out[name] = { data: t.data, shape: [...t.shape] };
   return out;
+}
+
+function tensorsOf(state: NonNullable<StateMessage>): Record<string, Tensor> {
+  return Object.fromEntries(Object.entries(state).map(([name, t]) => [name, new Tensor(t.data, t.shape)]));
 }
 
 /** A state dict that shares no memory with the model it came from. */

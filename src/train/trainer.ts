@@ -369,13 +369,19 @@ export class Trainer {
         globalStep: position.globalStep,
         numReplicas,
         replicaRank: rank,
+        wholeRun: !o.partial && rank === 0,
         writeTextFile: writeFileAtomic,
       });
+      // Rank 0's shared part of a streaming state (model.sharedState) to every replica.
+      const share = async () => {
+        if (group && streaming && model.sharedState) await group.broadcastShared(model);
+      };
       const start = performance.now();
       let cells = 0;
       let done = maxSteps === 0;
       model.train(true);
       model.onTrainStart?.(context());
+      await share();
       const perEpoch = data.batchesPerEpoch;
       const limit = limitOf(o.limitTrainBatches, perEpoch, "limit_train_batches");
       const valEvery = valCheckBatches(o.valCheckInterval, limit);
@@ -410,6 +416,7 @@ export class Trainer {
         let consumed = position.batchesConsumed;
         let lossSum = 0;
         let lossCount = 0;
+        model.onTrainEpochStart?.(context());
         if (consumed < limit) {
           for await (const raw of data.epochBatches({ epoch, batchesConsumed: consumed })) {
             let batch: Batch;
@@ -497,6 +504,7 @@ export class Trainer {
           // next epoch's start.
           if (group && streaming) await reduce();
           model.onTrainEpochEnd?.(context());
+          await share();
           position = { epoch: epoch + 1, batchesConsumed: 0, globalStep: position.globalStep };
           const seconds = (performance.now() - start) / 1000;
           progress.log({ stage: "fit", epoch, batch: consumed, total: limit, cells, seconds });
@@ -717,6 +725,20 @@ async function restore(
   const written = describeParallel(checkpoint.parallel);
   const wanted = describeParallel(parallel);
   const fingerprints = [checkpoint.parallel?.partial?.fingerprint, parallel?.partial?.fingerprint];
+  // A merged checkpoint at an epoch boundary starts the parts of the next epochs of a model whose
+  // later epochs need only the shared part of the state (the position does not depend on the
+  // split there): every part takes that part and nothing else, so no cell is counted twice.
+  const sharedStart =
+    parallel?.partial !== undefined &&
+    checkpoint.parallel?.partial === undefined &&
+    checkpoint.position.batchesConsumed === 0 &&
+    model.sharedState !== undefined;
+  if (sharedStart) {
+    checkResumeConfig(path, checkpoint.config, config);
+    const names = Object.keys(model.sharedState!());
+    model.loadSharedState!(Object.fromEntries(names.map((name) => [name, checkpoint.modelState[name]!])));
+    return checkpoint.position;
+  }
   if (written !== wanted || fingerprints[0] !== fingerprints[1]) {
     throw new CheckpointError(
       `${path}: written by a run of ${written}${fingerprints[0] ? ` (config ${fingerprints[0]})` : ""}, cannot resume a run of ${wanted}${fingerprints[1] ? ` (config ${fingerprints[1]})` : ""}`,

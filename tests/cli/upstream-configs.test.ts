@@ -551,7 +551,7 @@ test("upstream's test_cli dict configs run through main(dict), strings coerced, 
 test("a model upstream has and cellarium-ts does not yet is named as such", async () => {
   for (const args of [
     ["scvi", "fit", "--config", "x.yaml"],
-    ["hvg_seurat_v3", "fit"],
+    ["socam", "fit"],
   ]) {
     const lines: string[] = [];
     const write = process.stderr.write;

@@ -57,6 +57,7 @@ const context = (written: Map<string, string>, replicaRank = 0): TrainerContext 
   globalStep: 0,
   numReplicas: 1,
   replicaRank,
+  wholeRun: replicaRank === 0,
   writeTextFile: async (path, text) => {
     written.set(path, text);
   },

@@ -78,6 +78,13 @@ export const boolean: Reader<boolean> = (value, where) => {
   fail(where, "true or false", value);
 };
 
+/** An integer, or a list of them (upstream's `int | list[int]`). */
+export const integers: Reader<number | number[]> = (value, where) => {
+  if (!Array.isArray(value)) return integer(value, where);
+  if (value.length === 0) fail(where, "an integer or a non-empty list of integers", value);
+  return value.map((v, i) => integer(v, `${where}[${i}]`));
+};
+
 export const string: Reader<string> = (value, where) => {
   if (typeof value !== "string") fail(where, "a string", value);
   return value;

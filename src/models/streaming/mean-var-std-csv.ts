@@ -29,7 +29,8 @@ export function formatMeanVarStdCsv(
   return `${lines.join("\n")}\n`;
 }
 
-function csvField(text: string): string {
+/** A CSV field as pandas writes it: quoted (quotes doubled) when it holds a comma, a quote or a line break. */
+export function csvField(text: string): string {
   return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 

@@ -1,0 +1,464 @@
+// HVGSeuratV3 (upstream's cellarium.ml.models.HVGSeuratV3): scanpy's highly variable genes with
+// flavor seurat_v3 / seurat_v3_paper, streamed in two passes over raw counts (two epochs).
+//   epoch 0: per batch category, float64 sums of x and x^2 per gene and the cells;
+//   its end:  LOESS of log10 variance on log10 mean -> regularized std and clip value per gene
+//             (src/models/hvg/seurat-v3.ts), once the model holds the whole run's first pass;
+//   epoch 1: sums of min(x, clip) and its square;
+//   its end:  normalized variances, ranks, selection; onTrainEnd writes upstream's CSVs.
+// Both passes are sums, so replicas and partial runs merge. Upstream keeps the pass in the
+// trainer's epoch; the state here records it (passes_complete) so that a checkpoint, a merge of
+// partial runs and a resume know which sums are final: after pass 1 every replica holds the same
+// first-pass state (the trainer sends rank 0's, sharedState), and merges add only pass-2 sums.
+
+import type { Batch, BatchValue, JsonValue } from "../data/batch.js";
+import { requireCounts } from "../data/check-block.js";
+import { type Matrix, storedForm } from "../data/matrix.js";
+import { ArgumentError, CheckpointError, DataValueError } from "../errors.js";
+import { Tensor } from "../tensor/tensor.js";
+import { formatHvgCsv, type VarColumns } from "./hvg/hvg-csv.js";
+import {
+  fitClipValues,
+  type HvgFlavor,
+  type HvgTable,
+  meanVariance,
+  normalizedVariance,
+  selectGenes,
+} from "./hvg/seurat-v3.js";
+import {
+  type CellariumModel,
+  lookupAttribute,
+  type ModelAttribute,
+  type ModelOutput,
+  type TrainerContext,
+} from "./model.js";
+import { checkVarNames } from "./validate.js";
+
+export interface HVGSeuratV3Options {
+  readonly var_names_g: readonly string[];
+  /** Genes to select; a list gives one selection (and one CSV) per value. */
+  readonly n_top_genes: number | readonly number[];
+  /** Batch categories (upstream links it from data.batch_keys.batch_index_n); default 1. */
+  readonly n_batch?: number;
+  readonly flavor?: HvgFlavor;
+  /** Whether batches carry batch_index_n (codes in [0, n_batch)); default false: one batch. */
+  readonly use_batch_key?: boolean;
+  /** LOESS span; default 0.3. */
+  readonly span?: number;
+  /** Where fit writes `<stem>__top<n>.csv` and `<stem>__top<n>__hvg_only.csv`; null for none. */
+  readonly output_path?: string | null;
+  /** Batches with fewer cells take no part in the ranking; default 2. */
+  readonly batch_n_cell_minimum?: number;
+  /** A gene needs to rank among the top n in this many batches to be selected; default 1. */
+  readonly n_batch_minimum?: number;
+  /** Columns of the data's adata.var appended to the CSVs (upstream joins the first shard's var). */
+  readonly var_columns?: VarColumns | null;
+  /** Receives the non-integer-counts warning; default console.warn. */
+  readonly warn?: (message: string) => void;
+}
+
+/** The state's per-batch sums, by upstream's buffer names. */
+const SUMS = [
+  "x_sums_bg",
+  "x_squared_sums_bg",
+  "clip_val_bg",
+  "reg_std_bg",
+  "counts_sum_bg",
+  "sq_counts_sum_bg",
+] as const;
+type SumName = (typeof SUMS)[number];
+/** What every replica holds alike once the first pass is complete. */
+const FIRST_PASS = [
+  "x_sums_bg",
+  "x_squared_sums_bg",
+  "x_size_b",
+  "clip_val_bg",
+  "reg_std_bg",
+  "passes_complete",
+];
+
+export class HVGSeuratV3 implements CellariumModel {
+  readonly className = "HVGSeuratV3";
+  readonly var_names_g: readonly string[];
+  readonly n_top_genes: readonly number[];
+  readonly n_batch: number;
+  readonly flavor: HvgFlavor;
+  readonly use_batch_key: boolean;
+  readonly span: number;
+  readonly output_path: string | null;
+  readonly batch_n_cell_minimum: number;
+  readonly n_batch_minimum: number;
+  readonly var_columns: VarColumns | null;
+  private readonly warn: (message: string) => void;
+  private warnedNonInteger = false;
+  private readonly sums: Record<SumName, Float64Array>;
+  private readonly x_size_b: Float64Array;
+  /** 0: accumulating pass 1; 1: pass 1 fitted, accumulating pass 2; 2: both done. */
+  private passes = 0;
+  /** The epoch the trainer is in (onTrainEpochStart); null outside a fit. */
+  private epoch: number | null = null;
+  private tables: Map<number, HvgTable> | null = null;
+
+  constructor(options: HVGSeuratV3Options) {
+    this.var_names_g = options.var_names_g;
+    const top = typeof options.n_top_genes === "number" ? [options.n_top_genes] : options.n_top_genes;
+    // Upstream: sorted(set(n_top_genes)).
+    this.n_top_genes = [...new Set(top)].sort((a, b) => a - b);
+    for (const n of this.n_top_genes) {
+      if (!Number.isSafeInteger(n) || n < 1)
+        throw new ArgumentError(`HVGSeuratV3: n_top_genes must be positive integers, got ${n}`);
+    }
+    if (this.n_top_genes.length === 0) throw new ArgumentError("HVGSeuratV3: n_top_genes is an empty list");
+    this.n_batch = options.n_batch ?? 1;
+    if (!Number.isSafeInteger(this.n_batch) || this.n_batch < 1)
+      throw new ArgumentError(`HVGSeuratV3: n_batch must be a positive integer, got ${this.n_batch}`);
+    this.flavor = options.flavor ?? "seurat_v3";
+    if (this.flavor !== "seurat_v3" && this.flavor !== "seurat_v3_paper")
+      throw new ArgumentError(
+        `HVGSeuratV3: flavor must be seurat_v3 or seurat_v3_paper, got ${String(this.flavor)}`,
+      );
+    this.use_batch_key = options.use_batch_key ?? false;
+    if (this.use_batch_key && this.n_batch < 2) {
+      throw new ArgumentError(
+        `HVGSeuratV3: use_batch_key is true but n_batch is ${this.n_batch}: add batch_index_n (attr obs, key <batch column>, convert_fn categories_to_codes) to data.batch_keys`,
+      );
+    }
+    this.span = options.span ?? 0.3;
+    if (!(this.span > 0)) throw new ArgumentError(`HVGSeuratV3: span must be positive, got ${this.span}`);
+    this.output_path = options.output_path === undefined ? "hvg_seurat_v3_output.csv" : options.output_path;
+    if (this.output_path !== null && !this.output_path.endsWith(".csv"))
+      throw new ArgumentError(`HVGSeuratV3: output_path must end with .csv, got "${this.output_path}"`);
+    this.batch_n_cell_minimum = options.batch_n_cell_minimum ?? 2;
+    this.n_batch_minimum = options.n_batch_minimum ?? 1;
+    if (this.n_batch_minimum > this.n_batch)
+      throw new ArgumentError(
+        `HVGSeuratV3: n_batch_minimum (${this.n_batch_minimum}) cannot exceed n_batch (${this.n_batch})`,
+      );
+    this.var_columns = options.var_columns ?? null;
+    this.warn = options.warn ?? ((message) => console.warn(message));
+    const size = this.n_batch * this.var_names_g.length;
+    this.sums = Object.fromEntries(SUMS.map((name) => [name, new Float64Array(size)])) as Record<
+      SumName,
+      Float64Array
+    >;
+    this.x_size_b = new Float64Array(this.n_batch);
+  }
+
+  initArgs(): Record<string, JsonValue> {
+    return {
+      var_names_g: [...this.var_names_g],
+      n_top_genes: this.n_top_genes.length === 1 ? this.n_top_genes[0]! : [...this.n_top_genes],
+      n_batch: this.n_batch,
+      flavor: this.flavor,
+      use_batch_key: this.use_batch_key,
+      span: this.span,
+      output_path: this.output_path,
+      batch_n_cell_minimum: this.batch_n_cell_minimum,
+      n_batch_minimum: this.n_batch_minimum,
+      var_columns: this.var_columns as JsonValue,
+    };
+  }
+
+  resetParameters(): void {
+    for (const name of SUMS) this.sums[name].fill(0);
+    this.x_size_b.fill(0);
+    this.passes = 0;
+    this.tables = null;
+  }
+
+  onTrainEpochStart(context: TrainerContext): void {
+    this.epoch = context.epoch;
+  }
+
+  forward(batch: Batch): ModelOutput {
+    checkVarNames(this.className, this.var_names_g, batch.var_names_g);
+    const batch_n = this.batchCodes(batch);
+    requireCounts(this.className, batch.x_ng, batch.var_names_g);
+    if (this.passes === 2 || (this.epoch ?? 0) > 1)
+      throw new ArgumentError(
+        `HVGSeuratV3 makes two passes over the data, but the trainer is in epoch ${this.epoch ?? 2}: set trainer.max_epochs to 2`,
+      );
+    if (this.epoch !== null && this.epoch !== this.passes) {
+      throw new ArgumentError(
+        `HVGSeuratV3: epoch ${this.epoch} is pass ${this.epoch + 1}, but the model holds pass ${this.passes + 1}: a partial run (--replica_rank/--num_replicas) cannot fit the first pass's LOESS on its part alone. Run the parts with --trainer.max_epochs 1, cellarium merge them, then run the parts again with --ckpt_path <merged checkpoint>`,
+      );
+    }
+    this.accumulate(batch.x_ng, batch_n, this.passes === 0 ? null : this.sums.clip_val_bg);
+    return {};
+  }
+
+  /** The batch category of each cell: batch_index_n's codes, or all 0 without a batch key. */
+  private batchCodes(batch: Batch): Int32Array | null {
+    const codes: BatchValue | undefined = batch.batch_index_n;
+    if (!this.use_batch_key) {
+      if (codes !== undefined)
+        throw new ArgumentError(
+          "HVGSeuratV3: the batches carry batch_index_n but use_batch_key is false: set use_batch_key: true or remove batch_index_n from data.batch_keys",
+        );
+      return null;
+    }
+    if (codes === undefined)
+      throw new ArgumentError(
+        "HVGSeuratV3: use_batch_key is true but the batches carry no batch_index_n: add it to data.batch_keys (attr obs, key <batch column>, convert_fn categories_to_codes)",
+      );
+    if (!(codes instanceof Int32Array || codes instanceof Float32Array || codes instanceof Float64Array))
+      throw new ArgumentError(
+        "HVGSeuratV3: batch_index_n must be category codes (convert_fn categories_to_codes) or integers",
+      );
+    const out = codes instanceof Int32Array ? codes : Int32Array.from(codes);
+    for (let i = 0; i < codes.length; i++) {
+      const code = codes[i]!;
+      if (!(Number.isInteger(code) && code >= 0 && code < this.n_batch))
+        throw new DataValueError(
+          `HVGSeuratV3: batch_index_n of cell ${i} of the batch is ${code}, outside the ${this.n_batch} batch categories (a missing category?)`,
+          { row: i },
+        );
+    }
+    return out;
+  }
+
+  /** Adds a block's x (clip null) or min(x, clip) to the pass's sums, cell by cell into its batch's row. */
+  private accumulate(x: Matrix, batch_n: Int32Array | null, clip_bg: Float64Array | null): void {
+    const g = this.var_names_g.length;
+    const sums = clip_bg === null ? this.sums.x_sums_bg : this.sums.counts_sum_bg;
+    const squares = clip_bg === null ? this.sums.x_squared_sums_bg : this.sums.sq_counts_sum_bg;
+    const stored = storedForm(x);
+    let fractional = false;
+    for (let i = 0; i < stored.nRows; i++) {
+      const b = batch_n === null ? 0 : batch_n[i]!;
+      const base = b * g;
+      const [start, end] =
+        stored.format === "csr" ? [stored.indptr[i]!, stored.indptr[i + 1]!] : [i * g, (i + 1) * g];
+      const data = stored.data;
+      for (let p = start; p < end; p++) {
+        const at = base + (stored.format === "csr" ? stored.indices[p]! : p - start);
+        let v = data[p]!;
+        fractional ||= Math.trunc(v) !== v;
+        if (clip_bg !== null && v > clip_bg[at]!) v = clip_bg[at]!;
+        sums[at]! += v;
+        squares[at]! += v * v;
+      }
+      if (clip_bg === null) this.x_size_b[b]!++;
+    }
+    if (fractional && !this.warnedNonInteger) {
+      this.warnedNonInteger = true;
+      this.warn(
+        "warning: HVGSeuratV3 expects raw counts, but non-integer values were found (as scanpy warns)",
+      );
+    }
+  }
+
+  /**
+   * The epoch is over. With the whole run's sums (not a partial run's part), pass 1 ends in the
+   * LOESS fit of every batch and pass 2 in the ranking.
+   */
+  onTrainEpochEnd(context: TrainerContext): void {
+    if (!context.wholeRun) return;
+    if (this.passes === 0) this.finishFirstPass();
+    else if (this.passes === 1) {
+      this.passes = 2;
+      this.tables = null;
+    }
+  }
+
+  private finishFirstPass(): void {
+    const g = this.var_names_g.length;
+    const { clip_val_bg, reg_std_bg, x_sums_bg, x_squared_sums_bg } = this.sums;
+    // A batch too small to take part clips nothing (upstream's +inf).
+    clip_val_bg.fill(Number.POSITIVE_INFINITY);
+    reg_std_bg.fill(0);
+    for (let b = 0; b < this.n_batch; b++) {
+      const n = this.x_size_b[b]!;
+      if (n < this.batch_n_cell_minimum) continue;
+      const row = (a: Float64Array) => a.subarray(b * g, (b + 1) * g);
+      const fit = fitClipValues(row(x_sums_bg), row(x_squared_sums_bg), n, this.span);
+      clip_val_bg.set(fit.clip_val_g, b * g);
+      reg_std_bg.set(fit.reg_std_g, b * g);
+    }
+    this.passes = 1;
+  }
+
+  /** The ranking for n_top_genes `n` (one of the model's), from the completed passes. */
+  table(n: number): HvgTable {
+    if (this.passes < 2)
+      throw new ArgumentError(`HVGSeuratV3: the selection needs both passes; ${this.passes} complete`);
+    if (!this.n_top_genes.includes(n))
+      throw new ArgumentError(`HVGSeuratV3: n_top_genes ${n} is not one of ${this.n_top_genes.join(", ")}`);
+    this.tables ??= new Map();
+    let table = this.tables.get(n);
+    if (!table) {
+      table = selectGenes(this.normalizedVariances(), n, this.flavor, this.n_batch_minimum);
+      this.tables.set(n, table);
+    }
+    return table;
+  }
+
+  /** Per batch that takes part, the normalized variance of every gene. */
+  private normalizedVariances(): Float64Array[] {
+    const g = this.var_names_g.length;
+    const out: Float64Array[] = [];
+    for (let b = 0; b < this.n_batch; b++) {
+      const n = this.x_size_b[b]!;
+      if (n < this.batch_n_cell_minimum) continue;
+      const row = (name: SumName) => this.sums[name].subarray(b * g, (b + 1) * g);
+      const mean_g = row("x_sums_bg").map((s) => s / n);
+      out.push(
+        normalizedVariance(mean_g, row("reg_std_bg"), row("counts_sum_bg"), row("sq_counts_sum_bg"), n),
+      );
+    }
+    return out;
+  }
+
+  /** scanpy's means and variances (ddof 1) over every cell, whatever its batch. */
+  overallMeanVariance(): { mean_g: Float64Array; var_g: Float64Array } {
+    const g = this.var_names_g.length;
+    const sums = new Float64Array(g);
+    const squares = new Float64Array(g);
+    let n = 0;
+    for (let b = 0; b < this.n_batch; b++) {
+      n += this.x_size_b[b]!;
+      for (let j = 0; j < g; j++) {
+        sums[j]! += this.sums.x_sums_bg[b * g + j]!;
+        squares[j]! += this.sums.x_squared_sums_bg[b * g + j]!;
+      }
+    }
+    return meanVariance(sums, squares, n);
+  }
+
+  parameters(): Tensor[] {
+    return [];
+  }
+
+  train(): void {}
+
+  attribute(name: string): ModelAttribute {
+    return lookupAttribute(this.className, this.attributeTable(), name);
+  }
+
+  attributeNames(): readonly string[] {
+    return Object.keys(this.attributeTable());
+  }
+
+  private attributeTable(): Record<string, () => ModelAttribute> {
+    const first = this.n_top_genes[0]!;
+    const selected = (n: number) => {
+      const table = this.table(n);
+      return Array.from(table.order)
+        .filter((j) => table.highly_variable[j] === 1)
+        .map((j) => this.var_names_g[j]!);
+    };
+    const perGene = (data: Float64Array | Int32Array | Uint8Array) =>
+      new Tensor(Float64Array.from(data), [data.length]);
+    return {
+      // The selected genes in rank order: what Filter's filter_list takes (!CheckpointLoader).
+      highly_variable_genes: () => selected(first),
+      ...Object.fromEntries(
+        this.n_top_genes.map((n) => [`highly_variable_genes_top${n}`, () => selected(n)]),
+      ),
+      highly_variable: () => perGene(this.table(first).highly_variable),
+      highly_variable_rank: () => perGene(this.table(first).highly_variable_rank),
+      highly_variable_nbatches: () => perGene(this.table(first).highly_variable_nbatches),
+      variances_norm: () => perGene(this.table(first).variances_norm),
+      means: () => perGene(this.overallMeanVariance().mean_g),
+      variances: () => perGene(this.overallMeanVariance().var_g),
+      x_size: () => this.x_size_b.reduce((a, b) => a + b, 0),
+      var_names_g: () => this.var_names_g,
+    };
+  }
+
+  stateDict(): Record<string, Tensor> {
+    const shape = [this.n_batch, this.var_names_g.length];
+    return {
+      ...Object.fromEntries(SUMS.map((name) => [name, new Tensor(this.sums[name], shape)])),
+      x_size_b: new Tensor(this.x_size_b, [this.n_batch]),
+      passes_complete: new Tensor(Float64Array.of(this.passes), [1]),
+    };
+  }
+
+  loadStateDict(state: Record<string, Tensor>): void {
+    const size = this.n_batch * this.var_names_g.length;
+    const get = (name: string, length: number): Float64Array => {
+      const tensor = state[name];
+      if (!tensor || !(tensor.data instanceof Float64Array) || tensor.data.length !== length)
+        throw new CheckpointError(
+          `HVGSeuratV3: state "${name}" is missing or not ${length} float64 values (n_batch ${this.n_batch} x ${this.var_names_g.length} genes)`,
+        );
+      return tensor.data;
+    };
+    const passes = get("passes_complete", 1)[0]!;
+    if (passes !== 0 && passes !== 1 && passes !== 2)
+      throw new CheckpointError(`HVGSeuratV3: state "passes_complete" is ${passes}, not 0, 1 or 2`);
+    for (const name of SUMS) this.sums[name].set(get(name, size));
+    this.x_size_b.set(get("x_size_b", this.n_batch));
+    this.passes = passes;
+    this.tables = null;
+  }
+
+  sharedState(): Record<string, Tensor> {
+    const state = this.stateDict();
+    return Object.fromEntries(FIRST_PASS.map((name) => [name, state[name]!]));
+  }
+
+  loadSharedState(state: Record<string, Tensor>): void {
+    this.loadStateDict({ ...this.stateDict(), ...state });
+  }
+
+  /**
+   * Adds another replica's sums. In pass 1 both hold parts of the first pass, which add; once the
+   * first pass is fitted both hold the same first pass (the trainer shares it), so only the
+   * second pass's sums add.
+   */
+  merge(other: CellariumModel): void {
+    if (!(other instanceof HVGSeuratV3))
+      throw new ArgumentError(`HVGSeuratV3.merge: cannot merge a ${other.className}`);
+    checkVarNames("HVGSeuratV3.merge", this.var_names_g, other.var_names_g);
+    if (other.n_batch !== this.n_batch)
+      throw new ArgumentError(`HVGSeuratV3.merge: n_batch ${other.n_batch} differs from ${this.n_batch}`);
+    if (other.passes !== this.passes)
+      throw new ArgumentError(
+        `HVGSeuratV3.merge: a replica with ${other.passes} complete passes cannot merge into one with ${this.passes}`,
+      );
+    const add = (name: SumName) => {
+      const mine = this.sums[name];
+      const theirs = other.sums[name];
+      for (let i = 0; i < mine.length; i++) mine[i]! += theirs[i]!;
+    };
+    if (this.passes === 0) {
+      add("x_sums_bg");
+      add("x_squared_sums_bg");
+      for (let b = 0; b < this.n_batch; b++) this.x_size_b[b]! += other.x_size_b[b]!;
+      return;
+    }
+    for (const name of ["x_sums_bg", "x_squared_sums_bg", "clip_val_bg"] as const) {
+      const mine = this.sums[name];
+      const theirs = other.sums[name];
+      for (let i = 0; i < mine.length; i++) {
+        if (mine[i] !== theirs[i])
+          throw new ArgumentError(
+            `HVGSeuratV3.merge: the replicas' first passes differ (${name}[${i}]: ${mine[i]} vs ${theirs[i]}); parts of the second pass must all start from the same merged first pass`,
+          );
+      }
+    }
+    add("counts_sum_bg");
+    add("sq_counts_sum_bg");
+    this.tables = null;
+  }
+
+  async onTrainEnd(context: TrainerContext): Promise<void> {
+    if (this.output_path === null || this.passes < 2 || context.replicaRank !== 0) return;
+    const { mean_g, var_g } = this.overallMeanVariance();
+    for (const n of this.n_top_genes) {
+      const table = this.table(n);
+      const columns = {
+        var_names_g: this.var_names_g,
+        means: mean_g,
+        variances: var_g,
+        table,
+        withBatches: this.n_batch > 1,
+        varColumns: this.var_columns,
+      };
+      const stem = this.output_path.slice(0, -".csv".length);
+      await context.writeTextFile(`${stem}__top${n}.csv`, formatHvgCsv(columns, false));
+      await context.writeTextFile(`${stem}__top${n}__hvg_only.csv`, formatHvgCsv(columns, true));
+    }
+  }
+}

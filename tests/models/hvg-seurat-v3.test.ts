@@ -1,0 +1,170 @@
+// HVGSeuratV3 as a library model: its sums against direct numpy-free arithmetic on a small batch,
+// the rules upstream adds to scanpy's (batches below batch_n_cell_minimum take no part and clip
+// nothing; n_batch_minimum), the merge of replicas in each pass, and its refusals. The equality with
+// scanpy's algorithm is tested end to end in tests/cli/hvg-seurat-v3.test.ts.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Batch } from "../../src/data/batch.js";
+import type { CsrMatrix } from "../../src/data/matrix.js";
+import { selectGenes } from "../../src/models/hvg/seurat-v3.js";
+import { HVGSeuratV3 } from "../../src/models/hvg-seurat-v3.js";
+import type { TrainerContext } from "../../src/models/model.js";
+
+const genes = Array.from({ length: 40 }, (_, j) => `g${j}`);
+
+/** Deterministic counts: cell i, gene j. */
+function counts(cells: number, offset: number): number[][] {
+  return Array.from({ length: cells }, (_, i) =>
+    genes.map((_, j) => ((i * 7 + j * 13 + offset) % 11 === 0 ? ((i + j) % 9) + 1 : 0)),
+  );
+}
+
+function csr(rows: number[][]): CsrMatrix {
+  const indptr = [0];
+  const indices: number[] = [];
+  const data: number[] = [];
+  for (const row of rows) {
+    row.forEach((v, j) => {
+      if (v !== 0) {
+        indices.push(j);
+        data.push(v);
+      }
+    });
+    indptr.push(indices.length);
+  }
+  return {
+    format: "csr",
+    nRows: rows.length,
+    nCols: genes.length,
+    indptr: Int32Array.from(indptr),
+    indices: Int32Array.from(indices),
+    data: Float32Array.from(data),
+  };
+}
+
+const context = (epoch: number, wholeRun = true): TrainerContext => ({
+  epoch,
+  globalStep: 0,
+  numReplicas: 1,
+  replicaRank: 0,
+  wholeRun,
+  writeTextFile: async () => {},
+});
+
+function batchOf(rows: number[][], codes?: number[]): Batch {
+  return { x_ng: csr(rows), var_names_g: genes, ...(codes && { batch_index_n: Int32Array.from(codes) }) };
+}
+
+/** Two passes over `parts` (each a list of batches) in one model, or one model per part merged. */
+function fit(
+  parts: Batch[][],
+  options: Partial<ConstructorParameters<typeof HVGSeuratV3>[0]> = {},
+): HVGSeuratV3 {
+  const make = () => new HVGSeuratV3({ var_names_g: genes, n_top_genes: 8, output_path: null, ...options });
+  const models = parts.map(() => make());
+  for (const epoch of [0, 1]) {
+    models.forEach((m, k) => {
+      m.onTrainEpochStart(context(epoch));
+      for (const b of parts[k]!) m.forward(b);
+    });
+    const root = models[0]!;
+    for (const m of models.slice(1)) root.merge(m);
+    root.onTrainEpochEnd(context(epoch));
+    // The trainer then gives every replica rank 0's first pass and resets the others' sums.
+    for (const m of models.slice(1)) {
+      m.resetParameters();
+      m.loadSharedState(root.sharedState());
+    }
+  }
+  return models[0]!;
+}
+
+test("the first pass's sums give upstream's mean and ddof-1 variance; clip values are mean + sqrt(n) reg_std", () => {
+  const rows = counts(30, 0);
+  const model = fit([[batchOf(rows)]]);
+  const mean = model.attribute("means") as { data: Float64Array };
+  const variance = model.attribute("variances") as { data: Float64Array };
+  for (let j = 0; j < genes.length; j++) {
+    const column = rows.map((r) => r[j]!);
+    const m = column.reduce((a, b) => a + b, 0) / 30;
+    const v = column.reduce((a, b) => a + (b - m) ** 2, 0) / 29;
+    assert.ok(Math.abs(mean.data[j]! - m) <= 1e-14 * Math.max(m, 1));
+    assert.ok(Math.abs(variance.data[j]! - v) <= 1e-12 * Math.max(v, 1));
+  }
+  const state = model.stateDict();
+  const clip = state.clip_val_bg!.data;
+  const std = state.reg_std_bg!.data;
+  for (let j = 0; j < genes.length; j++)
+    assert.ok(Math.abs(clip[j]! - (std[j]! * Math.sqrt(30) + mean.data[j]!)) <= 1e-12 * clip[j]!);
+});
+
+test("replicas merged in each pass give the sums of one model over all cells", () => {
+  const a = counts(25, 1);
+  const b = counts(20, 5);
+  const one = fit([[batchOf(a), batchOf(b)]]);
+  const two = fit([[batchOf(a)], [batchOf(b)]]);
+  for (const [name, t] of Object.entries(one.stateDict())) {
+    const other = two.stateDict()[name]!.data;
+    t.data.forEach((v, i) => {
+      assert.ok(Math.abs(v - other[i]!) <= 1e-12 * Math.max(Math.abs(v), 1), `${name}[${i}]`);
+    });
+  }
+  assert.deepEqual(one.attribute("highly_variable_genes"), two.attribute("highly_variable_genes"));
+});
+
+test("a batch below batch_n_cell_minimum clips nothing and takes no part in the ranking", () => {
+  const big = counts(30, 2);
+  const model = fit([[batchOf(big, Array(30).fill(0)), batchOf(counts(1, 3), [1])]], {
+    n_batch: 2,
+    use_batch_key: true,
+  });
+  const clip = model.stateDict().clip_val_bg!.data;
+  assert.ok(clip.subarray(genes.length).every((v) => v === Number.POSITIVE_INFINITY));
+  const alone = fit([[batchOf(big)]]);
+  // One batch takes part, so the ranks and selection are the single batch's.
+  assert.deepEqual(model.attribute("highly_variable_rank"), alone.attribute("highly_variable_rank"));
+  assert.deepEqual(model.attribute("highly_variable_genes"), alone.attribute("highly_variable_genes"));
+});
+
+test("selectGenes orders by median rank (seurat_v3) or by batches (seurat_v3_paper); n_batch_minimum filters", () => {
+  // 4 genes, 3 batches, top 2 per batch: gene 0 is top in one batch with rank 0; gene 1 is top in
+  // two batches with ranks 1 and 1; gene 2 is top in one batch with rank 1 (median 1); gene 3 in
+  // two with ranks 0, 0.
+  const norm = [
+    Float64Array.of(9, 5, 1, 2), // ranks 0, 1, 3, 2
+    Float64Array.of(1, 5, 2, 9), // ranks 3, 1, 2, 0
+    Float64Array.of(1, 2, 5, 9), // ranks 3, 2, 1, 0
+  ];
+  const v3 = selectGenes(norm, 2, "seurat_v3", 1);
+  assert.deepEqual(Array.from(v3.highly_variable_nbatches), [1, 2, 1, 2]);
+  assert.deepEqual(Array.from(v3.highly_variable_rank), [0, 1, 1, 0]);
+  // seurat_v3: rank 0 first (gene 3 with 2 batches before gene 0 with 1), then rank 1 (gene 1).
+  assert.deepEqual(Array.from(v3.order), [3, 0, 1, 2]);
+  assert.deepEqual(Array.from(v3.highly_variable), [1, 0, 0, 1]);
+  const paper = selectGenes(norm, 2, "seurat_v3_paper", 1);
+  assert.deepEqual(Array.from(paper.order), [3, 1, 0, 2]);
+  assert.deepEqual(Array.from(paper.highly_variable), [0, 1, 0, 1]);
+  // Top 3: genes 1 and 3 rank among them in all 3 batches, genes 0 and 2 in 1 and 2.
+  const strict = selectGenes(norm, 3, "seurat_v3", 3);
+  assert.deepEqual(Array.from(strict.highly_variable_nbatches), [1, 3, 2, 3]);
+  assert.deepEqual(Array.from(strict.highly_variable), [0, 1, 0, 1]);
+});
+
+test("HVGSeuratV3 refuses a third epoch, batch codes outside n_batch and a batch key it was not told of", () => {
+  const model = fit([[batchOf(counts(10, 0))]]);
+  model.onTrainEpochStart(context(2));
+  assert.throws(() => model.forward(batchOf(counts(2, 0))), /set trainer.max_epochs to 2/);
+  const batched = new HVGSeuratV3({ var_names_g: genes, n_top_genes: 5, n_batch: 2, use_batch_key: true });
+  assert.throws(() => batched.forward(batchOf(counts(2, 0), [0, 2])), /outside the 2 batch categories/);
+  assert.throws(() => batched.forward(batchOf(counts(2, 0))), /carry no batch_index_n/);
+  const plain = new HVGSeuratV3({ var_names_g: genes, n_top_genes: 5 });
+  assert.throws(() => plain.forward(batchOf(counts(2, 0), [0, 0])), /use_batch_key is false/);
+  assert.throws(() => new HVGSeuratV3({ var_names_g: genes, n_top_genes: 5, output_path: "x.tsv" }), /\.csv/);
+  assert.throws(
+    () => new HVGSeuratV3({ var_names_g: genes, n_top_genes: 5, n_batch_minimum: 2 }),
+    /cannot exceed/,
+  );
+  const negative = batchOf([[...genes.map(() => 0).slice(1), -1]]);
+  assert.throws(() => plain.forward(negative), /negative|counts/i);
+});
