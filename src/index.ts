@@ -1,6 +1,13 @@
 // The public API: hand-picked exports, pinned by tests/public-api.test.ts.
 
-export type { Batch, BatchValue, Transform, TransformState } from "./data/batch.js";
+export type {
+  Batch,
+  BatchPosition,
+  BatchValue,
+  StepContext,
+  Transform,
+  TransformState,
+} from "./data/batch.js";
 export type { CsrMatrix, DenseMatrix, Matrix } from "./data/matrix.js";
 export { densify, sparsify } from "./data/matrix.js";
 export {
