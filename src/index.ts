@@ -131,10 +131,13 @@ export {
 export * as linalg from "./tensor/linalg/index.js";
 export { Generator, type GeneratorState } from "./tensor/random.js";
 export { decodeSafetensors, encodeSafetensors } from "./tensor/safetensors.js";
+export { CenterPerCell } from "./transforms/center-per-cell.js";
 export { composeTransforms } from "./transforms/compose.js";
 export { Densify } from "./transforms/densify.js";
 export { DivideByScale } from "./transforms/divide-by-scale.js";
+export { Duplicate } from "./transforms/duplicate.js";
 export { Filter } from "./transforms/filter.js";
 export { Log1p } from "./transforms/log1p.js";
 export { NormalizeTotal } from "./transforms/normalize-total.js";
+export { PFlogPF } from "./transforms/pflogpf.js";
 export { ZScore } from "./transforms/z-score.js";

@@ -4,7 +4,7 @@
 
 import { join } from "node:path";
 import type { Transform, TransformState } from "../data/batch.js";
-import { ConfigError } from "../errors.js";
+import { ArgumentError, ConfigError } from "../errors.js";
 import { Geneformer } from "../models/geneformer.js";
 import { DEFAULT_OVERSAMPLE, IncrementalPCA } from "../models/incremental-pca.js";
 import { POSITION_EMBEDDING_TYPES } from "../models/layers/bert.js";
@@ -14,11 +14,14 @@ import { OnePassMeanVarStd } from "../models/onepass-mean-var-std.js";
 import { ProbabilisticPCA } from "../models/probabilistic-pca.js";
 import { TDigest } from "../models/tdigest.js";
 import type { ModelFactory } from "../train/merge-partials.js";
+import { CenterPerCell } from "../transforms/center-per-cell.js";
 import { Densify } from "../transforms/densify.js";
 import { DivideByScale } from "../transforms/divide-by-scale.js";
+import { Duplicate } from "../transforms/duplicate.js";
 import { Filter } from "../transforms/filter.js";
 import { Log1p } from "../transforms/log1p.js";
 import { NormalizeTotal } from "../transforms/normalize-total.js";
+import { PFlogPF } from "../transforms/pflogpf.js";
 import { ZScore } from "../transforms/z-score.js";
 import {
   boolean,
@@ -290,6 +293,24 @@ const TRANSFORMS: readonly TransformEntry[] = [
       new Filter({ filter_list: a.filter_list, ordering: a.ordering, allow_missing: a.allow_missing }),
     fromState: (s) => Filter.fromState(s),
   }),
+  transform({
+    className: "CenterPerCell",
+    args: {},
+    create: () => new CenterPerCell(),
+    fromState: (s) => CenterPerCell.fromState(s),
+  }),
+  transform({
+    className: "PFlogPF",
+    args: { target_count: key(number, 1, "total of each cell before log1p and centering"), eps: EPS },
+    create: (a) => new PFlogPF({ target_count: a.target_count, eps: a.eps }),
+    fromState: (s) => PFlogPF.fromState(s),
+  }),
+  transform({
+    className: "Duplicate",
+    args: { enabled: key(boolean, true, "stack x_ng's rows twice (false: pass through, for inference)") },
+    create: (a) => new Duplicate(a),
+    fromState: (s) => Duplicate.fromState(s),
+  }),
 ];
 
 export function modelByCommand(command: string): ModelEntry | undefined {
@@ -333,7 +354,19 @@ export function createTransform(
   where: string,
 ): Transform {
   const entry = transformEntry(classPath, where);
-  return entry.create(parseSection(initArgs, entry.args, `${where}.init_args`));
+  const args = parseSection(initArgs, entry.args, `${where}.init_args`);
+  try {
+    return entry.create(args);
+  } catch (error) {
+    // A rule between arguments (p_dropout_min <= p_dropout_max): the config's place of them.
+    if (!(error instanceof ArgumentError)) throw error;
+    const at = `${where}.init_args${error.key === undefined ? "" : `.${error.key}`}`;
+    throw new ConfigError(`${where}.init_args: ${error.message}`, {
+      key: at,
+      value: error.value,
+      cause: error,
+    });
+  }
 }
 
 /** Rebuilds a transform saved in a checkpoint. */
