@@ -1,6 +1,13 @@
 // The public API: hand-picked exports, pinned by tests/public-api.test.ts.
 
-export type { Batch, BatchValue, Transform, TransformState } from "./data/batch.js";
+export type {
+  Batch,
+  BatchPosition,
+  BatchValue,
+  StepContext,
+  Transform,
+  TransformState,
+} from "./data/batch.js";
 export type { CsrMatrix, DenseMatrix, Matrix } from "./data/matrix.js";
 export { densify, sparsify } from "./data/matrix.js";
 export {
@@ -124,10 +131,18 @@ export {
 export * as linalg from "./tensor/linalg/index.js";
 export { Generator, type GeneratorState } from "./tensor/random.js";
 export { decodeSafetensors, encodeSafetensors } from "./tensor/safetensors.js";
+export { BinomialResample } from "./transforms/binomial-resample.js";
+export { CenterPerCell } from "./transforms/center-per-cell.js";
 export { composeTransforms } from "./transforms/compose.js";
 export { Densify } from "./transforms/densify.js";
 export { DivideByScale } from "./transforms/divide-by-scale.js";
+// Upstream's cellarium.ml.transforms.Dropout; `Dropout` here is the nn layer (torch.nn.Dropout).
+export { Dropout as DropoutTransform } from "./transforms/dropout.js";
+export { Duplicate } from "./transforms/duplicate.js";
 export { Filter } from "./transforms/filter.js";
+export { GaussianNoise } from "./transforms/gaussian-noise.js";
 export { Log1p } from "./transforms/log1p.js";
 export { NormalizeTotal } from "./transforms/normalize-total.js";
+export { PFlogPF } from "./transforms/pflogpf.js";
+export { Randomize } from "./transforms/randomize.js";
 export { ZScore } from "./transforms/z-score.js";

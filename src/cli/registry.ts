@@ -4,7 +4,7 @@
 
 import { join } from "node:path";
 import type { Transform, TransformState } from "../data/batch.js";
-import { ConfigError } from "../errors.js";
+import { ArgumentError, ConfigError } from "../errors.js";
 import { Geneformer } from "../models/geneformer.js";
 import type { VarColumns } from "../models/hvg/hvg-csv.js";
 import { HVGSeuratV3 } from "../models/hvg-seurat-v3.js";
@@ -16,11 +16,18 @@ import { OnePassMeanVarStd } from "../models/onepass-mean-var-std.js";
 import { ProbabilisticPCA } from "../models/probabilistic-pca.js";
 import { TDigest } from "../models/tdigest.js";
 import type { ModelFactory } from "../train/merge-partials.js";
+import { BinomialResample } from "../transforms/binomial-resample.js";
+import { CenterPerCell } from "../transforms/center-per-cell.js";
 import { Densify } from "../transforms/densify.js";
 import { DivideByScale } from "../transforms/divide-by-scale.js";
+import { Dropout } from "../transforms/dropout.js";
+import { Duplicate } from "../transforms/duplicate.js";
 import { Filter } from "../transforms/filter.js";
+import { GaussianNoise } from "../transforms/gaussian-noise.js";
 import { Log1p } from "../transforms/log1p.js";
 import { NormalizeTotal } from "../transforms/normalize-total.js";
+import { PFlogPF } from "../transforms/pflogpf.js";
+import { Randomize } from "../transforms/randomize.js";
 import { ZScore } from "../transforms/z-score.js";
 import {
   anything,
@@ -29,11 +36,13 @@ import {
   integer,
   integers,
   key,
+  nonNegative,
   nullable,
   number,
   oneOf,
   type Parsed,
   parseSection,
+  probability,
   required,
   type Section,
   string,
@@ -278,6 +287,7 @@ export const MODELS: readonly ModelEntry[] = [
 ];
 
 const EPS = key(number, 1e-6, "added to the divisor");
+const P_APPLY = key(probability, required, "probability that a cell is augmented");
 
 const TRANSFORMS: readonly TransformEntry[] = [
   transform({
@@ -330,6 +340,62 @@ const TRANSFORMS: readonly TransformEntry[] = [
       new Filter({ filter_list: a.filter_list, ordering: a.ordering, allow_missing: a.allow_missing }),
     fromState: (s) => Filter.fromState(s),
   }),
+  transform({
+    className: "CenterPerCell",
+    args: {},
+    create: () => new CenterPerCell(),
+    fromState: (s) => CenterPerCell.fromState(s),
+  }),
+  transform({
+    className: "PFlogPF",
+    args: { target_count: key(number, 1, "total of each cell before log1p and centering"), eps: EPS },
+    create: (a) => new PFlogPF({ target_count: a.target_count, eps: a.eps }),
+    fromState: (s) => PFlogPF.fromState(s),
+  }),
+  // The augmentations draw from their batch's own stream, keyed by seed_everything
+  // (src/transforms/batch-random.ts), in fit, validate and predict alike, as upstream applies them.
+  transform({
+    className: "BinomialResample",
+    args: {
+      p_binom_min: key(probability, required, "lower bound of each count's binomial probability"),
+      p_binom_max: key(probability, required, "upper bound of each count's binomial probability"),
+      p_apply: P_APPLY,
+    },
+    create: (a) => new BinomialResample(a),
+    fromState: (s) => BinomialResample.fromState(s),
+  }),
+  transform({
+    className: "Dropout",
+    args: {
+      p_dropout_min: key(probability, required, "lower bound of each count's dropout probability"),
+      p_dropout_max: key(probability, required, "upper bound of each count's dropout probability"),
+      p_apply: P_APPLY,
+    },
+    create: (a) => new Dropout(a),
+    fromState: (s) => Dropout.fromState(s),
+  }),
+  transform({
+    className: "GaussianNoise",
+    args: {
+      sigma_min: key(nonNegative, required, "lower bound of each entry's noise standard deviation"),
+      sigma_max: key(nonNegative, required, "upper bound of each entry's noise standard deviation"),
+      p_apply: P_APPLY,
+    },
+    create: (a) => new GaussianNoise(a),
+    fromState: (s) => GaussianNoise.fromState(s),
+  }),
+  transform({
+    className: "Randomize",
+    args: { p_apply: key(probability, required, "probability that a cell takes its x_aug row") },
+    create: (a) => new Randomize(a),
+    fromState: (s) => Randomize.fromState(s),
+  }),
+  transform({
+    className: "Duplicate",
+    args: { enabled: key(boolean, true, "stack x_ng's rows twice (false: pass through, for inference)") },
+    create: (a) => new Duplicate(a),
+    fromState: (s) => Duplicate.fromState(s),
+  }),
 ];
 
 export function modelByCommand(command: string): ModelEntry | undefined {
@@ -373,7 +439,19 @@ export function createTransform(
   where: string,
 ): Transform {
   const entry = transformEntry(classPath, where);
-  return entry.create(parseSection(initArgs, entry.args, `${where}.init_args`));
+  const args = parseSection(initArgs, entry.args, `${where}.init_args`);
+  try {
+    return entry.create(args);
+  } catch (error) {
+    // A rule between arguments (p_dropout_min <= p_dropout_max): the config's place of them.
+    if (!(error instanceof ArgumentError)) throw error;
+    const at = `${where}.init_args${error.key === undefined ? "" : `.${error.key}`}`;
+    throw new ConfigError(`${where}.init_args: ${error.message}`, {
+      key: at,
+      value: error.value,
+      cause: error,
+    });
+  }
 }
 
 /** Rebuilds a transform saved in a checkpoint. */

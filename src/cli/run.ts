@@ -246,7 +246,12 @@ export async function prepareRun(
       collection,
       module,
       model: built,
-      options: { ...spec.trainer, numReplicas: replica.numReplicas, replicaRank: replica.replicaRank },
+      options: {
+        ...spec.trainer,
+        seed: spec.seed ?? 0,
+        numReplicas: replica.numReplicas,
+        replicaRank: replica.replicaRank,
+      },
       train,
       val,
       loader: (range, whole = false) => {

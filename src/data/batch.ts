@@ -7,6 +7,7 @@
 // one batch can feed several pipelines. The one exception is inside a pipeline: a step may
 // overwrite the values an earlier step of the same pipeline call allocated (Transform.forwardInPlace).
 
+import type { Generator } from "../tensor/random.js";
 import type { Matrix } from "./matrix.js";
 
 /** What a batch key can hold: a count block, per-cell or per-gene numbers, names, or a scalar. */
@@ -38,18 +39,40 @@ export interface TransformState {
   readonly tensors: { readonly [buffer: string]: Float32Array };
 }
 
+/**
+ * Where a batch is in a run: the Trainer gives it to the pipeline, whose random steps (the
+ * augmentations) draw from a stream of their own keyed by it (src/transforms/batch-random.ts).
+ */
+export interface BatchPosition {
+  /** seed_everything. */
+  readonly seed: number;
+  readonly stage: "fit" | "validate" | "predict";
+  readonly epoch: number;
+  /** The batch's index in this replica's sequence of the epoch (or of the validate / predict run). */
+  readonly batch: number;
+  /** The replica (data parallelism) that reads the batch. */
+  readonly replica: number;
+}
+
+/** What a pipeline gives each step besides the batch. */
+export interface StepContext {
+  /** This step's random stream for this batch: the same numbers for the same seed and position. */
+  generator(): Generator;
+}
+
 /** One pipeline step: reads the batch, returns the keys it changes. */
 export type BatchStep = (batch: Batch) => Partial<Batch>;
 
 export interface Transform {
   /** Upstream's class name (`NormalizeTotal`, `ZScore`, ...), the name configs refer to. */
   readonly name: string;
-  forward(batch: Batch): Partial<Batch>;
+  /** `context` is given inside a pipeline that knows the batch's position (the Trainer's). */
+  forward(batch: Batch, context?: StepContext): Partial<Batch>;
   /**
    * forward's result, computed by overwriting batch.x_ng.data. Pipelines call it only for an x_ng
    * an earlier step of the same call allocated (nobody else holds it), which saves allocating and
    * first-touching a block of values per step and batch. Optional: values-only transforms have it.
    */
-  forwardInPlace?(batch: Batch): Partial<Batch>;
+  forwardInPlace?(batch: Batch, context?: StepContext): Partial<Batch>;
   state(): TransformState;
 }

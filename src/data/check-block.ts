@@ -125,7 +125,8 @@ export function describeValue(value: number): string {
 /**
  * Throws unless `stop` is past x's values: the position of the first value a step that needs
  * counts cannot take (the first negative, as NormalizeTotal's and Log1p's kernels report it; or
- * the first negative or non-finite, as findBadValue does), left in place so it can be named. The
+ * the first negative or non-finite, as findBadValue does), left in place so it can be named;
+ * `needs` says what the step takes where that is narrower (BinomialResample's whole counts). The
  * DataValueError's row is the batch row: the Trainer names the cell and file it came from
  * (BatchSource.placeOfRow).
  */
@@ -134,6 +135,7 @@ export function refuseValueAt(
   stop: number,
   block: Matrix,
   var_names_g?: readonly string[],
+  needs = "counts (finite, >= 0)",
 ): void {
   // `stop` counts stored values: a deferred dense block's (matrix.ts) are its CSR form's.
   const x = storedForm(block);
@@ -142,7 +144,7 @@ export function refuseValueAt(
   const value = x.data[stop]!;
   const gene = var_names_g?.[col] ?? `column ${col}`;
   throw new DataValueError(
-    `${step}: x_ng has ${describeValue(value)} at row ${row} of the batch, gene ${gene}; ${step} needs counts (finite, >= 0): give it raw counts (X or a counts layer), or leave it out for normalized data`,
+    `${step}: x_ng has ${describeValue(value)} at row ${row} of the batch, gene ${gene}; ${step} needs ${needs}: give it raw counts (X or a counts layer), or leave it out for normalized data`,
     { key: "x_ng", value, row, col },
   );
 }

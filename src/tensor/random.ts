@@ -6,10 +6,14 @@
 import { ArgumentError } from "../errors.js";
 import { kernels } from "./kernels/index.js";
 import { incrementCounter, philox4x32 } from "./kernels/philox-ts.js";
+import { logFactorial } from "./special.js";
 
 export { philox4x32 };
 
 const TWO_POW_32 = 4294967296;
+
+/** Counts up to this are drawn as Bernoulli trials (Generator.binomial). */
+const BERNOULLI_TRIALS_MAX = 16;
 
 /** Normal pairs drawn per bulk fill of fillNormal (bounds its scratch words to 64 KiB). */
 const NORMAL_PAIRS_PER_FILL = 4096;
@@ -140,6 +144,65 @@ export class Generator {
   fillBernoulli(out: Uint8Array | Float32Array | Float64Array | Int32Array, p: number): void {
     if (!(p >= 0 && p <= 1)) throw new ArgumentError(`bernoulli: p must be in [0, 1], got ${p}`);
     for (let i = 0; i < out.length; i++) out[i] = this.nextDouble() < p ? 1 : 0;
+  }
+
+  /**
+   * A Binomial(count, p) draw, for a whole count >= 0 and p in [0, 1] (not checked: the callers
+   * check their inputs once, not per draw). Up to 16 trials are drawn one by one; beyond, as
+   * torch.binomial does, a small mean (count * min(p,
+   * 1 - p) < 10) counts geometric waiting times between successes (one draw per success, so the
+   * work stays small), a larger one uses Hoermann's BTRS transformed rejection ("The generation of
+   * binomial random variates", J. Stat. Comput. Simul. 46, 1993), about 1.2 pairs of draws per
+   * sample whatever the count; above p = 1/2 it draws the failures.
+   */
+  binomial(count: number, p: number): number {
+    if (count === 0 || p <= 0) return 0;
+    if (p >= 1) return count;
+    // Few trials (most single-cell counts): one 32-bit word per trial, no logarithms.
+    if (count <= BERNOULLI_TRIALS_MAX) {
+      const threshold = p * TWO_POW_32;
+      let successes = 0;
+      for (let t = 0; t < count; t++) if (this.nextUint32() < threshold) successes++;
+      return successes;
+    }
+    const q = p > 0.5 ? 1 - p : p;
+    const k = count * q < 10 ? this.binomialByWaits(count, q) : this.binomialBtrs(count, q);
+    return p > 0.5 ? count - k : k;
+  }
+
+  /** Successes among `count` trials: geometric waits G with P(G > j) = (1 - p)^j until they pass count. */
+  private binomialByWaits(count: number, p: number): number {
+    const logFailure = Math.log1p(-p);
+    let trials = 0;
+    for (let successes = 0; ; successes++) {
+      // u in [0, 1): a wait of at least 1; u = 0 is an infinite wait.
+      trials += Math.ceil(Math.log(this.nextDouble()) / logFailure);
+      if (trials > count) return successes;
+    }
+  }
+
+  /** BTRS for p <= 1/2 and count * p >= 10 (the paper's constants and acceptance test). */
+  private binomialBtrs(count: number, p: number): number {
+    const spq = Math.sqrt(count * p * (1 - p));
+    const b = 1.15 + 2.53 * spq;
+    const a = -0.0873 + 0.0248 * b + 0.01 * p;
+    const c = count * p + 0.5;
+    const alpha = (2.83 + 5.1 / b) * spq;
+    const vr = 0.92 - 4.2 / b;
+    const mode = Math.floor((count + 1) * p);
+    const h = logFactorial(mode) + logFactorial(count - mode);
+    const logOdds = Math.log(p / (1 - p));
+    for (;;) {
+      const u = this.nextDouble() - 0.5;
+      const v = this.nextDouble();
+      const us = 0.5 - Math.abs(u);
+      const k = Math.floor(((2 * a) / us + b) * u + c);
+      if (k < 0 || k > count) continue;
+      // The squeeze: most draws are accepted without a logarithm.
+      if (us >= 0.07 && v <= vr) return k;
+      const logV = Math.log((v * alpha) / (a / (us * us) + b));
+      if (logV <= h - logFactorial(k) - logFactorial(count - k) + (k - mode) * logOdds) return k;
+    }
   }
 
   /** A uniformly random permutation of 0..n-1 (Fisher-Yates). */

@@ -64,3 +64,19 @@ export function erf(x: number): number {
   for (let k = DEGREE - 1; k >= 0; k--) p = p * h + taylor[base + k]!;
   return x < 0 ? -p : p;
 }
+
+// log(k!) for the binomial sampler (random.ts): a table of running sums of log(i) up to 255, then
+// Stirling's series, whose first omitted term, 1/(1188 k^9), is below 1e-24 from k = 256 on.
+const LOG_FACTORIAL_TABLE = 256;
+const logFactorials = new Float64Array(LOG_FACTORIAL_TABLE);
+for (let i = 1; i < LOG_FACTORIAL_TABLE; i++) logFactorials[i] = logFactorials[i - 1]! + Math.log(i);
+const HALF_LOG_TWO_PI = 0.5 * Math.log(2 * Math.PI);
+
+/** log(k!) for an integer k >= 0. */
+export function logFactorial(k: number): number {
+  if (k < LOG_FACTORIAL_TABLE) return logFactorials[k]!;
+  const r = 1 / k;
+  const r2 = r * r;
+  const series = r * (1 / 12 - r2 * (1 / 360 - r2 * (1 / 1260 - r2 / 1680)));
+  return k * Math.log(k) - k + HALF_LOG_TWO_PI + 0.5 * Math.log(k) + series;
+}

@@ -167,6 +167,11 @@ export interface TrainerOptions {
   readonly partial?: { readonly fingerprint: string; readonly path: string };
   /** Stored in checkpoints for reference (the resolved command-line config). */
   readonly config?: JsonValue;
+  /**
+   * seed_everything: the key of the random transforms' per-batch streams (src/transforms/batch-random.ts).
+   * Default 0. A resumed fit keeps its checkpoint's.
+   */
+  readonly seed?: number;
 }
 
 export interface FitResult {
@@ -325,8 +330,20 @@ export class Trainer {
       const loadModel = !(group && streaming && group.rank > 0);
       // Whether this replica's model has seen no cells since it was built or reset.
       let empty = true;
+      // The random transforms' seed: a resumed fit draws its remaining batches' streams from the
+      // checkpoint's, whatever seed_everything this run drew.
+      let seed = o.seed ?? 0;
       if (fitOptions.ckptPath) {
-        position = await restore(fitOptions.ckptPath, module, optimization, parallel, loadModel, o.config);
+        const restored = await restore(
+          fitOptions.ckptPath,
+          module,
+          optimization,
+          parallel,
+          loadModel,
+          o.config,
+        );
+        position = restored.position;
+        seed = restored.seed ?? seed;
         empty = !loadModel;
       }
       if (group && optimization) group.broadcastParameters(model.parameters());
@@ -352,7 +369,7 @@ export class Trainer {
         const path = join(checkpointDir, `${name}.safetensors`);
         const state = group && streaming ? await group.mergedState(model, empty) : model.stateDict();
         if (!leader || state === null) return;
-        await saveCheckpoint(path, snapshot(module, optimization, at, o.config, state, parallel), {
+        await saveCheckpoint(path, snapshot(module, optimization, at, o.config, state, parallel, seed), {
           key: checkpointKey,
         });
         // A template without {step} names every checkpoint alike: the file is replaced, not kept twice.
@@ -395,7 +412,7 @@ export class Trainer {
         const iteration = checkValEvery === null ? epoch * limit + consumed : consumed;
         if ((checkValEvery !== null && (epoch + 1) % checkValEvery !== 0) || iteration % valEvery !== 0)
           return;
-        const result = await this.validate(module, val);
+        const result = await this.validateWith(module, val, seed);
         model.train(true);
         valLoss = result.loss;
         const seconds = (performance.now() - start) / 1000;
@@ -422,7 +439,10 @@ export class Trainer {
             let batch: Batch;
             let output: ReturnType<CellariumModel["forward"]>;
             try {
-              batch = module.transform(checkedInput(data, raw), { ownsValues: data.ownsBatches === true });
+              batch = module.transform(checkedInput(data, raw), {
+                ownsValues: data.ownsBatches === true,
+                position: { seed, stage: "fit", epoch, batch: consumed, replica: rank },
+              });
               output = model.forward(batch);
             } catch (error) {
               throw await placed(error, data, raw);
@@ -527,7 +547,7 @@ export class Trainer {
       if (o.partial) {
         await saveCheckpoint(
           o.partial.path,
-          snapshot(module, optimization, position, o.config, model.stateDict(), parallel),
+          snapshot(module, optimization, position, o.config, model.stateDict(), parallel, seed),
         );
       } else if (leader) await model.onTrainEnd?.(context());
       return {
@@ -547,6 +567,15 @@ export class Trainer {
 
   /** Mean validation loss over the data (ValidateMixin models). */
   async validate(module: CellariumModule, data: BatchSource): Promise<{ loss: number; cells: number }> {
+    return this.validateWith(module, data, this.options.seed ?? 0);
+  }
+
+  /** validate, the random transforms keyed by `seed` (a fit's, which a resume takes from its checkpoint). */
+  private async validateWith(
+    module: CellariumModule,
+    data: BatchSource,
+    seed: number,
+  ): Promise<{ loss: number; cells: number }> {
     const model = module.model;
     if (!model.validate) throw new ArgumentError(`${model.className} does not support validate`);
     model.train(false);
@@ -555,11 +584,15 @@ export class Trainer {
     let weight = 0;
     let batches = 0;
     for await (const raw of data.epochBatches({ epoch: 0, batchesConsumed: 0 })) {
-      if (batches++ >= limit) break;
+      if (batches >= limit) break;
+      const position = { seed, stage: "validate", epoch: 0, batch: batches++, replica: 0 } as const;
       // No tape: grad mode is off for exactly the synchronous work of each batch (a scope around
       // the loop would end at its first await).
       const result = await noGradPlaced(data, raw, () => {
-        const batch = module.transform(checkedInput(data, raw), { ownsValues: data.ownsBatches === true });
+        const batch = module.transform(checkedInput(data, raw), {
+          ownsValues: data.ownsBatches === true,
+          position,
+        });
         return { loss: model.validate!(batch).loss?.item(), cells: cellsIn(batch) };
       });
       if (result.loss !== undefined) {
@@ -589,10 +622,15 @@ export class Trainer {
     const start = performance.now();
     let cells = 0;
     let batches = 0;
+    const seed = this.options.seed ?? 0;
     for await (const raw of data.epochBatches({ epoch: 0, batchesConsumed: 0 })) {
-      if (batches++ >= limit) break;
+      if (batches >= limit) break;
+      const position = { seed, stage: "predict", epoch: 0, batch: batches++, replica: 0 } as const;
       const { batch, output } = await noGradPlaced(data, raw, () => {
-        const batch = module.transform(checkedInput(data, raw), { ownsValues: data.ownsBatches === true });
+        const batch = module.transform(checkedInput(data, raw), {
+          ownsValues: data.ownsBatches === true,
+          position,
+        });
         return { batch, output: model.predict!(batch, options) };
       });
       await write(batch, output);
@@ -674,6 +712,7 @@ function snapshot(
   config: JsonValue | undefined,
   modelState: Record<string, Tensor>,
   parallel: ParallelInfo | undefined,
+  seed: number,
 ): Checkpoint {
   const model = module.model;
   return {
@@ -692,7 +731,8 @@ function snapshot(
       },
     }),
     position,
-    random: model.randomState ? { model: model.randomState() } : {},
+    // The random transforms' streams are functions of the seed and the position (batch-random.ts).
+    random: { ...(model.randomState && { model: model.randomState() }), transforms: { seed } },
     ...(config !== undefined && { config }),
     ...(parallel !== undefined && { parallel }),
   };
@@ -712,7 +752,7 @@ async function restore(
   parallel: ParallelInfo | undefined,
   loadModel: boolean,
   config: JsonValue | undefined,
-): Promise<TrainerPosition> {
+): Promise<{ position: TrainerPosition; seed: number | undefined }> {
   const checkpoint = await loadCheckpoint(path);
   const model = module.model;
   if (checkpoint.model.className !== model.className) {
@@ -758,5 +798,10 @@ async function restore(
   }
   if (model.setRandomState && checkpoint.random.model !== undefined)
     model.setRandomState(checkpoint.random.model);
-  return checkpoint.position;
+  const transforms = checkpoint.random.transforms;
+  const seed =
+    typeof transforms === "object" && transforms !== null && !Array.isArray(transforms)
+      ? transforms.seed
+      : undefined;
+  return { position: checkpoint.position, seed: typeof seed === "number" ? seed : undefined };
 }

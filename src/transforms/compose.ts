@@ -2,8 +2,9 @@
 // output dictionary is merged into the batch the next step sees. Upstream passes each module only
 // the keys its forward() names (call_func_with_batch); our steps receive the whole typed batch.
 
-import type { Batch, BatchStep, Transform } from "../data/batch.js";
+import type { Batch, BatchPosition, BatchStep, StepContext, Transform } from "../data/batch.js";
 import { storedValues } from "../data/matrix.js";
+import { batchGenerator } from "./batch-random.js";
 
 export type PipelineStep = Transform | BatchStep;
 
@@ -13,6 +14,12 @@ export interface PipelineCallOptions {
    * (a DataLoader's fresh batch inside the Trainer), so the first step may overwrite them too.
    */
   readonly ownsValues?: boolean;
+  /**
+   * Where the batch is in the run (the Trainer gives it): each Transform then draws its random
+   * numbers from the stream of its (batch, step) pair (batch-random.ts). Without it, random
+   * Transforms draw from their own generators.
+   */
+  readonly position?: BatchPosition;
 }
 
 /**
@@ -29,13 +36,17 @@ export function composeTransforms(
   return (batch, options = {}) => {
     let current = batch;
     let ownsValues = options.ownsValues === true;
-    for (const step of list) {
+    const { position } = options;
+    for (const [index, step] of list.entries()) {
       // The stored values: reading a deferred dense block's data would densify it (matrix.ts).
       const before = batchValues(current);
+      const context: StepContext | undefined = position && {
+        generator: () => batchGenerator(position, index),
+      };
       let out: Partial<Batch>;
       if (typeof step === "function") out = step(current);
-      else if (ownsValues && step.forwardInPlace !== undefined) out = step.forwardInPlace(current);
-      else out = step.forward(current);
+      else if (ownsValues && step.forwardInPlace !== undefined) out = step.forwardInPlace(current, context);
+      else out = step.forward(current, context);
       current = { ...current, ...out };
       // Transforms allocate what they change (src/data/batch.ts), so new values are this call's own.
       if (batchValues(current) !== before) ownsValues = typeof step !== "function";

@@ -5,10 +5,10 @@
 import type { Batch, Transform, TransformState } from "../data/batch.js";
 import { refuseValueAt } from "../data/check-block.js";
 import { inStoredForm, type Matrix, storedForm } from "../data/matrix.js";
-import { ArgumentError, DataValueError, SchemaMismatchError } from "../errors.js";
+import { DataValueError, SchemaMismatchError } from "../errors.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { checkStateName, numberArg } from "./state.js";
-import { checkEps, withValues } from "./values.js";
+import { checkEps, checkTargetCount, withValues } from "./values.js";
 
 /**
  * The normalized block, in x_ng's format (zeros stay zeros, so CSR costs O(nnz)), its values in
@@ -91,12 +91,7 @@ export class NormalizeTotal implements Transform {
   constructor(options: NormalizeTotalOptions = {}) {
     this.target_count = options.target_count ?? 10_000;
     this.eps = options.eps ?? 1e-6;
-    // Upstream asserts target_count > 0 (assert_positive).
-    if (!(Number.isFinite(this.target_count) && this.target_count > 0)) {
-      throw new ArgumentError(
-        `NormalizeTotal: target_count must be a finite number > 0, got ${this.target_count}`,
-      );
-    }
+    checkTargetCount(this.name, this.target_count);
     checkEps(this.name, this.eps);
   }
 

@@ -19,6 +19,13 @@ export function checkEps(transform: string, eps: number): void {
   }
 }
 
+/** Upstream asserts target_count > 0 (assert_positive) in NormalizeTotal, and so in PFlogPF. */
+export function checkTargetCount(transform: string, targetCount: number): void {
+  if (!(Number.isFinite(targetCount) && targetCount > 0)) {
+    throw new ArgumentError(`${transform}: target_count must be a finite number > 0, got ${targetCount}`);
+  }
+}
+
 /** Throws unless a per-gene array has one value per gene. */
 export function checkLength(
   transform: string,

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 import { Generator, philox4x32 } from "../../src/tensor/random.js";
 
@@ -97,4 +98,51 @@ test("fillUint32 continues the stream exactly as nextUint32, from mid-block too"
     Array.from({ length: 11 }, () => b.nextUint32()),
   );
   assert.equal(a.nextUint32(), b.nextUint32());
+});
+
+test("binomial draws follow scipy's binomial pmf (chi-square) on each of its paths: trials, waits, BTRS, p above 1/2", () => {
+  const cases: [count: number, p: number][] = [
+    [5, 0.3], // Bernoulli trials
+    [16, 0.9],
+    [40, 0.1], // geometric waits
+    [60, 0.85], // waits for the failures
+    [1000, 0.3], // BTRS
+    [500, 0.97], // BTRS for the failures
+    [100_000, 0.5],
+  ];
+  const g = new Generator(2024);
+  const draws = cases.map(([count, p]) => Array.from({ length: 20_000 }, () => g.binomial(count, p)));
+  const script = `
+import json, sys
+import numpy as np
+from scipy import stats
+out = []
+for (n, p), xs in zip(*json.load(sys.stdin)):
+    xs = np.asarray(xs)
+    ks = np.arange(n + 1)
+    pmf = stats.binom.pmf(ks, n, p)
+    # bins of at least 5 expected draws, the tails merged into the first and last
+    expected = pmf * len(xs)
+    observed = np.bincount(xs, minlength=n + 1).astype(float)
+    keep = np.flatnonzero(expected >= 5)
+    lo, hi = keep[0], keep[-1]
+    e = expected[lo:hi + 1].copy(); o = observed[lo:hi + 1].copy()
+    e[0] += expected[:lo].sum(); o[0] += observed[:lo].sum()
+    e[-1] += expected[hi + 1:].sum(); o[-1] += observed[hi + 1:].sum()
+    out.append(float(stats.chisquare(o, e).pvalue))
+print(json.dumps(out))
+`;
+  const pvalues = JSON.parse(
+    execFileSync("/usr/bin/python3", ["-c", script], {
+      input: JSON.stringify([cases, draws]),
+      encoding: "utf8",
+    }),
+  ) as number[];
+  cases.forEach(([count, p], i) => {
+    assert.ok(pvalues[i]! > 1e-4, `Binomial(${count}, ${p}): chi-square p-value ${pvalues[i]}`);
+    assert.ok(draws[i]!.every((k) => Number.isInteger(k) && k >= 0 && k <= count));
+  });
+  assert.equal(g.binomial(0, 0.5), 0);
+  assert.equal(g.binomial(7, 0), 0);
+  assert.equal(g.binomial(7, 1), 7);
 });

@@ -2,8 +2,10 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import type { CsrMatrix, DenseMatrix, Matrix } from "../../src/data/matrix.js";
+import type { Batch, Transform } from "../../src/data/batch.js";
+import { type CsrMatrix, type DenseMatrix, deferredDense, type Matrix } from "../../src/data/matrix.js";
 import { Generator } from "../../src/tensor/random.js";
+import { composeTransforms } from "../../src/transforms/compose.js";
 
 export function dense(rows: number[][]): DenseMatrix {
   const nRows = rows.length;
@@ -83,4 +85,71 @@ export function torchReference(body: string, input: unknown): unknown {
     encoding: "utf8",
   });
   return JSON.parse(text);
+}
+
+/**
+ * `transform` applied to the same batch at `k` batch positions of a fit (epoch 0, batches
+ * 0..k-1, seed `seed`), through a pipeline as the Trainer calls it: k independent draws.
+ */
+export function atPositions(transform: Transform, batch: Batch, k: number, seed = 0): Matrix[] {
+  const pipeline = composeTransforms([transform]);
+  return Array.from(
+    { length: k },
+    (_, b) => pipeline(batch, { position: { seed, stage: "fit", epoch: 0, batch: b, replica: 0 } }).x_ng,
+  );
+}
+
+/** Mean and standard error of the mean of per-draw statistics. */
+export function meanAndSe(values: readonly number[]): { mean: number; se: number } {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1);
+  return { mean, se: Math.sqrt(variance / n) };
+}
+
+/**
+ * Asserts that two estimates (ours and torch's, or one against an exact value with se 0) agree
+ * within `z` combined standard errors: a wrong formula moves the estimate by many of them.
+ */
+export function assertAgree(
+  what: string,
+  a: { mean: number; se: number },
+  b: { mean: number; se: number },
+  z = 5,
+): void {
+  const tolerance = z * Math.hypot(a.se, b.se);
+  assert.ok(
+    Math.abs(a.mean - b.mean) <= tolerance,
+    `${what}: ${a.mean} vs ${b.mean} (tolerance ${tolerance})`,
+  );
+}
+
+/**
+ * Checks what every augmentation promises about its input forms and draws, and returns its result
+ * for `rows` as CSR (at seed `seed`, batch 0): the CSR, dense and deferred dense forms give one
+ * result, so does working in place on values the pipeline owns, none of the inputs is changed, and
+ * another seed or batch draws another result.
+ */
+export function assertFormsAgree(
+  transform: Transform,
+  rows: number[][],
+  seed: number,
+): { x: CsrMatrix; y: Matrix } {
+  const var_names_g = rows[0]!.map((_, j) => `g${j}`);
+  const x = csr(rows);
+  const d = dense(rows);
+  const before = [snapshot(x), snapshot(d)];
+  const [y, nextBatch] = atPositions(transform, { x_ng: x, var_names_g }, 2, seed);
+  const want = rowsOf(y!);
+  for (const x_ng of [d, deferredDense(csr(rows))])
+    assert.deepEqual(rowsOf(atPositions(transform, { x_ng, var_names_g }, 1, seed)[0]!), want);
+  const position = { seed, stage: "fit", epoch: 0, batch: 0, replica: 0 } as const;
+  for (const x_ng of [csr(rows), dense(rows), deferredDense(csr(rows))]) {
+    const owned = composeTransforms([transform])({ x_ng, var_names_g }, { ownsValues: true, position });
+    assert.deepEqual(rowsOf(owned.x_ng), want);
+  }
+  assert.deepEqual([x, d], before);
+  assert.notDeepEqual(rowsOf(nextBatch!), want);
+  assert.notDeepEqual(rowsOf(atPositions(transform, { x_ng: x, var_names_g }, 1, seed + 1)[0]!), want);
+  return { x, y: y! };
 }

@@ -72,6 +72,20 @@ export const number: Reader<number> = (value, where) => {
   return n;
 };
 
+/** A probability: a number in [0, 1]. */
+export const probability: Reader<number> = (value, where) => {
+  const n = number(value, where);
+  if (!(n >= 0 && n <= 1)) fail(where, "a probability in [0, 1]", value);
+  return n;
+};
+
+/** A finite number >= 0 (a standard deviation). */
+export const nonNegative: Reader<number> = (value, where) => {
+  const n = number(value, where);
+  if (!(n >= 0 && n < Number.POSITIVE_INFINITY)) fail(where, "a finite number >= 0", value);
+  return n;
+};
+
 export const boolean: Reader<boolean> = (value, where) => {
   if (typeof value === "boolean") return value;
   if (typeof value === "string" && /^(?:true|false)$/i.test(value)) return value.toLowerCase() === "true";
