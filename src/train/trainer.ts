@@ -777,7 +777,7 @@ async function restore(
     checkResumeConfig(path, checkpoint.config, config);
     const names = Object.keys(model.sharedState!());
     model.loadSharedState!(Object.fromEntries(names.map((name) => [name, checkpoint.modelState[name]!])));
-    return checkpoint.position;
+    return { position: checkpoint.position, seed: transformsSeed(checkpoint) };
   }
   if (written !== wanted || fingerprints[0] !== fingerprints[1]) {
     throw new CheckpointError(
@@ -798,10 +798,15 @@ async function restore(
   }
   if (model.setRandomState && checkpoint.random.model !== undefined)
     model.setRandomState(checkpoint.random.model);
+  return { position: checkpoint.position, seed: transformsSeed(checkpoint) };
+}
+
+/** The seed of the random transforms' streams a checkpoint's run used, if it recorded one. */
+function transformsSeed(checkpoint: Checkpoint): number | undefined {
   const transforms = checkpoint.random.transforms;
   const seed =
     typeof transforms === "object" && transforms !== null && !Array.isArray(transforms)
       ? transforms.seed
       : undefined;
-  return { position: checkpoint.position, seed: typeof seed === "number" ? seed : undefined };
+  return typeof seed === "number" ? seed : undefined;
 }
