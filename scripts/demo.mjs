@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The README's main job: cellarium-ml's workflow on the bundled demo data (2 shards, 2,000 cells x
-// 1,000 genes), through the same command line a user runs: onepass -> IncrementalPCA -> logistic
-// regression on the PCA embedding (upstream's workflow), tdigest -> Geneformer.
+// 1,000 genes), through the same command line a user runs: highly variable genes -> a Filter to
+// them -> onepass -> IncrementalPCA -> logistic regression on the PCA embedding (upstream's
+// workflow), tdigest -> Geneformer.
 // The runs go to a work directory outside the repository (CELLARIUM_DEMO_DIR, default
 // <tmpdir>/cellarium-demo, emptied first), where examples/ is a link to the repository's, so that
 // the example configs' relative paths (examples/..., runs/...) work unchanged.
@@ -30,11 +31,21 @@ async function step(title, argv) {
   if (code !== 0) process.exit(code);
 }
 
-await step("1. per-gene mean / variance / std of log1p(normalize_total(x))", [
+const filter = ["--config", "examples/cli_workflow/hvg_filter_config.yaml"];
+await step("0. 300 highly variable genes of the raw counts (scanpy's seurat_v3, two passes)", [
+  "hvg_seurat_v3",
+  "fit",
+  "--config",
+  "examples/cli_workflow/hvg_seurat_v3_train_config.yaml",
+  "--trainer.enable_progress_bar",
+  "false",
+]);
+await step("1. per-gene mean / variance / std of log1p(normalize_total(x)) over those genes", [
   "onepass_mean_var_std",
   "fit",
   "--config",
   "examples/cli_workflow/onepass_train_config.yaml",
+  ...filter,
   "--trainer.enable_progress_bar",
   "false",
 ]);
@@ -43,6 +54,7 @@ await step("2. 50 principal components of the z-scored data (ZScore fed by the C
   "fit",
   "--config",
   "examples/cli_workflow/ipca_train_config.yaml",
+  ...filter,
   "--trainer.enable_progress_bar",
   "false",
 ]);
@@ -71,6 +83,7 @@ await step(
     "examples/cli_workflow/lr_train_config.yaml",
     "--config",
     "examples/cli_workflow/lr_on_ipca_config.yaml",
+    ...filter,
     "--trainer.enable_progress_bar",
     "false",
   ],
@@ -82,6 +95,7 @@ await step("6. logits of every cell from the trained model", [
   "examples/cli_workflow/lr_train_config.yaml",
   "--config",
   "examples/cli_workflow/lr_on_ipca_config.yaml",
+  ...filter,
   "--ckpt_path",
   "runs/lr/checkpoints/lr.safetensors",
   "--trainer.enable_progress_bar",
@@ -129,5 +143,5 @@ await step("8. Geneformer cell embeddings", [
   "false",
 ]);
 console.log(
-  `\nResults in ${work}: runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/lr/predictions/predictions.csv.gz, runs/geneformer/embeddings/predictions.csv.gz; checkpoints in runs/*/checkpoints/, logs in runs/*/lightning_logs/`,
+  `\nResults in ${work}: runs/hvg/hvg__top300.csv, runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/lr/predictions/predictions.csv.gz, runs/geneformer/embeddings/predictions.csv.gz; checkpoints in runs/*/checkpoints/, logs in runs/*/lightning_logs/`,
 );
