@@ -147,7 +147,17 @@ export function inStoredForm(x: Matrix, f: (stored: Matrix) => Matrix): Matrix {
 }
 
 /** Each row's column indices in [0, nCols) and strictly increasing (sorted, none repeated). */
+// CSR blocks known to be canonical without a scan: the data layer's (check-block.ts sorts rows and
+// sums repeated columns as it reads), marked as they reach the consumer.
+const canonicalBlocks = new WeakSet<CsrMatrix>();
+
+/** Records that the CSR block `x` is canonical, so that deferredDense takes it without its scan. */
+export function markCanonical(x: CsrMatrix): void {
+  canonicalBlocks.add(x);
+}
+
 function isCanonical(x: CsrMatrix): boolean {
+  if (canonicalBlocks.has(x)) return true;
   const { nRows, nCols, indptr, indices } = x;
   for (let i = 0; i < nRows; i++) {
     let previous = -1;

@@ -2,7 +2,14 @@ import type { BatchValue } from "./batch.js";
 import type { BatchKeyPlan } from "./batch-keys.js";
 import type { ArrayAllocator } from "./buffer-pool.js";
 import type { DistributedAnnDataCollection } from "./collection.js";
-import { type CsrMatrix, deferCanonical, isDeferredDense, type Matrix, storedForm } from "./matrix.js";
+import {
+  type CsrMatrix,
+  deferCanonical,
+  isDeferredDense,
+  type Matrix,
+  markCanonical,
+  storedForm,
+} from "./matrix.js";
 
 // One batch's per-cell values, read from a collection: the same code in the main thread
 // (numWorkers 0) and in each read-ahead worker.
@@ -14,7 +21,14 @@ export async function readBatch(
   allocate?: ArrayAllocator,
 ): Promise<Record<string, BatchValue>> {
   // The matrices' blocks were checked as they were read (check-block.ts).
-  return plan.cellValues(await collection.readRows(indices, plan.request, allocate));
+  return markedCanonical(plan.cellValues(await collection.readRows(indices, plan.request, allocate)));
+}
+
+/** `values` with its CSR blocks marked canonical (they come from the data layer, which made them so). */
+function markedCanonical(values: Record<string, BatchValue>): Record<string, BatchValue> {
+  for (const value of Object.values(values))
+    if (isMatrix(value) && value.format === "csr") markCanonical(value);
+  return values;
 }
 
 /**
@@ -55,6 +69,8 @@ export function receivedValues(
   values: Record<string, BatchValue>,
   deferred: readonly string[],
 ): Record<string, BatchValue> {
+  // A posted block is a copy: the worker's marks do not travel with it.
+  markedCanonical(values);
   if (deferred.length === 0) return values;
   const out = { ...values };
   // The worker's deferredDense checked these CSR forms.

@@ -14,6 +14,7 @@ import type { Batch, BatchValue, JsonValue } from "../data/batch.js";
 import { requireCounts } from "../data/check-block.js";
 import { type Matrix, storedForm } from "../data/matrix.js";
 import { ArgumentError, CheckpointError, DataValueError } from "../errors.js";
+import { kernels } from "../tensor/kernels/index.js";
 import { Tensor } from "../tensor/tensor.js";
 import { formatHvgCsv, type VarColumns } from "./hvg/hvg-csv.js";
 import {
@@ -97,6 +98,8 @@ export class HVGSeuratV3 implements CellariumModel {
   /** The epoch the trainer is in (onTrainEpochStart); null outside a fit. */
   private epoch: number | null = null;
   private tables: Map<number, HvgTable> | null = null;
+  /** Scratch of the native moments kernel: [sum, squared sum, count] per gene. */
+  private moments_g3: Float64Array | null = null;
 
   constructor(options: HVGSeuratV3Options) {
     this.var_names_g = options.var_names_g;
@@ -218,32 +221,59 @@ export class HVGSeuratV3 implements CellariumModel {
 
   /** Adds a block's x (clip null) or min(x, clip) to the pass's sums, cell by cell into its batch's row. */
   private accumulate(x: Matrix, batch_n: Int32Array | null, clip_bg: Float64Array | null): void {
-    const g = this.var_names_g.length;
     const sums = clip_bg === null ? this.sums.x_sums_bg : this.sums.counts_sum_bg;
     const squares = clip_bg === null ? this.sums.x_squared_sums_bg : this.sums.sq_counts_sum_bg;
+    // A deferred dense block (Densify) through its CSR form: its zeros add nothing to either pass.
     const stored = storedForm(x);
-    let fractional = false;
-    for (let i = 0; i < stored.nRows; i++) {
-      const b = batch_n === null ? 0 : batch_n[i]!;
-      const base = b * g;
-      const [start, end] =
-        stored.format === "csr" ? [stored.indptr[i]!, stored.indptr[i + 1]!] : [i * g, (i + 1) * g];
-      const data = stored.data;
-      for (let p = start; p < end; p++) {
-        const at = base + (stored.format === "csr" ? stored.indices[p]! : p - start);
-        let v = data[p]!;
-        fractional ||= Math.trunc(v) !== v;
-        if (clip_bg !== null && v > clip_bg[at]!) v = clip_bg[at]!;
-        sums[at]! += v;
-        squares[at]! += v * v;
+    const { data, nRows } = stored;
+    const g = this.var_names_g.length;
+    const csr = stored.format === "csr" ? stored : null;
+    if (csr && clip_bg === null && nRows > 0 && sameCode(batch_n)) {
+      // The first pass over a block of one batch category (every block without a batch key): the
+      // native per-gene moments kernel, 2x the speed of the loop below.
+      const moments_g3 = (this.moments_g3 ??= new Float64Array(3 * g));
+      moments_g3.fill(0);
+      const [start, end] = [csr.indptr[0]!, csr.indptr[nRows]!];
+      kernels().csrColumnMoments(
+        csr.indices.subarray(start, end),
+        data.subarray(start, end),
+        null,
+        moments_g3,
+      );
+      const b = batch_n === null ? 0 : batch_n[0]!;
+      for (let j = 0; j < g; j++) {
+        sums[b * g + j]! += moments_g3[3 * j]!;
+        squares[b * g + j]! += moments_g3[3 * j + 1]!;
       }
-      if (clip_bg === null) this.x_size_b[b]!++;
-    }
-    if (fractional && !this.warnedNonInteger) {
+      this.x_size_b[b]! += nRows;
+    } else this.accumulateRows(stored, batch_n, clip_bg, sums, squares);
+    if (clip_bg === null && !this.warnedNonInteger && !wholeNumbers(data)) {
       this.warnedNonInteger = true;
       this.warn(
         "warning: HVGSeuratV3 expects raw counts, but non-integer values were found (as scanpy warns)",
       );
+    }
+  }
+
+  private accumulateRows(
+    stored: Matrix,
+    batch_n: Int32Array | null,
+    clip_bg: Float64Array | null,
+    sums: Float64Array,
+    squares: Float64Array,
+  ): void {
+    const g = this.var_names_g.length;
+    const { data, nRows } = stored;
+    const csr = stored.format === "csr" ? stored : null;
+    for (let i = 0; i < nRows; i++) {
+      const base = batch_n === null ? 0 : batch_n[i]! * g;
+      const start = csr ? csr.indptr[i]! : i * g;
+      const end = csr ? csr.indptr[i + 1]! : start + g;
+      // One loop per case, so that the per-value work has no branch but the clip.
+      if (csr && clip_bg === null) addRow(data, csr.indices, start, end, base, sums, squares);
+      else if (csr) addClippedRow(data, csr.indices, start, end, base, clip_bg!, sums, squares);
+      else addDenseRow(data, start, end, base, clip_bg, sums, squares);
+      if (clip_bg === null) this.x_size_b[batch_n === null ? 0 : batch_n[i]!]!++;
     }
   }
 
@@ -461,4 +491,70 @@ export class HVGSeuratV3 implements CellariumModel {
       await context.writeTextFile(`${stem}__top${n}__hvg_only.csv`, formatHvgCsv(columns, true));
     }
   }
+}
+
+function addRow(
+  data: Float32Array,
+  indices: Int32Array,
+  start: number,
+  end: number,
+  base: number,
+  sums: Float64Array,
+  squares: Float64Array,
+): void {
+  for (let p = start; p < end; p++) {
+    const at = base + indices[p]!;
+    const v = data[p]!;
+    sums[at]! += v;
+    squares[at]! += v * v;
+  }
+}
+
+function addClippedRow(
+  data: Float32Array,
+  indices: Int32Array,
+  start: number,
+  end: number,
+  base: number,
+  clip: Float64Array,
+  sums: Float64Array,
+  squares: Float64Array,
+): void {
+  for (let p = start; p < end; p++) {
+    const at = base + indices[p]!;
+    const c = clip[at]!;
+    const v = data[p]! > c ? c : data[p]!;
+    sums[at]! += v;
+    squares[at]! += v * v;
+  }
+}
+
+function addDenseRow(
+  data: Float32Array,
+  start: number,
+  end: number,
+  base: number,
+  clip: Float64Array | null,
+  sums: Float64Array,
+  squares: Float64Array,
+): void {
+  for (let p = start; p < end; p++) {
+    const at = base + p - start;
+    const v = clip !== null && data[p]! > clip[at]! ? clip[at]! : data[p]!;
+    sums[at]! += v;
+    squares[at]! += v * v;
+  }
+}
+
+/** Whether every value is a whole number (raw counts; scanpy warns otherwise). */
+function wholeNumbers(data: Float32Array): boolean {
+  for (let p = 0; p < data.length; p++) if (Math.round(data[p]!) !== data[p]!) return false;
+  return true;
+}
+
+/** Whether every cell of the block is in one batch category. */
+function sameCode(batch_n: Int32Array | null): boolean {
+  if (batch_n === null) return true;
+  for (let i = 1; i < batch_n.length; i++) if (batch_n[i] !== batch_n[0]) return false;
+  return true;
 }
