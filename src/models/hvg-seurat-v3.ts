@@ -228,24 +228,27 @@ export class HVGSeuratV3 implements CellariumModel {
     const { data, nRows } = stored;
     const g = this.var_names_g.length;
     const csr = stored.format === "csr" ? stored : null;
-    if (csr && clip_bg === null && nRows > 0 && sameCode(batch_n)) {
-      // The first pass over a block of one batch category (every block without a batch key): the
-      // native per-gene moments kernel, 2x the speed of the loop below.
+    if (csr && nRows > 0 && sameCode(batch_n)) {
+      // A block of one batch category (every block without a batch key): the native per-gene
+      // moments kernel, then in the second pass the excess over the clip taken back from the few
+      // values above it (the clip lies sqrt(n) regularized stds above the mean): 2.5x the speed
+      // of the loops of accumulateRows.
       const moments_g3 = (this.moments_g3 ??= new Float64Array(3 * g));
       moments_g3.fill(0);
       const [start, end] = [csr.indptr[0]!, csr.indptr[nRows]!];
+      const b = batch_n === null ? 0 : batch_n[0]!;
       kernels().csrColumnMoments(
         csr.indices.subarray(start, end),
         data.subarray(start, end),
         null,
         moments_g3,
       );
-      const b = batch_n === null ? 0 : batch_n[0]!;
+      if (clip_bg !== null) takeExcess(data, csr.indices, start, end, clip_bg, b * g, moments_g3);
       for (let j = 0; j < g; j++) {
         sums[b * g + j]! += moments_g3[3 * j]!;
         squares[b * g + j]! += moments_g3[3 * j + 1]!;
       }
-      this.x_size_b[b]! += nRows;
+      if (clip_bg === null) this.x_size_b[b]! += nRows;
     } else this.accumulateRows(stored, batch_n, clip_bg, sums, squares);
     if (clip_bg === null && !this.warnedNonInteger && !wholeNumbers(data)) {
       this.warnedNonInteger = true;
@@ -546,9 +549,37 @@ function addDenseRow(
   }
 }
 
+/**
+ * Moments of a block's stored values (interleaved [sum, squared sum, count] per gene) turned into
+ * those of the values clipped at clip[base + gene]: each value v above its clip c takes v - c off
+ * the sum and v^2 - c^2 off the squared sum.
+ */
+function takeExcess(
+  data: Float32Array,
+  indices: Int32Array,
+  start: number,
+  end: number,
+  clip: Float64Array,
+  base: number,
+  moments_g3: Float64Array,
+): void {
+  for (let p = start; p < end; p++) {
+    const j = indices[p]!;
+    const c = clip[base + j]!;
+    const v = data[p]!;
+    if (v > c) {
+      moments_g3[3 * j]! -= v - c;
+      moments_g3[3 * j + 1]! -= v * v - c * c;
+    }
+  }
+}
+
 /** Whether every value is a whole number (raw counts; scanpy warns otherwise). */
 function wholeNumbers(data: Float32Array): boolean {
-  for (let p = 0; p < data.length; p++) if (Math.round(data[p]!) !== data[p]!) return false;
+  for (let p = 0; p < data.length; p++) {
+    const v = data[p]!;
+    if (Math.trunc(v) !== v) return false;
+  }
   return true;
 }
 
