@@ -11,7 +11,7 @@ import type { Batch, BatchValue, JsonValue } from "../data/batch.js";
 import { planBatchKeys } from "../data/batch-keys.js";
 import { DistributedAnnDataCollection } from "../data/collection.js";
 import type { DataFrameColumn } from "../data/h5ad/dataframe.js";
-import { DataLoader } from "../data/loader.js";
+import { DataLoader, prestartReadAheadWorkers } from "../data/loader.js";
 import { readRegularFile } from "../data/regular-file.js";
 import { ConfigError } from "../errors.js";
 import type { VarColumn, VarColumns } from "../models/hvg/hvg-csv.js";
@@ -351,6 +351,9 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
     seed,
     trainer: { ...parsed.trainer, config: { ...(parsed.trainer.config as object), seed_everything: seed } },
   };
+  // The loader's read-ahead workers start now, so that their start-up overlaps with opening the
+  // data and building the model (replica threads start their own).
+  if (spec.devices === 1 && spec.data.num_workers > 0) prestartReadAheadWorkers(spec.data.num_workers);
   const replica = stage === "fit" ? resolveReplica(run.replica ?? {}, env) : null;
   if (replica && spec.devices > 1) {
     throw new ConfigError(

@@ -3,6 +3,7 @@ import type { BatchValue } from "./batch.js";
 import { type BatchKeysConfig, planBatchKeys } from "./batch-keys.js";
 import { BufferPool } from "./buffer-pool.js";
 import { type CollectionInit, DistributedAnnDataCollection } from "./collection.js";
+import { initH5wasm } from "./h5ad/h5wasm.js";
 import { postedValues, readBatch } from "./read-batch.js";
 import { type SamplerOptions, type SamplerPosition, workerBatches } from "./sampler.js";
 
@@ -34,8 +35,12 @@ export type WorkerMessage =
   /** The error's class name (errors.ts) and its one-line message. */
   | { readonly type: "error"; readonly name: string; readonly message: string };
 
-/** From the main thread: an epoch to read, a credit for one more batch of it, or buffers to reuse. */
+/**
+ * From the main thread: what to read (to a worker started ahead of its loader, without workerData),
+ * an epoch to read, a credit for one more batch of it, or buffers to reuse.
+ */
 export type MainMessage =
+  | { readonly type: "init"; readonly init: WorkerInit }
   | { readonly type: "epoch"; readonly run: number; readonly position: SamplerPosition }
   | { readonly type: "credit"; readonly run: number }
   | { readonly type: "recycle"; readonly buffers: ArrayBuffer[] };
@@ -47,36 +52,43 @@ interface Job {
 }
 
 const port = parentPort!;
-const init = workerData as WorkerInit;
-// Two matrix buffers (values, indices) for each batch in flight: read ahead, queued, in use.
-const pool = new BufferPool(2 * (init.prefetch + 2));
+// h5wasm's compilation starts now, while a worker started ahead (prestartReadAheadWorkers) waits
+// for its loader.
+const h5wasmReady = initH5wasm();
+let init = workerData as WorkerInit | null;
+let pool: BufferPool | undefined;
 let job: Job | undefined;
 let wake: (() => void) | undefined;
 port.on("message", (message: MainMessage) => {
-  if (message.type === "recycle") {
-    pool.give(message.buffers);
+  if (message.type === "init") init = message.init;
+  else if (message.type === "recycle") {
+    pool?.give(message.buffers);
     return;
-  }
-  if (message.type === "epoch")
-    job = { run: message.run, position: message.position, credits: init.prefetch };
-  else if (job?.run === message.run) job.credits++;
+  } else if (message.type === "epoch")
+    job = { run: message.run, position: message.position, credits: init!.prefetch };
+  else if (message.type === "credit" && job?.run === message.run) job.credits++;
   wake?.();
   wake = undefined;
 });
 const nextMessage = () => new Promise<void>((resolve) => (wake = resolve));
 
 async function serve(): Promise<void> {
-  const collection = DistributedAnnDataCollection.reopen(init.collection);
+  while (init === null) await nextMessage();
+  const config = init;
+  // Two matrix buffers (values, indices) for each batch in flight: read ahead, queued, in use.
+  pool = new BufferPool(2 * (config.prefetch + 2));
+  await h5wasmReady;
+  const collection = DistributedAnnDataCollection.reopen(config.collection);
   try {
-    const plan = planBatchKeys(init.batchKeys, collection.schema);
+    const plan = planBatchKeys(config.batchKeys, collection.schema);
     for (;;) {
       while (job === undefined) await nextMessage();
       const current = job;
-      for (const { indices } of workerBatches(init.sampler, current.position, init.workerId)) {
+      for (const { indices } of workerBatches(config.sampler, current.position, config.workerId)) {
         while (current.credits === 0 && job === current) await nextMessage();
         if (job !== current) break;
         current.credits--;
-        const { values, deferred } = postedValues(await readBatch(collection, plan, indices, pool));
+        const { values, deferred } = postedValues(await readBatch(collection, plan, indices, pool!));
         const message: WorkerMessage = { type: "batch", run: current.run, values, deferred };
         port.postMessage(message, transferables(values));
       }

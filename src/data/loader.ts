@@ -321,6 +321,34 @@ class ReadAheadWorkers {
   }
 }
 
+/** Workers started ahead of their loaders (prestartReadAheadWorkers), still alive, each with no init yet. */
+const prestarted: { worker: Worker; dead: boolean }[] = [];
+
+/**
+ * Starts `count` read-ahead workers now, before the loader that will use them exists: a worker's
+ * start (its modules, h5wasm's compilation: ~0.3 s) then overlaps with the main thread's own
+ * (opening the collection, building the model) instead of delaying the first batch. The next
+ * loaders of this thread take them; unused ones do not keep the process alive.
+ */
+export function prestartReadAheadWorkers(count: number): void {
+  for (let i = 0; i < count; i++) {
+    const worker = startModuleWorker(import.meta.url, "loader-worker", { workerData: null });
+    const entry = { worker, dead: false };
+    // A worker that fails before a loader takes it is replaced then (its error is reported by the
+    // worker the loader starts in its place).
+    worker.once("error", () => (entry.dead = true));
+    worker.once("exit", () => (entry.dead = true));
+    worker.unref();
+    prestarted.push(entry);
+  }
+}
+
 function startWorker(init: WorkerInit): Worker {
+  for (let entry = prestarted.shift(); entry !== undefined; entry = prestarted.shift()) {
+    if (entry.dead) continue;
+    const message: MainMessage = { type: "init", init };
+    entry.worker.postMessage(message);
+    return entry.worker;
+  }
   return startModuleWorker(import.meta.url, "loader-worker", { workerData: init });
 }

@@ -44,6 +44,13 @@ export function pythonFloat(x: number): string {
   if (x === Number.POSITIVE_INFINITY) return "inf";
   if (x === Number.NEGATIVE_INFINITY) return "-inf";
   if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
+  // Where JavaScript and Python both write plain decimals (1e-4 <= |x| < 1e16; JavaScript up to
+  // 1e21), String() gives repr's digits; only an integral value lacks repr's ".0".
+  const magnitude = Math.abs(x);
+  if (magnitude >= 1e-4 && magnitude < 1e16) {
+    const text = String(x);
+    return text.includes(".") ? text : `${text}.0`;
+  }
   // JavaScript's toExponential() without an argument gives the same shortest digits as repr.
   const [mantissa, exponentText] = Math.abs(x).toExponential().split("e") as [string, string];
   const exponent = Number(exponentText);
