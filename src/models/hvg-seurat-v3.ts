@@ -233,7 +233,8 @@ export class HVGSeuratV3 implements CellariumModel {
       // moments kernel, then in the second pass the excess over the clip taken back from the few
       // values above it (the clip lies sqrt(n) regularized stds above the mean): 2.5x the speed
       // of the loops of accumulateRows.
-      const moments_g3 = (this.moments_g3 ??= new Float64Array(3 * g));
+      if (this.moments_g3 === null) this.moments_g3 = new Float64Array(3 * g);
+      const moments_g3 = this.moments_g3;
       moments_g3.fill(0);
       const [start, end] = [csr.indptr[0]!, csr.indptr[nRows]!];
       const b = batch_n === null ? 0 : batch_n[0]!;
@@ -526,7 +527,7 @@ function addClippedRow(
   for (let p = start; p < end; p++) {
     const at = base + indices[p]!;
     const c = clip[at]!;
-    const v = data[p]! > c ? c : data[p]!;
+    const v = Math.min(data[p]!, c);
     sums[at]! += v;
     squares[at]! += v * v;
   }

@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Batch } from "../../src/data/batch.js";
-import type { CsrMatrix } from "../../src/data/matrix.js";
 import { selectGenes } from "../../src/models/hvg/seurat-v3.js";
 import { HVGSeuratV3 } from "../../src/models/hvg-seurat-v3.js";
 import type { TrainerContext } from "../../src/models/model.js";
+import { csr } from "../transforms/helpers.js";
 
 const genes = Array.from({ length: 40 }, (_, j) => `g${j}`);
 
@@ -18,29 +18,6 @@ function counts(cells: number, offset: number): number[][] {
   return Array.from({ length: cells }, (_, i) =>
     genes.map((_, j) => ((i * 7 + j * 13 + offset) % 11 === 0 ? ((i + j) % 9) + 1 : 0)),
   );
-}
-
-function csr(rows: number[][]): CsrMatrix {
-  const indptr = [0];
-  const indices: number[] = [];
-  const data: number[] = [];
-  for (const row of rows) {
-    row.forEach((v, j) => {
-      if (v !== 0) {
-        indices.push(j);
-        data.push(v);
-      }
-    });
-    indptr.push(indices.length);
-  }
-  return {
-    format: "csr",
-    nRows: rows.length,
-    nCols: genes.length,
-    indptr: Int32Array.from(indptr),
-    indices: Int32Array.from(indices),
-    data: Float32Array.from(data),
-  };
 }
 
 const context = (epoch: number, wholeRun = true): TrainerContext => ({
