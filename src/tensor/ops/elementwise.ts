@@ -6,7 +6,7 @@
 // Comparisons return int32 0/1 masks, usable directly by where() and maskedFill().
 
 import { ArgumentError } from "../../errors.js";
-import { erf as erfScalar } from "../special.js";
+import { digamma as digammaScalar, erf as erfScalar, lgamma as lgammaScalar, trigamma } from "../special.js";
 import { broadcastShapes, broadcastStrides, contiguousStrides, stridedLoop, sumToShape } from "../strided.js";
 import { allocate, type DType, record, sameShape, sizeOf, Tensor, type TypedArray } from "../tensor.js";
 import { cast } from "./creation.js";
@@ -397,6 +397,40 @@ export function erf(x: Tensor): Tensor {
     },
     (g, x, _y, d) => {
       for (let i = 0; i < g.length; i++) d[i] = g[i]! * TWO_OVER_SQRT_PI * Math.exp(-x[i]! * x[i]!);
+    },
+  );
+}
+
+/**
+ * log|Gamma(x)|, as torch.lgamma; the gradient is digamma(x). See special.ts: Stirling's series,
+ * the recurrence and Taylor series at the roots 1 and 2, a few ulp on the positive axis.
+ */
+export function lgamma(x: Tensor): Tensor {
+  return unaryOp(
+    "lgamma",
+    x,
+    (s, d) => {
+      for (let i = 0; i < s.length; i++) d[i] = lgammaScalar(s[i]!);
+    },
+    (g, x, _y, d) => {
+      for (let i = 0; i < g.length; i++) d[i] = g[i]! * digammaScalar(x[i]!);
+    },
+  );
+}
+
+/**
+ * The digamma function d/dx lgamma(x), as torch.digamma; the gradient is trigamma(x). See
+ * special.ts: asymptotic series, recurrence and a Taylor series about the root, a few ulp for x > 0.
+ */
+export function digamma(x: Tensor): Tensor {
+  return unaryOp(
+    "digamma",
+    x,
+    (s, d) => {
+      for (let i = 0; i < s.length; i++) d[i] = digammaScalar(s[i]!);
+    },
+    (g, x, _y, d) => {
+      for (let i = 0; i < g.length; i++) d[i] = g[i]! * trigamma(x[i]!);
     },
   );
 }
