@@ -385,20 +385,30 @@ export function sigmoid(x: Tensor): Tensor {
   );
 }
 
+/** A unary op from scalar functions: the value f(x) and the derivative f'(x), both from x. */
+function scalarUnaryOp(
+  name: string,
+  x: Tensor,
+  f: (v: number) => number,
+  derivative: (v: number) => number,
+): Tensor {
+  return unaryOp(
+    name,
+    x,
+    (s, d) => {
+      for (let i = 0; i < s.length; i++) d[i] = f(s[i]!);
+    },
+    (g, x, _y, d) => {
+      for (let i = 0; i < g.length; i++) d[i] = g[i]! * derivative(x[i]!);
+    },
+  );
+}
+
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
 
 /** The error function (see special.ts: Taylor polynomials about tabulated nodes, ~1e-15 relative). */
 export function erf(x: Tensor): Tensor {
-  return unaryOp(
-    "erf",
-    x,
-    (s, d) => {
-      for (let i = 0; i < s.length; i++) d[i] = erfScalar(s[i]!);
-    },
-    (g, x, _y, d) => {
-      for (let i = 0; i < g.length; i++) d[i] = g[i]! * TWO_OVER_SQRT_PI * Math.exp(-x[i]! * x[i]!);
-    },
-  );
+  return scalarUnaryOp("erf", x, erfScalar, (v) => TWO_OVER_SQRT_PI * Math.exp(-v * v));
 }
 
 /**
@@ -406,16 +416,7 @@ export function erf(x: Tensor): Tensor {
  * the recurrence and Taylor series at the roots 1 and 2, a few ulp on the positive axis.
  */
 export function lgamma(x: Tensor): Tensor {
-  return unaryOp(
-    "lgamma",
-    x,
-    (s, d) => {
-      for (let i = 0; i < s.length; i++) d[i] = lgammaScalar(s[i]!);
-    },
-    (g, x, _y, d) => {
-      for (let i = 0; i < g.length; i++) d[i] = g[i]! * digammaScalar(x[i]!);
-    },
-  );
+  return scalarUnaryOp("lgamma", x, lgammaScalar, digammaScalar);
 }
 
 /**
@@ -423,14 +424,5 @@ export function lgamma(x: Tensor): Tensor {
  * special.ts: asymptotic series, recurrence and a Taylor series about the root, a few ulp for x > 0.
  */
 export function digamma(x: Tensor): Tensor {
-  return unaryOp(
-    "digamma",
-    x,
-    (s, d) => {
-      for (let i = 0; i < s.length; i++) d[i] = digammaScalar(s[i]!);
-    },
-    (g, x, _y, d) => {
-      for (let i = 0; i < g.length; i++) d[i] = g[i]! * trigamma(x[i]!);
-    },
-  );
+  return scalarUnaryOp("digamma", x, digammaScalar, trigamma);
 }
