@@ -18,11 +18,20 @@ export {
   zeros,
   zerosLike,
 } from "./ops/creation.js";
-export { laplaceLogProb, normalLogProb } from "./ops/distributions.js";
+export {
+  laplaceLogProb,
+  logNbPositive,
+  logZinbPositive,
+  negativeBinomialLogProb,
+  normalKlDivergence,
+  normalLogProb,
+  poissonLogProb,
+} from "./ops/distributions.js";
 export { dropout } from "./ops/dropout.js";
 export {
   abs,
   add,
+  digamma,
   div,
   eq,
   erf,
@@ -30,6 +39,7 @@ export {
   ge,
   gt,
   le,
+  lgamma,
   log,
   log1p,
   lt,
@@ -60,6 +70,7 @@ export {
   relu,
   silu,
   softmax,
+  softplus,
 } from "./ops/nn.js";
 export {
   type Axes,

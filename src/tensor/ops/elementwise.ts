@@ -6,7 +6,7 @@
 // Comparisons return int32 0/1 masks, usable directly by where() and maskedFill().
 
 import { ArgumentError } from "../../errors.js";
-import { erf as erfScalar } from "../special.js";
+import { digamma as digammaScalar, erf as erfScalar, lgamma as lgammaScalar, trigamma } from "../special.js";
 import { broadcastShapes, broadcastStrides, contiguousStrides, stridedLoop, sumToShape } from "../strided.js";
 import { allocate, type DType, record, sameShape, sizeOf, Tensor, type TypedArray } from "../tensor.js";
 import { cast } from "./creation.js";
@@ -385,18 +385,44 @@ export function sigmoid(x: Tensor): Tensor {
   );
 }
 
+/** A unary op from scalar functions: the value f(x) and the derivative f'(x), both from x. */
+function scalarUnaryOp(
+  name: string,
+  x: Tensor,
+  f: (v: number) => number,
+  derivative: (v: number) => number,
+): Tensor {
+  return unaryOp(
+    name,
+    x,
+    (s, d) => {
+      for (let i = 0; i < s.length; i++) d[i] = f(s[i]!);
+    },
+    (g, x, _y, d) => {
+      for (let i = 0; i < g.length; i++) d[i] = g[i]! * derivative(x[i]!);
+    },
+  );
+}
+
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
 
 /** The error function (see special.ts: Taylor polynomials about tabulated nodes, ~1e-15 relative). */
 export function erf(x: Tensor): Tensor {
-  return unaryOp(
-    "erf",
-    x,
-    (s, d) => {
-      for (let i = 0; i < s.length; i++) d[i] = erfScalar(s[i]!);
-    },
-    (g, x, _y, d) => {
-      for (let i = 0; i < g.length; i++) d[i] = g[i]! * TWO_OVER_SQRT_PI * Math.exp(-x[i]! * x[i]!);
-    },
-  );
+  return scalarUnaryOp("erf", x, erfScalar, (v) => TWO_OVER_SQRT_PI * Math.exp(-v * v));
+}
+
+/**
+ * log|Gamma(x)|, as torch.lgamma; the gradient is digamma(x). See special.ts: Stirling's series,
+ * the recurrence and Taylor series at the roots 1 and 2, a few ulp on the positive axis.
+ */
+export function lgamma(x: Tensor): Tensor {
+  return scalarUnaryOp("lgamma", x, lgammaScalar, digammaScalar);
+}
+
+/**
+ * The digamma function d/dx lgamma(x), as torch.digamma; the gradient is trigamma(x). See
+ * special.ts: asymptotic series, recurrence and a Taylor series about the root, a few ulp for x > 0.
+ */
+export function digamma(x: Tensor): Tensor {
+  return scalarUnaryOp("digamma", x, digammaScalar, trigamma);
 }

@@ -22,6 +22,28 @@ export function relu(x: Tensor): Tensor {
   );
 }
 
+/**
+ * softplus(x) = log(1 + exp(x)), as max(x, 0) + log1p(exp(-|x|)), which neither overflows nor
+ * loses the small values; torch returns x itself above its threshold 20, which differs by below
+ * 2.1e-9 there. The gradient is sigmoid(x).
+ */
+export function softplus(x: Tensor): Tensor {
+  return unaryOp(
+    "softplus",
+    x,
+    (s, d) => {
+      for (let i = 0; i < s.length; i++) d[i] = Math.max(s[i]!, 0) + Math.log1p(Math.exp(-Math.abs(s[i]!)));
+    },
+    (g, x, _y, d) => {
+      for (let i = 0; i < g.length; i++) {
+        // sigmoid(x), written so that exp never overflows
+        const e = Math.exp(-Math.abs(x[i]!));
+        d[i] = (g[i]! * (x[i]! >= 0 ? 1 : e)) / (1 + e);
+      }
+    },
+  );
+}
+
 /** GELU in its exact form x * Phi(x) = x/2 (1 + erf(x / sqrt 2)) (torch's default, BERT's "gelu"). */
 export function gelu(x: Tensor): Tensor {
   return unaryOp(

@@ -4,6 +4,7 @@ import { ArgumentError } from "../../../src/errors.js";
 import {
   abs,
   add,
+  digamma,
   div,
   eq,
   erf,
@@ -11,6 +12,7 @@ import {
   ge,
   gt,
   le,
+  lgamma,
   log,
   log1p,
   lt,
@@ -27,7 +29,7 @@ import {
   tanh,
   tensor,
 } from "../../../src/tensor/index.js";
-import { assertClose, assertGradients, input } from "../helpers.js";
+import { assertClose, assertGradients, hasTorch, input, runTorch } from "../helpers.js";
 
 test("binary ops broadcast rows, columns, scalars and both operands", () => {
   const a = tensor([
@@ -180,4 +182,63 @@ test("a number operand carries no gradient; an int32 operand is promoted without
   const x = input([3], 7);
   assertGradients((t) => sub(2, mul(t, 3)), [x]);
   assertGradients((t) => mul(t, tensor([1, 2, 3], { dtype: "int32" })), [x]);
+});
+
+// counts up to 1e6 and inverse dispersions down to 1e-8, as the NB likelihoods feed them
+const gammaPoints = [
+  1e-8, 1e-6, 1e-3, 0.1, 0.5, 0.9, 1, 1.2, 1.4616, 1.5, 2, 2.7, 5, 10, 33.3, 1e3, 1e5, 1e6,
+];
+
+test("lgamma and digamma agree with torch in float64 and float32, values and gradients", {
+  skip: !hasTorch,
+}, () => {
+  const script = `
+result = {}
+for dtype in (torch.float64, torch.float32):
+    x = torch.tensor(data, dtype=dtype, requires_grad=True)
+    (gl,) = torch.autograd.grad(torch.lgamma(x).sum(), [x])
+    y = torch.digamma(x)
+    (gd,) = torch.autograd.grad(y.sum(), [x])
+    result[str(dtype)] = [torch.lgamma(x).tolist(), gl.tolist(), y.tolist(), gd.tolist()]
+`;
+  const reference = runTorch(script, gammaPoints) as Record<string, number[][]>;
+  // torch's trigamma (digamma's gradient) is off by 3e-10 relative at 0.5 (pi^2 / 2), where ours
+  // agrees with mpmath to 1e-15 (special.test.ts): it gets a looser tolerance in float64
+  for (const [dtype, tolerances] of [
+    ["float64", [1e-13, 1e-13, 1e-13, 1e-9]],
+    ["float32", [2e-6, 2e-6, 2e-6, 2e-6]],
+  ] as const) {
+    const [lg, dlg, dg, ddg] = reference[`torch.${dtype}`]!;
+    const x = tensor(gammaPoints, { dtype, requiresGrad: true });
+    const ones = tensor(
+      gammaPoints.map(() => 1),
+      { dtype },
+    );
+    const got: number[][] = [];
+    for (const op of [lgamma, digamma]) {
+      x.grad = null;
+      const y = op(x);
+      y.backward(ones);
+      got.push(Array.from(y.data), Array.from(x.grad!.data));
+    }
+    [lg!, dlg!, dg!, ddg!].forEach((expected, k) => {
+      // relative, with an absolute floor of rtol where lgamma and digamma cross zero
+      expected.forEach((r, i) => {
+        const v = got[k]![i]!;
+        assert.ok(
+          Math.abs(v - r) <= tolerances[k]! * Math.max(Math.abs(r), 1),
+          `${dtype} ${["lgamma", "lgamma'", "digamma", "digamma'"][k]}(${gammaPoints[i]}) = ${v}, torch ${r}`,
+        );
+      });
+    });
+  }
+});
+
+test("gradients of lgamma (digamma) and digamma (trigamma) by finite differences", () => {
+  const small = input([2, 3], 31, [0.05, 3]);
+  const large = input([4], 32, [50, 5000]);
+  for (const op of [lgamma, digamma]) {
+    assertGradients(op, [small]);
+    assertGradients(op, [large], { rtol: 1e-6 });
+  }
 });

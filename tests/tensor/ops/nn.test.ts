@@ -11,6 +11,7 @@ import {
   relu,
   silu,
   softmax,
+  softplus,
   type Tensor,
   tensor,
 } from "../../../src/tensor/index.js";
@@ -129,7 +130,7 @@ F = torch.nn.functional
 result = {}
 for name, fn in [("gelu", F.gelu), ("geluNew", lambda t: F.gelu(t, approximate="tanh")), ("silu", F.silu),
                  ("softmax", lambda t: F.softmax(t, -1)), ("logSoftmax", lambda t: F.log_softmax(t, 0)),
-                 ("layerNorm", lambda t: F.layer_norm(t, (5,), w, b, 1e-5))]:
+                 ("layerNorm", lambda t: F.layer_norm(t, (5,), w, b, 1e-5)), ("softplus", F.softplus)]:
     y = fn(x)
     grads = torch.autograd.grad(y, [x, w, b], g, allow_unused=True)
     result[name] = [y.flatten().tolist()] + [None if q is None else q.flatten().tolist() for q in grads]
@@ -146,6 +147,7 @@ for name, fn in [("gelu", F.gelu), ("geluNew", lambda t: F.gelu(t, approximate="
     softmax: (t) => softmax(t),
     logSoftmax: (t) => logSoftmax(t, 0),
     layerNorm: (t) => layerNorm(t, 5, { weight: w, bias: b }),
+    softplus,
   };
   for (const [name, fn] of Object.entries(ours)) {
     for (const t of [x, w, b]) t.grad = null;
@@ -157,4 +159,16 @@ for name, fn in [("gelu", F.gelu), ("geluNew", lambda t: F.gelu(t, approximate="
     if (gw) assertClose(w.grad!.data, gw, 1e-12);
     if (gb) assertClose(b.grad!.data, gb, 1e-12);
   }
+});
+
+test("softplus is finite and exact at the extremes, where torch switches to x above 20", () => {
+  const xs = [-700, -40, -20, -1e-8, 0, 1e-8, 20, 40, 800];
+  const y = softplus(tensor(xs, { dtype: "float64" })).data;
+  // log1p(exp(x)) written out where it neither overflows nor underflows to 0 in double precision
+  const expected = xs.map((v) => (v > 30 ? v + Math.exp(-v) : Math.log1p(Math.exp(v))));
+  for (let i = 0; i < xs.length; i++) {
+    assert.ok(Math.abs(y[i]! - expected[i]!) <= 1e-15 * expected[i]!, `softplus(${xs[i]}) = ${y[i]}`);
+  }
+  assert.ok(y[0]! > 0, "softplus(-700) is exp(-700), not 0");
+  assertGradients(softplus, [input([2, 5], 40, [-30, 30])]);
 });
