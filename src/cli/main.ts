@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { Command, CommanderError } from "commander";
 // The commands' modules (the data layer with its wasm HDF5 library, the trainer) are imported
 // when a command runs, so that --help and argument errors answer at once.
@@ -7,7 +8,8 @@ import { MODELS, NOT_YET_AVAILABLE, type Stage } from "./registry.js";
 import { describe } from "./spec/keys.js";
 import type { ConfigMap } from "./yaml.js";
 
-const version = "0.1.0";
+// package.json is two folders up from src/cli and from dist/cli alike.
+const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
 const STAGES: Record<Stage, string> = {
   fit: "train the model (resume with --ckpt_path)",

@@ -6,6 +6,7 @@ import { main } from "../../src/cli/main.js";
 import { modelByCommand } from "../../src/cli/registry.js";
 import { runModelCommand } from "../../src/cli/run.js";
 import { ConfigError } from "../../src/errors.js";
+import { cliStdout } from "../helpers/cli-capture.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -296,4 +297,9 @@ test("--print_config shows the merged config with overrides and loader tags", as
   const text = chunks.join("");
   assert.match(text, /max_epochs: 3/);
   assert.match(text, /!FileLoader/);
+});
+
+test("--version prints package.json's version", async () => {
+  const { version } = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8"));
+  assert.equal(cliStdout(["--version"]).trim(), version);
 });

@@ -33,15 +33,6 @@ export function encodingType(entity: Group | Dataset): string | undefined {
   return stringAttr(entity, "encoding-type");
 }
 
-export function requireGroup(file: string, parent: Group, key: string): Group {
-  const entity = parent.get(key);
-  if (!isGroup(entity)) {
-    const found = entity === null ? "missing" : `a ${entity.constructor.name}`;
-    throw new FileFormatError(`${file}: ${join(parent.path, key)} must be an HDF5 group, found ${found}`);
-  }
-  return entity;
-}
-
 export function requireDataset(file: string, parent: Group, key: string): Dataset {
   const entity = parent.get(key);
   if (!isDataset(entity)) {
