@@ -145,3 +145,34 @@ test("HVGSeuratV3 refuses a third epoch, batch codes outside n_batch and a batch
   const negative = batchOf([[...genes.map(() => 0).slice(1), -1]]);
   assert.throws(() => plain.forward(negative), /negative|counts/i);
 });
+
+test("a list of n_top_genes writes one CSV pair per value, the smaller selection inside the larger", async () => {
+  const written = new Map<string, string>();
+  const model = fit([[batchOf(counts(30, 4))]], { n_top_genes: [8, 5, 8], output_path: "out/hvg.csv" });
+  assert.deepEqual(model.n_top_genes, [5, 8]);
+  await model.onTrainEnd({
+    ...context(1),
+    writeTextFile: async (path, text) => void written.set(path, text),
+  });
+  assert.deepEqual([...written.keys()].sort(), [
+    "out/hvg__top5.csv",
+    "out/hvg__top5__hvg_only.csv",
+    "out/hvg__top8.csv",
+    "out/hvg__top8__hvg_only.csv",
+  ]);
+  const selected = (n: number) =>
+    written
+      .get(`out/hvg__top${n}__hvg_only.csv`)!
+      .trim()
+      .split("\n")
+      .slice(1)
+      .map((line) => line.split(",")[0]);
+  assert.equal(selected(5).length, 5);
+  assert.equal(selected(8).length, 8);
+  // One batch: the top 5 by normalized variance are the first 5 of the top 8.
+  assert.deepEqual(selected(5), selected(8).slice(0, 5));
+  assert.deepEqual(selected(8), model.attribute("highly_variable_genes_top8"));
+  const all = written.get("out/hvg__top8.csv")!.trim().split("\n");
+  assert.equal(all[0], "gene,means,variances,highly_variable_rank,variances_norm,highly_variable");
+  assert.equal(all.length, 1 + genes.length);
+});
