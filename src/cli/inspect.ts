@@ -20,6 +20,11 @@ function preview(names: readonly string[], n = 5): string {
   return names.length > n ? `${head}, ... (${names.length})` : head;
 }
 
+/** JSON.stringify's replacer for a summary: a list longer than 10 shows its first 5 and its length. */
+function shortLists(_key: string, value: unknown): unknown {
+  return Array.isArray(value) && value.length > 10 ? [...value.slice(0, 5), `... (${value.length})`] : value;
+}
+
 async function inspectH5ad(path: string): Promise<void> {
   const file = await AnnDataFile.open(path);
   try {
@@ -54,7 +59,7 @@ async function inspectCheckpoint(path: string): Promise<void> {
   const checkpoint = await loadCheckpoint(path);
   const { var_names_g, ...args } = checkpoint.model.initArgs;
   print(`${path}: ${checkpoint.model.className} checkpoint`);
-  print(`hyperparameters: ${JSON.stringify(args)}`);
+  print(`hyperparameters: ${JSON.stringify(args, shortLists)}`);
   if (Array.isArray(var_names_g)) print(`var_names_g: ${preview(var_names_g as string[])}`);
   const p = checkpoint.position;
   print(`position: epoch ${p.epoch}, ${p.batchesConsumed} batches into it, global step ${p.globalStep}`);

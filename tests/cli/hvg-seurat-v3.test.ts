@@ -12,6 +12,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { main } from "../../src/cli/main.js";
+import { cliStdout } from "../helpers/cli-capture.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -299,6 +300,10 @@ test("the selected genes feed Filter through !FileLoader on the CSV and !Checkpo
           attr: model.highly_variable_genes
           convert_fn: null`,
   };
+  // inspect shows the checkpoint's hyperparameters with long lists (var_columns) cut short.
+  const summary = cliStdout(["inspect", checkpoint]);
+  assert.match(summary, /"feature_id":\{"dtype":"str","values":\["ENSG00000",.*"\.\.\. \(600\)"\]/);
+  assert.ok(summary.length < 4000, `inspect printed ${summary.length} characters`);
   for (const [name, loader] of Object.entries(loaders)) {
     const out = join(work, `filtered-${name}.csv`);
     const path = join(work, `filtered-${name}.yaml`);
