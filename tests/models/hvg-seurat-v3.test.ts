@@ -9,7 +9,7 @@ import type { Batch } from "../../src/data/batch.js";
 import { selectGenes } from "../../src/models/hvg/seurat-v3.js";
 import { HVGSeuratV3 } from "../../src/models/hvg-seurat-v3.js";
 import type { TrainerContext } from "../../src/models/model.js";
-import { csr } from "../transforms/helpers.js";
+import { csr, dense as denseBlock } from "../transforms/helpers.js";
 
 const genes = Array.from({ length: 40 }, (_, j) => `g${j}`);
 
@@ -175,4 +175,37 @@ test("a list of n_top_genes writes one CSV pair per value, the smaller selection
   const all = written.get("out/hvg__top8.csv")!.trim().split("\n");
   assert.equal(all[0], "gene,means,variances,highly_variable_rank,variances_norm,highly_variable");
   assert.equal(all.length, 1 + genes.length);
+});
+
+test("the sums do not depend on the layout: dense or CSR blocks, categories in long runs or interleaved", () => {
+  const rows = counts(60, 6);
+  const codes = rows.map((_, i) => (i < 30 ? 0 : 1));
+  const options = { n_batch: 2, use_batch_key: true };
+  const sorted = fit([[batchOf(rows, codes)]], options);
+  // The same cells interleaved (runs of one cell) and as dense blocks.
+  const order = Array.from({ length: 60 }, (_, k) => (k % 2 === 0 ? k / 2 : 30 + (k - 1) / 2));
+  const interleaved = fit(
+    [
+      [
+        batchOf(
+          order.map((i) => rows[i]!),
+          order.map((i) => codes[i]!),
+        ),
+      ],
+    ],
+    options,
+  );
+  const dense = fit(
+    [[{ x_ng: denseBlock(rows), var_names_g: genes, batch_index_n: Int32Array.from(codes) }]],
+    options,
+  );
+  for (const other of [interleaved, dense]) {
+    for (const [name, t] of Object.entries(sorted.stateDict())) {
+      const data = other.stateDict()[name]!.data;
+      t.data.forEach((v, i) => {
+        const close = v === data[i] || Math.abs(v - data[i]!) <= 1e-12 * Math.max(Math.abs(v), 1);
+        assert.ok(close, `${name}[${i}]: ${v} vs ${data[i]}`);
+      });
+    }
+  }
 });
