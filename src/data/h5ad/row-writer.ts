@@ -1,19 +1,20 @@
-import { rename, rm } from "node:fs/promises";
 import type { Dataset, File, Group } from "h5wasm/node";
 import { ArgumentError } from "../../errors.js";
-import { temporarySibling } from "../atomic-file.js";
 import type { DenseMatrix } from "../matrix.js";
-import { createHdf5 } from "./h5wasm.js";
+import type { NumericArray } from "./convert.js";
 import {
-  closeQuietly,
+  closeAndRename,
   codesArray,
+  createTemporaryAnnData,
   dictGroup,
+  discard,
   linkCategories,
   setEncoding,
   startFrame,
   type UnsInputDict,
   V,
   wrap,
+  writeMatrices,
   writeStrings,
   writeUns,
 } from "./write-elements.js";
@@ -29,10 +30,7 @@ import type { DataFrameInput } from "./writer.js";
 /** An obs column of the file: its kind and, for categoricals, every category up front. */
 export type RowColumnSpec =
   | { kind: "categorical"; categories: readonly string[] | readonly number[]; ordered?: boolean }
-  | {
-      kind: "numeric";
-      dtype: "float32" | "float64" | "int8" | "int16" | "int32" | "uint8" | "uint16" | "uint32";
-    }
+  | { kind: "numeric"; dtype: NumericDtype }
   | { kind: "boolean" }
   | { kind: "string" };
 
@@ -59,6 +57,9 @@ const TYPED = {
   uint32: Uint32Array,
 } as const;
 
+/** numpy dtypes of numeric columns, as stored (int64 through BigInt64Array). */
+export type NumericDtype = keyof typeof TYPED | "int64";
+
 type Growing =
   | { held: true; values: string[] }
   | { held: false; spec: Exclude<RowColumnSpec, { kind: "string" }>; dataset: Dataset };
@@ -84,16 +85,8 @@ export class H5adRowWriter {
       if (name === "_index")
         throw new ArgumentError(`writeH5ad ${path}: obs column name '_index' is reserved`);
     }
-    const tmp = temporarySibling(path);
-    let h5: File;
+    const { tmp, h5 } = await createTemporaryAnnData(path);
     try {
-      h5 = await createHdf5(tmp);
-    } catch (error) {
-      await rm(tmp, { force: true });
-      throw wrap(path, "the file", error);
-    }
-    try {
-      setEncoding(h5, "anndata", V.anndata);
       // The obs group's index and column order are written by finish(), with the strings.
       const obs = h5.create_group("obs");
       const growing = new Map<string, Growing>();
@@ -107,7 +100,9 @@ export class H5adRowWriter {
             ? codesArray(spec.categories.length, 0)
             : spec.kind === "boolean"
               ? new Uint8Array(0)
-              : new TYPED[spec.dtype](0);
+              : spec.dtype === "int64"
+                ? new BigInt64Array(0)
+                : new TYPED[spec.dtype](0);
         const dataset = obs.create_dataset({
           name,
           data,
@@ -120,8 +115,7 @@ export class H5adRowWriter {
       }
       return new H5adRowWriter(path, tmp, h5, obs, dictGroup(h5, "obsm"), growing);
     } catch (error) {
-      closeQuietly(h5);
-      await rm(tmp, { force: true });
+      await discard(h5, tmp);
       throw wrap(path, "obs", error);
     }
   }
@@ -195,19 +189,7 @@ export class H5adRowWriter {
         throw new ArgumentError(`writeH5ad ${this.path}: var columns are not written by the row writer`);
       }
       startFrame(this.h5, "var", rest.var.index, []);
-      const varm = dictGroup(this.h5, "varm");
-      for (const [key, m] of Object.entries(rest.varm ?? {})) {
-        if (m.nRows !== g || m.data.length !== m.nRows * m.nCols) {
-          throw new ArgumentError(
-            `writeH5ad ${this.path}: varm '${key}' is ${m.nRows} x ${m.nCols}, expected ${g} rows`,
-          );
-        }
-        setEncoding(
-          varm.create_dataset({ name: key, data: m.data, shape: [m.nRows, m.nCols] }),
-          "array",
-          V.array,
-        );
-      }
+      writeMatrices(this.path, this.h5, "varm", rest.varm ?? {}, g);
       writeUns(this.path, dictGroup(this.h5, "uns"), rest.uns ?? {});
       // Empty like anndata's own output, so every reader finds the usual groups.
       for (const key of ["layers", "obsp", "varp"]) dictGroup(this.h5, key);
@@ -216,22 +198,14 @@ export class H5adRowWriter {
       throw error instanceof ArgumentError ? error : wrap(this.path, "metadata", error);
     }
     this.done = true;
-    try {
-      // Closing flushes HDF5's cached metadata: a full disk often shows only here.
-      this.h5.close();
-      await rename(this.tmp, this.path);
-    } catch (error) {
-      await rm(this.tmp, { force: true });
-      throw wrap(this.path, "the file", error);
-    }
+    await closeAndRename(this.h5, this.tmp, this.path);
   }
 
   /** Closes and deletes the temporary file. */
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    closeQuietly(this.h5);
-    await rm(this.tmp, { force: true });
+    await discard(this.h5, this.tmp);
   }
 
   private checkOpen(): void {
@@ -277,15 +251,7 @@ export class H5adRowWriter {
     name: string,
     spec: Exclude<RowColumnSpec, { kind: "string" }>,
     values: RowColumnValues,
-  ):
-    | Int8Array
-    | Int16Array
-    | Int32Array
-    | Float32Array
-    | Float64Array
-    | Uint8Array
-    | Uint16Array
-    | Uint32Array {
+  ): NumericArray {
     const n = values.length;
     if (spec.kind === "categorical") {
       const nCategories = spec.categories.length;
@@ -301,15 +267,18 @@ export class H5adRowWriter {
       }
       return codes;
     }
-    const out = spec.kind === "boolean" ? new Uint8Array(n) : new TYPED[spec.dtype](n);
+    const numbers = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const value = values[i];
       if (typeof value !== "number")
         throw new ArgumentError(
           `writeH5ad ${this.path}: obs column '${name}' has a non-number at row ${this.rows + i}`,
         );
-      out[i] = spec.kind === "boolean" ? (value ? 1 : 0) : value;
+      numbers[i] = spec.kind === "boolean" ? (value ? 1 : 0) : value;
     }
+    if (spec.kind === "boolean") return Uint8Array.from(numbers);
+    if (spec.dtype === "int64") return BigInt64Array.from(numbers, (v) => BigInt(v));
+    const out = TYPED[spec.dtype].from(numbers);
     return out;
   }
 }

@@ -1,10 +1,12 @@
 import { statfsSync } from "node:fs";
+import { rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Dataset, File, Group } from "h5wasm/node";
 import { ArgumentError, CellariumError, OutputError } from "../../errors.js";
-import { outputError } from "../atomic-file.js";
+import { outputError, temporarySibling } from "../atomic-file.js";
+import type { DenseMatrix } from "../matrix.js";
 import type { NumericArray } from "./convert.js";
-import { hdf5Reason } from "./h5wasm.js";
+import { createHdf5, hdf5Reason } from "./h5wasm.js";
 import type { UnsArray } from "./uns.js";
 
 // The elements of an .h5ad as anndata >= 0.8 writes them (encoding-type / encoding-version on each),
@@ -26,6 +28,57 @@ export type UnsInput = number | string | boolean | readonly string[] | NumericAr
 
 export interface UnsInputDict {
   [key: string]: UnsInput;
+}
+
+/** Opens a new HDF5 file at a temporary sibling of `path`, tagged as an AnnData. */
+export async function createTemporaryAnnData(path: string): Promise<{ tmp: string; h5: File }> {
+  const tmp = temporarySibling(path);
+  let h5: File;
+  try {
+    h5 = await createHdf5(tmp);
+    setEncoding(h5, "anndata", V.anndata);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw wrap(path, "the file", error);
+  }
+  return { tmp, h5 };
+}
+
+/** Closes the file and moves it to `path`; on failure removes it. */
+export async function closeAndRename(h5: File, tmp: string, path: string): Promise<void> {
+  try {
+    // Closing flushes HDF5's cached metadata: a full disk often shows only here.
+    h5.close();
+    await rename(tmp, path);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw wrap(path, "the file", error);
+  }
+}
+
+/** Closes a file being given up and removes it. */
+export async function discard(h5: File, tmp: string): Promise<void> {
+  closeQuietly(h5);
+  await rm(tmp, { force: true });
+}
+
+/** Writes a dict group (obsm, varm) of dense matrices with `nRows` rows each. */
+export function writeMatrices(
+  path: string,
+  h5: File,
+  key: string,
+  matrices: Readonly<Record<string, DenseMatrix>>,
+  nRows: number,
+): void {
+  const group = dictGroup(h5, key);
+  for (const [name, m] of Object.entries(matrices)) {
+    if (m.nRows !== nRows || m.data.length !== m.nRows * m.nCols) {
+      throw new ArgumentError(
+        `writeH5ad ${path}: ${key} '${name}' is ${m.nRows} x ${m.nCols} with ${m.data.length} values, expected ${nRows} rows`,
+      );
+    }
+    setEncoding(group.create_dataset({ name, data: m.data, shape: [m.nRows, m.nCols] }), "array", V.array);
+  }
 }
 
 /** The narrowest signed type for codes of `nCategories` categories, as pandas picks. */

@@ -1,20 +1,20 @@
-import { rename, rm } from "node:fs/promises";
 import type { Dataset, File, Group } from "h5wasm/node";
 import { ArgumentError } from "../../errors.js";
-import { temporarySibling } from "../atomic-file.js";
 import type { DenseMatrix, Matrix } from "../matrix.js";
 import type { NumericArray } from "./convert.js";
-import { createHdf5 } from "./h5wasm.js";
 import {
-  closeQuietly,
+  closeAndRename,
   codesArray,
+  createTemporaryAnnData,
   dictGroup,
+  discard,
   linkCategories,
   setEncoding,
   startFrame,
   type UnsInputDict,
   V,
   wrap,
+  writeMatrices,
   writeStrings,
   writeUns,
 } from "./write-elements.js";
@@ -108,16 +108,8 @@ export class H5adWriter {
     const { nVars, xFormat = "csr", compression } = options;
     if (!Number.isInteger(nVars) || nVars < 0)
       throw new ArgumentError(`writeH5ad ${path}: nVars must be a non-negative integer, got ${nVars}`);
-    const tmp = temporarySibling(path);
-    let h5: File;
+    const { tmp, h5 } = await createTemporaryAnnData(path);
     try {
-      h5 = await createHdf5(tmp);
-    } catch (error) {
-      await rm(tmp, { force: true });
-      throw wrap(path, "the file", error);
-    }
-    try {
-      setEncoding(h5, "anndata", V.anndata);
       let x: H5adWriter["x"];
       if (xFormat === "csr") {
         const group = h5.create_group("X");
@@ -154,8 +146,7 @@ export class H5adWriter {
       }
       return new H5adWriter(path, tmp, h5, nVars, x);
     } catch (error) {
-      closeQuietly(h5);
-      await rm(tmp, { force: true });
+      await discard(h5, tmp);
       throw wrap(path, "X", error);
     }
   }
@@ -222,19 +213,7 @@ export class H5adWriter {
       }
       this.writeFrame("obs", rest.obs);
       this.writeFrame("var", rest.var);
-      const obsm = dictGroup(this.h5, "obsm");
-      for (const [key, m] of Object.entries(rest.obsm ?? {})) {
-        if (m.nRows !== this.rows || m.data.length !== m.nRows * m.nCols) {
-          throw new ArgumentError(
-            `writeH5ad ${this.path}: obsm '${key}' is ${m.nRows} x ${m.nCols} with ${m.data.length} values, expected ${this.rows} rows`,
-          );
-        }
-        setEncoding(
-          obsm.create_dataset({ name: key, data: m.data, shape: [m.nRows, m.nCols] }),
-          "array",
-          V.array,
-        );
-      }
+      writeMatrices(this.path, this.h5, "obsm", rest.obsm ?? {}, this.rows);
       writeUns(this.path, dictGroup(this.h5, "uns"), rest.uns ?? {});
       // Empty like anndata's own output, so every reader finds the usual groups.
       for (const key of ["layers", "obsp", "varm", "varp"]) dictGroup(this.h5, key);
@@ -243,22 +222,14 @@ export class H5adWriter {
       throw error instanceof ArgumentError ? error : wrap(this.path, "metadata", error);
     }
     this.done = true;
-    try {
-      // Closing flushes HDF5's cached metadata: a full disk often shows only here.
-      this.h5.close();
-      await rename(this.tmp, this.path);
-    } catch (error) {
-      await rm(this.tmp, { force: true });
-      throw wrap(this.path, "the file", error);
-    }
+    await closeAndRename(this.h5, this.tmp, this.path);
   }
 
   /** Closes and deletes the temporary file. */
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    closeQuietly(this.h5);
-    await rm(this.tmp, { force: true });
+    await discard(this.h5, this.tmp);
   }
 
   private writeFrame(key: "obs" | "var", frame: DataFrameInput): void {
