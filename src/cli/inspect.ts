@@ -28,7 +28,9 @@ function shortLists(_key: string, value: unknown): unknown {
 async function inspectH5ad(path: string): Promise<void> {
   const file = await AnnDataFile.open(path);
   try {
-    print(`${path}: AnnData with ${file.nObs} cells x ${file.nVars} genes, X stored as ${file.xEncoding}`);
+    print(
+      `${path}: AnnData with ${file.nObs} cells x ${file.nVars} genes, ${file.xEncoding === null ? "no X" : `X stored as ${file.xEncoding}`}`,
+    );
     for (const [name, frame] of [
       ["obs", file.obs],
       ["var", file.var],

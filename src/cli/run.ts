@@ -18,11 +18,19 @@ import type { VarColumn, VarColumns } from "../models/hvg/hvg-csv.js";
 import { IncrementalPCA } from "../models/incremental-pca.js";
 import type { CellariumModel } from "../models/model.js";
 import { kernels } from "../tensor/kernels/index.js";
+import { anndataLayout } from "../train/anndata-layout.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { fitReplicas } from "../train/fit-replicas.js";
+import { collectionObs } from "../train/h5ad-predictions.js";
 import { CellariumModule } from "../train/module.js";
 import { configFingerprint, type Env, partialPath, resolveReplica } from "../train/partial.js";
-import { PredictionWriter, type PredictionWriterOptions } from "../train/prediction-writer.js";
+import {
+  type PredictionContext,
+  PredictionWriter,
+  type PredictionWriterOptions,
+  predictionFormat,
+  predictionPath,
+} from "../train/prediction-writer.js";
 import { type FitResult, Trainer, type TrainerOptions } from "../train/trainer.js";
 import { composeTransforms, type PipelineStep } from "../transforms/compose.js";
 import { loadPipeline } from "./checkpoint-pipeline.js";
@@ -295,7 +303,7 @@ async function prepareOutputs(
     if (partial !== null) outputs.push([dirname(partial.path), partial.key]);
     else if (output !== null) outputs.push([dirname(output), "model.model.init_args.output_path"]);
   } else if (spec.stage === "predict" && spec.writer) {
-    outputs.push([spec.writer.outputDir, spec.writer.outputDirKey ?? "output_dir"]);
+    outputs.push([dirname(predictionPath(spec.writer)), spec.writer.outputDirKey ?? "output_dir"]);
   }
   for (const [dir, key] of outputs) await prepareOutputDirectory(dir, key);
 }
@@ -473,6 +481,24 @@ async function fit(
   if (result.valLoss !== undefined) log(`validation loss: ${result.valLoss}`);
 }
 
+/** An .h5ad output's layout (by the model) and obs (the input's); nothing for a CSV. */
+function predictionContext(
+  spec: RunSpec,
+  prepared: PreparedRun,
+  writer: PredictionWriterOptions,
+): PredictionContext {
+  if (predictionFormat(writer) !== "h5ad") return {};
+  return {
+    layout: anndataLayout(prepared.module.model, {
+      key: writer.key ?? "x_ng",
+      obsmKey: writer.obsmKey ?? null,
+      labelKey: spec.data.batch_keys.y_n?.key ?? null,
+      width: writer.predictionSize ?? null,
+    }),
+    obs: collectionObs(prepared.collection),
+  };
+}
+
 async function predict(
   spec: RunSpec,
   prepared: PreparedRun,
@@ -486,15 +512,19 @@ async function predict(
       { key: "trainer.callbacks" },
     );
   }
-  const out = new PredictionWriter(writer);
+  const out = new PredictionWriter(writer, predictionContext(spec, prepared, writer));
   try {
     const { cells, seconds } = await trainer.predict(
       prepared.module,
       prepared.loader(predictCells(spec.data, prepared.collection.nObs)),
-      (batch, output) => out.write(batch, output),
+      (batch, output, cells) => out.write(batch, output, cells),
       spec.entry.predictOptions?.(writer.key ?? "x_ng"),
     );
     const path = await out.close();
+    if (out.renamed > 0)
+      log(
+        `warning: ${out.renamed} cells renamed <name>-1, <name>-2, ... in ${path} to keep obs_names unique`,
+      );
     log(`predict: ${cells} cells in ${seconds.toFixed(1)} s; predictions: ${path}`);
   } catch (error) {
     await out.abort();

@@ -187,6 +187,11 @@ export class DataLoader {
     return index === undefined ? undefined : this.collection.placeOf(index);
   }
 
+  /** The global cell indices of a batch this loader yielded and that is not yet released. */
+  indicesOf(batch: Batch): Int32Array | undefined {
+    return this.loans.get(batch)?.indices;
+  }
+
   private workerInit(workerId: number): WorkerInit {
     return {
       collection: this.collection.init(),

@@ -222,6 +222,19 @@ export class IncrementalPCA implements CellariumModel {
     );
   }
 
+  /**
+   * The data's total variance, sum over genes of their variances (x_size degrees of freedom), where
+   * the state has it: the exact scatter matrix's trace; null for "lowrank", which keeps only the
+   * top k directions. Divides explained_variance_k into scanpy's variance_ratio.
+   */
+  get total_variance(): number | null {
+    if (!this.scatter || this.scatter.x_size === 0) return null;
+    const g = this.var_names_g.length;
+    let trace = 0;
+    for (let c = 0; c < g; c++) trace += this.scatter.x_scatter_gg[c * g + c]!;
+    return trace / this.scatter.x_size;
+  }
+
   /** The principal axes, rows sorted by decreasing explained variance. */
   get components_kg(): Tensor {
     return this.V_kg;
@@ -270,6 +283,7 @@ export class IncrementalPCA implements CellariumModel {
       V_kg: () => this.V_kg,
       x_size: () => this.x_size,
       var_names_g: () => this.var_names_g,
+      ...(this.total_variance !== null && { total_variance: () => this.total_variance! }),
     };
   }
 

@@ -1,24 +1,27 @@
 // Writes predictions, one file per run (upstream's PredictionWriter writes one headerless CSV per
 // batch): `predictions.csv.gz` (or .csv) with a header, obs_names_n first, then any requested obs
 // fields, then the prediction's columns (named by the output's var_names_g, e.g. PC1..PC50, else
-// <key>_0, <key>_1, ...); or `predictions.h5ad` with the cell names as obs and the prediction in
-// obsm[<key>]. Files are written to a temporary name and renamed when complete; a failure to write
-// (a full disk) is an OutputError naming the file, and the temporary file is removed.
+// <key>_0, <key>_1, ...); or an AnnData (h5ad-predictions.ts) when output_dir ends in .h5ad (that
+// file) or format is h5ad (`predictions.h5ad` in output_dir): the input cells' obs with the
+// prediction under scanpy's names (anndata-layout.ts). Files are written to a temporary name and
+// renamed when complete; a failure to write (a full disk) is an OutputError naming the file, and
+// the temporary file is removed.
 
 import { once } from "node:events";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { finished } from "node:stream/promises";
 import { createGzip, type Gzip } from "node:zlib";
 import { outputError, temporarySibling } from "../data/atomic-file.js";
 import type { Batch, BatchValue } from "../data/batch.js";
-import { writeH5ad } from "../data/h5ad/writer.js";
 import type { DenseMatrix } from "../data/matrix.js";
 import { densify } from "../data/matrix.js";
 import { ArgumentError, ConfigError } from "../errors.js";
 import type { PredictOutput } from "../models/model.js";
 import { Tensor } from "../tensor/tensor.js";
+import type { AnnDataLayout } from "./anndata-layout.js";
+import { H5adPredictions, type ObsSource } from "./h5ad-predictions.js";
 
 export interface PredictionWriterOptions {
   readonly outputDir: string;
@@ -31,7 +34,30 @@ export interface PredictionWriterOptions {
   /** Per-cell batch keys written before the prediction (e.g. obs columns). */
   readonly fieldNames?: readonly string[];
   readonly gzip?: boolean;
+  /** Default: h5ad when outputDir ends in .h5ad (the file itself), else csv. */
   readonly format?: "csv" | "h5ad";
+  /** The obsm key of an .h5ad's prediction when the layout has none of its own (default: the key). */
+  readonly obsmKey?: string | null;
+}
+
+/** What an .h5ad output needs beyond the options: where the model's results go, the input's obs. */
+export interface PredictionContext {
+  readonly layout?: AnnDataLayout;
+  readonly obs?: ObsSource;
+}
+
+/** The format written: the option, else h5ad for an output_dir ending in .h5ad, else csv. */
+export function predictionFormat(options: PredictionWriterOptions): "csv" | "h5ad" {
+  return options.format ?? (options.outputDir.endsWith(".h5ad") ? "h5ad" : "csv");
+}
+
+/** The file written: output_dir itself when it ends in .h5ad, else predictions.{csv.gz,csv,h5ad} in it. */
+export function predictionPath(options: PredictionWriterOptions): string {
+  const format = predictionFormat(options);
+  if (format === "h5ad" && options.outputDir.endsWith(".h5ad")) return options.outputDir;
+  const name =
+    format === "h5ad" ? "predictions.h5ad" : `predictions.csv${(options.gzip ?? true) ? ".gz" : ""}`;
+  return join(options.outputDir, name);
 }
 
 /** Rows of a per-cell output as a dense n x k block (a vector is one column). */
@@ -68,19 +94,26 @@ export class PredictionWriter {
   /** Rejects with that error. */
   private failed: Promise<never> = new Promise<never>(() => {});
   private headerWritten = false;
-  private readonly h5adRows: { names: string[]; blocks: DenseMatrix[] } = { names: [], blocks: [] };
+  readonly format: "csv" | "h5ad";
+  private h5ad: H5adPredictions | null = null;
 
-  constructor(private readonly options: PredictionWriterOptions) {
+  constructor(
+    private readonly options: PredictionWriterOptions,
+    private readonly context: PredictionContext = {},
+  ) {
     this.key = options.key ?? "x_ng";
-    const format = options.format ?? "csv";
-    const name =
-      format === "h5ad" ? "predictions.h5ad" : `predictions.csv${(options.gzip ?? true) ? ".gz" : ""}`;
-    this.path = join(options.outputDir, name);
+    this.format = predictionFormat(options);
+    this.path = predictionPath(options);
     this.tmp = temporarySibling(this.path);
   }
 
+  /** Cells renamed to keep an .h5ad's obs_names unique. */
+  get renamed(): number {
+    return this.h5ad?.renamed ?? 0;
+  }
+
   private async open(): Promise<void> {
-    await this.guard(mkdir(this.options.outputDir, { recursive: true }));
+    await this.guard(mkdir(dirname(this.path), { recursive: true }));
     const stream = createWriteStream(this.tmp);
     const gzip = (this.options.gzip ?? true) ? createGzip() : null;
     this.failed = new Promise<never>((_, reject) => {
@@ -118,8 +151,8 @@ export class PredictionWriter {
     if (!sink.write(text)) await this.guard(once(sink, "drain"));
   }
 
-  /** Appends one batch's predictions. */
-  async write(batch: Batch, output: PredictOutput): Promise<void> {
+  /** Appends one batch's predictions; `cells`: the batch's rows in the collection (for an .h5ad's obs). */
+  async write(batch: Batch, output: PredictOutput, cells?: Int32Array): Promise<void> {
     const names = batch.obs_names_n;
     if (!Array.isArray(names)) {
       throw new ConfigError(
@@ -132,9 +165,9 @@ export class PredictionWriter {
     if (rows.nRows !== names.length) {
       throw new ArgumentError(`prediction "${this.key}" has ${rows.nRows} rows for ${names.length} cells`);
     }
-    if ((this.options.format ?? "csv") === "h5ad") {
-      this.h5adRows.names.push(...names);
-      this.h5adRows.blocks.push(rows);
+    if (this.format === "h5ad") {
+      this.h5ad ??= await this.openH5ad();
+      await this.guard(this.h5ad.append(names, rows, cells));
       return;
     }
     const fields = (this.options.fieldNames ?? []).map((name) => {
@@ -176,29 +209,10 @@ export class PredictionWriter {
   }
 
   private async complete(): Promise<string> {
-    if ((this.options.format ?? "csv") === "h5ad") {
-      const { names, blocks } = this.h5adRows;
-      const nCols = blocks[0]?.nCols ?? 0;
-      const data = new Float32Array(names.length * nCols);
-      let offset = 0;
-      for (const block of blocks) {
-        data.set(block.data, offset);
-        offset += block.data.length;
-      }
-      await this.guard(mkdir(this.options.outputDir, { recursive: true }));
-      await writeH5ad(this.path, {
-        X: {
-          format: "csr",
-          nRows: names.length,
-          nCols: 0,
-          indptr: new Int32Array(names.length + 1),
-          indices: new Int32Array(0),
-          data: new Float32Array(0),
-        },
-        obs: { index: names },
-        var: { index: [] },
-        obsm: { [this.key]: { format: "dense", nRows: names.length, nCols, data } },
-      });
+    if (this.format === "h5ad") {
+      // A run without a batch (limit_predict_batches: 0) still gives a file, of no cells.
+      this.h5ad ??= await this.openH5ad();
+      await this.guard(this.h5ad.close());
       return this.path;
     }
     if (!this.stream) await this.open();
@@ -209,8 +223,15 @@ export class PredictionWriter {
     return this.path;
   }
 
+  private async openH5ad(): Promise<H5adPredictions> {
+    await this.guard(mkdir(dirname(this.path), { recursive: true }));
+    const layout = this.context.layout ?? { obsmKey: this.options.obsmKey ?? this.key };
+    return await this.guard(H5adPredictions.create(this.path, layout, this.context.obs ?? null));
+  }
+
   /** Removes a partial file after a failed run. */
   async abort(): Promise<void> {
+    await this.h5ad?.abort();
     this.gzip?.destroy();
     const stream = this.stream;
     if (stream !== null && !stream.closed) {

@@ -92,6 +92,11 @@ export interface BatchSource {
    * it, e.g. "cell AAAC-1 (row 1003)"; errors about a value of the batch are prefixed with them.
    */
   placeOfRow?(batch: Batch, row: number): Promise<CellPlace | undefined>;
+  /**
+   * The collection's row indices of the cells of a batch it yielded (not yet released), so that a
+   * prediction writer can copy those cells' obs.
+   */
+  indicesOf?(batch: Batch): Int32Array | undefined;
 }
 
 export interface CellPlace {
@@ -611,7 +616,7 @@ export class Trainer {
   async predict(
     module: CellariumModule,
     data: BatchSource,
-    write: (batch: Batch, output: PredictOutput) => Promise<void> | void,
+    write: (batch: Batch, output: PredictOutput, cells?: Int32Array) => Promise<void> | void,
     options?: PredictOptions,
   ): Promise<{ cells: number; seconds: number }> {
     const model = module.model;
@@ -633,7 +638,7 @@ export class Trainer {
         });
         return { batch, output: model.predict!(batch, options) };
       });
-      await write(batch, output);
+      await write(batch, output, data.indicesOf?.(raw));
       cells += cellsIn(batch);
       // Outputs are the model's own arrays (a writer may keep them), never views of the batch.
       data.release?.(raw);

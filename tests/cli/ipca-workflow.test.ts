@@ -2,7 +2,7 @@
 // the example configs of examples/cli_workflow/ (their runs/ paths moved to a temporary folder).
 
 import assert from "node:assert/strict";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
@@ -10,6 +10,7 @@ import { loadPipeline } from "../../src/cli/checkpoint-pipeline.js";
 import { modelByCommand } from "../../src/cli/registry.js";
 import { runModelCommand } from "../../src/cli/run.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
+import { exampleConfig, runCommand } from "../helpers/examples.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -23,20 +24,7 @@ const fast: [string, unknown][] = [
 // The example config names its checkpoint (ModelCheckpoint dirpath and filename).
 const checkpointName = "checkpoints/ipca.safetensors";
 
-/** An example config with runs/ replaced by `dir` and the demo data addressed from the repository. */
-async function example(
-  name: string,
-  dir: string,
-  edit: (text: string) => string = (t) => t,
-): Promise<string> {
-  const text = (await readFile(join(root, "examples/cli_workflow", name), "utf8"))
-    .replaceAll("runs/", `${dir}/`)
-    .replaceAll("examples/data/", `${root}examples/data/`);
-  const path = join(dir, name);
-  await mkdir(dir, { recursive: true });
-  await writeFile(path, edit(text));
-  return path;
-}
+const example = exampleConfig;
 
 async function run(
   command: string,
@@ -44,11 +32,7 @@ async function run(
   config: string,
   overrides: [string, unknown][] = [],
 ): Promise<void> {
-  await runModelCommand(modelByCommand(command)!, stage, {
-    configs: [config],
-    overrides: [["trainer.enable_progress_bar", false], ...overrides] as never,
-    log: () => {},
-  });
+  await runCommand(command, stage, config, overrides);
 }
 
 test("onepass -> incremental_pca fit -> predict writes (x - x_mean_g) V_kg^T; logistic regression on it as a frozen transform", async () => {

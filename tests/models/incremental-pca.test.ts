@@ -283,7 +283,20 @@ test("the state round-trips, and a restored model continues exactly", () => {
     "V_kg",
     "x_size",
     "var_names_g",
+    "total_variance",
   ]);
+  // The scatter's trace over the cells: the sum of the genes' variances (ddof 0).
+  const cells = batches.slice(0, 3).flatMap((b) => {
+    const m = b.x_ng as DenseMatrix;
+    return Array.from({ length: m.nRows }, (_, i) => m.data.subarray(i * g, (i + 1) * g));
+  });
+  let total = 0;
+  for (let c = 0; c < g; c++) {
+    const mean = cells.reduce((s, row) => s + row[c]!, 0) / cells.length;
+    total += cells.reduce((s, row) => s + (row[c]! - mean) ** 2, 0) / cells.length;
+  }
+  assert.ok(Math.abs((model.attribute("total_variance") as number) - total) < 1e-6 * total);
+  assert.equal(fit(batches.slice(0, 3), { algorithm: "lowrank" }).total_variance, null);
   const state = model.stateDict();
   assert.throws(
     () => continued.loadStateDict({ ...state, V_kg: state.S_k! }),

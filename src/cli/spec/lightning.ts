@@ -272,7 +272,11 @@ const PREDICTION_WRITER = {
   gzip: key(boolean, true, "gzip the CSV"),
   max_threadpool_workers: ignored(8, "one writer thread"),
   field_names: nullable(strings, "batch keys written as columns before the predictions (obs_names_n first)"),
-  format: key(oneOf(["csv", "h5ad"] as const), "csv", "csv or h5ad"),
+  format: nullable(
+    oneOf(["csv", "h5ad"] as const),
+    "csv or h5ad (null: h5ad when output_dir ends in .h5ad, which is then the file, else csv)",
+  ),
+  obsm_key: nullable(string, "obsm key of an .h5ad's prediction (null: X_pca, X_geneformer, else the key)"),
 } satisfies Section;
 
 const LEARNING_RATE_MONITOR = {
@@ -322,7 +326,8 @@ function callback(value: Value, where: string): Callback {
         predictionSize: c.prediction_size,
         gzip: c.gzip,
         fieldNames: c.field_names ?? [],
-        format: c.format,
+        ...(c.format !== null && { format: c.format }),
+        obsmKey: c.obsm_key,
       },
     };
   }

@@ -17,7 +17,8 @@ export class AnnDataFile {
   readonly nVars: number;
   readonly obs: AnnDataFrame;
   readonly var: AnnDataFrame;
-  private readonly x: MatrixReader;
+  /** null: the file has no X (anndata's X = None, e.g. cellarium's prediction files). */
+  private readonly x: MatrixReader | null;
   private readonly matrices = new Map<string, MatrixReader>();
   private closed = false;
 
@@ -27,7 +28,7 @@ export class AnnDataFile {
     private readonly options: MatrixReaderOptions,
   ) {
     const root = h5 as Group;
-    for (const key of ["X", "obs", "var"]) {
+    for (const key of ["obs", "var"]) {
       if (root.get(key) === null) {
         throw new FileFormatError(
           `${path}: not an AnnData file: no '${key}' at the root (found: ${root.keys().join(", ") || "nothing"})`,
@@ -38,7 +39,7 @@ export class AnnDataFile {
     this.var = new AnnDataFrame(path, h5, requireFrame(path, root, "var"));
     this.nObs = this.obs.length;
     this.nVars = this.var.length;
-    this.x = this.checkedMatrix("/X", this.nVars);
+    this.x = root.get("X") === null ? null : this.checkedMatrix("/X", this.nVars);
   }
 
   /** Opens `path` read-only. Errors name the file: missing, not HDF5, truncated, not AnnData. */
@@ -56,9 +57,9 @@ export class AnnDataFile {
     }
   }
 
-  /** How X is stored: csr_matrix, csc_matrix (row blocks need a scan, see csc.ts) or array (dense). */
-  get xEncoding(): MatrixReader["encoding"] {
-    return this.x.encoding;
+  /** How X is stored: csr_matrix, csc_matrix (row blocks need a scan, see csc.ts) or array (dense); null without X. */
+  get xEncoding(): MatrixReader["encoding"] | null {
+    return this.x?.encoding ?? null;
   }
 
   obsNames(): string[] {
@@ -77,6 +78,8 @@ export class AnnDataFile {
    */
   readX(rowStart: number, rowEnd: number, allocate?: ArrayAllocator): Matrix {
     this.checkOpen();
+    if (this.x === null)
+      throw new FileFormatError(`${this.path}: has no X (anndata's X = None): there are no counts to read`);
     return this.checked("X", true, rowStart, this.x.read(rowStart, rowEnd, allocate));
   }
 

@@ -1,13 +1,25 @@
-import { statfsSync } from "node:fs";
-import { rename, rm } from "node:fs/promises";
-import { dirname } from "node:path";
 import type { Dataset, File, Group } from "h5wasm/node";
-import { ArgumentError, CellariumError, OutputError } from "../../errors.js";
-import { outputError, temporarySibling } from "../atomic-file.js";
+import { ArgumentError } from "../../errors.js";
 import type { DenseMatrix, Matrix } from "../matrix.js";
 import type { NumericArray } from "./convert.js";
-import { createHdf5, hdf5Reason } from "./h5wasm.js";
-import type { UnsArray } from "./uns.js";
+import {
+  closeAndRename,
+  codesArray,
+  createTemporaryAnnData,
+  dictGroup,
+  discard,
+  linkCategories,
+  setEncoding,
+  startFrame,
+  type UnsInputDict,
+  V,
+  wrap,
+  writeMatrices,
+  writeStrings,
+  writeUns,
+} from "./write-elements.js";
+
+export type { UnsInput, UnsInputDict } from "./write-elements.js";
 
 // Writes .h5ad files with anndata >= 0.8 encodings (encoding-type / encoding-version on every
 // element, as anndata 0.8 itself writes them). X is appended by row blocks into resizable
@@ -35,12 +47,6 @@ export interface DataFrameInput {
   columns?: Record<string, ColumnInput>;
 }
 
-export type UnsInput = number | string | boolean | readonly string[] | NumericArray | UnsArray | UnsInputDict;
-
-export interface UnsInputDict {
-  [key: string]: UnsInput;
-}
-
 export interface AnnDataInput {
   X: Matrix;
   obs: DataFrameInput;
@@ -61,12 +67,6 @@ export interface H5adWriterOptions {
 const SPARSE_CHUNK = 1 << 16;
 /** Target values per chunk of a dense X (rows per chunk = this / nVars). */
 const DENSE_CHUNK = 1 << 18;
-
-// Dataframes use anndata's 0.1.0 layout, where a categorical column is its codes plus an object
-// reference to `__categories/<name>` whose `ordered` attribute is read with bool(): the 0.2.0
-// categorical group passes its `ordered` attribute to pandas as is, which then must be a numpy
-// bool, i.e. an HDF5 enum that h5wasm cannot create. Every anndata from 0.7 on reads 0.1.0.
-const V = { array: "0.2.0", dataframe: "0.1.0", dict: "0.1.0", sparse: "0.1.0", anndata: "0.1.0" } as const;
 
 /** Writes a whole AnnData (X, obs, var, obsm, uns) to `path` atomically. */
 export async function writeH5ad(
@@ -108,16 +108,8 @@ export class H5adWriter {
     const { nVars, xFormat = "csr", compression } = options;
     if (!Number.isInteger(nVars) || nVars < 0)
       throw new ArgumentError(`writeH5ad ${path}: nVars must be a non-negative integer, got ${nVars}`);
-    const tmp = temporarySibling(path);
-    let h5: File;
+    const { tmp, h5 } = await createTemporaryAnnData(path);
     try {
-      h5 = await createHdf5(tmp);
-    } catch (error) {
-      await rm(tmp, { force: true });
-      throw wrap(path, "the file", error);
-    }
-    try {
-      setEncoding(h5, "anndata", V.anndata);
       let x: H5adWriter["x"];
       if (xFormat === "csr") {
         const group = h5.create_group("X");
@@ -154,8 +146,7 @@ export class H5adWriter {
       }
       return new H5adWriter(path, tmp, h5, nVars, x);
     } catch (error) {
-      closeQuietly(h5);
-      await rm(tmp, { force: true });
+      await discard(h5, tmp);
       throw wrap(path, "X", error);
     }
   }
@@ -222,19 +213,7 @@ export class H5adWriter {
       }
       this.writeFrame("obs", rest.obs);
       this.writeFrame("var", rest.var);
-      const obsm = dictGroup(this.h5, "obsm");
-      for (const [key, m] of Object.entries(rest.obsm ?? {})) {
-        if (m.nRows !== this.rows || m.data.length !== m.nRows * m.nCols) {
-          throw new ArgumentError(
-            `writeH5ad ${this.path}: obsm '${key}' is ${m.nRows} x ${m.nCols} with ${m.data.length} values, expected ${this.rows} rows`,
-          );
-        }
-        setEncoding(
-          obsm.create_dataset({ name: key, data: m.data, shape: [m.nRows, m.nCols] }),
-          "array",
-          V.array,
-        );
-      }
+      writeMatrices(this.path, this.h5, "obsm", rest.obsm ?? {}, this.rows);
       writeUns(this.path, dictGroup(this.h5, "uns"), rest.uns ?? {});
       // Empty like anndata's own output, so every reader finds the usual groups.
       for (const key of ["layers", "obsp", "varm", "varp"]) dictGroup(this.h5, key);
@@ -243,35 +222,24 @@ export class H5adWriter {
       throw error instanceof ArgumentError ? error : wrap(this.path, "metadata", error);
     }
     this.done = true;
-    try {
-      // Closing flushes HDF5's cached metadata: a full disk often shows only here.
-      this.h5.close();
-      await rename(this.tmp, this.path);
-    } catch (error) {
-      await rm(this.tmp, { force: true });
-      throw wrap(this.path, "the file", error);
-    }
+    await closeAndRename(this.h5, this.tmp, this.path);
   }
 
   /** Closes and deletes the temporary file. */
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    closeQuietly(this.h5);
-    await rm(this.tmp, { force: true });
+    await discard(this.h5, this.tmp);
   }
 
   private writeFrame(key: "obs" | "var", frame: DataFrameInput): void {
-    const group = this.h5.create_group(key);
-    setEncoding(group, "dataframe", V.dataframe);
-    group.create_attribute("_index", "_index");
     const columns = Object.entries(frame.columns ?? {});
-    // An empty string array cannot be an HDF5 attribute here; anndata writes an empty float64 one.
-    group.create_attribute(
-      "column-order",
-      columns.length > 0 ? columns.map(([name]) => name) : new Float64Array(0),
+    const group = startFrame(
+      this.h5,
+      key,
+      frame.index,
+      columns.map(([name]) => name),
     );
-    writeStrings(group, "_index", frame.index);
     const n = frame.index.length;
     for (const [name, column] of columns) {
       if (name === "_index")
@@ -303,9 +271,7 @@ function writeColumn(
   switch (column.kind) {
     case "categorical": {
       const nCategories = column.categories.length;
-      // The narrowest signed type, as pandas picks for codes.
-      const codes =
-        nCategories < 128 ? new Int8Array(n) : nCategories < 32768 ? new Int16Array(n) : new Int32Array(n);
+      const codes = codesArray(nCategories, n);
       for (let i = 0; i < n; i++) {
         const code = column.codes[i]!;
         if (!Number.isInteger(code) || code < -1 || code >= nCategories) {
@@ -315,21 +281,9 @@ function writeColumn(
         }
         codes[i] = code;
       }
-      const holder = group.get("__categories") ?? group.create_group("__categories");
-      const categories = holder as Group;
-      if (column.categories.every((c) => typeof c === "string"))
-        writeStrings(categories, name, column.categories as string[]);
-      else
-        setEncoding(
-          categories.create_dataset({ name, data: Float64Array.from(column.categories as number[]) }),
-          "array",
-          V.array,
-        );
-      const categoriesDataset = categories.get(name) as Dataset;
-      categoriesDataset.create_attribute("ordered", new Uint8Array([column.ordered ? 1 : 0]), []);
       const codesDataset = group.create_dataset({ name, data: codes });
       setEncoding(codesDataset, "array", V.array);
-      codesDataset.create_attribute("categories", categoriesDataset.create_reference(), []);
+      linkCategories(group, name, codesDataset, column.categories, column.ordered ?? false);
       return;
     }
     case "string":
@@ -345,97 +299,4 @@ function writeColumn(
       return;
     }
   }
-}
-
-function writeStrings(group: Group, name: string, values: readonly string[]): void {
-  setEncoding(
-    group.create_dataset({ name, data: [...values], dtype: "S", shape: [values.length] }),
-    "string-array",
-    V.array,
-  );
-}
-
-function writeUns(path: string, group: Group, dict: UnsInputDict): void {
-  for (const [key, value] of Object.entries(dict)) {
-    if (typeof value === "string") {
-      setEncoding(group.create_dataset({ name: key, data: value, shape: [] }), "string", V.array);
-    } else if (typeof value === "number") {
-      const data = Number.isSafeInteger(value)
-        ? new BigInt64Array([BigInt(value)])
-        : new Float64Array([value]);
-      setEncoding(group.create_dataset({ name: key, data, shape: [] }), "numeric-scalar", V.array);
-    } else if (typeof value === "boolean") {
-      setEncoding(
-        group.create_dataset({ name: key, data: new Uint8Array([value ? 1 : 0]), shape: [] }),
-        "numeric-scalar",
-        V.array,
-      );
-    } else if (Array.isArray(value)) {
-      if (!value.every((v) => typeof v === "string")) {
-        throw new ArgumentError(
-          `writeH5ad ${path}: uns '${key}' must be an array of strings or a typed array`,
-        );
-      }
-      writeStrings(group, key, value as string[]);
-    } else if (ArrayBuffer.isView(value)) {
-      setEncoding(group.create_dataset({ name: key, data: value }), "array", V.array);
-    } else if (isUnsArray(value)) {
-      setEncoding(
-        group.create_dataset({ name: key, data: value.data, shape: value.shape }),
-        "array",
-        V.array,
-      );
-    } else {
-      const child = group.create_group(key);
-      setEncoding(child, "dict", V.dict);
-      writeUns(path, child, value as UnsInputDict);
-    }
-  }
-}
-
-function isUnsArray(value: object): value is UnsArray {
-  return (
-    "shape" in value && "data" in value && Array.isArray(value.shape) && value.data instanceof Float64Array
-  );
-}
-
-function dictGroup(h5: File, key: string): Group {
-  const group = h5.create_group(key);
-  setEncoding(group, "dict", V.dict);
-  return group;
-}
-
-function setEncoding(entity: Group | Dataset, type: string, version: string): void {
-  entity.create_attribute("encoding-type", type);
-  entity.create_attribute("encoding-version", version);
-}
-
-/** Closes a file being given up; its own failure (the flush of a file on a full disk) changes nothing. */
-function closeQuietly(h5: File): void {
-  try {
-    h5.close();
-  } catch {
-    // The temporary file is removed next.
-  }
-}
-
-/** A failure to write `path` as one line: the OS's reason where HDF5 reports one (a full disk), else HDF5's. */
-function wrap(path: string, what: string, error: unknown): Error {
-  if (error instanceof CellariumError) return error;
-  const system = outputError(path, error);
-  if (system instanceof OutputError) return system;
-  const message = error instanceof Error ? error.message : String(error);
-  // HDF5's sec2 driver: "... errno = 28, error message = 'No space left on device', ..."
-  const reason = /error message = '([^']+)'/.exec(message)?.[1] ?? (hdf5Reason(error) || diskFull(path));
-  return new OutputError(`${path}: cannot write ${what} (${reason})`, { file: path, cause: error });
-}
-
-/** The reason when HDF5 gives none (it formats its error stack into a temporary file, which a full disk refuses). */
-function diskFull(path: string): string {
-  try {
-    if (statfsSync(dirname(path)).bavail === 0) return "no space left on device";
-  } catch {
-    // No reason to be found.
-  }
-  return "HDF5 gave no reason";
 }
