@@ -291,20 +291,8 @@ export class HVGSeuratV3 implements CellariumModel {
     const g = this.var_names_g.length;
     const base = b * g;
     const { data } = stored;
-    // One loop per case, so that the per-value work has no branch but the clip.
-    if (stored.format === "csr" && clip_bg === null)
-      addRow(data, stored.indices, stored.indptr[first]!, stored.indptr[end]!, base, sums, squares);
-    else if (stored.format === "csr")
-      addClippedRow(
-        data,
-        stored.indices,
-        stored.indptr[first]!,
-        stored.indptr[end]!,
-        base,
-        clip_bg!,
-        sums,
-        squares,
-      );
+    if (stored.format === "csr")
+      addRows(data, stored.indices, stored.indptr[first]!, stored.indptr[end]!, base, clip_bg, sums, squares);
     else addDenseRows(data, first * g, end * g, g, base, clip_bg, sums, squares);
   }
 
@@ -524,37 +512,20 @@ export class HVGSeuratV3 implements CellariumModel {
   }
 }
 
-function addRow(
+/** Stored values [start, end) of rows of one category, clipped (second pass) or not, into its sums. */
+function addRows(
   data: Float32Array,
   indices: Int32Array,
   start: number,
   end: number,
   base: number,
+  clip: Float64Array | null,
   sums: Float64Array,
   squares: Float64Array,
 ): void {
   for (let p = start; p < end; p++) {
     const at = base + indices[p]!;
-    const v = data[p]!;
-    sums[at]! += v;
-    squares[at]! += v * v;
-  }
-}
-
-function addClippedRow(
-  data: Float32Array,
-  indices: Int32Array,
-  start: number,
-  end: number,
-  base: number,
-  clip: Float64Array,
-  sums: Float64Array,
-  squares: Float64Array,
-): void {
-  for (let p = start; p < end; p++) {
-    const at = base + indices[p]!;
-    const c = clip[at]!;
-    const v = Math.min(data[p]!, c);
+    const v = clip === null ? data[p]! : Math.min(data[p]!, clip[at]!);
     sums[at]! += v;
     squares[at]! += v * v;
   }
