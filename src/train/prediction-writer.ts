@@ -19,6 +19,7 @@ import type { DenseMatrix } from "../data/matrix.js";
 import { densify } from "../data/matrix.js";
 import { ArgumentError, ConfigError } from "../errors.js";
 import type { PredictOutput } from "../models/model.js";
+import { csvField } from "../models/streaming/mean-var-std-csv.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { AnnDataLayout } from "./anndata-layout.js";
 import { H5adPredictions, type ObsSource } from "./h5ad-predictions.js";
@@ -77,10 +78,6 @@ function asRows(value: BatchValue | Tensor | undefined, key: string): DenseMatri
     return { format: "dense", nRows: value.length, nCols: 1, data: Float32Array.from(value) };
   }
   throw new ConfigError(`the model's predict output has no per-cell "${key}"`);
-}
-
-function csvField(text: string): string {
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 export class PredictionWriter {
