@@ -2,9 +2,8 @@
 // split across processes, combined into the whole run's checkpoint (src/train/merge-partials.ts);
 // then what fit does at its end (OnePassMeanVarStd writes its CSV) unless --no-write_outputs.
 
-import { writeFileAtomic } from "../data/atomic-file.js";
 import { saveCheckpoint } from "../train/checkpoint.js";
-import { mergePartials } from "../train/merge-partials.js";
+import { mergePartials, wholeRunContext } from "../train/merge-partials.js";
 import { modelFactory } from "./registry.js";
 
 export interface MergeOptions {
@@ -20,14 +19,7 @@ export async function mergeCommand(parts: readonly string[], options: MergeOptio
   await saveCheckpoint(options.out, checkpoint, { key: "--out" });
   log(`merge: ${parts.length} parts of ${model.className} -> ${options.out}`);
   if (options.writeOutputs ?? true) {
-    await model.onTrainEnd?.({
-      epoch: checkpoint.position.epoch,
-      globalStep: checkpoint.position.globalStep,
-      numReplicas: 1,
-      replicaRank: 0,
-      wholeRun: true,
-      writeTextFile: writeFileAtomic,
-    });
+    await model.onTrainEnd?.(wholeRunContext(checkpoint.position));
     const output = (model as { output_path?: string | null }).output_path;
     if (typeof output === "string") log(`output: ${output}`);
   }

@@ -424,22 +424,7 @@ export class HVGSeuratV3 implements CellariumModel {
   }
 
   loadStateDict(state: Record<string, Tensor>): void {
-    const size = this.n_batch * this.var_names_g.length;
-    const get = (name: string, length: number): Float64Array => {
-      const tensor = state[name];
-      if (!tensor || !(tensor.data instanceof Float64Array) || tensor.data.length !== length)
-        throw new CheckpointError(
-          `HVGSeuratV3: state "${name}" is missing or not ${length} float64 values (n_batch ${this.n_batch} x ${this.var_names_g.length} genes)`,
-        );
-      return tensor.data;
-    };
-    const passes = get("passes_complete", 1)[0]!;
-    if (passes !== 0 && passes !== 1 && passes !== 2)
-      throw new CheckpointError(`HVGSeuratV3: state "passes_complete" is ${passes}, not 0, 1 or 2`);
-    for (const name of SUMS) this.sums[name].set(get(name, size));
-    this.x_size_b.set(get("x_size_b", this.n_batch));
-    this.passes = passes;
-    this.tables = null;
+    this.load(state, [...SUMS, "x_size_b", "passes_complete"]);
   }
 
   sharedState(): Record<string, Tensor> {
@@ -448,7 +433,34 @@ export class HVGSeuratV3 implements CellariumModel {
   }
 
   loadSharedState(state: Record<string, Tensor>): void {
-    this.loadStateDict({ ...this.stateDict(), ...state });
+    this.load(state, FIRST_PASS);
+  }
+
+  /** Copies the state's tensors `names` into the model, every one checked before any is copied. */
+  private load(state: Record<string, Tensor>, names: readonly string[]): void {
+    const lengthOf = (name: string) =>
+      name === "passes_complete"
+        ? 1
+        : name === "x_size_b"
+          ? this.n_batch
+          : this.n_batch * this.var_names_g.length;
+    const arrays = names.map((name): [string, Float64Array] => {
+      const tensor = state[name];
+      const length = lengthOf(name);
+      if (!tensor || !(tensor.data instanceof Float64Array) || tensor.data.length !== length)
+        throw new CheckpointError(
+          `HVGSeuratV3: state "${name}" is missing or not ${length} float64 values (n_batch ${this.n_batch} x ${this.var_names_g.length} genes)`,
+        );
+      if (name === "passes_complete" && ![0, 1, 2].includes(tensor.data[0]!))
+        throw new CheckpointError(`HVGSeuratV3: state "passes_complete" is ${tensor.data[0]}, not 0, 1 or 2`);
+      return [name, tensor.data];
+    });
+    for (const [name, data] of arrays) {
+      if (name === "passes_complete") this.passes = data[0]!;
+      else if (name === "x_size_b") this.x_size_b.set(data);
+      else this.sums[name as SumName].set(data);
+    }
+    this.tables = null;
   }
 
   /**

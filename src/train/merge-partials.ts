@@ -6,7 +6,7 @@
 import { writeFileAtomic } from "../data/atomic-file.js";
 import type { JsonValue } from "../data/batch.js";
 import { ArgumentError, CheckpointError, SchemaMismatchError } from "../errors.js";
-import type { CellariumModel } from "../models/model.js";
+import type { CellariumModel, TrainerContext } from "../models/model.js";
 import { type Checkpoint, loadCheckpoint, type PartialInfo } from "./checkpoint.js";
 import { mergeHierarchically } from "./hierarchical-merge.js";
 
@@ -70,6 +70,11 @@ function checkSamePart(part: Part, ref: Part): void {
   }
 }
 
+/** The hooks' context for a merged model: one process holding the whole run's state. */
+export function wholeRunContext(at: { readonly epoch: number; readonly globalStep: number }): TrainerContext {
+  return { ...at, numReplicas: 1, replicaRank: 0, wholeRun: true, writeTextFile: writeFileAtomic };
+}
+
 /** Loads, checks and merges the partial checkpoints at `paths` (any order). */
 export async function mergePartials(
   paths: readonly string[],
@@ -108,14 +113,7 @@ export async function mergePartials(
   // the whole run's state (HVGSeuratV3 fits its first pass) happens now, once.
   const { epoch, batchesConsumed, globalStep } = parts[0]!.checkpoint.position;
   if (epoch > 0 && batchesConsumed === 0) {
-    model.onTrainEpochEnd?.({
-      epoch: epoch - 1,
-      globalStep,
-      numReplicas: 1,
-      replicaRank: 0,
-      wholeRun: true,
-      writeTextFile: writeFileAtomic,
-    });
+    model.onTrainEpochEnd?.(wholeRunContext({ epoch: epoch - 1, globalStep }));
   }
   // The whole run's state under the split it was computed with: a resume continues with
   // devices: N, each replica's position counting its own batches.
