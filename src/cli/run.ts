@@ -395,11 +395,12 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
     }
     const trainer = new Trainer(prepared.options);
     if (stage === "validate") {
-      const { loss, cells } = await trainer.validate(
+      const { loss, cells, metrics } = await trainer.validate(
         prepared.module,
         prepared.loader(prepared.val ?? prepared.train),
       );
-      log(`validate: loss ${loss} over ${cells} cells`);
+      const parts = Object.entries(metrics).map(([name, value]) => `, ${name} ${value}`);
+      log(`validate: loss ${loss}${parts.join("")} over ${cells} cells`);
       return;
     }
     await predict(spec, prepared, trainer, log);

@@ -10,6 +10,8 @@ import type { Tensor } from "../tensor/tensor.js";
 /** What forward returns: the loss for gradient models, nothing (an empty record) for streaming ones. */
 export interface ModelOutput {
   loss?: Tensor;
+  /** validate: the model's own metrics of the batch (means over its cells), by validationMetrics' names. */
+  metrics?: Readonly<Record<string, number>>;
 }
 
 /** A prediction: per-cell outputs by upstream's names (`x_ng`, `y_logits_nc`, `z_nk`, ...). */
@@ -88,8 +90,10 @@ export interface CellariumModel {
    * passes them in the batch), e.g. Geneformer's output_attentions or feature_deletion.
    */
   predict?(batch: Batch, options?: PredictOptions): PredictOutput;
-  /** ValidateMixin: the validation loss of a batch. */
+  /** ValidateMixin: the validation loss of a batch, and the model's own metrics. */
   validate?(batch: Batch): ModelOutput;
+  /** The names of validate's metrics: metrics.csv columns after val_loss, averaged over the cells. */
+  readonly validationMetrics?: readonly string[];
 }
 
 /** A model's named attribute: a per-gene or other tensor, a list of names, or a number. */

@@ -38,3 +38,15 @@ export function kaimingUniformInit(t: Tensor, a: number, generator: Generator): 
   const gain = Math.sqrt(2 / (1 + a * a));
   return uniformInit(t, gain * Math.sqrt(3 / fanIn), generator);
 }
+
+/**
+ * torch.nn.init.xavier_normal_(t) for a 2-D weight [out, in]: normal draws with std
+ * sqrt(2 / (fanIn + fanOut)).
+ */
+export function xavierNormalInit(t: Tensor, generator: Generator): Tensor {
+  const [fanOut, fanIn] = t.shape as [number, number];
+  if (t.ndim !== 2 || fanIn + fanOut === 0) {
+    throw new ArgumentError(`xavierNormalInit: needs a 2-D weight, got [${t.shape.join(", ")}]`);
+  }
+  return normalInit(t, generator, 0, Math.sqrt(2 / (fanIn + fanOut)));
+}

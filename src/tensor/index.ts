@@ -62,6 +62,8 @@ export { linear } from "./ops/linear.js";
 export { type CrossEntropyOptions, crossEntropy, type Reduction } from "./ops/loss.js";
 export { matmul } from "./ops/matmul.js";
 export {
+  type BatchNormOptions,
+  batchNorm,
   gelu,
   geluNew,
   type LayerNormOptions,

@@ -179,6 +179,13 @@ export interface TrainerOptions {
   readonly seed?: number;
 }
 
+/** A validation pass: the loss and the model's own metrics, averaged over its cells. */
+export interface ValidationResult {
+  readonly loss: number;
+  readonly cells: number;
+  readonly metrics: Readonly<Record<string, number>>;
+}
+
 export interface FitResult {
   readonly runDir: string;
   /** The last validation's mean loss, when the fit validated. */
@@ -318,7 +325,9 @@ export class Trainer {
       : "";
     try {
       const metrics =
-        leader && o.logger !== false ? new MetricsCsv(join(runDir, "metrics.csv"), ROOT_KEY) : null;
+        leader && o.logger !== false
+          ? new MetricsCsv(join(runDir, "metrics.csv"), ROOT_KEY, val ? (model.validationMetrics ?? []) : [])
+          : null;
       const histograms =
         leader && model.histograms ? new HistogramLog(join(runDir, "histograms.jsonl"), ROOT_KEY) : null;
       const checkpointDir = checkpointing?.dirpath ?? join(runDir, "checkpoints");
@@ -421,7 +430,13 @@ export class Trainer {
         model.train(true);
         valLoss = result.loss;
         const seconds = (performance.now() - start) / 1000;
-        metrics?.log({ epoch, step: position.globalStep, elapsed_s: seconds, val_loss: result.loss });
+        metrics?.log({
+          epoch,
+          step: position.globalStep,
+          elapsed_s: seconds,
+          val_loss: result.loss,
+          ...result.metrics,
+        });
         progress.log({
           stage: "validate",
           epoch,
@@ -571,7 +586,7 @@ export class Trainer {
   }
 
   /** Mean validation loss over the data (ValidateMixin models). */
-  async validate(module: CellariumModule, data: BatchSource): Promise<{ loss: number; cells: number }> {
+  async validate(module: CellariumModule, data: BatchSource): Promise<ValidationResult> {
     return this.validateWith(module, data, this.options.seed ?? 0);
   }
 
@@ -580,9 +595,11 @@ export class Trainer {
     module: CellariumModule,
     data: BatchSource,
     seed: number,
-  ): Promise<{ loss: number; cells: number }> {
+  ): Promise<ValidationResult> {
     const model = module.model;
     if (!model.validate) throw new ArgumentError(`${model.className} does not support validate`);
+    const names = model.validationMetrics ?? [];
+    const metricSums = new Float64Array(names.length);
     model.train(false);
     const limit = limitOf(this.options.limitValBatches, data.batchesPerEpoch, "limit_val_batches");
     let total = 0;
@@ -598,15 +615,20 @@ export class Trainer {
           ownsValues: data.ownsBatches === true,
           position,
         });
-        return { loss: model.validate!(batch).loss?.item(), cells: cellsIn(batch) };
+        const output = model.validate!(batch);
+        return { loss: output.loss?.item(), metrics: output.metrics, cells: cellsIn(batch) };
       });
       if (result.loss !== undefined) {
         total += result.loss * result.cells;
         weight += result.cells;
+        names.forEach((name, i) => {
+          metricSums[i]! += (result.metrics?.[name] ?? Number.NaN) * result.cells;
+        });
       }
       data.release?.(raw);
     }
-    return { loss: weight > 0 ? total / weight : Number.NaN, cells: weight };
+    const metrics = Object.fromEntries(names.map((name, i) => [name, metricSums[i]! / weight]));
+    return { loss: weight > 0 ? total / weight : Number.NaN, cells: weight, metrics };
   }
 
   /**

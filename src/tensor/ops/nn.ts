@@ -242,3 +242,132 @@ export function layerNorm(
     return grads;
   });
 }
+
+export interface BatchNormOptions {
+  readonly weight?: Tensor | null;
+  readonly bias?: Tensor | null;
+  /** Training: normalize by the batch's statistics and update the running ones; else use the running ones. */
+  readonly training: boolean;
+  /** Per-channel running mean and (unbiased) variance, updated in place while training. */
+  readonly runningMean: FloatArray;
+  readonly runningVar: FloatArray;
+  /** Weight of the new batch in the running statistics (torch's default 0.1). */
+  readonly momentum?: number;
+  readonly eps?: number;
+}
+
+/**
+ * torch.nn.functional.batch_norm over the rows of x [n, c]: each channel (column) centred and
+ * scaled, y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c. While training the mean and
+ * the biased variance are the batch's (the gradient flows through them) and the running statistics
+ * move towards the batch's mean and unbiased variance by `momentum`; in evaluation the running
+ * statistics are constants. Statistics are accumulated in float64.
+ */
+export function batchNorm(x: Tensor, options: BatchNormOptions): Tensor {
+  const [n, c] = x.shape as [number, number];
+  const weight = options.weight ?? null;
+  const bias = options.bias ?? null;
+  const eps = options.eps ?? 1e-5;
+  const momentum = options.momentum ?? 0.1;
+  if (x.dtype === "int32" || x.ndim !== 2) {
+    throw new ArgumentError(
+      `batchNorm: x must be a float [n, channels] tensor, got ${x.dtype}${formatShape(x.shape)}`,
+    );
+  }
+  for (const [name, p] of [
+    ["weight", weight],
+    ["bias", bias],
+  ] as const) {
+    if (p !== null && (!sameShape(p.shape, [c]) || p.dtype !== x.dtype)) {
+      throw new ArgumentError(
+        `batchNorm: ${name} ${p.dtype}${formatShape(p.shape)} must be ${x.dtype}[${c}]`,
+      );
+    }
+  }
+  if (options.runningMean.length !== c || options.runningVar.length !== c) {
+    throw new ArgumentError(`batchNorm: running statistics must have ${c} channels`);
+  }
+  if (options.training && n < 2) {
+    // torch refuses too: the batch variance of one value is 0 and its unbiased estimate undefined
+    throw new ArgumentError(`batchNorm: training needs more than one row per channel, got ${n}`);
+  }
+  const xd = x.data as FloatArray;
+  const mean = new Float64Array(c);
+  const rstd = new Float64Array(c);
+  if (options.training) {
+    for (let i = 0; i < n; i++) {
+      const row = i * c;
+      for (let j = 0; j < c; j++) mean[j]! += xd[row + j]!;
+    }
+    for (let j = 0; j < c; j++) mean[j]! /= n;
+    const sq = new Float64Array(c);
+    for (let i = 0; i < n; i++) {
+      const row = i * c;
+      for (let j = 0; j < c; j++) {
+        const d = xd[row + j]! - mean[j]!;
+        sq[j]! += d * d;
+      }
+    }
+    for (let j = 0; j < c; j++) {
+      rstd[j] = 1 / Math.sqrt(sq[j]! / n + eps);
+      options.runningMean[j] = (1 - momentum) * options.runningMean[j]! + momentum * mean[j]!;
+      options.runningVar[j] = (1 - momentum) * options.runningVar[j]! + (momentum * sq[j]!) / (n - 1);
+    }
+  } else {
+    for (let j = 0; j < c; j++) {
+      mean[j] = options.runningMean[j]!;
+      rstd[j] = 1 / Math.sqrt(options.runningVar[j]! + eps);
+    }
+  }
+  const w = (weight?.data ?? null) as FloatArray | null;
+  const b = (bias?.data ?? null) as FloatArray | null;
+  const out = allocate(x.dtype, x.size) as FloatArray;
+  for (let i = 0; i < n; i++) {
+    const row = i * c;
+    for (let j = 0; j < c; j++) {
+      const normalized = (xd[row + j]! - mean[j]!) * rstd[j]!;
+      out[row + j] = (w ? normalized * w[j]! : normalized) + (b ? b[j]! : 0);
+    }
+  }
+  const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
+  const training = options.training;
+  return record("batchNorm", new Tensor(out, x.shape), inputs, (g) => {
+    const gd = g.data as FloatArray;
+    // sum_n g and sum_n g * xhat per channel: the bias and weight gradients, and the two
+    // projections the batch statistics remove from the input gradient while training
+    const sumG = new Float64Array(c);
+    const sumGX = new Float64Array(c);
+    for (let i = 0; i < n; i++) {
+      const row = i * c;
+      for (let j = 0; j < c; j++) {
+        const gv = gd[row + j]!;
+        sumG[j]! += gv;
+        sumGX[j]! += gv * (xd[row + j]! - mean[j]!) * rstd[j]!;
+      }
+    }
+    let gx: FloatArray | null = null;
+    if (x.requiresGrad) {
+      gx = allocate(x.dtype, x.size) as FloatArray;
+      for (let i = 0; i < n; i++) {
+        const row = i * c;
+        for (let j = 0; j < c; j++) {
+          const scale = rstd[j]! * (w ? w[j]! : 1);
+          if (training) {
+            const xhat = (xd[row + j]! - mean[j]!) * rstd[j]!;
+            gx[row + j] = (scale * (n * gd[row + j]! - sumG[j]! - xhat * sumGX[j]!)) / n;
+          } else {
+            gx[row + j] = scale * gd[row + j]!;
+          }
+        }
+      }
+    }
+    const grads: Array<Tensor | null> = [gx ? new Tensor(gx, x.shape) : null];
+    if (weight) grads.push(weight.requiresGrad ? new Tensor(fromFloat64(x.dtype, sumGX), [c]) : null);
+    if (bias) grads.push(bias.requiresGrad ? new Tensor(fromFloat64(x.dtype, sumG), [c]) : null);
+    return grads;
+  });
+}
+
+function fromFloat64(dtype: Tensor["dtype"], values: Float64Array): FloatArray {
+  return dtype === "float64" ? values : Float32Array.from(values);
+}
