@@ -109,6 +109,12 @@ function convert(value: Resolved, convertFn: string | null, where: string): Reso
 }
 
 async function loadFile(path: string, loaderFn: string, where: string): Promise<CsvFrame> {
+  if (loaderFn.endsWith("compute_cl_distance_matrix")) {
+    // before the file is fetched: upstream's scVI config names a URL here
+    throw new ConfigError(
+      `${where}: loader_fn "${loaderFn}" builds the cell-ontology distance matrix of scVI's ontology validation metrics, which cellarium-ts does not implement; remove the key (the model trains without it)`,
+    );
+  }
   if (!CSV_LOADERS.includes(loaderFn)) {
     throw new ConfigError(
       `${where}: loader_fn "${loaderFn}" is not supported; accepted: ${CSV_LOADERS.join(", ")}`,

@@ -3,7 +3,7 @@
 // (`cellarium.ml.models.OnePassMeanVarStd`) and bare class names are both accepted.
 
 import { join } from "node:path";
-import type { Transform, TransformState } from "../data/batch.js";
+import type { JsonValue, Transform, TransformState } from "../data/batch.js";
 import { ArgumentError, ConfigError } from "../errors.js";
 import { Geneformer } from "../models/geneformer.js";
 import type { VarColumns } from "../models/hvg/hvg-csv.js";
@@ -14,6 +14,7 @@ import { LogisticRegression } from "../models/logistic-regression.js";
 import type { CellariumModel, PredictOptions } from "../models/model.js";
 import { OnePassMeanVarStd } from "../models/onepass-mean-var-std.js";
 import { ProbabilisticPCA } from "../models/probabilistic-pca.js";
+import { type NormPlacement, SingleCellVariationalInference } from "../models/scvi.js";
 import { TDigest } from "../models/tdigest.js";
 import type { ModelFactory } from "../train/merge-partials.js";
 import { BinomialResample } from "../transforms/binomial-resample.js";
@@ -33,6 +34,7 @@ import {
   anything,
   boolean,
   float32,
+  ignored,
   integer,
   integers,
   key,
@@ -40,6 +42,7 @@ import {
   nullable,
   number,
   oneOf,
+  only,
   type Parsed,
   parseSection,
   probability,
@@ -52,7 +55,14 @@ import {
 import { classNameOf } from "./spec/lightning.js";
 
 /** Arguments the command line fills in from the data when the config leaves them out. */
-export type DerivedArg = "var_names_g" | "n_obs" | "y_categories" | "n_batch" | "var_columns";
+export type DerivedArg =
+  | "var_names_g"
+  | "n_obs"
+  | "y_categories"
+  | "n_batch"
+  | "var_columns"
+  | "n_cats_per_cov"
+  | "cell_type_categories";
 
 export type Stage = "fit" | "validate" | "predict";
 
@@ -99,13 +109,15 @@ function transform<S extends Section>(entry: TransformEntry<S>): TransformEntry 
   return entry as unknown as TransformEntry;
 }
 
+const SCVI_DISPERSIONS = ["gene", "gene-batch", "gene-cell"] as const;
+const SCVI_NORM_PLACEMENTS: readonly NormPlacement[] = ["encoder", "decoder", "none", "both"];
+
 const VAR_NAMES_G = key(strings, required, "the genes of the model's input (filled in from the data)");
 const N_OBS = key(integer, required, "cells in the training data (filled in from the data)");
 const SEED = key(integer, 0, "seed of the parameters' initialization");
 
 /** Upstream's models that cellarium-ts does not have yet: a clear line rather than a typo message. */
 export const NOT_YET_AVAILABLE: Readonly<Record<string, string>> = {
-  scvi: "SingleCellVariationalInference",
   socam: "SOCAM",
   contrastive_mlp: "ContrastiveMLP",
   cellarium_gpt: "CellariumGPT",
@@ -283,6 +295,118 @@ export const MODELS: readonly ModelEntry[] = [
       ),
     },
     create: (a) => new IncrementalPCA(a),
+  }),
+  model({
+    command: "scvi",
+    className: "SingleCellVariationalInference",
+    derived: ["var_names_g", "n_batch", "n_cats_per_cov", "cell_type_categories"],
+    description: "scVI: a variational autoencoder of raw counts with batch and covariate conditioning",
+    stages: ["fit", "validate", "predict"],
+    maxEpochs: null,
+    args: {
+      var_names_g: VAR_NAMES_G,
+      encoder: key(anything, required, "hidden_layers (layer specs) and final_layer of the encoder"),
+      decoder: key(anything, required, "hidden_layers, final_layer and final_additive_bias of the decoder"),
+      n_batch: nullable(integer, "batch categories (null: from data.batch_keys.batch_index_n's obs column)"),
+      n_latent: key(integer, 10, "dimension of the latent space"),
+      n_continuous_cov: only([0], 0, "continuous covariates are not implemented, upstream neither"),
+      n_cats_per_cov: nullable(
+        integers,
+        "categories per categorical covariate (null: from data.batch_keys.categorical_covariate_index_nd)",
+      ),
+      dropout_rate: key(probability, 0.1, "dropout of the encoder's hidden layers"),
+      dispersion: key(
+        oneOf(SCVI_DISPERSIONS),
+        "gene",
+        "inverse overdispersion per gene, per gene and batch, or per cell",
+      ),
+      log_variational: key(boolean, true, "the encoder reads log1p(x)"),
+      gene_likelihood: key(
+        oneOf(["nb", "zinb", "poisson"] as const),
+        "nb",
+        "count likelihood (zinb: scvi-tools')",
+      ),
+      latent_distribution: only(
+        ["normal"],
+        "normal",
+        "the logistic-normal latent is not implemented, upstream neither",
+      ),
+      batch_embedded: key(boolean, false, "a learnt batch embedding instead of one-hot batches"),
+      batch_representation_sampled: key(boolean, false, "draw the batch embedding from its posterior"),
+      n_latent_batch: nullable(integer, "dimension of the batch embedding (null: n_batch)"),
+      z_kl_weight_max: key(nonNegative, 1, "weight of KL(q(z) || p(z)) after the warm-up"),
+      batch_kl_weight_max: key(nonNegative, 0, "weight of the batch embedding's KL after the warm-up"),
+      input_gene_dropout_rate: key(probability, 0, "genes of the encoder's input dropped while training"),
+      use_batch_norm: key(oneOf(SCVI_NORM_PLACEMENTS), "both", "where hidden layers use batch norm"),
+      use_layer_norm: key(oneOf(SCVI_NORM_PLACEMENTS), "none", "where hidden layers use layer norm"),
+      kl_warmup_epochs: nullable(integer, "epochs of the linear KL warm-up", 400),
+      kl_warmup_steps: nullable(integer, "steps of the linear KL warm-up (set kl_warmup_epochs: null)"),
+      kl_annealing_start: key(number, 0, "KL weight at the start of the warm-up"),
+      use_size_factor_key: key(boolean, false, "library size from total_mrna_umis_n (softplus scale)"),
+      reconstruct_counts_on_predict: key(
+        boolean,
+        false,
+        "predict writes reconstructed counts instead of latents",
+      ),
+      reconstruction_var_names_g: nullable(strings, "genes reconstructed (null: all)"),
+      reconstruction_transform_batch: nullable(
+        anything,
+        'batch index decoded into, "mean" or null (own batch)',
+        0,
+      ),
+      reconstruction_n_latent_samples: key(integer, 30, "posterior draws averaged per cell"),
+      reconstruction_use_latent_mean: key(boolean, false, "decode the posterior mean instead of draws"),
+      reconstruction_use_importance_sampling: key(boolean, false, "weight the draws by q(z) / q(mean)"),
+      reconstructed_library_size: key(number, 10_000, "library size of every reconstructed cell"),
+      reconstruction_transform_categorical_covariates: nullable(
+        integers,
+        "covariate categories decoded into",
+      ),
+      use_flow: only([false], false, "the normalizing-flow prior (zuko) is not implemented in cellarium-ts"),
+      flow_hidden_features: ignored([64, 64], "only used by the normalizing-flow prior"),
+      cell_type_categories: nullable(
+        strings,
+        "validation cell types (filled in from data; only the ontology metrics read them)",
+      ),
+      ontology_distance_matrix: only(
+        [],
+        null,
+        "the cell-ontology validation metrics are not implemented in cellarium-ts; remove the key",
+      ),
+      val_cell_type_classifier_reservoir_size: ignored(
+        50_000,
+        "only used by the cell-ontology validation metrics",
+      ),
+      seed: nullable(integer, "seed of the initialization, latent draws and dropout (null: seed_everything)"),
+    },
+    create: (a, context) => {
+      const transformBatch = a.reconstruction_transform_batch;
+      if (transformBatch !== null && transformBatch !== "mean" && !Number.isInteger(transformBatch)) {
+        throw new ConfigError(
+          `model.model.init_args.reconstruction_transform_batch: expected an integer batch index, "mean" or null, got ${JSON.stringify(transformBatch)}`,
+        );
+      }
+      return new SingleCellVariationalInference({
+        ...a,
+        n_batch: a.n_batch ?? 1,
+        encoder: a.encoder as JsonValue,
+        decoder: a.decoder as JsonValue,
+        n_cats_per_cov: a.n_cats_per_cov === null ? null : [a.n_cats_per_cov].flat(),
+        seed: a.seed ?? context.seed,
+        reconstruction: {
+          var_names_g: a.reconstruction_var_names_g,
+          transform_batch: transformBatch as number | "mean" | null,
+          n_latent_samples: a.reconstruction_n_latent_samples,
+          use_latent_mean: a.reconstruction_use_latent_mean,
+          use_importance_sampling: a.reconstruction_use_importance_sampling,
+          library_size: a.reconstructed_library_size,
+          transform_categorical_covariates:
+            a.reconstruction_transform_categorical_covariates === null
+              ? null
+              : [a.reconstruction_transform_categorical_covariates].flat(),
+        },
+      });
+    },
   }),
 ];
 

@@ -141,6 +141,9 @@ async function derive(
     else if (arg === "n_obs") derived.n_obs = nObs;
     else if (arg === "n_batch") derived.n_batch = batchCategories(spec, collection);
     else if (arg === "var_columns") derived.var_columns = varColumnsOf(await collection.varColumns());
+    else if (arg === "n_cats_per_cov") derived.n_cats_per_cov = covariateCategories(spec, collection);
+    else if (arg === "cell_type_categories")
+      derived.cell_type_categories = cellTypeCategories(spec, collection);
     else {
       const categories: BatchValue | undefined = plan.constants.y_categories;
       if (!Array.isArray(categories)) {
@@ -170,6 +173,42 @@ function batchCategories(spec: RunSpec, collection: DistributedAnnDataCollection
     );
   }
   return info.categories.length;
+}
+
+/** A batch key's obs column when it names one (not a list of them). */
+function singleKey(key: string | readonly string[] | null | undefined): string | null {
+  return typeof key === "string" ? key : null;
+}
+
+/** The categories of the categorical obs columns a batch key reads (one key or a list of them). */
+function obsCategories(spec: RunSpec, collection: DistributedAnnDataCollection, name: string): number[] {
+  const field = spec.data.batch_keys[name]!;
+  const keys = field.key === undefined || field.key === null ? [] : [field.key].flat();
+  return keys.map((key) => {
+    const info = collection.schema.obsColumns.find((c) => c.name === key);
+    if (field.attr !== "obs" || info?.categories === undefined) {
+      throw new ConfigError(
+        `data.batch_keys.${name} must read categorical obs columns (attr: obs, key: <column or list>, convert_fn: categories_to_codes), got attr ${field.attr}, key ${JSON.stringify(key)}`,
+        { key: `data.batch_keys.${name}` },
+      );
+    }
+    return info.categories.length;
+  });
+}
+
+/** Upstream's compute_n_cats_per_cov: the categories of each categorical_covariate_index_nd column ([] without it). */
+function covariateCategories(spec: RunSpec, collection: DistributedAnnDataCollection): number[] {
+  if (spec.data.batch_keys.categorical_covariate_index_nd === undefined) return [];
+  return obsCategories(spec, collection, "categorical_covariate_index_nd");
+}
+
+/** Upstream's compute_cell_type_categories: validation_cell_type_index_n's categories, or null without it. */
+function cellTypeCategories(spec: RunSpec, collection: DistributedAnnDataCollection): string[] | null {
+  const field = spec.data.batch_keys.validation_cell_type_index_n;
+  if (field === undefined) return null;
+  obsCategories(spec, collection, "validation_cell_type_index_n");
+  const info = collection.schema.obsColumns.find((c) => c.name === field.key)!;
+  return info.categories!.map(String);
 }
 
 /** A var dataframe's columns as HVGSeuratV3 appends them to its CSVs (labels for categoricals). */
@@ -493,7 +532,7 @@ function predictionContext(
     layout: anndataLayout(prepared.module.model, {
       key: writer.key ?? "x_ng",
       obsmKey: writer.obsmKey ?? null,
-      labelKey: spec.data.batch_keys.y_n?.key ?? null,
+      labelKey: singleKey(spec.data.batch_keys.y_n?.key),
       width: writer.predictionSize ?? null,
     }),
     obs: collectionObs(prepared.collection),

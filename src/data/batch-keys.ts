@@ -20,8 +20,12 @@ import { deferredDense, type Matrix, sparsify } from "./matrix.js";
 
 export interface BatchKeySpec {
   readonly attr: string;
-  /** A layers / obsm key or an obs column; upstream also takes a list of obs columns (not supported). */
-  readonly key?: string | null;
+  /**
+   * A layers / obsm key or an obs column; or a list of categorical obs columns with convert_fn
+   * categories_to_codes, which gives their codes side by side, [n, columns] row-major (upstream's
+   * DataFrame.apply(cat.codes), e.g. scVI's categorical_covariate_index_nd).
+   */
+  readonly key?: string | readonly string[] | null;
   /** `cellarium.ml.utilities.data.<name>` or `<name>`. */
   readonly convert_fn?: string | null;
 }
@@ -69,9 +73,13 @@ export function planBatchKeys(config: BatchKeysConfig, schema: CollectionSchema)
     if (!(ATTRS as readonly string[]).includes(attr)) {
       throw new ConfigError(`${where}: unknown attr '${attr}' (valid: ${ATTRS.join(", ")})`);
     }
+    if (Array.isArray(key)) {
+      perCell.push(obsCodeColumns(where, key, attr, convert, schema, obsColumns));
+      continue;
+    }
     if (key !== undefined && typeof key !== "string") {
       throw new ConfigError(
-        `${where}: key must be one name, got ${JSON.stringify(key)} (lists of obs columns are not supported)`,
+        `${where}: key must be a name or a list of obs columns, got ${JSON.stringify(key)}`,
       );
     }
     const needsKey = attr === "layers" || attr === "obsm" || attr === "obs";
@@ -136,6 +144,47 @@ export function planBatchKeys(config: BatchKeysConfig, schema: CollectionSchema)
     request: { matrices: [...matrices], obsColumns: [...obsColumns], obsNames },
     constants,
     cellValues: (rows) => Object.fromEntries(perCell.map((value) => value(rows))),
+  };
+}
+
+/** A list of categorical obs columns: their codes side by side, row-major [n, columns]. */
+function obsCodeColumns(
+  where: string,
+  keys: readonly unknown[],
+  attr: string,
+  convert: Conversion,
+  schema: CollectionSchema,
+  obsColumns: Set<string>,
+): (rows: Rows) => [string, BatchValue] {
+  const name = where.slice("batch_keys.".length);
+  if (attr !== "obs" || convert !== "categories_to_codes") {
+    throw new ConfigError(
+      `${where}: a list of keys needs attr obs and convert_fn categories_to_codes, got attr '${attr}' and convert_fn '${convert}'`,
+    );
+  }
+  if (keys.length === 0) throw new ConfigError(`${where}: the list of obs columns is empty`);
+  const columns = keys.map((key) => {
+    const info = typeof key === "string" ? schema.obsColumns.find((c) => c.name === key) : undefined;
+    if (!info) {
+      throw new ConfigError(
+        `${where}: obs has no column ${JSON.stringify(key)} (valid: ${schema.obsColumns.map((c) => c.name).join(", ") || "none"})`,
+      );
+    }
+    if (info.kind !== "categorical") {
+      throw new ConfigError(
+        `${where}: convert_fn categories_to_codes needs categorical columns; obs '${info.name}' is ${info.kind}`,
+      );
+    }
+    obsColumns.add(info.name);
+    return info.name;
+  });
+  return (rows) => {
+    const codes = columns.map((column) => (rows.obsColumns.get(column) as { codes: Int32Array }).codes);
+    const n = codes[0]!.length;
+    const out = new Int32Array(n * columns.length);
+    for (let i = 0; i < n; i++)
+      for (let d = 0; d < columns.length; d++) out[i * columns.length + d] = codes[d]![i]!;
+    return [name, out];
   };
 }
 

@@ -639,6 +639,8 @@ export class SingleCellVariationalInference extends Module implements CellariumM
       px_r: () => this.px_r,
       n_latent: () => this.n_latent,
       n_batch: () => this.n_batch,
+      reconstruct_counts_on_predict: () => (this.reconstruct_counts_on_predict ? 1 : 0),
+      reconstruction_var_names_g: () => this.reconstruction.var_names_g ?? this.var_names_g,
     };
   }
 

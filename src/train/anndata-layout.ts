@@ -56,6 +56,12 @@ export function anndataLayout(model: CellariumModel, options: LayoutOptions): An
   // axes: no PCs or variances correspond to its columns.
   if (name === "ProbabilisticPCA" && key === "z_nk") return { obsmKey: chosen ?? "X_pca" };
   if (name === "Geneformer" && key === "cell_embedding_nh") return { obsmKey: chosen ?? "X_geneformer" };
+  // scVI's predict writes the latent means under x_ng (upstream's name), or reconstructed counts
+  // of reconstruction_var_names_g (not an embedding: no X_ prefix, which cellxgene would plot)
+  if (name === "SingleCellVariationalInference" && key === "x_ng") {
+    const reconstructs = model.attribute!("reconstruct_counts_on_predict") === 1;
+    return { obsmKey: chosen ?? (reconstructs ? "scvi_reconstructed" : "X_scvi") };
+  }
   return { obsmKey: chosen ?? key };
 }
 
