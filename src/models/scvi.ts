@@ -17,6 +17,8 @@ import { requireCounts } from "../data/check-block.js";
 import { densify, type Matrix, storedForm } from "../data/matrix.js";
 import { ConfigError } from "../errors.js";
 import { Module, type Parameter } from "../nn/module.js";
+import { kernels } from "../tensor/kernels/index.js";
+import { countNegativeLogLikelihood } from "../tensor/ops/count-likelihood.js";
 import { eye, randn, zeros } from "../tensor/ops/creation.js";
 import {
   logZinbPositive,
@@ -49,6 +51,7 @@ import {
   EncoderSCVI,
   type GeneLikelihood,
   type LatentPosterior,
+  scaledMean,
 } from "./scvi/networks.js";
 import { type ReconstructionOptions, reconstructCounts } from "./scvi/reconstruct.js";
 import { checkVarNames } from "./validate.js";
@@ -449,7 +452,10 @@ export class SingleCellVariationalInference extends Module implements CellariumM
     const stored = storedForm(x);
     let values = stored.data;
     if (this.log_variational || (this.training && this.input_gene_dropout_rate > 0)) {
-      values = Float32Array.from(values, (v) => (this.log_variational ? Math.log1p(v) : v));
+      const source = values;
+      values = new Float32Array(source.length);
+      if (this.log_variational) kernels().log1p(source.length, source, values);
+      else values.set(source);
       if (this.training && this.input_gene_dropout_rate > 0) {
         const draws = new Float32Array(values.length);
         this.generator.fillUniform(draws);
@@ -492,14 +498,31 @@ export class SingleCellVariationalInference extends Module implements CellariumM
     return this.z_encoder.forward(this.encoderInput(x), conditions);
   }
 
-  /** log p(x | parameters) per cell and gene, in the likelihood the model was built with. */
-  private logLikelihood(x_ng: Tensor, parameters: CountParameters): Tensor {
+  /**
+   * -log p(x | parameters) per cell in the likelihood the model was built with: NB and Poisson
+   * after a softmax as one fused op on x's stored (CSR) form; ZINB and the softplus scale composed.
+   */
+  private reconstructionLoss(x: Matrix, parameters: CountParameters): Tensor {
     const eps = 1e-10;
-    if (this.gene_likelihood === "poisson") return poissonLogProb(x_ng, add(parameters.mean_ng, eps));
-    if (this.gene_likelihood === "zinb") {
-      return logZinbPositive(x_ng, parameters.mean_ng, parameters.theta!, parameters.dropoutLogits_ng!);
+    const stored = storedForm(x);
+    if (parameters.scaleActivation === "softmax" && this.gene_likelihood !== "zinb") {
+      return countNegativeLogLikelihood({
+        logits_ng: parameters.logits_ng,
+        logLibrary_n: parameters.library_n1.data as Float32Array,
+        additive_ng: parameters.additive_ng,
+        theta: this.gene_likelihood === "nb" ? parameters.theta : null,
+        x: stored.format === "csr" ? stored : stored.data,
+        eps,
+      });
     }
-    return negativeBinomialLogProb(x_ng, add(parameters.mean_ng, eps), add(parameters.theta!, eps));
+    const x_ng = new Tensor(densify(x).data, [x.nRows, x.nCols]);
+    const mean_ng = scaledMean(parameters);
+    let logp: Tensor;
+    if (this.gene_likelihood === "poisson") logp = poissonLogProb(x_ng, add(mean_ng, eps));
+    else if (this.gene_likelihood === "zinb") {
+      logp = logZinbPositive(x_ng, mean_ng, parameters.theta!, parameters.dropoutLogits_ng!);
+    } else logp = negativeBinomialLogProb(x_ng, add(mean_ng, eps), add(parameters.theta!, eps));
+    return mul(sum(logp, -1), -1);
   }
 
   /** upstream's forward: the annealed loss and its parts. */
@@ -515,8 +538,7 @@ export class SingleCellVariationalInference extends Module implements CellariumM
       mul(randn(posterior.mean_nk.shape, this.generator), posterior.scale_nk),
     );
     const parameters = this.decoder.forward(z_nk, conditions, this.theta(conditions.batch_nb), library_n1);
-    const x_ng = new Tensor(densify(x).data, [n, x.nCols]);
-    const reconstruction_loss_n = mul(sum(this.logLikelihood(x_ng, parameters), -1), -1);
+    const reconstruction_loss_n = this.reconstructionLoss(x, parameters);
     const kl_divergence_z_n = sum(normalKlDivergence(posterior.mean_nk, posterior.scale_nk), 1);
     let kl_divergence_batch_n: Tensor | null = null;
     if (this.batch_embedded && this.batch_representation_sampled && this.batch_kl_weight_max > 0) {
@@ -621,8 +643,9 @@ export class SingleCellVariationalInference extends Module implements CellariumM
   /** The mean of the count distribution (the NB, Poisson or ZINB mean). */
   countMean(parameters: CountParameters): Tensor {
     // NB and Poisson: the mean they were built with (mu + 1e-10); ZINB: (1 - sigmoid(logits)) mu
-    if (this.gene_likelihood !== "zinb") return add(parameters.mean_ng, 1e-10);
-    return mul(parameters.mean_ng, sigmoid(neg(parameters.dropoutLogits_ng!)));
+    const mean_ng = scaledMean(parameters);
+    if (this.gene_likelihood !== "zinb") return add(mean_ng, 1e-10);
+    return mul(mean_ng, sigmoid(neg(parameters.dropoutLogits_ng!)));
   }
 
   attribute(name: string): ModelAttribute {

@@ -207,14 +207,27 @@ export class EncoderSCVI extends Module {
 export type Dispersion = "gene" | "gene-batch" | "gene-cell";
 export type GeneLikelihood = "nb" | "zinb" | "poisson";
 
-/** What the decoder gives the likelihood: the mean counts and, for nb / zinb, their parameters. */
+/** What the decoder gives the likelihood: the scaled mean's parts and, for nb / zinb, their parameters. */
 export interface CountParameters {
-  /** exp(library) * chi + the final additive bias. */
-  readonly mean_ng: Tensor;
+  /** The normalized-count decoder's output, before the scale activation. */
+  readonly logits_ng: Tensor;
+  readonly scaleActivation: "softmax" | "softplus";
+  /** log library size, [n, 1]. */
+  readonly library_n1: Tensor;
+  /** The ReLU'd final additive bias, [n, g], or null. */
+  readonly additive_ng: Tensor | null;
   /** The inverse overdispersion (theta): [g] or [n, g]; null for poisson. */
   readonly theta: Tensor | null;
   /** zinb: the logits of the zero-inflation probability, [n, g]. */
   readonly dropoutLogits_ng: Tensor | null;
+}
+
+/** The decoder's mean counts: exp(library) * scale_activation(logits) + the additive bias. */
+export function scaledMean(parameters: CountParameters): Tensor {
+  const { logits_ng, scaleActivation, library_n1, additive_ng } = parameters;
+  const chi_ng = scaleActivation === "softmax" ? softmax(logits_ng, -1) : softplus(logits_ng);
+  const mean_ng = mul(exp(library_n1), chi_ng);
+  return additive_ng ? add(mean_ng, additive_ng) : mean_ng;
 }
 
 export interface DecoderOptions {
@@ -303,21 +316,22 @@ export class DecoderSCVI extends Module {
    */
   forward(z_nk: Tensor, conditions: Conditions, theta: Tensor | null, library_n1: Tensor): CountParameters {
     const h = this.fully_connected.forward(z_nk, conditions) as Tensor;
-    const unnormalized = this.normalized_count_decoder.forward(h, conditions);
-    const chi_ng = this.scaleActivation === "softmax" ? softmax(unnormalized, -1) : softplus(unnormalized);
-    let mean_ng = mul(exp(library_n1), chi_ng);
+    let additive_ng: Tensor | null = null;
     if (this.final_additive_bias_layer !== null) {
       const input =
         conditions.covariates_np === null
           ? conditions.batch_nb
           : concat([conditions.batch_nb, conditions.covariates_np], 1);
-      mean_ng = add(mean_ng, relu(this.final_additive_bias_layer.items[0]!.forward(input)));
+      additive_ng = relu(this.final_additive_bias_layer.items[0]!.forward(input));
     }
     const cellTheta = this.inverse_overdispersion_decoder
       ? exp(this.inverse_overdispersion_decoder.forward(h))
       : null;
     return {
-      mean_ng,
+      logits_ng: this.normalized_count_decoder.forward(h, conditions),
+      scaleActivation: this.scaleActivation,
+      library_n1,
+      additive_ng,
       theta: theta ?? cellTheta,
       dropoutLogits_ng: this.dropout_decoder ? this.dropout_decoder.forward(h) : null,
     };

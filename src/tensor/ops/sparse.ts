@@ -4,6 +4,7 @@
 // each way instead of n x g x k.
 
 import { ArgumentError } from "../../errors.js";
+import { kernels } from "../kernels/index.js";
 import { allocate, type FloatArray, formatShape, record, Tensor } from "../tensor.js";
 
 /** A compressed-sparse-rows matrix (structurally the data layer's CsrMatrix; tensor/ does not import data/). */
@@ -30,6 +31,7 @@ export function csrMatmul(x: CsrOperand, w: Tensor): Tensor {
   }
   const k = w.shape[1]!;
   const { nRows, indptr, indices, data } = x;
+  if (w.dtype === "float32" && data instanceof Float32Array) return csrMatmulFloat32(x as CsrFloat32, w, k);
   const wd = w.data as FloatArray;
   const y = allocate(w.dtype, nRows * k) as FloatArray;
   for (let i = 0; i < nRows; i++) {
@@ -53,6 +55,23 @@ export function csrMatmul(x: CsrOperand, w: Tensor): Tensor {
         for (let j = 0; j < k; j++) gw[col + j]! += v * gd[row + j]!;
       }
     }
+    return [new Tensor(gw, w.shape)];
+  });
+}
+
+type CsrFloat32 = CsrOperand & { readonly data: Float32Array };
+
+/**
+ * The float32 product on the kernels (native where the addon is built): X W forward, X^T dY for
+ * the weight's gradient. The float64 loop above serves the gradient checks.
+ */
+function csrMatmulFloat32(x: CsrFloat32, w: Tensor, k: number): Tensor {
+  const { nRows, nCols, indptr, indices, data } = x;
+  const y = new Float32Array(nRows * k);
+  kernels().csrMatmul(nRows, nCols, indptr, indices, data, w.data as Float32Array, k, y);
+  return record("csrMatmul", new Tensor(y, [nRows, k]), [w], (g) => {
+    const gw = new Float32Array(w.size);
+    kernels().csrTransposeMatmul(nRows, nCols, indptr, indices, data, g.data as Float32Array, k, gw);
     return [new Tensor(gw, w.shape)];
   });
 }
