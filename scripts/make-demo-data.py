@@ -49,6 +49,8 @@ for s in range(N_SHARDS):
             "batch": pd.Categorical([f"donor{(i // 250) % 2}" for i in range(rows.start, rows.stop)]),
             "total_mrna_umis": np.asarray(x.sum(axis=1)).ravel().astype(np.float32),
             "n_genes": np.diff(x.indptr).astype(np.int64),
+            # a technical covariate for scVI's example configs (crossed with the donors)
+            "chemistry": pd.Categorical([f"10x_v{2 + (i // 500) % 2}" for i in range(rows.start, rows.stop)]),
         },
         index=[f"cell_{i:05d}" for i in range(rows.start, rows.stop)],
     )
