@@ -38,7 +38,7 @@ Network (upstream's semantics):
   * Likelihood: "nb": cellarium's NegativeBinomial(mean + 1e-10, theta + 1e-10).log_prob (Stirling
     form of the lgamma difference where theta > 200); "poisson": Poisson(mean + 1e-10); "zinb" (upstream
     raises NotImplementedError; added here): scvi-tools' log_zinb_positive(x, mean, theta,
-    dropout_decoder(q), eps=1e-8).
+    dropout_decoder(q), eps=1e-8), mean and theta without the 1e-10 (as upstream's commented-out line).
   * KL(q(z) || N(0, 1)) summed over the latent; batch KL of the sampled representation's Normal vs
     N(0, 1), only when sampled and batch_kl_weight_max > 0; loss = mean_n(rec_n + w * (z_kl_weight_max *
     kl_z_n + batch_kl_weight_max * kl_batch_n)), w = compute_annealed_kl_weight(...).
@@ -86,7 +86,10 @@ Commands:
                             n_cats_per_cov is not empty), total_mrna_umis_n F32 [n] (with
                             use_size_factor_key), eps_z_nk F32 [n, n_latent], eps_batch_nb F32
                             [n, n_latent_batch] (sampled batch representation), and param.<name> for
-                            every state_dict entry (no others). Writes CASE.out.safetensors: loss [1],
+                            every state_dict entry (no others; integer buffers in any int dtype).
+                            "training" defaults to true (BatchNorm batch statistics, running stats
+                            updated); dropout > 0 is refused in training mode. Writes
+                            CASE.out.safetensors (F32 but buffer.*num_batches_tracked I64): loss [1],
                             reconstruction_loss_n, kl_divergence_z_n, kl_divergence_batch_n (zeros when
                             not computed), z_nk, qz_mean_nk, qz_scale_nk, grad.<name> per parameter (zeros
                             where unused) and buffer.<name> per buffer after the forward.
@@ -96,11 +99,20 @@ Commands:
                             state); metadata "config": the model's init args plus lr, weight_decay
                             (default 0.01), gradient_clip_val (null: none), steps_per_epoch,
                             kl_warmup_epochs (upstream's default 400) / kl_warmup_steps, kl_annealing_start,
-                            seed. AdamW, training mode, noise and dropout from torch's RNG. Writes JSON
-                            {loss: [...], reconstruction_loss: [...] (batch means), kl_weight: [...]}.
+                            seed. AdamW, training mode, noise and dropout from torch's RNG (after
+                            torch.manual_seed(seed)), clip_grad_norm_ before each step, zero_grad(set_to_none)
+                            as torch 2 does. Forward k uses compute_annealed_kl_weight(epoch, step=k) with
+                            epoch = (k - 1) // steps_per_epoch (0 at k = 0): upstream's on_train_batch_end
+                            records trainer.current_epoch after each batch, so a new epoch's first batch still
+                            sees the previous epoch. Writes JSON {loss: [...], reconstruction_loss: [...]
+                            (batch means), kl_weight: [...]}, one entry per step.
   bench --cells N --genes G --batch-size B --epochs E --threads T
-                            Trains upstream's example train config network on synthetic counts and
-                            prints JSON {cells_per_s, epochs_per_s, seconds, peak_rss_mib}.
+                            Trains upstream's example train config network (n_batch 4, one covariate
+                            of 3 categories, dropout 0.1, upstream's initialisation) on synthetic dense
+                            float32 counts (numpy, seed 0) with torch.set_num_threads(T): AdamW lr 1e-3
+                            (weight decay 0.01), clip norm 10, KL warmup 20 epochs, shuffled batches.
+                            Prints JSON {cells_per_s, epochs_per_s, seconds, peak_rss_mib}; seconds
+                            cover the E epochs only (not the data generation nor the model's build).
   selfcheck                 Checks the reference against independent facts (closed-form likelihoods,
                             torch.distributions, finite differences, upstream's key names); exits 1 on
                             a failure.
