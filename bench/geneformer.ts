@@ -131,7 +131,8 @@ import json, os, resource, sys, time
 sys.path.insert(0, os.path.join(${JSON.stringify(new URL("../scripts", import.meta.url).pathname)}))
 import numpy as np, torch
 import torch.nn.functional as F
-from bert_reference import bert_masked_lm, parameter_shapes, read_safetensors
+from bert_reference import bert_masked_lm, parameter_shapes
+from safetensors_io import read_safetensors
 kind, path, threads, warmup, steps, dropout = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
 torch.set_num_threads(threads)
 torch.manual_seed(0)

@@ -6,7 +6,7 @@ BertSelfAttention with absolute / relative_key / relative_key_query positions, p
 BertLayer, BertLMPredictionHead with its decoder tied to the word embeddings plus a bias), written
 from that description with torch only: transformers is not a Debian package. Weights and inputs
 travel as safetensors files; safetensors is not in Debian either, so the format is read and written
-here with struct, json and numpy.
+with struct, json and numpy by safetensors_io.py (shared with scvi_reference.py).
 
 Commands:
   run CASE.safetensors...   For each case file (weights under Hugging Face's names, int tensors
@@ -23,49 +23,12 @@ import json
 import math
 import os
 import pickle
-import struct
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64, "U8": np.uint8}
-NAMES = {np.dtype(v): k for k, v in DTYPES.items()}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n])
-    metadata = header.pop("__metadata__", {})
-    start = 8 + n
-    tensors = {}
-    for name, entry in header.items():
-        begin, end = entry["data_offsets"]
-        array = np.frombuffer(data[start + begin : start + end], dtype=DTYPES[entry["dtype"]])
-        tensors[name] = array.reshape(entry["shape"]).copy()
-    return tensors, metadata
-
-
-def write_safetensors(path, tensors, metadata=None):
-    header = {} if metadata is None else {"__metadata__": metadata}
-    blobs = []
-    offset = 0
-    for name, array in tensors.items():
-        array = np.ascontiguousarray(array)
-        blob = array.tobytes()
-        header[name] = {"dtype": NAMES[array.dtype], "shape": list(array.shape), "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
+from safetensors_io import read_safetensors, write_safetensors
 
 
 def activation(name):

@@ -94,7 +94,7 @@ test("the same checkpoint as pytorch_model.bin imports identically", { skip: !ha
       `import collections, json, sys, torch
 args = json.load(sys.stdin)
 sys.path.insert(0, args["scripts"])
-from bert_reference import read_safetensors
+from safetensors_io import read_safetensors
 tensors, _ = read_safetensors(args["source"])
 sd = collections.OrderedDict((k, torch.from_numpy(v)) for k, v in tensors.items())
 sd["cls.predictions.decoder.weight"] = sd["bert.embeddings.word_embeddings.weight"]
