@@ -393,14 +393,17 @@ export class SingleCellVariationalInference extends Module implements CellariumM
     }
   }
 
-  /** The batch representation [n, n_latent_batch]: one-hot, the embedding's mean, or a draw from it. */
-  batchRepresentation(codes: Int32Array, sample: boolean): Tensor {
+  /**
+   * The batch representation [n, n_latent_batch]: one-hot, the embedding's mean, or a draw from it
+   * (mean + eps * scale, eps standard normal: `eps_nb` when given, else from the generator).
+   */
+  batchRepresentation(codes: Int32Array, sample: boolean, eps_nb?: Tensor): Tensor {
     if (!this.batch_embedded) return oneHot(codes, this.n_batch);
     const index = new Tensor(codes, [codes.length]);
     const mean_nb = indexSelect(this.batch_representation_mean_bd!, 0, index);
     if (!this.batch_representation_sampled || !sample) return mean_nb;
     const scale_nb = add(exp(indexSelect(this.batch_representation_std_unconstrained_bd!, 0, index)), 1e-5);
-    return add(mean_nb, mul(randn(mean_nb.shape, this.generator), scale_nb));
+    return add(mean_nb, mul(eps_nb ?? randn(mean_nb.shape, this.generator), scale_nb));
   }
 
   /** The counts of a batch, checked: finite and >= 0 (refused), whole numbers (a warning, once, as scvi-tools). */
@@ -426,6 +429,7 @@ export class SingleCellVariationalInference extends Module implements CellariumM
     batch: Batch,
     n: number,
     sample: boolean,
+    eps_nb?: Tensor,
   ): { codes: Int32Array; conditions: Conditions } {
     const codes = codesOf(batch, "batch_index_n", n, 1, [this.n_batch]);
     const covariates =
@@ -443,7 +447,7 @@ export class SingleCellVariationalInference extends Module implements CellariumM
           );
     return {
       codes,
-      conditions: { batch_nb: this.batchRepresentation(codes, sample), covariates_np: covariates },
+      conditions: { batch_nb: this.batchRepresentation(codes, sample, eps_nb), covariates_np: covariates },
     };
   }
 
@@ -525,18 +529,20 @@ export class SingleCellVariationalInference extends Module implements CellariumM
     return mul(sum(logp, -1), -1);
   }
 
-  /** upstream's forward: the annealed loss and its parts. */
-  run(batch: Batch): SCVIForward {
+  /**
+   * upstream's forward: the annealed loss and its parts. `noise` gives the standard normal draws
+   * of the reparameterized samples (z = mean + eps_nk scale; the batch embedding's eps_nb)
+   * instead of the generator, as a reference implementation can be given them.
+   */
+  run(batch: Batch, noise: { eps_z_nk?: Tensor; eps_batch_nb?: Tensor } = {}): SCVIForward {
     checkVarNames(NAME, this.var_names_g, batch.var_names_g);
     const x = this.counts(batch);
     const n = x.nRows;
-    const { codes, conditions } = this.conditions(batch, n, true);
+    const { codes, conditions } = this.conditions(batch, n, true, noise.eps_batch_nb);
     const library_n1 = this.libraryOf(batch, x);
     const posterior = this.z_encoder.forward(this.encoderInput(x), conditions);
-    const z_nk = add(
-      posterior.mean_nk,
-      mul(randn(posterior.mean_nk.shape, this.generator), posterior.scale_nk),
-    );
+    const eps_nk = noise.eps_z_nk ?? randn(posterior.mean_nk.shape, this.generator);
+    const z_nk = add(posterior.mean_nk, mul(eps_nk, posterior.scale_nk));
     const parameters = this.decoder.forward(z_nk, conditions, this.theta(conditions.batch_nb), library_n1);
     const reconstruction_loss_n = this.reconstructionLoss(x, parameters);
     const kl_divergence_z_n = sum(normalKlDivergence(posterior.mean_nk, posterior.scale_nk), 1);

@@ -304,12 +304,13 @@ export function decodeSafetensors(
 }
 
 // A view when the absolute byte offset suits the element type, else a copy (typed arrays cannot
-// be unaligned).
+// be unaligned). The copy is Uint8Array's slice: a Node Buffer's own slice is a view of the same
+// memory, whose .buffer would start at the pool's (or the file's) first byte.
 function readArray(bytes: Uint8Array, start: number, end: number, info: DtypeInfo): SafetensorsArray {
   const count = (end - start) / info.size;
   const offset = bytes.byteOffset + start;
   if (offset % info.size === 0) return new info.array(bytes.buffer, offset, count);
-  return new info.array(bytes.slice(start, end).buffer, 0, count);
+  return new info.array(Uint8Array.prototype.slice.call(bytes, start, end).buffer, 0, count);
 }
 
 function toSafeNumbers(

@@ -145,7 +145,10 @@ test("a batch's loss is finite and its gradient reaches every parameter", () => 
   assert.ok(Number.isFinite(out.loss.item()));
   out.loss.backward();
   for (const [name, p] of model.namedParameters()) {
-    assert.ok(p.grad?.data.some((v) => v !== 0), `no gradient for ${name}`);
+    assert.ok(
+      p.grad?.data.some((v) => v !== 0),
+      `no gradient for ${name}`,
+    );
   }
   // the loss is the mean of the reconstruction term plus the warm-up-weighted KL (weight 0 at epoch 0)
   let mean = 0;

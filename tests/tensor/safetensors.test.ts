@@ -64,8 +64,11 @@ function fromPython(misalign: boolean) {
   return { bytes: new Uint8Array(Buffer.from(file, "base64")), expected };
 }
 
-function checkPythonFile(misalign: boolean): void {
-  const { bytes, expected } = fromPython(misalign);
+/** `nodeBuffer`: decode the bytes as a Node Buffer, as readFileSync gives them (its slice is a view). */
+function checkPythonFile(misalign: boolean, nodeBuffer = false): void {
+  const fromFile = fromPython(misalign);
+  const expected = fromFile.expected;
+  const bytes = nodeBuffer ? Buffer.from(fromFile.bytes) : fromFile.bytes;
   const { tensors, metadata } = decodeSafetensors(bytes);
   assert.deepEqual(metadata, { format: "pt", note: "µ-ok" });
   assert.deepEqual(Object.keys(tensors).sort(), Object.keys(expected).sort());
@@ -110,6 +113,10 @@ test("decodes a file written by a spec-following Python writer (numpy bytes), ze
 
 test("decodes tensors at unaligned offsets by copying them", () => {
   checkPythonFile(true);
+});
+
+test("decodes unaligned tensors from a Node Buffer (whose own slice would be a view of its pool)", () => {
+  checkPythonFile(true, true);
 });
 
 const ours: Record<string, SafetensorsTensor> = {

@@ -1,0 +1,250 @@
+// Numerical parity with PyTorch: scripts/scvi_reference.py (upstream's scVI network written in
+// plain torch) runs on our weights, counts and noise draws, exchanged as safetensors files; the
+// loss, its per-cell parts, z and every parameter's gradient must agree within 1e-5 of the
+// reference's largest magnitude (both float32), as must the batch norms' running statistics after
+// the forward. Cases cover upstream's example config and the other layer kinds, dispersions and
+// likelihoods.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import type { Batch, JsonValue } from "../../src/data/batch.js";
+import { sparsify } from "../../src/data/matrix.js";
+import { type SCVIOptions, SingleCellVariationalInference } from "../../src/models/scvi.js";
+import { Generator } from "../../src/tensor/random.js";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafetensorsTensor,
+} from "../../src/tensor/safetensors.js";
+import { Tensor } from "../../src/tensor/tensor.js";
+import { tempDir } from "../helpers/temp.js";
+
+const SCRIPT = new URL("../../scripts/scvi_reference.py", import.meta.url).pathname;
+const [N, G] = [24, 40];
+
+const layer = (kind: string, out?: number, hidden: number[] = []): JsonValue => ({
+  class_path: kind === "Linear" ? "torch.nn.Linear" : `cellarium.ml.models.scvi.${kind}`,
+  init_args: {
+    ...(out !== undefined && { out_features: out }),
+    ...(kind !== "Linear" && { label_to_bias_hidden_layers: hidden }),
+  },
+});
+
+type Case = Omit<SCVIOptions, "var_names_g" | "warn"> & { name: string; kl_weight: number };
+
+const CASES: Case[] = [
+  {
+    name: "upstream's example config",
+    n_batch: 4,
+    n_cats_per_cov: [3],
+    batch_embedded: true,
+    batch_representation_sampled: true,
+    batch_kl_weight_max: 0.01,
+    dropout_rate: 0,
+    encoder: { hidden_layers: [layer("LinearWithCovariates", 16)], final_layer: layer("Linear") },
+    decoder: {
+      hidden_layers: [layer("LinearWithBatchAndCovariates", 16)],
+      final_layer: layer("LinearWithBatchAndCovariates"),
+      final_additive_bias: true,
+    },
+    kl_weight: 0.3,
+  },
+  {
+    name: "one-hot batches, two hidden layers, label-to-bias networks, gene-batch dispersion, layer norm",
+    n_batch: 3,
+    n_cats_per_cov: [2, 3],
+    dispersion: "gene-batch",
+    use_batch_norm: "none",
+    use_layer_norm: "both",
+    dropout_rate: 0,
+    z_kl_weight_max: 0.5,
+    encoder: {
+      hidden_layers: [layer("LinearWithBatch", 12, [5]), layer("Linear", 8)],
+      final_layer: layer("LinearWithCovariates", undefined, [4]),
+    },
+    decoder: {
+      hidden_layers: [layer("LinearWithBatchAndCovariates", 12)],
+      final_layer: layer("Linear"),
+      final_additive_bias: false,
+    },
+    kl_weight: 1,
+  },
+  {
+    name: "poisson, point batch embedding of 2 dimensions, encoder batch norm only",
+    n_batch: 3,
+    n_latent: 4,
+    batch_embedded: true,
+    n_latent_batch: 2,
+    gene_likelihood: "poisson",
+    use_batch_norm: "encoder",
+    dropout_rate: 0,
+    encoder: { hidden_layers: [layer("Linear", 10)], final_layer: layer("LinearWithBatch") },
+    decoder: {
+      hidden_layers: [layer("LinearWithBatch", 10)],
+      final_layer: layer("Linear"),
+      final_additive_bias: true,
+    },
+    kl_weight: 0.7,
+  },
+  {
+    name: "zinb with gene-cell dispersion, no hidden layers in the encoder",
+    n_batch: 2,
+    gene_likelihood: "zinb",
+    dispersion: "gene-cell",
+    log_variational: false,
+    dropout_rate: 0,
+    encoder: { hidden_layers: [], final_layer: layer("LinearWithBatch") },
+    decoder: {
+      hidden_layers: [layer("LinearWithBatch", 10)],
+      final_layer: layer("Linear"),
+      final_additive_bias: false,
+    },
+    kl_weight: 1,
+  },
+];
+
+function f32(data: Float32Array, shape: readonly number[]): SafetensorsTensor {
+  return { dtype: "F32", shape: [...shape], data };
+}
+
+/**
+ * |ours - ref| <= tol * max |ref|, or below `floor`: a gradient that is 0 in exact arithmetic (a
+ * bias followed by a training-mode batch norm) is rounding noise on both sides.
+ */
+function assertRelative(
+  what: string,
+  ours: ArrayLike<number>,
+  ref: ArrayLike<number>,
+  floor = 0,
+  tol = 1e-5,
+): void {
+  assert.equal(ours.length, ref.length, `${what}: lengths`);
+  let scale = 0;
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) {
+    scale = Math.max(scale, Math.abs(ref[i]!));
+    worst = Math.max(worst, Math.abs(ours[i]! - ref[i]!));
+  }
+  assert.ok(worst <= Math.max(tol * scale, floor), `${what}: max difference ${worst} vs scale ${scale}`);
+}
+
+test("scVI's loss, parts, latents, gradients and running statistics agree with the PyTorch reference", () => {
+  const dir = tempDir("scvi-parity-");
+  const prepared = CASES.map((c, index) => {
+    const { name, kl_weight, ...options } = c;
+    const var_names_g = Array.from({ length: G }, (_, g) => `gene${g}`);
+    const model = new SingleCellVariationalInference({
+      ...options,
+      var_names_g,
+      seed: index,
+      warn: () => {},
+    });
+    const rng = new Generator(50 + index);
+    // trained-looking weights: every parameter moved off its initial value
+    for (const [, p] of model.namedParameters()) {
+      for (let i = 0; i < p.data.length; i++) p.data[i]! += rng.nextDouble() * 0.2 - 0.1;
+    }
+    const x = new Float32Array(N * G).map(() =>
+      rng.nextDouble() < 0.6 ? 0 : Math.floor(rng.nextDouble() * 20),
+    );
+    for (let i = 0; i < N; i++) x[i * G + (i % G)]! += 1;
+    // a large count (the encoder reads raw counts without log_variational: kept small there)
+    if (options.log_variational !== false) x[7] = 900;
+    else for (let i = 0; i < x.length; i++) x[i] = Math.min(x[i]!, 3);
+    const d = options.n_cats_per_cov?.length ?? 0;
+    const batch: Batch = {
+      x_ng: sparsify({ format: "dense", nRows: N, nCols: G, data: x }),
+      var_names_g,
+      batch_index_n: Int32Array.from({ length: N }, (_, i) => i % options.n_batch),
+      ...(d > 0 && {
+        categorical_covariate_index_nd: Int32Array.from(
+          { length: N * d },
+          (_, k) => (k * 7 + 1) % options.n_cats_per_cov![k % d]!,
+        ),
+      }),
+    };
+    const eps_z_nk = new Float32Array(N * (options.n_latent ?? 10));
+    rng.fillNormal(eps_z_nk);
+    const eps_batch_nb = new Float32Array(N * (options.n_latent_batch ?? options.n_batch));
+    rng.fillNormal(eps_batch_nb);
+    const tensors: Record<string, SafetensorsTensor> = {
+      x_ng: f32(x, [N, G]),
+      batch_index_n: { dtype: "I32", shape: [N], data: batch.batch_index_n as Int32Array },
+      eps_z_nk: f32(eps_z_nk, [N, options.n_latent ?? 10]),
+    };
+    if (d > 0) {
+      tensors.categorical_covariate_index_nd = {
+        dtype: "I32",
+        shape: [N, d],
+        data: batch.categorical_covariate_index_nd as Int32Array,
+      };
+    }
+    if (options.batch_embedded && options.batch_representation_sampled) {
+      tensors.eps_batch_nb = f32(eps_batch_nb, [N, options.n_latent_batch ?? options.n_batch]);
+    }
+    for (const [key, t] of Object.entries(model.stateDict())) {
+      tensors[`param.${key}`] =
+        t.dtype === "int32"
+          ? { dtype: "I32", shape: [...t.shape], data: t.data as Int32Array }
+          : f32((t.data as Float32Array).slice(), t.shape);
+    }
+    const config = { ...model.initArgs(), kl_weight, training: true };
+    const path = join(dir, `case${index}.safetensors`);
+    writeFileSync(path, encodeSafetensors(tensors, { config: JSON.stringify(config) }));
+    return { name, model, batch, path, eps_z_nk, eps_batch_nb, kl_weight, options };
+  });
+  const run = spawnSync("/usr/bin/python3", [SCRIPT, "loss", ...prepared.map((c) => c.path)], {
+    encoding: "utf8",
+  });
+  assert.equal(run.status, 0, run.stderr);
+  for (const c of prepared) {
+    const ref = decodeSafetensors(readFileSync(c.path.replace(/\.safetensors$/, ".out.safetensors"))).tensors;
+    const get = (name: string) => {
+      assert.ok(ref[name], `${c.name}: the reference wrote no ${name}`);
+      const data = ref[name]!.data;
+      // num_batches_tracked comes back as torch's int64
+      return data instanceof BigInt64Array ? Array.from(data, Number) : (data as ArrayLike<number>);
+    };
+    // the reference's KL weight comes from its config; ours from the warm-up position
+    const model = c.model;
+    model.train(true);
+    const warmup = model.kl_warmup_epochs!;
+    model.epoch = c.kl_weight * warmup;
+    const out = model.run(c.batch, {
+      eps_z_nk: new Tensor(c.eps_z_nk, [N, c.options.n_latent ?? 10]),
+      eps_batch_nb: new Tensor(c.eps_batch_nb, [N, c.options.n_latent_batch ?? c.options.n_batch]),
+    });
+    out.loss.backward();
+    assertRelative(`${c.name}: loss`, [out.loss.item()], get("loss"));
+    assertRelative(
+      `${c.name}: reconstruction_loss_n`,
+      out.reconstruction_loss_n.data,
+      get("reconstruction_loss_n"),
+    );
+    assertRelative(`${c.name}: kl_divergence_z_n`, out.kl_divergence_z_n.data, get("kl_divergence_z_n"));
+    if (out.kl_divergence_batch_n) {
+      assertRelative(
+        `${c.name}: kl_divergence_batch_n`,
+        out.kl_divergence_batch_n.data,
+        get("kl_divergence_batch_n"),
+      );
+    }
+    assertRelative(`${c.name}: z_nk`, out.z_nk.data, get("z_nk"));
+    // the floor of rounding noise for gradients that are exactly 0: 1e-5 of the largest gradient
+    let gradScale = 0;
+    for (const [name] of model.namedParameters()) {
+      for (const v of Array.from(get(`grad.${name}`))) gradScale = Math.max(gradScale, Math.abs(v));
+    }
+    for (const [name, p] of model.namedParameters()) {
+      const ours = p.grad?.data ?? new Float32Array(p.size);
+      assertRelative(`${c.name}: grad ${name}`, ours, get(`grad.${name}`), 1e-5 * gradScale);
+    }
+    for (const [name, t] of Object.entries(model.stateDict())) {
+      if (model.namedParameters().some(([p]) => p === name)) continue;
+      assertRelative(`${c.name}: buffer ${name}`, t.data, get(`buffer.${name}`));
+    }
+  }
+});
