@@ -53,10 +53,12 @@ export async function sweepTemporaries(dir: string, now = Date.now()): Promise<s
     const gone = owner.host === HOST && owner.pid !== process.pid && !processIsAlive(owner.pid);
     if (!gone) {
       const info = await stat(path).catch(() => null);
-      if (info === null || !info.isFile() || now - info.mtimeMs < STALE_TEMPORARY_MS) continue;
+      const kind = info !== null && (info.isFile() || info.isDirectory());
+      if (!kind || now - info!.mtimeMs < STALE_TEMPORARY_MS) continue;
     }
     try {
-      await rm(path, { force: true });
+      // A directory: an AnnData-Zarr store being written (zarr/write-elements.ts).
+      await rm(path, { force: true, recursive: true });
       removed.push(path);
     } catch {
       // Someone else's file we may not remove: theirs to clean.

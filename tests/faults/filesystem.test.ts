@@ -108,7 +108,7 @@ interface ConfigOptions {
   readonly batchSize?: number;
   /** More trainer keys, as YAML lines indented by two. */
   readonly trainer?: string;
-  readonly predictions?: { readonly dir: string; readonly format: "csv" | "h5ad" };
+  readonly predictions?: { readonly dir: string; readonly format: "csv" | "h5ad" | "zarr" };
 }
 
 function config(o: ConfigOptions): string {
@@ -215,15 +215,17 @@ test("a full disk while writing OnePassMeanVarStd's CSV: one line; the previous 
   );
 });
 
-test("a full disk while writing predictions (.csv and .h5ad): one line; the temporary file removed; the previous file intact", {
+test("a full disk while writing predictions (.csv, .h5ad and .zarr): one line; the temporary file or store removed; the previous one intact", {
   skip: !isRoot && NOT_ROOT,
 }, async () => {
-  for (const format of ["csv", "h5ad"] as const) {
+  for (const format of ["csv", "h5ad", "zarr"] as const) {
     empty();
     const outDir = join(mount, "predictions");
     mkdirSync(outDir);
     const previous = join(outDir, `predictions.${format}`);
-    writeFileSync(previous, "previous\n");
+    // An AnnData-Zarr store is a directory.
+    if (format === "zarr") mkdirSync(previous);
+    writeFileSync(format === "zarr" ? join(previous, ".zgroup") : previous, "previous\n");
     leave(1);
     const result = await predict({ root: dir, predictions: { dir: outDir, format } });
     // HDF5 words the reason its own way.
@@ -231,8 +233,12 @@ test("a full disk while writing predictions (.csv and .h5ad): one line; the temp
       result,
       new RegExp(`^cellarium: ${literal(previous)}(:| \\(.*\\):) cannot write.*no space left on device`, "i"),
     );
-    assert.equal(readFileSync(previous, "utf8"), "previous\n");
+    assert.equal(
+      readFileSync(format === "zarr" ? join(previous, ".zgroup") : previous, "utf8"),
+      "previous\n",
+    );
     assert.deepEqual(readdirSync(outDir), [basename(previous)]);
+    if (format === "zarr") assert.deepEqual(readdirSync(previous), [".zgroup"]);
   }
 });
 
