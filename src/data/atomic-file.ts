@@ -10,7 +10,8 @@ import { processIsAlive } from "./file-lock.js";
 //
 // Temporary names are `.<name>.<12 hex digits>.<pid>@<host>.tmp`, defined here only, so that a run
 // that starts writing into a directory can tell a temporary file left by a killed run from one
-// being written, and remove it (sweepTemporaries): it is stale when its process is gone from this
+// being written, and remove it (sweepTemporaries; an AnnData-Zarr store is such a temporary
+// directory, zarr/write-elements.ts): it is stale when its process is gone from this
 // host, or when nobody has touched it for STALE_TEMPORARY_MS (its writer ran on another host
 // sharing the directory, or its pid was reused).
 

@@ -389,7 +389,7 @@ test("a FIFO as --ckpt_path, --config or a shard is refused at once, in one line
   );
 });
 
-test("stale temporary files are told from live ones by their name: process, host and age", async () => {
+test("stale temporary files and store directories are told from live ones by their name: process, host and age", async () => {
   const sweep = tempDir("fs-sweep-");
   const made = temporarySibling(join(sweep, "out.csv"));
   assert.deepEqual(temporaryOwner(basename(made)), {
@@ -406,17 +406,28 @@ test("stale temporary files are told from live ones by their name: process, host
     otherHost: `.d.csv.000000000004.${deadPid}@elsewhere.tmp`,
     otherHostOld: `.e.csv.000000000005.${deadPid}@elsewhere.tmp`,
     notOurs: ".f.csv.tmp",
+    // AnnData-Zarr stores are written as directories.
+    deadStore: `.g.zarr.000000000006.${deadPid}@${host}.tmp`,
+    liveStore: `.h.zarr.000000000007.${process.ppid}@${host}.tmp`,
   };
-  for (const name of Object.values(names)) writeFileSync(join(sweep, name), "x");
+  for (const name of Object.values(names)) {
+    if (!name.includes(".zarr.")) writeFileSync(join(sweep, name), "x");
+    else {
+      mkdirSync(join(sweep, name, "obs"), { recursive: true });
+      writeFileSync(join(sweep, name, "obs", ".zgroup"), "{}");
+    }
+  }
   const old = new Date(Date.now() - 7 * 3600 * 1000);
   for (const name of [names.liveButOld, names.otherHostOld]) utimesSync(join(sweep, name), old, old);
   const removed = await sweepTemporaries(sweep);
-  assert.deepEqual(removed.map((path) => basename(path)).sort(), [
-    names.dead,
-    names.liveButOld,
-    names.otherHostOld,
-  ]);
-  assert.deepEqual(readdirSync(sweep).sort(), [names.notOurs, names.live, names.otherHost].sort());
+  assert.deepEqual(
+    removed.map((path) => basename(path)).sort(),
+    [names.dead, names.liveButOld, names.otherHostOld, names.deadStore].sort(),
+  );
+  assert.deepEqual(
+    readdirSync(sweep).sort(),
+    [names.notOurs, names.live, names.otherHost, names.liveStore].sort(),
+  );
 });
 
 /**
