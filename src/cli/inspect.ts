@@ -1,10 +1,11 @@
-// `cellarium inspect <file>`: what is in an .h5ad file (shape, X encoding, obs/var columns, obsm,
-// layers, uns) or a checkpoint (model, hyperparameters, position, transforms, tensors); with
+// `cellarium inspect <file>`: what is in an .h5ad file or AnnData-Zarr store (shape, X encoding,
+// obs/var columns, obsm, layers, uns) or a checkpoint (model, hyperparameters, position, transforms, tensors); with
 // --attr, a model attribute of a checkpoint evaluated as !CheckpointLoader does, written as CSV
 // (per-gene attributes with var_names_g) or JSON.
 
 import { writeFileAtomic } from "../data/atomic-file.js";
 import { AnnDataFile } from "../data/h5ad/reader.js";
+import { readZarrSummary } from "../data/zarr/reader.js";
 import { ConfigError } from "../errors.js";
 import type { ModelAttribute } from "../models/model.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -16,8 +17,7 @@ function print(line: string): void {
 }
 
 function preview(names: readonly string[], n = 5): string {
-  const head = names.slice(0, n).join(", ");
-  return names.length > n ? `${head}, ... (${names.length})` : head;
+  return previewHead(names, names.length, n);
 }
 
 /** JSON.stringify's replacer for a summary: a list longer than 10 shows its first 5 and its length. */
@@ -25,36 +25,105 @@ function shortLists(_key: string, value: unknown): unknown {
   return Array.isArray(value) && value.length > 10 ? [...value.slice(0, 5), `... (${value.length})`] : value;
 }
 
+/** What inspect prints of an AnnData, from an .h5ad or an AnnData-Zarr store. */
+interface AnnDataSummary {
+  readonly nObs: number;
+  readonly nVars: number;
+  /** How X is stored, null without X. */
+  readonly x: string | null;
+  readonly frames: readonly { name: string; columns: readonly { name: string; detail: string }[] }[];
+  readonly obsNames: string;
+  readonly varNames: string;
+  readonly obsm: readonly { key: string; shape?: readonly number[] }[];
+  readonly varm?: readonly { key: string; shape?: readonly number[] }[];
+  readonly layers: readonly string[];
+  readonly uns: readonly string[];
+}
+
+/** A column as inspect describes it: categoricals with their first categories, numbers with their dtype. */
+function columnDetail(column: { kind: string; dtype?: string; categories?: readonly unknown[] }): string {
+  if (column.kind === "categorical") {
+    const categories = (column.categories ?? []).map(String);
+    return `categorical, ${categories.length} categories: ${preview(categories)}`;
+  }
+  return column.kind === "numeric" ? `numeric (${column.dtype})` : column.kind;
+}
+
+function keysWithShapes(entries: readonly { key: string; shape?: readonly number[] }[]): string {
+  const keys = entries.map(({ key, shape }) => (shape ? `${key} [${shape.join(" x ")}]` : key));
+  return keys.join(", ") || "(none)";
+}
+
+function printSummary(path: string, kind: string, summary: AnnDataSummary): void {
+  const x = summary.x === null ? "no X" : `X stored as ${summary.x}`;
+  print(`${path}: ${kind} with ${summary.nObs} cells x ${summary.nVars} genes, ${x}`);
+  for (const frame of summary.frames) {
+    print(`${frame.name}: ${frame.columns.length} column(s)`);
+    for (const column of frame.columns) print(`  ${column.name}: ${column.detail}`);
+  }
+  print(`obs_names: ${summary.obsNames}`);
+  print(`var_names: ${summary.varNames}`);
+  print(`obsm: ${keysWithShapes(summary.obsm)}`);
+  if (summary.varm) print(`varm: ${keysWithShapes(summary.varm)}`);
+  print(`layers: ${summary.layers.join(", ") || "(none)"}`);
+  print(`uns: ${summary.uns.join(", ") || "(none)"}`);
+}
+
 async function inspectH5ad(path: string): Promise<void> {
   const file = await AnnDataFile.open(path);
   try {
-    print(
-      `${path}: AnnData with ${file.nObs} cells x ${file.nVars} genes, ${file.xEncoding === null ? "no X" : `X stored as ${file.xEncoding}`}`,
-    );
-    for (const [name, frame] of [
-      ["obs", file.obs],
-      ["var", file.var],
-    ] as const) {
-      print(`${name}: ${frame.columns.length} column(s)`);
-      for (const column of frame.columns) {
-        const value = frame.column(column);
-        const detail =
-          value.kind === "categorical"
-            ? `categorical, ${value.categories.length} categories: ${preview(value.categories.map(String))}`
-            : value.kind === "numeric"
-              ? `numeric (${value.dtype})`
-              : value.kind;
-        print(`  ${column}: ${detail}`);
-      }
-    }
-    print(`obs_names: ${preview(file.obsNames())}`);
-    print(`var_names: ${preview(file.varNames())}`);
-    print(`obsm: ${file.obsmKeys().join(", ") || "(none)"}`);
-    print(`layers: ${file.layerKeys().join(", ") || "(none)"}`);
-    print(`uns: ${Object.keys(file.uns()).join(", ") || "(none)"}`);
+    printSummary(path, "AnnData", {
+      nObs: file.nObs,
+      nVars: file.nVars,
+      x: file.xEncoding,
+      frames: (
+        [
+          ["obs", file.obs],
+          ["var", file.var],
+        ] as const
+      ).map(([name, frame]) => ({
+        name,
+        columns: frame.columns.map((column) => ({
+          name: column,
+          detail: columnDetail(frame.column(column)),
+        })),
+      })),
+      obsNames: preview(file.obsNames()),
+      varNames: preview(file.varNames()),
+      obsm: file.obsmKeys().map((key) => ({ key })),
+      layers: file.layerKeys(),
+      uns: Object.keys(file.uns()),
+    });
   } finally {
     file.close();
   }
+}
+
+/** The first names of an index of `size` names, as preview() writes them. */
+function previewHead(head: readonly string[], size: number, n = 5): string {
+  return size > n ? `${head.slice(0, n).join(", ")}, ... (${size})` : head.join(", ");
+}
+
+async function inspectZarr(path: string): Promise<void> {
+  const summary = await readZarrSummary(path);
+  printSummary(path, "AnnData-Zarr store", {
+    nObs: summary.nObs,
+    nVars: summary.nVars,
+    x: summary.x,
+    frames: [
+      { name: "obs", frame: summary.obs },
+      { name: "var", frame: summary.var },
+    ].map(({ name, frame }) => ({
+      name,
+      columns: frame.columns.map((column) => ({ name: column.name, detail: columnDetail(column) })),
+    })),
+    obsNames: previewHead(summary.obs.head, summary.obs.size),
+    varNames: previewHead(summary.var.head, summary.var.size),
+    obsm: summary.obsm,
+    varm: summary.varm,
+    layers: summary.layers,
+    uns: summary.uns,
+  });
 }
 
 async function inspectCheckpoint(path: string): Promise<void> {
@@ -120,5 +189,6 @@ async function inspectAttribute(path: string, attr: string, out: string | undefi
 export async function inspectFile(path: string, options: { attr?: string; out?: string }): Promise<void> {
   if (options.attr) return inspectAttribute(path, options.attr, options.out);
   if (path.endsWith(".h5ad")) return inspectH5ad(path);
+  if (path.replace(/\/+$/, "").endsWith(".zarr")) return inspectZarr(path);
   return inspectCheckpoint(path);
 }

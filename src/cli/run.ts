@@ -19,9 +19,9 @@ import { IncrementalPCA } from "../models/incremental-pca.js";
 import type { CellariumModel } from "../models/model.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { anndataLayout } from "../train/anndata-layout.js";
+import { collectionObs } from "../train/anndata-predictions.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { fitReplicas } from "../train/fit-replicas.js";
-import { collectionObs } from "../train/h5ad-predictions.js";
 import { CellariumModule } from "../train/module.js";
 import { configFingerprint, type Env, partialPath, resolveReplica } from "../train/partial.js";
 import {
@@ -521,13 +521,13 @@ async function fit(
   if (result.valLoss !== undefined) log(`validation loss: ${result.valLoss}`);
 }
 
-/** An .h5ad output's layout (by the model) and obs (the input's); nothing for a CSV. */
+/** An AnnData output's layout (by the model) and obs (the input's); nothing for a CSV. */
 function predictionContext(
   spec: RunSpec,
   prepared: PreparedRun,
   writer: PredictionWriterOptions,
 ): PredictionContext {
-  if (predictionFormat(writer) !== "h5ad") return {};
+  if (predictionFormat(writer) === "csv") return {};
   return {
     layout: anndataLayout(prepared.module.model, {
       key: writer.key ?? "x_ng",

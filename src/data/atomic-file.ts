@@ -10,7 +10,8 @@ import { processIsAlive } from "./file-lock.js";
 //
 // Temporary names are `.<name>.<12 hex digits>.<pid>@<host>.tmp`, defined here only, so that a run
 // that starts writing into a directory can tell a temporary file left by a killed run from one
-// being written, and remove it (sweepTemporaries): it is stale when its process is gone from this
+// being written, and remove it (sweepTemporaries; an AnnData-Zarr store is such a temporary
+// directory, zarr/write-elements.ts): it is stale when its process is gone from this
 // host, or when nobody has touched it for STALE_TEMPORARY_MS (its writer ran on another host
 // sharing the directory, or its pid was reused).
 
@@ -53,10 +54,12 @@ export async function sweepTemporaries(dir: string, now = Date.now()): Promise<s
     const gone = owner.host === HOST && owner.pid !== process.pid && !processIsAlive(owner.pid);
     if (!gone) {
       const info = await stat(path).catch(() => null);
-      if (info === null || !info.isFile() || now - info.mtimeMs < STALE_TEMPORARY_MS) continue;
+      const kind = info !== null && (info.isFile() || info.isDirectory());
+      if (!kind || now - info!.mtimeMs < STALE_TEMPORARY_MS) continue;
     }
     try {
-      await rm(path, { force: true });
+      // A directory: an AnnData-Zarr store being written (zarr/write-elements.ts).
+      await rm(path, { force: true, recursive: true });
       removed.push(path);
     } catch {
       // Someone else's file we may not remove: theirs to clean.

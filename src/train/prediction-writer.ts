@@ -1,11 +1,12 @@
 // Writes predictions, one file per run (upstream's PredictionWriter writes one headerless CSV per
 // batch): `predictions.csv.gz` (or .csv) with a header, obs_names_n first, then any requested obs
 // fields, then the prediction's columns (named by the output's var_names_g, e.g. PC1..PC50, else
-// <key>_0, <key>_1, ...); or an AnnData (h5ad-predictions.ts) when output_dir ends in .h5ad (that
-// file) or format is h5ad (`predictions.h5ad` in output_dir): the input cells' obs with the
-// prediction under scanpy's names (anndata-layout.ts). Files are written to a temporary name and
-// renamed when complete; a failure to write (a full disk) is an OutputError naming the file, and
-// the temporary file is removed.
+// <key>_0, <key>_1, ...); or an AnnData (anndata-predictions.ts) when output_dir ends in .h5ad or
+// .zarr (that file or AnnData-Zarr store) or format is h5ad or zarr (`predictions.h5ad` or
+// `predictions.zarr` in output_dir): the input cells' obs with the prediction under scanpy's names
+// (anndata-layout.ts). Files and stores are written to a temporary name and renamed when complete;
+// a failure to write (a full disk) is an OutputError naming the file, and the temporary file or
+// directory is removed.
 
 import { once } from "node:events";
 import { createWriteStream, type WriteStream } from "node:fs";
@@ -22,7 +23,7 @@ import type { PredictOutput } from "../models/model.js";
 import { csvField } from "../models/streaming/mean-var-std-csv.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { AnnDataLayout } from "./anndata-layout.js";
-import { H5adPredictions, type ObsSource } from "./h5ad-predictions.js";
+import { AnnDataPredictions, type ObsSource } from "./anndata-predictions.js";
 
 export interface PredictionWriterOptions {
   readonly outputDir: string;
@@ -35,29 +36,33 @@ export interface PredictionWriterOptions {
   /** Per-cell batch keys written before the prediction (e.g. obs columns). */
   readonly fieldNames?: readonly string[];
   readonly gzip?: boolean;
-  /** Default: h5ad when outputDir ends in .h5ad (the file itself), else csv. */
-  readonly format?: "csv" | "h5ad";
-  /** The obsm key of an .h5ad's prediction when the layout has none of its own (default: the key). */
+  /** Default: h5ad or zarr when outputDir ends in .h5ad or .zarr (the file or store itself), else csv. */
+  readonly format?: PredictionFormat;
+  /** The obsm key of an AnnData's prediction when the layout has none of its own (default: the key). */
   readonly obsmKey?: string | null;
 }
 
-/** What an .h5ad output needs beyond the options: where the model's results go, the input's obs. */
+export type PredictionFormat = "csv" | "h5ad" | "zarr";
+
+/** What an AnnData output needs beyond the options: where the model's results go, the input's obs. */
 export interface PredictionContext {
   readonly layout?: AnnDataLayout;
   readonly obs?: ObsSource;
 }
 
-/** The format written: the option, else h5ad for an output_dir ending in .h5ad, else csv. */
-export function predictionFormat(options: PredictionWriterOptions): "csv" | "h5ad" {
-  return options.format ?? (options.outputDir.endsWith(".h5ad") ? "h5ad" : "csv");
+/** The format written: the option, else h5ad or zarr for an output_dir ending in .h5ad or .zarr, else csv. */
+export function predictionFormat(options: PredictionWriterOptions): PredictionFormat {
+  const dir = options.outputDir.replace(/\/+$/, "");
+  return options.format ?? (dir.endsWith(".h5ad") ? "h5ad" : dir.endsWith(".zarr") ? "zarr" : "csv");
 }
 
-/** The file written: output_dir itself when it ends in .h5ad, else predictions.{csv.gz,csv,h5ad} in it. */
+/** The file written: output_dir itself when it ends in .h5ad or .zarr, else predictions.{csv.gz,csv,h5ad,zarr} in it. */
 export function predictionPath(options: PredictionWriterOptions): string {
   const format = predictionFormat(options);
-  if (format === "h5ad" && options.outputDir.endsWith(".h5ad")) return options.outputDir;
+  const dir = options.outputDir.replace(/\/+$/, "");
+  if (format !== "csv" && dir.endsWith(`.${format}`)) return dir;
   const name =
-    format === "h5ad" ? "predictions.h5ad" : `predictions.csv${(options.gzip ?? true) ? ".gz" : ""}`;
+    format === "csv" ? `predictions.csv${(options.gzip ?? true) ? ".gz" : ""}` : `predictions.${format}`;
   return join(options.outputDir, name);
 }
 
@@ -91,8 +96,8 @@ export class PredictionWriter {
   /** Rejects with that error. */
   private failed: Promise<never> = new Promise<never>(() => {});
   private headerWritten = false;
-  readonly format: "csv" | "h5ad";
-  private h5ad: H5adPredictions | null = null;
+  readonly format: PredictionFormat;
+  private anndata: AnnDataPredictions | null = null;
 
   constructor(
     private readonly options: PredictionWriterOptions,
@@ -104,9 +109,9 @@ export class PredictionWriter {
     this.tmp = temporarySibling(this.path);
   }
 
-  /** Cells renamed to keep an .h5ad's obs_names unique. */
+  /** Cells renamed to keep an AnnData's obs_names unique. */
   get renamed(): number {
-    return this.h5ad?.renamed ?? 0;
+    return this.anndata?.renamed ?? 0;
   }
 
   private async open(): Promise<void> {
@@ -148,7 +153,7 @@ export class PredictionWriter {
     if (!sink.write(text)) await this.guard(once(sink, "drain"));
   }
 
-  /** Appends one batch's predictions; `cells`: the batch's rows in the collection (for an .h5ad's obs). */
+  /** Appends one batch's predictions; `cells`: the batch's rows in the collection (for an AnnData's obs). */
   async write(batch: Batch, output: PredictOutput, cells?: Int32Array): Promise<void> {
     const names = batch.obs_names_n;
     if (!Array.isArray(names)) {
@@ -162,9 +167,9 @@ export class PredictionWriter {
     if (rows.nRows !== names.length) {
       throw new ArgumentError(`prediction "${this.key}" has ${rows.nRows} rows for ${names.length} cells`);
     }
-    if (this.format === "h5ad") {
-      this.h5ad ??= await this.openH5ad();
-      await this.guard(this.h5ad.append(names, rows, cells));
+    if (this.format !== "csv") {
+      this.anndata ??= await this.openAnnData();
+      await this.guard(this.anndata.append(names, rows, cells));
       return;
     }
     const fields = (this.options.fieldNames ?? []).map((name) => {
@@ -206,10 +211,10 @@ export class PredictionWriter {
   }
 
   private async complete(): Promise<string> {
-    if (this.format === "h5ad") {
+    if (this.format !== "csv") {
       // A run without a batch (limit_predict_batches: 0) still gives a file, of no cells.
-      this.h5ad ??= await this.openH5ad();
-      await this.guard(this.h5ad.close());
+      this.anndata ??= await this.openAnnData();
+      await this.guard(this.anndata.close());
       return this.path;
     }
     if (!this.stream) await this.open();
@@ -220,15 +225,16 @@ export class PredictionWriter {
     return this.path;
   }
 
-  private async openH5ad(): Promise<H5adPredictions> {
+  private async openAnnData(): Promise<AnnDataPredictions> {
     await this.guard(mkdir(dirname(this.path), { recursive: true }));
     const layout = this.context.layout ?? { obsmKey: this.options.obsmKey ?? this.key };
-    return await this.guard(H5adPredictions.create(this.path, layout, this.context.obs ?? null));
+    const format = this.format === "zarr" ? "zarr" : "h5ad";
+    return await this.guard(AnnDataPredictions.create(this.path, layout, this.context.obs ?? null, format));
   }
 
   /** Removes a partial file after a failed run. */
   async abort(): Promise<void> {
-    await this.h5ad?.abort();
+    await this.anndata?.abort();
     this.gzip?.destroy();
     const stream = this.stream;
     if (stream !== null && !stream.closed) {

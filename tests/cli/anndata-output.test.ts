@@ -1,10 +1,13 @@
 // predict's AnnData output, read by Debian's anndata: the input cells' obs with IncrementalPCA's
 // coordinates as scanpy names them (obsm X_pca, varm PCs, uns pca) and LogisticRegression's
-// predicted labels in obs, equal to the numbers of the CSV output of the same checkpoint.
+// predicted labels in obs, equal to the numbers of the CSV output of the same checkpoint; the
+// AnnData-Zarr store of the same run read by anndata.read_zarr and python3-zarr's
+// open_consolidated, equal to the .h5ad, and summarised by `cellarium inspect`.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
+import { cliStdout } from "../helpers/cli-capture.js";
 import { exampleConfig, runCommand } from "../helpers/examples.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
@@ -16,9 +19,9 @@ const run = runCommand;
 
 /** The PredictionWriter's output_dir of an example, replaced by `to`. */
 const outputTo = (to: string) => (text: string) => text.replace(/output_dir: .*/, `output_dir: ${to}`);
-/** A second copy of an example, for the .h5ad run. */
+/** A copy of an example writing to `to`, for the .h5ad and .zarr runs. */
 const h5adCopy = (name: string, dir: string, to: string) =>
-  exampleConfig(name, dir, outputTo(to), name.replace(".yaml", "-h5ad.yaml"));
+  exampleConfig(name, dir, outputTo(to), name.replace(".yaml", `-${to.split(".").at(-1)}.yaml`));
 
 // Reads the input obs (both shards) and the output with anndata, and compares them in numpy.
 const CHECK = `
@@ -26,7 +29,7 @@ import json, sys, numpy as np, pandas as pd, anndata
 args = json.load(sys.stdin)
 inputs = [anndata.read_h5ad(f) for f in args["inputs"]]
 obs = pd.concat([a.obs for a in inputs])
-out = anndata.read_h5ad(args["output"])
+out = anndata.read_zarr(args["output"]) if args["output"].endswith(".zarr") else anndata.read_h5ad(args["output"])
 csv = pd.read_csv(args["csv"], index_col=0)
 res = {
   "shape": list(out.shape), "x_none": out.X is None,
@@ -70,10 +73,35 @@ function check(kind: "pca" | "lr", output: string, csv: string): Record<string, 
   return runPython(CHECK, { kind, inputs, output, csv }) as Record<string, unknown>;
 }
 
+// The store against the .h5ad of the same run (anndata's own comparison of every element), and
+// the Zarr v2 metadata anndata.js and Vitessce read: consolidated, with anndata's encodings.
+const SAME_AS_H5AD = `
+import json, sys, numpy as np, pandas as pd, zarr, anndata
+args = json.load(sys.stdin)
+z, h = anndata.read_zarr(args["zarr"]), anndata.read_h5ad(args["h5ad"])
+pd.testing.assert_frame_equal(z.obs, h.obs)
+pd.testing.assert_frame_equal(z.var, h.var)
+assert sorted(z.obsm.keys()) == sorted(h.obsm.keys()) and sorted(z.varm.keys()) == sorted(h.varm.keys())
+for k in h.obsm.keys(): assert z.obsm[k].dtype == h.obsm[k].dtype and np.array_equal(z.obsm[k], h.obsm[k]), k
+for k in h.varm.keys(): assert np.array_equal(z.varm[k], h.varm[k]), k
+def same(a, b):
+  if isinstance(b, dict): return sorted(a) == sorted(b) and all(same(a[k], b[k]) for k in b)
+  return np.array_equal(np.asarray(a), np.asarray(b))
+assert same(dict(z.uns), dict(h.uns))
+g = zarr.open_consolidated(args["zarr"], mode="r")
+meta = json.load(open(args["zarr"] + "/.zmetadata"))["metadata"]
+print(json.dumps({
+  "format": g.attrs.asdict() and json.load(open(args["zarr"] + "/.zgroup"))["zarr_format"],
+  "root": g.attrs.asdict(), "obs": g["obs"].attrs.asdict(),
+  "obsm": {k: [list(g["obsm"][k].shape), g["obsm"][k].attrs.asdict()] for k in g["obsm"].array_keys()},
+  "consolidated": sorted(k for k in meta if k.endswith(".zarray")),
+}))
+`;
+
 const INPUT_COLUMNS = ["cell_type", "batch", "total_mrna_umis", "n_genes"];
 const SAME_OBS = Object.fromEntries(INPUT_COLUMNS.map((c) => [c, true]));
 
-test("incremental_pca predict to an .h5ad: the input's obs, obsm X_pca equal to the CSV, varm PCs and uns pca as scanpy", async () => {
+test("incremental_pca predict to an .h5ad and a .zarr store: the input's obs, obsm X_pca equal to the CSV, varm PCs and uns pca as scanpy", async () => {
   const dir = tempDir("anndata-ipca-");
   const k: [string, unknown][] = [
     ["model.model.init_args.n_components", 10],
@@ -122,9 +150,70 @@ test("incremental_pca predict to an .h5ad: the input's obs, obsm X_pca equal to 
   for (let j = 1; j < 10; j++) assert.ok(pca.variance[j]! <= pca.variance[j - 1]!);
   const ratioSum = pca.variance_ratio.reduce((a, b) => a + b, 0);
   assert.ok(ratioSum > 0 && ratioSum < 1, `variance_ratio sums to ${ratioSum}`);
+
+  // The same run to an AnnData-Zarr store: the same checks, and equal to the .h5ad.
+  const store = join(dir, "out/ipca.zarr");
+  const zarrLines = await run(
+    "incremental_pca",
+    "predict",
+    await h5adCopy("ipca_predict_config.yaml", dir, store),
+    k,
+  );
+  assert.ok(
+    zarrLines.some((l) => l.endsWith(`predictions: ${store}`)),
+    zarrLines.join("\n"),
+  );
+  const zres = check("pca", store, join(dir, "ipca/predictions/predictions.csv"));
+  assert.deepEqual(zres, res);
+  const array = { "encoding-type": "array", "encoding-version": "0.2.0" };
+  assert.deepEqual(runPython(SAME_AS_H5AD, { zarr: store, h5ad: output }), {
+    format: 2,
+    root: { "encoding-type": "anndata", "encoding-version": "0.1.0" },
+    obs: {
+      _index: "_index",
+      "column-order": INPUT_COLUMNS,
+      "encoding-type": "dataframe",
+      "encoding-version": "0.2.0",
+    },
+    obsm: { X_pca: [[2000, 10], array] },
+    consolidated: [
+      "obs/_index/.zarray",
+      "obs/batch/categories/.zarray",
+      "obs/batch/codes/.zarray",
+      "obs/cell_type/categories/.zarray",
+      "obs/cell_type/codes/.zarray",
+      "obs/n_genes/.zarray",
+      "obs/total_mrna_umis/.zarray",
+      "obsm/X_pca/.zarray",
+      "uns/pca/variance/.zarray",
+      "uns/pca/variance_ratio/.zarray",
+      "var/_index/.zarray",
+      "varm/PCs/.zarray",
+    ],
+  });
+  // inspect prints a store as it prints the .h5ad, with the obsm and varm shapes.
+  const h5adSummary = cliStdout(["inspect", output]).split("\n");
+  assert.equal(h5adSummary[0], `${output}: AnnData with 2000 cells x 1000 genes, no X`);
+  const summary = cliStdout(["inspect", store]).split("\n");
+  // obs and var columns, obs_names and var_names.
+  assert.deepEqual(summary.slice(1, 9), h5adSummary.slice(1, 9));
+  assert.deepEqual(summary.slice(0, 6), [
+    `${store}: AnnData-Zarr store with 2000 cells x 1000 genes, no X`,
+    "obs: 4 column(s)",
+    "  cell_type: categorical, 5 categories: B cell, T cell, NK cell, monocyte, dendritic cell",
+    "  batch: categorical, 2 categories: donor0, donor1",
+    "  total_mrna_umis: numeric (float32)",
+    "  n_genes: numeric (int64)",
+  ]);
+  assert.ok(summary.includes("obsm: X_pca [2000 x 10]"), summary.join("\n"));
+  assert.ok(summary.includes("varm: PCs [1000 x 10]"), summary.join("\n"));
+  assert.ok(summary.includes("uns: pca"), summary.join("\n"));
+  assert.ok(
+    summary.includes("obs_names: cell_00000, cell_00001, cell_00002, cell_00003, cell_00004, ... (2000)"),
+  );
 });
 
-test("logistic_regression predict to an .h5ad: obs cell_type_pred is the argmax of the CSV's logits, probabilities sum to 1", async () => {
+test("logistic_regression predict to an .h5ad and a .zarr store: obs cell_type_pred is the argmax of the CSV's logits, probabilities sum to 1", async () => {
   const dir = tempDir("anndata-lr-");
   await run("onepass_mean_var_std", "fit", await example("onepass_train_config.yaml", dir));
   const config = await example("lr_train_config.yaml", dir);
@@ -159,4 +248,17 @@ test("logistic_regression predict to an .h5ad: obs cell_type_pred is the argmax 
   );
   for (const key of ["sum_diff", "softmax_diff", "best_diff"])
     assert.ok((res[key] as number) < 1e-5, `${key}: ${res[key]}`);
+
+  const store = join(dir, "lr.zarr");
+  await run("logistic_regression", "predict", await h5adCopy("lr_train_config.yaml", dir, store), [ckpt]);
+  assert.deepEqual(check("lr", store, join(dir, "lr/predictions/predictions.csv")), res);
+  const same = runPython(SAME_AS_H5AD, { zarr: store, h5ad: output }) as {
+    obsm: unknown;
+    consolidated: string[];
+  };
+  assert.deepEqual(same.obsm, {
+    cell_type_probabilities: [[2000, 5], { "encoding-type": "array", "encoding-version": "0.2.0" }],
+  });
+  assert.ok(same.consolidated.includes("obs/cell_type_pred/codes/.zarray"), same.consolidated.join());
+  assert.ok(same.consolidated.includes("uns/cell_type_probabilities_categories/.zarray"));
 });

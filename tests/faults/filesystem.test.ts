@@ -108,7 +108,7 @@ interface ConfigOptions {
   readonly batchSize?: number;
   /** More trainer keys, as YAML lines indented by two. */
   readonly trainer?: string;
-  readonly predictions?: { readonly dir: string; readonly format: "csv" | "h5ad" };
+  readonly predictions?: { readonly dir: string; readonly format: "csv" | "h5ad" | "zarr" };
 }
 
 function config(o: ConfigOptions): string {
@@ -215,15 +215,17 @@ test("a full disk while writing OnePassMeanVarStd's CSV: one line; the previous 
   );
 });
 
-test("a full disk while writing predictions (.csv and .h5ad): one line; the temporary file removed; the previous file intact", {
+test("a full disk while writing predictions (.csv, .h5ad and .zarr): one line; the temporary file or store removed; the previous one intact", {
   skip: !isRoot && NOT_ROOT,
 }, async () => {
-  for (const format of ["csv", "h5ad"] as const) {
+  for (const format of ["csv", "h5ad", "zarr"] as const) {
     empty();
     const outDir = join(mount, "predictions");
     mkdirSync(outDir);
     const previous = join(outDir, `predictions.${format}`);
-    writeFileSync(previous, "previous\n");
+    // An AnnData-Zarr store is a directory.
+    if (format === "zarr") mkdirSync(previous);
+    writeFileSync(format === "zarr" ? join(previous, ".zgroup") : previous, "previous\n");
     leave(1);
     const result = await predict({ root: dir, predictions: { dir: outDir, format } });
     // HDF5 words the reason its own way.
@@ -231,8 +233,12 @@ test("a full disk while writing predictions (.csv and .h5ad): one line; the temp
       result,
       new RegExp(`^cellarium: ${literal(previous)}(:| \\(.*\\):) cannot write.*no space left on device`, "i"),
     );
-    assert.equal(readFileSync(previous, "utf8"), "previous\n");
+    assert.equal(
+      readFileSync(format === "zarr" ? join(previous, ".zgroup") : previous, "utf8"),
+      "previous\n",
+    );
     assert.deepEqual(readdirSync(outDir), [basename(previous)]);
+    if (format === "zarr") assert.deepEqual(readdirSync(previous), [".zgroup"]);
   }
 });
 
@@ -383,7 +389,7 @@ test("a FIFO as --ckpt_path, --config or a shard is refused at once, in one line
   );
 });
 
-test("stale temporary files are told from live ones by their name: process, host and age", async () => {
+test("stale temporary files and store directories are told from live ones by their name: process, host and age", async () => {
   const sweep = tempDir("fs-sweep-");
   const made = temporarySibling(join(sweep, "out.csv"));
   assert.deepEqual(temporaryOwner(basename(made)), {
@@ -400,17 +406,28 @@ test("stale temporary files are told from live ones by their name: process, host
     otherHost: `.d.csv.000000000004.${deadPid}@elsewhere.tmp`,
     otherHostOld: `.e.csv.000000000005.${deadPid}@elsewhere.tmp`,
     notOurs: ".f.csv.tmp",
+    // AnnData-Zarr stores are written as directories.
+    deadStore: `.g.zarr.000000000006.${deadPid}@${host}.tmp`,
+    liveStore: `.h.zarr.000000000007.${process.ppid}@${host}.tmp`,
   };
-  for (const name of Object.values(names)) writeFileSync(join(sweep, name), "x");
+  for (const name of Object.values(names)) {
+    if (!name.includes(".zarr.")) writeFileSync(join(sweep, name), "x");
+    else {
+      mkdirSync(join(sweep, name, "obs"), { recursive: true });
+      writeFileSync(join(sweep, name, "obs", ".zgroup"), "{}");
+    }
+  }
   const old = new Date(Date.now() - 7 * 3600 * 1000);
   for (const name of [names.liveButOld, names.otherHostOld]) utimesSync(join(sweep, name), old, old);
   const removed = await sweepTemporaries(sweep);
-  assert.deepEqual(removed.map((path) => basename(path)).sort(), [
-    names.dead,
-    names.liveButOld,
-    names.otherHostOld,
-  ]);
-  assert.deepEqual(readdirSync(sweep).sort(), [names.notOurs, names.live, names.otherHost].sort());
+  assert.deepEqual(
+    removed.map((path) => basename(path)).sort(),
+    [names.dead, names.liveButOld, names.otherHostOld, names.deadStore].sort(),
+  );
+  assert.deepEqual(
+    readdirSync(sweep).sort(),
+    [names.notOurs, names.live, names.otherHost, names.liveStore].sort(),
+  );
 });
 
 /**

@@ -273,10 +273,10 @@ const PREDICTION_WRITER = {
   max_threadpool_workers: ignored(8, "one writer thread"),
   field_names: nullable(strings, "batch keys written as columns before the predictions (obs_names_n first)"),
   format: nullable(
-    oneOf(["csv", "h5ad"] as const),
-    "csv or h5ad (null: h5ad when output_dir ends in .h5ad, which is then the file, else csv)",
+    oneOf(["csv", "h5ad", "zarr"] as const),
+    "csv, h5ad or zarr (null: h5ad or zarr when output_dir ends in .h5ad or .zarr, which is then the file or AnnData-Zarr store, else csv)",
   ),
-  obsm_key: nullable(string, "obsm key of an .h5ad's prediction (null: X_pca, X_geneformer, else the key)"),
+  obsm_key: nullable(string, "obsm key of an AnnData's prediction (null: X_pca, X_geneformer, else the key)"),
 } satisfies Section;
 
 const LEARNING_RATE_MONITOR = {

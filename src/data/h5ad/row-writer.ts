@@ -1,24 +1,33 @@
 import type { Dataset, File, Group } from "h5wasm/node";
 import { ArgumentError } from "../../errors.js";
+import {
+  type AnnDataRowWriter,
+  checkBlock,
+  checkColumnNames,
+  codesArray,
+  columnArray,
+  obsmChunkRows,
+  ROW_CHUNK,
+  type RowBlock,
+  type RowColumnSpec,
+  type RowWriterRest,
+  TYPED,
+} from "../anndata-rows.js";
 import type { DenseMatrix } from "../matrix.js";
-import type { NumericArray } from "./convert.js";
 import {
   closeAndRename,
-  codesArray,
   createTemporaryAnnData,
   dictGroup,
   discard,
   linkCategories,
   setEncoding,
   startFrame,
-  type UnsInputDict,
   V,
   wrap,
   writeMatrices,
   writeStrings,
   writeUns,
 } from "./write-elements.js";
-import type { DataFrameInput } from "./writer.js";
 
 // An .h5ad without X whose rows (obs columns and obsm matrices) are appended batch by batch, for
 // outputs as long as a whole prediction run: each per-row dataset is chunked and resizable and
@@ -27,44 +36,13 @@ import type { DataFrameInput } from "./writer.js";
 // are kept and written by finish() (categorical columns, the usual form of text in obs, stream).
 // anndata reads a file without X as X = None, its shape given by obs and var.
 
-/** An obs column of the file: its kind and, for categoricals, every category up front. */
-export type RowColumnSpec =
-  | { kind: "categorical"; categories: readonly string[] | readonly number[]; ordered?: boolean }
-  | { kind: "numeric"; dtype: NumericDtype }
-  | { kind: "boolean" }
-  | { kind: "string" };
-
-/** One batch's values of a column: codes (categorical), numbers, 0/1 (boolean) or strings. */
-export type RowColumnValues = ArrayLike<number> | readonly string[];
-
-export interface RowBlock {
-  readonly index: readonly string[];
-  readonly columns: ReadonlyMap<string, RowColumnValues>;
-  readonly obsm: Readonly<Record<string, DenseMatrix>>;
-}
-
-/** Rows per chunk of the per-row datasets (a 64-wide float32 obsm chunk is 1 MiB). */
-const ROW_CHUNK = 4096;
-
-const TYPED = {
-  float32: Float32Array,
-  float64: Float64Array,
-  int8: Int8Array,
-  int16: Int16Array,
-  int32: Int32Array,
-  uint8: Uint8Array,
-  uint16: Uint16Array,
-  uint32: Uint32Array,
-} as const;
-
-/** numpy dtypes of numeric columns, as stored (int64 through BigInt64Array). */
-export type NumericDtype = keyof typeof TYPED | "int64";
+export type { NumericDtype, RowBlock, RowColumnSpec, RowColumnValues } from "../anndata-rows.js";
 
 type Growing =
   | { held: true; values: string[] }
   | { held: false; spec: Exclude<RowColumnSpec, { kind: "string" }>; dataset: Dataset };
 
-export class H5adRowWriter {
+export class H5adRowWriter implements AnnDataRowWriter {
   private rows = 0;
   private done = false;
   private readonly index: string[] = [];
@@ -81,10 +59,7 @@ export class H5adRowWriter {
 
   /** Starts the file under a temporary name, with the obs columns `columns` in that order. */
   static async create(path: string, columns: ReadonlyMap<string, RowColumnSpec>): Promise<H5adRowWriter> {
-    for (const name of columns.keys()) {
-      if (name === "_index")
-        throw new ArgumentError(`writeH5ad ${path}: obs column name '_index' is reserved`);
-    }
+    checkColumnNames(path, columns.keys());
     const { tmp, h5 } = await createTemporaryAnnData(path);
     try {
       // The obs group's index and column order are written by finish(), with the strings.
@@ -129,17 +104,7 @@ export class H5adRowWriter {
   appendRows(block: RowBlock): void {
     this.checkOpen();
     const n = block.index.length;
-    for (const name of this.columns.keys()) {
-      const values = block.columns.get(name);
-      if (values === undefined || values.length !== n) {
-        throw new ArgumentError(
-          `writeH5ad ${this.path}: obs column '${name}' has ${values?.length ?? "no"} values for ${n} rows`,
-        );
-      }
-    }
-    if (this.rows > 0 && Object.keys(block.obsm).length !== this.obsm.size) {
-      throw new ArgumentError(`writeH5ad ${this.path}: every block must have the same obsm keys`);
-    }
+    checkBlock(this.path, this.columns.keys(), block, this.rows > 0 ? new Set(this.obsm.keys()) : null);
     if (n === 0) return;
     const end = this.rows + n;
     try {
@@ -150,7 +115,10 @@ export class H5adRowWriter {
           continue;
         }
         column.dataset.resize([end]);
-        column.dataset.write_slice([[this.rows, end]], this.typed(name, column.spec, values));
+        column.dataset.write_slice(
+          [[this.rows, end]],
+          columnArray(this.path, name, column.spec, values, this.rows),
+        );
       }
       for (const [key, m] of Object.entries(block.obsm)) this.appendObsm(key, m, n);
     } catch (error) {
@@ -161,11 +129,7 @@ export class H5adRowWriter {
   }
 
   /** Writes the index, string columns, var, varm and uns; closes the file and moves it to its name. */
-  async finish(rest: {
-    var: DataFrameInput;
-    varm?: Record<string, DenseMatrix>;
-    uns?: UnsInputDict;
-  }): Promise<void> {
+  async finish(rest: RowWriterRest): Promise<void> {
     this.checkOpen();
     try {
       const g = rest.var.index.length;
@@ -214,11 +178,6 @@ export class H5adRowWriter {
   }
 
   private appendObsm(key: string, m: DenseMatrix, n: number): void {
-    if (m.nRows !== n || m.data.length !== m.nRows * m.nCols) {
-      throw new ArgumentError(
-        `writeH5ad ${this.path}: obsm '${key}' is ${m.nRows} x ${m.nCols} with ${m.data.length} values, expected ${n} rows`,
-      );
-    }
     let dataset = this.obsm.get(key);
     if (dataset === undefined) {
       if (this.rows > 0)
@@ -228,10 +187,7 @@ export class H5adRowWriter {
         data: new Float32Array(0),
         shape: [0, m.nCols],
         maxshape: [null, m.nCols],
-        chunks: [
-          Math.max(1, Math.min(ROW_CHUNK, Math.floor((1 << 18) / Math.max(1, m.nCols)))),
-          Math.max(1, m.nCols),
-        ],
+        chunks: [obsmChunkRows(m.nCols), Math.max(1, m.nCols)],
       });
       setEncoding(dataset, "array", V.array);
       this.obsm.set(key, dataset);
@@ -244,41 +200,5 @@ export class H5adRowWriter {
     }
     dataset.resize([this.rows + n, width]);
     dataset.write_slice([[this.rows, this.rows + n], []], m.data);
-  }
-
-  /** A column's values in its dataset's type, categorical codes checked against the categories. */
-  private typed(
-    name: string,
-    spec: Exclude<RowColumnSpec, { kind: "string" }>,
-    values: RowColumnValues,
-  ): NumericArray {
-    const n = values.length;
-    if (spec.kind === "categorical") {
-      const nCategories = spec.categories.length;
-      const codes = codesArray(nCategories, n);
-      for (let i = 0; i < n; i++) {
-        const code = values[i];
-        if (typeof code !== "number" || !Number.isInteger(code) || code < -1 || code >= nCategories) {
-          throw new ArgumentError(
-            `writeH5ad ${this.path}: obs column '${name}' has code ${code} at row ${this.rows + i}, outside [-1, ${nCategories})`,
-          );
-        }
-        codes[i] = code;
-      }
-      return codes;
-    }
-    const numbers = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const value = values[i];
-      if (typeof value !== "number")
-        throw new ArgumentError(
-          `writeH5ad ${this.path}: obs column '${name}' has a non-number at row ${this.rows + i}`,
-        );
-      numbers[i] = spec.kind === "boolean" ? (value ? 1 : 0) : value;
-    }
-    if (spec.kind === "boolean") return Uint8Array.from(numbers);
-    if (spec.dtype === "int64") return BigInt64Array.from(numbers, (v) => BigInt(v));
-    const out = TYPED[spec.dtype].from(numbers);
-    return out;
   }
 }

@@ -81,11 +81,6 @@ export function writeMatrices(
   }
 }
 
-/** The narrowest signed type for codes of `nCategories` categories, as pandas picks. */
-export function codesArray(nCategories: number, n: number): Int8Array | Int16Array | Int32Array {
-  return nCategories < 128 ? new Int8Array(n) : nCategories < 32768 ? new Int16Array(n) : new Int32Array(n);
-}
-
 /**
  * Writes `categories` to `<frame>/__categories/<name>` and points the codes dataset at them
  * (anndata 0.1.0 dataframe layout).
@@ -172,7 +167,7 @@ export function writeUns(path: string, group: Group, dict: UnsInputDict): void {
   }
 }
 
-function isUnsArray(value: object): value is UnsArray {
+export function isUnsArray(value: object): value is UnsArray {
   return (
     "shape" in value && "data" in value && Array.isArray(value.shape) && value.data instanceof Float64Array
   );

@@ -1,10 +1,10 @@
 import type { Dataset, File, Group } from "h5wasm/node";
 import { ArgumentError } from "../../errors.js";
+import { codesArray } from "../anndata-rows.js";
 import type { DenseMatrix, Matrix } from "../matrix.js";
 import type { NumericArray } from "./convert.js";
 import {
   closeAndRename,
-  codesArray,
   createTemporaryAnnData,
   dictGroup,
   discard,

@@ -1,22 +1,20 @@
-// Predictions as an AnnData that scanpy and cellxgene open directly: the input cells' obs (every
-// column, categoricals as categoricals) with the prediction under the layout's names
-// (anndata-layout.ts), rows streamed to the file batch by batch (H5adRowWriter), no X.
+// Predictions as an AnnData that scanpy, cellxgene and Vitessce open directly: the input cells' obs
+// (every column, categoricals as categoricals) with the prediction under the layout's names
+// (anndata-layout.ts), rows streamed to the file batch by batch, no X; an .h5ad (H5adRowWriter)
+// or an AnnData-Zarr store (ZarrRowWriter), the same content either way.
 //
 // Cell names: anndata and cellxgene need a unique obs index. A name seen before is renamed as
 // anndata's obs_names_make_unique does, `<name>-1`, `<name>-2`, ... (the first keeps its name);
-// `renamed` counts them. The names seen are kept for this check (and, as h5wasm writes strings
-// only whole, until the end).
+// `renamed` counts them. The names seen are kept for this check (and by the .h5ad writer, as
+// h5wasm writes strings only whole, until the end).
 
+import type { AnnDataRowWriter, NumericDtype, RowColumnSpec, RowColumnValues } from "../data/anndata-rows.js";
 import type { DistributedAnnDataCollection } from "../data/collection.js";
 import type { ObsColumnInfo } from "../data/collection-schema.js";
 import type { DataFrameColumn } from "../data/h5ad/dataframe.js";
-import {
-  H5adRowWriter,
-  type NumericDtype,
-  type RowColumnSpec,
-  type RowColumnValues,
-} from "../data/h5ad/row-writer.js";
+import { H5adRowWriter } from "../data/h5ad/row-writer.js";
 import type { DenseMatrix } from "../data/matrix.js";
+import { ZarrRowWriter } from "../data/zarr/row-writer.js";
 import { ArgumentError } from "../errors.js";
 import { type AnnDataLayout, classProbabilities } from "./anndata-layout.js";
 
@@ -50,6 +48,9 @@ const DTYPES = new Set<string>([
   "uint16",
   "uint32",
 ]);
+
+/** The file formats of an AnnData output. */
+export type AnnDataFormat = "h5ad" | "zarr";
 
 /** How an input column is stored: nullable columns as float64 with NaN for missing values (h5wasm cannot write their boolean masks). */
 function specOf(info: ObsColumnInfo): RowColumnSpec {
@@ -86,7 +87,7 @@ function valuesOf(column: DataFrameColumn): RowColumnValues {
   }
 }
 
-export class H5adPredictions {
+export class AnnDataPredictions {
   /** Cells whose name was taken and that were renamed. */
   renamed = 0;
   private readonly seen = new Set<string>();
@@ -95,7 +96,7 @@ export class H5adPredictions {
   private readonly inputColumns: readonly ObsColumnInfo[];
 
   private constructor(
-    private readonly writer: H5adRowWriter,
+    private readonly writer: AnnDataRowWriter,
     private readonly layout: AnnDataLayout,
     private readonly obs: ObsSource | null,
   ) {
@@ -104,12 +105,21 @@ export class H5adPredictions {
     this.inputColumns = (obs?.columns ?? []).filter((c) => !taken.has(c.name));
   }
 
-  static async create(path: string, layout: AnnDataLayout, obs: ObsSource | null): Promise<H5adPredictions> {
+  static async create(
+    path: string,
+    layout: AnnDataLayout,
+    obs: ObsSource | null,
+    format: AnnDataFormat = "h5ad",
+  ): Promise<AnnDataPredictions> {
     const taken = predictionColumns(layout);
     const columns = new Map<string, RowColumnSpec>();
     for (const info of obs?.columns ?? []) if (!taken.has(info.name)) columns.set(info.name, specOf(info));
     for (const [name, spec] of taken) columns.set(name, spec);
-    return new H5adPredictions(await H5adRowWriter.create(path, columns), layout, obs);
+    const writer =
+      format === "zarr"
+        ? await ZarrRowWriter.create(path, columns)
+        : await H5adRowWriter.create(path, columns);
+    return new AnnDataPredictions(writer, layout, obs);
   }
 
   /** Appends a batch: its cells' names, their rows of the prediction, and their obs (`cells`: the collection's rows). */
@@ -133,7 +143,7 @@ export class H5adPredictions {
     } else {
       obsm[this.layout.obsmKey] = rows;
     }
-    this.writer.appendRows({ index: names.map((name) => this.unique(name)), columns, obsm });
+    await this.writer.appendRows({ index: names.map((name) => this.unique(name)), columns, obsm });
   }
 
   /** Writes var, varm and uns, and moves the file into place. */
