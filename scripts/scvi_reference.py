@@ -106,10 +106,12 @@ Commands:
                             records trainer.current_epoch after each batch, so a new epoch's first batch still
                             sees the previous epoch. Writes JSON {loss: [...], reconstruction_loss: [...]
                             (batch means), kl_weight: [...]}, one entry per step.
-  bench --cells N --genes G --batch-size B --epochs E --threads T
+  bench [--data FILE.h5ad | --cells N --genes G] --batch-size B --epochs E --threads T
                             Trains upstream's example train config network (n_batch 4, one covariate
                             of 3 categories, dropout 0.1, upstream's initialisation) on synthetic dense
-                            float32 counts (numpy, seed 0) with torch.set_num_threads(T): AdamW lr 1e-3
+                            float32 counts (numpy, seed 0), or on --data's X held in memory dense (its
+                            obs batch and chemistry as the batch and the covariate), with
+                            torch.set_num_threads(T): AdamW lr 1e-3
                             (weight decay 0.01), clip norm 10, KL warmup 20 epochs, shuffled batches.
                             Prints JSON {cells_per_s, epochs_per_s, seconds, peak_rss_mib}; seconds
                             cover the E epochs only (not the data generation nor the model's build).
@@ -719,24 +721,38 @@ def example_train_config(n_input, n_batch=4, n_cats_per_cov=(3,)):
 
 
 def bench(argv):
-    opts = {"--cells": 10000, "--genes": 2000, "--batch-size": 512, "--epochs": 1, "--threads": 1}
+    opts = {"--cells": 10000, "--genes": 2000, "--batch-size": 512, "--epochs": 1, "--threads": 1, "--data": None}
     for i in range(0, len(argv), 2):
         if argv[i] not in opts or i + 1 >= len(argv):
             sys.exit(__doc__)
-        opts[argv[i]] = int(argv[i + 1])
-    n, g, bs, epochs = opts["--cells"], opts["--genes"], opts["--batch-size"], opts["--epochs"]
+        opts[argv[i]] = argv[i + 1] if argv[i] == "--data" else int(argv[i + 1])
+    bs, epochs = opts["--batch-size"], opts["--epochs"]
     torch.set_num_threads(opts["--threads"])
     rng = np.random.default_rng(0)
-    base_g = rng.lognormal(-1.0, 1.2, g).astype(np.float32)
-    x = np.empty((n, g), np.float32)
-    for s in range(0, n, 4096):
-        m = min(4096, n - s)
-        scale = rng.lognormal(0.0, 0.5, (m, 1)) * rng.lognormal(0.0, 0.3, (m, g))
-        x[s : s + m] = rng.poisson(base_g * scale * (2000.0 / base_g.sum() * 2)).astype(np.float32)
-    x[x.sum(1) == 0, 0] = 1
-    batch = rng.integers(0, 4, n).astype(np.int64)
-    cov = rng.integers(0, 3, (n, 1)).astype(np.int64)
-    config = example_train_config(g)
+    if opts["--data"] is not None:
+        # an .h5ad of raw counts with categorical obs batch and chemistry (make-scvi-data.py),
+        # held in memory as dense float32: the peer reads nothing while it trains
+        import anndata
+
+        adata = anndata.read_h5ad(opts["--data"])
+        x = np.asarray(adata.X.toarray(), dtype=np.float32)
+        n, g = x.shape
+        batch = adata.obs["batch"].cat.codes.to_numpy().astype(np.int64)
+        cov = adata.obs["chemistry"].cat.codes.to_numpy().astype(np.int64)[:, None]
+        n_batch, n_cats = len(adata.obs["batch"].cat.categories), len(adata.obs["chemistry"].cat.categories)
+    else:
+        n, g = opts["--cells"], opts["--genes"]
+        base_g = rng.lognormal(-1.0, 1.2, g).astype(np.float32)
+        x = np.empty((n, g), np.float32)
+        for s in range(0, n, 4096):
+            m = min(4096, n - s)
+            scale = rng.lognormal(0.0, 0.5, (m, 1)) * rng.lognormal(0.0, 0.3, (m, g))
+            x[s : s + m] = rng.poisson(base_g * scale * (2000.0 / base_g.sum() * 2)).astype(np.float32)
+        x[x.sum(1) == 0, 0] = 1
+        batch = rng.integers(0, 4, n).astype(np.int64)
+        cov = rng.integers(0, 3, (n, 1)).astype(np.int64)
+        n_batch, n_cats = 4, 3
+    config = example_train_config(g, n_batch, (n_cats,))
     torch.manual_seed(0)
     model = SingleCellVariationalInference(config, g)
     init_like_upstream(model)

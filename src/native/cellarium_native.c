@@ -736,6 +736,89 @@ static napi_value csr_column_moments_napi(napi_env env, napi_callback_info info)
   return result;
 }
 
+/* ---- scVI's reconstruction term ---- */
+
+#include "count_nll.h"
+
+/* The arguments both directions share: rows, genes (0, 1), then at `at` logLibrary, additive,
+ * theta, indptr, indices, values, eps; the CSR is checked (row pointers and column indices). */
+typedef struct {
+  size_t rows, genes, theta_len;
+  const float *log_library, *additive, *theta, *values;
+  const int32_t *indptr, *indices;
+  double eps;
+} count_nll_args_t;
+
+static bool count_nll_args(call_t *call, size_t at, count_nll_args_t *a) {
+  a->rows = (size_t)arg_int(call, 0, "rows");
+  a->genes = (size_t)arg_int(call, 1, "genes");
+  const size_t cells = a->rows * a->genes;
+  a->log_library = arg_float32(call, at, "logLibrary", a->rows);
+  a->additive = arg_typed(call, at + 1, "additive", napi_float32_array, "Float32Array", cells, true, NULL);
+  a->theta_len = 0;
+  a->theta = arg_typed(call, at + 2, "theta", napi_float32_array, "Float32Array", a->genes, true, &a->theta_len);
+  if (a->theta != NULL && a->theta_len != a->genes && a->theta_len != cells && !call->failed) {
+    throw_message(call->env, "%s: theta must have genes or rows x genes elements, got %zu", call->fn, a->theta_len);
+    call->failed = true;
+  }
+  a->indptr = arg_typed(call, at + 3, "indptr", napi_int32_array, "Int32Array", a->rows + 1, false, NULL);
+  size_t n_indices = 0, n_values = 0;
+  a->indices = arg_typed(call, at + 4, "indices", napi_int32_array, "Int32Array", 0, false, &n_indices);
+  a->values = arg_typed(call, at + 5, "values", napi_float32_array, "Float32Array", 0, false, &n_values);
+  a->eps = arg_double(call, at + 6, "eps");
+  check_row_ptr(call, "indptr", a->indptr, a->rows, n_indices < n_values ? n_indices : n_values);
+  if (!call->failed && count_nll_check(a->rows, a->genes, a->indptr, a->indices) != (size_t)a->indptr[a->rows]) {
+    throw_message(call->env, "%s: a column index is outside [0, %zu)", call->fn, a->genes);
+    call->failed = true;
+  }
+  return !call->failed;
+}
+
+/* countNllForward(rows, genes, logits, logLibrary, additive, theta, indptr, indices, values, eps, chi, mu,
+ * ratio, nll) */
+static napi_value count_nll_forward_napi(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "countNllForward", 14)) return NULL;
+  count_nll_args_t a;
+  if (!count_nll_args(&call, 3, &a)) return NULL;
+  const size_t cells = a.rows * a.genes;
+  const float *logits = arg_float32(&call, 2, "logits", cells);
+  float *chi = arg_float32(&call, 10, "chi", cells);
+  float *mu = arg_float32(&call, 11, "mu", cells);
+  float *ratio = arg_typed(&call, 12, "ratio", napi_float32_array, "Float32Array", cells, a.theta == NULL, NULL);
+  float *nll = arg_float32(&call, 13, "nll", a.rows);
+  if (call.failed) return NULL;
+  count_nll_forward(a.rows, a.genes, logits, a.log_library, a.additive, a.theta, a.theta_len, a.indptr, a.indices,
+                    a.values, a.eps, chi, mu, ratio, nll);
+  return NULL;
+}
+
+/* countNllBackward(rows, genes, grad, logLibrary, additive, theta, indptr, indices, values, eps, chi, mu,
+ * ratio, gLogits, gAdditive, gTheta) */
+static napi_value count_nll_backward_napi(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "countNllBackward", 16)) return NULL;
+  count_nll_args_t a;
+  if (!count_nll_args(&call, 3, &a)) return NULL;
+  const size_t cells = a.rows * a.genes;
+  const float *grad = arg_float32(&call, 2, "grad", a.rows);
+  const float *chi = arg_float32(&call, 10, "chi", cells);
+  const float *mu = arg_float32(&call, 11, "mu", cells);
+  const float *ratio = arg_typed(&call, 12, "ratio", napi_float32_array, "Float32Array", cells, a.theta == NULL, NULL);
+  float *g_logits = arg_typed(&call, 13, "gLogits", napi_float32_array, "Float32Array", cells, true, NULL);
+  float *g_additive = arg_typed(&call, 14, "gAdditive", napi_float32_array, "Float32Array", cells, true, NULL);
+  double *g_theta =
+      arg_typed(&call, 15, "gTheta", napi_float64_array, "Float64Array", a.theta_len, true, NULL);
+  if (!call.failed && g_additive != NULL && a.additive == NULL) {
+    throw_message(env, "countNllBackward: gAdditive needs additive");
+    return NULL;
+  }
+  if (call.failed) return NULL;
+  count_nll_backward(a.rows, a.genes, grad, chi, mu, ratio, a.log_library, a.additive, a.theta, a.theta_len,
+                     a.indptr, a.indices, a.values, a.eps, g_logits, g_additive, g_theta);
+  return NULL;
+}
+
 /* ---- CSR products ---- */
 
 /* The shared arguments of csrMatmul and csrTransposeMatmul: rows, cols, indptr (checked to be
@@ -789,6 +872,7 @@ static napi_value get_num_threads(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  init_lgamma_table();
   const napi_property_descriptor properties[] = {
       {"gemm", NULL, gemm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gemmBatched", NULL, gemm_batched, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -800,6 +884,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"softmaxRows", NULL, softmax_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"softmaxBackwardRows", NULL, softmax_backward_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"maskedScale", NULL, masked_scale, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"countNllForward", NULL, count_nll_forward_napi, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"countNllBackward", NULL, count_nll_backward_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gelu", NULL, gelu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layerNormRows", NULL, layer_norm_rows, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -214,7 +214,7 @@ export interface CountParameters {
   readonly scaleActivation: "softmax" | "softplus";
   /** log library size, [n, 1]. */
   readonly library_n1: Tensor;
-  /** The ReLU'd final additive bias, [n, g], or null. */
+  /** The final additive bias before its ReLU, [n, g], or null. */
   readonly additive_ng: Tensor | null;
   /** The inverse overdispersion (theta): [g] or [n, g]; null for poisson. */
   readonly theta: Tensor | null;
@@ -222,12 +222,12 @@ export interface CountParameters {
   readonly dropoutLogits_ng: Tensor | null;
 }
 
-/** The decoder's mean counts: exp(library) * scale_activation(logits) + the additive bias. */
+/** The decoder's mean counts: exp(library) * scale_activation(logits) + relu(the additive bias). */
 export function scaledMean(parameters: CountParameters): Tensor {
   const { logits_ng, scaleActivation, library_n1, additive_ng } = parameters;
   const chi_ng = scaleActivation === "softmax" ? softmax(logits_ng, -1) : softplus(logits_ng);
   const mean_ng = mul(exp(library_n1), chi_ng);
-  return additive_ng ? add(mean_ng, additive_ng) : mean_ng;
+  return additive_ng ? add(mean_ng, relu(additive_ng)) : mean_ng;
 }
 
 export interface DecoderOptions {
@@ -322,7 +322,8 @@ export class DecoderSCVI extends Module {
         conditions.covariates_np === null
           ? conditions.batch_nb
           : concat([conditions.batch_nb, conditions.covariates_np], 1);
-      additive_ng = relu(this.final_additive_bias_layer.items[0]!.forward(input));
+      // its ReLU is applied where the mean is formed (scaledMean, or fused in the likelihood)
+      additive_ng = this.final_additive_bias_layer.items[0]!.forward(input);
     }
     const cellTheta = this.inverse_overdispersion_decoder
       ? exp(this.inverse_overdispersion_decoder.forward(h))

@@ -3,7 +3,7 @@
 // bounds checks as well: a direct call must never touch memory outside the arrays.)
 
 import { ArgumentError } from "../../errors.js";
-import type { FloatArray, Kernels } from "./types.js";
+import type { CountNllData, FloatArray, Kernels } from "./types.js";
 
 function count(kernel: string, name: string, value: number): void {
   if (!Number.isInteger(value) || value < 0 || value > 2147483647) {
@@ -24,6 +24,57 @@ function float32(kernel: string, name: string, array: unknown): void {
   if (!(array instanceof Float32Array)) {
     throw new ArgumentError(`${kernel}: ${name} must be a Float32Array, got ${describe(array)}`);
   }
+}
+
+/** The fields both directions of countNll share; returns rows x genes. */
+function checkCountNll(kernel: string, a: CountNllData): number {
+  count(kernel, "rows", a.rows);
+  count(kernel, "genes", a.genes);
+  const cells = a.rows * a.genes;
+  float32(kernel, "logLibrary", a.logLibrary);
+  exactLength(kernel, "logLibrary", a.logLibrary, a.rows, "rows");
+  optionalCells(kernel, "additive", a.additive, cells, true);
+  if (a.theta !== null) {
+    float32(kernel, "theta", a.theta);
+    if (a.theta.length !== a.genes && a.theta.length !== cells) {
+      throw new ArgumentError(
+        `${kernel}: theta must have genes or rows x genes elements, got ${a.theta.length}`,
+      );
+    }
+  }
+  if (!(a.indptr instanceof Int32Array) || a.indptr.length !== a.rows + 1) {
+    throw new ArgumentError(`${kernel}: indptr must be an Int32Array of rows + 1 = ${a.rows + 1} entries`);
+  }
+  if (!(a.indices instanceof Int32Array)) throw new ArgumentError(`${kernel}: indices must be an Int32Array`);
+  float32(kernel, "values", a.values);
+  const limit = Math.min(a.indices.length, a.values.length);
+  for (let i = 0; i < a.rows; i++) {
+    if (a.indptr[i]! < 0 || a.indptr[i + 1]! < a.indptr[i]! || a.indptr[i + 1]! > limit) {
+      throw new ArgumentError(`${kernel}: indptr is not non-decreasing from 0 within the values at row ${i}`);
+    }
+  }
+  for (let p = a.indptr[0]!; p < a.indptr[a.rows]!; p++) {
+    if (!(a.indices[p]! >= 0 && a.indices[p]! < a.genes)) {
+      throw new ArgumentError(`${kernel}: column index ${a.indices[p]} at ${p} is outside [0, ${a.genes})`);
+    }
+  }
+  return cells;
+}
+
+/** A Float32Array of rows x genes, or null where `nullable`. */
+function optionalCells(
+  kernel: string,
+  name: string,
+  array: Float32Array | null,
+  cells: number,
+  nullable: boolean,
+): void {
+  if (array === null) {
+    if (!nullable) throw new ArgumentError(`${kernel}: ${name} is needed`);
+    return;
+  }
+  float32(kernel, name, array);
+  exactLength(kernel, name, array, cells, "rows x genes");
 }
 
 function describe(value: unknown): string {
@@ -360,6 +411,49 @@ export function checked(impl: Kernels): Kernels {
         );
       }
       impl.csrColumnMoments(indices, values, shift, moments);
+    },
+    countNllForward(args) {
+      const cells = checkCountNll("countNllForward", args);
+      for (const [name, array] of [
+        ["logits", args.logits],
+        ["chi", args.chi],
+        ["mu", args.mu],
+      ] as const) {
+        float32("countNllForward", name, array);
+        exactLength("countNllForward", name, array, cells, "rows x genes");
+      }
+      optionalCells("countNllForward", "ratio", args.ratio, cells, args.theta === null);
+      float32("countNllForward", "nll", args.nll);
+      exactLength("countNllForward", "nll", args.nll, args.rows, "rows");
+      impl.countNllForward(args);
+    },
+    countNllBackward(args) {
+      const cells = checkCountNll("countNllBackward", args);
+      float32("countNllBackward", "grad", args.grad);
+      exactLength("countNllBackward", "grad", args.grad, args.rows, "rows");
+      for (const [name, array] of [
+        ["chi", args.chi],
+        ["mu", args.mu],
+      ] as const) {
+        float32("countNllBackward", name, array);
+        exactLength("countNllBackward", name, array, cells, "rows x genes");
+      }
+      optionalCells("countNllBackward", "ratio", args.ratio, cells, args.theta === null);
+      optionalCells("countNllBackward", "gLogits", args.gLogits, cells, true);
+      optionalCells("countNllBackward", "gAdditive", args.gAdditive, cells, true);
+      if (args.gAdditive !== null && args.additive === null) {
+        throw new ArgumentError("countNllBackward: gAdditive needs additive");
+      }
+      if (args.gTheta !== null) {
+        if (
+          !(args.gTheta instanceof Float64Array) ||
+          args.theta === null ||
+          args.gTheta.length !== args.theta.length
+        ) {
+          throw new ArgumentError("countNllBackward: gTheta must be a Float64Array as long as theta");
+        }
+      }
+      impl.countNllBackward(args);
     },
     csrMatmul(rows, cols, indptr, indices, values, b, l, c) {
       checkCsrProduct("csrMatmul", rows, cols, indptr, indices, values, b, cols * l, "b", l, c, rows * l);

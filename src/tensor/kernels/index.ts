@@ -1,6 +1,7 @@
 import { ArgumentError } from "../../errors.js";
 import { geluBackwardTs, geluTs } from "./activations-ts.js";
 import { checked } from "./checked.js";
+import { countNllBackwardTs, countNllForwardTs } from "./count-nll-ts.js";
 import { csrMatmulTs, csrTransposeMatmulTs, throwingCsrProduct } from "./csr-ts.js";
 import { gemmBatchedTs, gemmTs } from "./gemm-ts.js";
 import { choleskyTs, eighTs, qrTs, solveTs, svdTs } from "./lapack-ts.js";
@@ -42,6 +43,8 @@ const typescriptKernels: Kernels = checked({
   log1p: log1pTs,
   findBadValue: findBadValueTs,
   findBadIndex: findBadIndexTs,
+  countNllForward: countNllForwardTs,
+  countNllBackward: countNllBackwardTs,
   csrColumnMoments: throwingColumnMoments(csrColumnMomentsTs),
   csrMatmul: throwingCsrProduct("csrMatmul", csrMatmulTs),
   csrTransposeMatmul: throwingCsrProduct("csrTransposeMatmul", csrTransposeMatmulTs),

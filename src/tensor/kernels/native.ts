@@ -8,8 +8,14 @@ import type { Kernels } from "./types.js";
 import { type CsrColumnMomentsRaw, throwingColumnMoments } from "./values-ts.js";
 
 /** The addon's functions; the kernels that scan indices come in the raw form that returns where it stopped. */
-type Addon = Omit<Kernels, "name" | "csrColumnMoments" | "csrMatmul" | "csrTransposeMatmul"> & {
+type Addon = Omit<
+  Kernels,
+  "name" | "csrColumnMoments" | "csrMatmul" | "csrTransposeMatmul" | "countNllForward" | "countNllBackward"
+> & {
   csrColumnMoments: CsrColumnMomentsRaw;
+  // the addon takes the fields in this order (src/native/cellarium_native.c)
+  countNllForward(...args: unknown[]): void;
+  countNllBackward(...args: unknown[]): void;
   csrMatmul: CsrProductRaw;
   csrTransposeMatmul: CsrProductRaw;
 };
@@ -108,6 +114,42 @@ function wrap(addon: Addon): Kernels {
     log1p: addon.log1p,
     findBadValue: addon.findBadValue,
     findBadIndex: addon.findBadIndex,
+    countNllForward: (a) =>
+      addon.countNllForward(
+        a.rows,
+        a.genes,
+        a.logits,
+        a.logLibrary,
+        a.additive,
+        a.theta,
+        a.indptr,
+        a.indices,
+        a.values,
+        a.eps,
+        a.chi,
+        a.mu,
+        a.ratio,
+        a.nll,
+      ),
+    countNllBackward: (a) =>
+      addon.countNllBackward(
+        a.rows,
+        a.genes,
+        a.grad,
+        a.logLibrary,
+        a.additive,
+        a.theta,
+        a.indptr,
+        a.indices,
+        a.values,
+        a.eps,
+        a.chi,
+        a.mu,
+        a.ratio,
+        a.gLogits,
+        a.gAdditive,
+        a.gTheta,
+      ),
     csrColumnMoments: throwingColumnMoments(addon.csrColumnMoments),
     csrMatmul: throwingCsrProduct("csrMatmul", addon.csrMatmul),
     csrTransposeMatmul: throwingCsrProduct("csrTransposeMatmul", addon.csrTransposeMatmul),

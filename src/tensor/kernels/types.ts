@@ -8,6 +8,49 @@
 
 export type FloatArray = Float32Array | Float64Array;
 
+/**
+ * scVI's reconstruction term on a batch (src/tensor/ops/count-likelihood.ts): the decoder's logits
+ * and the counts as CSR, with named fields rather than a list of positions.
+ */
+export interface CountNllData {
+  readonly rows: number;
+  readonly genes: number;
+  /** log library size per row. */
+  readonly logLibrary: Float32Array;
+  /** The additive bias before its ReLU, rows x genes, or null. */
+  readonly additive: Float32Array | null;
+  /** Inverse overdispersion per gene (genes) or per row and gene (rows x genes); null: Poisson. */
+  readonly theta: Float32Array | null;
+  readonly indptr: Int32Array;
+  readonly indices: Int32Array;
+  readonly values: Float32Array;
+  /** Added to mu and theta. */
+  readonly eps: number;
+}
+
+export interface CountNllForwardArgs extends CountNllData {
+  readonly logits: Float32Array;
+  /** Out: the softmax of the logits, mu, and log1p(mu / theta) (null for Poisson), rows x genes. */
+  readonly chi: Float32Array;
+  readonly mu: Float32Array;
+  readonly ratio: Float32Array | null;
+  /** Out: the negative log-likelihood per row. */
+  readonly nll: Float32Array;
+}
+
+export interface CountNllBackwardArgs extends CountNllData {
+  /** d loss / d nll per row. */
+  readonly grad: Float32Array;
+  /** The forward's chi, mu and ratio. */
+  readonly chi: Float32Array;
+  readonly mu: Float32Array;
+  readonly ratio: Float32Array | null;
+  /** Out (null: not needed): the gradients of the logits, of the additive bias (before its ReLU), and, added into, of theta. */
+  readonly gLogits: Float32Array | null;
+  readonly gAdditive: Float32Array | null;
+  readonly gTheta: Float64Array | null;
+}
+
 export interface Kernels {
   readonly name: "native" | "typescript";
   /** C = alpha op(A) op(B) + beta C; op(A) is m x k, op(B) is k x n, C is m x n. A, B, C share a dtype. */
@@ -229,6 +272,10 @@ export interface Kernels {
     l: number,
     c: Float32Array,
   ): void;
+  /** chi = softmax(logits), mu = exp(logLibrary) chi + relu(additive) + eps and each row's NB (or Poisson) negative log-likelihood. */
+  countNllForward(args: CountNllForwardArgs): void;
+  /** The gradients of countNllForward's nll. */
+  countNllBackward(args: CountNllBackwardArgs): void;
   /** Threads used by the kernels (OpenBLAS's pool; the TypeScript kernels always use 1). */
   setNumThreads(threads: number): void;
   getNumThreads(): number;

@@ -1,0 +1,105 @@
+// scVI training (issue "scVI", item 6): cells/s and epochs/s of a whole command-line fit of the
+// example config in upstream's layout (examples/scvi/scvi_train_config.yaml: embedded and sampled
+// batch representation, covariate layers, 128 hidden units, 10 latents, batch norm, dropout 0.1,
+// AdamW, gradient clipping) at batch size 128 on 100,000 cells x 2,000 genes, against the PyTorch
+// reference of the same network (scripts/scvi_reference.py bench, Debian's torch, 2 threads) on the
+// same file, which it holds in memory as a dense matrix. Target: ours >= 2x torch's cells/s. Peak
+// memory must not grow with the cells: the fit also runs on the first 100 and 300 batches
+// (limit_train_batches).
+// Usage: node --import tsx bench/scvi.ts [--repeats N] [--epochs E]
+// Needs npm run build and bench/data/scvi_100k_2k.h5ad:
+//   /usr/bin/python3 scripts/make-scvi-data.py --cells 100000 --genes 2000 --batches 4 --out bench/data/scvi_100k_2k.h5ad
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { median, root, runTimed, scratchDir } from "./lib/cli-bench.js";
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: number) => Number(args[args.indexOf(name) + 1] || fallback);
+const repeats = args.includes("--repeats") ? option("--repeats", 1) : 1;
+const epochs = args.includes("--epochs") ? option("--epochs", 1) : 1;
+const file = join(root, "bench/data/scvi_100k_2k.h5ad");
+if (!existsSync(file)) {
+  console.error(`missing ${file}; see the header of bench/scvi.ts`);
+  process.exit(2);
+}
+const dir = scratchDir("bench-scvi-");
+const cli = join(root, "bin/cellarium.js");
+const CELLS = 100_000;
+const BATCH = 128;
+
+function ours(limit: number | null) {
+  const out = runTimed(process.execPath, [
+    cli,
+    "scvi",
+    "fit",
+    "--config",
+    join(root, "examples/scvi/scvi_train_config.yaml"),
+    "--data.dadc.init_args.filenames",
+    file,
+    "--data.dadc.init_args.shard_size",
+    String(CELLS),
+    "--data.batch_size",
+    String(BATCH),
+    "--data.val_size",
+    "0",
+    "--trainer.max_epochs",
+    String(limit === null ? epochs : 1),
+    ...(limit === null ? [] : ["--trainer.limit_train_batches", String(limit)]),
+    "--trainer.enable_progress_bar",
+    "false",
+    "--trainer.log_every_n_steps",
+    "50",
+    "--trainer.default_root_dir",
+    dir,
+  ]);
+  const fit = /fit: (\d+) cells in ([\d.]+) s/.exec(out.stdout);
+  if (!fit) throw new Error(`no fit line in\n${out.stdout}`);
+  return { cells: Number(fit[1]), seconds: Number(fit[2]), wall: out.wallSeconds, rss: out.rssMiB };
+}
+
+const rows = new Map<string, ReturnType<typeof ours>[]>();
+const peer: { cellsPerS: number; seconds: number; wall: number; rss: number }[] = [];
+for (let r = 0; r < repeats; r++) {
+  for (const limit of [100, 300, null]) {
+    const key = String(limit ?? "all");
+    rows.set(key, [...(rows.get(key) ?? []), ours(limit)]);
+  }
+  const out = runTimed("/usr/bin/python3", [
+    join(root, "scripts/scvi_reference.py"),
+    "bench",
+    "--data",
+    file,
+    "--batch-size",
+    String(BATCH),
+    "--epochs",
+    String(epochs),
+    "--threads",
+    "2",
+  ]);
+  const p = JSON.parse(out.stdout.trim().split("\n").at(-1)!);
+  peer.push({ cellsPerS: p.cells_per_s, seconds: p.seconds, wall: out.wallSeconds, rss: out.rssMiB });
+}
+
+const m = median;
+console.log(
+  `scvi fit, upstream's example config, batch size ${BATCH}, ${CELLS.toLocaleString("en")} cells x 2,000 genes, ${epochs} epoch(s); medians of ${repeats} run(s)\n`,
+);
+console.log("| run | cells | fit s | process s | cells/s (fit) | epochs/s | peak RSS MiB |");
+console.log("|---|---:|---:|---:|---:|---:|---:|");
+for (const [key, runs] of rows) {
+  const seconds = m(runs.map((x) => x.seconds));
+  const cells = runs[0]!.cells;
+  console.log(
+    `| cellarium scvi fit${key === "all" ? "" : ` (limit_train_batches ${key})`} | ${cells} | ${seconds.toFixed(1)} | ${m(runs.map((x) => x.wall)).toFixed(1)} | ${(cells / seconds).toFixed(0)} | ${key === "all" ? (epochs / seconds).toFixed(4) : "-"} | ${Math.max(...runs.map((x) => x.rss)).toFixed(0)} |`,
+  );
+}
+const peerSeconds = m(peer.map((x) => x.seconds));
+console.log(
+  `| PyTorch ${"reference"} (scripts/scvi_reference.py, 2 threads, data in memory) | ${CELLS * epochs} | ${peerSeconds.toFixed(1)} | ${m(peer.map((x) => x.wall)).toFixed(1)} | ${m(peer.map((x) => x.cellsPerS)).toFixed(0)} | ${(epochs / peerSeconds).toFixed(4)} | ${Math.max(...peer.map((x) => x.rss)).toFixed(0)} |`,
+);
+const all = rows.get("all")!;
+const oursRate = (CELLS * epochs) / m(all.map((x) => x.seconds));
+console.log(
+  `\nratio, cells/s of the training loop: ${(oursRate / m(peer.map((x) => x.cellsPerS))).toFixed(2)}x (target >= 2x)`,
+);
