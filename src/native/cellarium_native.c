@@ -767,8 +767,8 @@ static bool count_nll_args(call_t *call, size_t at, count_nll_args_t *a) {
   a->values = arg_typed(call, at + 5, "values", napi_float32_array, "Float32Array", 0, false, &n_values);
   a->eps = arg_double(call, at + 6, "eps");
   check_row_ptr(call, "indptr", a->indptr, a->rows, n_indices < n_values ? n_indices : n_values);
-  if (!call->failed && count_nll_check(a->rows, a->genes, a->indptr, a->indices) != (size_t)a->indptr[a->rows]) {
-    throw_message(call->env, "%s: a column index is outside [0, %zu)", call->fn, a->genes);
+  if (!call->failed && !count_nll_canonical(a->rows, a->genes, a->indptr, a->indices)) {
+    throw_message(call->env, "%s: a row's column indices do not increase strictly inside [0, %zu)", call->fn, a->genes);
     call->failed = true;
   }
   return !call->failed;

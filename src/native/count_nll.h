@@ -3,12 +3,11 @@
  *   chi = softmax(logits_i), mu = exp(library_i) chi + relu(additive_i) + eps,
  *   nll_i = -sum_g log NB(x_ig | mu_ig, theta_g + eps) (cellarium-ml's form, Stirling's difference
  *           above theta 200), or -sum_g log Poisson(x_ig | mu_ig) when theta is NULL.
- * The counts are CSR; a zero count costs a log1p (no lgamma), so lgamma and digamma run on the
- * non-zeros only. theta is per gene (theta_len = genes) or per cell and gene (rows * genes). A row of
- * x is scattered into a dense double scratch row and cleared after. The softmax's exponentials are
- * softmax_expf (vectorised, about 1 ulp of float) and log1p(mu / theta) is log1pf: both are stored
- * as float anyway (chi, ratio); the rest is double. lgamma(x + 1) of whole counts below 4,096 comes
- * from a table. */
+ * The counts are CSR with sorted, unrepeated columns per row; a zero count costs a log1p (no
+ * lgamma), so lgamma and digamma run on the non-zeros only. theta is per gene (theta_len = genes)
+ * or per cell and gene (rows * genes). The dense per-gene work is float and vectorised (the
+ * softmax's exponentials by softmax_expf, log1p by log1p_nonnegative, both about 1 ulp); sums and
+ * the non-zeros' terms are double. lgamma(x + 1) of whole counts below 4,096 comes from a table. */
 
 #define NB_STIRLING_THETA 200.0
 
@@ -66,143 +65,186 @@ static double nb_delta_dt(double x, double t, double digamma_t) {
   return digamma_positive(x + t) - digamma_t - x / t;
 }
 
-/* Adds row i of the CSR counts into a zeroed dense row (repeated columns add up, as scipy's). */
-static void scatter_row(const int32_t *indptr, const int32_t *indices, const float *values, size_t i, double *row) {
-  for (int32_t p = indptr[i]; p < indptr[i + 1]; p++) row[indices[p]] += (double)values[p];
+
+/* Whether every row's column indices increase strictly inside [0, genes) (canonical CSR). */
+static bool count_nll_canonical(size_t rows, size_t genes, const int32_t *indptr, const int32_t *indices) {
+  for (size_t i = 0; i < rows; i++) {
+    int32_t previous = -1;
+    for (int32_t p = indptr[i]; p < indptr[i + 1]; p++) {
+      if (indices[p] <= previous || (size_t)indices[p] >= genes) return false;
+      previous = indices[p];
+    }
+  }
+  return true;
 }
 
-/* Returns the index of the first column index outside [0, genes), or nnz when all are inside. */
-static size_t count_nll_check(size_t rows, size_t genes, const int32_t *indptr, const int32_t *indices) {
-  const size_t nnz = (size_t)indptr[rows];
-  for (size_t p = (size_t)indptr[0]; p < nnz; p++)
-    if (indices[p] < 0 || (size_t)indices[p] >= genes) return p;
-  return nnz;
+/* log x for a finite x >= 1 in float, written so that the compiler can vectorise it (libm's log1pf
+ * is one call per element): x = f 2^e with f in [sqrt(1/2), sqrt(2)), log f by Cephes' logf
+ * polynomial in f - 1 (about 1 ulp), e ln 2 with ln 2 split in two. */
+static inline float log_at_least_one(float x) {
+  union {
+    float f;
+    int32_t i;
+  } bits = {x};
+  int32_t e = ((bits.i >> 23) & 0xff) - 127;
+  bits.i = (bits.i & 0x007fffff) | 0x3f800000;
+  float f = bits.f;
+  const int32_t big = f > 1.41421356f;
+  f = big ? f * 0.5f : f;
+  e += big;
+  f -= 1.0f;
+  const float z = f * f;
+  float y = 7.0376836292e-2f;
+  y = y * f - 1.1514610310e-1f;
+  y = y * f + 1.1676998740e-1f;
+  y = y * f - 1.2420140846e-1f;
+  y = y * f + 1.4249322787e-1f;
+  y = y * f - 1.6668057665e-1f;
+  y = y * f + 2.0000714765e-1f;
+  y = y * f - 2.4999993993e-1f;
+  y = y * f + 3.3333331174e-1f;
+  y = y * f * z;
+  y += -2.12194440e-4f * (float)e;
+  y += -0.5f * z;
+  return f + y + 0.693359375f * (float)e;
 }
 
+/* log1p(z) for z >= 0 in float: log(1 + z) z / ((1 + z) - 1) recovers the digits that rounding
+ * 1 + z loses (Goldberg), and is z itself where 1 + z rounds to 1. */
+static inline float log1p_nonnegative(float z) {
+  const float u = 1.0f + z;
+  const float d = u - 1.0f;
+  return d == 0.0f ? z : log_at_least_one(u) * (z / d);
+}
+
+/* Each row first as if every count were 0 (dense, vectorised: the NB term t log1p(mu / t), or mu
+ * for Poisson), then corrected at the row's non-zeros (CSR, no repeated column in a row). */
 static void count_nll_forward(size_t rows, size_t genes, const float *logits, const float *log_library,
                               const float *additive, const float *theta, size_t theta_len,
                               const int32_t *indptr, const int32_t *indices, const float *values, double eps,
                               float *chi, float *mu, float *ratio, float *nll) {
   const bool per_cell = theta != NULL && theta_len == rows * genes;
-  double *x = calloc(genes, sizeof(double));
-  double *gene_t = NULL, *gene_lgamma = NULL, *gene_log = NULL;
+  const float epsf = (float)eps;
+  float *t_row = malloc(genes * sizeof(float));
+  double *gene_lgamma = NULL, *gene_log = NULL;
   if (theta != NULL && !per_cell) {
-    gene_t = malloc(3 * genes * sizeof(double));
-    gene_lgamma = gene_t + genes;
-    gene_log = gene_t + 2 * genes;
+    gene_lgamma = malloc(2 * genes * sizeof(double));
+    gene_log = gene_lgamma + genes;
     for (size_t j = 0; j < genes; j++) {
-      gene_t[j] = (double)theta[j] + eps;
-      gene_lgamma[j] = lgamma(gene_t[j]);
-      gene_log[j] = log(gene_t[j]);
+      const double t = (double)theta[j] + eps;
+      gene_lgamma[j] = lgamma(t);
+      gene_log[j] = log(t);
     }
   }
   for (size_t i = 0; i < rows; i++) {
     const float *u = logits + i * genes;
-    float *c = chi + i * genes;
-    float *m_row = mu + i * genes;
+    float *c = chi + i * genes, *m_row = mu + i * genes;
     float max = -INFINITY;
     for (size_t j = 0; j < genes; j++) max = u[j] > max ? u[j] : max;
     for (size_t j = 0; j < genes; j++) c[j] = softmax_expf(u[j] - max);
-    double sums[4] = {0, 0, 0, 0};
-    size_t k = 0;
-    for (; k + 4 <= genes; k += 4) {
-      sums[0] += c[k];
-      sums[1] += c[k + 1];
-      sums[2] += c[k + 2];
-      sums[3] += c[k + 3];
-    }
-    for (; k < genes; k++) sums[0] += c[k];
-    const double total = (sums[0] + sums[1]) + (sums[2] + sums[3]);
-    const double inv = 1 / total, scale = exp((double)log_library[i]);
-    scatter_row(indptr, indices, values, i, x);
-    double sum = 0;
+    double total = 0;
+    for (size_t j = 0; j < genes; j++) total += c[j];
+    const float inv = (float)(1 / total), scale = (float)exp((double)log_library[i]);
+    const float *a_row = additive == NULL ? NULL : additive + i * genes;
     for (size_t j = 0; j < genes; j++) {
-      const float cj = (float)((double)c[j] * inv);
-      c[j] = cj;
-      const double a = additive == NULL ? 0 : (additive[i * genes + j] > 0 ? additive[i * genes + j] : 0);
-      const double m = scale * cj + a + eps;
-      m_row[j] = (float)m;
-      const double xv = x[j];
-      if (theta == NULL) {
-        sum += m - (xv == 0 ? 0 : xv * log(m) - log_factorial(xv));
-        continue;
+      c[j] *= inv;
+      const float a = a_row == NULL ? 0.0f : (a_row[j] > 0.0f ? a_row[j] : 0.0f);
+      m_row[j] = scale * c[j] + a + epsf;
+    }
+    double sum = 0;
+    if (theta == NULL) {
+      for (size_t j = 0; j < genes; j++) sum += m_row[j];
+      for (int32_t p = indptr[i]; p < indptr[i + 1]; p++) {
+        const double xv = values[p];
+        sum -= xv * log((double)m_row[indices[p]]) - log_factorial(xv);
       }
-      const double t = per_cell ? (double)theta[i * genes + j] + eps : gene_t[j];
-      const double r = log1pf((float)(m / t));
-      ratio[i * genes + j] = (float)r;
-      if (xv == 0) {
-        sum += t * r;
-        continue;
-      }
+      nll[i] = (float)sum;
+      continue;
+    }
+    float *r_row = ratio + i * genes;
+    for (size_t j = 0; j < genes; j++) t_row[j] = (per_cell ? theta[i * genes + j] : theta[j]) + epsf;
+    for (size_t j = 0; j < genes; j++) r_row[j] = log1p_nonnegative(m_row[j] / t_row[j]);
+    for (size_t j = 0; j < genes; j++) sum += (double)t_row[j] * r_row[j];
+    for (int32_t p = indptr[i]; p < indptr[i + 1]; p++) {
+      const size_t j = (size_t)indices[p];
+      const double xv = values[p], t = t_row[j], r = r_row[j], m = m_row[j];
       double delta;
       if (t > NB_STIRLING_THETA) delta = (xv + t - 0.5) * log1p(xv / t) - xv;
       else delta = nb_delta(xv, t, per_cell ? lgamma(t) : gene_lgamma[j], per_cell ? log(t) : gene_log[j]);
-      sum -= delta - (xv + t) * r - log_factorial(xv) + xv * log(m);
+      /* the full term replaces the zero-count one, t r */
+      sum += -(delta - (xv + t) * r - log_factorial(xv) + xv * log(m)) - t * r;
     }
-    for (int32_t p = indptr[i]; p < indptr[i + 1]; p++) x[indices[p]] = 0;
     nll[i] = (float)sum;
   }
-  free(x);
-  free(gene_t);
+  free(t_row);
+  free(gene_lgamma);
 }
 
+/* As the forward: every gene's gradient as if its count were 0, then the non-zeros corrected. */
 static void count_nll_backward(size_t rows, size_t genes, const float *grad, const float *chi, const float *mu,
                                const float *ratio, const float *log_library, const float *additive,
                                const float *theta, size_t theta_len, const int32_t *indptr,
                                const int32_t *indices, const float *values, double eps, float *g_logits,
                                float *g_additive, double *g_theta) {
   const bool per_cell = theta != NULL && theta_len == rows * genes;
-  double *x = calloc(genes, sizeof(double));
-  double *dm = malloc(genes * sizeof(double));
-  double *gene_t = NULL, *gene_digamma = NULL;
-  if (theta != NULL && !per_cell) {
-    gene_t = malloc(2 * genes * sizeof(double));
-    gene_digamma = gene_t + genes;
-    for (size_t j = 0; j < genes; j++) {
-      gene_t[j] = (double)theta[j] + eps;
-      gene_digamma[j] = g_theta == NULL ? 0 : digamma_positive(gene_t[j]);
-    }
+  const float epsf = (float)eps;
+  float *dm = malloc(genes * sizeof(float));
+  float *t_row = malloc(genes * sizeof(float));
+  double *gene_digamma = NULL;
+  if (theta != NULL && !per_cell && g_theta != NULL) {
+    gene_digamma = malloc(genes * sizeof(double));
+    for (size_t j = 0; j < genes; j++) gene_digamma[j] = digamma_positive((double)theta[j] + eps);
   }
   for (size_t i = 0; i < rows; i++) {
-    const double gi = grad[i];
+    const float gi = grad[i];
     const float *m_row = mu + i * genes;
-    scatter_row(indptr, indices, values, i, x);
-    for (size_t j = 0; j < genes; j++) {
-      const double m = m_row[j], xv = x[j];
-      if (theta == NULL) {
-        dm[j] = gi * (1 - xv / m);
-        continue;
+    if (theta == NULL) {
+      for (size_t j = 0; j < genes; j++) dm[j] = gi;
+      for (int32_t p = indptr[i]; p < indptr[i + 1]; p++) {
+        const size_t j = (size_t)indices[p];
+        dm[j] = (float)(gi * (1 - (double)values[p] / m_row[j]));
       }
-      const double t = per_cell ? (double)theta[i * genes + j] + eps : gene_t[j];
-      /* d nll / d mu = (x + t) / (t + m) - x / m */
-      dm[j] = gi * ((xv + t) / (t + m) - (xv == 0 ? 0 : xv / m));
-      if (g_theta != NULL) {
-        /* d nll / d t = log1p(m / t) - (x + t) m / (t (t + m)) - d delta / d t */
-        double d_delta = 0;
-        if (xv != 0) {
-          d_delta = t > NB_STIRLING_THETA
-                        ? log1p(xv / t) - (xv + t - 0.5) * xv / (t * (t + xv))
-                        : nb_delta_dt(xv, t, per_cell ? digamma_positive(t) : gene_digamma[j]);
+    } else {
+      const float *r_row = ratio + i * genes;
+      double *gt_row = g_theta == NULL ? NULL : g_theta + (per_cell ? i * genes : 0);
+      for (size_t j = 0; j < genes; j++) t_row[j] = (per_cell ? theta[i * genes + j] : theta[j]) + epsf;
+      /* zero count: d nll / d mu = t / (t + mu), d nll / d t = log1p(mu / t) - mu / (t + mu) */
+      for (size_t j = 0; j < genes; j++) dm[j] = gi * t_row[j] / (t_row[j] + m_row[j]);
+      if (gt_row != NULL)
+        for (size_t j = 0; j < genes; j++)
+          gt_row[j] += (double)gi * (r_row[j] - m_row[j] / (t_row[j] + m_row[j]));
+      for (int32_t p = indptr[i]; p < indptr[i + 1]; p++) {
+        const size_t j = (size_t)indices[p];
+        const double xv = values[p], t = t_row[j], m = m_row[j];
+        /* d nll / d mu = (x + t) / (t + mu) - x / mu */
+        dm[j] = (float)(gi * ((xv + t) / (t + m) - xv / m));
+        if (gt_row != NULL) {
+          /* d nll / d t = log1p(mu / t) - (x + t) mu / (t (t + mu)) - d delta / d t: the zero-count
+           * value plus - x mu / (t (t + mu)) - d delta / d t */
+          const double d_delta = t > NB_STIRLING_THETA
+                                     ? log1p(xv / t) - (xv + t - 0.5) * xv / (t * (t + xv))
+                                     : nb_delta_dt(xv, t, per_cell ? digamma_positive(t) : gene_digamma[j]);
+          gt_row[j] += gi * (-xv * m / (t * (t + m)) - d_delta);
         }
-        g_theta[per_cell ? i * genes + j : j] +=
-            gi * ((double)ratio[i * genes + j] - (xv + t) * m / (t * (t + m)) - d_delta);
       }
     }
-    for (int32_t p = indptr[i]; p < indptr[i + 1]; p++) x[indices[p]] = 0;
     if (g_additive != NULL) {
       const float *pre = additive + i * genes;
-      for (size_t j = 0; j < genes; j++) g_additive[i * genes + j] = pre[j] > 0 ? (float)dm[j] : 0;
+      float *ga = g_additive + i * genes;
+      for (size_t j = 0; j < genes; j++) ga[j] = pre[j] > 0 ? dm[j] : 0;
     }
     if (g_logits != NULL) {
       /* softmax: du = chi exp(library) (dm - sum_k chi_k dm_k) */
       const float *c = chi + i * genes;
-      const double scale = exp((double)log_library[i]);
+      float *gu = g_logits + i * genes;
+      const float scale = (float)exp((double)log_library[i]);
       double dot = 0;
       for (size_t j = 0; j < genes; j++) dot += (double)c[j] * dm[j];
-      for (size_t j = 0; j < genes; j++) g_logits[i * genes + j] = (float)((double)c[j] * scale * (dm[j] - dot));
+      const float d = (float)dot;
+      for (size_t j = 0; j < genes; j++) gu[j] = c[j] * scale * (dm[j] - d);
     }
   }
-  free(x);
   free(dm);
-  free(gene_t);
+  free(t_row);
+  free(gene_digamma);
 }

@@ -53,9 +53,16 @@ function checkCountNll(kernel: string, a: CountNllData): number {
       throw new ArgumentError(`${kernel}: indptr is not non-decreasing from 0 within the values at row ${i}`);
     }
   }
-  for (let p = a.indptr[0]!; p < a.indptr[a.rows]!; p++) {
-    if (!(a.indices[p]! >= 0 && a.indices[p]! < a.genes)) {
-      throw new ArgumentError(`${kernel}: column index ${a.indices[p]} at ${p} is outside [0, ${a.genes})`);
+  for (let i = 0; i < a.rows; i++) {
+    let previous = -1;
+    for (let p = a.indptr[i]!; p < a.indptr[i + 1]!; p++) {
+      const j = a.indices[p]!;
+      if (!(j > previous && j < a.genes)) {
+        throw new ArgumentError(
+          `${kernel}: row ${i}'s column indices must increase strictly inside [0, ${a.genes}), got ${j} after ${previous}`,
+        );
+      }
+      previous = j;
     }
   }
   return cells;

@@ -21,6 +21,7 @@ export interface CountNllData {
   readonly additive: Float32Array | null;
   /** Inverse overdispersion per gene (genes) or per row and gene (rows x genes); null: Poisson. */
   readonly theta: Float32Array | null;
+  /** The counts, CSR: each row's column indices increase strictly (canonical, as the data layer's). */
   readonly indptr: Int32Array;
   readonly indices: Int32Array;
   readonly values: Float32Array;

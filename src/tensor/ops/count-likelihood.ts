@@ -26,7 +26,7 @@ export interface CountLikelihoodInput {
   readonly additive_ng: Tensor | null;
   /** Inverse overdispersion, float32 [g] or [n, g]; null for Poisson. */
   readonly theta: Tensor | null;
-  /** The counts: CSR (float32 values) or dense row-major float32 [n, g]. */
+  /** The counts: CSR (float32 values; each row's columns increasing, as the data layer's) or dense row-major float32 [n, g]. */
   readonly x: CsrOperand | Float32Array;
   /** Added to mu and theta (upstream's DecoderSCVI eps). */
   readonly eps?: number;
