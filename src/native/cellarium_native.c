@@ -109,6 +109,18 @@ static inline float softmax_expf(float x) {
 #undef ERFC
 #undef FABS
 
+#define REAL float
+#define P(name) s##name
+#include "optim_template.h"
+#undef REAL
+#undef P
+
+#define REAL double
+#define P(name) d##name
+#include "optim_template.h"
+#undef REAL
+#undef P
+
 /* Element-wise and sparse kernels get AVX-512 and AVX2 clones chosen at load time on x86-64 (the
  * default build targets plain x86-64, i.e. SSE2). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -736,6 +748,49 @@ static napi_value csr_column_moments_napi(napi_env env, napi_callback_info info)
   return result;
 }
 
+/* ---- Optimizers ---- */
+
+/* adamUpdate(n, param, grad, expAvg, expAvgSq, maxExpAvgSq, stepSize, biasCorrection2Sqrt, beta1,
+ * beta2, eps, decay, l2) */
+static napi_value adam_update_napi(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "adamUpdate", 13)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const array_t param = arg_array(&call, 1, "param"), grad = arg_array(&call, 2, "grad");
+  const array_t exp_avg = arg_array(&call, 3, "expAvg"), exp_avg_sq = arg_array(&call, 4, "expAvgSq");
+  array_t max_sq = {false, NULL, 0};
+  const bool amsgrad = !arg_is_null(&call, 5);
+  if (amsgrad) max_sq = arg_array(&call, 5, "maxExpAvgSq");
+  const double step_size = arg_double(&call, 6, "stepSize"), correction = arg_double(&call, 7, "biasCorrection2Sqrt");
+  const double beta1 = arg_double(&call, 8, "beta1"), beta2 = arg_double(&call, 9, "beta2");
+  const double eps = arg_double(&call, 10, "eps"), decay = arg_double(&call, 11, "decay"), l2 = arg_double(&call, 12, "l2");
+  require(&call, &param, &param, n, "param");
+  require(&call, &grad, &param, n, "grad");
+  require(&call, &exp_avg, &param, n, "expAvg");
+  require(&call, &exp_avg_sq, &param, n, "expAvgSq");
+  if (amsgrad) require(&call, &max_sq, &param, n, "maxExpAvgSq");
+  if (call.failed) return NULL;
+  if (param.is_double)
+    dadam_update(n, param.data, grad.data, exp_avg.data, exp_avg_sq.data, max_sq.data, step_size, correction, beta1,
+                 beta2, eps, decay, l2);
+  else
+    sadam_update(n, param.data, grad.data, exp_avg.data, exp_avg_sq.data, max_sq.data, step_size, correction, beta1,
+                 beta2, eps, decay, l2);
+  return NULL;
+}
+
+static napi_value sum_squares_napi(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "sumSquares", 2)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const array_t x = arg_array(&call, 1, "x");
+  require(&call, &x, &x, n, "x");
+  if (call.failed) return NULL;
+  napi_value result;
+  napi_create_double(env, x.is_double ? dsum_squares(n, x.data) : ssum_squares(n, x.data), &result);
+  return result;
+}
+
 /* ---- scVI's reconstruction term ---- */
 
 #include "count_nll.h"
@@ -885,6 +940,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"softmaxBackwardRows", NULL, softmax_backward_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"maskedScale", NULL, masked_scale, NULL, NULL, NULL, napi_enumerable, NULL},
       {"countNllForward", NULL, count_nll_forward_napi, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adamUpdate", NULL, adam_update_napi, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumSquares", NULL, sum_squares_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"countNllBackward", NULL, count_nll_backward_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gelu", NULL, gelu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},

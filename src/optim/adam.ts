@@ -7,8 +7,10 @@
 //   vMax = max(vMax, v)                                    (amsgrad; then vMax replaces v below)
 //   p = p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 // eps is added after dividing sqrt(v) by the bias correction, as torch does (not to v itself).
+// The element loop is the adamUpdate kernel (native, or src/tensor/kernels/optim-ts.ts).
 
 import { ArgumentError } from "../errors.js";
+import { kernels } from "../tensor/kernels/index.js";
 import { checkNonNegative, zerosLike } from "./common.js";
 import { Optimizer, type ParamGroupSpec } from "./optimizer.js";
 import type { FloatArray, OptimizerRule, OptimParam } from "./types.js";
@@ -56,22 +58,20 @@ function adamUpdate(
   const maxExpAvgSq = amsgrad ? state["max_exp_avg_sq"]! : null;
   const stepSize = lr / (1 - beta1 ** step);
   const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** step);
-  const decay = decoupled ? 1 - lr * weightDecay : 1;
-  const l2 = decoupled ? 0 : weightDecay;
-  const n = param.length;
-  for (let i = 0; i < n; i++) {
-    const p = param[i]! * decay;
-    const g = l2 === 0 ? grad[i]! : grad[i]! + l2 * p;
-    // Store the moments before using them, so float32 state rounds as torch's float32 tensors do.
-    expAvg[i] = beta1 * expAvg[i]! + (1 - beta1) * g;
-    expAvgSq[i] = beta2 * expAvgSq[i]! + (1 - beta2) * g * g;
-    let v = expAvgSq[i]!;
-    if (maxExpAvgSq !== null) {
-      if (v > maxExpAvgSq[i]!) maxExpAvgSq[i] = v;
-      v = maxExpAvgSq[i]!;
-    }
-    param[i] = p - (stepSize * expAvg[i]!) / (Math.sqrt(v) / biasCorrection2Sqrt + eps);
-  }
+  kernels().adamUpdate({
+    param,
+    grad,
+    expAvg,
+    expAvgSq,
+    maxExpAvgSq,
+    stepSize,
+    biasCorrection2Sqrt,
+    beta1,
+    beta2,
+    eps,
+    decay: decoupled ? 1 - lr * weightDecay : 1,
+    l2: decoupled ? 0 : weightDecay,
+  });
 }
 
 export const adamRule: OptimizerRule<AdamOptions> = {

@@ -419,6 +419,26 @@ export function checked(impl: Kernels): Kernels {
       }
       impl.csrColumnMoments(indices, values, shift, moments);
     },
+    adamUpdate(args) {
+      const n = args.param.length;
+      for (const [name, array] of [
+        ["grad", args.grad],
+        ["expAvg", args.expAvg],
+        ["expAvgSq", args.expAvgSq],
+        ["maxExpAvgSq", args.maxExpAvgSq],
+      ] as const) {
+        if (array === null) continue;
+        sameDtype("adamUpdate", args.param, name, array);
+        exactLength("adamUpdate", name, array, n, "as param");
+      }
+      impl.adamUpdate(args);
+    },
+    sumSquares(n, x) {
+      count("sumSquares", "n", n);
+      sameDtype("sumSquares", x, "x", x);
+      if (x.length < n) throw new ArgumentError(`sumSquares: x has ${x.length} elements, needs ${n}`);
+      return impl.sumSquares(n, x);
+    },
     countNllForward(args) {
       const cells = checkCountNll("countNllForward", args);
       for (const [name, array] of [

@@ -7,6 +7,7 @@ import { gemmBatchedTs, gemmTs } from "./gemm-ts.js";
 import { choleskyTs, eighTs, qrTs, solveTs, svdTs } from "./lapack-ts.js";
 import { layerNormBackwardRowsTs, layerNormRowsTs } from "./layer-norm-ts.js";
 import { loadNativeKernels } from "./native.js";
+import { adamUpdateTs, sumSquaresTs } from "./optim-ts.js";
 import { philoxBlocksTs } from "./philox-ts.js";
 import { dropoutKeepTs, maskedScaleTs, softmaxBackwardRowsTs, softmaxRowsTs } from "./rows-ts.js";
 import type { Kernels } from "./types.js";
@@ -43,6 +44,8 @@ const typescriptKernels: Kernels = checked({
   log1p: log1pTs,
   findBadValue: findBadValueTs,
   findBadIndex: findBadIndexTs,
+  adamUpdate: adamUpdateTs,
+  sumSquares: sumSquaresTs,
   countNllForward: countNllForwardTs,
   countNllBackward: countNllBackwardTs,
   csrColumnMoments: throwingColumnMoments(csrColumnMomentsTs),

@@ -10,11 +10,18 @@ import { type CsrColumnMomentsRaw, throwingColumnMoments } from "./values-ts.js"
 /** The addon's functions; the kernels that scan indices come in the raw form that returns where it stopped. */
 type Addon = Omit<
   Kernels,
-  "name" | "csrColumnMoments" | "csrMatmul" | "csrTransposeMatmul" | "countNllForward" | "countNllBackward"
+  | "name"
+  | "csrColumnMoments"
+  | "csrMatmul"
+  | "csrTransposeMatmul"
+  | "countNllForward"
+  | "countNllBackward"
+  | "adamUpdate"
 > & {
   csrColumnMoments: CsrColumnMomentsRaw;
   // the addon takes the fields in this order (src/native/cellarium_native.c)
   countNllForward(...args: unknown[]): void;
+  adamUpdate(...args: unknown[]): void;
   countNllBackward(...args: unknown[]): void;
   csrMatmul: CsrProductRaw;
   csrTransposeMatmul: CsrProductRaw;
@@ -114,6 +121,23 @@ function wrap(addon: Addon): Kernels {
     log1p: addon.log1p,
     findBadValue: addon.findBadValue,
     findBadIndex: addon.findBadIndex,
+    adamUpdate: (a) =>
+      addon.adamUpdate(
+        a.param.length,
+        a.param,
+        a.grad,
+        a.expAvg,
+        a.expAvgSq,
+        a.maxExpAvgSq,
+        a.stepSize,
+        a.biasCorrection2Sqrt,
+        a.beta1,
+        a.beta2,
+        a.eps,
+        a.decay,
+        a.l2,
+      ),
+    sumSquares: addon.sumSquares,
     countNllForward: (a) =>
       addon.countNllForward(
         a.rows,

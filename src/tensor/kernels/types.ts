@@ -29,6 +29,25 @@ export interface CountNllData {
   readonly eps: number;
 }
 
+/** One Adam / AdamW step on a parameter (src/optim/adam.ts has the formulas); all arrays of one dtype and length. */
+export interface AdamUpdateArgs<T extends FloatArray> {
+  readonly param: T;
+  readonly grad: T;
+  readonly expAvg: T;
+  readonly expAvgSq: T;
+  /** amsgrad's running maximum of expAvgSq, or null. */
+  readonly maxExpAvgSq: T | null;
+  /** lr / (1 - beta1^step) and sqrt(1 - beta2^step). */
+  readonly stepSize: number;
+  readonly biasCorrection2Sqrt: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  /** AdamW's decoupled decay 1 - lr weight_decay (1 for Adam), and Adam's L2 weight_decay (0 for AdamW). */
+  readonly decay: number;
+  readonly l2: number;
+}
+
 export interface CountNllForwardArgs extends CountNllData {
   readonly logits: Float32Array;
   /** Out: the softmax of the logits, mu, and log1p(mu / theta) (null for Poisson), rows x genes. */
@@ -273,6 +292,10 @@ export interface Kernels {
     l: number,
     c: Float32Array,
   ): void;
+  /** One Adam / AdamW step, in place on param and the moments. */
+  adamUpdate<T extends FloatArray>(args: AdamUpdateArgs<T>): void;
+  /** sum of x[i]^2 for i < n, in double. */
+  sumSquares(n: number, x: FloatArray): number;
   /** chi = softmax(logits), mu = exp(logLibrary) chi + relu(additive) + eps and each row's NB (or Poisson) negative log-likelihood. */
   countNllForward(args: CountNllForwardArgs): void;
   /** The gradients of countNllForward's nll. */
