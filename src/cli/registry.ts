@@ -299,6 +299,11 @@ export const MODELS: readonly ModelEntry[] = [
   model({
     command: "scvi",
     className: "SingleCellVariationalInference",
+    // A step is ~27 GEMMs of at most 128 x 2,000 x 128 (0.4 ms each on one thread) between
+    // single-threaded kernels: OpenBLAS's second thread costs more in wake-ups and spinning than it
+    // saves. Measured on 300 batches of the 100k x 2,000 benchmark file: 3,870 cells/s with 1
+    // thread, 2,779 with 2.
+    blasThreads: 1,
     derived: ["var_names_g", "n_batch", "n_cats_per_cov", "cell_type_categories"],
     description: "scVI: a variational autoencoder of raw counts with batch and covariate conditioning",
     stages: ["fit", "validate", "predict"],

@@ -78,6 +78,37 @@ static bool count_nll_canonical(size_t rows, size_t genes, const int32_t *indptr
   return true;
 }
 
+/* The small-count sums of nb_delta (log1p terms) or nb_delta_dt (reciprocal terms) for a per-gene
+ * theta, cumulative in x and filled per gene only as far as the batch's counts need: a gene's row
+ * holds the value at x = 0 .. SMALL_COUNT, the same additions in the same order as the loops. */
+typedef struct {
+  double *values;
+  /* highest x filled in each row, minus one (calloc's 0: x = 0 and 1, both 0) */
+  uint8_t *filled;
+  bool reciprocal;
+} small_counts_t;
+
+static bool small_counts_init(small_counts_t *table, size_t genes, bool reciprocal) {
+  table->values = calloc(genes * (SMALL_COUNT + 1), sizeof(double));
+  table->filled = calloc(genes, 1);
+  table->reciprocal = reciprocal;
+  return table->values != NULL && table->filled != NULL;
+}
+
+static void small_counts_free(small_counts_t *table) {
+  free(table->values);
+  free(table->filled);
+}
+
+static double small_counts_at(small_counts_t *table, size_t j, int x, double t) {
+  double *row = table->values + j * (SMALL_COUNT + 1);
+  for (int k = table->filled[j] + 1; k < x; k++) {
+    row[k + 1] = row[k] + (table->reciprocal ? 1 / (t + k) - 1 / t : log1p(k / t));
+    table->filled[j] = (uint8_t)k;
+  }
+  return row[x];
+}
+
 /* log x for a finite x >= 1 in float, written so that the compiler can vectorise it (libm's log1pf
  * is one call per element): x = f 2^e with f in [sqrt(1/2), sqrt(2)), log f by Cephes' logf
  * polynomial in f - 1 (about 1 ulp), e ln 2 with ln 2 split in two. */
@@ -127,6 +158,8 @@ static void count_nll_forward(size_t rows, size_t genes, const float *logits, co
   const float epsf = (float)eps;
   float *t_row = malloc(genes * sizeof(float));
   double *gene_lgamma = NULL, *gene_log = NULL;
+  small_counts_t small = {NULL, NULL, false};
+  const bool tabled = theta != NULL && !per_cell && small_counts_init(&small, genes, false);
   if (theta != NULL && !per_cell) {
     gene_lgamma = malloc(2 * genes * sizeof(double));
     gene_log = gene_lgamma + genes;
@@ -170,6 +203,7 @@ static void count_nll_forward(size_t rows, size_t genes, const float *logits, co
       const double xv = values[p], t = t_row[j], r = r_row[j], m = m_row[j];
       double delta;
       if (t > NB_STIRLING_THETA) delta = (xv + t - 0.5) * log1p(xv / t) - xv;
+      else if (tabled && xv <= SMALL_COUNT && xv == (double)(int)xv) delta = small_counts_at(&small, j, (int)xv, t);
       else delta = nb_delta(xv, t, per_cell ? lgamma(t) : gene_lgamma[j], per_cell ? log(t) : gene_log[j]);
       /* the full term replaces the zero-count one, t r */
       sum += -(delta - (xv + t) * r - log_factorial(xv) + xv * log(m)) - t * r;
@@ -178,6 +212,7 @@ static void count_nll_forward(size_t rows, size_t genes, const float *logits, co
   }
   free(t_row);
   free(gene_lgamma);
+  small_counts_free(&small);
 }
 
 /* As the forward: every gene's gradient as if its count were 0, then the non-zeros corrected. */
@@ -191,6 +226,8 @@ static void count_nll_backward(size_t rows, size_t genes, const float *grad, con
   float *dm = malloc(genes * sizeof(float));
   float *t_row = malloc(genes * sizeof(float));
   double *gene_digamma = NULL;
+  small_counts_t small = {NULL, NULL, true};
+  const bool tabled = theta != NULL && !per_cell && g_theta != NULL && small_counts_init(&small, genes, true);
   if (theta != NULL && !per_cell && g_theta != NULL) {
     gene_digamma = malloc(genes * sizeof(double));
     for (size_t j = 0; j < genes; j++) gene_digamma[j] = digamma_positive((double)theta[j] + eps);
@@ -223,6 +260,8 @@ static void count_nll_backward(size_t rows, size_t genes, const float *grad, con
            * value plus - x mu / (t (t + mu)) - d delta / d t */
           const double d_delta = t > NB_STIRLING_THETA
                                      ? log1p(xv / t) - (xv + t - 0.5) * xv / (t * (t + xv))
+                                 : tabled && xv <= SMALL_COUNT && xv == (double)(int)xv
+                                     ? small_counts_at(&small, j, (int)xv, t)
                                      : nb_delta_dt(xv, t, per_cell ? digamma_positive(t) : gene_digamma[j]);
           gt_row[j] += gi * (-xv * m / (t * (t + m)) - d_delta);
         }
@@ -247,4 +286,5 @@ static void count_nll_backward(size_t rows, size_t genes, const float *grad, con
   free(dm);
   free(t_row);
   free(gene_digamma);
+  small_counts_free(&small);
 }
