@@ -519,6 +519,19 @@ static napi_value masked_scale(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value transpose_napi(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "transpose", 4)) return NULL;
+  const size_t rows = (size_t)arg_int(&call, 0, "rows"), cols = (size_t)arg_int(&call, 1, "cols");
+  const array_t src = arg_array(&call, 2, "src"), dst = arg_array(&call, 3, "dst");
+  require(&call, &src, &src, rows * cols, "src");
+  require(&call, &dst, &src, rows * cols, "dst");
+  if (call.failed) return NULL;
+  if (src.is_double) dtranspose(rows, cols, src.data, dst.data);
+  else stranspose(rows, cols, src.data, dst.data);
+  return NULL;
+}
+
 static napi_value gelu(napi_env env, napi_callback_info info) {
   call_t call;
   if (!call_init(&call, env, info, "gelu", 3)) return NULL;
@@ -939,6 +952,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"softmaxRows", NULL, softmax_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"softmaxBackwardRows", NULL, softmax_backward_rows, NULL, NULL, NULL, napi_enumerable, NULL},
       {"maskedScale", NULL, masked_scale, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"transpose", NULL, transpose_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"countNllForward", NULL, count_nll_forward_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adamUpdate", NULL, adam_update_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumSquares", NULL, sum_squares_napi, NULL, NULL, NULL, napi_enumerable, NULL},

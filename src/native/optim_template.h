@@ -8,17 +8,24 @@
 static void P(adam_update)(size_t n, REAL *param, const REAL *grad, REAL *exp_avg, REAL *exp_avg_sq,
                            REAL *max_exp_avg_sq, double step_size, double bias_correction2_sqrt, double beta1,
                            double beta2, double eps, double decay, double l2) {
+  if (max_exp_avg_sq == NULL) {
+    /* without amsgrad the loop has no branch, and the compiler vectorises it */
+    for (size_t i = 0; i < n; i++) {
+      const double p = (double)param[i] * decay;
+      const double g = l2 == 0 ? (double)grad[i] : (double)grad[i] + l2 * p;
+      exp_avg[i] = (REAL)(beta1 * exp_avg[i] + (1 - beta1) * g);
+      exp_avg_sq[i] = (REAL)(beta2 * exp_avg_sq[i] + (1 - beta2) * g * g);
+      param[i] = (REAL)(p - step_size * exp_avg[i] / (sqrt((double)exp_avg_sq[i]) / bias_correction2_sqrt + eps));
+    }
+    return;
+  }
   for (size_t i = 0; i < n; i++) {
     const double p = (double)param[i] * decay;
     const double g = l2 == 0 ? (double)grad[i] : (double)grad[i] + l2 * p;
     exp_avg[i] = (REAL)(beta1 * exp_avg[i] + (1 - beta1) * g);
     exp_avg_sq[i] = (REAL)(beta2 * exp_avg_sq[i] + (1 - beta2) * g * g);
-    double v = exp_avg_sq[i];
-    if (max_exp_avg_sq != NULL) {
-      if (v > max_exp_avg_sq[i]) max_exp_avg_sq[i] = (REAL)v;
-      v = max_exp_avg_sq[i];
-    }
-    param[i] = (REAL)(p - step_size * exp_avg[i] / (sqrt(v) / bias_correction2_sqrt + eps));
+    if (exp_avg_sq[i] > max_exp_avg_sq[i]) max_exp_avg_sq[i] = exp_avg_sq[i];
+    param[i] = (REAL)(p - step_size * exp_avg[i] / (sqrt((double)max_exp_avg_sq[i]) / bias_correction2_sqrt + eps));
   }
 }
 

@@ -123,3 +123,17 @@ static void P(layer_norm_backward_rows)(size_t rows, size_t len, const REAL *g, 
     }
   }
 }
+
+/* dst (cols x rows) = the transpose of src (rows x cols), both row-major, tile by tile so that the
+ * reads and the writes of a tile each stay within a few cache lines per row. */
+static void P(transpose)(size_t rows, size_t cols, const REAL *src, REAL *dst) {
+  const size_t tile = 32;
+  for (size_t r0 = 0; r0 < rows; r0 += tile) {
+    const size_t r1 = r0 + tile < rows ? r0 + tile : rows;
+    for (size_t c0 = 0; c0 < cols; c0 += tile) {
+      const size_t c1 = c0 + tile < cols ? c0 + tile : cols;
+      for (size_t r = r0; r < r1; r++)
+        for (size_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+    }
+  }
+}

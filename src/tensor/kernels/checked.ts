@@ -26,8 +26,8 @@ function float32(kernel: string, name: string, array: unknown): void {
   }
 }
 
-/** The fields both directions of countNll share; returns rows x genes. */
-function checkCountNll(kernel: string, a: CountNllData): number {
+/** The fields both directions of countNll share (the CSR's structure when `csr`); returns rows x genes. */
+function checkCountNll(kernel: string, a: CountNllData, csr: boolean): number {
   count(kernel, "rows", a.rows);
   count(kernel, "genes", a.genes);
   const cells = a.rows * a.genes;
@@ -47,6 +47,7 @@ function checkCountNll(kernel: string, a: CountNllData): number {
   }
   if (!(a.indices instanceof Int32Array)) throw new ArgumentError(`${kernel}: indices must be an Int32Array`);
   float32(kernel, "values", a.values);
+  if (!csr) return cells;
   const limit = Math.min(a.indices.length, a.values.length);
   for (let i = 0; i < a.rows; i++) {
     if (a.indptr[i]! < 0 || a.indptr[i + 1]! < a.indptr[i]! || a.indptr[i + 1]! > limit) {
@@ -237,6 +238,8 @@ function checkCsrProduct(
 
 /** The same kernels with every argument validated first. */
 export function checked(impl: Kernels): Kernels {
+  // The CSR of the last countNllForward, whose structure its backward need not check again.
+  let validatedCsr: { indptr: Int32Array; indices: Int32Array } | null = null;
   return {
     name: impl.name,
     gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
@@ -381,6 +384,14 @@ export function checked(impl: Kernels): Kernels {
       if (keep !== null) keepMask("softmaxBackwardRows", keep, rows * len);
       impl.softmaxBackwardRows(rows, len, p, g, keep, keepScale);
     },
+    transpose(rows, cols, src, dst) {
+      count("transpose", "rows", rows);
+      count("transpose", "cols", cols);
+      sameDtype("transpose", src, "dst", dst);
+      atLeast("transpose", "src", src, rows * cols);
+      atLeast("transpose", "dst", dst, rows * cols);
+      impl.transpose(rows, cols, src, dst);
+    },
     maskedScale(n, src, keep, scale, dst) {
       count("maskedScale", "n", n);
       sameDtype("maskedScale", src, "dst", dst);
@@ -440,7 +451,8 @@ export function checked(impl: Kernels): Kernels {
       return impl.sumSquares(n, x);
     },
     countNllForward(args) {
-      const cells = checkCountNll("countNllForward", args);
+      const cells = checkCountNll("countNllForward", args, true);
+      validatedCsr = { indptr: args.indptr, indices: args.indices };
       for (const [name, array] of [
         ["logits", args.logits],
         ["chi", args.chi],
@@ -455,7 +467,9 @@ export function checked(impl: Kernels): Kernels {
       impl.countNllForward(args);
     },
     countNllBackward(args) {
-      const cells = checkCountNll("countNllBackward", args);
+      // the forward of the same step checked these very arrays (a batch's are never mutated)
+      const same = validatedCsr?.indptr === args.indptr && validatedCsr.indices === args.indices;
+      const cells = checkCountNll("countNllBackward", args, !same);
       float32("countNllBackward", "grad", args.grad);
       exactLength("countNllBackward", "grad", args.grad, args.rows, "rows");
       for (const [name, array] of [

@@ -9,7 +9,13 @@ import { layerNormBackwardRowsTs, layerNormRowsTs } from "./layer-norm-ts.js";
 import { loadNativeKernels } from "./native.js";
 import { adamUpdateTs, sumSquaresTs } from "./optim-ts.js";
 import { philoxBlocksTs } from "./philox-ts.js";
-import { dropoutKeepTs, maskedScaleTs, softmaxBackwardRowsTs, softmaxRowsTs } from "./rows-ts.js";
+import {
+  dropoutKeepTs,
+  maskedScaleTs,
+  softmaxBackwardRowsTs,
+  softmaxRowsTs,
+  transposeTs,
+} from "./rows-ts.js";
 import type { Kernels } from "./types.js";
 import {
   csrColumnMomentsTs,
@@ -34,6 +40,7 @@ const typescriptKernels: Kernels = checked({
   softmaxRows: softmaxRowsTs,
   softmaxBackwardRows: softmaxBackwardRowsTs,
   maskedScale: maskedScaleTs,
+  transpose: transposeTs,
   gelu: geluTs,
   geluBackward: geluBackwardTs,
   layerNormRows: layerNormRowsTs,

@@ -111,6 +111,7 @@ function wrap(addon: Addon): Kernels {
     softmaxRows: addon.softmaxRows,
     softmaxBackwardRows: addon.softmaxBackwardRows,
     maskedScale: addon.maskedScale,
+    transpose: addon.transpose,
     gelu: addon.gelu,
     geluBackward: addon.geluBackward,
     layerNormRows: addon.layerNormRows,

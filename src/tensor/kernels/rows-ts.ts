@@ -67,3 +67,20 @@ export function dropoutKeepTs(n: number, words: Uint32Array, threshold: number, 
     keep[i] = (i & 1 ? word >>> 16 : word & 0xffff) >= threshold ? 1 : 0;
   }
 }
+
+// Tiles of TILE x TILE elements: the reads and the writes of a tile each stay within a few cache
+// lines per row, where a row-by-row transpose strides through memory on one side.
+const TILE = 32;
+
+export function transposeTs<T extends FloatArray>(rows: number, cols: number, src: T, dst: T): void {
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(rows, r0 + TILE);
+    for (let c0 = 0; c0 < cols; c0 += TILE) {
+      const c1 = Math.min(cols, c0 + TILE);
+      for (let r = r0; r < r1; r++) {
+        const row = r * cols;
+        for (let c = c0; c < c1; c++) dst[c * rows + r] = src[row + c]!;
+      }
+    }
+  }
+}

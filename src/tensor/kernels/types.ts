@@ -154,6 +154,8 @@ export interface Kernels {
   ): void;
   /** dst[i] = keep[i] ? src[i] * scale : 0 for i < n (dropout forward and backward); dst may be src. */
   maskedScale<T extends FloatArray>(n: number, src: T, keep: Uint8Array, scale: number, dst: T): void;
+  /** dst (cols x rows) = the transpose of src (rows x cols), both row-major and contiguous. */
+  transpose<T extends FloatArray>(rows: number, cols: number, src: T, dst: T): void;
   /** y = x Phi(x) for i < n: the exact GELU, Phi(x) = (1 + erf(x / sqrt 2)) / 2. */
   gelu<T extends FloatArray>(n: number, x: T, y: T): void;
   /**

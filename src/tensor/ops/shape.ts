@@ -2,6 +2,7 @@
 // transpose, slice, expand, concat and stack copy into a new contiguous buffer.
 
 import { ArgumentError } from "../../errors.js";
+import { kernels } from "../kernels/index.js";
 import {
   broadcastShapes,
   broadcastStrides,
@@ -12,7 +13,7 @@ import {
   scatterStrided,
   sumToShape,
 } from "../strided.js";
-import { allocate, formatShape, record, sameShape, sizeOf, Tensor } from "../tensor.js";
+import { allocate, type FloatArray, formatShape, record, sameShape, sizeOf, Tensor } from "../tensor.js";
 
 /** x with a new shape of the same size (one entry may be -1: inferred). Shares the buffer. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
@@ -77,7 +78,7 @@ export function permute(x: Tensor, axes: readonly number[]): Tensor {
   if (order.every((a, i) => a === i)) return x;
   const strides = contiguousStrides(x.shape);
   const out =
-    x.ndim === 2
+    x.ndim === 2 && x.dtype !== "int32"
       ? transposed(x)
       : gatherStrided(
           x,
@@ -92,25 +93,11 @@ export function permute(x: Tensor, axes: readonly number[]): Tensor {
   return record("permute", out, [x], (g) => [permute(g, inverse)]);
 }
 
-// Tiles of TILE x TILE elements: the reads and the writes of a tile each stay within a few cache
-// lines per row, where a row-by-row transpose strides through memory on one side.
-const TILE = 32;
-
-/** The transpose of a 2-D tensor, copied tile by tile (weights go through it at every step). */
+/** The transpose of a 2-D float tensor (weights go through it at every step: a kernel). */
 function transposed(x: Tensor): Tensor {
   const [rows, cols] = x.shape as [number, number];
-  const src = x.data;
-  const out = allocate(x.dtype, src.length);
-  for (let r0 = 0; r0 < rows; r0 += TILE) {
-    const r1 = Math.min(rows, r0 + TILE);
-    for (let c0 = 0; c0 < cols; c0 += TILE) {
-      const c1 = Math.min(cols, c0 + TILE);
-      for (let r = r0; r < r1; r++) {
-        const row = r * cols;
-        for (let c = c0; c < c1; c++) out[c * rows + r] = src[row + c]!;
-      }
-    }
-  }
+  const out = allocate(x.dtype, x.size) as FloatArray;
+  kernels().transpose(rows, cols, x.data as FloatArray, out);
   return new Tensor(out, [cols, rows]);
 }
 

@@ -127,3 +127,27 @@ for (const which of backends) {
     },
   );
 }
+
+for (const which of backends) {
+  for (const dtype of dtypes) {
+    test(
+      `transpose (${which}, ${dtype}) puts src[r, c] at dst[c, r], across tile edges`,
+      skipUnless(which),
+      () => {
+        const k = backend(which);
+        for (const [rows, cols] of [
+          [1, 1],
+          [3, 70],
+          [65, 33],
+        ] as const) {
+          const src = randomArray(dtype, rows * cols, rows + cols);
+          const dst = allocate(dtype, rows * cols);
+          k.transpose(rows, cols, src, dst);
+          for (let r = 0; r < rows; r++)
+            for (let c = 0; c < cols; c++) assert.equal(dst[c * rows + r], src[r * cols + c]);
+        }
+        assert.throws(() => k.transpose(2, 3, allocate(dtype, 5), allocate(dtype, 6)), /src/);
+      },
+    );
+  }
+}
