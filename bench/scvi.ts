@@ -99,6 +99,10 @@ console.log(
   `| PyTorch ${"reference"} (scripts/scvi_reference.py, 2 threads, data in memory) | ${CELLS * epochs} | ${peerSeconds.toFixed(1)} | ${m(peer.map((x) => x.wall)).toFixed(1)} | ${m(peer.map((x) => x.cellsPerS)).toFixed(0)} | ${(epochs / peerSeconds).toFixed(4)} | ${Math.max(...peer.map((x) => x.rss)).toFixed(0)} |`,
 );
 const all = rows.get("all")!;
+// This machine's timings vary between runs (a shared host): every run, not only the medians.
+console.log(
+  `\nevery run, cells/s: ours ${all.map((x) => (x.cells / x.seconds).toFixed(0)).join(", ")}; torch ${peer.map((x) => x.cellsPerS.toFixed(0)).join(", ")}`,
+);
 const oursRate = (CELLS * epochs) / m(all.map((x) => x.seconds));
 console.log(
   `\nratio, cells/s of the training loop: ${(oursRate / m(peer.map((x) => x.cellsPerS))).toFixed(2)}x (target >= 2x)`,

@@ -2,7 +2,7 @@
 // The README's main job: cellarium-ml's workflow on the bundled demo data (2 shards, 2,000 cells x
 // 1,000 genes), through the same command line a user runs: highly variable genes -> a Filter to
 // them -> onepass -> IncrementalPCA -> logistic regression on the PCA embedding (upstream's
-// workflow), tdigest -> Geneformer.
+// workflow), tdigest -> Geneformer, scVI -> its latents as an .h5ad.
 // The runs go to a work directory outside the repository (CELLARIUM_DEMO_DIR, default
 // <tmpdir>/cellarium-demo, emptied first), where examples/ is a link to the repository's, so that
 // the example configs' relative paths (examples/..., runs/...) work unchanged.
@@ -142,6 +142,22 @@ await step("8. Geneformer cell embeddings", [
   "--trainer.enable_progress_bar",
   "false",
 ]);
+await step("9. scVI on the raw counts, batch and chemistry as upstream's example config injects them", [
+  "scvi",
+  "fit",
+  "--config",
+  "examples/scvi/scvi_train_config.yaml",
+  "--trainer.enable_progress_bar",
+  "false",
+]);
+await step("10. scVI latents into an AnnData for scanpy (obsm X_scvi, with the cells' obs)", [
+  "scvi",
+  "predict",
+  "--config",
+  "examples/scvi/scvi_predict_config.yaml",
+  "--trainer.enable_progress_bar",
+  "false",
+]);
 console.log(
-  `\nResults in ${work}: runs/hvg/hvg__top300.csv, runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/lr/predictions/predictions.csv.gz, runs/geneformer/embeddings/predictions.csv.gz; checkpoints in runs/*/checkpoints/, logs in runs/*/lightning_logs/`,
+  `\nResults in ${work}: runs/hvg/hvg__top300.csv, runs/onepass/onepass.csv, runs/tdigest/median_g.csv, runs/lr/predictions/predictions.csv.gz, runs/geneformer/embeddings/predictions.csv.gz, runs/scvi/latent.h5ad; checkpoints in runs/*/checkpoints/, logs in runs/*/lightning_logs/`,
 );

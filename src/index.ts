@@ -31,8 +31,9 @@ export { LogisticRegression } from "./models/logistic-regression.js";
 export type { CellariumModel, ModelOutput, PredictOutput, TrainerContext } from "./models/model.js";
 export { OnePassMeanVarStd } from "./models/onepass-mean-var-std.js";
 export { ProbabilisticPCA } from "./models/probabilistic-pca.js";
+export { type SCVIOptions, SingleCellVariationalInference } from "./models/scvi.js";
 export { TDigest } from "./models/tdigest.js";
-export { Dropout, Embedding, LayerNorm, Linear, Module, ModuleList } from "./nn/index.js";
+export { BatchNorm1d, Dropout, Embedding, LayerNorm, Linear, Module, ModuleList } from "./nn/index.js";
 export { type AdamOptions, adam, adamW } from "./optim/adam.js";
 export { clipGradNorm, clipGradValue } from "./optim/clip.js";
 export { Optimizer } from "./optim/optimizer.js";
@@ -55,6 +56,7 @@ export {
   argmax,
   argmin,
   argsort,
+  batchNorm,
   cast,
   concat,
   crossEntropy,

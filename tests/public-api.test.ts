@@ -8,6 +8,7 @@ test("the public API exports exactly the curated names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
     "AbcdParameter",
     "ArgumentError",
+    "BatchNorm1d",
     "BinomialResample",
     "CellariumError",
     "CenterPerCell",
@@ -43,6 +44,7 @@ test("the public API exports exactly the curated names", () => {
     "ProbabilisticPCA",
     "Randomize",
     "SchemaMismatchError",
+    "SingleCellVariationalInference",
     "TDigest",
     "Tensor",
     "ZScore",
@@ -56,6 +58,7 @@ test("the public API exports exactly the curated names", () => {
     "argmax",
     "argmin",
     "argsort",
+    "batchNorm",
     "cast",
     "clipGradNorm",
     "clipGradValue",
