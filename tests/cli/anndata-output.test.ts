@@ -98,7 +98,7 @@ print(json.dumps({
 }))
 `;
 
-const INPUT_COLUMNS = ["cell_type", "batch", "total_mrna_umis", "n_genes"];
+const INPUT_COLUMNS = ["cell_type", "batch", "total_mrna_umis", "n_genes", "chemistry"];
 const SAME_OBS = Object.fromEntries(INPUT_COLUMNS.map((c) => [c, true]));
 
 test("incremental_pca predict to an .h5ad and a .zarr store: the input's obs, obsm X_pca equal to the CSV, varm PCs and uns pca as scanpy", async () => {
@@ -182,6 +182,8 @@ test("incremental_pca predict to an .h5ad and a .zarr store: the input's obs, ob
       "obs/batch/codes/.zarray",
       "obs/cell_type/categories/.zarray",
       "obs/cell_type/codes/.zarray",
+      "obs/chemistry/categories/.zarray",
+      "obs/chemistry/codes/.zarray",
       "obs/n_genes/.zarray",
       "obs/total_mrna_umis/.zarray",
       "obsm/X_pca/.zarray",
@@ -196,14 +198,15 @@ test("incremental_pca predict to an .h5ad and a .zarr store: the input's obs, ob
   assert.equal(h5adSummary[0], `${output}: AnnData with 2000 cells x 1000 genes, no X`);
   const summary = cliStdout(["inspect", store]).split("\n");
   // obs and var columns, obs_names and var_names.
-  assert.deepEqual(summary.slice(1, 9), h5adSummary.slice(1, 9));
-  assert.deepEqual(summary.slice(0, 6), [
+  assert.deepEqual(summary.slice(1, 10), h5adSummary.slice(1, 10));
+  assert.deepEqual(summary.slice(0, 7), [
     `${store}: AnnData-Zarr store with 2000 cells x 1000 genes, no X`,
-    "obs: 4 column(s)",
+    "obs: 5 column(s)",
     "  cell_type: categorical, 5 categories: B cell, T cell, NK cell, monocyte, dendritic cell",
     "  batch: categorical, 2 categories: donor0, donor1",
     "  total_mrna_umis: numeric (float32)",
     "  n_genes: numeric (int64)",
+    "  chemistry: categorical, 2 categories: 10x_v2, 10x_v3",
   ]);
   assert.ok(summary.includes("obsm: X_pca [2000 x 10]"), summary.join("\n"));
   assert.ok(summary.includes("varm: PCs [1000 x 10]"), summary.join("\n"));

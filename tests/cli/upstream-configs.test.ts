@@ -550,7 +550,7 @@ test("upstream's test_cli dict configs run through main(dict), strings coerced, 
 
 test("a model upstream has and cellarium-ts does not yet is named as such", async () => {
   for (const args of [
-    ["scvi", "fit", "--config", "x.yaml"],
+    ["contrastive_mlp", "fit", "--config", "x.yaml"],
     ["socam", "fit"],
   ]) {
     const lines: string[] = [];

@@ -94,6 +94,21 @@ test("obs columns: codes, categories, labels, numbers, booleans, nullable values
   assert.deepEqual(batch.var_names_g, expected.var_names);
 });
 
+test("a list of categorical obs columns gives their codes side by side, row-major (scVI's covariates)", async () => {
+  const batch = await read({
+    categorical_covariate_index_nd: {
+      attr: "obs",
+      key: ["cell_type", "donor", "with_nan"],
+      convert_fn: "categories_to_codes",
+    },
+  });
+  const columns = ["cell_type", "donor", "with_nan"].map((name) => pick(column(name).codes as number[]));
+  const n = columns[0]!.length;
+  const expectedCodes = new Int32Array(3 * n);
+  for (let i = 0; i < n; i++) for (let d = 0; d < 3; d++) expectedCodes[3 * i + d] = columns[d]![i]!;
+  assert.deepEqual(batch.categorical_covariate_index_nd, expectedCodes);
+});
+
 test("series_to_str_list equals pandas' astype(str) for every obs column kind", async () => {
   const names: string[] = expected.obs.column_order;
   const config = Object.fromEntries(
@@ -141,8 +156,16 @@ test("unknown attr, key or convert_fn, and misplaced ones, are ConfigErrors nami
       /batch_keys\.x_ng: convert_fn 'get_categories' does not apply to the matrix X/,
     ],
     [
-      { y_n: { attr: "obs", key: ["cell_type", "tag"] as unknown as string } },
-      /batch_keys\.y_n: key must be one name, got \["cell_type","tag"\]/,
+      { y_n: { attr: "obs", key: ["cell_type", "tag"] } },
+      /batch_keys\.y_n: a list of keys needs attr obs and convert_fn categories_to_codes, got attr 'obs' and convert_fn 'default'/,
+    ],
+    [
+      { y_n: { attr: "obs", key: ["cell_type", "cell_id"], convert_fn: "categories_to_codes" } },
+      /batch_keys\.y_n: convert_fn categories_to_codes needs categorical columns; obs 'cell_id' is numeric/,
+    ],
+    [
+      { y_n: { attr: "obs", key: ["cell_type", "nope"], convert_fn: "categories_to_codes" } },
+      /batch_keys\.y_n: obs has no column "nope"/,
     ],
   ];
   for (const [config, message] of cases) {

@@ -94,6 +94,19 @@ const CASES: Case[] = [
     kl_weight: 0.7,
   },
   {
+    name: "use_size_factor_key: library from total_mrna_umis_n, softplus scale, additive bias",
+    n_batch: 2,
+    use_size_factor_key: true,
+    dropout_rate: 0,
+    encoder: { hidden_layers: [layer("Linear", 10)], final_layer: layer("Linear") },
+    decoder: {
+      hidden_layers: [layer("LinearWithBatch", 10)],
+      final_layer: layer("LinearWithBatch"),
+      final_additive_bias: true,
+    },
+    kl_weight: 0.5,
+  },
+  {
     name: "zinb with gene-cell dispersion, no hidden layers in the encoder",
     n_batch: 2,
     gene_likelihood: "zinb",
@@ -174,7 +187,12 @@ test("scVI's loss, parts, latents, gradients and running statistics agree with t
     rng.fillNormal(eps_z_nk);
     const eps_batch_nb = new Float32Array(N * (options.n_latent_batch ?? options.n_batch));
     rng.fillNormal(eps_batch_nb);
+    if (options.use_size_factor_key) {
+      // totals that differ from the row sums, as a size factor may
+      batch.total_mrna_umis_n = Float32Array.from({ length: N }, (_, i) => 50 + 13 * i);
+    }
     const tensors: Record<string, SafetensorsTensor> = {
+      ...(batch.total_mrna_umis_n && { total_mrna_umis_n: f32(batch.total_mrna_umis_n, [N]) }),
       x_ng: f32(x, [N, G]),
       batch_index_n: { dtype: "I32", shape: [N], data: batch.batch_index_n as Int32Array },
       eps_z_nk: f32(eps_z_nk, [N, options.n_latent ?? 10]),
