@@ -62,7 +62,7 @@ test("scvi on the command line", async (t) => {
 
         await run("predict", [PREDICT]);
         // 3 latent draws instead of the config's 30: the same code path, a tenth of the time
-      await run("predict", [RECONSTRUCT], [["model.model.init_args.reconstruction_n_latent_samples", 3]]);
+        await run("predict", [RECONSTRUCT], [["model.model.init_args.reconstruction_n_latent_samples", 3]]);
         const checked = runPython(
           `
 import json, sys, anndata, numpy as np
