@@ -1,4 +1,5 @@
 import { ArgumentError } from "../errors.js";
+import { denseToCsr } from "../tensor/ops/sparse.js";
 
 // The in-memory forms of a block of X, and the conversions between them. Batches keep X as CSR (single-cell counts are ~90-95%
 // zeros) until a transform or model needs it dense. Row-major dense blocks are what models wrap
@@ -200,23 +201,6 @@ function denseValues(x_ng: CsrMatrix): Float32Array {
 export function sparsify(input: Matrix): CsrMatrix {
   const x = storedForm(input);
   if (x.format === "csr") return x;
-  const { nRows, nCols, data } = x;
-  let nnz = 0;
-  for (let p = 0; p < data.length; p++) if (data[p] !== 0) nnz++;
-  const indptr = new Int32Array(nRows + 1);
-  const indices = new Int32Array(nnz);
-  const values = new Float32Array(nnz);
-  let q = 0;
-  for (let i = 0; i < nRows; i++) {
-    const offset = i * nCols;
-    for (let j = 0; j < nCols; j++) {
-      const v = data[offset + j]!;
-      if (v !== 0) {
-        indices[q] = j;
-        values[q++] = v;
-      }
-    }
-    indptr[i + 1] = q;
-  }
-  return { format: "csr", nRows, nCols, indptr, indices, data: values };
+  const { nRows, nCols } = x;
+  return { format: "csr", nRows, nCols, ...denseToCsr(x.data, nRows, nCols) };
 }

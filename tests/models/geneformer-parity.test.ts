@@ -16,24 +16,12 @@ import { Generator } from "../../src/tensor/random.js";
 import { decodeSafetensors, encodeSafetensors } from "../../src/tensor/safetensors.js";
 import { Tensor } from "../../src/tensor/tensor.js";
 import { tempDir } from "../helpers/temp.js";
-import { hasTorch } from "../tensor/helpers.js";
+import { assertRelative, hasTorch } from "../tensor/helpers.js";
 
 const SCRIPT = new URL("../../scripts/bert_reference.py", import.meta.url).pathname;
 const TYPES: PositionEmbeddingType[] = ["absolute", "relative_key", "relative_key_query"];
 const ACTS: BertActivation[] = ["relu", "gelu", "silu", "gelu_new"];
 const GENES = Array.from({ length: 20 }, (_, g) => `gene${g}`);
-
-function assertRelative(what: string, ours: ArrayLike<number>, ref: ArrayLike<number>, tol = 1e-4): number {
-  assert.equal(ours.length, ref.length, `${what}: lengths`);
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < ref.length; i++) {
-    scale = Math.max(scale, Math.abs(ref[i]!));
-    worst = Math.max(worst, Math.abs(ours[i]! - ref[i]!));
-  }
-  assert.ok(worst <= tol * scale, `${what}: max difference ${worst} vs scale ${scale}`);
-  return scale === 0 ? 0 : worst / scale;
-}
 
 interface Case {
   name: string;

@@ -25,6 +25,11 @@ import {
 import { Tensor } from "../../src/tensor/tensor.js";
 import { optimParams } from "../../src/train/module.js";
 import { tempDir } from "../helpers/temp.js";
+import { assertRelative } from "../tensor/helpers.js";
+
+/** The parity bound: 1e-5 of the reference's largest magnitude, or `floor` for values 0 in exact arithmetic. */
+const within1e5 = (what: string, ours: ArrayLike<number>, ref: ArrayLike<number>, floor = 0) =>
+  assertRelative(what, ours, ref, 1e-5, floor);
 
 const SCRIPT = new URL("../../scripts/scvi_reference.py", import.meta.url).pathname;
 const [N, G] = [24, 40];
@@ -126,28 +131,6 @@ const CASES: Case[] = [
 function f32(data: Float32Array, shape: readonly number[]): SafetensorsTensor {
   return { dtype: "F32", shape: [...shape], data };
 }
-
-/**
- * |ours - ref| <= tol * max |ref|, or below `floor`: a gradient that is 0 in exact arithmetic (a
- * bias followed by a training-mode batch norm) is rounding noise on both sides.
- */
-function assertRelative(
-  what: string,
-  ours: ArrayLike<number>,
-  ref: ArrayLike<number>,
-  floor = 0,
-  tol = 1e-5,
-): void {
-  assert.equal(ours.length, ref.length, `${what}: lengths`);
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < ref.length; i++) {
-    scale = Math.max(scale, Math.abs(ref[i]!));
-    worst = Math.max(worst, Math.abs(ours[i]! - ref[i]!));
-  }
-  assert.ok(worst <= Math.max(tol * scale, floor), `${what}: max difference ${worst} vs scale ${scale}`);
-}
-
 test("scVI's loss, parts, latents, gradients and running statistics agree with the PyTorch reference", () => {
   const dir = tempDir("scvi-parity-");
   const prepared = CASES.map((c, index) => {
@@ -240,21 +223,21 @@ test("scVI's loss, parts, latents, gradients and running statistics agree with t
       eps_batch_nb: new Tensor(c.eps_batch_nb, [N, c.options.n_latent_batch ?? c.options.n_batch]),
     });
     out.loss.backward();
-    assertRelative(`${c.name}: loss`, [out.loss.item()], get("loss"));
-    assertRelative(
+    within1e5(`${c.name}: loss`, [out.loss.item()], get("loss"));
+    within1e5(
       `${c.name}: reconstruction_loss_n`,
       out.reconstruction_loss_n.data,
       get("reconstruction_loss_n"),
     );
-    assertRelative(`${c.name}: kl_divergence_z_n`, out.kl_divergence_z_n.data, get("kl_divergence_z_n"));
+    within1e5(`${c.name}: kl_divergence_z_n`, out.kl_divergence_z_n.data, get("kl_divergence_z_n"));
     if (out.kl_divergence_batch_n) {
-      assertRelative(
+      within1e5(
         `${c.name}: kl_divergence_batch_n`,
         out.kl_divergence_batch_n.data,
         get("kl_divergence_batch_n"),
       );
     }
-    assertRelative(`${c.name}: z_nk`, out.z_nk.data, get("z_nk"));
+    within1e5(`${c.name}: z_nk`, out.z_nk.data, get("z_nk"));
     // the floor of rounding noise for gradients that are exactly 0: 1e-5 of the largest gradient
     let gradScale = 0;
     for (const [name] of model.namedParameters()) {
@@ -262,11 +245,11 @@ test("scVI's loss, parts, latents, gradients and running statistics agree with t
     }
     for (const [name, p] of model.namedParameters()) {
       const ours = p.grad?.data ?? new Float32Array(p.size);
-      assertRelative(`${c.name}: grad ${name}`, ours, get(`grad.${name}`), 1e-5 * gradScale);
+      within1e5(`${c.name}: grad ${name}`, ours, get(`grad.${name}`), 1e-5 * gradScale);
     }
     for (const [name, t] of Object.entries(model.stateDict())) {
       if (model.namedParameters().some(([p]) => p === name)) continue;
-      assertRelative(`${c.name}: buffer ${name}`, t.data, get(`buffer.${name}`));
+      within1e5(`${c.name}: buffer ${name}`, t.data, get(`buffer.${name}`));
     }
   }
 });

@@ -33,6 +33,29 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
 }
 
+/**
+ * |ours - ref| <= tol * max |ref| elementwise (or below `floor`, the rounding noise of values that
+ * are 0 in exact arithmetic), for comparisons with a float32 reference; returns the worst
+ * difference relative to that scale.
+ */
+export function assertRelative(
+  what: string,
+  ours: ArrayLike<number>,
+  ref: ArrayLike<number>,
+  tol = 1e-4,
+  floor = 0,
+): number {
+  assert.equal(ours.length, ref.length, `${what}: lengths`);
+  let scale = 0;
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) {
+    scale = Math.max(scale, Math.abs(ref[i]!));
+    worst = Math.max(worst, Math.abs(ours[i]! - ref[i]!));
+  }
+  assert.ok(worst <= Math.max(tol * scale, floor), `${what}: max difference ${worst} vs scale ${scale}`);
+  return scale === 0 ? 0 : worst / scale;
+}
+
 /** Whether /usr/bin/python3 can import torch (reference computations are skipped without it). */
 export const hasTorch = spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0;
 

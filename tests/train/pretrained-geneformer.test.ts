@@ -16,20 +16,9 @@ import { DivideByScale } from "../../src/transforms/divide-by-scale.js";
 import { Filter } from "../../src/transforms/filter.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
-import { hasTorch } from "../tensor/helpers.js";
+import { assertRelative, hasTorch } from "../tensor/helpers.js";
 
 const DIR = new URL("../fixtures/geneformer-pretrained/", import.meta.url).pathname;
-
-function assertRelative(what: string, ours: ArrayLike<number>, ref: ArrayLike<number>, tol = 1e-4): void {
-  assert.equal(ours.length, ref.length, `${what}: lengths`);
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < ref.length; i++) {
-    scale = Math.max(scale, Math.abs(ref[i]!));
-    worst = Math.max(worst, Math.abs(ours[i]! - ref[i]!));
-  }
-  assert.ok(worst <= tol * scale, `${what}: max difference ${worst} vs scale ${scale}`);
-}
 
 async function checkImport(dir: string): Promise<void> {
   const loaded = await loadPretrainedGeneformer(dir, {

@@ -15,7 +15,7 @@
 import { ArgumentError } from "../../errors.js";
 import { kernels } from "../kernels/index.js";
 import { record, Tensor } from "../tensor.js";
-import type { CsrOperand } from "./sparse.js";
+import { type CsrOperand, denseToCsr } from "./sparse.js";
 
 export interface CountLikelihoodInput {
   /** The decoder's output before the softmax over genes, float32 [n, g]. */
@@ -30,31 +30,6 @@ export interface CountLikelihoodInput {
   readonly x: CsrOperand | Float32Array;
   /** Added to mu and theta (upstream's DecoderSCVI eps). */
   readonly eps?: number;
-}
-
-/** The CSR form of a dense row-major block (the kernels read counts as CSR). */
-function csrOf(
-  x: Float32Array,
-  n: number,
-  g: number,
-): { indptr: Int32Array; indices: Int32Array; values: Float32Array } {
-  let nnz = 0;
-  for (let p = 0; p < x.length; p++) if (x[p] !== 0) nnz++;
-  const indptr = new Int32Array(n + 1);
-  const indices = new Int32Array(nnz);
-  const values = new Float32Array(nnz);
-  let k = 0;
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < g; j++) {
-      const v = x[i * g + j]!;
-      if (v !== 0) {
-        indices[k] = j;
-        values[k++] = v;
-      }
-    }
-    indptr[i + 1] = k;
-  }
-  return { indptr, indices, values };
 }
 
 /** The NB (theta given) or Poisson (theta null) negative log-likelihood per cell, [n], differentiable in logits, additive and theta. */
@@ -74,7 +49,8 @@ export function countNegativeLogLikelihood(input: CountLikelihoodInput): Tensor 
   let csr: { indptr: Int32Array; indices: Int32Array; values: Float32Array };
   if (x instanceof Float32Array) {
     if (x.length !== n * g) fail(`dense x must have ${n} x ${g} values`);
-    csr = csrOf(x, n, g);
+    const dense = denseToCsr(x, n, g);
+    csr = { indptr: dense.indptr, indices: dense.indices, values: dense.data };
   } else {
     if (x.nRows !== n || x.nCols !== g || !(x.data instanceof Float32Array))
       fail(`x must be a float32 ${n} x ${g} CSR`);

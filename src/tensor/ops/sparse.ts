@@ -16,6 +16,32 @@ export interface CsrOperand {
   readonly data: Float32Array | Float64Array;
 }
 
+/** The CSR form of a dense row-major nRows x nCols block: its non-zeros, row by row (scipy's csr_matrix(dense)). */
+export function denseToCsr(
+  data: Float32Array,
+  nRows: number,
+  nCols: number,
+): { indptr: Int32Array; indices: Int32Array; data: Float32Array } {
+  let nnz = 0;
+  for (let p = 0; p < data.length; p++) if (data[p] !== 0) nnz++;
+  const indptr = new Int32Array(nRows + 1);
+  const indices = new Int32Array(nnz);
+  const values = new Float32Array(nnz);
+  let q = 0;
+  for (let i = 0; i < nRows; i++) {
+    const offset = i * nCols;
+    for (let j = 0; j < nCols; j++) {
+      const v = data[offset + j]!;
+      if (v !== 0) {
+        indices[q] = j;
+        values[q++] = v;
+      }
+    }
+    indptr[i + 1] = q;
+  }
+  return { indptr, indices, data: values };
+}
+
 /**
  * X W for a CSR X [n, g] and a dense float W [g, k]: [n, k] in W's dtype, differentiable in W
  * (dW = X^T dY, accumulated row by row from the same non-zeros). Duplicate column entries add up.
