@@ -146,6 +146,22 @@ function buildProgram(): Command {
       const { inspectFile } = await import("./inspect.js");
       await inspectFile(file, options);
     });
+
+  program
+    .command("report")
+    .description(
+      "plot a run: report.html (self-contained) and one PNG per plot of its metrics.csv (loss, learning rate, cells/s) and of its checkpoint's model (PCA explained variance, HVG mean-variance)",
+    )
+    .argument(
+      "<run>",
+      "run directory (holding metrics.csv or lightning_logs/, and checkpoints/) or a checkpoint",
+    )
+    .option("--out <dir>", "folder for report.html and the PNGs (default: the run directory)")
+    .option("--no-png", "write report.html only")
+    .action(async (run: string, options: { out?: string; png: boolean }) => {
+      const { reportCommand } = await import("./report.js");
+      await reportCommand(run, { ...(options.out !== undefined && { out: options.out }), png: options.png });
+    });
   return program;
 }
 
