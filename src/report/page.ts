@@ -14,7 +14,7 @@ export function escapeHtml(text: string): string {
 }
 
 const STYLE = `
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; padding: 0 1rem; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1400px; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.4rem; word-break: break-all; }
 table { border-collapse: collapse; margin-bottom: 1.5rem; }
 td, th { text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; vertical-align: top; }
