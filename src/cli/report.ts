@@ -5,9 +5,9 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { outputError, writeFileAtomic } from "../data/atomic-file.js";
 import { reportCharts } from "../report/charts.js";
-import { findRunFiles, gatherReport } from "../report/gather.js";
 import { reportHtml } from "../report/page.js";
 import { chartSvg, loadRasterizer } from "../report/render.js";
+import { findRunFiles, gatherReport } from "./report-gather.js";
 
 export interface ReportOptions {
   /** Folder for report.html and the PNGs (default: the run directory). */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { findRunFiles } from "../../src/report/gather.js";
+import { findRunFiles } from "../../src/cli/report-gather.js";
 import { tempDir } from "../helpers/temp.js";
 
 async function touch(path: string, seconds = 1_700_000_000): Promise<void> {

@@ -3,11 +3,17 @@
 
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { loadPipeline } from "../cli/checkpoint-pipeline.js";
 import { FileFormatError } from "../errors.js";
 import type { CellariumModel } from "../models/model.js";
+import {
+  type HvgData,
+  type MetricsTable,
+  type PcaData,
+  parseMetricsCsv,
+  type ReportData,
+} from "../report/data.js";
 import { Tensor } from "../tensor/tensor.js";
-import { type HvgData, type MetricsTable, type PcaData, parseMetricsCsv, type ReportData } from "./data.js";
+import { loadPipeline } from "./checkpoint-pipeline.js";
 
 export interface RunFiles {
   /** Where the report goes unless --out says otherwise. */
