@@ -4,6 +4,7 @@
 // HVGSeuratV3's mean-variance plot. render.ts turns a spec into SVG and PNG.
 
 import type { TopLevelSpec } from "vega-lite";
+import { METRIC_COLUMNS } from "../train/metrics.js";
 import type { HvgData, MetricsTable, PcaData, ReportData } from "./data.js";
 
 export interface Chart {
@@ -27,17 +28,8 @@ export interface ChartPlan {
  */
 export const MAX_POINT_MARKS = 2000;
 
-/** The columns metrics.csv always has (src/train/metrics.ts METRIC_COLUMNS); the rest are a model's own. */
-const COMMON_COLUMNS = new Set([
-  "epoch",
-  "step",
-  "cells",
-  "elapsed_s",
-  "cells_per_s",
-  "train_loss",
-  "lr",
-  "val_loss",
-]);
+/** The columns metrics.csv always has; the rest are a model's own. */
+const COMMON_COLUMNS = new Set<string>(METRIC_COLUMNS);
 
 const WIDTH = 520;
 const HEIGHT = 260;
