@@ -28,6 +28,11 @@ if (files.length === 0) {
 const result = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", "--test-concurrency=2", "--test-reporter=spec", ...files],
-  { cwd: root, stdio: "inherit" },
+  // fits write no report.html unless a test asks (tests/cli/report.test.ts checks the default)
+  {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, CELLARIUM_REPORT: process.env.CELLARIUM_REPORT ?? "0" },
+  },
 );
 process.exit(result.status ?? 1);

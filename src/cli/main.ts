@@ -24,6 +24,7 @@ interface FitFlags {
   replica_rank?: string;
   num_replicas?: string;
   partial_path?: string;
+  no_report?: boolean;
 }
 
 function integerFlag(flag: string, text: string): number {
@@ -70,6 +71,10 @@ function buildProgram(): Command {
           .option(
             "--partial_path <path>",
             "where a partial run writes its checkpoint; {rank} is replaced (default: <default_root_dir>/part-<rank>-of-<n>.safetensors)",
+          )
+          .option(
+            "--no_report",
+            "write no report.html and plots into the run directory at the end (also CELLARIUM_REPORT=0)",
           );
       }
       sub
@@ -104,6 +109,7 @@ function buildProgram(): Command {
               }),
             },
             ...(options.partial_path !== undefined && { partialPath: options.partial_path }),
+            ...(options.no_report === true && { report: false }),
           });
         });
     }

@@ -36,6 +36,7 @@ import { composeTransforms, type PipelineStep } from "../transforms/compose.js";
 import { loadPipeline } from "./checkpoint-pipeline.js";
 import { setDotted } from "./overrides.js";
 import { createModel, type ModelEntry, type Stage } from "./registry.js";
+import { reportCommand } from "./report.js";
 import { loaderOptions, predictCells, splits } from "./spec/data.js";
 import { defaultConfig, parseRunSpec, type RunSpec } from "./spec/run-spec.js";
 import {
@@ -61,6 +62,11 @@ export interface RunOptions {
   readonly partialPath?: string;
   /** Default process.env. */
   readonly env?: Env;
+  /**
+   * fit: write report.html and its PNGs into the run directory at the end (`cellarium report`);
+   * default on, off with --no_report or CELLARIUM_REPORT=0.
+   */
+  readonly report?: boolean;
 }
 
 function deepMerge(base: ConfigMap, extra: ConfigMap): ConfigMap {
@@ -519,6 +525,13 @@ async function fit(
   const output = outputPathOf(built);
   if (output !== null && !replica) log(`output: ${output}`);
   if (result.valLoss !== undefined) log(`validation loss: ${result.valLoss}`);
+  const env = run.env ?? process.env;
+  if (!replica && result.runDir !== "" && (run.report ?? env.CELLARIUM_REPORT !== "0")) {
+    // The model is trained and its checkpoints are written: a report that fails is a warning.
+    await reportCommand(result.runDir, { log }).catch((error: Error) => {
+      log(`warning: no report: ${error.message}`);
+    });
+  }
 }
 
 /** An AnnData output's layout (by the model) and obs (the input's); nothing for a CSV. */

@@ -6,7 +6,9 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { loadPipeline } from "../../src/cli/checkpoint-pipeline.js";
+import { modelByCommand } from "../../src/cli/registry.js";
 import { reportCommand } from "../../src/cli/report.js";
+import { runModelCommand } from "../../src/cli/run.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { assertOneLine, cli, cliStdout } from "../helpers/cli-capture.js";
 import { exampleConfig, runCommand } from "../helpers/examples.js";
@@ -231,4 +233,43 @@ test("report: a missing path or one without metrics.csv or checkpoint is one lin
     "  metrics.csv has a header and no rows: no training curves to plot.",
     "  Nothing to plot.",
   ]);
+});
+
+test("fit writes its report into the run directory unless --no_report or CELLARIUM_REPORT=0", async () => {
+  const dir = tempDir("report-auto-");
+  const config = await exampleConfig("onepass_train_config.yaml", dir);
+  const fit = async (options: { env?: NodeJS.ProcessEnv; report?: boolean }) => {
+    const lines: string[] = [];
+    await runModelCommand(modelByCommand("onepass_mean_var_std")!, "fit", {
+      configs: [config],
+      overrides: [["trainer.enable_progress_bar", false]],
+      log: (line) => lines.push(line),
+      ...options,
+    });
+    return lines;
+  };
+  // the suite runs with CELLARIUM_REPORT=0 (scripts/test.mjs): the default is without it
+  const { CELLARIUM_REPORT: _, ...plain } = process.env;
+  const logged = await fit({ env: plain });
+  const version = join(dir, "onepass/lightning_logs/version_0");
+  assert.ok(
+    logged.some((line) => line.startsWith(`wrote ${version}/report.html`)),
+    logged.join("\n"),
+  );
+  assert.ok((await readdir(version)).includes("report.html"));
+  await fit({ env: plain, report: false });
+  await fit({ env: { ...plain, CELLARIUM_REPORT: "0" } });
+  for (const v of ["version_1", "version_2"]) {
+    assert.ok(!(await readdir(join(dir, "onepass/lightning_logs", v))).includes("report.html"), v);
+  }
+  // the command line's flag, with the report otherwise on
+  const saved = process.env.CELLARIUM_REPORT;
+  delete process.env.CELLARIUM_REPORT;
+  const flagged = await cli(["onepass_mean_var_std", "fit", "--config", config, "--no_report"]).finally(
+    () => {
+      if (saved !== undefined) process.env.CELLARIUM_REPORT = saved;
+    },
+  );
+  assert.equal(flagged.code, 0, flagged.stderr);
+  assert.ok(!(await readdir(join(dir, "onepass/lightning_logs/version_3"))).includes("report.html"));
 });
