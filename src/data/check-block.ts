@@ -149,6 +149,18 @@ export function refuseValueAt(
   );
 }
 
+/**
+ * The index of the first value that is not a whole number, or values.length: raw counts are whole,
+ * and the count models warn otherwise (as scanpy and scvi-tools do).
+ */
+export function firstNonInteger(values: Float32Array): number {
+  for (let p = 0; p < values.length; p++) {
+    const v = values[p]!;
+    if (Math.trunc(v) !== v) return p;
+  }
+  return values.length;
+}
+
 /** Throws unless x holds counts (finite values >= 0), for the models that need them; one native pass. */
 export function requireCounts(step: string, x: Matrix, var_names_g?: readonly string[]): void {
   // A deferred dense block (matrix.ts) through its CSR form: its zeros are counts.

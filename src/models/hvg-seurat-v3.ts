@@ -11,7 +11,7 @@
 // first-pass state (the trainer sends rank 0's, sharedState), and merges add only pass-2 sums.
 
 import type { Batch, BatchValue, JsonValue } from "../data/batch.js";
-import { requireCounts } from "../data/check-block.js";
+import { firstNonInteger, requireCounts } from "../data/check-block.js";
 import { type CsrMatrix, type Matrix, storedForm } from "../data/matrix.js";
 import { ArgumentError, CheckpointError, DataValueError } from "../errors.js";
 import { kernels } from "../tensor/kernels/index.js";
@@ -237,7 +237,7 @@ export class HVGSeuratV3 implements CellariumModel {
       if (clip_bg === null) this.x_size_b[b]! += end - first;
       first = end;
     }
-    if (clip_bg === null && !this.warnedNonInteger && !wholeNumbers(stored.data)) {
+    if (clip_bg === null && !this.warnedNonInteger && firstNonInteger(stored.data) < stored.data.length) {
       this.warnedNonInteger = true;
       this.warn(
         "warning: HVGSeuratV3 expects raw counts, but non-integer values were found (as scanpy warns)",
@@ -584,13 +584,4 @@ function takeExcess(
       moments_g3[3 * j + 1]! -= v * v - c * c;
     }
   }
-}
-
-/** Whether every value is a whole number (raw counts; scanpy warns otherwise). */
-function wholeNumbers(data: Float32Array): boolean {
-  for (let p = 0; p < data.length; p++) {
-    const v = data[p]!;
-    if (Math.trunc(v) !== v) return false;
-  }
-  return true;
 }

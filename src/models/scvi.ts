@@ -13,7 +13,7 @@
 // metrics are refused with a line saying so (see the registry).
 
 import type { Batch, JsonValue } from "../data/batch.js";
-import { requireCounts } from "../data/check-block.js";
+import { firstNonInteger, requireCounts } from "../data/check-block.js";
 import { densify, type Matrix, storedForm } from "../data/matrix.js";
 import { ConfigError } from "../errors.js";
 import { Module, type Parameter } from "../nn/module.js";
@@ -412,14 +412,12 @@ export class SingleCellVariationalInference extends Module implements CellariumM
     requireCounts(NAME, x, batch.var_names_g);
     if (!this.warnedNonInteger) {
       const values = storedForm(x).data;
-      for (let p = 0; p < values.length; p++) {
-        if (Math.trunc(values[p]!) !== values[p]) {
-          this.warnedNonInteger = true;
-          this.warn(
-            `warning: ${NAME} expects raw counts, but x_ng holds non-integer values (e.g. ${values[p]}), as scvi-tools warns`,
-          );
-          break;
-        }
+      const p = firstNonInteger(values);
+      if (p < values.length) {
+        this.warnedNonInteger = true;
+        this.warn(
+          `warning: ${NAME} expects raw counts, but x_ng holds non-integer values (e.g. ${values[p]}), as scvi-tools warns`,
+        );
       }
     }
     return x;
