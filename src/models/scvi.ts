@@ -142,6 +142,8 @@ export class SingleCellVariationalInference extends Module implements CellariumM
   readonly use_size_factor_key: boolean;
   readonly reconstruct_counts_on_predict: boolean;
   readonly reconstruction: ReconstructionOptions;
+  /** The columns of var_names_g that a reconstruction writes, in its order (found once, not per batch). */
+  readonly reconstructionGeneIndex: Int32Array;
   readonly seed: number;
   readonly batch_representation_mean_bd: Parameter | null;
   readonly batch_representation_std_unconstrained_bd: Parameter | null;
@@ -192,6 +194,11 @@ export class SingleCellVariationalInference extends Module implements CellariumM
       );
     }
     this.reconstruction = this.reconstructionOptions(options.reconstruction ?? {});
+    const position = new Map(this.var_names_g.map((name, j) => [name, j]));
+    this.reconstructionGeneIndex = Int32Array.from(
+      this.reconstruction.var_names_g ?? this.var_names_g,
+      (name) => position.get(name)!,
+    );
     this.generator = new Generator(this.seed);
     const g = this.var_names_g.length;
     const [b, d] = [this.n_batch, this.n_latent_batch];

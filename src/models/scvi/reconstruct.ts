@@ -45,10 +45,7 @@ export function reconstructCounts(
   const x = model.countsOf(batch);
   const n = x.nRows;
   const { codes, conditions } = model.conditionsFor(batch, n, true);
-  const geneIndex = new Tensor(
-    Int32Array.from(options.var_names_g ?? model.var_names_g, (name) => model.var_names_g.indexOf(name)),
-    [(options.var_names_g ?? model.var_names_g).length],
-  );
+  const geneIndex = new Tensor(model.reconstructionGeneIndex, [model.reconstructionGeneIndex.length]);
   const readsCovariates = model.decoderReadsCovariates();
   if (
     options.transform_batch !== null &&
