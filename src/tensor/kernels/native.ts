@@ -4,7 +4,7 @@
 
 import { ArgumentError } from "../../errors.js";
 import { type CsrProductRaw, throwingCsrProduct } from "./csr-ts.js";
-import type { Kernels } from "./types.js";
+import type { CountNllData, Kernels } from "./types.js";
 import { type CsrColumnMomentsRaw, throwingColumnMoments } from "./values-ts.js";
 
 /** The addon's functions; the kernels that scan indices come in the raw form that returns where it stopped. */
@@ -140,34 +140,13 @@ function wrap(addon: Addon): Kernels {
       ),
     sumSquares: addon.sumSquares,
     countNllForward: (a) =>
-      addon.countNllForward(
-        a.rows,
-        a.genes,
-        a.logits,
-        a.logLibrary,
-        a.additive,
-        a.theta,
-        a.indptr,
-        a.indices,
-        a.values,
-        a.eps,
-        a.chi,
-        a.mu,
-        a.ratio,
-        a.nll,
-      ),
+      addon.countNllForward(a.rows, a.genes, a.logits, ...countNllShared(a), a.chi, a.mu, a.ratio, a.nll),
     countNllBackward: (a) =>
       addon.countNllBackward(
         a.rows,
         a.genes,
         a.grad,
-        a.logLibrary,
-        a.additive,
-        a.theta,
-        a.indptr,
-        a.indices,
-        a.values,
-        a.eps,
+        ...countNllShared(a),
         a.chi,
         a.mu,
         a.ratio,
@@ -181,6 +160,11 @@ function wrap(addon: Addon): Kernels {
     setNumThreads: addon.setNumThreads,
     getNumThreads: addon.getNumThreads,
   };
+}
+
+/** The arguments both countNll directions pass at positions 3 to 9 (src/native/cellarium_native.c). */
+function countNllShared(a: CountNllData): unknown[] {
+  return [a.logLibrary, a.additive, a.theta, a.indptr, a.indices, a.values, a.eps];
 }
 
 /** The native kernels (unchecked), or why they are unavailable. */
