@@ -25,6 +25,7 @@ interface FitFlags {
   num_replicas?: string;
   partial_path?: string;
   no_report?: boolean;
+  report_color?: string;
 }
 
 function integerFlag(flag: string, text: string): number {
@@ -58,6 +59,17 @@ function buildProgram(): Command {
           "--print_config",
           "print the resolved config and exit (without --config: a complete default config to start from)",
         );
+      if (stage === "fit" || stage === "predict") {
+        sub.option(
+          "--no_report",
+          `write no report.html and plots ${stage === "fit" ? "into the run directory" : "beside an .h5ad/.zarr output"} at the end (also CELLARIUM_REPORT=0)`,
+        );
+      }
+      if (stage === "predict")
+        sub.option(
+          "--report_color <column>",
+          "the obs column colouring the report's embedding scatter (default: the first categorical)",
+        );
       if (stage === "fit") {
         sub
           .option(
@@ -71,10 +83,6 @@ function buildProgram(): Command {
           .option(
             "--partial_path <path>",
             "where a partial run writes its checkpoint; {rank} is replaced (default: <default_root_dir>/part-<rank>-of-<n>.safetensors)",
-          )
-          .option(
-            "--no_report",
-            "write no report.html and plots into the run directory at the end (also CELLARIUM_REPORT=0)",
           );
       }
       sub
@@ -110,6 +118,7 @@ function buildProgram(): Command {
             },
             ...(options.partial_path !== undefined && { partialPath: options.partial_path }),
             ...(options.no_report === true && { report: false }),
+            ...(options.report_color !== undefined && { reportColor: options.report_color }),
           });
         });
     }
@@ -156,18 +165,51 @@ function buildProgram(): Command {
   program
     .command("report")
     .description(
-      "plot a run: report.html (self-contained) and one PNG per plot of its metrics.csv (loss, learning rate, cells/s) and of its checkpoint's model (PCA explained variance, HVG mean-variance)",
+      "plot a run: report.html (self-contained) and one PNG per plot of its metrics.csv (loss, learning rate, cells/s, validation metrics) and of its checkpoint's model (PCA explained variance, HVG mean-variance, t-digest medians, a classifier's validation confusion matrix); or of a predictions .h5ad/.zarr (an embedding scatter, a classifier's confusion matrix)",
     )
     .argument(
       "<run>",
-      "run directory (holding metrics.csv or lightning_logs/, and checkpoints/) or a checkpoint",
+      "run directory (holding metrics.csv or lightning_logs/, and checkpoints/), a checkpoint, or a predictions .h5ad/.zarr",
     )
-    .option("--out <dir>", "folder for report.html and the PNGs (default: the run directory)")
+    .option(
+      "--out <dir>",
+      "folder for report.html and the PNGs (default: the run directory; for predictions <name>_report beside the file)",
+    )
     .option("--no-png", "write report.html only")
-    .action(async (run: string, options: { out?: string; png: boolean }) => {
-      const { reportCommand } = await import("./report.js");
-      await reportCommand(run, { ...(options.out !== undefined && { out: options.out }), png: options.png });
-    });
+    .option(
+      "--color <column>",
+      "predictions: the obs column colouring the embedding (default: the first categorical)",
+    )
+    .option("--embedding <key>", "predictions: the obsm embedding to plot (default: the first X_* key)")
+    .option(
+      "--umap",
+      `predictions: plot a UMAP of the embedding (the default unless X_pca or 2 columns; at most 20,000 sampled cells)`,
+    )
+    .option("--no-umap", "predictions: plot the embedding's first two columns")
+    .option("--seed <n>", "predictions: seed of the cell sample and the UMAP", "0")
+    .action(
+      async (
+        run: string,
+        options: {
+          out?: string;
+          png: boolean;
+          color?: string;
+          embedding?: string;
+          umap?: boolean;
+          seed: string;
+        },
+      ) => {
+        const { reportCommand } = await import("./report.js");
+        await reportCommand(run, {
+          ...(options.out !== undefined && { out: options.out }),
+          png: options.png,
+          ...(options.color !== undefined && { color: options.color }),
+          ...(options.embedding !== undefined && { embedding: options.embedding }),
+          ...(options.umap !== undefined && { umap: options.umap }),
+          seed: integerFlag("--seed", options.seed),
+        });
+      },
+    );
   return program;
 }
 

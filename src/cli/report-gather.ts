@@ -5,7 +5,9 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { FileFormatError } from "../errors.js";
 import type { CellariumModel } from "../models/model.js";
+import { CONFUSION_CORNER, CONFUSION_CSV } from "../report/confusion.js";
 import {
+  type ConfusionData,
   type HvgData,
   type MetricsTable,
   type PcaData,
@@ -14,12 +16,15 @@ import {
 } from "../report/data.js";
 import { Tensor } from "../tensor/tensor.js";
 import { loadPipeline } from "./checkpoint-pipeline.js";
+import { readCsv } from "./csv.js";
 
 export interface RunFiles {
   /** Where the report goes unless --out says otherwise. */
   readonly runDir: string;
   readonly metrics: string | null;
   readonly checkpoint: string | null;
+  /** A classifier's confusion matrix on the validation split, beside metrics.csv (report/confusion.ts). */
+  readonly confusion: string | null;
 }
 
 const CHECKPOINT = /\.(safetensors|ckpt)$/;
@@ -76,7 +81,8 @@ export async function findRunFiles(path: string): Promise<RunFiles> {
       );
     const folder = dirname(path);
     const runDir = basename(folder) === "checkpoints" ? dirname(folder) : folder;
-    return { runDir, metrics: await findMetrics(runDir), checkpoint: path };
+    const metrics = await findMetrics(runDir);
+    return { runDir, metrics, checkpoint: path, confusion: await confusionBeside(metrics) };
   }
   const metrics = await findMetrics(path);
   let checkpoint = await newestCheckpoint(join(path, "checkpoints"));
@@ -93,7 +99,27 @@ export async function findRunFiles(path: string): Promise<RunFiles> {
       `report: ${path} has no metrics.csv (nor lightning_logs/version_<N>/metrics.csv) and no checkpoint (checkpoints/*.safetensors); give a run directory or a checkpoint`,
       { file: path },
     );
-  return { runDir: path, metrics, checkpoint };
+  return { runDir: path, metrics, checkpoint, confusion: await confusionBeside(metrics) };
+}
+
+async function confusionBeside(metrics: string | null): Promise<string | null> {
+  if (metrics === null) return null;
+  const path = join(dirname(metrics), CONFUSION_CSV);
+  return (await kind(path)) === "file" ? path : null;
+}
+
+/** confusion_matrix.csv read back: the classes from its header, a row of counts per true class. */
+async function readConfusion(path: string): Promise<ConfusionData> {
+  const frame = await readCsv(path);
+  const [corner, ...categories] = frame.columns;
+  const names = (frame.data[corner!] ?? []).map(String);
+  if (corner !== CONFUSION_CORNER || names.join("\n") !== categories.join("\n"))
+    throw new FileFormatError(
+      `${path}: not a confusion matrix (a header ${CONFUSION_CORNER},<classes>, then one row per class)`,
+      { file: path },
+    );
+  const counts = names.map((_, t) => categories.map((c) => Number(frame.data[c]![t])));
+  return { categories, counts, source: "the validation split" };
 }
 
 function numbers(value: unknown): number[] | null {
@@ -132,6 +158,7 @@ export async function gatherReport(files: RunFiles, title: string): Promise<Repo
   const names = model.attributeNames?.() ?? [];
   const pca = pcaData(model, names);
   const hvg = hvgData(model, names);
+  const confusion = files.confusion ? await readConfusion(files.confusion) : undefined;
   return {
     title,
     sources: { ...(files.metrics && { metrics: files.metrics }), checkpoint: files.checkpoint },
@@ -143,5 +170,6 @@ export async function gatherReport(files: RunFiles, title: string): Promise<Repo
     },
     ...(pca && { pca }),
     ...(hvg && { hvg }),
+    ...(confusion && { confusion }),
   };
 }

@@ -1,15 +1,23 @@
-// `cellarium report <run dir | checkpoint>`: report.html (every plot inline, nothing fetched) and one
-// PNG per plot, written into the run directory or --out.
+// `cellarium report <run dir | checkpoint | predictions .h5ad/.zarr>`: report.html (every plot
+// inline, nothing fetched) and one PNG per plot, written into the run directory (for predictions:
+// a `<name>_report` folder beside the file) or --out.
 
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { outputError, writeFileAtomic } from "../data/atomic-file.js";
 import { reportCharts } from "../report/charts.js";
+import type { ReportData } from "../report/data.js";
 import { reportHtml } from "../report/page.js";
 import { chartSvg, loadRasterizer } from "../report/render.js";
+import {
+  type EmbeddingOptions,
+  gatherPredictionsReport,
+  isAnnDataPath,
+  predictionsReportDir,
+} from "./report-anndata.js";
 import { findRunFiles, gatherReport } from "./report-gather.js";
 
-export interface ReportOptions {
+export interface ReportOptions extends EmbeddingOptions {
   /** Folder for report.html and the PNGs (default: the run directory). */
   readonly out?: string;
   /** Skip the PNGs. */
@@ -29,8 +37,16 @@ const PNG_SCALE = 2;
 
 export async function reportCommand(path: string, options: ReportOptions = {}): Promise<ReportResult> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const files = await findRunFiles(path);
-  const data = await gatherReport(files, path);
+  let data: ReportData;
+  let folder: string;
+  if (isAnnDataPath(path)) {
+    data = await gatherPredictionsReport(path, options);
+    folder = predictionsReportDir(path);
+  } else {
+    const files = await findRunFiles(path);
+    data = await gatherReport(files, path);
+    folder = files.runDir;
+  }
   const plan = reportCharts(data);
   const figures = [];
   for (const chart of plan.charts) figures.push({ chart, svg: await chartSvg(chart) });
@@ -38,7 +54,7 @@ export async function reportCommand(path: string, options: ReportOptions = {}): 
   const rasterize = options.png === false ? null : await loadRasterizer();
   if (typeof rasterize === "string" && plan.charts.length > 0) notes.push(`No PNGs: ${rasterize}.`);
 
-  const out = options.out ?? files.runDir;
+  const out = options.out ?? folder;
   await mkdir(out, { recursive: true }).catch((error: unknown) => {
     throw outputError(out, error, "--out");
   });

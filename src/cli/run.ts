@@ -4,9 +4,9 @@
 // runs the stage. No config key is interpreted here.
 
 import { randomInt } from "node:crypto";
-import { dirname, extname } from "node:path";
+import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { prepareOutputDirectory } from "../data/atomic-file.js";
+import { prepareOutputDirectory, writeFileAtomic } from "../data/atomic-file.js";
 import type { Batch, BatchValue, JsonValue } from "../data/batch.js";
 import { planBatchKeys } from "../data/batch-keys.js";
 import { DistributedAnnDataCollection } from "../data/collection.js";
@@ -17,7 +17,9 @@ import { ConfigError } from "../errors.js";
 import type { VarColumn, VarColumns } from "../models/hvg/hvg-csv.js";
 import { IncrementalPCA } from "../models/incremental-pca.js";
 import type { CellariumModel } from "../models/model.js";
+import { CONFUSION_CSV, ConfusionCounter, confusionCsv } from "../report/confusion.js";
 import { kernels } from "../tensor/kernels/index.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { anndataLayout } from "../train/anndata-layout.js";
 import { collectionObs } from "../train/anndata-predictions.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
@@ -36,7 +38,7 @@ import { composeTransforms, type PipelineStep } from "../transforms/compose.js";
 import { loadPipeline } from "./checkpoint-pipeline.js";
 import { setDotted } from "./overrides.js";
 import { createModel, type ModelEntry, type Stage } from "./registry.js";
-import { reportCommand } from "./report.js";
+import { type ReportOptions, reportCommand } from "./report.js";
 import { loaderOptions, predictCells, splits } from "./spec/data.js";
 import { defaultConfig, parseRunSpec, type RunSpec } from "./spec/run-spec.js";
 import {
@@ -64,9 +66,12 @@ export interface RunOptions {
   readonly env?: Env;
   /**
    * fit: write report.html and its PNGs into the run directory at the end (`cellarium report`);
-   * default on, off with --no_report or CELLARIUM_REPORT=0.
+   * predict with an .h5ad/.zarr output: a report of that file beside it (`<name>_report/`).
+   * Default on, off with --no_report or CELLARIUM_REPORT=0.
    */
   readonly report?: boolean;
+  /** predict: the obs column colouring the report's embedding scatter (--report_color). */
+  readonly reportColor?: string;
 }
 
 function deepMerge(base: ConfigMap, extra: ConfigMap): ConfigMap {
@@ -448,7 +453,9 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
       log(`validate: loss ${loss}${parts.join("")} over ${cells} cells`);
       return;
     }
-    await predict(spec, prepared, trainer, log);
+    const path = await predict(spec, prepared, trainer, log);
+    if (predictionFormat(spec.writer!) !== "csv" && reportWanted(run))
+      await reportAfter(path, run.reportColor !== undefined ? { color: run.reportColor } : {}, log);
   } finally {
     await prepared.close();
   }
@@ -525,13 +532,43 @@ async function fit(
   const output = outputPathOf(built);
   if (output !== null && !replica) log(`output: ${output}`);
   if (result.valLoss !== undefined) log(`validation loss: ${result.valLoss}`);
-  const env = run.env ?? process.env;
-  if (!replica && result.runDir !== "" && (run.report ?? env.CELLARIUM_REPORT !== "0")) {
-    // The model is trained and its checkpoints are written: a report that fails is a warning.
-    await reportCommand(result.runDir, { log }).catch((error: Error) => {
-      log(`warning: no report: ${error.message}`);
+  if (!replica && result.runDir !== "" && reportWanted(run)) {
+    await writeValidationConfusion(prepared, result.runDir).catch((error: Error) => {
+      log(`warning: no validation confusion matrix: ${error.message}`);
     });
+    await reportAfter(result.runDir, {}, log);
   }
+}
+
+/**
+ * A classifier's confusion matrix on the validation split, for the report (report/confusion.ts):
+ * the trained model's predictions of the validation cells against their labels, written beside
+ * metrics.csv. One predict pass over the validation cells; nothing without a split.
+ */
+async function writeValidationConfusion(prepared: PreparedRun, runDir: string): Promise<void> {
+  const { model, val } = prepared;
+  if (val === null || !model.predict || !(model.attributeNames?.() ?? []).includes("y_categories")) return;
+  const categories = model.attribute!("y_categories") as readonly string[];
+  const counter = new ConfusionCounter(categories.length);
+  const trainer = new Trainer({ ...prepared.options, enableProgressBar: false });
+  await trainer.predict(prepared.module, prepared.loader(val, true), (batch, output) => {
+    counter.add(batch.y_n!, (output.y_logits_nc as Tensor).data);
+  });
+  await writeFileAtomic(join(runDir, CONFUSION_CSV), confusionCsv(categories, counter.counts), {
+    key: "trainer.default_root_dir",
+  });
+}
+
+/** --no_report or CELLARIUM_REPORT=0 turn off the report fit and predict write at their end. */
+function reportWanted(run: RunOptions): boolean {
+  return run.report ?? (run.env ?? process.env).CELLARIUM_REPORT !== "0";
+}
+
+/** The results are written: a report that fails is a warning, not a failed command. */
+async function reportAfter(path: string, options: ReportOptions, log: (line: string) => void): Promise<void> {
+  await reportCommand(path, { ...options, log }).catch((error: Error) => {
+    log(`warning: no report: ${error.message}`);
+  });
 }
 
 /** An AnnData output's layout (by the model) and obs (the input's); nothing for a CSV. */
@@ -557,7 +594,7 @@ async function predict(
   prepared: PreparedRun,
   trainer: Trainer,
   log: (line: string) => void,
-): Promise<void> {
+): Promise<string> {
   const writer: PredictionWriterOptions | null = spec.writer;
   if (!writer) {
     throw new ConfigError(
@@ -579,6 +616,7 @@ async function predict(
         `warning: ${out.renamed} cells renamed <name>-1, <name>-2, ... in ${path} to keep obs_names unique`,
       );
     log(`predict: ${cells} cells in ${seconds.toFixed(1)} s; predictions: ${path}`);
+    return path;
   } catch (error) {
     await out.abort();
     throw error;

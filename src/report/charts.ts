@@ -5,7 +5,15 @@
 
 import type { TopLevelSpec } from "vega-lite";
 import { METRIC_COLUMNS } from "../train/metrics.js";
-import type { HvgData, MetricsTable, PcaData, ReportData } from "./data.js";
+import type {
+  ConfusionData,
+  EmbeddingData,
+  HvgData,
+  MediansData,
+  MetricsTable,
+  PcaData,
+  ReportData,
+} from "./data.js";
 
 export interface Chart {
   /** File-name stem of the chart's PNG and the id of its figure in report.html. */
@@ -223,6 +231,124 @@ function hvgChart(hvg: HvgData): Chart | null {
   };
 }
 
+function embeddingChart(embedding: EmbeddingData): Chart {
+  const { key, method, x, y, color } = embedding;
+  const n = x.length;
+  const values = Array.from({ length: n }, (_, i) => ({
+    x: x[i]!,
+    y: y[i]!,
+    ...(color && { [color.column]: color.values[i] ?? null }),
+  }));
+  const [xTitle, yTitle] = method === "umap" ? ["UMAP 1", "UMAP 2"] : [`${key} 1`, `${key} 2`];
+  const title = method === "umap" ? `UMAP of ${key}` : `${key}: first two components`;
+  const sample =
+    n < embedding.totalCells
+      ? `a sample of ${n} of the ${embedding.totalCells} cells (seed ${embedding.seed})`
+      : `all ${n} cells`;
+  const colored = color ? `, coloured by obs["${color.column}"]` : "";
+  return {
+    id: "embedding",
+    title,
+    description:
+      (method === "umap" ? `A 2-D UMAP of obsm["${key}"] over ${sample}` : `obsm["${key}"] of ${sample}`) +
+      `${colored}.`,
+    spec: {
+      ...BASE,
+      width: HEIGHT * 2,
+      height: HEIGHT * 2,
+      title,
+      data: { values },
+      // Above MAX_POINT_MARKS points the per-point aria labels would make the SVG megabytes long.
+      mark: { type: "circle", size: n > MAX_POINT_MARKS ? 6 : 16, opacity: 0.7, aria: n <= MAX_POINT_MARKS },
+      encoding: {
+        x: { field: "x", type: "quantitative", title: xTitle, scale: { zero: false } },
+        y: { field: "y", type: "quantitative", title: yTitle, scale: { zero: false } },
+        ...(color && {
+          color: {
+            field: color.column,
+            type: color.type,
+            ...(color.type === "nominal" && { scale: { scheme: "tableau20" } }),
+          },
+        }),
+      },
+    } as TopLevelSpec,
+  };
+}
+
+function confusionChart(confusion: ConfusionData): Chart {
+  const { categories, counts } = confusion;
+  const values = counts.flatMap((row, t) =>
+    row.map((count, p) => ({ true: categories[t]!, predicted: categories[p]!, cells: count })),
+  );
+  const total = values.reduce((sum, v) => sum + v.cells, 0);
+  const correct = counts.reduce((sum, row, t) => sum + row[t]!, 0);
+  const axis = (field: string, title: string) =>
+    ({ field, type: "nominal", title, sort: [...categories], axis: { labelLimit: 160 } }) as const;
+  const x = axis("predicted", "predicted label");
+  const y = axis("true", "true label");
+  return {
+    id: "confusion-matrix",
+    title: "Confusion matrix",
+    description: `Cells of each true label (rows) by predicted label (columns) on ${confusion.source}: ${correct} of ${total} correct (accuracy ${total > 0 ? (correct / total).toFixed(4) : "n/a"}).`,
+    spec: {
+      ...BASE,
+      width: Math.max(HEIGHT, 28 * categories.length),
+      height: Math.max(HEIGHT, 28 * categories.length),
+      title: "Confusion matrix",
+      data: { values },
+      layer: [
+        {
+          mark: { type: "rect" },
+          encoding: {
+            x,
+            y,
+            color: { field: "cells", type: "quantitative", title: "cells", scale: { scheme: "blues" } },
+          },
+        },
+        {
+          mark: { type: "text", fontSize: 10, aria: false },
+          encoding: {
+            x,
+            y,
+            text: { field: "cells", type: "quantitative" },
+            // Dark cells get white numbers.
+            color: {
+              condition: {
+                test: `datum.cells > ${0.5 * Math.max(...values.map((v) => v.cells))}`,
+                value: "white",
+              },
+              value: "black",
+            },
+          },
+        },
+      ],
+    } as TopLevelSpec,
+  };
+}
+
+function mediansChart(medians: MediansData): Chart | null {
+  const values = medians.median_g.filter((m) => Number.isFinite(m)).map((median) => ({ median }));
+  if (values.length === 0) return null;
+  const never = medians.median_g.length - values.length;
+  return {
+    id: "tdigest-medians",
+    title: "Per-gene medians of the non-zero values",
+    description:
+      `Histogram of median_g over ${values.length} genes` +
+      (never > 0 ? `; ${never} gene(s) never non-zero (median NaN) left out.` : "."),
+    spec: {
+      ...BASE,
+      title: "Per-gene medians of the non-zero values",
+      data: { values },
+      mark: { type: "bar" },
+      encoding: {
+        x: { field: "median", type: "quantitative", bin: { maxbins: 50 }, title: "median_g" },
+        y: { aggregate: "count", type: "quantitative", title: "genes" },
+      },
+    } as TopLevelSpec,
+  };
+}
+
 /** The charts of a report, in the order the page shows them. */
 export function reportCharts(data: ReportData): ChartPlan {
   const charts: Chart[] = [];
@@ -231,13 +357,20 @@ export function reportCharts(data: ReportData): ChartPlan {
     const plan = metricsCharts(data.metrics);
     charts.push(...plan.charts);
     notes.push(...plan.notes);
-  } else notes.push("The run has no metrics.csv: no training curves to plot.");
+  } else if (!data.sources.predictions) notes.push("The run has no metrics.csv: no training curves to plot.");
   if (data.pca) charts.push(...pcaCharts(data.pca));
   if (data.hvg) {
     const chart = hvgChart(data.hvg);
     if (chart) charts.push(chart);
     else notes.push("No gene has a positive mean and variance: no mean-variance plot.");
   }
+  if (data.medians) {
+    const chart = mediansChart(data.medians);
+    if (chart) charts.push(chart);
+    else notes.push("No gene was ever non-zero: no medians to plot.");
+  }
+  if (data.embedding) charts.push(embeddingChart(data.embedding));
+  if (data.confusion) charts.push(confusionChart(data.confusion));
   if (charts.length === 0) notes.push("Nothing to plot.");
   return { charts, notes };
 }

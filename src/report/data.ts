@@ -25,11 +25,48 @@ export interface HvgData {
   readonly highly_variable: readonly boolean[];
 }
 
+/** A scatter of an embedding's sampled cells in the plane, coloured by an obs column. */
+export interface EmbeddingData {
+  /** The obsm key, e.g. X_scvi. */
+  readonly key: string;
+  /** "components": the embedding's first two columns; "umap": a 2-D UMAP of all its columns. */
+  readonly method: "components" | "umap";
+  readonly x: ArrayLike<number>;
+  readonly y: ArrayLike<number>;
+  /** The obs column and its value per plotted cell (null: missing); null: uncoloured. */
+  readonly color: {
+    readonly column: string;
+    readonly values: readonly (string | number | null)[];
+    /** nominal for categories, strings and booleans; quantitative for numbers. */
+    readonly type: "nominal" | "quantitative";
+  } | null;
+  /** Cells in the file, and the seed that drew the plotted sample from them. */
+  readonly totalCells: number;
+  readonly seed: number;
+}
+
+/** A classifier's predicted against true labels: counts[t][p] cells of class t predicted as p. */
+export interface ConfusionData {
+  readonly categories: readonly string[];
+  readonly counts: readonly (readonly number[])[];
+  /** What the labels were compared on, e.g. "the validation split" or a predictions file's obs. */
+  readonly source: string;
+}
+
+/** TDigest's per-gene medians of the non-zero values (NaN: a gene never non-zero). */
+export interface MediansData {
+  readonly median_g: readonly number[];
+}
+
 export interface ReportData {
   /** A heading: the run directory or checkpoint the report is about. */
   readonly title: string;
   /** The files read, shown in the report. */
-  readonly sources: { readonly metrics?: string; readonly checkpoint?: string };
+  readonly sources: {
+    readonly metrics?: string;
+    readonly checkpoint?: string;
+    readonly predictions?: string;
+  };
   /** null: the run has no metrics.csv. */
   readonly metrics: MetricsTable | null;
   readonly model: {
@@ -39,6 +76,9 @@ export interface ReportData {
   } | null;
   readonly pca?: PcaData;
   readonly hvg?: HvgData;
+  readonly medians?: MediansData;
+  readonly embedding?: EmbeddingData;
+  readonly confusion?: ConfusionData;
 }
 
 /**

@@ -42,6 +42,7 @@ export function reportHtml(
   const rows: [string, string][] = [];
   if (data.sources.metrics) rows.push(["metrics", data.sources.metrics]);
   if (data.sources.checkpoint) rows.push(["checkpoint", data.sources.checkpoint]);
+  if (data.sources.predictions) rows.push(["predictions", data.sources.predictions]);
   if (data.model) {
     rows.push(["model", data.model.className]);
     rows.push(["global step", String(data.model.globalStep)]);

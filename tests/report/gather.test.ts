@@ -27,16 +27,21 @@ test("a run's files: the newest version's metrics.csv, the newest checkpoint, fr
     runDir: root,
     metrics: join(v10, "metrics.csv"),
     checkpoint: join(root, "checkpoints/a.safetensors"),
+    confusion: null,
   });
+  // A classifier's validation confusion matrix, beside its metrics.csv.
+  await touch(join(v0, "confusion_matrix.csv"));
   assert.deepEqual(await findRunFiles(v0), {
     runDir: v0,
     metrics: join(v0, "metrics.csv"),
     checkpoint: join(root, "checkpoints/a.safetensors"),
+    confusion: join(v0, "confusion_matrix.csv"),
   });
   assert.deepEqual(await findRunFiles(join(root, "checkpoints/b.safetensors")), {
     runDir: root,
     metrics: join(v10, "metrics.csv"),
     checkpoint: join(root, "checkpoints/b.safetensors"),
+    confusion: null,
   });
 
   // The trainer's default: checkpoints inside the version directory.
@@ -48,15 +53,22 @@ test("a run's files: the newest version's metrics.csv, the newest checkpoint, fr
     runDir: own,
     metrics: join(own, "lightning_logs/version_0/metrics.csv"),
     checkpoint: join(own, "lightning_logs/version_0/checkpoints/epoch=0-step=5.safetensors"),
+    confusion: null,
   });
   assert.deepEqual(await findRunFiles(v10), {
     runDir: v10,
     metrics: join(v10, "metrics.csv"),
     checkpoint: join(v10, "checkpoints/epoch=0-step=5.ckpt"),
+    confusion: null,
   });
 
   // A checkpoint alone (no metrics anywhere near it) is enough.
   const lone = join(root, "lone/model.safetensors");
   await touch(lone);
-  assert.deepEqual(await findRunFiles(lone), { runDir: join(root, "lone"), metrics: null, checkpoint: lone });
+  assert.deepEqual(await findRunFiles(lone), {
+    runDir: join(root, "lone"),
+    metrics: null,
+    checkpoint: lone,
+    confusion: null,
+  });
 });

@@ -5,6 +5,7 @@
 import FileSystemStore from "@zarrita/storage/fs";
 import * as zarr from "zarrita";
 import { ArgumentError } from "../../errors.js";
+import type { DataFrameColumn } from "../h5ad/dataframe.js";
 
 /** An obs or var column: its kind and, for categoricals, the categories; for numbers the dtype. */
 export interface ZarrColumnSummary {
@@ -96,7 +97,9 @@ async function frame(root: zarr.Location<Store>, key: string, head: number): Pro
   const order = (group.attrs["column-order"] ?? []) as string[];
   const index = await zarr.open.v2(root.resolve(`${key}/${indexKey}`), { kind: "array" });
   const size = index.shape[0] ?? 0;
-  const first = await zarr.get(index, [zarr.slice(0, Math.min(head, size))]);
+  // zarrita refuses an empty selection: a frame without rows (var of a predictions file) has no head.
+  const first =
+    Math.min(head, size) > 0 ? (await zarr.get(index, [zarr.slice(0, Math.min(head, size))])).data : [];
   const columns: ZarrColumnSummary[] = [];
   for (const name of order) {
     const node = await zarr.open.v2(root.resolve(`${key}/${name}`));
@@ -121,5 +124,66 @@ async function frame(root: zarr.Location<Store>, key: string, head: number): Pro
       columns.push({ name, kind: "string" });
     else columns.push({ name, kind: "numeric", dtype });
   }
-  return { columns, size, head: Array.from(first.data as ArrayLike<unknown>, String) };
+  return { columns, size, head: Array.from(first as ArrayLike<unknown>, String) };
+}
+
+/**
+ * An AnnData-Zarr store opened for a report: obsm rows and whole obs columns (decoded as the .h5ad
+ * reader decodes them), read through zarrita chunk by chunk.
+ */
+export interface ZarrAnnData {
+  readonly nObs: number;
+  readonly obsColumns: readonly string[];
+  readonly obsmKeys: readonly string[];
+  /** Rows [start, end) of obsm[key] (a dense n x k array), row-major, and k. */
+  obsmRows(key: string, start: number, end: number): Promise<{ data: ArrayLike<number>; k: number }>;
+  obsColumn(name: string): Promise<DataFrameColumn>;
+}
+
+export async function openZarrAnnData(path: string): Promise<ZarrAnnData> {
+  const summary = await readZarrSummary(path, 0);
+  const store = await zarr.withMaybeConsolidatedMetadata(new FileSystemStore(path), { format: "v2" });
+  const root = zarr.root(store);
+  const array = (key: string) => zarr.open.v2(root.resolve(key), { kind: "array" });
+  return {
+    nObs: summary.nObs,
+    obsColumns: summary.obs.columns.map((c) => c.name),
+    obsmKeys: summary.obsm.map((m) => m.key),
+    obsmRows: async (key, start, end) => {
+      const obsm = await array(`obsm/${key}`);
+      if (obsm.shape.length !== 2)
+        throw new ArgumentError(`${path}: obsm/${key} has shape [${obsm.shape}], not cells x columns`);
+      const block = await zarr.get(obsm, [zarr.slice(start, end), null]);
+      return { data: block.data as ArrayLike<number>, k: obsm.shape[1]! };
+    },
+    obsColumn: async (name) => {
+      const info = summary.obs.columns.find((c) => c.name === name);
+      if (info === undefined)
+        throw new ArgumentError(
+          `${path}: obs has no column '${name}' (columns: ${summary.obs.columns.map((c) => c.name).join(", ")})`,
+        );
+      if (info.kind === "categorical") {
+        const codes = (await zarr.get(await array(`obs/${name}/codes`))).data as ArrayLike<number>;
+        return {
+          kind: "categorical",
+          codes: Int32Array.from(codes),
+          categories: [...(info.categories ?? [])],
+          ordered: false,
+        };
+      }
+      const values = (await zarr.get(await array(`obs/${name}`))).data as ArrayLike<unknown>;
+      if (info.kind === "numeric")
+        return {
+          kind: "numeric",
+          dtype: info.dtype ?? "float64",
+          values: Float64Array.from(values as ArrayLike<number>),
+        };
+      if (info.kind === "boolean")
+        return { kind: "boolean", values: Uint8Array.from(values as ArrayLike<number>) };
+      if (info.kind === "string") return { kind: "string", values: Array.from(values, String) };
+      throw new ArgumentError(
+        `${path}: obs column '${name}' is not a categorical, number, boolean or string column`,
+      );
+    },
+  };
 }

@@ -1,0 +1,220 @@
+// `cellarium report` on an AnnData of predictions (.h5ad and .zarr written as predict writes them):
+// the embedding scatter (first two components, or a UMAP for a latent) coloured by an obs column, the
+// confusion matrix of obs <label>_pred against obs <label>, counted here independently; and the
+// report predict writes beside an .h5ad output.
+
+import assert from "node:assert/strict";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { modelByCommand } from "../../src/cli/registry.js";
+import { reportCommand } from "../../src/cli/report.js";
+import { runModelCommand } from "../../src/cli/run.js";
+import type { AnnDataRowWriter, RowColumnSpec, RowColumnValues } from "../../src/data/anndata-rows.js";
+import { AnnDataFile } from "../../src/data/h5ad/reader.js";
+import { H5adRowWriter } from "../../src/data/h5ad/row-writer.js";
+import { ZarrRowWriter } from "../../src/data/zarr/row-writer.js";
+import { Generator } from "../../src/tensor/random.js";
+import { assertOneLine, cli } from "../helpers/cli-capture.js";
+import { exampleConfig, runCommand } from "../helpers/examples.js";
+import { figureSvgs, pointLabels } from "../helpers/svg.js";
+import { tempDir } from "../helpers/temp.js";
+
+const TYPES = ["B cell", "T cell", "NK cell"];
+/** The classifier's classes in its own order, with one the cells never have. */
+const CLASSES = ["T cell", "B cell", "NK cell", "monocyte"];
+const N = 240;
+
+interface Predictions {
+  readonly truth: number[];
+  readonly predicted: number[];
+  readonly pca: Float32Array;
+  readonly scvi: Float32Array;
+}
+
+/** Cells of three types; X_scvi 6-D with the types far apart, X_pca 3-D; a predicted label per cell. */
+function predictions(): Predictions {
+  const rng = new Generator(5);
+  const truth = Array.from({ length: N }, (_, i) => i % 3);
+  // Codes into CLASSES: mostly right, every seventh cell called "monocyte", every eleventh "B cell".
+  const predicted = truth.map((t, i) => (i % 7 === 0 ? 3 : i % 11 === 0 ? 1 : CLASSES.indexOf(TYPES[t]!)));
+  const scvi = Float32Array.from(
+    { length: N * 6 },
+    (_, j) => (j % 6 === truth[Math.floor(j / 6)] ? 30 : 0) + rng.nextDouble(),
+  );
+  const pca = Float32Array.from({ length: N * 3 }, (_, j) => j + 0.5);
+  return { truth, predicted, pca, scvi };
+}
+
+async function writePredictions(writer: AnnDataRowWriter, p: Predictions): Promise<void> {
+  await writer.appendRows({
+    index: Array.from({ length: N }, (_, i) => `cell_${i}`),
+    columns: new Map<string, RowColumnValues>([
+      ["cell_type", Int8Array.from(p.truth)],
+      ["n_genes", Float64Array.from({ length: N }, (_, i) => i)],
+      ["cell_type_pred", Int8Array.from(p.predicted)],
+    ]),
+    obsm: {
+      X_pca: { format: "dense", nRows: N, nCols: 3, data: p.pca },
+      X_scvi: { format: "dense", nRows: N, nCols: 6, data: p.scvi },
+    },
+  });
+  await writer.finish({ var: { index: [] } });
+}
+
+const COLUMNS = new Map<string, RowColumnSpec>([
+  ["cell_type", { kind: "categorical", categories: TYPES }],
+  ["n_genes", { kind: "numeric", dtype: "float64" }],
+  ["cell_type_pred", { kind: "categorical", categories: CLASSES }],
+]);
+
+/** The confusion-matrix cells of a report, as "true|predicted" -> count. */
+function plottedCounts(svg: string): Map<string, number> {
+  return new Map(
+    pointLabels(svg).map((p) => [`${p["true label"]}|${p["predicted label"]}`, Number(p.cells)]),
+  );
+}
+
+test("report of predictions .h5ad and .zarr: embedding scatter and confusion matrix", async () => {
+  const dir = tempDir("report-predictions-");
+  const p = predictions();
+  const h5ad = join(dir, "preds.h5ad");
+  const zarr = join(dir, "preds.zarr");
+  await writePredictions(await H5adRowWriter.create(h5ad, COLUMNS), p);
+  await writePredictions(await ZarrRowWriter.create(zarr, COLUMNS), p);
+
+  // Counted here: each cell's true type name against its predicted class name.
+  const expected = new Map<string, number>();
+  p.truth.forEach((t, i) => {
+    const key = `${TYPES[t]}|${CLASSES[p.predicted[i]!]}`;
+    expected.set(key, (expected.get(key) ?? 0) + 1);
+  });
+
+  for (const file of [h5ad, zarr]) {
+    const lines: string[] = [];
+    const result = await reportCommand(file, {
+      color: "cell_type",
+      embedding: "X_scvi",
+      log: (l) => lines.push(l),
+    });
+    const out = file.replace(/\.(h5ad|zarr)$/, "_report");
+    assert.equal(result.html, join(out, "report.html"));
+    assert.deepEqual(result.charts, ["embedding", "confusion-matrix"]);
+    assert.deepEqual((await readdir(out)).sort(), ["confusion-matrix.png", "embedding.png", "report.html"]);
+    const svgs = figureSvgs(await readFile(result.html, "utf8"));
+
+    // X_scvi (6 columns) defaults to a UMAP; every cell plotted (240 < 20,000), coloured by type.
+    const points = pointLabels(svgs.get("embedding")!);
+    assert.equal(points.length, N, file);
+    assert.match(svgs.get("embedding")!, /UMAP of X_scvi/);
+    const byType = new Map(TYPES.map((t) => [t, points.filter((q) => q.cell_type === t)]));
+    for (const type of TYPES) assert.equal(byType.get(type)!.length, N / 3, `${file}: ${type}`);
+    // The three types, 30 apart in X_scvi, occupy disjoint boxes of the UMAP plane.
+    const box = (type: string) => {
+      const xs = byType.get(type)!.map((q) => Number(q["UMAP 1"]!.replace("\u2212", "-")));
+      const ys = byType.get(type)!.map((q) => Number(q["UMAP 2"]!.replace("\u2212", "-")));
+      return [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)] as const;
+    };
+    for (const [i, a] of TYPES.entries())
+      for (const b of TYPES.slice(i + 1)) {
+        const [ax0, ax1, ay0, ay1] = box(a);
+        const [bx0, bx1, by0, by1] = box(b);
+        assert.ok(ax1 < bx0 || bx1 < ax0 || ay1 < by0 || by1 < ay0, `${file}: ${a} and ${b} overlap`);
+      }
+
+    // Every (true, predicted) pair of the classes and the types, counts as counted above.
+    const counts = plottedCounts(svgs.get("confusion-matrix")!);
+    assert.equal(counts.size, CLASSES.length * CLASSES.length);
+    for (const [key, count] of counts) assert.equal(count, expected.get(key) ?? 0, `${file}: ${key}`);
+    const correct = p.truth.filter((t, i) => TYPES[t] === CLASSES[p.predicted[i]!]).length;
+    assert.match(await readFile(result.html, "utf8"), new RegExp(`${correct} of ${N} correct`));
+  }
+
+  // X_pca defaults to its first two components, the points being obsm's own values.
+  const pca = await reportCommand(h5ad, {
+    embedding: "X_pca",
+    color: "n_genes",
+    out: join(dir, "pca"),
+    png: false,
+    log: () => {},
+  });
+  const pcaPoints = pointLabels(figureSvgs(await readFile(pca.html, "utf8")).get("embedding")!);
+  assert.equal(pcaPoints.length, N);
+  pcaPoints.forEach((q, i) => {
+    assert.equal(Number(q["X_pca 1"]), p.pca[i * 3]);
+    assert.equal(Number(q["X_pca 2"]), p.pca[i * 3 + 1]);
+    assert.equal(Number(q.n_genes), i);
+  });
+});
+
+test("report of predictions: an unknown --color or --embedding is one line naming the file and the key", async () => {
+  const dir = tempDir("report-predictions-errors-");
+  const h5ad = join(dir, "preds.h5ad");
+  await writePredictions(await H5adRowWriter.create(h5ad, COLUMNS), predictions());
+  assertOneLine(
+    await cli(["report", h5ad, "--color", "tissue"]),
+    /^cellarium: .*preds\.h5ad: no obs column 'tissue' \(--color\); obs has: cell_type, n_genes, cell_type_pred$/,
+  );
+  assertOneLine(
+    await cli(["report", h5ad, "--embedding", "X_umap"]),
+    /^cellarium: .*preds\.h5ad: no obsm embedding 'X_umap' \(--embedding\); obsm has: X_pca, X_scvi$/,
+  );
+});
+
+test("logistic_regression: fit's report has the validation confusion matrix; predict to an .h5ad writes a report beside it", async () => {
+  const dir = tempDir("report-predict-lr-");
+  await runCommand("onepass_mean_var_std", "fit", await exampleConfig("onepass_train_config.yaml", dir));
+  const config = await exampleConfig("lr_train_config.yaml", dir);
+  const small: [string, unknown][] = [
+    ["trainer.max_epochs", 1],
+    ["data.batch_size", 400],
+    ["trainer.enable_progress_bar", false],
+  ];
+  const run = (stage: "fit" | "predict", overrides: [string, unknown][]) =>
+    runModelCommand(modelByCommand("logistic_regression")!, stage, {
+      configs: [config],
+      overrides: [...small, ...overrides] as never,
+      report: true,
+      log: () => {},
+    });
+  await run("fit", []);
+  const output = join(dir, "lr-preds.h5ad");
+  await run("predict", [
+    ["ckpt_path", join(dir, "lr/checkpoints/lr.safetensors")],
+    ["trainer.callbacks.1.init_args.output_dir", output],
+  ]);
+
+  // Counted here from the predictions file: the validation split is the last 400 of the 2,000 cells.
+  const file = await AnnDataFile.open(output);
+  const label = (name: string) => {
+    const column = file.obs.column(name);
+    assert.equal(column.kind, "categorical");
+    return Array.from(column.codes, (code) => String(column.categories[code]));
+  };
+  const truth = label("cell_type");
+  const predicted = label("cell_type_pred");
+  file.close();
+  const count = (from: number) => {
+    const counts = new Map<string, number>();
+    for (let i = from; i < truth.length; i++) {
+      const key = `${truth[i]}|${predicted[i]}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return counts;
+  };
+  const check = (plotted: Map<string, number>, expected: Map<string, number>, what: string) => {
+    assert.equal(plotted.size, 25, what);
+    for (const [key, n] of plotted) assert.equal(n, expected.get(key) ?? 0, `${what}: ${key}`);
+  };
+
+  const fitReport = join(dir, "lr/lightning_logs/version_0/report.html");
+  const fitSvgs = figureSvgs(await readFile(fitReport, "utf8"));
+  assert.ok(fitSvgs.has("confusion-matrix"), [...fitSvgs.keys()].join(", "));
+  check(plottedCounts(fitSvgs.get("confusion-matrix")!), count(1600), "validation split");
+  assert.match(await readFile(fitReport, "utf8"), /on the validation split: \d+ of 400 correct/);
+
+  // predict's report: every cell of the file.
+  const predictSvgs = figureSvgs(await readFile(join(dir, "lr-preds_report/report.html"), "utf8"));
+  assert.deepEqual([...predictSvgs.keys()], ["confusion-matrix"]);
+  check(plottedCounts(predictSvgs.get("confusion-matrix")!), count(0), "predicted cells");
+});
