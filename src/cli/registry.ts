@@ -238,7 +238,7 @@ export const MODELS: readonly ModelEntry[] = [
     className: "Geneformer",
     derived: ["var_names_g"],
     description: "BERT masked-language model over genes in rank order; cell embeddings",
-    stages: ["fit", "predict"],
+    stages: ["fit", "validate", "predict"],
     maxEpochs: null,
     args: {
       var_names_g: VAR_NAMES_G,

@@ -9,6 +9,7 @@ import { CONFUSION_CORNER, CONFUSION_CSV } from "../report/confusion.js";
 import {
   type ConfusionData,
   type HvgData,
+  type MediansData,
   type MetricsTable,
   type PcaData,
   parseMetricsCsv,
@@ -147,6 +148,13 @@ function hvgData(model: CellariumModel, names: readonly string[]): HvgData | und
   return { var_names_g, means, variances, highly_variable: selected.map((v) => v === 1) };
 }
 
+/** TDigest's plot data, for a model with per-gene medians. */
+function mediansData(model: CellariumModel, names: readonly string[]): MediansData | undefined {
+  if (!names.includes("median_g")) return undefined;
+  const median_g = numbers(model.attribute!("median_g"));
+  return median_g ? { median_g } : undefined;
+}
+
 /** The data of a report on `files`. */
 export async function gatherReport(files: RunFiles, title: string): Promise<ReportData> {
   let metrics: MetricsTable | null = null;
@@ -158,6 +166,7 @@ export async function gatherReport(files: RunFiles, title: string): Promise<Repo
   const names = model.attributeNames?.() ?? [];
   const pca = pcaData(model, names);
   const hvg = hvgData(model, names);
+  const medians = mediansData(model, names);
   const confusion = files.confusion ? await readConfusion(files.confusion) : undefined;
   return {
     title,
@@ -170,6 +179,7 @@ export async function gatherReport(files: RunFiles, title: string): Promise<Repo
     },
     ...(pca && { pca }),
     ...(hvg && { hvg }),
+    ...(medians && { medians }),
     ...(confusion && { confusion }),
   };
 }

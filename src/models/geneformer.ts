@@ -29,9 +29,10 @@ import { Linear } from "../nn/linear.js";
 import { Module } from "../nn/module.js";
 import { indexSelect } from "../tensor/ops/indexing.js";
 import { crossEntropy } from "../tensor/ops/loss.js";
+import { argmax } from "../tensor/ops/reduce.js";
 import { reshape, stack } from "../tensor/ops/shape.js";
 import { Generator, type GeneratorState } from "../tensor/random.js";
-import { Tensor } from "../tensor/tensor.js";
+import { noGrad, Tensor } from "../tensor/tensor.js";
 import { FIRST_GENE_TOKEN, type GeneformerTokens, MASK_TOKEN, tokenize } from "./geneformer-tokens.js";
 import { type BertActivation, POSITION_EMBEDDING_TYPES, type PositionEmbeddingType } from "./layers/bert.js";
 import { type BertConfig, BertForMaskedLM, type BertModelOutput } from "./layers/bert-masked-lm.js";
@@ -95,6 +96,8 @@ export interface MaskedTokens {
 
 export class Geneformer extends Module implements CellariumModel {
   readonly className = "Geneformer";
+  /** validate's MLM accuracy, a metrics.csv column the report plots against step. */
+  readonly validationMetrics = ["val_mlm_accuracy"] as const;
   readonly var_names_g: readonly string[];
   readonly config: BertConfig;
   readonly initializerRange: number;
@@ -102,6 +105,7 @@ export class Geneformer extends Module implements CellariumModel {
   readonly seed: number;
   readonly bert: BertForMaskedLM;
   private readonly generator: Generator;
+  private readonly validationGenerator: Generator;
   private readonly geneIndex: Map<string, number>;
 
   constructor(options: GeneformerOptions) {
@@ -149,6 +153,8 @@ export class Geneformer extends Module implements CellariumModel {
     this.mlmProbability = probability("mlm_probability", options.mlm_probability ?? 0.15);
     this.seed = options.seed ?? 0;
     this.generator = new Generator(this.seed);
+    // Not checkpointed: a resumed run's validation masks differ, its training draws do not.
+    this.validationGenerator = new Generator(this.seed + 1);
     this.bert = this.registerModule("bert", new BertForMaskedLM(this.config, { generator: this.generator }));
     this.geneIndex = new Map(this.var_names_g.map((name, g) => [name, g]));
     this.resetParameters();
@@ -219,11 +225,11 @@ export class Geneformer extends Module implements CellariumModel {
    * Chooses MLM positions among attended ones with probability mlm_probability; of those, 80%
    * become MASK, half of the rest a random gene token, the rest stay (BERT's 80/10/10).
    */
-  maskTokens(tokens: GeneformerTokens): MaskedTokens {
+  maskTokens(tokens: GeneformerTokens, generator: Generator = this.generator): MaskedTokens {
     const input_ids = tokens.input_ids.slice();
     const mask = tokens.attention_mask;
     const draws = new Float64Array(mask.length);
-    this.generator.fillUniform(draws);
+    generator.fillUniform(draws);
     const positions: number[] = [];
     const labels: number[] = [];
     const genes = this.var_names_g.length;
@@ -231,15 +237,21 @@ export class Geneformer extends Module implements CellariumModel {
       if (!mask[p] || draws[p]! >= this.mlmProbability) continue;
       positions.push(p);
       labels.push(input_ids[p]!);
-      if (this.generator.nextDouble() < 0.8) input_ids[p] = MASK_TOKEN;
-      else if (this.generator.nextDouble() < 0.5)
-        input_ids[p] = this.generator.randint(FIRST_GENE_TOKEN, genes + FIRST_GENE_TOKEN);
+      if (generator.nextDouble() < 0.8) input_ids[p] = MASK_TOKEN;
+      else if (generator.nextDouble() < 0.5)
+        input_ids[p] = generator.randint(FIRST_GENE_TOKEN, genes + FIRST_GENE_TOKEN);
     }
     return { input_ids, positions: Int32Array.from(positions), labels: Int32Array.from(labels) };
   }
 
   /** The MLM loss at the chosen positions of `masked` (logits only there). */
   maskedLmLoss(tokens: GeneformerTokens, masked: MaskedTokens): Tensor | undefined {
+    const logits = this.maskedLogits(tokens, masked);
+    return logits && crossEntropy(logits, new Tensor(masked.labels, [masked.labels.length]));
+  }
+
+  /** The vocabulary logits (m x vocabulary) at the m chosen positions of `masked`; none when m = 0. */
+  private maskedLogits(tokens: GeneformerTokens, masked: MaskedTokens): Tensor | undefined {
     const { n, s } = tokens;
     const m = masked.positions.length;
     if (m === 0) return undefined;
@@ -252,8 +264,28 @@ export class Geneformer extends Module implements CellariumModel {
       0,
       new Tensor(masked.positions, [m]),
     );
-    const logits = this.bert.cls.predictions.forward(chosen);
-    return crossEntropy(logits, new Tensor(masked.labels, [m]));
+    return this.bert.cls.predictions.forward(chosen);
+  }
+
+  /**
+   * The MLM loss and accuracy of a batch: the share of masked positions whose most likely token is
+   * the true gene (metrics.csv averages it over the validation cells, batch by batch). Masks come
+   * from a generator of their own, so that validating leaves the training draws as they were.
+   */
+  validate(batch: Batch): ModelOutput {
+    return noGrad(() => {
+      const tokens = this.tokenize(batch, false);
+      const masked = this.maskTokens(tokens, this.validationGenerator);
+      const logits = this.maskedLogits(tokens, masked);
+      if (!logits) return {};
+      const loss = crossEntropy(logits, new Tensor(masked.labels, [masked.labels.length]));
+      const predicted = argmax(logits, 1).data;
+      let correct = 0;
+      masked.labels.forEach((label, i) => {
+        if (predicted[i] === label) correct++;
+      });
+      return { loss, metrics: { val_mlm_accuracy: correct / masked.labels.length } };
+    });
   }
 
   forward(batch: Batch): ModelOutput {

@@ -5,7 +5,7 @@ import { ArgumentError, DataValueError, SchemaMismatchError } from "../../src/er
 import { Geneformer, type GeneformerOptions } from "../../src/models/geneformer.js";
 import { tokenize } from "../../src/models/geneformer-tokens.js";
 import { Generator } from "../../src/tensor/random.js";
-import type { Tensor } from "../../src/tensor/tensor.js";
+import { Tensor } from "../../src/tensor/tensor.js";
 import { runPython } from "../helpers/python.js";
 
 const GENES = Array.from({ length: 12 }, (_, g) => `g${g}`);
@@ -298,4 +298,37 @@ test("Geneformer rejects invalid arguments with the argument's name", () => {
   assert.throws(() => tiny({ hidden_act: "tanh" as never }), /hiddenAct "tanh"/);
   assert.throws(() => tiny({ num_attention_heads: 3 }), /multiple of numAttentionHeads/);
   assert.throws(() => tiny({ mlm_probability: 1.5 }), /mlm_probability/);
+});
+
+test("validate: MLM loss and accuracy of argmax logits on the masked positions; the training draws untouched", () => {
+  const model = tiny({ seed: 4 });
+  model.train(false);
+  const x = block(6, 21);
+  const batch = { x_ng: x, var_names_g: GENES };
+  const before = JSON.stringify(model.randomState());
+  const out = model.validate(batch);
+  assert.equal(JSON.stringify(model.randomState()), before);
+
+  // Recomputed here: the same masks (validation draws seeded seed + 1), then the encoder and MLM head.
+  const tokens = model.tokenize(batch, false);
+  const masked = model.maskTokens(tokens, new Generator(5));
+  const hidden = model.bert.bert.forward(
+    new Tensor(masked.input_ids, [tokens.n, tokens.s]),
+    new Tensor(Int32Array.from(tokens.attention_mask), [tokens.n, tokens.s]),
+  ).last_bsh.data;
+  const h = 8;
+  let correct = 0;
+  masked.positions.forEach((p, i) => {
+    const row = new Tensor(hidden.slice(p * h, (p + 1) * h), [1, h]);
+    const logits = model.bert.cls.predictions.forward(row).data;
+    let best = 0;
+    for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[best]!) best = v;
+    if (best === masked.labels[i]) correct++;
+  });
+  assert.ok(masked.labels.length > 3);
+  // Some right and some wrong, so that a count off by one position would show.
+  assert.ok(correct > 0 && correct < masked.labels.length, `${correct} of ${masked.labels.length}`);
+  assert.equal(out.metrics?.val_mlm_accuracy, correct / masked.labels.length);
+  assert.ok(Number.isFinite(out.loss?.item()));
+  assert.deepEqual(model.validationMetrics, ["val_mlm_accuracy"]);
 });
