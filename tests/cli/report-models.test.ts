@@ -1,13 +1,18 @@
 // The model-specific plots of a run's report: TDigest's per-gene medians, counted here per bin
 // from the checkpoint's own median_g; Geneformer's validation MLM accuracy against step, the values
-// of metrics.csv.
+// of metrics.csv; and the embeddings Geneformer's and ProbabilisticPCA's predict write (obsm
+// X_geneformer, X_pca) with the report beside them.
 
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { loadPipeline } from "../../src/cli/checkpoint-pipeline.js";
+import { modelByCommand } from "../../src/cli/registry.js";
 import { reportCommand } from "../../src/cli/report.js";
+import { runModelCommand } from "../../src/cli/run.js";
+import { AnnDataFile } from "../../src/data/h5ad/reader.js";
+import { openZarrAnnData } from "../../src/data/zarr/reader.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { exampleConfig, runCommand } from "../helpers/examples.js";
 import { figureSvgs, pointLabels } from "../helpers/svg.js";
@@ -40,7 +45,8 @@ test("report of a TDigest run: a histogram of median_g whose bars count the chec
   );
 
   // Geneformer on the medians (the example's DivideByScale), a validation split: its accuracy column.
-  await runCommand("geneformer", "fit", await exampleConfig("geneformer_train_config.yaml", dir), [
+  const geneformerConfig = await exampleConfig("geneformer_train_config.yaml", dir);
+  await runCommand("geneformer", "fit", geneformerConfig, [
     ["trainer.max_epochs", 2],
     ["data.train_size", 1600],
     ["data.val_size", 400],
@@ -74,4 +80,68 @@ test("report of a TDigest run: a histogram of median_g whose bars count the chec
     assert.equal(Number(p.step), rows[i]![0]);
     assert.ok(Math.abs(Number(p.val_mlm_accuracy) - rows[i]![1]!) <= 1e-11 * rows[i]![1]!);
   });
+
+  // predict to an .h5ad: obsm X_geneformer (hidden_size 32), its report a UMAP coloured by cell type.
+  const output = join(dir, "geneformer.h5ad");
+  await runModelCommand(modelByCommand("geneformer")!, "predict", {
+    // The predict config is given after the training config, as its header says.
+    configs: [geneformerConfig, await exampleConfig("geneformer_predict_config.yaml", dir)],
+    overrides: [
+      ["trainer.enable_progress_bar", false],
+      ["trainer.callbacks.0.init_args.output_dir", output],
+    ] as never,
+    report: true,
+    reportColor: "cell_type",
+    log: () => {},
+  });
+  const file = await AnnDataFile.open(output);
+  assert.deepEqual(file.obsmKeys(), ["X_geneformer"]);
+  const embedding = file.obsm("X_geneformer");
+  assert.deepEqual([embedding.nRows, embedding.nCols], [2000, 32]);
+  file.close();
+  const umap = figureSvgs(await readFile(join(dir, "geneformer_report/report.html"), "utf8")).get(
+    "embedding",
+  )!;
+  assert.match(umap, /UMAP of X_geneformer/);
+  const cells = pointLabels(umap);
+  assert.equal(cells.length, 2000);
+  assert.equal(new Set(cells.map((c) => c.cell_type)).size, 5);
+});
+
+test("probabilistic_pca predict to a .zarr store: obsm X_pca, its report the first two components", async () => {
+  const dir = tempDir("report-ppca-");
+  await runCommand("onepass_mean_var_std", "fit", await exampleConfig("onepass_train_config.yaml", dir));
+  const config = await exampleConfig("ppca_train_config.yaml", dir);
+  const small: [string, unknown][] = [["trainer.max_epochs", 1]];
+  await runCommand("probabilistic_pca", "fit", config, small);
+  const output = join(dir, "ppca.zarr");
+  await runModelCommand(modelByCommand("probabilistic_pca")!, "predict", {
+    configs: [config],
+    overrides: [
+      ...small,
+      ["trainer.enable_progress_bar", false],
+      ["ckpt_path", join(dir, "ppca/checkpoints/ppca.safetensors")],
+      ["trainer.callbacks.1.init_args.output_dir", output],
+    ] as never,
+    report: true,
+    log: () => {},
+  });
+  const store = await openZarrAnnData(output);
+  assert.deepEqual(store.obsmKeys, ["X_pca"]);
+  const { data, k } = await store.obsmRows("X_pca", 0, store.nObs);
+  assert.equal(store.nObs, 2000);
+  const svg = figureSvgs(await readFile(join(dir, "ppca_report/report.html"), "utf8")).get("embedding")!;
+  const points = pointLabels(svg);
+  assert.equal(points.length, 2000);
+  // Vega's labels carry 12 significant digits of the float32 values.
+  points.forEach((p, i) => {
+    for (const [j, axis] of ["X_pca 1", "X_pca 2"].entries()) {
+      const value = data[i * k + j]!;
+      assert.ok(
+        Math.abs(Number(p[axis]!.replace("\u2212", "-")) - value) <= 1e-9 * Math.max(1, Math.abs(value)),
+      );
+    }
+  });
+  // The default colour: the input's first categorical obs column.
+  assert.equal(new Set(points.map((p) => p.cell_type)).size, 5);
 });
