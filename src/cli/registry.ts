@@ -148,7 +148,7 @@ export const MODELS: readonly ModelEntry[] = [
       span: key(number, 0.3, "LOESS span of the mean-variance fit"),
       output_path: nullable(
         string,
-        "CSV stem: <stem>__top<n>.csv (every gene) and <stem>__top<n>__hvg_only.csv (null: none; unset: hvg_seurat_v3_output.csv in trainer.default_root_dir)",
+        "CSV stem: <stem>__top<n>.csv (every gene) and <stem>__top<n>__hvg_only.csv; a path ending in .h5ad: <stem>__top<n>.h5ad, the results as var columns (null: none; unset: hvg_seurat_v3_output.csv in trainer.default_root_dir)",
       ),
       batch_n_cell_minimum: key(integer, 2, "batches with fewer cells take no part in the ranking"),
       n_batch_minimum: key(integer, 1, "batches in which a selected gene ranks among the top n"),

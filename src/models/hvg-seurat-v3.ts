@@ -17,6 +17,7 @@ import { ArgumentError, CheckpointError, DataValueError } from "../errors.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { Tensor } from "../tensor/tensor.js";
 import { formatHvgCsv, type VarColumns } from "./hvg/hvg-csv.js";
+import { hvgVarFrame } from "./hvg/hvg-var.js";
 import {
   fitClipValues,
   type HvgFlavor,
@@ -45,7 +46,10 @@ export interface HVGSeuratV3Options {
   readonly use_batch_key?: boolean;
   /** LOESS span; default 0.3. */
   readonly span?: number;
-  /** Where fit writes `<stem>__top<n>.csv` and `<stem>__top<n>__hvg_only.csv`; null for none. */
+  /**
+   * Where fit writes `<stem>__top<n>.csv` and `<stem>__top<n>__hvg_only.csv`, or for a path ending
+   * in .h5ad `<stem>__top<n>.h5ad` (a genes-only AnnData, the results as var columns); null for none.
+   */
   readonly output_path?: string | null;
   /** Batches with fewer cells take no part in the ranking; default 2. */
   readonly batch_n_cell_minimum?: number;
@@ -128,8 +132,10 @@ export class HVGSeuratV3 implements CellariumModel {
     this.span = options.span ?? 0.3;
     if (!(this.span > 0)) throw new ArgumentError(`HVGSeuratV3: span must be positive, got ${this.span}`);
     this.output_path = options.output_path === undefined ? "hvg_seurat_v3_output.csv" : options.output_path;
-    if (this.output_path !== null && !this.output_path.endsWith(".csv"))
-      throw new ArgumentError(`HVGSeuratV3: output_path must end with .csv, got "${this.output_path}"`);
+    if (this.output_path !== null && !/\.(csv|h5ad)$/.test(this.output_path))
+      throw new ArgumentError(
+        `HVGSeuratV3: output_path must end with .csv or .h5ad, got "${this.output_path}"`,
+      );
     this.batch_n_cell_minimum = options.batch_n_cell_minimum ?? 2;
     this.n_batch_minimum = options.n_batch_minimum ?? 1;
     if (this.n_batch_minimum > this.n_batch)
@@ -517,7 +523,11 @@ export class HVGSeuratV3 implements CellariumModel {
         withBatches: this.n_batch > 1,
         varColumns: this.var_columns,
       };
-      const stem = this.output_path.slice(0, -".csv".length);
+      const [, stem, extension] = /^(.*)\.(csv|h5ad)$/.exec(this.output_path)!;
+      if (extension === "h5ad") {
+        await context.writeGenes(`${stem}__top${n}.h5ad`, hvgVarFrame(columns));
+        continue;
+      }
       await context.writeTextFile(`${stem}__top${n}.csv`, formatHvgCsv(columns, false));
       await context.writeTextFile(`${stem}__top${n}__hvg_only.csv`, formatHvgCsv(columns, true));
     }

@@ -4,6 +4,7 @@
 // optimizer) are driven by the same loops.
 
 import type { Batch, BatchValue, JsonValue } from "../data/batch.js";
+import type { DataFrameInput } from "../data/h5ad/writer.js";
 import { ConfigError } from "../errors.js";
 import type { Tensor } from "../tensor/tensor.js";
 
@@ -35,6 +36,8 @@ export interface TrainerContext {
   readonly wholeRun: boolean;
   /** Writes a text output atomically; models do no file I/O of their own (they also run in browsers). */
   writeTextFile(path: string, text: string): Promise<void>;
+  /** Writes a genes-only .h5ad (no cells, var = `genes`) atomically, e.g. HVGSeuratV3's results as var columns. */
+  writeGenes(path: string, genes: DataFrameInput): Promise<void>;
 }
 
 export interface CellariumModel {

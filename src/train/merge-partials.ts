@@ -8,6 +8,7 @@ import type { JsonValue } from "../data/batch.js";
 import { ArgumentError, CheckpointError, SchemaMismatchError } from "../errors.js";
 import type { CellariumModel, TrainerContext } from "../models/model.js";
 import { type Checkpoint, loadCheckpoint, type PartialInfo } from "./checkpoint.js";
+import { writeGenesH5ad } from "./genes-file.js";
 import { mergeHierarchically } from "./hierarchical-merge.js";
 
 /** Builds a model from a checkpoint's class name and init arguments (the command line's registry). */
@@ -72,7 +73,14 @@ function checkSamePart(part: Part, ref: Part): void {
 
 /** The hooks' context for a merged model: one process holding the whole run's state. */
 export function wholeRunContext(at: { readonly epoch: number; readonly globalStep: number }): TrainerContext {
-  return { ...at, numReplicas: 1, replicaRank: 0, wholeRun: true, writeTextFile: writeFileAtomic };
+  return {
+    ...at,
+    numReplicas: 1,
+    replicaRank: 0,
+    wholeRun: true,
+    writeTextFile: writeFileAtomic,
+    writeGenes: writeGenesH5ad,
+  };
 }
 
 /** Loads, checks and merges the partial checkpoints at `paths` (any order). */

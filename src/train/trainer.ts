@@ -33,6 +33,7 @@ import {
   saveCheckpoint,
   type TrainerPosition,
 } from "./checkpoint.js";
+import { writeGenesH5ad } from "./genes-file.js";
 import { HistogramLog } from "./histograms.js";
 import { MetricsCsv } from "./metrics.js";
 import { type CellariumModule, optimParams } from "./module.js";
@@ -402,6 +403,7 @@ export class Trainer {
         replicaRank: rank,
         wholeRun: !o.partial && rank === 0,
         writeTextFile: writeFileAtomic,
+        writeGenes: writeGenesH5ad,
       });
       // Rank 0's shared part of a streaming state (model.sharedState) to every replica.
       const share = async () => {

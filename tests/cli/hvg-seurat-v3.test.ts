@@ -333,3 +333,52 @@ data:
     assert.deepEqual([...genes].sort(), [...selected].sort(), name);
   }
 });
+
+test("hvg_seurat_v3 with an .h5ad output_path: a genes-only AnnData whose var columns are scanpy's, read by anndata", async () => {
+  const c: Case = { flavor: "seurat_v3", batches: true };
+  const dir = join(work, "h5ad-output");
+  const path = join(work, "h5ad-output.yaml");
+  await writeFile(path, config(dir, c).replace(`${dir}/hvg.csv`, `${dir}/hvg.h5ad`));
+  assert.equal(await main(["hvg_seurat_v3", "fit", "--config", path]), 0);
+  // Read by Python's anndata, as a user joins it to adata.var.
+  const read = runPython(
+    `
+import sys, json, anndata, numpy as np
+a = anndata.read_h5ad(sys.argv[1])
+v = a.var
+col = lambda name: [None if isinstance(x, float) and np.isnan(x) else x for x in v[name].tolist()]
+print(json.dumps({"shape": list(a.shape), "names": v.index.tolist(), "columns": v.columns.tolist(),
+  **{name: col(name) for name in ["highly_variable", "highly_variable_rank", "means", "variances",
+     "variances_norm", "highly_variable_nbatches", "feature_id"]}}))
+`,
+    null,
+    [join(dir, "hvg__top60.h5ad")],
+  ) as Record<string, unknown[]> & { shape: number[]; names: string[]; columns: string[] };
+  const ref = reference(c);
+  // Every gene in the data's order (scanpy's adata.var), no cells.
+  assert.deepEqual(read.shape, [0, ref.var_names.length]);
+  assert.deepEqual(read.names, ref.var_names);
+  assert.deepEqual(read.columns.slice(0, 6), [
+    "highly_variable",
+    "highly_variable_rank",
+    "means",
+    "variances",
+    "variances_norm",
+    "highly_variable_nbatches",
+  ]);
+  ref.var_names.forEach((gene, j) => {
+    // h5wasm writes booleans as uint8 (see data/h5ad/writer.ts).
+    assert.equal(Boolean(read.highly_variable![j]), ref.highly_variable![j], `${gene} selection`);
+    assert.equal(read.highly_variable_rank![j], ref.highly_variable_rank![j], `${gene} rank`);
+    close(read.means![j] as number, ref.means![j] as number, 1e-12, `${gene} means`);
+    close(read.variances![j] as number, ref.variances![j] as number, 1e-9, `${gene} variances`);
+    close(
+      read.variances_norm![j] as number,
+      ref.variances_norm![j] as number,
+      1e-6,
+      `${gene} variances_norm`,
+    );
+    assert.equal(read.highly_variable_nbatches![j], ref.highly_variable_nbatches![j], `${gene} batches`);
+    assert.equal(read.feature_id![j], `ENSG${gene.slice(4).padStart(5, "0")}`);
+  });
+});

@@ -27,6 +27,7 @@ const context = (epoch: number, wholeRun = true): TrainerContext => ({
   replicaRank: 0,
   wholeRun,
   writeTextFile: async () => {},
+  writeGenes: async () => {},
 });
 
 function batchOf(rows: number[][], codes?: number[]): Batch {
@@ -153,6 +154,7 @@ test("a list of n_top_genes writes one CSV pair per value, the smaller selection
   await model.onTrainEnd({
     ...context(1),
     writeTextFile: async (path, text) => void written.set(path, text),
+    writeGenes: async () => {},
   });
   assert.deepEqual([...written.keys()].sort(), [
     "out/hvg__top5.csv",

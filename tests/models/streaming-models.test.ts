@@ -61,6 +61,7 @@ const context = (written: Map<string, string>, replicaRank = 0): TrainerContext 
   writeTextFile: async (path, text) => {
     written.set(path, text);
   },
+  writeGenes: async () => {},
 });
 
 test("OnePassMeanVarStd gives the exact population mean/var/std and writes upstream's CSV at the end", async () => {

@@ -21,13 +21,13 @@ import {
   discard,
   linkCategories,
   setEncoding,
-  startFrame,
   V,
   wrap,
   writeMatrices,
   writeStrings,
   writeUns,
 } from "./write-elements.js";
+import { writeFrame } from "./writer.js";
 
 // An .h5ad without X whose rows (obs columns and obsm matrices) are appended batch by batch, for
 // outputs as long as a whole prediction run: each per-row dataset is chunked and resizable and
@@ -149,10 +149,7 @@ export class H5adRowWriter implements AnnDataRowWriter {
             column.spec.ordered ?? false,
           );
       }
-      if (Object.keys(rest.var.columns ?? {}).length > 0) {
-        throw new ArgumentError(`writeH5ad ${this.path}: var columns are not written by the row writer`);
-      }
-      startFrame(this.h5, "var", rest.var.index, []);
+      writeFrame(this.path, this.h5, "var", rest.var);
       writeMatrices(this.path, this.h5, "varm", rest.varm ?? {}, g);
       writeUns(this.path, dictGroup(this.h5, "uns"), rest.uns ?? {});
       // Empty like anndata's own output, so every reader finds the usual groups.

@@ -211,8 +211,8 @@ export class H5adWriter {
       if (this.x.format === "csr") {
         this.x.group.create_attribute("shape", new BigInt64Array([BigInt(this.rows), BigInt(this.nVars)]));
       }
-      this.writeFrame("obs", rest.obs);
-      this.writeFrame("var", rest.var);
+      writeFrame(this.path, this.h5, "obs", rest.obs);
+      writeFrame(this.path, this.h5, "var", rest.var);
       writeMatrices(this.path, this.h5, "obsm", rest.obsm ?? {}, this.rows);
       writeUns(this.path, dictGroup(this.h5, "uns"), rest.uns ?? {});
       // Empty like anndata's own output, so every reader finds the usual groups.
@@ -232,25 +232,26 @@ export class H5adWriter {
     await discard(this.h5, this.tmp);
   }
 
-  private writeFrame(key: "obs" | "var", frame: DataFrameInput): void {
-    const columns = Object.entries(frame.columns ?? {});
-    const group = startFrame(
-      this.h5,
-      key,
-      frame.index,
-      columns.map(([name]) => name),
-    );
-    const n = frame.index.length;
-    for (const [name, column] of columns) {
-      if (name === "_index")
-        throw new ArgumentError(`writeH5ad ${this.path}: ${key} column name '_index' is reserved`);
-      writeColumn(this.path, key, group, name, column, n);
-    }
-  }
-
   private checkOpen(): void {
     if (this.done)
       throw new ArgumentError(`writeH5ad ${this.path}: the writer is already finished or aborted`);
+  }
+}
+
+/** Writes a dataframe group (obs or var): its index and every column, in the frame's order. */
+export function writeFrame(path: string, h5: File, key: "obs" | "var", frame: DataFrameInput): void {
+  const columns = Object.entries(frame.columns ?? {});
+  const group = startFrame(
+    h5,
+    key,
+    frame.index,
+    columns.map(([name]) => name),
+  );
+  const n = frame.index.length;
+  for (const [name, column] of columns) {
+    if (name === "_index")
+      throw new ArgumentError(`writeH5ad ${path}: ${key} column name '_index' is reserved`);
+    writeColumn(path, key, group, name, column, n);
   }
 }
 
