@@ -127,8 +127,21 @@ function numbers(value: unknown): number[] | null {
   return value instanceof Tensor ? Array.from(value.data) : null;
 }
 
-/** IncrementalPCA's plot data, for a model with explained_variance_k. */
+/** IncrementalPCA's plot data, for a model with explained_variance_k; ProbabilisticPCA's from L_k. */
 function pcaData(model: CellariumModel, names: readonly string[]): PcaData | undefined {
+  if (["L_k", "W_variance", "sigma_variance"].every((n) => names.includes(n))) {
+    const L_k = numbers(model.attribute!("L_k"));
+    const total = (model.attribute!("W_variance") as number) + (model.attribute!("sigma_variance") as number);
+    if (!L_k) return undefined;
+    return {
+      explained_variance_k: L_k,
+      total_variance: total,
+      names: {
+        variance: "L_k (squared singular values of W plus sigma^2)",
+        total: "W_variance + sigma_variance",
+      },
+    };
+  }
   if (!names.includes("explained_variance_k")) return undefined;
   const explained = numbers(model.attribute!("explained_variance_k"));
   if (!explained) return undefined;

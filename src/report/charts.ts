@@ -142,7 +142,7 @@ function pcaCharts(pca: PcaData): Chart[] {
   const of =
     pca.total_variance === null
       ? "the variance of the top components (the lowrank algorithm does not keep the data's total variance)"
-      : "the data's total variance";
+      : (pca.names?.total ?? "the data's total variance");
   const x = {
     field: "component",
     type: "ordinal",
@@ -159,7 +159,7 @@ function pcaCharts(pca: PcaData): Chart[] {
     {
       id: "pca-explained-variance",
       title: "Explained variance per component",
-      description: `explained_variance_k of the ${k} components.`,
+      description: `${pca.names?.variance ?? "explained_variance_k"} of the ${k} components.`,
       spec: {
         ...BASE,
         title: "Explained variance per component",
@@ -174,7 +174,7 @@ function pcaCharts(pca: PcaData): Chart[] {
     {
       id: "pca-cumulative-ratio",
       title: "Cumulative explained variance ratio",
-      description: `Cumulative sum of explained_variance_k as a fraction of ${of}.`,
+      description: `Cumulative sum of ${pca.names?.variance ?? "explained_variance_k"} as a fraction of ${of}.`,
       spec: {
         ...BASE,
         title: "Cumulative explained variance ratio",

@@ -15,6 +15,11 @@ export interface PcaData {
   readonly explained_variance_k: readonly number[];
   /** null for the "lowrank" algorithm, which keeps only the top k directions. */
   readonly total_variance: number | null;
+  /**
+   * What the bars and the total are, where not IncrementalPCA's explained_variance_k of the data's
+   * total variance (ProbabilisticPCA: L_k of the model's W_variance + sigma_variance).
+   */
+  readonly names?: { readonly variance: string; readonly total: string };
 }
 
 /** HVGSeuratV3's per-gene mean and variance, and which genes it selected. */

@@ -108,7 +108,7 @@ test("report of a TDigest run: a histogram of median_g whose bars count the chec
   assert.equal(new Set(cells.map((c) => c.cell_type)).size, 5);
 });
 
-test("probabilistic_pca predict to a .zarr store: obsm X_pca, its report the first two components", async () => {
+test("probabilistic_pca: predict to a .zarr store writes obsm X_pca, its report the first two components; the run's report L_k", async () => {
   const dir = tempDir("report-ppca-");
   await runCommand("onepass_mean_var_std", "fit", await exampleConfig("onepass_train_config.yaml", dir));
   const config = await exampleConfig("ppca_train_config.yaml", dir);
@@ -144,4 +144,19 @@ test("probabilistic_pca predict to a .zarr store: obsm X_pca, its report the fir
   });
   // The default colour: the input's first categorical obs column.
   assert.equal(new Set(points.map((p) => p.cell_type)).size, 5);
+
+  // The run's report: L_k as the variance per component, cumulated over W_variance + sigma_variance.
+  const run = await reportCommand(join(dir, "ppca"), { png: false, log: () => {} });
+  const runSvgs = figureSvgs(await readFile(run.html, "utf8"));
+  const { model } = await loadPipeline(join(dir, "ppca/checkpoints/ppca.safetensors"));
+  const L_k = Array.from((model.attribute!("L_k") as Tensor).data);
+  const total = (model.attribute!("W_variance") as number) + (model.attribute!("sigma_variance") as number);
+  const bars = pointLabels(runSvgs.get("pca-explained-variance")!);
+  assert.equal(bars.length, L_k.length);
+  let sum = 0;
+  pointLabels(runSvgs.get("pca-cumulative-ratio")!).forEach((p, i) => {
+    assert.ok(Math.abs(Number(bars[i]!["explained variance"]) - L_k[i]!) <= 1e-9 * L_k[i]!);
+    sum += L_k[i]!;
+    assert.ok(Math.abs(Number(p["cumulative ratio"]) - sum / total) < 1e-9);
+  });
 });
