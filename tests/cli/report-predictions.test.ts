@@ -13,7 +13,7 @@ import { runModelCommand } from "../../src/cli/run.js";
 import { AnnDataFile } from "../../src/data/h5ad/reader.js";
 import { H5adRowWriter } from "../../src/data/h5ad/row-writer.js";
 import { ZarrRowWriter } from "../../src/data/zarr/row-writer.js";
-import { assertOneLine, cli } from "../helpers/cli-capture.js";
+import { assertOneLine, cli, cliStdout } from "../helpers/cli-capture.js";
 import { exampleConfig, runCommand } from "../helpers/examples.js";
 import { CLASSES, COLUMNS, N, predictions, TYPES, writePredictions } from "../helpers/predictions.js";
 import { figureSvgs, pointLabels } from "../helpers/svg.js";
@@ -96,6 +96,31 @@ test("report of predictions .h5ad and .zarr: embedding scatter and confusion mat
     assert.equal(Number(q["X_pca 2"]), p.pca[i * 3 + 1]);
     assert.equal(Number(q.n_genes), i);
   });
+});
+
+test("report of predictions on the command line: --umap / --no-umap override the default; --seed repeats or changes the UMAP", async () => {
+  const dir = tempDir("report-predictions-flags-");
+  const h5ad = join(dir, "preds.h5ad");
+  await writePredictions(await H5adRowWriter.create(h5ad, COLUMNS), predictions());
+  const embedding = async (out: string, flags: string[]) => {
+    const stdout = cliStdout(["report", h5ad, "--out", join(dir, out), "--no-png", ...flags]);
+    assert.equal(stdout, `wrote ${join(dir, out, "report.html")} (2 plot(s))\n`);
+    return figureSvgs(await readFile(join(dir, out, "report.html"), "utf8")).get("embedding")!;
+  };
+  assert.match(await embedding("pca-umap", ["--embedding", "X_pca", "--umap"]), /UMAP of X_pca/);
+  const components = await embedding("scvi-components", ["--embedding", "X_scvi", "--no-umap"]);
+  assert.match(components, /X_scvi: first two components/);
+  // The first column's values, to the 12 significant digits of Vega's labels.
+  const scvi = predictions().scvi;
+  for (const [i, q] of pointLabels(components).entries())
+    assert.ok(Math.abs(Number(q["X_scvi 1"]) - scvi[i * 6]!) <= 1e-10 * Math.abs(scvi[i * 6]!), `cell ${i}`);
+  const coordinates = (svg: string) => pointLabels(svg).map((q) => [q["UMAP 1"], q["UMAP 2"]]);
+  const seed3 = coordinates(await embedding("seed3", ["--embedding", "X_scvi", "--seed", "3"]));
+  assert.deepEqual(
+    coordinates(await embedding("seed3-again", ["--embedding", "X_scvi", "--seed", "3"])),
+    seed3,
+  );
+  assert.notDeepEqual(coordinates(await embedding("seed4", ["--embedding", "X_scvi", "--seed", "4"])), seed3);
 });
 
 test("report of predictions: an unknown --color or --embedding is one line naming the file and the key", async () => {
