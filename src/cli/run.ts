@@ -519,7 +519,7 @@ async function fit(
   if (replica) {
     if (!built.merge) {
       throw new ConfigError(
-        `partial runs (part ${replica.rank} of ${replica.numReplicas}, from ${replica.source}) need a model with a merge; ${built.className} has none (use trainer.devices on one machine)`,
+        `partial runs (part ${replica.rank} of ${replica.numReplicas}, from ${replica.source}) need a model with a merge; ${built.className} has none (train it under mpirun or srun, or with trainer.devices on one machine)`,
       );
     }
     const path = partial!.path;

@@ -134,7 +134,8 @@ function integerVariable(env: Env, name: string): number | undefined {
  * The world an MPI launcher started this process in, from its environment, or null when none did
  * (or it started one process). Read, first found first: Open MPI's mpirun (OMPI_COMM_WORLD_SIZE /
  * _RANK); MPICH, Intel MPI and Slurm's PMI-2 (PMI_SIZE / PMI_RANK); Slurm's srun with PMIx
- * (SLURM_STEP_NUM_TASKS / PMIX_RANK). CELLARIUM_MPI=0 ignores them all.
+ * (SLURM_STEP_NUM_TASKS / PMIX_RANK). CELLARIUM_MPI=0 ignores them all. An srun step of several
+ * tasks without MPI's variables is refused (ConfigError).
  */
 export function launchedWorld(env: Env): LaunchedWorld | null {
   if (env["CELLARIUM_MPI"] === "0") return null;
@@ -154,6 +155,14 @@ export function launchedWorld(env: Env): LaunchedWorld | null {
       });
     return size > 1 ? { rank, size, source: `${rankName}/${sizeName}` } : null;
   }
+  // srun without an MPI plugin starts N copies that know only SLURM_PROCID: each would run the
+  // whole fit and write the same files.
+  const tasks = integerVariable(env, "SLURM_STEP_NUM_TASKS");
+  if (tasks !== undefined && tasks > 1 && env["SLURM_PROCID"] !== undefined)
+    throw new ConfigError(
+      `srun started ${tasks} tasks (SLURM_STEP_NUM_TASKS) without MPI's variables (PMIX_RANK or PMI_RANK): launch with srun --mpi=pmix, or use a job array for partial runs`,
+      { key: "SLURM_STEP_NUM_TASKS", value: tasks },
+    );
   return null;
 }
 

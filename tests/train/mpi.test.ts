@@ -98,9 +98,14 @@ test("launchedWorld reads Open MPI, MPICH/PMI and Slurm/PMIx environments", () =
     size: 8,
     source: "PMIX_RANK/SLURM_STEP_NUM_TASKS",
   });
-  // One process, a Slurm step without PMIx, a batch script (SLURM_NTASKS only), or switched off.
+  // One process, a batch script (SLURM_NTASKS only), or switched off.
   assert.equal(launchedWorld({ OMPI_COMM_WORLD_SIZE: "1", OMPI_COMM_WORLD_RANK: "0" }), null);
-  assert.equal(launchedWorld({ SLURM_STEP_NUM_TASKS: "8", SLURM_PROCID: "5" }), null);
+  // srun -n 8 without --mpi: eight copies of the whole fit, refused.
+  assert.throws(
+    () => launchedWorld({ SLURM_STEP_NUM_TASKS: "8", SLURM_PROCID: "5" }),
+    /srun started 8 tasks \(SLURM_STEP_NUM_TASKS\) without MPI's variables \(PMIX_RANK or PMI_RANK\): launch with srun --mpi=pmix/,
+  );
+  assert.equal(launchedWorld({ SLURM_STEP_NUM_TASKS: "1", SLURM_PROCID: "0" }), null);
   assert.equal(launchedWorld({ SLURM_NTASKS: "8", SLURM_PROCID: "0" }), null);
   assert.equal(
     launchedWorld({ OMPI_COMM_WORLD_SIZE: "4", OMPI_COMM_WORLD_RANK: "1", CELLARIUM_MPI: "0" }),
