@@ -4,6 +4,7 @@
 // runs the stage. No config key is interpreted here.
 
 import { randomInt } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { dirname, extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { prepareOutputDirectory } from "../data/atomic-file.js";
@@ -533,7 +534,17 @@ async function fit(
     log(`partial checkpoint: ${path}`);
   } else if (world || spec.devices > 1) {
     if (world) {
-      log(`replicas: ${world.size} MPI ranks (${world.library})`);
+      // The ranks on one machine share its cores: each takes its share of BLAS threads
+      // (OPENBLAS_NUM_THREADS, when set, decides; threads within ranks use one each, fitReplicas).
+      const env = run.env ?? process.env;
+      const k = kernels();
+      if (env["OPENBLAS_NUM_THREADS"] === undefined && spec.devices === 1)
+        k.setNumThreads(
+          Math.max(1, Math.min(k.getNumThreads(), Math.floor(availableParallelism() / world.localSize))),
+        );
+      log(
+        `replicas: ${world.size} MPI ranks (${world.localSize} on this machine; ${world.library.split(",")[0]}), ${spec.devices === 1 ? k.getNumThreads() : 1} BLAS thread(s) per replica`,
+      );
       world.agree("config fingerprint", configFingerprint(prepared.options.config ?? null));
       world.agree(
         "parameter sizes",

@@ -21,7 +21,7 @@ export interface LaunchedWorld {
 
 /** The addon's functions (src/native/mpi/cellarium_mpi.c). */
 interface MpiAddon {
-  init(): { rank: number; size: number; threadLevel: string };
+  init(): { rank: number; size: number; localSize: number; threadLevel: string };
   allreduceSum(buffer: Float32Array | Float64Array | Int32Array, timeoutSeconds: number): void;
   bcast(
     buffer: Float32Array | Float64Array | Int32Array | Uint8Array,
@@ -51,6 +51,8 @@ export class MpiWorld {
     private readonly addon: MpiAddon,
     readonly rank: number,
     readonly size: number,
+    /** The ranks on this machine (this one included), which share its cores. */
+    readonly localSize: number,
     readonly library: string,
     timeoutSeconds: number,
   ) {
@@ -222,6 +224,6 @@ export function startMpi(env: Env): MpiWorld | null {
     throw new ConfigError(
       `${addon.version()} gives thread level "${world.threadLevel}"; cellarium-ts needs "serialized" or "multiple"`,
     );
-  active = new MpiWorld(addon, world.rank, world.size, addon.version(), timeout);
+  active = new MpiWorld(addon, world.rank, world.size, world.localSize, addon.version(), timeout);
   return active;
 }

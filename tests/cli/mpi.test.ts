@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { readdir, readFile, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { modelByCommand } from "../../src/cli/registry.js";
@@ -117,7 +118,13 @@ async function fitMpi(ranks: number, command: string, cfg: string, dir: string, 
     ...extra,
   ]);
   assert.equal(run.code, 0, `mpirun -np ${ranks} ${command}: ${run.stderr}`);
-  assert.match(run.stdout, new RegExp(`replicas: ${ranks} MPI ranks`));
+  const line = new RegExp(
+    `replicas: ${ranks} MPI ranks \\(${ranks} on this machine; Open MPI [^)]*\\), (\\d+) BLAS thread`,
+  ).exec(run.stdout);
+  assert.ok(line, run.stdout);
+  // The ranks share this machine's cores: none takes more than its share of BLAS threads.
+  const threads = Number(line[1]);
+  assert.ok(threads >= 1 && threads <= Math.max(1, Math.floor(availableParallelism() / ranks)), line[0]);
   // Rank 0 alone speaks and writes.
   assert.equal(run.stdout.match(/^fit: /gm)?.length, 1, run.stdout);
   return { state: await trained(dir), stdout: run.stdout };

@@ -164,7 +164,8 @@ static napi_value make_int(napi_env env, int value) {
   return result;
 }
 
-/* init(): MPI_Init_thread asking for MPI_THREAD_MULTIPLE; returns {rank, size, threadLevel}. The
+/* init(): MPI_Init_thread asking for MPI_THREAD_MULTIPLE; returns {rank, size, localSize (the ranks on
+ * this machine), threadLevel}. The
  * caller needs at least MPI_THREAD_SERIALIZED (one worker thread of a rank may make the calls). */
 static napi_value init_napi(napi_env env, napi_callback_info info) {
   (void)info;
@@ -178,9 +179,15 @@ static napi_value init_napi(napi_env env, napi_callback_info info) {
   } else {
     MPI_Query_thread(&provided);
   }
-  int rank = 0, size = 1;
+  int rank = 0, size = 1, local_size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
+  /* The ranks sharing this machine, which share its cores. */
+  MPI_Comm local;
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
+    MPI_Comm_size(local, &local_size);
+    MPI_Comm_free(&local);
+  }
   const char *level = provided == MPI_THREAD_MULTIPLE     ? "multiple"
                       : provided == MPI_THREAD_SERIALIZED ? "serialized"
                       : provided == MPI_THREAD_FUNNELED   ? "funneled"
@@ -189,6 +196,7 @@ static napi_value init_napi(napi_env env, napi_callback_info info) {
   napi_create_object(env, &result);
   napi_set_named_property(env, result, "rank", make_int(env, rank));
   napi_set_named_property(env, result, "size", make_int(env, size));
+  napi_set_named_property(env, result, "localSize", make_int(env, local_size));
   napi_create_string_utf8(env, level, NAPI_AUTO_LENGTH, &text);
   napi_set_named_property(env, result, "threadLevel", text);
   return result;
