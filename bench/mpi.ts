@@ -151,10 +151,7 @@ ${DATA.replace(/\n {4}y_n:.*\n {4}y_categories:.*/, "")}
 ];
 
 /** Seconds per step between rank 0's first and last logged steps, and the largest rank's peak RSS. */
-function fit(
-  model: (typeof MODELS)[number],
-  ranks: number,
-): { perStep: number; rssMiB: number } {
+function fit(model: (typeof MODELS)[number], ranks: number): { perStep: number; rssMiB: number } {
   const config = join(dir, `${model.command}.yaml`);
   writeFileSync(config, model.config);
   const runDir = join(dir, `${model.command}-${ranks}`);
