@@ -1,6 +1,6 @@
 // The Node.js entry (`cellarium-ts/node`): everything of the universal entry plus what needs the
 // file system or threads: AnnData files, sharded collections, the loader, the trainer,
-// checkpoints, the prediction writer and the command line. Pinned by tests/public-api.test.ts.
+// checkpoints, the prediction writer, MPI for trainers across processes and the command line. Pinned by tests/public-api.test.ts.
 
 export { main as cli } from "./cli/main.js";
 export { DistributedAnnDataCollection } from "./data/collection.js";
@@ -10,6 +10,9 @@ export { DataLoader, type DataLoaderOptions } from "./data/loader.js";
 export * from "./index.js";
 export { loadCheckpoint, saveCheckpoint } from "./train/checkpoint.js";
 export { CellariumModule } from "./train/module.js";
+export { MpiWorld, startMpi } from "./train/mpi.js";
+export { MpiReplicaGroup } from "./train/mpi-group.js";
 export { PredictionWriter } from "./train/prediction-writer.js";
 export { loadPretrainedGeneformer } from "./train/pretrained-geneformer.js";
+export type { ReplicaGroup } from "./train/replica-group.js";
 export { Trainer, type TrainerOptions } from "./train/trainer.js";

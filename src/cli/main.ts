@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 // The commands' modules (the data layer with its wasm HDF5 library, the trainer) are imported
 // when a command runs, so that --help and argument errors answer at once.
 import { CellariumError, ConfigError } from "../errors.js";
+import { activeMpiWorld } from "../train/mpi.js";
 import { parseOverrides } from "./overrides.js";
 import { MODELS, NOT_YET_AVAILABLE, type Stage } from "./registry.js";
 import { describe } from "./spec/keys.js";
@@ -260,7 +261,8 @@ async function runConfigArgs(args: ConfigArgs): Promise<void> {
  * Runs the command line (or, given an object, upstream's main(dict) call: ConfigArgs) and returns
  * the process exit code: 0, 2 for bad input (a CellariumError: one line naming the file, key or
  * value), 1 for a failure of the system (a full disk, a missing permission: one line with the
- * operation and the path) or of the program itself. `--debug` anywhere, or CELLARIUM_DEBUG=1, adds
+ * operation and the path) or of the program itself. Under MPI the line names the rank, and an error
+ * aborts every rank of the job (MPI_Abort) with that code. `--debug` anywhere, or CELLARIUM_DEBUG=1, adds
  * the stack trace.
  */
 export async function main(argv: string[] | ConfigArgs): Promise<number> {
@@ -272,12 +274,17 @@ export async function main(argv: string[] | ConfigArgs): Promise<number> {
         argv.filter((arg) => arg !== "--debug"),
         { from: "user" },
       );
+    activeMpiWorld()?.finalize();
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
     const { line, code } = describeFailure(error);
-    process.stderr.write(`cellarium: ${line}\n`);
+    const world = activeMpiWorld();
+    const rank = world ? `rank ${world.rank} of ${world.size}: ` : "";
+    process.stderr.write(`cellarium: ${rank}${line}\n`);
     if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    // The other ranks would wait for this one at their next collective: end the whole job now.
+    if (world) world.abort(code);
     return code;
   }
 }

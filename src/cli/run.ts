@@ -4,6 +4,7 @@
 // runs the stage. No config key is interpreted here.
 
 import { randomInt } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { prepareOutputDirectory, writeFileAtomic } from "../data/atomic-file.js";
@@ -25,6 +26,8 @@ import { collectionObs } from "../train/anndata-predictions.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { fitReplicas } from "../train/fit-replicas.js";
 import { CellariumModule } from "../train/module.js";
+import { launchedWorld, type MpiWorld, startMpi } from "../train/mpi.js";
+import { MpiReplicaGroup } from "../train/mpi-group.js";
 import { configFingerprint, type Env, partialPath, resolveReplica } from "../train/partial.js";
 import {
   type PredictionContext,
@@ -37,7 +40,7 @@ import { type FitResult, Trainer, type TrainerOptions } from "../train/trainer.j
 import { composeTransforms, type PipelineStep } from "../transforms/compose.js";
 import { loadPipeline } from "./checkpoint-pipeline.js";
 import { setDotted } from "./overrides.js";
-import { createModel, type ModelEntry, type Stage } from "./registry.js";
+import { createModel, type ModelEntry, modelFactory, type Stage } from "./registry.js";
 import { type ReportOptions, reportCommand } from "./report.js";
 import { loaderOptions, predictCells, splits } from "./spec/data.js";
 import { defaultConfig, parseRunSpec, type RunSpec } from "./spec/run-spec.js";
@@ -380,6 +383,39 @@ async function completeFromCheckpoint(config: ConfigMap, run: RunOptions): Promi
 }
 
 /** Runs one model command, logging a summary line per output. */
+/**
+ * The MPI world of a fit started by an MPI launcher, or null. validate and predict run as one
+ * process (N ranks would each write the same outputs), and a launcher's world and a partial run's
+ * flags are two answers to one question: both are refused, naming what was seen.
+ */
+function mpiWorldFor(
+  stage: Stage,
+  env: Env,
+  flags: { replicaRank?: number; numReplicas?: number },
+): MpiWorld | null {
+  const launched = launchedWorld(env);
+  if (launched === null) return null;
+  if (stage !== "fit")
+    throw new ConfigError(
+      `${stage} runs as one process, but an MPI launcher started ${launched.size} (${launched.source}); run it without mpirun/srun`,
+      { key: launched.source, value: launched.size },
+    );
+  if (flags.replicaRank !== undefined || flags.numReplicas !== undefined)
+    throw new ConfigError(
+      `--replica_rank/--num_replicas (a partial run) under an MPI launcher (${launched.size} ranks from ${launched.source}): use one or the other`,
+      { key: "--num_replicas" },
+    );
+  return startMpi(env);
+}
+
+/** The run's seed: this process's, or MPI rank 0's at every rank. */
+function sharedSeed(seed: number, world: MpiWorld | null): number {
+  if (world === null) return seed;
+  const value = new Float64Array([seed]);
+  world.bcast(value, 0);
+  return value[0]!;
+}
+
 export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunOptions): Promise<void> {
   const log = run.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const config = await readConfig(run.configs, run.overrides, run.config);
@@ -402,8 +438,11 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
     kernels().setNumThreads(entry.blasThreads);
   }
   const parsed = await parseRunSpec(entry, stage, await completeFromCheckpoint(config, run));
-  // Drawn once here and passed to every replica thread (which re-reads the config), so all use one seed.
-  const seed = parsed.seed ?? randomInt(2 ** 31);
+  const world = mpiWorldFor(stage, env, run.replica ?? {});
+  const speak = world === null || world.rank === 0 ? log : () => {};
+  // Drawn once here and passed to every replica thread (which re-reads the config), and sent from
+  // MPI rank 0 to the others, so all use one seed (and so one order of the cells).
+  const seed = sharedSeed(parsed.seed ?? randomInt(2 ** 31), world);
   const spec: RunSpec = {
     ...parsed,
     seed,
@@ -412,7 +451,7 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
   // The loader's read-ahead workers start now, so that their start-up overlaps with opening the
   // data and building the model (replica threads start their own).
   if (spec.devices === 1 && spec.data.num_workers > 0) prestartReadAheadWorkers(spec.data.num_workers);
-  const replica = stage === "fit" ? resolveReplica(run.replica ?? {}, env) : null;
+  const replica = stage === "fit" && world === null ? resolveReplica(run.replica ?? {}, env) : null;
   if (replica && spec.devices > 1) {
     throw new ConfigError(
       `trainer.devices: ${spec.devices} with a partial run (part ${replica.rank} of ${replica.numReplicas}) is not supported; use devices: 1 per process`,
@@ -421,8 +460,9 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
   }
   const prepared = await prepareRun(
     spec,
-    { numReplicas: replica?.numReplicas ?? 1, replicaRank: replica?.rank ?? 0 },
-    log,
+    // With trainer.devices > 1 each thread builds its own part (the replica factory).
+    { numReplicas: world?.size ?? replica?.numReplicas ?? 1, replicaRank: world?.rank ?? replica?.rank ?? 0 },
+    speak,
   );
   try {
     // A partial run's checkpoint: --partial_path, else a file in default_root_dir.
@@ -432,7 +472,7 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
     };
     await prepareOutputs(spec, prepared, partial);
     if (stage === "fit") {
-      await fit(spec, prepared, run, replica, partial, log);
+      await fit(spec, prepared, run, { replica, world }, partial, speak);
       return;
     }
     if (spec.ckptPath !== null) {
@@ -465,12 +505,13 @@ async function fit(
   spec: RunSpec,
   prepared: PreparedRun,
   run: RunOptions,
-  replica: ReturnType<typeof resolveReplica> | null,
+  split: { replica: ReturnType<typeof resolveReplica> | null; world: MpiWorld | null },
   partial: { readonly path: string; readonly key: string } | null,
   log: (line: string) => void,
 ): Promise<void> {
   const { model: built, train, val } = prepared;
-  const replicas = replica?.numReplicas ?? spec.devices;
+  const { replica, world } = split;
+  const replicas = (world?.size ?? replica?.numReplicas ?? 1) * spec.devices;
   warnUnevenSplit(spec, train[1] - train[0], replicas, log);
   const pca: IncrementalPCA | null =
     (built as object) instanceof IncrementalPCA ? (built as IncrementalPCA) : null;
@@ -486,7 +527,7 @@ async function fit(
   if (replica) {
     if (!built.merge) {
       throw new ConfigError(
-        `partial runs (part ${replica.rank} of ${replica.numReplicas}, from ${replica.source}) need a model with a merge; ${built.className} has none (use trainer.devices on one machine)`,
+        `partial runs (part ${replica.rank} of ${replica.numReplicas}, from ${replica.source}) need a model with a merge; ${built.className} has none (train it under mpirun or srun, or with trainer.devices on one machine)`,
       );
     }
     const path = partial!.path;
@@ -498,25 +539,65 @@ async function fit(
       ckpt,
     );
     log(`partial checkpoint: ${path}`);
-  } else if (spec.devices > 1) {
-    log(`replicas: ${spec.devices} worker threads`);
-    const replicated = await fitReplicas({
-      numReplicas: spec.devices,
-      factoryModule: new URL(`./replica-factory${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
-        .href,
-      factoryArgs: {
-        command: spec.entry.command,
-        configs: [...run.configs],
-        ...(run.config !== undefined && { config: run.config as JsonValue }),
-        overrides: [...run.overrides, ["seed_everything", spec.seed]].map(([key, value]) => [
-          key,
-          value,
-        ]) as JsonValue,
-      },
-    });
-    // Rank 0's trained state.
-    built.loadStateDict(replicated.modelState);
-    result = replicated;
+  } else if (world || spec.devices > 1) {
+    if (world) {
+      // The ranks on one machine share its cores: each takes its share of BLAS threads
+      // (OPENBLAS_NUM_THREADS, when set, decides; threads within ranks use one each, fitReplicas).
+      const env = run.env ?? process.env;
+      const k = kernels();
+      if (env["OPENBLAS_NUM_THREADS"] === undefined && spec.devices === 1)
+        k.setNumThreads(
+          Math.max(1, Math.min(k.getNumThreads(), Math.floor(availableParallelism() / world.localSize))),
+        );
+      log(
+        `replicas: ${world.size} MPI ranks (${world.localSize} on this machine; ${world.library.split(",")[0]}), ${spec.devices === 1 ? k.getNumThreads() : 1} BLAS thread(s) per replica`,
+      );
+      world.agree("config fingerprint", configFingerprint(prepared.options.config ?? null));
+      world.agree(
+        "parameter sizes",
+        built
+          .parameters()
+          .map((p) => p.size)
+          .join(","),
+      );
+    }
+    let own: FitResult;
+    if (spec.devices > 1) {
+      log(`replicas: ${spec.devices} worker threads${world ? " in each rank" : ""}`);
+      const replicated = await fitReplicas({
+        numReplicas: spec.devices,
+        factoryModule: new URL(`./replica-factory${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
+          .href,
+        factoryArgs: {
+          command: spec.entry.command,
+          configs: [...run.configs],
+          ...(run.config !== undefined && { config: run.config as JsonValue }),
+          overrides: [...run.overrides, ["seed_everything", spec.seed]].map(([key, value]) => [
+            key,
+            value,
+          ]) as JsonValue,
+        },
+        ...(world && { mpi: world }),
+      });
+      // Rank 0's trained state (every replica's is the same, or merged into rank 0's).
+      built.loadStateDict(replicated.modelState);
+      own = replicated;
+    } else {
+      own = await new Trainer({
+        ...prepared.options,
+        replicaGroup: new MpiReplicaGroup(world!, modelFactory),
+      }).fit(prepared.module, prepared.loader(train), {
+        ...ckpt,
+        // Rank 0 validates the whole validation split; the others wait for it at their next step.
+        ...(world!.rank === 0 && val && built.validate && { val: prepared.loader(val, true) }),
+      });
+    }
+    if (world) {
+      const cells = new Float64Array([own.cells]);
+      world.allreduceSum(cells);
+      own = { ...own, cells: cells[0]! };
+    }
+    result = own;
   } else {
     // (With trainer.devices > 1 the replica factory gives rank 0 the validation data.)
     result = await new Trainer(prepared.options).fit(prepared.module, prepared.loader(train), {

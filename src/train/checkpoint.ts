@@ -65,12 +65,12 @@ export interface PartialInfo {
   readonly fingerprint: string;
 }
 
-function toSafetensors(tensor: Tensor): SafetensorsTensor {
+export function toSafetensors(tensor: Tensor): SafetensorsTensor {
   const dtype = tensor.dtype === "float32" ? "F32" : tensor.dtype === "float64" ? "F64" : "I32";
   return { dtype, shape: [...tensor.shape], data: tensor.data };
 }
 
-function fromSafetensors(path: string, name: string, tensor: SafetensorsTensor): Tensor {
+export function fromSafetensors(path: string, name: string, tensor: SafetensorsTensor): Tensor {
   const { data } = tensor;
   if (data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array) {
     // Decoded tensors may be views into the file's bytes; copy so the model owns its memory.

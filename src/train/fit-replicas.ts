@@ -44,9 +44,14 @@ export interface FitReplicasOptions {
   readonly factoryModule: string;
   /** Passed to createReplica in every replica (structured-cloneable). */
   readonly factoryArgs: JsonValue;
+  /**
+   * The MPI world this process is a rank of (mpi.ts, already initialized): the threads are then
+   * replicas rank * numReplicas + thread of the whole job's (hybrid-group.ts).
+   */
+  readonly mpi?: { readonly rank: number; readonly size: number };
 }
 
-/** Rank 0's fit result and trained model state, with the cells of all replicas. */
+/** Rank 0's fit result and trained model state, with the cells of this process's replicas. */
 export interface FitReplicasResult extends FitResult {
   readonly modelState: Record<string, Tensor>;
 }
@@ -128,6 +133,7 @@ async function runReplicas(options: FitReplicasOptions): Promise<FitReplicasResu
         numReplicas: n,
         factoryModule: options.factoryModule,
         factoryArgs: options.factoryArgs,
+        ...(options.mpi && { mpi: { rank: options.mpi.rank, size: options.mpi.size } }),
         control,
         up: up[rank]!,
         down: down[rank]!,

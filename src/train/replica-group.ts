@@ -1,10 +1,12 @@
 // What the trainer needs from replicas that train one model together (data parallelism, SPEC.md
 // section 7). The trainer calls these collectively: every replica makes the same calls in the same
 // order, because every replica takes the same number of steps (the sampler gives each replica the
-// same number of batches). src/train/thread-group.ts implements it for worker threads.
+// same number of batches). src/train/thread-group.ts implements it for worker threads, src/train/mpi-group.ts for MPI ranks.
 
+import type { JsonValue } from "../data/batch.js";
 import type { CellariumModel } from "../models/model.js";
-import type { Tensor } from "../tensor/tensor.js";
+import { Tensor } from "../tensor/tensor.js";
+import type { ModelFactory } from "./merge-partials.js";
 
 export interface ReplicaGroup {
   readonly numReplicas: number;
@@ -34,4 +36,59 @@ export interface ReplicaGroup {
    * edges, each replica forwarding it to the ranks it receives merges from).
    */
   broadcastShared(model: CellariumModel): Promise<void>;
+}
+
+/** `p`'s gradient array, made (zeros, in `p`'s dtype) if it has none. */
+export function ensureGrad(p: Tensor): Float32Array | Float64Array {
+  p.grad ??= new Tensor(p.dtype === "float32" ? new Float32Array(p.size) : new Float64Array(p.size), p.shape);
+  return p.grad.data as Float32Array | Float64Array;
+}
+
+/**
+ * One step of a merge down the tree: a state received from replica `from` joins `model`, loaded
+ * into it when `model` has seen no cells (`empty`), merged into it otherwise.
+ */
+export function absorbState(
+  model: CellariumModel,
+  empty: boolean,
+  state: Record<string, Tensor>,
+  createModel: ModelFactory,
+  from: number,
+): void {
+  if (empty) {
+    model.loadStateDict(state);
+    return;
+  }
+  const other = createModel(
+    model.className,
+    model.initArgs() as Record<string, JsonValue>,
+    `replica ${from}`,
+  );
+  other.loadStateDict(state);
+  model.merge!(other);
+}
+
+/**
+ * ReplicaGroup.mergedState through the group's reduceToRoot, on a copy of the model so that the
+ * replica's own state stays as it is.
+ */
+export async function mergedStateVia(
+  group: ReplicaGroup,
+  model: CellariumModel,
+  empty: boolean,
+  createModel: ModelFactory,
+): Promise<Record<string, Tensor> | null> {
+  const copy = createModel(
+    model.className,
+    model.initArgs() as Record<string, JsonValue>,
+    `replica ${group.rank}`,
+  );
+  if (!empty)
+    copy.loadStateDict(
+      Object.fromEntries(
+        Object.entries(model.stateDict()).map(([name, t]) => [name, new Tensor(t.data.slice(), t.shape)]),
+      ),
+    );
+  await group.reduceToRoot(copy, empty);
+  return group.rank === 0 ? copy.stateDict() : null;
 }

@@ -5,6 +5,9 @@ import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import type { JsonValue } from "../data/batch.js";
 import type { TypedArray } from "../tensor/tensor.js";
 import type { ReplicaFactory } from "./fit-replicas.js";
+import { HybridReplicaGroup } from "./hybrid-group.js";
+import { startMpi } from "./mpi.js";
+import { MpiReplicaGroup } from "./mpi-group.js";
 import { CONTROL, ReplicaAbortedError, ThreadReplicaGroup } from "./thread-group.js";
 import { Trainer } from "./trainer.js";
 
@@ -14,6 +17,8 @@ export interface ReplicaWorkerInit {
   /** URL of a module exporting `createReplica: ReplicaFactory`. */
   readonly factoryModule: string;
   readonly factoryArgs: JsonValue;
+  /** The MPI world of this process (FitReplicasOptions.mpi). */
+  readonly mpi?: { readonly rank: number; readonly size: number };
   readonly control: Int32Array;
   readonly up: MessagePort | null;
   readonly down: ReadonlyArray<readonly [number, MessagePort]>;
@@ -45,7 +50,11 @@ const init = workerData as ReplicaWorkerInit;
 
 async function run(): Promise<void> {
   const { createReplica } = (await import(init.factoryModule)) as { createReplica: ReplicaFactory };
-  const setup = await createReplica(init.factoryArgs, { rank: init.rank, numReplicas: init.numReplicas });
+  const world = init.mpi ?? { rank: 0, size: 1 };
+  const setup = await createReplica(init.factoryArgs, {
+    rank: world.rank * init.numReplicas + init.rank,
+    numReplicas: world.size * init.numReplicas,
+  });
   try {
     const ready: ReplicaMessage = {
       type: "ready",
@@ -54,7 +63,7 @@ async function run(): Promise<void> {
     const start = new Promise<StartMessage>((resolve) => port.once("message", resolve));
     port.postMessage(ready);
     const { shared } = await start;
-    const replicaGroup = new ThreadReplicaGroup({
+    const threads = new ThreadReplicaGroup({
       rank: init.rank,
       numReplicas: init.numReplicas,
       control: init.control,
@@ -63,13 +72,22 @@ async function run(): Promise<void> {
       down: new Map(init.down),
       createModel: setup.createModel,
     });
+    // Thread 0 speaks for the process to the other MPI ranks (MPI is already initialized by the main thread).
+    const replicaGroup = init.mpi
+      ? new HybridReplicaGroup(
+          threads,
+          init.rank === 0 ? new MpiReplicaGroup(startMpi(process.env)!, setup.createModel) : null,
+          init.mpi,
+          setup.createModel,
+        )
+      : threads;
     const trainer = new Trainer({ ...setup.trainerOptions, replicaGroup });
     const result = await trainer
       .fit(setup.module, setup.data, {
         ...(setup.ckptPath !== undefined && { ckptPath: setup.ckptPath }),
         ...(setup.val !== undefined && { val: setup.val }),
       })
-      .finally(() => replicaGroup.close());
+      .finally(() => threads.close());
     const model = setup.module.model;
     const modelState =
       init.rank === 0

@@ -7,13 +7,12 @@
 // travel as messages along the merge tree's edges (one MessagePort per non-zero rank).
 
 import type { MessagePort } from "node:worker_threads";
-import type { JsonValue } from "../data/batch.js";
 import { CellariumError } from "../errors.js";
 import type { CellariumModel } from "../models/model.js";
 import { Tensor, type TypedArray } from "../tensor/tensor.js";
 import { treeRole } from "./hierarchical-merge.js";
 import type { ModelFactory } from "./merge-partials.js";
-import type { ReplicaGroup } from "./replica-group.js";
+import { absorbState, ensureGrad, mergedStateVia, type ReplicaGroup } from "./replica-group.js";
 
 /** Indices into the control array. */
 /**
@@ -141,11 +140,7 @@ export class ThreadReplicaGroup implements ReplicaGroup {
       let any = false;
       for (let r = 0; r < this.numReplicas; r++) any ||= shared[at + r * slot] !== 0;
       if (any) {
-        p.grad ??= new Tensor(
-          p.dtype === "float32" ? new Float32Array(p.size) : new Float64Array(p.size),
-          p.shape,
-        );
-        const grad = p.grad.data;
+        const grad = ensureGrad(p);
         for (let i = 0; i < p.size; i++) {
           let sum = 0;
           for (let r = 0; r < this.numReplicas; r++) sum += shared[at + r * slot + 1 + i]!;
@@ -157,12 +152,45 @@ export class ThreadReplicaGroup implements ReplicaGroup {
   }
 
   broadcastParameters(params: readonly Tensor[]): void {
+    this.broadcastSlots(
+      params,
+      (p) => p.data,
+      (p, values) => p.data.set(values!),
+    );
+  }
+
+  /**
+   * Sets every replica's gradients to rank 0's, a missing gradient included (replicas of MPI ranks,
+   * hybrid-group.ts: rank 0 holds the mean over all ranks).
+   */
+  broadcastGradients(params: readonly Tensor[]): void {
+    this.broadcastSlots(
+      params,
+      (p) => p.grad?.data ?? null,
+      (p, values) => {
+        if (values === null) {
+          p.grad = null;
+          return;
+        }
+        ensureGrad(p).set(values);
+      },
+    );
+  }
+
+  /** Rank 0 writes each parameter's `read` (null: absent) into its slot; the others `write` it. */
+  private broadcastSlots(
+    params: readonly Tensor[],
+    read: (p: Tensor) => TypedArray | null,
+    write: (p: Tensor, values: Float64Array | null) => void,
+  ): void {
     const { base } = this.slots(params.map((p) => p.size));
     const shared = this.shared!;
     if (this.rank === 0) {
       let offset = base;
       for (const p of params) {
-        shared.set(p.data, offset + 1);
+        const values = read(p);
+        shared[offset] = values === null ? 0 : 1;
+        if (values !== null) shared.set(values, offset + 1);
         offset += p.size + 1;
       }
     }
@@ -170,7 +198,7 @@ export class ThreadReplicaGroup implements ReplicaGroup {
     if (this.rank === 0) return;
     let offset = base;
     for (const p of params) {
-      p.data.set(shared.subarray(offset + 1, offset + 1 + p.size));
+      write(p, shared[offset] === 0 ? null : shared.subarray(offset + 1, offset + 1 + p.size));
       offset += p.size + 1;
     }
   }
@@ -180,17 +208,7 @@ export class ThreadReplicaGroup implements ReplicaGroup {
     for (const from of receivesFrom) {
       const state = await this.mailboxes.get(from)!.next();
       if (state === null) continue;
-      const tensors = tensorsOf(state);
-      if (empty) model.loadStateDict(tensors);
-      else {
-        const other = this.createModel(
-          model.className,
-          model.initArgs() as Record<string, JsonValue>,
-          `replica ${from}`,
-        );
-        other.loadStateDict(tensors);
-        model.merge!(other);
-      }
+      absorbState(model, empty, tensorsOf(state), this.createModel, from);
       empty = false;
     }
     if (sendsTo !== null) this.up!.postMessage(empty ? null : stateMessage(model));
@@ -216,15 +234,8 @@ export class ThreadReplicaGroup implements ReplicaGroup {
     for (const port of this.down.values()) port.postMessage(state);
   }
 
-  async mergedState(model: CellariumModel, empty: boolean): Promise<Record<string, Tensor> | null> {
-    const copy = this.createModel(
-      model.className,
-      model.initArgs() as Record<string, JsonValue>,
-      `replica ${this.rank}`,
-    );
-    if (!empty) copy.loadStateDict(cloneState(model.stateDict()));
-    await this.reduceToRoot(copy, empty);
-    return this.rank === 0 ? copy.stateDict() : null;
+  mergedState(model: CellariumModel, empty: boolean): Promise<Record<string, Tensor> | null> {
+    return mergedStateVia(this, model, empty, this.createModel);
   }
 }
 
@@ -240,11 +251,4 @@ function message(state: Record<string, Tensor>): NonNullable<StateMessage> {
 
 function tensorsOf(state: NonNullable<StateMessage>): Record<string, Tensor> {
   return Object.fromEntries(Object.entries(state).map(([name, t]) => [name, new Tensor(t.data, t.shape)]));
-}
-
-/** A state dict that shares no memory with the model it came from. */
-function cloneState(state: Record<string, Tensor>): Record<string, Tensor> {
-  return Object.fromEntries(
-    Object.entries(state).map(([name, t]) => [name, new Tensor(t.data.slice(), t.shape)]),
-  );
 }
