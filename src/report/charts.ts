@@ -237,7 +237,7 @@ function embeddingChart(embedding: EmbeddingData): Chart {
   const values = Array.from({ length: n }, (_, i) => ({
     x: x[i]!,
     y: y[i]!,
-    ...(color && { [color.column]: color.values[i] ?? null }),
+    ...(color && { color: color.values[i] ?? null }),
   }));
   const [xTitle, yTitle] = method === "umap" ? ["UMAP 1", "UMAP 2"] : [`${key} 1`, `${key} 2`];
   const title = method === "umap" ? `UMAP of ${key}` : `${key}: first two components`;
@@ -264,8 +264,11 @@ function embeddingChart(embedding: EmbeddingData): Chart {
         x: { field: "x", type: "quantitative", title: xTitle, scale: { zero: false } },
         y: { field: "y", type: "quantitative", title: yTitle, scale: { zero: false } },
         ...(color && {
+          // A fixed field name: Vega-Lite reads dots and brackets in a field as nested access
+          // (obs columns such as "cell.type"); the column's own name is the legend's title.
           color: {
-            field: color.column,
+            field: "color",
+            title: color.column,
             type: color.type,
             ...(color.type === "nominal" && { scale: { scheme: "tableau20" } }),
           },

@@ -84,7 +84,8 @@ test("report of predictions .h5ad and .zarr: embedding scatter and confusion mat
   // X_pca defaults to its first two components, the points being obsm's own values.
   const pca = await reportCommand(h5ad, {
     embedding: "X_pca",
-    color: "n_genes",
+    // A column name with a dot, which Vega-Lite would read as a nested field.
+    color: "n.genes",
     out: join(dir, "pca"),
     png: false,
     log: () => {},
@@ -94,7 +95,7 @@ test("report of predictions .h5ad and .zarr: embedding scatter and confusion mat
   pcaPoints.forEach((q, i) => {
     assert.equal(Number(q["X_pca 1"]), p.pca[i * 3]);
     assert.equal(Number(q["X_pca 2"]), p.pca[i * 3 + 1]);
-    assert.equal(Number(q.n_genes), i);
+    assert.equal(Number(q["n.genes"]), i);
   });
 });
 
@@ -129,7 +130,7 @@ test("report of predictions: an unknown --color or --embedding is one line namin
   await writePredictions(await H5adRowWriter.create(h5ad, COLUMNS), predictions());
   assertOneLine(
     await cli(["report", h5ad, "--color", "tissue"]),
-    /^cellarium: .*preds\.h5ad: no obs column 'tissue' \(--color\); obs has: cell_type, n_genes, cell_type_pred$/,
+    /^cellarium: .*preds\.h5ad: no obs column 'tissue' \(--color\); obs has: cell_type, n\.genes, cell_type_pred$/,
   );
   assertOneLine(
     await cli(["report", h5ad, "--embedding", "X_umap"]),

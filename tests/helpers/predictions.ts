@@ -36,7 +36,7 @@ export async function writePredictions(writer: AnnDataRowWriter, p: Predictions)
     index: Array.from({ length: N }, (_, i) => `cell_${i}`),
     columns: new Map<string, RowColumnValues>([
       ["cell_type", Int8Array.from(p.truth)],
-      ["n_genes", Float64Array.from({ length: N }, (_, i) => i)],
+      ["n.genes", Float64Array.from({ length: N }, (_, i) => i)],
       ["cell_type_pred", Int8Array.from(p.predicted)],
     ]),
     obsm: {
@@ -49,6 +49,6 @@ export async function writePredictions(writer: AnnDataRowWriter, p: Predictions)
 
 export const COLUMNS = new Map<string, RowColumnSpec>([
   ["cell_type", { kind: "categorical", categories: TYPES }],
-  ["n_genes", { kind: "numeric", dtype: "float64" }],
+  ["n.genes", { kind: "numeric", dtype: "float64" }],
   ["cell_type_pred", { kind: "categorical", categories: CLASSES }],
 ]);
