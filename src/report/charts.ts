@@ -1,7 +1,9 @@
 // The plots of a run report as Vega-Lite specs, built from ReportData alone (no files, no rendering):
 // training and validation loss, learning rate and cells/s against step from metrics.csv, each of a
-// model's own validation metrics, IncrementalPCA's explained variance and cumulative ratio, and
-// HVGSeuratV3's mean-variance plot. render.ts turns a spec into SVG and PNG.
+// model's own validation metrics (Geneformer's MLM accuracy among them), IncrementalPCA's and
+// ProbabilisticPCA's explained variance and cumulative ratio, HVGSeuratV3's mean-variance plot,
+// TDigest's median histogram, an embedding scatter and a classifier's confusion matrix. render.ts
+// turns a spec into SVG and PNG.
 
 import type { TopLevelSpec } from "vega-lite";
 import { METRIC_COLUMNS } from "../train/metrics.js";

@@ -1,5 +1,6 @@
 // What a run report shows, as plain data: the rows of metrics.csv and the model attributes worth a
-// plot. gather.ts fills it from the files of a run; charts.ts turns it into Vega-Lite specs. Nothing
+// plot. cli/report-gather.ts fills it from the files of a run, cli/report-anndata.ts from a
+// predictions .h5ad/.zarr; charts.ts turns it into Vega-Lite specs. Nothing
 // here reads files, so the charts can be built and tested from data alone.
 
 import { FileFormatError } from "../errors.js";
