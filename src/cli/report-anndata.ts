@@ -210,7 +210,13 @@ export async function gatherPredictionsReport(path: string, options: EmbeddingOp
   try {
     const embedding = await embeddingData(file, path, options);
     const confusion = await confusionData(file);
+    const notes = embedding
+      ? []
+      : [
+          `obsm has no X_* embedding (${file.obsmKeys.join(", ") || "no entries"}): no embedding scatter; --embedding names another key.`,
+        ];
     return {
+      notes,
       title: path,
       sources: { predictions: path },
       metrics: null,

@@ -376,6 +376,7 @@ export function reportCharts(data: ReportData): ChartPlan {
   }
   if (data.embedding) charts.push(embeddingChart(data.embedding));
   if (data.confusion) charts.push(confusionChart(data.confusion));
+  notes.push(...(data.notes ?? []));
   if (charts.length === 0) notes.push("Nothing to plot.");
   return { charts, notes };
 }

@@ -85,6 +85,8 @@ export interface ReportData {
   readonly medians?: MediansData;
   readonly embedding?: EmbeddingData;
   readonly confusion?: ConfusionData;
+  /** What the data could not give a plot for, said on the page. */
+  readonly notes?: readonly string[];
 }
 
 /**

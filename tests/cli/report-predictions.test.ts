@@ -193,5 +193,9 @@ test("logistic_regression: fit's report has the validation confusion matrix; pre
   // predict's report: every cell of the file.
   const predictSvgs = figureSvgs(await readFile(join(dir, "lr-preds_report/report.html"), "utf8"));
   assert.deepEqual([...predictSvgs.keys()], ["confusion-matrix"]);
+  assert.match(
+    await readFile(join(dir, "lr-preds_report/report.html"), "utf8"),
+    /obsm has no X_\* embedding \(cell_type_probabilities\): no embedding scatter/,
+  );
   check(plottedCounts(predictSvgs.get("confusion-matrix")!), count(0), "predicted cells");
 });
