@@ -1,5 +1,5 @@
 // Training across MPI ranks (issue 17, item 6), on this machine, compiled code (`npm run build`):
-// 1. The Allreduce the gradient average uses (MpiWorld.allreduceSum: in place, buckets of 2^24
+// 1. The Allreduce the gradient average uses (MpiWorld.allreduceSum: in place, buckets of 2^19
 //    elements), 2 and 4 ranks over shared memory, on 10k to 50M elements of float64 (what a step
 //    sends) and float32, against torch.distributed's all_reduce with gloo (the CPU backend of
 //    PyTorch DDP, Debian's python3-torch) on the same sizes and rank counts: median seconds per

@@ -153,7 +153,8 @@ export class Geneformer extends Module implements CellariumModel {
     this.mlmProbability = probability("mlm_probability", options.mlm_probability ?? 0.15);
     this.seed = options.seed ?? 0;
     this.generator = new Generator(this.seed);
-    // Not checkpointed: a resumed run's validation masks differ, its training draws do not.
+    // Checkpointed beside the training generator (randomState), so a resumed run validates on the
+    // same masks as an uninterrupted one.
     this.validationGenerator = new Generator(this.seed + 1);
     this.bert = this.registerModule("bert", new BertForMaskedLM(this.config, { generator: this.generator }));
     this.geneIndex = new Map(this.var_names_g.map((name, g) => [name, g]));
@@ -206,11 +207,17 @@ export class Geneformer extends Module implements CellariumModel {
   }
 
   randomState(): JsonValue {
-    return { ...this.generator.getState() } as unknown as JsonValue;
+    return {
+      ...this.generator.getState(),
+      validation: this.validationGenerator.getState(),
+    } as unknown as JsonValue;
   }
 
+  /** A state of randomState; one without `validation` (older checkpoints) keeps the validation draws as they are. */
   setRandomState(state: JsonValue): void {
-    this.generator.setState(state as unknown as GeneratorState);
+    const { validation, ...training } = state as unknown as GeneratorState & { validation?: GeneratorState };
+    this.generator.setState(training);
+    if (validation !== undefined) this.validationGenerator.setState(validation);
   }
 
   /** The genes' ranks as tokens (upstream's tokenize). */

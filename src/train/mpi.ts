@@ -36,8 +36,13 @@ interface MpiAddon {
   version(): string;
 }
 
-/** Elements per MPI call: large buffers go in parts (MPI counts are C ints; parts bound its temporary buffers). */
-export const MPI_BUCKET = 1 << 24;
+/**
+ * Elements per MPI call (4 MiB of float64): large buffers go in parts. MPI's collectives allocate
+ * temporary buffers of the message's size; up to glibc's mmap ceiling (32 MiB) freed ones are
+ * reused, beyond it every call maps fresh pages, whose first touch dominated: 10 M float64 took
+ * 340 ms in one call and 39 ms in parts of 2^19 (bench/RESULTS.md, "MPI").
+ */
+export const MPI_BUCKET = 1 << 19;
 
 /** CELLARIUM_MPI_TIMEOUT's default: long enough for rank 0's validation pass, which the others wait for. */
 const DEFAULT_TIMEOUT_SECONDS = 1800;
