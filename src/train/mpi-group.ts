@@ -13,7 +13,13 @@ import { fromSafetensors, toSafetensors } from "./checkpoint.js";
 import { treeRole } from "./hierarchical-merge.js";
 import type { ModelFactory } from "./merge-partials.js";
 import type { MpiWorld } from "./mpi.js";
-import { absorbState, ensureGrad, mergedStateVia, type ReplicaGroup } from "./replica-group.js";
+import {
+  absorbState,
+  ensureGrad,
+  mergedStateVia,
+  packGradients,
+  type ReplicaGroup,
+} from "./replica-group.js";
 
 /** The tag of the merge tree's messages. */
 const STATE_TAG = 1;
@@ -36,17 +42,10 @@ export class MpiReplicaGroup implements ReplicaGroup {
     const length = params.reduce((sum, p) => sum + p.size + 1, 0);
     if (this.buffer.length !== length) this.buffer = new Float64Array(length);
     const buffer = this.buffer;
-    let offset = 0;
-    for (const p of params) {
-      const grad = p.grad?.data;
-      buffer[offset] = grad ? 1 : 0;
-      if (grad) buffer.set(grad, offset + 1);
-      else buffer.fill(0, offset + 1, offset + 1 + p.size);
-      offset += p.size + 1;
-    }
+    packGradients(params, buffer, 0);
     this.world.allreduceSum(buffer);
     const scale = 1 / this.numReplicas;
-    offset = 0;
+    let offset = 0;
     for (const p of params) {
       if (buffer[offset] !== 0) {
         const grad = ensureGrad(p);

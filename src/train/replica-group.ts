@@ -38,6 +38,20 @@ export interface ReplicaGroup {
   broadcastShared(model: CellariumModel): Promise<void>;
 }
 
+/**
+ * Writes each parameter's has-gradient flag (1 or 0) and its gradient (zeros when it has none) into
+ * `buffer` from `offset`: the layout in which replicas exchange gradients (p.size + 1 elements each).
+ */
+export function packGradients(params: readonly Tensor[], buffer: Float64Array, offset: number): void {
+  for (const p of params) {
+    const grad = p.grad?.data;
+    buffer[offset] = grad ? 1 : 0;
+    if (grad) buffer.set(grad, offset + 1);
+    else buffer.fill(0, offset + 1, offset + 1 + p.size);
+    offset += p.size + 1;
+  }
+}
+
 /** `p`'s gradient array, made (zeros, in `p`'s dtype) if it has none. */
 export function ensureGrad(p: Tensor): Float32Array | Float64Array {
   p.grad ??= new Tensor(p.dtype === "float32" ? new Float32Array(p.size) : new Float64Array(p.size), p.shape);

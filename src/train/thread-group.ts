@@ -12,7 +12,13 @@ import type { CellariumModel } from "../models/model.js";
 import { Tensor, type TypedArray } from "../tensor/tensor.js";
 import { treeRole } from "./hierarchical-merge.js";
 import type { ModelFactory } from "./merge-partials.js";
-import { absorbState, ensureGrad, mergedStateVia, type ReplicaGroup } from "./replica-group.js";
+import {
+  absorbState,
+  ensureGrad,
+  mergedStateVia,
+  packGradients,
+  type ReplicaGroup,
+} from "./replica-group.js";
 
 /** Indices into the control array. */
 /**
@@ -125,14 +131,7 @@ export class ThreadReplicaGroup implements ReplicaGroup {
   averageGradients(params: readonly Tensor[]): void {
     const { slot, base } = this.slots(params.map((p) => p.size));
     const shared = this.shared!;
-    let offset = base + this.rank * slot;
-    for (const p of params) {
-      const grad = p.grad?.data;
-      shared[offset] = grad ? 1 : 0;
-      if (grad) shared.set(grad, offset + 1);
-      else shared.fill(0, offset + 1, offset + 1 + p.size);
-      offset += p.size + 1;
-    }
+    packGradients(params, shared, base + this.rank * slot);
     this.barrier();
     const scale = 1 / this.numReplicas;
     let at = base;

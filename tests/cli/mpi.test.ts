@@ -13,7 +13,8 @@ import { modelByCommand } from "../../src/cli/registry.js";
 import { runModelCommand } from "../../src/cli/run.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
-import { CLI, mpirun, root } from "../helpers/mpirun.js";
+import { CLI, root } from "../helpers/cli-command.js";
+import { mpirun } from "../helpers/mpirun.js";
 import { tempDir } from "../helpers/temp.js";
 
 const TIMEOUT = { timeout: 300_000 };
@@ -66,12 +67,20 @@ model:${TRANSFORMS}
   model: ${model}
 ${DATA}`;
 
-/** The model tensors of the one checkpoint a run wrote under `dir`. */
-async function trained(dir: string): Promise<Record<string, Tensor>> {
+/** The newest checkpoint (the highest step) a run wrote under `dir`. */
+async function lastCheckpoint(dir: string): Promise<string> {
   const folder = join(dir, "lightning_logs/version_0/checkpoints");
-  const names = (await readdir(folder)).filter((n) => n.endsWith(".safetensors"));
-  assert.equal(names.length, 1, `${folder}: ${names.join(", ")}`);
-  return (await loadCheckpoint(join(folder, names[0]!))).modelState;
+  const step = (name: string) => Number(/step=(\d+)/.exec(name)?.[1] ?? -1);
+  const names = (await readdir(folder))
+    .filter((n) => n.endsWith(".safetensors"))
+    .sort((a, b) => step(a) - step(b));
+  assert.ok(names.length > 0, `${folder} holds no checkpoint`);
+  return join(folder, names.at(-1)!);
+}
+
+/** The model tensors of the last checkpoint a run wrote under `dir`. */
+async function trained(dir: string): Promise<Record<string, Tensor>> {
+  return (await loadCheckpoint(await lastCheckpoint(dir))).modelState;
 }
 
 /** Every tensor of `a` equals `b`'s within `tolerance` (absolute, relative to max(|b|, 1)); 0: bit for bit. */
@@ -142,7 +151,13 @@ test(
   async () => {
     const dir = tempDir("mpi-lr-");
     const cfg = await configFile(dir, "lr.yaml", LOGISTIC);
-    const np2 = await fitMpi(2, "logistic_regression", cfg, join(dir, "np2"));
+    // Every epoch's checkpoint kept: the first one is the resume test's starting point.
+    const np2 = await fitMpi(2, "logistic_regression", cfg, join(dir, "np2"), [
+      "--trainer.callbacks",
+      JSON.stringify([
+        { class_path: "lightning.pytorch.callbacks.ModelCheckpoint", init_args: { save_top_k: -1 } },
+      ]),
+    ]);
     assert.match(np2.stdout, /fit: 3200 cells .* global step 16/);
     assertStates(
       "-np 2 vs devices: 2",
@@ -164,10 +179,8 @@ test(
     assert.match(hybrid.stdout, /replicas: 2 worker threads in each rank/);
     assertStates("-np 2 with devices: 2 vs devices: 4", hybrid.state, d4, 1e-5);
 
-    // Resume: one epoch, then the second from its checkpoint, equals the two-epoch run.
-    await fitMpi(2, "logistic_regression", cfg, join(dir, "first"), ["--trainer.max_epochs", "1"]);
-    const folder = join(dir, "first/lightning_logs/version_0/checkpoints");
-    const checkpoint = join(folder, (await readdir(folder))[0]!);
+    // Resume: the second epoch from the first epoch's checkpoint equals the two-epoch run.
+    const checkpoint = join(dir, "np2/lightning_logs/version_0/checkpoints/epoch=0-step=8.safetensors");
     const resumed = await fitMpi(2, "logistic_regression", cfg, join(dir, "resumed"), [
       "--ckpt_path",
       checkpoint,

@@ -8,12 +8,12 @@ import { modelByCommand } from "../../src/cli/registry.js";
 import { runModelCommand } from "../../src/cli/run.js";
 import { CheckpointError, SchemaMismatchError } from "../../src/errors.js";
 import { loadCheckpoint, saveCheckpoint } from "../../src/train/checkpoint.js";
+import { CLI } from "../helpers/cli-command.js";
 import { tempDir } from "../helpers/temp.js";
 
 const TIMEOUT = { timeout: 300_000 };
 const root = new URL("../..", import.meta.url).pathname;
 const demo = join(root, "examples/data/demo_{0..1}.h5ad");
-const cli = join(root, "tests/helpers/cli-entry.ts");
 
 function config(dir: string, model: string, extra = ""): string {
   return `
@@ -59,10 +59,10 @@ async function fit(
   return lines;
 }
 
-/** Runs the command line in a child process (under tsx), resolving to its exit code and stderr. */
+/** Runs the command line in a child process (tests/helpers/cli-command.ts), resolving to its exit code and stderr. */
 function spawnCli(args: string[], env: Record<string, string>): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", cli, ...args], {
+    const child = spawn(CLI[0]!, [...CLI.slice(1), ...args], {
       cwd: root,
       env: { PATH: process.env.PATH ?? "", ...env },
       stdio: ["ignore", "ignore", "pipe"],

@@ -46,11 +46,14 @@ test("report of a TDigest run: a histogram of median_g whose bars count the chec
 
   // Geneformer on the medians (the example's DivideByScale), a validation split: its accuracy column.
   const geneformerConfig = await exampleConfig("geneformer_train_config.yaml", dir);
+  // Short sequences and splits keep the test fast (the example's 128 tokens cost 4x as much).
+  const short: [string, unknown][] = [["model.model.init_args.max_position_embeddings", 32]];
   await runCommand("geneformer", "fit", geneformerConfig, [
+    ...short,
     ["trainer.max_epochs", 2],
-    ["data.train_size", 1600],
-    ["data.val_size", 400],
-    ["data.batch_size", 200],
+    ["data.train_size", 800],
+    ["data.val_size", 200],
+    ["data.batch_size", 100],
   ]);
   const run = join(dir, "geneformer");
   const report = await reportCommand(run, { png: false, log: () => {} });
@@ -87,6 +90,7 @@ test("report of a TDigest run: a histogram of median_g whose bars count the chec
     // The predict config is given after the training config, as its header says.
     configs: [geneformerConfig, await exampleConfig("geneformer_predict_config.yaml", dir)],
     overrides: [
+      ...short,
       ["trainer.enable_progress_bar", false],
       ["trainer.callbacks.0.init_args.output_dir", output],
     ] as never,

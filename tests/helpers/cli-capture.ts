@@ -3,8 +3,8 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { main } from "../../src/cli/main.js";
+import { CLI, root } from "./cli-command.js";
 
 export interface CliResult {
   readonly code: number;
@@ -35,21 +35,15 @@ export function assertOneLine(result: CliResult, pattern: RegExp): void {
   assert.match(lines[0]!, pattern);
 }
 
-const root = new URL("../..", import.meta.url).pathname;
-
 /**
  * What `cellarium <args>` prints to stdout, run as a child process: a test file's own stdout
  * carries the test runner's reports, so it cannot be captured in the test's process.
  */
 export function cliStdout(args: string[]): string {
-  const result = spawnSync(
-    process.execPath,
-    ["--import", "tsx", join(root, "tests/helpers/cli-entry.ts"), ...args],
-    {
-      encoding: "utf8",
-      cwd: root,
-    },
-  );
+  const result = spawnSync(CLI[0]!, [...CLI.slice(1), ...args], {
+    encoding: "utf8",
+    cwd: root,
+  });
   assert.equal(result.status, 0, result.stderr);
   return result.stdout;
 }

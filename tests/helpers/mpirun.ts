@@ -2,10 +2,7 @@
 // (Open MPI refuses root unless told). Resolves to the exit code, stdout, stderr and seconds.
 
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
-
-export const root = new URL("../..", import.meta.url).pathname;
+import { root } from "./cli-command.js";
 
 export interface MpiRun {
   readonly code: number;
@@ -55,32 +52,3 @@ export function mpirun(
     );
   });
 }
-
-function* files(dir: string, suffix: string): Generator<string> {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) yield* files(path, suffix);
-    else if (entry.name.endsWith(suffix)) yield path;
-  }
-}
-
-/**
- * The command line each rank runs: the compiled one (bin/cellarium.js, which `npm ci` and
- * `npm run build` make) when every source file's compiled file is newer than it, else the sources
- * under tsx, whose loader takes seconds per process to load the trainer's modules (times N ranks
- * per run). Either way the ranks run the code as it is now.
- */
-function cliCommand(): string[] {
-  const sources = join(root, "src");
-  // Declaration files (.d.ts) compile to nothing.
-  const compiled = [...files(sources, ".ts")].filter((source) => !source.endsWith(".d.ts"));
-  const compiledIsCurrent = compiled.every((source) => {
-    const output = join(root, "dist", relative(sources, source).replace(/\.ts$/, ".js"));
-    return existsSync(output) && statSync(output).mtimeMs >= statSync(source).mtimeMs;
-  });
-  return compiledIsCurrent
-    ? [process.execPath, "bin/cellarium.js"]
-    : [process.execPath, "--import", "tsx", "tests/helpers/cli-entry.ts"];
-}
-
-export const CLI = cliCommand();
