@@ -5,6 +5,7 @@
 // message instead of a hang.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
@@ -103,14 +104,29 @@ function assertStates(what: string, a: Record<string, Tensor>, b: Record<string,
   }
 }
 
-/** A fit in this process (one process, or trainer.devices threads). */
+/**
+ * A fit without MPI: one process, or trainer.devices threads. Threads run in a child process of the
+ * command line (tests/helpers/cli-command.ts): each worker thread loads the trainer's modules
+ * again, which under this process's tsx loader takes seconds per thread.
+ */
 async function fitHere(command: string, cfg: string, dir: string, overrides: [string, unknown][] = []) {
-  await runModelCommand(modelByCommand(command)!, "fit", {
-    configs: [cfg],
-    overrides: [["trainer.default_root_dir", dir], ...overrides] as never,
-    log: () => {},
-    env: {},
-  });
+  const all: [string, unknown][] = [["trainer.default_root_dir", dir], ...overrides];
+  if (overrides.some(([key, value]) => key === "trainer.devices" && Number(value) > 1)) {
+    const flags = all.flatMap(([key, value]) => [`--${key}`, String(value)]);
+    const run = spawnSync(CLI[0]!, [...CLI.slice(1), command, "fit", "--config", cfg, ...flags], {
+      cwd: root,
+      encoding: "utf8",
+      env: { ...process.env, CELLARIUM_MPI: "0" },
+    });
+    assert.equal(run.status, 0, run.stderr);
+  } else {
+    await runModelCommand(modelByCommand(command)!, "fit", {
+      configs: [cfg],
+      overrides: all as never,
+      log: () => {},
+      env: {},
+    });
+  }
   return trained(dir);
 }
 
