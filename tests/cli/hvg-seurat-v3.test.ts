@@ -197,7 +197,8 @@ test("hvg_seurat_v3 on 2 replicas and as partial runs merged in two stages equal
   const devicesDir = join(work, "devices");
   const devicesPath = join(work, "devices.yaml");
   await writeFile(devicesPath, config(devicesDir, c).replace("devices: auto", "devices: 2"));
-  assert.equal(await main(["hvg_seurat_v3", "fit", "--config", devicesPath]), 0);
+  // A child process: the replicas' worker threads start in a fraction of the time from the compiled CLI.
+  cliStdout(["hvg_seurat_v3", "fit", "--config", devicesPath]);
   const devices = await readFile(join(devicesDir, "hvg__top60.csv"), "utf8");
   assertSameTable(devices, single);
 

@@ -8,6 +8,7 @@ import { modelByCommand } from "../../src/cli/registry.js";
 import { runModelCommand } from "../../src/cli/run.js";
 import { CheckpointError, SchemaMismatchError } from "../../src/errors.js";
 import { loadCheckpoint, saveCheckpoint } from "../../src/train/checkpoint.js";
+import { cliStdout } from "../helpers/cli-capture.js";
 import { CLI } from "../helpers/cli-command.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -42,12 +43,26 @@ data:
 `;
 }
 
+/**
+ * A fit's log lines. With trainer.devices > 1 it runs as a child process of the command line
+ * (cliStdout): each worker thread loads the trainer's modules again, which under this process's
+ * tsx loader takes seconds per thread.
+ */
 async function fit(
   command: string,
   cfg: string,
   overrides: [string, unknown][] = [],
   replica?: { rank: number; n: number },
 ) {
+  if (!replica && overrides.some(([key, value]) => key === "trainer.devices" && Number(value) > 1)) {
+    const flags = overrides.flatMap(([key, value]) => [
+      `--${key}`,
+      typeof value === "object" ? JSON.stringify(value) : String(value),
+    ]);
+    return cliStdout([command, "fit", "--config", cfg, ...flags])
+      .trimEnd()
+      .split("\n");
+  }
   const lines: string[] = [];
   await runModelCommand(modelByCommand(command)!, "fit", {
     configs: [cfg],
