@@ -382,7 +382,6 @@ async function completeFromCheckpoint(config: ConfigMap, run: RunOptions): Promi
   return config;
 }
 
-/** Runs one model command, logging a summary line per output. */
 /**
  * The MPI world of a fit started by an MPI launcher, or null. validate and predict run as one
  * process (N ranks would each write the same outputs), and a launcher's world and a partial run's
@@ -416,6 +415,7 @@ function sharedSeed(seed: number, world: MpiWorld | null): number {
   return value[0]!;
 }
 
+/** Runs one model command, logging a summary line per output. */
 export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunOptions): Promise<void> {
   const log = run.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const config = await readConfig(run.configs, run.overrides, run.config);

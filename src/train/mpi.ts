@@ -40,7 +40,7 @@ interface MpiAddon {
  * Elements per MPI call (4 MiB of float64): large buffers go in parts. MPI's collectives allocate
  * temporary buffers of the message's size; up to glibc's mmap ceiling (32 MiB) freed ones are
  * reused, beyond it every call maps fresh pages, whose first touch dominated: 10 M float64 took
- * 340 ms in one call and 39 ms in parts of 2^19 (bench/RESULTS.md, "MPI").
+ * 340 ms in one call and 30 ms in parts of 2^19 (bench/RESULTS.md, "MPI").
  */
 export const MPI_BUCKET = 1 << 19;
 
@@ -49,9 +49,6 @@ const DEFAULT_TIMEOUT_SECONDS = 1800;
 
 /** An initialized MPI world. */
 export class MpiWorld {
-  /** Seconds a collective may wait for the other ranks; 0: no limit. */
-  readonly timeoutSeconds: number;
-
   constructor(
     private readonly addon: MpiAddon,
     readonly rank: number,
@@ -59,10 +56,9 @@ export class MpiWorld {
     /** The ranks on this machine (this one included), which share its cores. */
     readonly localSize: number,
     readonly library: string,
-    timeoutSeconds: number,
-  ) {
-    this.timeoutSeconds = timeoutSeconds;
-  }
+    /** Seconds a collective may wait for the other ranks; 0: no limit. */
+    readonly timeoutSeconds: number,
+  ) {}
 
   /** The element-wise sum over the ranks, in place (in parts of MPI_BUCKET elements). */
   allreduceSum(buffer: Float32Array | Float64Array | Int32Array): void {

@@ -20,13 +20,13 @@ import {
   type ReplicaGroup,
 } from "./replica-group.js";
 
-/** Indices into the control array. */
 /**
  * What a replica throws when it stops because another one failed: a consequence, never the cause,
  * so the run reports the failing replica's own error (fitReplicas).
  */
 export class ReplicaAbortedError extends CellariumError {}
 
+/** Indices into the control array. */
 export const CONTROL = { abort: 0, arrived: 1, generation: 2, length: 3 } as const;
 
 /** A state dict as it travels between threads; null for an empty replica. */
