@@ -150,6 +150,7 @@ static inline float log1p_nonnegative(float z) {
 
 /* Each row first as if every count were 0 (dense, vectorised: the NB term t log1p(mu / t), or mu
  * for Poisson), then corrected at the row's non-zeros (CSR, no repeated column in a row). */
+CLONES
 static void count_nll_forward(size_t rows, size_t genes, const float *logits, const float *log_library,
                               const float *additive, const float *theta, size_t theta_len,
                               const int32_t *indptr, const int32_t *indices, const float *values, double eps,
@@ -216,6 +217,7 @@ static void count_nll_forward(size_t rows, size_t genes, const float *logits, co
 }
 
 /* As the forward: every gene's gradient as if its count were 0, then the non-zeros corrected. */
+CLONES
 static void count_nll_backward(size_t rows, size_t genes, const float *grad, const float *chi, const float *mu,
                                const float *ratio, const float *log_library, const float *additive,
                                const float *theta, size_t theta_len, const int32_t *indptr,

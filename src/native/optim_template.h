@@ -5,6 +5,7 @@
 /* torch.optim.Adam / AdamW's single-tensor step on n elements (src/optim/adam.ts has the formulas):
  * decay multiplies the parameter first (AdamW's 1 - lr weight_decay, else 1), l2 adds weight_decay p
  * to the gradient (Adam), max_exp_avg_sq is amsgrad's running maximum (NULL without amsgrad). */
+CLONES
 static void P(adam_update)(size_t n, REAL *param, const REAL *grad, REAL *exp_avg, REAL *exp_avg_sq,
                            REAL *max_exp_avg_sq, double step_size, double bias_correction2_sqrt, double beta1,
                            double beta2, double eps, double decay, double l2) {
@@ -30,6 +31,7 @@ static void P(adam_update)(size_t n, REAL *param, const REAL *grad, REAL *exp_av
 }
 
 /* sum of x_i^2 in double (gradient-norm clipping), over four accumulators. */
+CLONES
 static double P(sum_squares)(size_t n, const REAL *x) {
   double sums[4] = {0, 0, 0, 0};
   size_t i = 0;

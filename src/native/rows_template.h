@@ -5,6 +5,7 @@
  * vectorises with the float SOFTMAX_EXP (the attention softmax of a 2,048-token layer is
  * millions of them); the sum then runs over four double accumulators to break the add chain. */
 
+CLONES
 static void P(softmax_rows)(size_t rows, size_t len, REAL *x, const REAL *bias) {
   for (size_t r = 0; r < rows; r++) {
     REAL *row = x + r * len;
@@ -30,6 +31,7 @@ static void P(softmax_rows)(size_t rows, size_t len, REAL *x, const REAL *bias) 
   }
 }
 
+CLONES
 static void P(softmax_backward_rows)(size_t rows, size_t len, const REAL *p, REAL *g, const uint8_t *keep,
                                      double keep_scale) {
   for (size_t r = 0; r < rows; r++) {
@@ -51,6 +53,7 @@ static void P(softmax_backward_rows)(size_t rows, size_t len, const REAL *p, REA
   }
 }
 
+CLONES
 static void P(masked_scale)(size_t n, const REAL *src, const uint8_t *keep, double scale, REAL *dst) {
   const REAL s = (REAL)scale;
   for (size_t i = 0; i < n; i++) dst[i] = keep[i] ? src[i] * s : 0;
@@ -73,6 +76,7 @@ static void P(gelu_backward)(size_t n, const REAL *g, const REAL *x, const REAL 
 
 /* LayerNorm over rows of len values: two passes (mean, then the variance of centered values, which
  * does not cancel), statistics in double and saved per row for the backward. */
+CLONES
 static void P(layer_norm_rows)(size_t rows, size_t len, const REAL *x, const REAL *w, const REAL *b, double eps,
                                REAL *y, double *mean, double *rstd) {
   for (size_t r = 0; r < rows; r++) {
@@ -98,6 +102,7 @@ static void P(layer_norm_rows)(size_t rows, size_t len, const REAL *x, const REA
 
 /* dx = rstd (gh - mean(gh) - xhat mean(gh xhat)) with gh = g w; dw += sum_rows g xhat; db += sum_rows g.
  * Any of dx, dw, db may be NULL (not needed). */
+CLONES
 static void P(layer_norm_backward_rows)(size_t rows, size_t len, const REAL *g, const REAL *x, const REAL *w,
                                         const double *mean, const double *rstd, REAL *dx, REAL *dw, REAL *db) {
   for (size_t r = 0; r < rows; r++) {
@@ -126,6 +131,7 @@ static void P(layer_norm_backward_rows)(size_t rows, size_t len, const REAL *g, 
 
 /* dst (cols x rows) = the transpose of src (rows x cols), both row-major, tile by tile so that the
  * reads and the writes of a tile each stay within a few cache lines per row. */
+CLONES
 static void P(transpose)(size_t rows, size_t cols, const REAL *src, REAL *dst) {
   const size_t tile = 32;
   for (size_t r0 = 0; r0 < rows; r0 += tile) {
