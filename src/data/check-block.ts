@@ -19,26 +19,42 @@ import { type CsrMatrix, type Matrix, storedForm } from "./matrix.js";
 
 /**
  * Scans done while a block's arrays were copied out of the wasm heap (copyValuesChecked,
- * copyIndicesChecked), keyed by the array they filled: checkBlock takes them instead of passing
- * over the arrays again. Each is taken once, so a pooled array refilled later is scanned anew.
+ * copyIndicesChecked), keyed by the array they filled: the position of the first bad entry found,
+ * or the array's length. checkBlock takes them instead of passing over the arrays again. Each is
+ * taken once, so a pooled array refilled later is scanned anew.
  */
 const scans = new WeakMap<Float32Array | Int32Array, number>();
 
-/** Copies a block's values into `out`, checking them on the way (findBadValue); checkBlock takes the result. */
-export function copyValuesChecked(source: Float32Array, out: Float32Array): void {
-  scans.set(out, kernels().findBadValue(source.length, source, false, out));
+/**
+ * Copies a block's values into `out` from offset `at`, checking them on the way (findBadValue);
+ * checkBlock takes the result. A block read in pieces (h5wasm.ts readSliceInto) calls this for each
+ * piece in order, and the scan stays that of the whole array: the first bad value of all pieces.
+ */
+export function copyValuesChecked(source: Float32Array, out: Float32Array, at = 0): void {
+  const target = at === 0 && source.length === out.length ? out : out.subarray(at, at + source.length);
+  const found = at + kernels().findBadValue(source.length, source, false, target);
+  // Pieces come in order: nothing bad so far exactly when the scan so far stopped at `at`.
+  scans.set(out, at === 0 || scans.get(out) === at ? found : scans.get(out)!);
 }
 
 /**
  * Copies a CSR block's column indices into `out`, checking them on the way against the block's
- * row pointers `indptr` (from 0) and `nCols` (findBadIndex); checkBlock takes the result.
+ * row pointers `indptr` (from 0) and `nCols` (findBadIndex); checkBlock takes the result. The
+ * check needs whole rows, so a block read in pieces (`at` > 0 or a shorter `source`) is only
+ * copied, and checkBlock scans it afterwards.
  */
 export function copyIndicesChecked(
   source: Int32Array,
   out: Int32Array,
   indptr: Int32Array,
   nCols: number,
+  at = 0,
 ): void {
+  if (at !== 0 || source.length !== out.length) {
+    if (at === 0) scans.delete(out);
+    out.set(source, at);
+    return;
+  }
   scans.set(out, kernels().findBadIndex(indptr.length - 1, indptr, source, nCols, out));
 }
 

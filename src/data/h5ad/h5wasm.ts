@@ -108,23 +108,34 @@ export function storedAs(dataset: Dataset): "float32" | "int32" | undefined {
 }
 
 /**
+ * The most elements one wasm-heap read holds (16 MiB of 4-byte values). The wasm heap never gives
+ * memory back, and each of its fresh pages costs a page fault: reading a 250 MB shard in one piece
+ * kept 250 MB resident for the rest of the run and faulted it in once more than the shard itself
+ * needs. In pieces the heap stays at one piece, already faulted in, and each piece is copied while
+ * it is still in cache.
+ */
+export const READ_PIECE_ELEMENTS = 1 << 22;
+
+/**
  * Reads a hyperslab (a [start, end) range per dimension, [] for all of it) of a dataset whose
  * elements are stored as `out`'s type (storedAs) into `out`, which must hold exactly its elements.
  * Dataset.slice would copy the wasm heap into a fresh ArrayBuffer on every read; this copies it
  * into the caller's array, which may be a reused one (buffer-pool.ts), with `copy` (default a
- * plain copy; the matrix readers check what they copy, check-block.ts).
+ * plain copy; the matrix readers check what they copy, check-block.ts). A selection of more than
+ * `pieceElements` is read in pieces of whole rows of its first dimension: `copy` is called once per
+ * piece with the piece's element offset in `out`, in order.
  */
 export function readSliceInto<T extends Float32Array | Int32Array>(
   file: string,
   dataset: Dataset,
   ranges: readonly ([number, number] | [])[],
   out: T,
-  copy: (source: T, out: T) => void = (source, target) => target.set(source),
+  copy: (source: T, out: T, at: number) => void = (source, target, at) => target.set(source, at),
+  pieceElements = READ_PIECE_ELEMENTS,
 ): void {
   checkFilters(file, dataset);
   const shape = dataset.metadata.shape ?? [];
   const bounds = shape.map((size, d) => (ranges[d]?.length === 2 ? ranges[d] : ([0, size] as const)));
-  const count = bounds.map(([start, end]) => BigInt(end - start));
   const elements = bounds.reduce((n, [start, end]) => n * (end - start), 1);
   if (elements !== out.length) {
     throw new RangeError(
@@ -132,25 +143,33 @@ export function readSliceInto<T extends Float32Array | Int32Array>(
     );
   }
   if (elements === 0) return;
+  const [first, ...rest] = bounds as [readonly [number, number], ...(readonly [number, number])[]];
+  const rowElements = elements / (first[1] - first[0]);
+  const rowsPerPiece = Math.max(1, Math.floor(pieceElements / rowElements));
+  const heapElements = Math.min(rowsPerPiece, first[1] - first[0]) * rowElements;
   const module = wasm!;
-  const pointer = module._malloc(out.byteLength);
+  const bytes = heapElements * out.BYTES_PER_ELEMENT;
+  const pointer = module._malloc(bytes);
   if (pointer === 0) {
     throw new FileFormatError(
-      `${file}: cannot read dataset ${dataset.path}: ${out.byteLength} bytes do not fit in the wasm heap`,
+      `${file}: cannot read dataset ${dataset.path}: ${bytes} bytes do not fit in the wasm heap`,
     );
   }
+  const Type = (out instanceof Float32Array ? Float32Array : Int32Array) as unknown as new (
+    buffer: ArrayBufferLike,
+    offset: number,
+    length: number,
+  ) => T;
   try {
-    const offset = bounds.map(([start]) => BigInt(start));
-    const strides = bounds.map(() => 1n);
-    module.get_dataset_data(dataset.file_id, dataset.path, count, offset, strides, BigInt(pointer));
-    // The heap's buffer is read after the call: reading may have grown (replaced) it.
-    const heap = module.HEAPU8.buffer;
-    const Type = (out instanceof Float32Array ? Float32Array : Int32Array) as unknown as new (
-      buffer: ArrayBufferLike,
-      offset: number,
-      length: number,
-    ) => T;
-    copy(new Type(heap, pointer, out.length), out);
+    for (let row = first[0]; row < first[1]; row += rowsPerPiece) {
+      const rows = Math.min(rowsPerPiece, first[1] - row);
+      const count = [BigInt(rows), ...rest.map(([start, end]) => BigInt(end - start))];
+      const offset = [BigInt(row), ...rest.map(([start]) => BigInt(start))];
+      const strides = count.map(() => 1n);
+      module.get_dataset_data(dataset.file_id, dataset.path, count, offset, strides, BigInt(pointer));
+      // The heap's buffer is read after the call: reading may have grown (replaced) it.
+      copy(new Type(module.HEAPU8.buffer, pointer, rows * rowElements), out, (row - first[0]) * rowElements);
+    }
   } catch (error) {
     throw datasetReadError(file, dataset, error);
   } finally {

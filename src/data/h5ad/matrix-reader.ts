@@ -14,7 +14,7 @@ import {
   requireDataset,
   stringAttr,
 } from "./element.js";
-import { readSlice, readSliceInto, storedAs } from "./h5wasm.js";
+import { READ_PIECE_ELEMENTS, readSlice, readSliceInto, storedAs } from "./h5wasm.js";
 
 // Row-block readers for the matrices of an AnnData file (X, layers, obsm): each read touches only
 // the rows asked for (the wasm heap is 2 GiB and never shrinks, so a matrix is never read whole).
@@ -40,6 +40,8 @@ export interface MatrixReaderOptions {
    * bytes per value); larger ones are scanned in column chunks for every row block.
    */
   cscCacheMaxNnz?: number;
+  /** The most elements one wasm-heap read holds (default READ_PIECE_ELEMENTS; tests set it small). */
+  readPieceElements?: number;
 }
 
 const DEFAULT_CSC_CACHE_MAX_NNZ = 1 << 24;
@@ -52,6 +54,7 @@ export function openMatrix(
   options: MatrixReaderOptions = {},
 ): MatrixReader {
   const entity = h5.get(path);
+  const piece = options.readPieceElements ?? READ_PIECE_ELEMENTS;
   if (isDataset(entity)) {
     const encoding = encodingType(entity);
     if (encoding !== undefined && encoding !== "array") {
@@ -70,7 +73,7 @@ export function openMatrix(
       read(rowStart, rowEnd, allocate = freshArrays): DenseMatrix {
         checkRows(file, path, nRows, rowStart, rowEnd);
         const n = rowEnd - rowStart;
-        const data = readFloat32(file, entity, [[rowStart, rowEnd], []], n * nCols, allocate);
+        const data = readFloat32(file, entity, [[rowStart, rowEnd], []], n * nCols, allocate, piece);
         return { format: "dense", nRows: n, nCols, data };
       },
     };
@@ -79,7 +82,7 @@ export function openMatrix(
     throw new FileFormatError(`${file}: ${path} is ${entity === null ? "missing" : "not a matrix"}`);
   }
   const { format, shape } = sparseFormat(file, entity);
-  if (format === "csr") return csrReader(file, entity, shape);
+  if (format === "csr") return csrReader(file, entity, shape, piece);
   return cscReader(file, entity, shape, options.cscCacheMaxNnz ?? DEFAULT_CSC_CACHE_MAX_NNZ);
 }
 
@@ -113,7 +116,12 @@ function sparseFormat(file: string, group: Group): { format: "csr" | "csc"; shap
   return { format, shape: [nRows!, nCols!] };
 }
 
-function csrReader(file: string, group: Group, [nRows, nCols]: [number, number]): MatrixReader {
+function csrReader(
+  file: string,
+  group: Group,
+  [nRows, nCols]: [number, number],
+  piece: number,
+): MatrixReader {
   const path = group.path;
   const indptr = requireDataset(file, group, "indptr");
   const indices = requireDataset(file, group, "indices");
@@ -153,10 +161,10 @@ function csrReader(file: string, group: Group, [nRows, nCols]: [number, number])
           `${file}: ${path}/indptr points to [${p0}, ${p1}) outside data of length ${nnz}`,
         );
       }
-      const blockIndices = readInt32(file, indices, [[p0, p1]], p1 - p0, allocate, (source, out) =>
-        copyIndicesChecked(source, out, blockPtr, nCols),
+      const blockIndices = readInt32(file, indices, [[p0, p1]], p1 - p0, allocate, piece, (source, out, at) =>
+        copyIndicesChecked(source, out, blockPtr, nCols, at),
       );
-      const blockData = readFloat32(file, data, [[p0, p1]], p1 - p0, allocate);
+      const blockData = readFloat32(file, data, [[p0, p1]], p1 - p0, allocate, piece);
       return { format: "csr", nRows: n, nCols, indptr: blockPtr, indices: blockIndices, data: blockData };
     },
   };
@@ -185,9 +193,9 @@ function cscReader(
     nCols,
     colPtr,
     readIndices: (start: number, end: number) =>
-      readInt32(file, indices, [[start, end]], end - start, freshArrays),
+      readInt32(file, indices, [[start, end]], end - start, freshArrays, READ_PIECE_ELEMENTS),
     readData: (start: number, end: number) =>
-      readFloat32(file, data, [[start, end]], end - start, freshArrays),
+      readFloat32(file, data, [[start, end]], end - start, freshArrays, READ_PIECE_ELEMENTS),
     where: `${file}: ${path}`,
   };
   let whole: CsrMatrix | undefined;
@@ -232,12 +240,13 @@ function readFloat32(
   ranges: Ranges,
   length: number,
   allocate: ArrayAllocator,
+  piece: number,
 ): Float32Array {
   if (length === 0) return new Float32Array(0);
   if (storedAs(dataset) !== "float32")
     return toFloat32(numeric(file, dataset.path, readSlice(file, dataset, ranges)));
   const out = allocate.float32(length);
-  readSliceInto(file, dataset, ranges, out, copyValuesChecked);
+  readSliceInto(file, dataset, ranges, out, copyValuesChecked, piece);
   return out;
 }
 
@@ -248,14 +257,15 @@ function readInt32(
   ranges: Ranges,
   length: number,
   allocate: ArrayAllocator,
-  copy?: (source: Int32Array, out: Int32Array) => void,
+  piece: number,
+  copy?: (source: Int32Array, out: Int32Array, at: number) => void,
 ): Int32Array {
   if (length === 0) return new Int32Array(0);
   if (storedAs(dataset) !== "int32") {
     return toInt32(numeric(file, dataset.path, readSlice(file, dataset, ranges)), `${file}: ${dataset.path}`);
   }
   const out = allocate.int32(length);
-  readSliceInto(file, dataset, ranges, out, copy);
+  readSliceInto(file, dataset, ranges, out, copy, piece);
   return out;
 }
 

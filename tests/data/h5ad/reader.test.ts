@@ -5,6 +5,8 @@ import type { DataFrameColumn } from "../../../src/data/h5ad/dataframe.js";
 import { AnnDataFile } from "../../../src/data/h5ad/reader.js";
 import type { UnsValue } from "../../../src/data/h5ad/uns.js";
 import type { CsrMatrix } from "../../../src/data/matrix.js";
+import { runPython } from "../../helpers/python.js";
+import { tempDir } from "../../helpers/temp.js";
 import {
   asFloat32,
   type ExpectedColumn,
@@ -183,4 +185,77 @@ test("LZF: numeric datasets decode; LZF strings without a size hint fail cleanly
   const other = await AnnDataFile.open(join(FIXTURES, "anndata-v0.7.0.h5ad"));
   assert.deepEqual(other.obsNames(), expected("anndata-v0.7.0").obs_names);
   other.close();
+});
+
+test("blocks read from the file in pieces (a bounded wasm heap) equal one-piece reads", async () => {
+  for (const name of ["full-csr", "dense-float32", "anndata-v0.7.8"]) {
+    const whole = await AnnDataFile.open(join(FIXTURES, `${name}.h5ad`));
+    const want = toDense(whole.readX(0, whole.nObs));
+    whole.close();
+    for (const readPieceElements of [1, 3, 7]) {
+      const file = await AnnDataFile.open(join(FIXTURES, `${name}.h5ad`), { readPieceElements });
+      try {
+        assert.deepEqual(
+          toDense(file.readX(0, file.nObs)),
+          want,
+          `${name} in pieces of ${readPieceElements}`,
+        );
+        assert.deepEqual(toDense(file.readX(1, file.nObs - 1)), want.slice(1, -1));
+      } finally {
+        file.close();
+      }
+    }
+  }
+});
+
+test("bad values and indices in a later piece are found; a row unsorted across a piece boundary is sorted", async () => {
+  const dir = tempDir("pieces-");
+  // 6 cells x 5 genes, 3 stored values per row at columns (i, i + 1, i + 2) % 5 as scipy stores
+  // them (rows 3 and 4 wrap around, so their columns are unsorted), values 10 i + k.
+  const [unsorted, nan, index] = runPython(
+    `
+import json, sys, h5py, numpy as np, anndata as ad, scipy.sparse as sp
+out = []
+for name, edit in [("unsorted", None), ("nan", ("X/data", 13, "nan")), ("index", ("X/indices", 16, 9))]:
+    path = sys.argv[1] + "/" + name + ".h5ad"
+    ad.AnnData(X=sp.csr_matrix((6, 5), dtype=np.float32)).write_h5ad(path)
+    with h5py.File(path, "r+") as f:
+        rows = [[(i + k) % 5 for k in range(3)] for i in range(6)]
+        for key in ["data", "indices", "indptr"]:
+            del f["X/" + key]
+        f["X/indptr"] = np.arange(0, 19, 3, dtype=np.int32)
+        f["X/indices"] = np.array(rows, dtype=np.int32).ravel()
+        f["X/data"] = np.array([[10 * i + k + 1 for k in range(3)] for i in range(6)], dtype=np.float32).ravel()
+        if edit:
+            v = f[edit[0]][:]
+            v[edit[1]] = float(edit[2]) if edit[2] == "nan" else edit[2]
+            f[edit[0]][:] = v
+    out.append(path)
+print(json.dumps(out))
+`,
+    null,
+    [dir],
+  ) as string[];
+  const sorted = await AnnDataFile.open(unsorted!, { readPieceElements: 4 });
+  try {
+    const block = sorted.readX(0, 6) as CsrMatrix;
+    assertSortedCsr(block);
+    const dense = toDense(block);
+    for (let i = 0; i < 6; i++) {
+      for (let k = 0; k < 3; k++) assert.equal(dense[i]![(i + k) % 5], 10 * i + k + 1, `cell ${i}, k ${k}`);
+    }
+  } finally {
+    sorted.close();
+  }
+  for (const [path, message] of [
+    [nan!, /nan\.h5ad: X has NaN at cell 4 \(row 4\), gene 0$/],
+    [index!, /index\.h5ad: X\/indices holds column 9 at cell 5 \(row 5\), column 9, outside \[0, 5\)$/],
+  ] as const) {
+    const file = await AnnDataFile.open(path, { readPieceElements: 4 });
+    try {
+      assert.throws(() => file.readX(0, 6), { message });
+    } finally {
+      file.close();
+    }
+  }
 });
