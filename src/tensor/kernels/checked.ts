@@ -451,7 +451,9 @@ export function checked(impl: Kernels): Kernels {
       return impl.sumSquares(n, x);
     },
     countNllForward(args) {
-      const cells = checkCountNll("countNllForward", args, true);
+      // The addon checks the CSR's structure itself, in C (count_nll_canonical; ~0.05 ms a scVI
+      // step against ~0.5 ms for this scan), with the same rule.
+      const cells = checkCountNll("countNllForward", args, impl.name !== "native");
       validatedCsr = { indptr: args.indptr, indices: args.indices };
       for (const [name, array] of [
         ["logits", args.logits],
@@ -469,7 +471,7 @@ export function checked(impl: Kernels): Kernels {
     countNllBackward(args) {
       // the forward of the same step checked these very arrays (a batch's are never mutated)
       const same = validatedCsr?.indptr === args.indptr && validatedCsr.indices === args.indices;
-      const cells = checkCountNll("countNllBackward", args, !same);
+      const cells = checkCountNll("countNllBackward", args, !same && impl.name !== "native");
       float32("countNllBackward", "grad", args.grad);
       exactLength("countNllBackward", "grad", args.grad, args.rows, "rows");
       for (const [name, array] of [

@@ -139,21 +139,33 @@ function wrap(addon: Addon): Kernels {
         a.l2,
       ),
     sumSquares: addon.sumSquares,
-    countNllForward: (a) =>
-      addon.countNllForward(a.rows, a.genes, a.logits, ...countNllShared(a), a.chi, a.mu, a.ratio, a.nll),
-    countNllBackward: (a) =>
-      addon.countNllBackward(
-        a.rows,
-        a.genes,
-        a.grad,
-        ...countNllShared(a),
-        a.chi,
-        a.mu,
-        a.ratio,
-        a.gLogits,
-        a.gAdditive,
-        a.gTheta,
-      ),
+    // Both check the counts' CSR structure (checked.ts leaves that to the addon) and throw when a
+    // row is not canonical: an ArgumentError, as the TypeScript kernels' check.
+    countNllForward(a) {
+      try {
+        addon.countNllForward(a.rows, a.genes, a.logits, ...countNllShared(a), a.chi, a.mu, a.ratio, a.nll);
+      } catch (error) {
+        rethrow(error);
+      }
+    },
+    countNllBackward(a) {
+      try {
+        addon.countNllBackward(
+          a.rows,
+          a.genes,
+          a.grad,
+          ...countNllShared(a),
+          a.chi,
+          a.mu,
+          a.ratio,
+          a.gLogits,
+          a.gAdditive,
+          a.gTheta,
+        );
+      } catch (error) {
+        rethrow(error);
+      }
+    },
     csrColumnMoments: throwingColumnMoments(addon.csrColumnMoments),
     csrMatmul: throwingCsrProduct("csrMatmul", addon.csrMatmul),
     csrTransposeMatmul: throwingCsrProduct("csrTransposeMatmul", addon.csrTransposeMatmul),

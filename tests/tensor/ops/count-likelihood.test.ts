@@ -124,3 +124,63 @@ for (const which of backends) {
     }
   }
 }
+
+for (const which of backends) {
+  test(
+    `countNllForward and countNllBackward (${which}) refuse counts whose column indices are unsorted, repeated or outside the genes`,
+    skipUnless(which),
+    () => {
+      const k = backend(which);
+      const f = fixture(false);
+      const good = csrOf(f.x);
+      const cells = n * g;
+      const call = (indices: Int32Array, direction: "forward" | "backward") => {
+        const common = {
+          rows: n,
+          genes: g,
+          logLibrary: f.library,
+          additive: null,
+          theta: f.theta,
+          indptr: good.indptr,
+          indices,
+          values: good.data,
+          eps: 1e-8,
+        };
+        const chi = new Float32Array(cells);
+        const mu = new Float32Array(cells);
+        const ratio = new Float32Array(cells);
+        if (direction === "forward") {
+          k.countNllForward({ ...common, logits: f.logits, chi, mu, ratio, nll: new Float32Array(n) });
+        } else {
+          k.countNllBackward({
+            ...common,
+            grad: new Float32Array(n).fill(1),
+            chi,
+            mu,
+            ratio,
+            gLogits: new Float32Array(cells),
+            gAdditive: null,
+            gTheta: null,
+          });
+        }
+      };
+      // row 0 holds at least two stored values in this fixture
+      assert.ok(good.indptr[1]! >= 2);
+      for (const [what, edit] of [
+        ["unsorted", (i: Int32Array) => i.set([i[1]!, i[0]!], 0)],
+        ["repeated", (i: Int32Array) => i.set([i[0]!], 1)],
+        ["outside the genes", (i: Int32Array) => i.set([g], 1)],
+        ["negative", (i: Int32Array) => i.set([-1], 0)],
+      ] as const) {
+        for (const direction of ["forward", "backward"] as const) {
+          const indices = good.indices.slice();
+          edit(indices);
+          assert.throws(() => call(indices, direction), { name: "ArgumentError" }, `${what}, ${direction}`);
+        }
+      }
+      // the canonical CSR itself passes both directions
+      call(good.indices, "forward");
+      call(good.indices, "backward");
+    },
+  );
+}
