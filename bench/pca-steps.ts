@@ -15,7 +15,7 @@ import type { CellariumModel } from "../src/models/model.js";
 import { type PpcaFlavor, ProbabilisticPCA } from "../src/models/probabilistic-pca.js";
 import { createOptimizer } from "../src/optim/registry.js";
 import { Generator } from "../src/tensor/random.js";
-import { optimParams } from "../src/train/module.js";
+import { optimParams } from "../src/train/cellarium-module.js";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");

@@ -4,7 +4,7 @@
 
 import type { CsrMatrix } from "../src/data/matrix.js";
 import { RunningMoments } from "../src/models/streaming/moments.js";
-import { TDigestSet } from "../src/models/streaming/tdigest.js";
+import { TDigestSet } from "../src/models/streaming/tdigest-set.js";
 import { Generator } from "../src/tensor/random.js";
 
 const [cells = 1000, genes = 20000, density = 0.07, batches = 20] = process.argv.slice(2).map(Number);

@@ -156,10 +156,6 @@ function perEpoch({ perReplica, batchSize, dropIncompleteBatch }: Resolved): num
  * The epoch's order of all replicas' indices (rules 1-3): length per_replica * numReplicas, the
  * (shuffled) cells of [startIdx, endIdx), cut or padded.
  */
-export function epochIndices(options: SamplerOptions, epoch: number): Int32Array {
-  return epochOrder(resolve(options), epoch);
-}
-
 function epochOrder(r: Resolved, epoch: number): Int32Array {
   checkInteger("epoch", epoch, 0);
   const n = r.end - r.start;
@@ -249,16 +245,4 @@ export function workerBatches(
 ): PlannedBatch[] {
   checkInteger("workerId", workerId, 0, (options.numWorkers ?? 1) - 1);
   return replicaBatches(options, position).filter((batch) => batch.workerId === workerId);
-}
-
-/**
- * The position after `batches` batches of this replica since the start of epoch 0 (upstream:
- * divmod(resume_step * accumulate_grad_batches, len(dataset))).
- */
-export function positionAfter(options: SamplerOptions, batches: number): SamplerPosition {
-  checkInteger("batches", batches, 0);
-  const epochBatches = batchesPerReplica(options);
-  if (epochBatches === 0)
-    throw new ArgumentError("sampler: an epoch has no batches, so no position can be resumed");
-  return { epoch: Math.floor(batches / epochBatches), batchesConsumed: batches % epochBatches };
 }

@@ -15,7 +15,7 @@ import { quote } from "../error-values.js";
 import { CheckpointError, ConfigError, FileFormatError } from "../errors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { GENEFORMER_DEFAULTS, Geneformer, type GeneformerOptions } from "./geneformer.js";
-import { FIRST_GENE_TOKEN } from "./geneformer-tokens.js";
+import { FIRST_GENE_TOKEN, MASK_TOKEN, PAD_TOKEN } from "./geneformer-tokens.js";
 import { BERT_ACTIVATIONS, POSITION_EMBEDDING_TYPES, type PositionEmbeddingType } from "./layers/bert.js";
 
 export interface PretrainedGeneformer {
@@ -162,7 +162,7 @@ export function genesFromTokenDictionary(dictionary: ReadonlyMap<string, number>
     if (other !== undefined) fail(`${quote(other)} and ${quote(gene)} share token ${token}`, gene, token);
     byToken.set(token, gene);
   }
-  for (const token of [0, 1]) {
+  for (const token of [PAD_TOKEN, MASK_TOKEN]) {
     if (!byToken.has(token)) fail(`no entry for token ${token} (PAD is 0, MASK is 1)`, undefined, token);
   }
   const genes: string[] = [];
@@ -197,8 +197,8 @@ export function geneformerFromHuggingFace(
 ): PretrainedGeneformer {
   const configFile = files.config ?? `${source}/config.json`;
   const { vocab_size, args } = checkBertConfig(config, configFile);
-  const pad = (config as Record<string, unknown>).pad_token_id ?? 0;
-  if (pad !== 0) {
+  const pad = (config as Record<string, unknown>).pad_token_id ?? PAD_TOKEN;
+  if (pad !== PAD_TOKEN) {
     throw new CheckpointError(`${configFile}: pad_token_id is ${quote(pad)}; Geneformer's PAD token is 0`, {
       file: configFile,
       key: "pad_token_id",

@@ -33,11 +33,11 @@ import { argmax } from "../tensor/ops/reduce.js";
 import { reshape, stack } from "../tensor/ops/shape.js";
 import { Generator, type GeneratorState } from "../tensor/random.js";
 import { noGrad, Tensor } from "../tensor/tensor.js";
+import { checkVarNames } from "./check-var-names.js";
 import { FIRST_GENE_TOKEN, type GeneformerTokens, MASK_TOKEN, tokenize } from "./geneformer-tokens.js";
 import { type BertActivation, POSITION_EMBEDDING_TYPES, type PositionEmbeddingType } from "./layers/bert.js";
 import { type BertConfig, BertForMaskedLM, type BertModelOutput } from "./layers/bert-masked-lm.js";
 import type { CellariumModel, ModelOutput, PredictOutput } from "./model.js";
-import { checkVarNames } from "./validate.js";
 
 /** The sizes a Geneformer takes when its options leave them out (upstream's defaults). */
 export const GENEFORMER_DEFAULTS = {

@@ -16,6 +16,7 @@ import { type CsrMatrix, type Matrix, storedForm } from "../data/matrix.js";
 import { ArgumentError, CheckpointError, DataValueError } from "../errors.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { Tensor } from "../tensor/tensor.js";
+import { checkVarNames } from "./check-var-names.js";
 import { formatHvgCsv, type VarColumns } from "./hvg/hvg-csv.js";
 import { hvgVarFrame } from "./hvg/hvg-var.js";
 import {
@@ -33,7 +34,6 @@ import {
   type ModelOutput,
   type TrainerContext,
 } from "./model.js";
-import { checkVarNames } from "./validate.js";
 
 export interface HVGSeuratV3Options {
   readonly var_names_g: readonly string[];

@@ -20,6 +20,7 @@ import { affineForm } from "../data/matrix.js";
 import { ArgumentError, CheckpointError } from "../errors.js";
 import { Generator, type GeneratorState } from "../tensor/random.js";
 import { Tensor } from "../tensor/tensor.js";
+import { checkVarNames } from "./check-var-names.js";
 import { type CellariumModel, lookupAttribute, type ModelAttribute, type ModelOutput } from "./model.js";
 import { centeredOperator } from "./streaming/centered-operator.js";
 import {
@@ -37,7 +38,6 @@ import {
   symmetricScatter,
   updateScatter,
 } from "./streaming/scatter.js";
-import { checkVarNames } from "./validate.js";
 
 /**
  * Random directions added to the randomized SVD's start (the current k components after the first

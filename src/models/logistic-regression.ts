@@ -16,6 +16,7 @@ import { crossEntropy } from "../tensor/ops/loss.js";
 import { sum } from "../tensor/ops/reduce.js";
 import { Generator } from "../tensor/random.js";
 import { Tensor } from "../tensor/tensor.js";
+import { checkVarNames } from "./check-var-names.js";
 import { matrixTimes } from "./design-matrix.js";
 import {
   type CellariumModel,
@@ -24,7 +25,6 @@ import {
   type ModelOutput,
   type PredictOutput,
 } from "./model.js";
-import { checkVarNames } from "./validate.js";
 
 export interface LogisticRegressionOptions {
   /** Cells in the training set: scales a batch's likelihood to the whole data set. */

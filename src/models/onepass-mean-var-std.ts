@@ -5,6 +5,7 @@
 import type { Batch, JsonValue } from "../data/batch.js";
 import { ArgumentError, CheckpointError } from "../errors.js";
 import { Tensor } from "../tensor/tensor.js";
+import { checkVarNames } from "./check-var-names.js";
 import {
   type CellariumModel,
   lookupAttribute,
@@ -14,7 +15,6 @@ import {
 } from "./model.js";
 import { formatMeanVarStdCsv } from "./streaming/mean-var-std-csv.js";
 import { type MomentsAlgorithm, RunningMoments } from "./streaming/moments.js";
-import { checkVarNames } from "./validate.js";
 
 export interface OnePassMeanVarStdOptions {
   readonly var_names_g: readonly string[];

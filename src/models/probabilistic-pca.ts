@@ -23,12 +23,13 @@ import { Module, type Parameter } from "../nn/module.js";
 import { svd, svdvals } from "../tensor/linalg/svd.js";
 import { eye, randn, tensor, zeros } from "../tensor/ops/creation.js";
 import { add, div, exp, log, mul, sqrt, square, sub } from "../tensor/ops/elementwise.js";
-import { logdetSpd, solve } from "../tensor/ops/linalg.js";
 import { matmul } from "../tensor/ops/matmul.js";
 import { sum } from "../tensor/ops/reduce.js";
 import { reshape, transpose } from "../tensor/ops/shape.js";
+import { logdetSpd, solve } from "../tensor/ops/solve-logdet.js";
 import { Generator, type GeneratorState } from "../tensor/random.js";
 import { noGrad, Tensor } from "../tensor/tensor.js";
+import { checkVarNames } from "./check-var-names.js";
 import { columnMoments, matrixTimes } from "./design-matrix.js";
 import {
   type CellariumModel,
@@ -37,7 +38,6 @@ import {
   type ModelOutput,
   type PredictOutput,
 } from "./model.js";
-import { checkVarNames } from "./validate.js";
 
 export type PpcaFlavor = "marginalized" | "linear_vae";
 

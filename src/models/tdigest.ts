@@ -1,15 +1,15 @@
 // TDigest (seed API): one t-digest per gene over the gene's NON-ZERO values, as upstream does with
 // crick's TDigest (compression 100), so median_g is the median expression where a gene is detected
 // (the scale DivideByScale uses for Geneformer). The digests are vectorised over genes
-// (src/models/streaming/tdigest.ts) and stored in checkpoints as tensors; replicas merge them.
+// (src/models/streaming/tdigest-set.ts) and stored in checkpoints as tensors; replicas merge them.
 
 import type { Batch, JsonValue } from "../data/batch.js";
 import { requireCounts } from "../data/check-block.js";
 import { ArgumentError, CheckpointError } from "../errors.js";
 import { Tensor } from "../tensor/tensor.js";
+import { checkVarNames } from "./check-var-names.js";
 import { type CellariumModel, lookupAttribute, type ModelAttribute, type ModelOutput } from "./model.js";
-import { TDigestSet } from "./streaming/tdigest.js";
-import { checkVarNames } from "./validate.js";
+import { TDigestSet } from "./streaming/tdigest-set.js";
 
 export interface TDigestOptions {
   readonly var_names_g: readonly string[];

@@ -26,6 +26,7 @@ import type { LrScheduler } from "../optim/schedulers.js";
 import { mul } from "../tensor/ops/elementwise.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { noGrad } from "../tensor/tensor.js";
+import { type CellariumModule, optimParams } from "./cellarium-module.js";
 import {
   type Checkpoint,
   loadCheckpoint,
@@ -36,7 +37,6 @@ import {
 import { writeGenesH5ad } from "./genes-file.js";
 import { HistogramLog } from "./histograms.js";
 import { MetricsCsv } from "./metrics.js";
-import { type CellariumModule, optimParams } from "./module.js";
 import { Progress } from "./progress.js";
 import type { ReplicaGroup } from "./replica-group.js";
 import { checkResumeConfig } from "./resume-check.js";

@@ -2,10 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   batchesPerReplica,
-  epochIndices,
   type IterationStrategy,
   type PlannedBatch,
-  positionAfter,
   replicaBatches,
   type SamplerOptions,
   workerBatches,
@@ -16,6 +14,9 @@ const start = { epoch: 0, batchesConsumed: 0 };
 const strategies: IterationStrategy[] = ["same_order", "cache_efficient"];
 const asLists = (batches: PlannedBatch[]) => batches.map((b) => [...b.indices]);
 const workersOf = (batches: PlannedBatch[]) => batches.map((b) => b.workerId);
+/** The epoch's order of all cells, read through the production path (one replica, one worker). */
+const epochIndices = (options: SamplerOptions, epoch: number) =>
+  Int32Array.from(replicaBatches(options, { epoch, batchesConsumed: 0 }).flatMap((b) => [...b.indices]));
 
 // The tables of upstream's IterableDistributedAnnDataCollectionDataset.__iter__ docstring
 // (cellarium/ml/data/dadc_dataset.py, examples 1-6), one shard, no shuffle.
@@ -301,17 +302,6 @@ test("resuming from a position skips exactly the consumed batches", () => {
       );
     }
   }
-});
-
-test("positionAfter splits a batch count into epochs and batches (upstream's divmod)", () => {
-  const options: SamplerOptions = { limits: [11], batchSize: 2 }; // 6 batches per epoch
-  assert.equal(batchesPerReplica(options), 6);
-  assert.deepEqual(positionAfter(options, 14), { epoch: 2, batchesConsumed: 2 });
-  assert.deepEqual(positionAfter(options, 6), { epoch: 1, batchesConsumed: 0 });
-  assert.throws(
-    () => positionAfter({ limits: [1], batchSize: 2, dropIncompleteBatch: true }, 1),
-    ArgumentError,
-  );
 });
 
 test("invalid sampler options are ArgumentErrors naming the option", () => {

@@ -12,8 +12,8 @@ import { add, square, sub } from "../../src/tensor/ops/elementwise.js";
 import { matmul } from "../../src/tensor/ops/matmul.js";
 import { mean } from "../../src/tensor/ops/reduce.js";
 import { Tensor } from "../../src/tensor/tensor.js";
+import { CellariumModule } from "../../src/train/cellarium-module.js";
 import type { ReplicaFactory, ReplicaSetup } from "../../src/train/fit-replicas.js";
-import { CellariumModule } from "../../src/train/module.js";
 import type { TrainerOptions } from "../../src/train/trainer.js";
 
 export class TinyRegression implements CellariumModel {

@@ -8,7 +8,7 @@ import { SchemaMismatchError } from "../../src/errors.js";
 import { LogisticRegression, logisticRegressionLoss } from "../../src/models/logistic-regression.js";
 import { randn } from "../../src/tensor/ops/creation.js";
 import { Generator } from "../../src/tensor/random.js";
-import { CellariumModule } from "../../src/train/module.js";
+import { CellariumModule } from "../../src/train/cellarium-module.js";
 import { type BatchSource, Trainer } from "../../src/train/trainer.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";

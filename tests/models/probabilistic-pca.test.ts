@@ -7,7 +7,7 @@ import { createOptimizer } from "../../src/optim/registry.js";
 import { randn, tensor } from "../../src/tensor/ops/creation.js";
 import { Generator } from "../../src/tensor/random.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
-import { optimParams } from "../../src/train/module.js";
+import { optimParams } from "../../src/train/cellarium-module.js";
 import { runPython } from "../helpers/python.js";
 import { assertGradients, runTorch } from "../tensor/helpers.js";
 

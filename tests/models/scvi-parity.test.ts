@@ -23,7 +23,7 @@ import {
   type SafetensorsTensor,
 } from "../../src/tensor/safetensors.js";
 import { Tensor } from "../../src/tensor/tensor.js";
-import { optimParams } from "../../src/train/module.js";
+import { optimParams } from "../../src/train/cellarium-module.js";
 import { tempDir } from "../helpers/temp.js";
 import { assertRelative } from "../tensor/helpers.js";
 

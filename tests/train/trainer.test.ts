@@ -10,8 +10,8 @@ import { mean, mul, sub, sum } from "../../src/tensor/index.js";
 import { matmul } from "../../src/tensor/ops/matmul.js";
 import { Generator, type GeneratorState } from "../../src/tensor/random.js";
 import { isGradEnabled, Tensor } from "../../src/tensor/tensor.js";
+import { CellariumModule } from "../../src/train/cellarium-module.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
-import { CellariumModule } from "../../src/train/module.js";
 import { type BatchSource, Trainer } from "../../src/train/trainer.js";
 import { tempDir } from "../helpers/temp.js";
 

@@ -13,7 +13,7 @@ import { adam } from "../../../src/optim/adam.js";
 import { sgd } from "../../../src/optim/sgd.js";
 import { mul, sum, Tensor, tensor, zeros } from "../../../src/tensor/index.js";
 import { Generator } from "../../../src/tensor/random.js";
-import { CellariumModule } from "../../../src/train/module.js";
+import { CellariumModule } from "../../../src/train/cellarium-module.js";
 import { assertClose } from "../../tensor/helpers.js";
 
 // Parametrizations with every exponent away from 0 and widths both above and below the base width.

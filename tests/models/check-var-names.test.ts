@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { SchemaMismatchError } from "../../src/errors.js";
-import { checkVarNames } from "../../src/models/validate.js";
+import { checkVarNames } from "../../src/models/check-var-names.js";
 
 test("checkVarNames accepts equal lists and names the first difference or the length", () => {
   checkVarNames("M", ["a", "b"], ["a", "b"]);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import { add, eye, matmul, transpose } from "../../../src/tensor/index.js";
-import { logdetSpd, solve } from "../../../src/tensor/ops/linalg.js";
+import { logdetSpd, solve } from "../../../src/tensor/ops/solve-logdet.js";
 import type { Tensor } from "../../../src/tensor/tensor.js";
 import { assertClose, assertGradients, input, runTorch } from "../helpers.js";
 

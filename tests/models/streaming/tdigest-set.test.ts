@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Matrix } from "../../../src/data/matrix.js";
 import { ArgumentError, CheckpointError } from "../../../src/errors.js";
-import { TDigestSet, type TDigestState } from "../../../src/models/streaming/tdigest.js";
+import { TDigestSet, type TDigestState } from "../../../src/models/streaming/tdigest-set.js";
 import { Generator } from "../../../src/tensor/random.js";
 import { runPython } from "../../helpers/python.js";
 import {
