@@ -33,6 +33,12 @@ export interface CellariumModuleOptions {
   readonly paramGroups?: () => readonly ParamGroupInput[];
 }
 
+/** What configureOptimizers gives a fit: the optimizer and its LR schedule, if any. */
+export interface Optimization {
+  readonly optimizer: AnyOptimizer;
+  readonly scheduler: LrScheduler | null;
+}
+
 export class CellariumModule {
   readonly transforms: readonly PipelineStep[];
   readonly model: CellariumModel;
@@ -56,7 +62,7 @@ export class CellariumModule {
   }
 
   /** The optimizer and scheduler for a fit, or null for a model without an optimizer config. */
-  configureOptimizers(): { optimizer: AnyOptimizer; scheduler: LrScheduler | null } | null {
+  configureOptimizers(): Optimization | null {
     if (!this.optimizerConfig) return null;
     const optimizer = createOptimizer(
       this.optimizerConfig.name,

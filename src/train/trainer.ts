@@ -13,59 +13,40 @@
 // metrics and outputs. A partial run (one process of several) writes a partial checkpoint at the
 // end instead of the outputs; `cellarium merge` combines the parts.
 
-import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { linkFileAtomic, outputError, writeFileAtomic } from "../data/atomic-file.js";
+import { writeFileAtomic } from "../data/atomic-file.js";
 import type { Batch, JsonValue } from "../data/batch.js";
 import { checkBatch } from "../data/check-block.js";
-import { ArgumentError, CheckpointError, DataValueError } from "../errors.js";
+import { ArgumentError, DataValueError } from "../errors.js";
 import type { CellariumModel, PredictOptions, PredictOutput, TrainerContext } from "../models/model.js";
 import { clipGradNorm, clipGradValue } from "../optim/clip.js";
 import type { AnyOptimizer } from "../optim/registry.js";
 import type { LrScheduler } from "../optim/schedulers.js";
 import { mul } from "../tensor/ops/elementwise.js";
-import type { Tensor } from "../tensor/tensor.js";
 import { noGrad } from "../tensor/tensor.js";
+import { callHook, type FitState, type TrainBatchEnd } from "./callbacks/callback.js";
+import { CsvLogger } from "./callbacks/csv-logger.js";
+import { HistogramLogger } from "./callbacks/histogram-logger.js";
+import { type CheckpointOptions, ModelCheckpoint } from "./callbacks/model-checkpoint.js";
+import { PartialCheckpoint } from "./callbacks/partial-checkpoint.js";
+import { ProgressLogger } from "./callbacks/progress-logger.js";
 import { type CellariumModule, optimParams } from "./cellarium-module.js";
-import {
-  type Checkpoint,
-  loadCheckpoint,
-  type ParallelInfo,
-  saveCheckpoint,
-  type TrainerPosition,
-} from "./checkpoint.js";
+import type { ParallelInfo, TrainerPosition } from "./checkpoint.js";
+import { restore } from "./fit-checkpoint.js";
 import { writeGenesH5ad } from "./genes-file.js";
-import { HistogramLog } from "./histograms.js";
-import { MetricsCsv } from "./metrics.js";
 import { Progress } from "./progress.js";
 import type { ReplicaGroup } from "./replica-group.js";
-import { checkResumeConfig } from "./resume-check.js";
 import { createRunDir, settleFailedRunDir } from "./run-dir.js";
+import { StreamingReplicas } from "./streaming-replicas.js";
+
+export type { CheckpointOptions } from "./callbacks/model-checkpoint.js";
 
 /** The setting that chooses where a run's files go, named in errors about them. */
 const ROOT_KEY = "trainer.default_root_dir";
 const DIRPATH_KEY = "ModelCheckpoint dirpath";
 
-/**
- * A checkpoint's name from Lightning's filename template: {epoch} and {step}, with a format spec
- * such as {epoch:02d}; with autoInsertMetricName, "{epoch}" becomes "epoch=0". Default
- * "{epoch}-{step}" -> "epoch=0-step=20".
- */
-function checkpointName(
-  template: string | undefined,
-  autoInsertMetricName: boolean | undefined,
-  epoch: number,
-  at: TrainerPosition,
-): string {
-  const values = { epoch, step: at.globalStep };
-  return (template ?? "{epoch}-{step}").replace(
-    /\{(epoch|step)(?::0?(\d+)d)?\}/g,
-    (_, name: "epoch" | "step", width?: string) => {
-      const text = String(values[name]).padStart(Number(width ?? 0), "0");
-      return (autoInsertMetricName ?? true) ? `${name}=${text}` : text;
-    },
-  );
-}
+/** The loop's own view of a fit: its callbacks see it read-only (FitState). */
+type LoopState = { -readonly [K in keyof FitState]: FitState[K] };
 
 /** Batches of one epoch for this replica, skipping the first `batchesConsumed` (a resume). */
 export interface BatchSource {
@@ -103,23 +84,6 @@ export interface BatchSource {
 export interface CellPlace {
   readonly file: string;
   readonly cell: string;
-}
-
-export interface CheckpointOptions {
-  /** Save every this many global steps (Lightning's every_n_train_steps); 0 = off. */
-  readonly everyNTrainSteps?: number;
-  /** Save at the end of every this many epochs; 0 = off. Default 1, unless everyNTrainSteps is set. */
-  readonly everyNEpochs?: number;
-  /** Checkpoints kept: -1 all, k > 0 the newest k (there is no monitored metric). Default 1. */
-  readonly saveTopK?: number;
-  /** Also keep a copy named last.safetensors. */
-  readonly saveLast?: boolean;
-  /** Directory of the checkpoints; default <run directory>/checkpoints. */
-  readonly dirpath?: string;
-  /** Name template with {epoch} and {step} (Lightning's, default "{epoch}-{step}"); ".safetensors" is added. */
-  readonly filename?: string;
-  /** "{epoch}" names "epoch=0" (Lightning's auto_insert_metric_name); default true. */
-  readonly autoInsertMetricName?: boolean;
 }
 
 /** An int counts batches, a float a fraction of them (Lightning's limit_*_batches, val_check_interval). */
@@ -294,12 +258,8 @@ export class Trainer {
     const maxEpochs = epochLimit(o.maxEpochs, maxSteps);
     const accumulate = o.accumulateGradBatches ?? 1;
     const logEvery = o.logEveryNSteps ?? 50;
-    const checkpointing = o.checkpointing === false ? null : (o.checkpointing ?? {});
-    const everyNSteps = checkpointing?.everyNTrainSteps ?? 0;
     // checkpointing: false writes none (it used to write one per epoch into a directory made on demand).
-    const everyNEpochs =
-      checkpointing === null ? 0 : (checkpointing.everyNEpochs ?? (everyNSteps > 0 ? 0 : 1));
-    const saveTopK = checkpointing?.saveTopK ?? 1;
+    const checkpointing = o.checkpointing === false ? null : (o.checkpointing ?? {});
     const val = leader && model.validate ? (fitOptions.val ?? null) : null;
     const checkValEvery = o.checkValEveryNEpoch === undefined ? 1 : o.checkValEveryNEpoch;
 
@@ -325,29 +285,50 @@ export class Trainer {
         })
       : "";
     try {
+      const fit: LoopState = {
+        module,
+        optimization,
+        group,
+        parallel,
+        leader,
+        config: o.config,
+        // The random transforms' seed: a resumed fit draws its remaining batches' streams from the
+        // checkpoint's, whatever seed_everything this run drew.
+        seed: o.seed ?? 0,
+        position: { epoch: 0, batchesConsumed: 0, globalStep: 0 },
+        empty: true,
+        cells: 0,
+      };
+      // metrics.csv and histograms.jsonl are made as their loggers are built, the checkpoint
+      // directory at setup, before a resume reads anything.
+      const progress = new ProgressLogger({
+        enabled: leader && (o.enableProgressBar ?? true),
+        maxEpochs,
+        maxSteps,
+        accumulateGradBatches: accumulate,
+      });
       const metrics =
         leader && o.logger !== false
-          ? new MetricsCsv(join(runDir, "metrics.csv"), ROOT_KEY, val ? (model.validationMetrics ?? []) : [])
+          ? new CsvLogger(join(runDir, "metrics.csv"), ROOT_KEY, val ? (model.validationMetrics ?? []) : [])
           : null;
       const histograms =
-        leader && model.histograms ? new HistogramLog(join(runDir, "histograms.jsonl"), ROOT_KEY) : null;
-      const checkpointDir = checkpointing?.dirpath ?? join(runDir, "checkpoints");
-      const checkpointKey = checkpointing?.dirpath !== undefined ? DIRPATH_KEY : ROOT_KEY;
-      // Made before the first batch, so that a directory that cannot take files fails now.
-      if (leader && checkpointing)
-        await mkdir(checkpointDir, { recursive: true }).catch((error) => {
-          throw outputError(checkpointDir, error, checkpointKey);
-        });
-      const progress = new Progress(leader && (o.enableProgressBar ?? true));
-      let position: TrainerPosition = { epoch: 0, batchesConsumed: 0, globalStep: 0 };
+        leader && model.histograms ? new HistogramLogger(join(runDir, "histograms.jsonl"), ROOT_KEY) : null;
+      const checkpoints = checkpointing
+        ? new ModelCheckpoint(
+            checkpointing,
+            checkpointing.dirpath ?? join(runDir, "checkpoints"),
+            checkpointing.dirpath !== undefined ? DIRPATH_KEY : ROOT_KEY,
+            streaming,
+          )
+        : null;
+      const partial = o.partial ? new PartialCheckpoint(o.partial.path) : null;
+      const callbacks = [progress, metrics, histograms, checkpoints, partial].filter(
+        (callback): callback is NonNullable<typeof callback> => callback !== null,
+      );
+      await callHook(callbacks, "setup", fit);
       // A streaming model's state is the merge of the replicas' states, so on resume rank 0 takes
       // the checkpoint's and the others start empty; gradient replicas all hold the same parameters.
       const loadModel = !(group && streaming && group.rank > 0);
-      // Whether this replica's model has seen no cells since it was built or reset.
-      let empty = true;
-      // The random transforms' seed: a resumed fit draws its remaining batches' streams from the
-      // checkpoint's, whatever seed_everything this run drew.
-      let seed = o.seed ?? 0;
       if (fitOptions.ckptPath) {
         const restored = await restore(
           fitOptions.ckptPath,
@@ -357,64 +338,29 @@ export class Trainer {
           loadModel,
           o.config,
         );
-        position = restored.position;
-        seed = restored.seed ?? seed;
-        empty = !loadModel;
+        fit.position = restored.position;
+        fit.seed = restored.seed ?? fit.seed;
+        fit.empty = !loadModel;
       }
       if (group && optimization) group.broadcastParameters(model.parameters());
-      // Streaming replicas hold cells not yet merged into rank 0.
-      let unmerged = false;
-      const reduce = async () => {
-        empty = await group!.reduceToRoot(model, empty);
-        if (group!.rank > 0) {
-          model.resetParameters();
-          empty = true;
-        }
-        unmerged = false;
-      };
-
-      const saved: string[] = [];
-      const save = async (at: TrainerPosition, epochLabel: number) => {
-        const name = checkpointName(
-          checkpointing?.filename,
-          checkpointing?.autoInsertMetricName,
-          epochLabel,
-          at,
-        );
-        const path = join(checkpointDir, `${name}.safetensors`);
-        const state = group && streaming ? await group.mergedState(model, empty) : model.stateDict();
-        if (!leader || state === null) return;
-        await saveCheckpoint(path, snapshot(module, optimization, at, o.config, state, parallel, seed), {
-          key: checkpointKey,
-        });
-        // A template without {step} names every checkpoint alike: the file is replaced, not kept twice.
-        if (saved.at(-1) === path) saved.pop();
-        saved.push(path);
-        // A second name for the same bytes, made atomically: a kill never leaves a partial last.safetensors.
-        if (checkpointing?.saveLast)
-          await linkFileAtomic(path, join(checkpointDir, "last.safetensors"), { key: checkpointKey });
-        while (saveTopK >= 0 && saved.length > saveTopK) await rm(saved.shift()!, { force: true });
-      };
+      const replicas = group && streaming ? new StreamingReplicas(group, model, fit) : null;
 
       const context = (): TrainerContext => ({
-        epoch: position.epoch,
-        globalStep: position.globalStep,
+        epoch: fit.position.epoch,
+        globalStep: fit.position.globalStep,
         numReplicas,
         replicaRank: rank,
         wholeRun: !o.partial && rank === 0,
         writeTextFile: writeFileAtomic,
         writeGenes: writeGenesH5ad,
       });
-      // Rank 0's shared part of a streaming state (model.sharedState) to every replica.
-      const share = async () => {
-        if (group && streaming && model.sharedState) await group.broadcastShared(model);
-      };
       const start = performance.now();
-      let cells = 0;
+      const elapsed = () => (performance.now() - start) / 1000;
       let done = maxSteps === 0;
       model.train(true);
       model.onTrainStart?.(context());
-      await share();
+      await replicas?.share();
+      await callHook(callbacks, "onTrainStart", fit);
       const perEpoch = data.batchesPerEpoch;
       const limit = limitOf(o.limitTrainBatches, perEpoch, "limit_train_batches");
       const valEvery = valCheckBatches(o.valCheckInterval, limit);
@@ -428,31 +374,15 @@ export class Trainer {
         const iteration = checkValEvery === null ? epoch * limit + consumed : consumed;
         if ((checkValEvery !== null && (epoch + 1) % checkValEvery !== 0) || iteration % valEvery !== 0)
           return;
-        const result = await this.validateWith(module, val, seed);
+        const result = await this.validateWith(module, val, fit.seed);
         model.train(true);
         valLoss = result.loss;
-        const seconds = (performance.now() - start) / 1000;
-        metrics?.log({
-          epoch,
-          step: position.globalStep,
-          elapsed_s: seconds,
-          val_loss: result.loss,
-          ...result.metrics,
-        });
-        progress.log({
-          stage: "validate",
-          epoch,
-          batch: position.batchesConsumed,
-          total: null,
-          cells: result.cells,
-          seconds,
-          loss: result.loss,
-        });
+        await callHook(callbacks, "onValidationEnd", fit, { epoch, seconds: elapsed(), ...result });
       };
 
-      while (!done && position.epoch < maxEpochs) {
-        const epoch = position.epoch;
-        let consumed = position.batchesConsumed;
+      while (!done && fit.position.epoch < maxEpochs) {
+        const epoch = fit.position.epoch;
+        let consumed = fit.position.batchesConsumed;
         let lossSum = 0;
         let lossCount = 0;
         model.onTrainEpochStart?.(context());
@@ -463,17 +393,17 @@ export class Trainer {
             try {
               batch = module.transform(checkedInput(data, raw), {
                 ownsValues: data.ownsBatches === true,
-                position: { seed, stage: "fit", epoch, batch: consumed, replica: rank },
+                position: { seed: fit.seed, stage: "fit", epoch, batch: consumed, replica: rank },
               });
               output = model.forward(batch);
             } catch (error) {
               throw await placed(error, data, raw);
             }
-            empty = false;
-            unmerged = streaming;
+            fit.empty = false;
+            if (replicas) replicas.unmerged = true;
             consumed++;
             batchesRun++;
-            cells += cellsIn(batch);
+            fit.cells += cellsIn(batch);
             if (output.loss) {
               lossSum += output.loss.item();
               lossCount++;
@@ -487,48 +417,26 @@ export class Trainer {
             const boundary = !optimization || consumed % accumulate === 0 || consumed === limit;
             if (boundary) {
               if (optimization) step(optimization.optimizer, optimization.scheduler, model, o, group);
-              position = { epoch, batchesConsumed: consumed, globalStep: position.globalStep + 1 };
+              fit.position = { epoch, batchesConsumed: consumed, globalStep: fit.position.globalStep + 1 };
               model.onTrainBatchEnd?.(context());
-              const seconds = (performance.now() - start) / 1000;
-              const loss = lossCount > 0 ? lossSum / lossCount : undefined;
-              const state = {
-                stage: "fit" as const,
+              const stepEnd: TrainBatchEnd = {
                 epoch,
                 batch: consumed,
                 total: limit,
-                cells,
-                seconds,
-                loss,
-                ...(Number.isFinite(maxEpochs) && { epochs: maxEpochs }),
+                seconds: elapsed(),
+                loss: lossCount > 0 ? lossSum / lossCount : undefined,
                 batchesDone: batchesRun,
-                batchesLeft: Math.min(
-                  (maxEpochs - epoch) * limit - consumed,
-                  maxSteps >= 0 ? (maxSteps - position.globalStep) * accumulate : Number.POSITIVE_INFINITY,
-                ),
+                logged: fit.position.globalStep % logEvery === 0,
               };
-              progress.update(state);
-              if (position.globalStep % logEvery === 0) {
-                progress.log(state);
-                metrics?.log({
-                  epoch,
-                  step: position.globalStep,
-                  cells,
-                  elapsed_s: seconds,
-                  cells_per_s: cells / seconds,
-                  ...(loss !== undefined && { train_loss: loss }),
-                  ...(optimization && { lr: optimization.optimizer.paramGroups[0]!.lr }),
-                });
-                if (histograms) {
-                  for (const [name, t] of Object.entries(model.histograms!()))
-                    histograms.log(position.globalStep, epoch, name, t.data);
-                }
+              await callHook(callbacks, "onTrainBatchEnd", fit, stepEnd);
+              if (stepEnd.logged) {
                 lossSum = 0;
                 lossCount = 0;
               }
               // Lightning validates before it saves the step's checkpoint and before max_steps ends the fit.
               await maybeValidate(epoch, consumed);
-              if (everyNSteps > 0 && position.globalStep % everyNSteps === 0) await save(position, epoch);
-              if (maxSteps >= 0 && position.globalStep >= maxSteps) {
+              await callHook(callbacks, "onTrainStepEnd", fit, stepEnd);
+              if (maxSteps >= 0 && fit.position.globalStep >= maxSteps) {
                 done = true;
                 break;
               }
@@ -541,43 +449,42 @@ export class Trainer {
             `Trainer: the data ended after ${consumed} batches of epoch ${epoch}, expected ${limit}`,
           );
         }
-        if (consumed >= limit) {
-          // The epoch is complete: replicas merge, hooks see it, and the position moves to the
-          // next epoch's start.
-          if (group && streaming) await reduce();
+        // Replicas merge at the end of an epoch, also one that max_steps cut short (the fit ends
+        // there: this is the merge at the end of the fit, made before the epoch's checkpoint).
+        await replicas?.reduce();
+        const complete = consumed >= limit;
+        if (complete) {
+          // The epoch is complete: the model's hook sees it, and the position moves to the next
+          // epoch's start.
           model.onTrainEpochEnd?.(context());
-          await share();
-          position = { epoch: epoch + 1, batchesConsumed: 0, globalStep: position.globalStep };
-          const seconds = (performance.now() - start) / 1000;
-          progress.log({ stage: "fit", epoch, batch: consumed, total: limit, cells, seconds });
-          if (everyNEpochs > 0 && (epoch + 1) % everyNEpochs === 0) await save(position, epoch);
-        } else if (everyNEpochs > 0 && (epoch + 1) % everyNEpochs === 0) {
-          // max_steps ended the fit inside the epoch: Lightning still ends the epoch, so its
-          // checkpoint is written (at the position reached: a resume continues mid-epoch).
-          if (group && streaming) await reduce();
-          await save(position, epoch);
+          await replicas?.share();
+          fit.position = { epoch: epoch + 1, batchesConsumed: 0, globalStep: fit.position.globalStep };
         }
+        await callHook(callbacks, "onTrainEpochEnd", fit, {
+          epoch,
+          batch: consumed,
+          total: limit,
+          seconds: elapsed(),
+          complete,
+        });
       }
-      if (group && streaming && unmerged) await reduce();
-      if (leader && empty) {
+      if (replicas?.unmerged) await replicas.reduce();
+      if (leader && fit.empty) {
         // Outputs of a model that saw nothing (NaN means, empty digests) must not look like results.
         throw new ArgumentError(
           `Trainer: the fit saw no cells (max_epochs ${o.maxEpochs ?? "default"}, max_steps ${maxSteps}, limit_train_batches ${o.limitTrainBatches ?? "all"}, ${data.batchesPerEpoch} batches per epoch), so it wrote no outputs`,
           { key: "trainer.max_epochs", value: o.maxEpochs },
         );
       }
-      if (o.partial) {
-        await saveCheckpoint(
-          o.partial.path,
-          snapshot(module, optimization, position, o.config, model.stateDict(), parallel, seed),
-        );
-      } else if (leader) await model.onTrainEnd?.(context());
+      await callHook(callbacks, "onTrainEnd", fit);
+      // A partial run leaves the outputs to `cellarium merge` (its PartialCheckpoint wrote its state).
+      if (!o.partial && leader) await model.onTrainEnd?.(context());
       return {
         runDir,
-        position,
-        checkpoints: saved,
-        cells,
-        seconds: (performance.now() - start) / 1000,
+        position: fit.position,
+        checkpoints: checkpoints?.saved ?? [],
+        cells: fit.cells,
+        seconds: elapsed(),
         ...(valLoss !== undefined && { valLoss }),
       };
     } catch (error) {
@@ -732,110 +639,4 @@ function step(
   optimizer.step();
   scheduler?.step();
   optimizer.zeroGrad();
-}
-
-function snapshot(
-  module: CellariumModule,
-  optimization: ReturnType<CellariumModule["configureOptimizers"]>,
-  position: TrainerPosition,
-  config: JsonValue | undefined,
-  modelState: Record<string, Tensor>,
-  parallel: ParallelInfo | undefined,
-  seed: number,
-): Checkpoint {
-  const model = module.model;
-  return {
-    model: { className: model.className, initArgs: model.initArgs() },
-    modelState,
-    transforms: module.transforms.flatMap((t) => (typeof t === "function" ? [] : [t.state()])),
-    ...(optimization && {
-      optimizer: { config: module.optimizerJson(), state: optimization.optimizer.stateDict() },
-    }),
-    ...(optimization?.scheduler && {
-      scheduler: {
-        config: module.schedulerConfig
-          ? { name: module.schedulerConfig.name, kwargs: module.schedulerConfig.kwargs }
-          : null,
-        state: optimization.scheduler.stateDict(),
-      },
-    }),
-    position,
-    // The random transforms' streams are functions of the seed and the position (batch-random.ts).
-    random: { ...(model.randomState && { model: model.randomState() }), transforms: { seed } },
-    ...(config !== undefined && { config }),
-    ...(parallel !== undefined && { parallel }),
-  };
-}
-
-/** "2 replicas", "part 1 of 4" or "1 replica": how a checkpoint's run was split, for messages. */
-function describeParallel(parallel: ParallelInfo | undefined): string {
-  if (parallel?.partial) return `part ${parallel.partial.rank} of ${parallel.partial.numReplicas}`;
-  const n = parallel?.numReplicas ?? 1;
-  return `${n} replica${n === 1 ? "" : "s"}`;
-}
-
-async function restore(
-  path: string,
-  module: CellariumModule,
-  optimization: ReturnType<CellariumModule["configureOptimizers"]>,
-  parallel: ParallelInfo | undefined,
-  loadModel: boolean,
-  config: JsonValue | undefined,
-): Promise<{ position: TrainerPosition; seed: number | undefined }> {
-  const checkpoint = await loadCheckpoint(path);
-  const model = module.model;
-  if (checkpoint.model.className !== model.className) {
-    throw new CheckpointError(
-      `${path}: checkpoint of ${checkpoint.model.className}, cannot resume ${model.className}`,
-    );
-  }
-  // Positions count each replica's batches, so a run resumes only under the split it was written
-  // with (and a part only as the same part of the same run).
-  const written = describeParallel(checkpoint.parallel);
-  const wanted = describeParallel(parallel);
-  const fingerprints = [checkpoint.parallel?.partial?.fingerprint, parallel?.partial?.fingerprint];
-  // A merged checkpoint at an epoch boundary starts the parts of the next epochs of a model whose
-  // later epochs need only the shared part of the state (the position does not depend on the
-  // split there): every part takes that part and nothing else, so no cell is counted twice.
-  const sharedStart =
-    parallel?.partial !== undefined &&
-    checkpoint.parallel?.partial === undefined &&
-    checkpoint.position.batchesConsumed === 0 &&
-    model.sharedState !== undefined;
-  if (sharedStart) {
-    checkResumeConfig(path, checkpoint.config, config);
-    const names = Object.keys(model.sharedState!());
-    model.loadSharedState!(Object.fromEntries(names.map((name) => [name, checkpoint.modelState[name]!])));
-    return { position: checkpoint.position, seed: transformsSeed(checkpoint) };
-  }
-  if (written !== wanted || fingerprints[0] !== fingerprints[1]) {
-    throw new CheckpointError(
-      `${path}: written by a run of ${written}${fingerprints[0] ? ` (config ${fingerprints[0]})` : ""}, cannot resume a run of ${wanted}${fingerprints[1] ? ` (config ${fingerprints[1]})` : ""}`,
-    );
-  }
-  checkResumeConfig(path, checkpoint.config, config);
-  if (loadModel) model.loadStateDict(checkpoint.modelState);
-  if (optimization) {
-    if (!checkpoint.optimizer)
-      throw new CheckpointError(`${path}: checkpoint has no optimizer state to resume from`);
-    optimization.optimizer.loadStateDict(checkpoint.optimizer.state as never);
-    if (optimization.scheduler) {
-      if (!checkpoint.scheduler)
-        throw new CheckpointError(`${path}: checkpoint has no LR scheduler state to resume from`);
-      optimization.scheduler.loadStateDict(checkpoint.scheduler.state);
-    }
-  }
-  if (model.setRandomState && checkpoint.random.model !== undefined)
-    model.setRandomState(checkpoint.random.model);
-  return { position: checkpoint.position, seed: transformsSeed(checkpoint) };
-}
-
-/** The seed of the random transforms' streams a checkpoint's run used, if it recorded one. */
-function transformsSeed(checkpoint: Checkpoint): number | undefined {
-  const transforms = checkpoint.random.transforms;
-  const seed =
-    typeof transforms === "object" && transforms !== null && !Array.isArray(transforms)
-      ? transforms.seed
-      : undefined;
-  return typeof seed === "number" ? seed : undefined;
 }
