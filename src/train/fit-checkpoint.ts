@@ -5,19 +5,14 @@
 import type { JsonValue } from "../data/batch.js";
 import { CheckpointError } from "../errors.js";
 import type { Tensor } from "../tensor/tensor.js";
+import type { FitState } from "./callbacks/callback.js";
 import type { CellariumModule, Optimization } from "./cellarium-module.js";
 import { type Checkpoint, loadCheckpoint, type ParallelInfo, type TrainerPosition } from "./checkpoint.js";
 import { checkResumeConfig } from "./resume-check.js";
 
-export function snapshot(
-  module: CellariumModule,
-  optimization: Optimization | null,
-  position: TrainerPosition,
-  config: JsonValue | undefined,
-  modelState: Record<string, Tensor>,
-  parallel: ParallelInfo | undefined,
-  seed: number,
-): Checkpoint {
+/** The checkpoint of `fit` at its position, with `modelState` (the model's, or the replicas' merged state). */
+export function snapshot(fit: FitState, modelState: Record<string, Tensor>): Checkpoint {
+  const { module, optimization, position, config, parallel, seed } = fit;
   const model = module.model;
   return {
     model: { className: model.className, initArgs: model.initArgs() },

@@ -103,13 +103,9 @@ export class ModelCheckpoint implements FitCallback {
     const path = join(this.dir, `${name}.safetensors`);
     const state = group && this.streaming ? await group.mergedState(model, fit.empty) : model.stateDict();
     if (!fit.leader || state === null) return;
-    await saveCheckpoint(
-      path,
-      snapshot(module, fit.optimization, position, fit.config, state, fit.parallel, fit.seed),
-      {
-        key: this.key,
-      },
-    );
+    await saveCheckpoint(path, snapshot(fit, state), {
+      key: this.key,
+    });
     // A template without {step} names every checkpoint alike: the file is replaced, not kept twice.
     if (this.saved.at(-1) === path) this.saved.pop();
     this.saved.push(path);

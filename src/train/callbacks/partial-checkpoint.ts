@@ -9,11 +9,6 @@ export class PartialCheckpoint implements FitCallback {
   constructor(private readonly path: string) {}
 
   async onTrainEnd(fit: FitState): Promise<void> {
-    const { module, position } = fit;
-    const state = module.model.stateDict();
-    await saveCheckpoint(
-      this.path,
-      snapshot(module, fit.optimization, position, fit.config, state, fit.parallel, fit.seed),
-    );
+    await saveCheckpoint(this.path, snapshot(fit, fit.module.model.stateDict()));
   }
 }
