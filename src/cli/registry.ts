@@ -3,8 +3,9 @@
 // (`cellarium.ml.models.OnePassMeanVarStd`) and bare class names are both accepted.
 
 import { join } from "node:path";
-import type { JsonValue, Transform, TransformState } from "../data/batch.js";
+import type { Transform, TransformState } from "../data/batch.js";
 import { ArgumentError, ConfigError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { Geneformer } from "../models/geneformer.js";
 import type { VarColumns } from "../models/hvg/hvg-csv.js";
 import { HVGSeuratV3 } from "../models/hvg-seurat-v3.js";

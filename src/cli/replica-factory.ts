@@ -1,7 +1,7 @@
 // The replica factory of `trainer.devices: N` (src/train/fit-replicas.ts): each worker thread
 // reads the same config files and overrides and builds the run for its own part of the cells.
 
-import type { JsonValue } from "../data/batch.js";
+import type { JsonValue } from "../json.js";
 import type { ReplicaFactory } from "../train/fit-replicas.js";
 import { modelByCommand, modelFactory } from "./registry.js";
 import { prepareRun, readConfig } from "./run.js";

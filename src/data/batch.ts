@@ -7,6 +7,7 @@
 // one batch can feed several pipelines. The one exception is inside a pipeline: a step may
 // overwrite the values an earlier step of the same pipeline call allocated (Transform.forwardInPlace).
 
+import type { JsonValue } from "../json.js";
 import type { Generator } from "../tensor/random.js";
 import type { Matrix } from "./matrix.js";
 
@@ -26,7 +27,9 @@ export interface Batch {
   [key: string]: BatchValue | undefined;
 }
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+// Re-exported only for src/models/scvi.ts and src/models/scvi/layer-specs.ts (being optimised on
+// another branch); once they import ../json.js, delete this line.
+export type { JsonValue } from "../json.js";
 
 /**
  * What a checkpoint stores for one transform: upstream's constructor arguments by their upstream

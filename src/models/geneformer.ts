@@ -19,9 +19,10 @@
 // - predict adds cell_embedding_nh (the mean of the last hidden layer over attended positions) and
 //   returns logits only when asked (output_logits); stacked tensors stand for upstream's tuples.
 
-import type { Batch, JsonValue } from "../data/batch.js";
+import type { Batch } from "../data/batch.js";
 import { requireCounts } from "../data/check-block.js";
 import { ArgumentError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { Embedding } from "../nn/embedding.js";
 import { normalInit } from "../nn/init.js";
 import { LayerNorm } from "../nn/layer-norm.js";

@@ -10,10 +10,11 @@
 // partial runs and a resume know which sums are final: after pass 1 every replica holds the same
 // first-pass state (the trainer sends rank 0's, sharedState), and merges add only pass-2 sums.
 
-import type { Batch, BatchValue, JsonValue } from "../data/batch.js";
+import type { Batch, BatchValue } from "../data/batch.js";
 import { firstNonInteger, requireCounts } from "../data/check-block.js";
 import { type CsrMatrix, type Matrix, storedForm } from "../data/matrix.js";
 import { ArgumentError, CheckpointError, DataValueError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { Tensor } from "../tensor/tensor.js";
 import { checkVarNames } from "./check-var-names.js";

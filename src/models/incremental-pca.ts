@@ -15,9 +15,10 @@
 // its exact SVD costs fewer flops (batches of up to a few hundred cells) is decomposed exactly; the
 // replica merge's SVD is exact.
 
-import type { Batch, JsonValue } from "../data/batch.js";
+import type { Batch } from "../data/batch.js";
 import { affineForm } from "../data/matrix.js";
 import { ArgumentError, CheckpointError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { Generator, type GeneratorState } from "../tensor/random.js";
 import { Tensor } from "../tensor/tensor.js";
 import { checkVarNames } from "./check-var-names.js";

@@ -5,9 +5,10 @@
 // the prior is summed over every weight once per step (not averaged, not scaled), and the likelihood
 // of the batch is scaled up to the whole data set by the subsampled plate (size n_obs).
 
-import type { Batch, JsonValue } from "../data/batch.js";
+import type { Batch } from "../data/batch.js";
 import type { Matrix } from "../data/matrix.js";
 import { ArgumentError, SchemaMismatchError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { Module, type Parameter } from "../nn/module.js";
 import { full, randn, zeros } from "../tensor/ops/creation.js";
 import { laplaceLogProb } from "../tensor/ops/distributions.js";

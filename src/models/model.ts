@@ -3,9 +3,10 @@
 // streaming model (sums, digests, SVDs in typed arrays) and a gradient model (parameters and an
 // optimizer) are driven by the same loops.
 
-import type { Batch, BatchValue, JsonValue } from "../data/batch.js";
+import type { Batch, BatchValue } from "../data/batch.js";
 import type { DataFrameInput } from "../data/h5ad/writer.js";
 import { ConfigError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import type { Tensor } from "../tensor/tensor.js";
 
 /** What forward returns: the loss for gradient models, nothing (an empty record) for streaming ones. */

@@ -2,8 +2,9 @@
 // in one pass over the data, from float64 running sums (src/models/streaming/moments.ts). Replicas
 // merge exactly. At the end of fit the statistics are written to `output_path` as upstream's CSV.
 
-import type { Batch, JsonValue } from "../data/batch.js";
+import type { Batch } from "../data/batch.js";
 import { ArgumentError, CheckpointError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { Tensor } from "../tensor/tensor.js";
 import { checkVarNames } from "./check-var-names.js";
 import {

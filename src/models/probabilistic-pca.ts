@@ -16,9 +16,10 @@
 // Both flavors thus see x only through U = X W^T - 1 (W mean)^T, the column sums of X and its sum of
 // squares: a sparse batch is never densified (sum_n |r_n|^2 = sum x^2 - 2 mean . colsum + n |mean|^2).
 
-import type { Batch, JsonValue } from "../data/batch.js";
+import type { Batch } from "../data/batch.js";
 import type { Matrix } from "../data/matrix.js";
 import { ArgumentError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { Module, type Parameter } from "../nn/module.js";
 import { svd, svdvals } from "../tensor/linalg/svd.js";
 import { eye, randn, tensor, zeros } from "../tensor/ops/creation.js";

@@ -3,9 +3,10 @@
 // (the scale DivideByScale uses for Geneformer). The digests are vectorised over genes
 // (src/models/streaming/tdigest-set.ts) and stored in checkpoints as tensors; replicas merge them.
 
-import type { Batch, JsonValue } from "../data/batch.js";
+import type { Batch } from "../data/batch.js";
 import { requireCounts } from "../data/check-block.js";
 import { ArgumentError, CheckpointError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { Tensor } from "../tensor/tensor.js";
 import { checkVarNames } from "./check-var-names.js";
 import { type CellariumModel, lookupAttribute, type ModelAttribute, type ModelOutput } from "./model.js";

@@ -3,8 +3,8 @@
 // with keyword arguments by torch's and transformers' names (`weight_decay`, `num_warmup_steps`).
 // A checkpoint stores the name and kwargs, so a resumed run rebuilds the same optimizer.
 
-import type { JsonValue } from "../data/batch.js";
 import { ConfigError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { type AdamOptions, adam, adamW } from "./adam.js";
 import type { Optimizer } from "./optimizer.js";
 import {

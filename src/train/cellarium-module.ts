@@ -2,8 +2,9 @@
 // model, and how to build its optimizer and LR schedule. Transforms here are fixed (ZScore with
 // given statistics, a frozen IncrementalPCA); only the model learns.
 
-import type { Batch, JsonValue } from "../data/batch.js";
+import type { Batch } from "../data/batch.js";
 import { ArgumentError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import type { CellariumModel } from "../models/model.js";
 import {
   type AnyOptimizer,

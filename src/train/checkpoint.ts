@@ -9,9 +9,10 @@
 // begins with its header's length.
 
 import type { OutputOptions } from "../data/atomic-file.js";
-import type { JsonValue, TransformState } from "../data/batch.js";
+import type { TransformState } from "../data/batch.js";
 import { readRegularFile } from "../data/regular-file.js";
 import { CheckpointError, FileFormatError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import type { OptimizerStateDict } from "../optim/optimizer.js";
 import type { LrSchedulerState } from "../optim/schedulers.js";
 import type { SafetensorsTensor } from "../tensor/safetensors.js";

@@ -2,8 +2,8 @@
 // the optimizer and LR schedule, the position and the random streams, so that `ckptPath` resumes
 // exactly where a run stopped.
 
-import type { JsonValue } from "../data/batch.js";
 import { CheckpointError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import type { Tensor } from "../tensor/tensor.js";
 import type { FitState } from "./callbacks/callback.js";
 import type { CellariumModule, Optimization } from "./cellarium-module.js";

@@ -4,9 +4,9 @@
 // A replica that throws or exits stops the others and fails the run with its rank in the message.
 
 import { MessageChannel, type MessagePort, type Worker } from "node:worker_threads";
-import type { JsonValue } from "../data/batch.js";
 import { startModuleWorker } from "../data/start-worker.js";
 import { ArgumentError, errorFromName } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { CellariumModule } from "./cellarium-module.js";

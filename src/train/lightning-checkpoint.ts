@@ -18,7 +18,7 @@
 // the data module's state, random generator states. Checkpoints of cellarium-ml before the
 // CellariumPipeline (2024-01) kept no module objects in hyper_parameters and are refused.
 
-import type { JsonValue, TransformState } from "../data/batch.js";
+import type { TransformState } from "../data/batch.js";
 import type { PickleValue } from "../data/pickle.js";
 import {
   isDict,
@@ -32,6 +32,7 @@ import {
 } from "../data/torch-pickle.js";
 import { quote } from "../error-values.js";
 import { CheckpointError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { geneformerState } from "../models/geneformer-import.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { Checkpoint, TrainerPosition } from "./checkpoint.js";

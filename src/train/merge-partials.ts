@@ -4,8 +4,8 @@
 // config fingerprint, replica count, var_names_g and position, and each rank exactly once.
 
 import { writeFileAtomic } from "../data/atomic-file.js";
-import type { JsonValue } from "../data/batch.js";
 import { ArgumentError, CheckpointError, SchemaMismatchError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import type { CellariumModel, TrainerContext } from "../models/model.js";
 import { type Checkpoint, loadCheckpoint, type PartialInfo } from "./checkpoint.js";
 import { writeGenesH5ad } from "./genes-file.js";

@@ -2,8 +2,8 @@
 // and the fingerprint that `cellarium merge` compares so that only parts of one run are combined.
 
 import { createHash } from "node:crypto";
-import type { JsonValue } from "../data/batch.js";
 import { ConfigError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 
 /** This process's part of a run split across processes. */
 export interface ReplicaAssignment {

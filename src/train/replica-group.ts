@@ -3,7 +3,7 @@
 // order, because every replica takes the same number of steps (the sampler gives each replica the
 // same number of batches). src/train/thread-group.ts implements it for worker threads, src/train/mpi-group.ts for MPI ranks.
 
-import type { JsonValue } from "../data/batch.js";
+import type { JsonValue } from "../json.js";
 import type { CellariumModel } from "../models/model.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { ModelFactory } from "./merge-partials.js";

@@ -2,7 +2,7 @@
 // the factory module named by the coordinator, then runs Trainer.fit with a ThreadReplicaGroup.
 
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
-import type { JsonValue } from "../data/batch.js";
+import type { JsonValue } from "../json.js";
 import type { TypedArray } from "../tensor/tensor.js";
 import type { ReplicaFactory } from "./fit-replicas.js";
 import { HybridReplicaGroup } from "./hybrid-group.js";

@@ -1,6 +1,6 @@
-import type { JsonValue } from "../data/batch.js";
 import { quote } from "../error-values.js";
 import { CheckpointError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { FINGERPRINT_IGNORED_KEYS } from "./partial.js";
 
 // A resumed fit (--ckpt_path) continues the run its checkpoint was taken from only when the

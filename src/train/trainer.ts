@@ -15,9 +15,10 @@
 
 import { join } from "node:path";
 import { writeFileAtomic } from "../data/atomic-file.js";
-import type { Batch, JsonValue } from "../data/batch.js";
+import type { Batch } from "../data/batch.js";
 import { checkBatch } from "../data/check-block.js";
 import { ArgumentError, DataValueError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import type { CellariumModel, PredictOptions, PredictOutput, TrainerContext } from "../models/model.js";
 import { clipGradNorm, clipGradValue } from "../optim/clip.js";
 import type { AnyOptimizer } from "../optim/registry.js";

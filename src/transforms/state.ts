@@ -1,8 +1,9 @@
 // Reading a transform back from a checkpoint's TransformState: wrong names, missing arguments and
 // missing buffers are CheckpointErrors naming the transform and the key.
 
-import type { JsonValue, TransformState } from "../data/batch.js";
+import type { TransformState } from "../data/batch.js";
 import { CheckpointError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 
 /** Throws unless the state was saved by transform `name`. */
 export function checkStateName(state: TransformState, name: string): void {

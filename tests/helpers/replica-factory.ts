@@ -3,10 +3,11 @@
 // rounding) on shard files, each replica reading its part of the cells in same_order, so that the
 // union of the replicas' batches of one step is the single run's batch of twice the size.
 
-import type { Batch, JsonValue } from "../../src/data/batch.js";
+import type { Batch } from "../../src/data/batch.js";
 import { DistributedAnnDataCollection } from "../../src/data/collection.js";
 import { DataLoader } from "../../src/data/loader.js";
 import { densify } from "../../src/data/matrix.js";
+import type { JsonValue } from "../../src/json.js";
 import type { CellariumModel, ModelOutput } from "../../src/models/model.js";
 import { add, square, sub } from "../../src/tensor/ops/elementwise.js";
 import { matmul } from "../../src/tensor/ops/matmul.js";

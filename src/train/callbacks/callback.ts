@@ -13,7 +13,7 @@
 // A step's checkpoint is saved at onTrainStepEnd: Lightning validates before it saves the step's
 // checkpoint, and a validation may draw from the model's random state that the checkpoint holds.
 
-import type { JsonValue } from "../../data/batch.js";
+import type { JsonValue } from "../../json.js";
 import type { CellariumModule, Optimization } from "../cellarium-module.js";
 import type { ParallelInfo, TrainerPosition } from "../checkpoint.js";
 import type { ReplicaGroup } from "../replica-group.js";
