@@ -1,49 +1,22 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { BatchValue } from "./batch.js";
-import { type BatchKeysConfig, planBatchKeys } from "./batch-keys.js";
+import { planBatchKeys } from "./batch-keys.js";
 import { BufferPool } from "./buffer-pool.js";
-import { type CollectionInit, DistributedAnnDataCollection } from "./collection.js";
+import { DistributedAnnDataCollection } from "./collection.js";
 import { initH5wasm } from "./h5ad/h5wasm.js";
+import type { MainMessage, WorkerInit, WorkerMessage } from "./loader-protocol.js";
 import { postedValues, readBatch } from "./read-batch.js";
-import { type SamplerOptions, type SamplerPosition, workerBatches } from "./sampler.js";
+import { type SamplerPosition, workerBatches } from "./sampler.js";
 
-// A read-ahead worker of DataLoader (loader.ts). It reopens the loader's collection (h5wasm's
-// module belongs to one thread) and serves the loader's epochs: for each "epoch" message it reads
-// its share of that epoch's batches, in the order the main thread will ask for them, and posts
-// each one with its buffers transferred (no copy), tagged with the epoch's run number. A newer
-// "epoch" message supersedes an unfinished one (the consumer stopped early). It stays at most
-// `prefetch` batches ahead: the main thread returns one credit per batch it hands out. Once the
-// consumer is done with a batch (DataLoader.release), its matrix buffers come back, transferred,
-// and later batches are read into them. The worker runs until the loader terminates it.
-
-export interface WorkerInit {
-  readonly collection: CollectionInit;
-  readonly batchKeys: BatchKeysConfig;
-  readonly sampler: SamplerOptions;
-  readonly workerId: number;
-  readonly prefetch: number;
-}
-
-export type WorkerMessage =
-  | {
-      readonly type: "batch";
-      readonly run: number;
-      readonly values: Record<string, BatchValue>;
-      /** Keys of deferred dense blocks (matrix.ts), posted as their CSR forms: see postedValues. */
-      readonly deferred: string[];
-    }
-  /** The error's class name (errors.ts) and its one-line message. */
-  | { readonly type: "error"; readonly name: string; readonly message: string };
-
-/**
- * From the main thread: what to read (to a worker started ahead of its loader, without workerData),
- * an epoch to read, a credit for one more batch of it, or buffers to reuse.
- */
-export type MainMessage =
-  | { readonly type: "init"; readonly init: WorkerInit }
-  | { readonly type: "epoch"; readonly run: number; readonly position: SamplerPosition }
-  | { readonly type: "credit"; readonly run: number }
-  | { readonly type: "recycle"; readonly buffers: ArrayBuffer[] };
+// A read-ahead worker of DataLoader (loader.ts; the main thread's side is read-ahead-workers.ts, the
+// messages loader-protocol.ts). It reopens the loader's collection (h5wasm's module belongs to one
+// thread) and serves the loader's epochs: for each "epoch" message it reads its share of that epoch's
+// batches, in the order the main thread will ask for them, and posts each one with its buffers
+// transferred (no copy), tagged with the epoch's run number. A newer "epoch" message supersedes an
+// unfinished one (the consumer stopped early). It stays at most `prefetch` batches ahead: the main
+// thread returns one credit per batch it hands out. Once the consumer is done with a batch
+// (DataLoader.release), its matrix buffers come back, transferred, and later batches are read into
+// them. The worker runs until the loader terminates it.
 
 interface Job {
   readonly run: number;
