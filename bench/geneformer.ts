@@ -19,11 +19,11 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { CsrMatrix } from "../src/data/matrix.js";
+import { encodeSafetensors } from "../src/formats/safetensors.js";
 import { Geneformer } from "../src/models/geneformer.js";
 import { adamW } from "../src/optim/adam.js";
 import { kernels } from "../src/tensor/kernels/index.js";
 import { Generator } from "../src/tensor/random.js";
-import { encodeSafetensors } from "../src/tensor/safetensors.js";
 
 interface Shape {
   name: string;

@@ -2,12 +2,12 @@
 // `n` float32 elements and prints a table. Run: node --import tsx bench/optim.ts [n]
 // (timings depend on the machine; they are not tests).
 
+import { decodeSafetensors, encodeSafetensors } from "../src/formats/safetensors.js";
 import { adam, adamW } from "../src/optim/adam.js";
 import { clipGradNorm } from "../src/optim/clip.js";
 import type { Optimizer } from "../src/optim/optimizer.js";
 import { sgd } from "../src/optim/sgd.js";
 import type { BaseOptions, OptimParam } from "../src/optim/types.js";
-import { decodeSafetensors, encodeSafetensors } from "../src/tensor/safetensors.js";
 
 const n = Number(process.argv[2] ?? 1_000_000);
 const repeats = 5;

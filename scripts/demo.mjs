@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { main } from "../dist/cli/main.js";
-import { AnnDataFile } from "../dist/data/h5ad/reader.js";
+import { AnnDataFile } from "../dist/formats/h5ad/reader.js";
 
 const root = new URL("..", import.meta.url).pathname;
 const work = resolve(process.env.CELLARIUM_DEMO_DIR ?? join(tmpdir(), "cellarium-demo"));

@@ -22,6 +22,7 @@ export {
   OutputError,
   SchemaMismatchError,
 } from "./errors.js";
+export { decodeSafetensors, encodeSafetensors } from "./formats/safetensors.js";
 export { Geneformer } from "./models/geneformer.js";
 export { geneCoverage } from "./models/geneformer-import.js";
 export { IncrementalPCA } from "./models/incremental-pca.js";
@@ -140,7 +141,6 @@ export {
 } from "./tensor/index.js";
 export * as linalg from "./tensor/linalg/index.js";
 export { Generator, type GeneratorState } from "./tensor/random.js";
-export { decodeSafetensors, encodeSafetensors } from "./tensor/safetensors.js";
 export { BinomialResample } from "./transforms/binomial-resample.js";
 export { CenterPerCell } from "./transforms/center-per-cell.js";
 export { composeTransforms } from "./transforms/compose.js";

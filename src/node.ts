@@ -4,9 +4,9 @@
 
 export { main as cli } from "./cli/main.js";
 export { DistributedAnnDataCollection } from "./data/collection.js";
-export { AnnDataFile } from "./data/h5ad/reader.js";
-export { H5adWriter, writeH5ad } from "./data/h5ad/writer.js";
 export { DataLoader, type DataLoaderOptions } from "./data/loader.js";
+export { AnnDataFile } from "./formats/h5ad/reader.js";
+export { H5adWriter, writeH5ad } from "./formats/h5ad/writer.js";
 export * from "./index.js";
 export { CellariumModule } from "./train/cellarium-module.js";
 export { loadCheckpoint, saveCheckpoint } from "./train/checkpoint.js";

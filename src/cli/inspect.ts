@@ -4,9 +4,9 @@
 // (per-gene attributes with var_names_g) or JSON.
 
 import { writeFileAtomic } from "../data/atomic-file.js";
-import { AnnDataFile } from "../data/h5ad/reader.js";
-import { readZarrSummary } from "../data/zarr/reader.js";
 import { ConfigError } from "../errors.js";
+import { AnnDataFile } from "../formats/h5ad/reader.js";
+import { readZarrSummary } from "../formats/zarr/reader.js";
 import type { ModelAttribute } from "../models/model.js";
 import { Tensor } from "../tensor/tensor.js";
 import { loadCheckpoint } from "../train/checkpoint.js";

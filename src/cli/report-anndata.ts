@@ -3,11 +3,11 @@
 // obs column, and the confusion matrix of a classifier's obs `<label>_pred` against obs `<label>`.
 
 import { basename, dirname, join } from "node:path";
-import type { DataFrameColumn } from "../data/h5ad/dataframe.js";
-import { AnnDataFile } from "../data/h5ad/reader.js";
 import { densify } from "../data/matrix.js";
-import { openZarrAnnData } from "../data/zarr/reader.js";
 import { ArgumentError } from "../errors.js";
+import type { DataFrameColumn } from "../formats/h5ad/dataframe.js";
+import { AnnDataFile } from "../formats/h5ad/reader.js";
+import { openZarrAnnData } from "../formats/zarr/reader.js";
 import type { ConfusionData, EmbeddingData, ReportData } from "../report/data.js";
 import { firstTwoColumns, MAX_EMBEDDING_CELLS, sampleCells, umapPlane } from "../report/embedding.js";
 

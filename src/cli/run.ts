@@ -11,11 +11,11 @@ import { prepareOutputDirectory, writeFileAtomic } from "../data/atomic-file.js"
 import type { Batch, BatchValue } from "../data/batch.js";
 import { planBatchKeys } from "../data/batch-keys.js";
 import { DistributedAnnDataCollection } from "../data/collection.js";
-import type { DataFrameColumn } from "../data/h5ad/dataframe.js";
 import { DataLoader } from "../data/loader.js";
 import { prestartReadAheadWorkers } from "../data/read-ahead-workers.js";
 import { readRegularFile } from "../data/regular-file.js";
 import { ConfigError } from "../errors.js";
+import type { DataFrameColumn } from "../formats/h5ad/dataframe.js";
 import type { JsonValue } from "../json.js";
 import type { VarColumn, VarColumns } from "../models/hvg/hvg-csv.js";
 import { IncrementalPCA } from "../models/incremental-pca.js";

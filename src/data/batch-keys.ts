@@ -1,8 +1,8 @@
 import { ConfigError } from "../errors.js";
+import type { DataFrameColumn } from "../formats/h5ad/dataframe.js";
 import type { BatchValue } from "./batch.js";
 import type { RowRequest, Rows } from "./collection.js";
 import type { CollectionSchema, ObsColumnInfo } from "./collection-schema.js";
-import type { DataFrameColumn } from "./h5ad/dataframe.js";
 import { deferredDense, type Matrix, sparsify } from "./matrix.js";
 
 // batch_keys (upstream's AnnDataField, cellarium/ml/utilities/data.py): each batch key names an

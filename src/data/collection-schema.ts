@@ -1,6 +1,6 @@
 import { ArgumentError, SchemaMismatchError } from "../errors.js";
-import type { ColumnKind, DataFrameColumn } from "./h5ad/dataframe.js";
-import type { AnnDataFile } from "./h5ad/reader.js";
+import type { ColumnKind, DataFrameColumn } from "../formats/h5ad/dataframe.js";
+import type { AnnDataFile } from "../formats/h5ad/reader.js";
 
 // The schema every shard of a collection must share, taken from shard 0 (upstream's
 // AnnDataSchema, cellarium/ml/data/schema.py): var_names in order, the obs columns (names in

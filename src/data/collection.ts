@@ -1,10 +1,10 @@
 import { ArgumentError, SchemaMismatchError } from "../errors.js";
+import type { DataFrameColumn } from "../formats/h5ad/dataframe.js";
+import { AnnDataFile } from "../formats/h5ad/reader.js";
 import { braceExpand } from "./brace-expand.js";
 import { type ArrayAllocator, freshArrays } from "./buffer-pool.js";
 import { type CollectionSchema, readSchema, validateShard } from "./collection-schema.js";
 import { gatherColumn, gatherRows, gatherStrings } from "./gather.js";
-import type { DataFrameColumn } from "./h5ad/dataframe.js";
-import { AnnDataFile } from "./h5ad/reader.js";
 import type { Matrix } from "./matrix.js";
 import { type DownloadOptions, localPath, type RemoteCacheOptions } from "./remote-cache.js";
 

@@ -1,6 +1,6 @@
 import { SchemaMismatchError } from "../errors.js";
+import type { DataFrameColumn } from "../formats/h5ad/dataframe.js";
 import { type ArrayAllocator, freshArrays } from "./buffer-pool.js";
-import type { DataFrameColumn } from "./h5ad/dataframe.js";
 import type { CsrMatrix, DenseMatrix, Matrix } from "./matrix.js";
 
 // Row gathering for the sharded collection: a batch's rows come from one or more blocks (a row

@@ -1,9 +1,9 @@
 import { parentPort, workerData } from "node:worker_threads";
+import { initH5wasm } from "../formats/h5ad/h5wasm.js";
 import type { BatchValue } from "./batch.js";
 import { planBatchKeys } from "./batch-keys.js";
 import { BufferPool } from "./buffer-pool.js";
 import { DistributedAnnDataCollection } from "./collection.js";
-import { initH5wasm } from "./h5ad/h5wasm.js";
 import type { MainMessage, WorkerInit, WorkerMessage } from "./loader-protocol.js";
 import { postedValues, readBatch } from "./read-batch.js";
 import { type SamplerPosition, workerBatches } from "./sampler.js";

@@ -4,8 +4,8 @@
 // optimizer) are driven by the same loops.
 
 import type { Batch, BatchValue } from "../data/batch.js";
-import type { DataFrameInput } from "../data/h5ad/writer.js";
 import { ConfigError } from "../errors.js";
+import type { DataFrameInput } from "../formats/h5ad/writer.js";
 import type { JsonValue } from "../json.js";
 import type { Tensor } from "../tensor/tensor.js";
 

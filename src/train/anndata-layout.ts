@@ -3,8 +3,8 @@
 // uns["pca"] as sc.pp.pca writes them, Geneformer embeddings as obsm["X_geneformer"], a
 // classifier's logits as predicted labels in obs. cellxgene shows only obsm embeddings named X_*.
 
-import type { UnsInputDict } from "../data/h5ad/write-elements.js";
 import type { DenseMatrix } from "../data/matrix.js";
+import type { UnsInputDict } from "../formats/h5ad/write-elements.js";
 import type { CellariumModel } from "../models/model.js";
 import type { Tensor } from "../tensor/tensor.js";
 

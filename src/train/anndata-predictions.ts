@@ -8,14 +8,19 @@
 // `renamed` counts them. The names seen are kept for this check (and by the .h5ad writer, as
 // h5wasm writes strings only whole, until the end).
 
-import type { AnnDataRowWriter, NumericDtype, RowColumnSpec, RowColumnValues } from "../data/anndata-rows.js";
 import type { DistributedAnnDataCollection } from "../data/collection.js";
 import type { ObsColumnInfo } from "../data/collection-schema.js";
-import type { DataFrameColumn } from "../data/h5ad/dataframe.js";
-import { H5adRowWriter } from "../data/h5ad/row-writer.js";
 import type { DenseMatrix } from "../data/matrix.js";
-import { ZarrRowWriter } from "../data/zarr/row-writer.js";
 import { ArgumentError } from "../errors.js";
+import type {
+  AnnDataRowWriter,
+  NumericDtype,
+  RowColumnSpec,
+  RowColumnValues,
+} from "../formats/anndata-rows.js";
+import type { DataFrameColumn } from "../formats/h5ad/dataframe.js";
+import { H5adRowWriter } from "../formats/h5ad/row-writer.js";
+import { ZarrRowWriter } from "../formats/zarr/row-writer.js";
 import { type AnnDataLayout, classProbabilities } from "./anndata-layout.js";
 
 /** The input's obs, read for the cells of each batch. */

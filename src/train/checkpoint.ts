@@ -12,14 +12,14 @@ import type { OutputOptions } from "../data/atomic-file.js";
 import type { TransformState } from "../data/batch.js";
 import { readRegularFile } from "../data/regular-file.js";
 import { CheckpointError, FileFormatError } from "../errors.js";
+import type { SafetensorsTensor } from "../formats/safetensors.js";
+import { decodeSafetensors } from "../formats/safetensors.js";
+import { writeSafetensorsFile } from "../formats/safetensors-file.js";
 import type { JsonValue } from "../json.js";
 import type { OptimizerStateDict } from "../optim/optimizer.js";
 import type { LrSchedulerState } from "../optim/schedulers.js";
-import type { SafetensorsTensor } from "../tensor/safetensors.js";
-import { decodeSafetensors } from "../tensor/safetensors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { checkpointFromLightning } from "./lightning-checkpoint.js";
-import { writeSafetensorsFile } from "./safetensors-file.js";
 
 export const CHECKPOINT_FORMAT = "cellarium-ts.checkpoint/1";
 

@@ -2,8 +2,8 @@
 // `adata.var` after scanpy's highly_variable_genes. Models hand the frame to TrainerContext.writeGenes;
 // the file is written under a temporary name and renamed when complete (H5adRowWriter).
 
-import { H5adRowWriter } from "../data/h5ad/row-writer.js";
-import type { DataFrameInput } from "../data/h5ad/writer.js";
+import { H5adRowWriter } from "../formats/h5ad/row-writer.js";
+import type { DataFrameInput } from "../formats/h5ad/writer.js";
 
 export async function writeGenesH5ad(path: string, genes: DataFrameInput): Promise<void> {
   const writer = await H5adRowWriter.create(path, new Map());

@@ -1,5 +1,5 @@
 // cellarium-ml's Lightning checkpoints (`.ckpt`) as our Checkpoint, read without executing them
-// (src/data/torch-pickle.ts). What upstream writes (cellarium/ml/core/module.py, Lightning's
+// (src/formats/torch-pickle.ts). What upstream writes (cellarium/ml/core/module.py, Lightning's
 // checkpoint connector), a torch.save'd dict:
 // - `state_dict`: the CellariumModule's tensors. Its `pipeline` is a ModuleList of cpu_transforms,
 //   transforms and the model, so keys are `pipeline.<i>.<buffer or parameter>`, the model last
@@ -19,7 +19,9 @@
 // CellariumPipeline (2024-01) kept no module objects in hyper_parameters and are refused.
 
 import type { TransformState } from "../data/batch.js";
-import type { PickleValue } from "../data/pickle.js";
+import { quote } from "../error-values.js";
+import { CheckpointError } from "../errors.js";
+import type { PickleValue } from "../formats/pickle.js";
 import {
   isDict,
   isMetaTensor,
@@ -29,9 +31,7 @@ import {
   PyObject,
   readTorchPickle,
   type TorchPickle,
-} from "../data/torch-pickle.js";
-import { quote } from "../error-values.js";
-import { CheckpointError } from "../errors.js";
+} from "../formats/torch-pickle.js";
 import type { JsonValue } from "../json.js";
 import { geneformerState } from "../models/geneformer-import.js";
 import { Tensor } from "../tensor/tensor.js";

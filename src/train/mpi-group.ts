@@ -6,8 +6,8 @@
 // travel as safetensors bytes along the merge tree's edges (hierarchical-merge.ts), so every path
 // merges in one order.
 
+import { decodeSafetensors, encodeSafetensors } from "../formats/safetensors.js";
 import type { CellariumModel } from "../models/model.js";
-import { decodeSafetensors, encodeSafetensors } from "../tensor/safetensors.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { fromSafetensors, toSafetensors } from "./checkpoint.js";
 import { treeRole } from "./hierarchical-merge.js";

@@ -1,14 +1,15 @@
 // Loads a Hugging Face BertForMaskedLM directory (config.json + model.safetensors, or else
-// pytorch_model.bin, read without executing its pickle: src/data/torch-state-dict.ts) with a gene
+// pytorch_model.bin, read without executing its pickle: src/formats/torch-state-dict.ts) with a gene
 // token dictionary, and optionally a gene median dictionary, as a Geneformer (see
 // src/models/geneformer-import.ts for the mapping).
 
 import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { readGeneDictionary } from "../data/gene-dictionary.js";
 import { readRegularFile } from "../data/regular-file.js";
-import { readTorchStateDict } from "../data/torch-state-dict.js";
 import { FileFormatError } from "../errors.js";
+import { readGeneDictionary } from "../formats/gene-dictionary.js";
+import { readSafetensorsFile } from "../formats/safetensors-file.js";
+import { readTorchStateDict } from "../formats/torch-state-dict.js";
 import {
   checkBertConfig,
   float32Tensors,
@@ -16,7 +17,6 @@ import {
   medianScale,
   type PretrainedGeneformer,
 } from "../models/geneformer-import.js";
-import { readSafetensorsFile } from "./safetensors-file.js";
 
 export interface LoadPretrainedOptions {
   /** gene id -> token id: .pkl (Geneformer's token_dictionary.pkl), .json or .tsv. */

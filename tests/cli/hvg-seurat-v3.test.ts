@@ -368,7 +368,7 @@ print(json.dumps({"shape": list(a.shape), "names": v.index.tolist(), "columns": 
     "highly_variable_nbatches",
   ]);
   ref.var_names.forEach((gene, j) => {
-    // h5wasm writes booleans as uint8 (see data/h5ad/writer.ts).
+    // h5wasm writes booleans as uint8 (see formats/h5ad/writer.ts).
     assert.equal(Boolean(read.highly_variable![j]), ref.highly_variable![j], `${gene} selection`);
     assert.equal(read.highly_variable_rank![j], ref.highly_variable_rank![j], `${gene} rank`);
     close(read.means![j] as number, ref.means![j] as number, 1e-12, `${gene} means`);

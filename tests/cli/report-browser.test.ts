@@ -13,7 +13,7 @@ import { test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
 import { reportCommand } from "../../src/cli/report.js";
-import { H5adRowWriter } from "../../src/data/h5ad/row-writer.js";
+import { H5adRowWriter } from "../../src/formats/h5ad/row-writer.js";
 import { CONFUSION_CSV, confusionCsv } from "../../src/report/confusion.js";
 import { exampleConfig, runCommand } from "../helpers/examples.js";
 import { decodePng, distinctColours } from "../helpers/png.js";

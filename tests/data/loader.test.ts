@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import type { Batch } from "../../src/data/batch.js";
 import { DistributedAnnDataCollection } from "../../src/data/collection.js";
-import { AnnDataFile } from "../../src/data/h5ad/reader.js";
 import { DataLoader, type DataLoaderOptions } from "../../src/data/loader.js";
 import { replicaBatches, type SamplerPosition } from "../../src/data/sampler.js";
+import { AnnDataFile } from "../../src/formats/h5ad/reader.js";
 import { denseRows, expectedRows, tempDir, writeShards } from "../helpers/shards.js";
 
 // Worker tests start real worker threads (about a second each under tsx on a busy machine).

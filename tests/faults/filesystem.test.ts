@@ -23,7 +23,7 @@ import { hostname } from "node:os";
 import { basename, join } from "node:path";
 import { after, before, test } from "node:test";
 import { sweepTemporaries, temporaryOwner, temporarySibling } from "../../src/data/atomic-file.js";
-import { writeH5ad } from "../../src/data/h5ad/writer.js";
+import { writeH5ad } from "../../src/formats/h5ad/writer.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { cli } from "../helpers/cli-capture.js";
 import { tempDir } from "../helpers/temp.js";

@@ -2,7 +2,7 @@
 // embeddings), for the report's tests: three cell types far apart in a 6-D X_scvi, a 3-D X_pca,
 // and a classifier's cell_type_pred over classes in its own order.
 
-import type { AnnDataRowWriter, RowColumnSpec, RowColumnValues } from "../../src/data/anndata-rows.js";
+import type { AnnDataRowWriter, RowColumnSpec, RowColumnValues } from "../../src/formats/anndata-rows.js";
 import { Generator } from "../../src/tensor/random.js";
 
 export const TYPES = ["B cell", "T cell", "NK cell"];

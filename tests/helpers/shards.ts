@@ -5,8 +5,8 @@
 //   obs_names = "cell<g>", var_names = "g<j>"
 
 import { join } from "node:path";
-import { type ColumnInput, writeH5ad } from "../../src/data/h5ad/writer.js";
 import type { Matrix } from "../../src/data/matrix.js";
+import { type ColumnInput, writeH5ad } from "../../src/formats/h5ad/writer.js";
 
 export const CELL_TYPES = ["B cell", "T cell", "NK cell"];
 

@@ -13,15 +13,15 @@ import { join } from "node:path";
 import { test } from "node:test";
 import type { Batch, JsonValue } from "../../src/data/batch.js";
 import { sparsify } from "../../src/data/matrix.js";
-import { type SCVIOptions, SingleCellVariationalInference } from "../../src/models/scvi.js";
-import { clipGradNorm } from "../../src/optim/clip.js";
-import { createOptimizer } from "../../src/optim/registry.js";
-import { Generator } from "../../src/tensor/random.js";
 import {
   decodeSafetensors,
   encodeSafetensors,
   type SafetensorsTensor,
-} from "../../src/tensor/safetensors.js";
+} from "../../src/formats/safetensors.js";
+import { type SCVIOptions, SingleCellVariationalInference } from "../../src/models/scvi.js";
+import { clipGradNorm } from "../../src/optim/clip.js";
+import { createOptimizer } from "../../src/optim/registry.js";
+import { Generator } from "../../src/tensor/random.js";
 import { Tensor } from "../../src/tensor/tensor.js";
 import { optimParams } from "../../src/train/cellarium-module.js";
 import { tempDir } from "../helpers/temp.js";

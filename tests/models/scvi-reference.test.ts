@@ -11,12 +11,12 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { Generator } from "../../src/tensor/random.js";
 import {
   decodeSafetensors,
   encodeSafetensors,
   type SafetensorsTensor,
-} from "../../src/tensor/safetensors.js";
+} from "../../src/formats/safetensors.js";
+import { Generator } from "../../src/tensor/random.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
 

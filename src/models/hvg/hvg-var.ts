@@ -5,7 +5,7 @@
 // highly_variable_nbatches; then the data's own var columns, so that `adata.var = hvg.var` or a
 // join on the gene names gives scanpy's result.
 
-import type { ColumnInput, DataFrameInput } from "../../data/h5ad/writer.js";
+import type { ColumnInput, DataFrameInput } from "../../formats/h5ad/writer.js";
 import type { HvgCsvColumns, VarColumn } from "./hvg-csv.js";
 
 /** A data var column as stored: missing strings empty, missing numbers NaN, missing booleans false. */

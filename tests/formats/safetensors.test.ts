@@ -5,7 +5,7 @@ import {
   decodeSafetensors,
   encodeSafetensors,
   type SafetensorsTensor,
-} from "../../src/tensor/safetensors.js";
+} from "../../src/formats/safetensors.js";
 import { runPython } from "../helpers/python.js";
 
 // A writer that follows the safetensors specification with struct + json + numpy only (the

@@ -1,7 +1,7 @@
 import type { Dataset, File, Group } from "h5wasm/node";
+import type { DenseMatrix, Matrix } from "../../data/matrix.js";
 import { ArgumentError } from "../../errors.js";
 import { codesArray } from "../anndata-rows.js";
-import type { DenseMatrix, Matrix } from "../matrix.js";
 import type { NumericArray } from "./convert.js";
 import {
   closeAndRename,

@@ -1,8 +1,8 @@
 import { openSync, statSync } from "node:fs";
 import h5wasm, { type Dataset, type File } from "h5wasm/node";
 import { install_local_plugins } from "h5wasm-plugins";
+import { fileKind } from "../../data/regular-file.js";
 import { FileFormatError } from "../../errors.js";
-import { fileKind } from "../regular-file.js";
 
 // One h5wasm module per process. "h5wasm/node" is the build that opens files on the real file
 // system (the bare "h5wasm" import is the browser build with an in-memory file system).

@@ -3,11 +3,11 @@
 // arrays. The .h5ad writer (h5ad/row-writer.ts) and the AnnData-Zarr one (zarr/row-writer.ts) both
 // implement AnnDataRowWriter over these.
 
+import type { DenseMatrix } from "../data/matrix.js";
 import { ArgumentError } from "../errors.js";
 import type { NumericArray } from "./h5ad/convert.js";
 import type { UnsInputDict } from "./h5ad/write-elements.js";
 import type { DataFrameInput } from "./h5ad/writer.js";
-import type { DenseMatrix } from "./matrix.js";
 
 /** An obs column of the file: its kind and, for categoricals, every category up front. */
 export type RowColumnSpec =

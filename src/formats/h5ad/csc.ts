@@ -1,5 +1,5 @@
+import type { CsrMatrix } from "../../data/matrix.js";
 import { FileFormatError } from "../../errors.js";
-import type { CsrMatrix } from "../matrix.js";
 
 // Rows of a CSC matrix. CSC stores each gene's column contiguously, so the values of a block of
 // rows are spread over the whole of indices/data: a row block costs one sequential scan of X

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { AnnDataFile } from "../../../src/data/h5ad/reader.js";
+import { AnnDataFile } from "../../../src/formats/h5ad/reader.js";
 import { tempDir } from "../../helpers/temp.js";
 import { FIXTURES } from "./expected.js";
 
@@ -55,8 +55,8 @@ test("an unsupported encoding-type for X", async () => {
 test("an HDF5 filter no plugin provides", async () => {
   const path = join(FIXTURES, "bad", "unknown-filter.h5ad");
   // X alone: obs/var are absent, so read the dataset through the matrix reader.
-  const { openMatrix } = await import("../../../src/data/h5ad/matrix-reader.js");
-  const { openHdf5 } = await import("../../../src/data/h5ad/h5wasm.js");
+  const { openMatrix } = await import("../../../src/formats/h5ad/matrix-reader.js");
+  const { openHdf5 } = await import("../../../src/formats/h5ad/h5wasm.js");
   const h5 = await openHdf5(path);
   try {
     const x = openMatrix(path, h5, "/X");
@@ -72,8 +72,8 @@ test("an HDF5 filter no plugin provides", async () => {
 test("an unsupported column encoding names the column; other columns still read", async () => {
   const path = join(dir, "column.h5ad");
   copyFileSync(join(FIXTURES, "bad", "unknown-encoding.h5ad"), path);
-  const { openHdf5 } = await import("../../../src/data/h5ad/h5wasm.js");
-  const { AnnDataFrame } = await import("../../../src/data/h5ad/dataframe.js");
+  const { openHdf5 } = await import("../../../src/formats/h5ad/h5wasm.js");
+  const { AnnDataFrame } = await import("../../../src/formats/h5ad/dataframe.js");
   const h5 = await openHdf5(path);
   try {
     const obs = new AnnDataFrame(path, h5, h5.get("obs") as never);

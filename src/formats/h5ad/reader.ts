@@ -1,8 +1,8 @@
 import type { File, Group } from "h5wasm/node";
+import type { ArrayAllocator } from "../../data/buffer-pool.js";
+import { checkBlock } from "../../data/check-block.js";
+import type { Matrix } from "../../data/matrix.js";
 import { ArgumentError, FileFormatError } from "../../errors.js";
-import type { ArrayAllocator } from "../buffer-pool.js";
-import { checkBlock } from "../check-block.js";
-import type { Matrix } from "../matrix.js";
 import { AnnDataFrame } from "./dataframe.js";
 import { isGroup } from "./element.js";
 import { hdf5Reason, openHdf5 } from "./h5wasm.js";

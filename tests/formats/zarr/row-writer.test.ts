@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { RowColumnSpec, RowColumnValues } from "../../../src/data/anndata-rows.js";
-import { readZarrSummary } from "../../../src/data/zarr/reader.js";
-import { ZarrRowWriter } from "../../../src/data/zarr/row-writer.js";
+import type { RowColumnSpec, RowColumnValues } from "../../../src/formats/anndata-rows.js";
+import { readZarrSummary } from "../../../src/formats/zarr/reader.js";
+import { ZarrRowWriter } from "../../../src/formats/zarr/row-writer.js";
 import { runPython } from "../../helpers/python.js";
 import { tempDir } from "../../helpers/temp.js";
 

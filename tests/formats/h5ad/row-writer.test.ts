@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { H5adRowWriter, type RowColumnSpec } from "../../../src/data/h5ad/row-writer.js";
+import { H5adRowWriter, type RowColumnSpec } from "../../../src/formats/h5ad/row-writer.js";
 import { runPython } from "../../helpers/python.js";
 import { tempDir } from "../../helpers/temp.js";
 

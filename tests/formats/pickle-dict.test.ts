@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseGeneDictionary } from "../../src/data/gene-dictionary.js";
-import { readPickledDict } from "../../src/data/pickle-dict.js";
 import { FileFormatError } from "../../src/errors.js";
+import { parseGeneDictionary } from "../../src/formats/gene-dictionary.js";
+import { readPickledDict } from "../../src/formats/pickle-dict.js";
 import { runPython } from "../helpers/python.js";
 
 // Python pickles (base64) of dicts as Geneformer publishes them, for every protocol from 2 on:

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { DataFrameColumn } from "../../../src/data/h5ad/dataframe.js";
-import { AnnDataFile } from "../../../src/data/h5ad/reader.js";
-import type { UnsValue } from "../../../src/data/h5ad/uns.js";
 import type { CsrMatrix } from "../../../src/data/matrix.js";
+import type { DataFrameColumn } from "../../../src/formats/h5ad/dataframe.js";
+import { AnnDataFile } from "../../../src/formats/h5ad/reader.js";
+import type { UnsValue } from "../../../src/formats/h5ad/uns.js";
 import { runPython } from "../../helpers/python.js";
 import { tempDir } from "../../helpers/temp.js";
 import {
@@ -140,7 +140,7 @@ test("row blocks across block boundaries concatenate to the whole X (CSR, CSC ca
 });
 
 test("a CSC scan in chunks smaller than a column gives the same rows", async () => {
-  const { readCscRows } = await import("../../../src/data/h5ad/csc.js");
+  const { readCscRows } = await import("../../../src/formats/h5ad/csc.js");
   // 3 x 3, columns: [1 at row 0, 2 at row 2], [], [3 at row 1, 4 at row 2]
   const colPtr = new Float64Array([0, 2, 2, 4]);
   const rowsOf = new Int32Array([0, 2, 1, 2]);

@@ -16,11 +16,11 @@
 import { rename, rm, stat } from "node:fs/promises";
 import FileSystemStore from "@zarrita/storage/fs";
 import * as zarr from "zarrita";
+import { outputError, temporarySibling } from "../../data/atomic-file.js";
+import type { DenseMatrix } from "../../data/matrix.js";
 import { ArgumentError, CellariumError, OutputError } from "../../errors.js";
-import { outputError, temporarySibling } from "../atomic-file.js";
 import type { NumericArray } from "../h5ad/convert.js";
 import { isUnsArray, type UnsInputDict } from "../h5ad/write-elements.js";
-import type { DenseMatrix } from "../matrix.js";
 
 /** anndata 0.8's encoding versions of the elements written. */
 export const V = {

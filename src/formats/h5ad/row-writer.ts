@@ -1,4 +1,5 @@
 import type { Dataset, File, Group } from "h5wasm/node";
+import type { DenseMatrix } from "../../data/matrix.js";
 import { ArgumentError } from "../../errors.js";
 import {
   type AnnDataRowWriter,
@@ -13,7 +14,6 @@ import {
   type RowWriterRest,
   TYPED,
 } from "../anndata-rows.js";
-import type { DenseMatrix } from "../matrix.js";
 import {
   closeAndRename,
   createTemporaryAnnData,

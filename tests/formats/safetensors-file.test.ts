@@ -3,7 +3,7 @@ import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { FileFormatError } from "../../src/errors.js";
-import { readSafetensorsFile, writeSafetensorsFile } from "../../src/train/safetensors-file.js";
+import { readSafetensorsFile, writeSafetensorsFile } from "../../src/formats/safetensors-file.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
 

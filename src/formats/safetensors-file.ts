@@ -1,4 +1,4 @@
-// safetensors files on disk: the codec of src/tensor/safetensors.ts plus atomic writes and errors
+// safetensors files on disk: the codec of src/formats/safetensors.ts plus atomic writes and errors
 // that name the path.
 
 import { type OutputOptions, writeFileAtomic } from "../data/atomic-file.js";
@@ -10,7 +10,7 @@ import {
   encodeSafetensors,
   type SafetensorsContents,
   type SafetensorsTensor,
-} from "../tensor/safetensors.js";
+} from "./safetensors.js";
 
 /**
  * Writes tensors and string metadata to `path` atomically (temporary file, then rename); a failure

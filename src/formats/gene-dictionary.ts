@@ -3,10 +3,10 @@
 // pickle-dict.ts), `.json` (one object), `.tsv` / `.txt` (two tab-separated columns; a first line
 // whose second field is not a number is a header).
 
+import { readRegularFile } from "../data/regular-file.js";
 import { quote } from "../error-values.js";
 import { FileFormatError } from "../errors.js";
 import { readPickledDict } from "./pickle-dict.js";
-import { readRegularFile } from "./regular-file.js";
 
 export function parseGeneDictionary(bytes: Uint8Array, path: string): Map<string, number> {
   const lower = path.toLowerCase();

@@ -1,8 +1,8 @@
 import type { Dataset, File, Group } from "h5wasm/node";
+import { type ArrayAllocator, freshArrays } from "../../data/buffer-pool.js";
+import { copyIndicesChecked, copyValuesChecked } from "../../data/check-block.js";
+import type { CsrMatrix, DenseMatrix, Matrix } from "../../data/matrix.js";
 import { ArgumentError, FileFormatError } from "../../errors.js";
-import { type ArrayAllocator, freshArrays } from "../buffer-pool.js";
-import { copyIndicesChecked, copyValuesChecked } from "../check-block.js";
-import type { CsrMatrix, DenseMatrix, Matrix } from "../matrix.js";
 import { isNumericArray, type NumericArray, toFloat32, toFloat64, toInt32 } from "./convert.js";
 import { readCscRows } from "./csc.js";
 import {

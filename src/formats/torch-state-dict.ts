@@ -13,8 +13,8 @@
 
 import { quote } from "../error-values.js";
 import { FileFormatError } from "../errors.js";
-import { bfloat16ToFloat32, halfToFloat32 } from "../tensor/safetensors.js";
 import { type PickleFail, type PickleValue, unpickle } from "./pickle.js";
+import { bfloat16ToFloat32, halfToFloat32 } from "./safetensors.js";
 import { readZipEntries } from "./zip.js";
 
 /** A tensor of the state dict: floats as float32 (float64 kept), integers as float64. */
