@@ -4,7 +4,6 @@ import { isNumericArray, toFloat64, toInt32 } from "./convert.js";
 import {
   asReference,
   attrValue,
-  encodingType,
   H5T,
   isBooleanEnum,
   isDataset,
@@ -14,6 +13,7 @@ import {
   requireDataset,
   stringAttr,
 } from "./element.js";
+import { H5AD_ENCODINGS, KNOWN_VERSIONS, UNTAGGED } from "./encodings.js";
 import { readValue } from "./h5wasm.js";
 
 // obs / var dataframes. Columns are read one at a time, when asked for.
@@ -46,8 +46,8 @@ export class AnnDataFrame {
     private readonly h5: File,
     private readonly group: Group,
   ) {
-    const encoding = encodingType(group);
-    if (encoding !== undefined && encoding !== "dataframe") {
+    const { encoding } = H5AD_ENCODINGS.lookup("dataframe", file, group);
+    if (encoding !== UNTAGGED && encoding !== "dataframe") {
       throw new FileFormatError(
         `${file}: ${group.path} has encoding-type '${encoding}', expected 'dataframe'`,
       );
@@ -64,7 +64,7 @@ export class AnnDataFrame {
   /** The row names (`obs_names` / `var_names`). */
   index(): string[] {
     const index = requireDataset(this.file, this.group, this.indexKey);
-    return this.strings(index);
+    return strings(this.file, index);
   }
 
   column(name: string): DataFrameColumn {
@@ -75,10 +75,15 @@ export class AnnDataFrame {
     }
     const entity = this.group.get(name);
     const path = join(this.group.path, name);
-    let column: DataFrameColumn;
-    if (isGroup(entity)) column = this.groupColumn(entity);
-    else if (isDataset(entity)) column = this.datasetColumn(entity);
-    else throw new FileFormatError(`${this.file}: column ${path} is missing`);
+    if (!isGroup(entity) && !isDataset(entity))
+      throw new FileFormatError(`${this.file}: column ${path} is missing`);
+    const { encoding, decoder } = H5AD_ENCODINGS.lookup("column", this.file, entity);
+    if (decoder === undefined) {
+      throw new FileFormatError(
+        `${this.file}: column ${entity.path} has unsupported encoding-type '${encoding}'`,
+      );
+    }
+    const column = decoder(this.file, this.h5, entity);
     const length = column.kind === "categorical" ? column.codes.length : column.values.length;
     if (length !== this.length) {
       throw new FileFormatError(
@@ -87,103 +92,111 @@ export class AnnDataFrame {
     }
     return column;
   }
+}
 
-  private groupColumn(group: Group): DataFrameColumn {
-    const encoding = encodingType(group);
-    switch (encoding) {
-      case "categorical": {
-        const codes = requireDataset(this.file, group, "codes");
-        const categories = requireDataset(this.file, group, "categories");
-        return this.categorical(codes, categories, Boolean(scalar(attrValue(group, "ordered"))));
-      }
-      case "nullable-integer":
-        return {
-          kind: "nullable-integer",
-          values: this.numbers(requireDataset(this.file, group, "values")),
-          mask: this.booleans(requireDataset(this.file, group, "mask")),
-        };
-      case "nullable-boolean":
-        return {
-          kind: "nullable-boolean",
-          values: this.booleans(requireDataset(this.file, group, "values")),
-          mask: this.booleans(requireDataset(this.file, group, "mask")),
-        };
-      default:
-        throw new FileFormatError(
-          `${this.file}: column ${group.path} has unsupported encoding-type '${encoding ?? "(none)"}'`,
-        );
+function categoricalGroup(file: string, _h5: File, group: Group | Dataset): DataFrameColumn {
+  const codes = requireDataset(file, group as Group, "codes");
+  const categories = requireDataset(file, group as Group, "categories");
+  return categorical(file, codes, categories, Boolean(scalar(attrValue(group, "ordered"))));
+}
+
+function nullableInteger(file: string, _h5: File, group: Group | Dataset): DataFrameColumn {
+  return {
+    kind: "nullable-integer",
+    values: numbers(file, requireDataset(file, group as Group, "values")),
+    mask: booleans(file, requireDataset(file, group as Group, "mask")),
+  };
+}
+
+function nullableBoolean(file: string, _h5: File, group: Group | Dataset): DataFrameColumn {
+  return {
+    kind: "nullable-boolean",
+    values: booleans(file, requireDataset(file, group as Group, "values")),
+    mask: booleans(file, requireDataset(file, group as Group, "mask")),
+  };
+}
+
+/** A column stored as one dataset: strings, booleans, numbers, or anndata 0.7's categorical codes. */
+function datasetColumn(file: string, h5: File, entity: Group | Dataset): DataFrameColumn {
+  const dataset = entity as Dataset;
+  const reference = attrValue(dataset, "categories");
+  if (reference !== undefined) {
+    // anndata 0.7: codes with an object reference to the categories.
+    const ref = asReference(reference);
+    const target = ref === undefined ? null : h5.dereference(ref);
+    if (!isDataset(target)) {
+      throw new FileFormatError(`${file}: column ${dataset.path}: 'categories' does not reference a dataset`);
     }
+    return categorical(file, dataset, target, Boolean(scalar(attrValue(target, "ordered"))));
   }
+  const metadata = dataset.metadata;
+  if (metadata.type === H5T.string) return { kind: "string", values: strings(file, dataset) };
+  if (isBooleanEnum(metadata)) return { kind: "boolean", values: booleans(file, dataset) };
+  const dtype = numericDtype(metadata);
+  if (dtype !== undefined) return { kind: "numeric", dtype, values: numbers(file, dataset) };
+  throw new FileFormatError(
+    `${file}: column ${dataset.path} has unsupported HDF5 type class ${metadata.type}`,
+  );
+}
 
-  private datasetColumn(dataset: Dataset): DataFrameColumn {
-    const encoding = encodingType(dataset);
-    if (encoding !== undefined && encoding !== "array" && encoding !== "string-array") {
-      throw new FileFormatError(
-        `${this.file}: column ${dataset.path} has unsupported encoding-type '${encoding}'`,
-      );
-    }
-    const reference = attrValue(dataset, "categories");
-    if (reference !== undefined) {
-      // anndata 0.7: codes with an object reference to the categories.
-      const ref = asReference(reference);
-      const target = ref === undefined ? null : this.h5.dereference(ref);
-      if (!isDataset(target)) {
-        throw new FileFormatError(
-          `${this.file}: column ${dataset.path}: 'categories' does not reference a dataset`,
-        );
-      }
-      return this.categorical(dataset, target, Boolean(scalar(attrValue(target, "ordered"))));
-    }
-    const metadata = dataset.metadata;
-    if (metadata.type === H5T.string) return { kind: "string", values: this.strings(dataset) };
-    if (isBooleanEnum(metadata)) return { kind: "boolean", values: this.booleans(dataset) };
-    const dtype = numericDtype(metadata);
-    if (dtype !== undefined) return { kind: "numeric", dtype, values: this.numbers(dataset) };
-    throw new FileFormatError(
-      `${this.file}: column ${dataset.path} has unsupported HDF5 type class ${metadata.type}`,
-    );
-  }
+H5AD_ENCODINGS.register("dataframe", "group", "dataframe", KNOWN_VERSIONS.dataframe, true);
+H5AD_ENCODINGS.register("column", "group", "categorical", KNOWN_VERSIONS.categorical, categoricalGroup);
+H5AD_ENCODINGS.register(
+  "column",
+  "group",
+  "nullable-integer",
+  KNOWN_VERSIONS["nullable-integer"],
+  nullableInteger,
+);
+H5AD_ENCODINGS.register(
+  "column",
+  "group",
+  "nullable-boolean",
+  KNOWN_VERSIONS["nullable-boolean"],
+  nullableBoolean,
+);
+H5AD_ENCODINGS.register("column", "dataset", "array", KNOWN_VERSIONS.array, datasetColumn);
+H5AD_ENCODINGS.register("column", "dataset", "string-array", KNOWN_VERSIONS["string-array"], datasetColumn);
+H5AD_ENCODINGS.register("column", "dataset", UNTAGGED, [UNTAGGED], datasetColumn);
 
-  private categorical(codes: Dataset, categories: Dataset, ordered: boolean): DataFrameColumn {
-    const values = readValue(this.file, codes);
-    if (!isNumericArray(values))
-      throw new FileFormatError(`${this.file}: ${codes.path} must hold integer codes`);
-    const names =
-      categories.metadata.type === H5T.string
-        ? this.strings(categories)
-        : Array.from(this.numbers(categories));
-    return {
-      kind: "categorical",
-      codes: toInt32(values, `${this.file}: ${codes.path}`),
-      categories: names,
-      ordered,
-    };
-  }
+function categorical(file: string, codes: Dataset, categories: Dataset, ordered: boolean): DataFrameColumn {
+  const values = readValue(file, codes);
+  if (!isNumericArray(values)) throw new FileFormatError(`${file}: ${codes.path} must hold integer codes`);
+  const names =
+    categories.metadata.type === H5T.string
+      ? strings(file, categories)
+      : Array.from(numbers(file, categories));
+  return {
+    kind: "categorical",
+    codes: toInt32(values, `${file}: ${codes.path}`),
+    categories: names,
+    ordered,
+  };
+}
 
-  private strings(dataset: Dataset): string[] {
-    const values = readValue(this.file, dataset);
-    if (typeof values === "string") return [values];
-    if (!Array.isArray(values) || !values.every((v) => typeof v === "string")) {
-      throw new FileFormatError(`${this.file}: ${dataset.path} must hold strings`);
-    }
-    return values as string[];
+function strings(file: string, dataset: Dataset): string[] {
+  const values = readValue(file, dataset);
+  if (typeof values === "string") return [values];
+  if (!Array.isArray(values) || !values.every((v) => typeof v === "string")) {
+    throw new FileFormatError(`${file}: ${dataset.path} must hold strings`);
   }
+  return values as string[];
+}
 
-  private numbers(dataset: Dataset): Float64Array {
-    const values = readValue(this.file, dataset);
-    if (!isNumericArray(values)) throw new FileFormatError(`${this.file}: ${dataset.path} must hold numbers`);
-    return toFloat64(values);
-  }
+function numbers(file: string, dataset: Dataset): Float64Array {
+  const values = readValue(file, dataset);
+  if (!isNumericArray(values)) throw new FileFormatError(`${file}: ${dataset.path} must hold numbers`);
+  return toFloat64(values);
+}
 
-  private booleans(dataset: Dataset): Uint8Array {
-    const values = readValue(this.file, dataset);
-    if (!isNumericArray(values) || values instanceof BigInt64Array || values instanceof BigUint64Array) {
-      throw new FileFormatError(`${this.file}: ${dataset.path} must hold booleans`);
-    }
-    const out = new Uint8Array(values.length);
-    for (let i = 0; i < out.length; i++) out[i] = values[i] ? 1 : 0;
-    return out;
+function booleans(file: string, dataset: Dataset): Uint8Array {
+  const values = readValue(file, dataset);
+  if (!isNumericArray(values) || values instanceof BigInt64Array || values instanceof BigUint64Array) {
+    throw new FileFormatError(`${file}: ${dataset.path} must hold booleans`);
   }
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < out.length; i++) out[i] = values[i] ? 1 : 0;
+  return out;
 }
 
 /** A scalar attribute's value, which h5wasm may wrap in a one-element array. */

@@ -5,15 +5,8 @@ import type { CsrMatrix, DenseMatrix, Matrix } from "../../data/matrix.js";
 import { ArgumentError, FileFormatError } from "../../errors.js";
 import { isNumericArray, type NumericArray, toFloat32, toFloat64, toInt32 } from "./convert.js";
 import { readCscRows } from "./csc.js";
-import {
-  attrValue,
-  datasetShape,
-  encodingType,
-  isDataset,
-  isGroup,
-  requireDataset,
-  stringAttr,
-} from "./element.js";
+import { attrValue, datasetShape, isDataset, isGroup, requireDataset, stringAttr } from "./element.js";
+import { H5AD_ENCODINGS, KNOWN_VERSIONS, UNTAGGED } from "./encodings.js";
 import { READ_PIECE_ELEMENTS, readSlice, readSliceInto, storedAs } from "./h5wasm.js";
 
 // Row-block readers for the matrices of an AnnData file (X, layers, obsm): each read touches only
@@ -54,67 +47,90 @@ export function openMatrix(
   options: MatrixReaderOptions = {},
 ): MatrixReader {
   const entity = h5.get(path);
-  const piece = options.readPieceElements ?? READ_PIECE_ELEMENTS;
-  if (isDataset(entity)) {
-    const encoding = encodingType(entity);
-    if (encoding !== undefined && encoding !== "array") {
-      throw new FileFormatError(`${file}: ${path} has unsupported encoding-type '${encoding}' for a matrix`);
-    }
-    const shape = datasetShape(entity);
-    if (shape.length !== 2) {
-      throw new FileFormatError(`${file}: ${path} must be a 2-D array, found shape [${shape.join(", ")}]`);
-    }
-    const [nRows, nCols] = shape as [number, number];
-    return {
-      path,
-      encoding: "array",
-      nRows,
-      nCols,
-      read(rowStart, rowEnd, allocate = freshArrays): DenseMatrix {
-        checkRows(file, path, nRows, rowStart, rowEnd);
-        const n = rowEnd - rowStart;
-        const data = readFloat32(file, entity, [[rowStart, rowEnd], []], n * nCols, allocate, piece);
-        return { format: "dense", nRows: n, nCols, data };
-      },
-    };
-  }
-  if (!isGroup(entity)) {
+  if (!isDataset(entity) && !isGroup(entity)) {
     throw new FileFormatError(`${file}: ${path} is ${entity === null ? "missing" : "not a matrix"}`);
   }
-  const { format, shape } = sparseFormat(file, entity);
-  if (format === "csr") return csrReader(file, entity, shape, piece);
-  return cscReader(file, entity, shape, options.cscCacheMaxNnz ?? DEFAULT_CSC_CACHE_MAX_NNZ);
+  const { encoding, decoder } = H5AD_ENCODINGS.lookup("matrix", file, entity);
+  if (decoder !== undefined) return decoder(file, entity, options);
+  if (isDataset(entity))
+    throw new FileFormatError(`${file}: ${path} has unsupported encoding-type '${encoding}' for a matrix`);
+  throw new FileFormatError(
+    `${file}: ${path} has unsupported encoding-type '${encoding}' for a matrix; expected csr_matrix, csc_matrix or a 2-D array`,
+  );
 }
 
-/**
- * anndata >= 0.7 marks sparse groups with `encoding-type` (csr_matrix / csc_matrix) and `shape`;
- * older writers (h5sparse) used `h5sparse_format` (csr / csc) and `h5sparse_shape`.
- */
-function sparseFormat(file: string, group: Group): { format: "csr" | "csc"; shape: [number, number] } {
-  const encoding = encodingType(group);
-  let format: "csr" | "csc";
-  let shapeAttr: unknown;
-  if (encoding === "csr_matrix" || encoding === "csc_matrix") {
-    format = encoding === "csr_matrix" ? "csr" : "csc";
-    shapeAttr = attrValue(group, "shape");
-  } else if (encoding === undefined && stringAttr(group, "h5sparse_format") !== undefined) {
-    const legacy = stringAttr(group, "h5sparse_format");
-    if (legacy !== "csr" && legacy !== "csc") {
-      throw new FileFormatError(`${file}: ${group.path} has unsupported h5sparse_format '${legacy}'`);
-    }
-    format = legacy;
-    shapeAttr = attrValue(group, "h5sparse_shape");
-  } else {
-    throw new FileFormatError(
-      `${file}: ${group.path} has unsupported encoding-type '${encoding ?? "(none)"}' for a matrix; expected csr_matrix, csc_matrix or a 2-D array`,
-    );
+function denseReader(file: string, entity: Dataset, piece: number): MatrixReader {
+  const path = entity.path;
+  const shape = datasetShape(entity);
+  if (shape.length !== 2) {
+    throw new FileFormatError(`${file}: ${path} must be a 2-D array, found shape [${shape.join(", ")}]`);
   }
+  const [nRows, nCols] = shape as [number, number];
+  return {
+    path,
+    encoding: "array",
+    nRows,
+    nCols,
+    read(rowStart, rowEnd, allocate = freshArrays): DenseMatrix {
+      checkRows(file, path, nRows, rowStart, rowEnd);
+      const n = rowEnd - rowStart;
+      const data = readFloat32(file, entity, [[rowStart, rowEnd], []], n * nCols, allocate, piece);
+      return { format: "dense", nRows: n, nCols, data };
+    },
+  };
+}
+
+/** A sparse group's 2-element shape attribute (`shape`, or h5sparse's `h5sparse_shape`). */
+function sparseShape(file: string, group: Group, name: string): [number, number] {
+  const shapeAttr = attrValue(group, name);
   if (!isNumericArray(shapeAttr) || shapeAttr.length !== 2) {
     throw new FileFormatError(`${file}: ${group.path} lacks a 2-element shape attribute`);
   }
   const [nRows, nCols] = toFloat64(shapeAttr);
-  return { format, shape: [nRows!, nCols!] };
+  return [nRows!, nCols!];
 }
+
+/**
+ * Older writers (h5sparse) than anndata 0.7 marked sparse groups with `h5sparse_format` (csr /
+ * csc) and `h5sparse_shape` instead of `encoding-type` and `shape`.
+ */
+function h5sparseReader(file: string, group: Group, options: MatrixReaderOptions): MatrixReader {
+  const legacy = stringAttr(group, "h5sparse_format");
+  if (legacy === undefined) {
+    throw new FileFormatError(
+      `${file}: ${group.path} has unsupported encoding-type '${UNTAGGED}' for a matrix; expected csr_matrix, csc_matrix or a 2-D array`,
+    );
+  }
+  if (legacy !== "csr" && legacy !== "csc") {
+    throw new FileFormatError(`${file}: ${group.path} has unsupported h5sparse_format '${legacy}'`);
+  }
+  const shape = sparseShape(file, group, "h5sparse_shape");
+  return legacy === "csr"
+    ? csrReader(file, group, shape, readPiece(options))
+    : cscReader(file, group, shape, cscCacheMaxNnz(options));
+}
+
+function cscCacheMaxNnz(options: MatrixReaderOptions): number {
+  return options.cscCacheMaxNnz ?? DEFAULT_CSC_CACHE_MAX_NNZ;
+}
+
+function readPiece(options: MatrixReaderOptions): number {
+  return options.readPieceElements ?? READ_PIECE_ELEMENTS;
+}
+
+const dense = (file: string, entity: Group | Dataset, options: MatrixReaderOptions) =>
+  denseReader(file, entity as Dataset, readPiece(options));
+H5AD_ENCODINGS.register("matrix", "dataset", "array", KNOWN_VERSIONS.array, dense);
+H5AD_ENCODINGS.register("matrix", "dataset", UNTAGGED, [UNTAGGED], dense);
+H5AD_ENCODINGS.register("matrix", "group", "csr_matrix", KNOWN_VERSIONS.csr_matrix, (file, group, options) =>
+  csrReader(file, group as Group, sparseShape(file, group as Group, "shape"), readPiece(options)),
+);
+H5AD_ENCODINGS.register("matrix", "group", "csc_matrix", KNOWN_VERSIONS.csc_matrix, (file, group, options) =>
+  cscReader(file, group as Group, sparseShape(file, group as Group, "shape"), cscCacheMaxNnz(options)),
+);
+H5AD_ENCODINGS.register("matrix", "group", UNTAGGED, [UNTAGGED], (file, group, options) =>
+  h5sparseReader(file, group as Group, options),
+);
 
 function csrReader(
   file: string,

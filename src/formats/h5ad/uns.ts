@@ -1,6 +1,7 @@
 import type { Dataset, Group } from "h5wasm/node";
 import { isNumericArray, toFloat64, toNumber } from "./convert.js";
-import { encodingType, H5T, isBooleanEnum, isDataset, isGroup, numericDtype } from "./element.js";
+import { H5T, isBooleanEnum, isDataset, isGroup, numericDtype } from "./element.js";
+import { H5AD_ENCODINGS, KNOWN_VERSIONS, UNTAGGED } from "./encodings.js";
 import { readValue } from "./h5wasm.js";
 
 // `uns`: unstructured annotations. The simple entries are decoded: scalars, strings, string and
@@ -24,20 +25,13 @@ export interface UnsDict {
   [key: string]: UnsValue;
 }
 
-const PLAIN_DATASET_ENCODINGS = new Set([undefined, "array", "string-array", "string", "numeric-scalar"]);
-
 export function readUnsGroup(file: string, group: Group): UnsDict {
   const out: UnsDict = {};
   for (const key of group.keys()) {
     const entity = group.get(key);
-    if (isGroup(entity)) {
-      const encoding = encodingType(entity);
-      out[key] =
-        encoding === undefined || encoding === "dict"
-          ? readUnsGroup(file, entity)
-          : { unsupported: `encoding-type ${encoding}` };
-    } else if (isDataset(entity)) {
-      out[key] = readUnsDataset(file, entity);
+    if (isGroup(entity) || isDataset(entity)) {
+      const { encoding, decoder } = H5AD_ENCODINGS.lookup("uns", file, entity);
+      out[key] = decoder === undefined ? { unsupported: `encoding-type ${encoding}` } : decoder(file, entity);
     } else {
       out[key] = { unsupported: entity === null ? "unknown object" : entity.constructor.name };
     }
@@ -46,8 +40,6 @@ export function readUnsGroup(file: string, group: Group): UnsDict {
 }
 
 function readUnsDataset(file: string, dataset: Dataset): UnsValue {
-  const encoding = encodingType(dataset);
-  if (!PLAIN_DATASET_ENCODINGS.has(encoding)) return { unsupported: `encoding-type ${encoding}` };
   const metadata = dataset.metadata;
   const shape = dataset.shape ?? [];
   const isScalar = shape.length === 0;
@@ -73,3 +65,11 @@ function readUnsDataset(file: string, dataset: Dataset): UnsValue {
   if (!isNumericArray(value)) return { unsupported: `HDF5 type class ${metadata.type}` };
   return { shape, data: toFloat64(value) };
 }
+
+const readDict = (file: string, group: Group | Dataset) => readUnsGroup(file, group as Group);
+const readDataset = (file: string, dataset: Group | Dataset) => readUnsDataset(file, dataset as Dataset);
+H5AD_ENCODINGS.register("uns", "group", "dict", KNOWN_VERSIONS.dict, readDict);
+H5AD_ENCODINGS.register("uns", "group", UNTAGGED, [UNTAGGED], readDict);
+for (const type of ["array", "string-array", "string", "numeric-scalar"] as const)
+  H5AD_ENCODINGS.register("uns", "dataset", type, KNOWN_VERSIONS[type], readDataset);
+H5AD_ENCODINGS.register("uns", "dataset", UNTAGGED, [UNTAGGED], readDataset);

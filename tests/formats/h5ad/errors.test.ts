@@ -52,6 +52,39 @@ test("an unsupported encoding-type for X", async () => {
   );
 });
 
+test("an encoding-version this reader does not know names the element, its encoding-type and version", async () => {
+  const path = join(dir, "future-version.h5ad");
+  copyFileSync(join(FIXTURES, "full-csr.h5ad"), path);
+  const h5wasm = (await import("h5wasm/node")).default;
+  await h5wasm.ready;
+  const h5 = new h5wasm.File(path, "a");
+  for (const element of ["X", "obs/cell_type"]) {
+    const entity = h5.get(element) as InstanceType<typeof h5wasm.Group>;
+    entity.delete_attribute("encoding-version");
+    entity.create_attribute("encoding-version", "9.0.0");
+  }
+  h5.close();
+  await assert.rejects(
+    AnnDataFile.open(path),
+    oneLine(
+      path,
+      /\/X has encoding-type 'csr_matrix' at encoding-version '9\.0\.0', which this reader does not know \(it reads 0\.1\.0\)/,
+    ),
+  );
+  const { openHdf5 } = await import("../../../src/formats/h5ad/h5wasm.js");
+  const { AnnDataFrame } = await import("../../../src/formats/h5ad/dataframe.js");
+  const file = await openHdf5(path);
+  try {
+    const obs = new AnnDataFrame(path, file, file.get("obs") as never);
+    assert.throws(
+      () => obs.column("cell_type"),
+      oneLine(path, /\/obs\/cell_type has encoding-type 'categorical' at encoding-version '9\.0\.0'/),
+    );
+  } finally {
+    file.close();
+  }
+});
+
 test("an HDF5 filter no plugin provides", async () => {
   const path = join(FIXTURES, "bad", "unknown-filter.h5ad");
   // X alone: obs/var are absent, so read the dataset through the matrix reader.
