@@ -84,6 +84,29 @@ export function fromSafetensors(path: string, name: string, tensor: SafetensorsT
 /**
  * Writes a checkpoint atomically (temporary file, then rename); a failure to write (a full disk) is
  * an OutputError naming the path and `options.key`, and leaves an older file at `path` as it was.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { OnePassMeanVarStd, loadCheckpoint, saveCheckpoint } from "cellarium-ts/node";
+ *
+ * const model = new OnePassMeanVarStd({ var_names_g: ["g0"], output_path: null });
+ * model.forward({ x_ng: { format: "dense", nRows: 2, nCols: 1, data: new Float32Array([1, 3]) }, var_names_g: ["g0"] });
+ * const path = join(mkdtempSync(join(tmpdir(), "ckpt-")), "model.safetensors");
+ * await saveCheckpoint(path, {
+ *   model: { className: model.className, initArgs: model.initArgs() },
+ *   modelState: model.stateDict(),
+ *   transforms: [],
+ *   position: { epoch: 1, batchesConsumed: 0, globalStep: 1 },
+ *   random: {},
+ * });
+ * const restored = new OnePassMeanVarStd({ var_names_g: ["g0"], output_path: null });
+ * restored.loadStateDict((await loadCheckpoint(path)).modelState);
+ * assert.deepEqual(Array.from(restored.mean_g.data), [2]);
+ * ```
  */
 export async function saveCheckpoint(
   path: string,
