@@ -147,8 +147,9 @@ export class DistributedAnnDataCollection {
    * @param options - upstream's arguments camelCased: `filenames`, `limits`, `shardSize`,
    *   `lastShardSize`, `maxCacheSize` (open shards kept, default 1), `cacheSizeStrictlyEnforced`,
    *   `obsColumnsToValidate`; plus `cacheDir` and `download` for remote shards.
-   * @throws {@link ArgumentError} for an empty file list or inconsistent sizes; {@link FileFormatError}
-   *   for a shard that is not a readable AnnData; {@link DownloadError} for a remote shard that
+   * @throws {@link cellarium-ts!ArgumentError | ArgumentError} for an empty file list or
+   *   inconsistent sizes; {@link cellarium-ts!FileFormatError | FileFormatError} for a shard that is
+   *   not a readable AnnData; {@link cellarium-ts!DownloadError | DownloadError} for a remote shard that
    *   cannot be fetched.
    */
   static async open(options: CollectionOptions): Promise<DistributedAnnDataCollection> {

@@ -154,8 +154,14 @@ export async function saveCheckpoint(
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 
 /**
- * Reads a checkpoint: one written by saveCheckpoint, or a cellarium-ml Lightning `.ckpt` (whatever
- * the file's name); a file of another kind is a CheckpointError naming it.
+ * Reads a checkpoint: one written by saveCheckpoint or the {@link Trainer}, or a cellarium-ml
+ * Lightning `.ckpt` (whatever the file's name); a file of another kind is a CheckpointError naming
+ * it. The result holds the model's class name and init args, its state, the transforms, the
+ * optimizer and where training stood: enough to rebuild the model and resume. See
+ * {@link Trainer} for an example.
+ *
+ * @throws {@link cellarium-ts!CheckpointError | CheckpointError} when the file is not a checkpoint
+ *   or lacks an entry.
  */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   const bytes = await readRegularFile(
