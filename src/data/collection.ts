@@ -212,10 +212,12 @@ export class DistributedAnnDataCollection {
     }
   }
 
+  /** Cells in the collection, all shards together. */
   get nObs(): number {
     return this.limits[this.limits.length - 1]!;
   }
 
+  /** Genes, which every shard shares. */
   get nVars(): number {
     return this.schema.varNames.length;
   }

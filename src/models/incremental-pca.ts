@@ -231,14 +231,17 @@ export class IncrementalPCA implements CellariumModel {
     return (this.scatter ?? this.state).x_size;
   }
 
+  /** The singular values of the centered data along the components, `[k]`, largest first. */
   get S_k(): Tensor {
     return new Tensor(this.summary().S_k.slice(), [this.n_components]);
   }
 
+  /** The principal components as rows, `[k, g]` (upstream's V_kg; `components_kg` is the same). */
   get V_kg(): Tensor {
     return new Tensor(this.summary().V_kg.slice(), [this.n_components, this.var_names_g.length]);
   }
 
+  /** The per-gene mean of the cells seen, `[g]`, which `predict` subtracts. */
   get x_mean_g(): Tensor {
     return new Tensor((this.scatter ?? this.state).x_mean_g.slice(), [this.var_names_g.length]);
   }

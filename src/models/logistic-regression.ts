@@ -101,7 +101,9 @@ export class LogisticRegression extends Module implements CellariumModel {
   readonly W_init_scale: number;
   readonly seed: number;
   readonly log_metrics: boolean;
+  /** The weights `[g, c]`: gene g's contribution to class c's logit. */
   readonly W_gc: Parameter;
+  /** The per-class bias `[c]`. */
   readonly b_c: Parameter;
   /** A buffer, as upstream's (so checkpoints carry it). */
   readonly W_prior_scale: Tensor;

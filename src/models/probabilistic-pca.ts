@@ -167,6 +167,7 @@ export class ProbabilisticPCA extends Module implements CellariumModel {
   readonly W_init_scale: number;
   readonly sigma_init_scale: number;
   readonly seed: number;
+  /** The loadings `[k, g]` (upstream's W_kg). */
   readonly W_kg: Parameter;
   /** log sigma: upstream's PyroParam with a positive constraint stores exactly this. */
   readonly sigma_unconstrained: Parameter;
@@ -274,6 +275,7 @@ export class ProbabilisticPCA extends Module implements CellariumModel {
     this.generator = Generator.fromState(state as unknown as GeneratorState);
   }
 
+  /** The isotropic noise standard deviation, exp of the learnt `sigma_unconstrained`. */
   get sigma(): number {
     return Math.exp(this.sigma_unconstrained.data[0]!);
   }

@@ -90,9 +90,13 @@ export function formatShape(shape: readonly number[]): string {
  * ```
  */
 export class Tensor {
+  /** The element type: "float32", "float64" or "int32", from the typed array. */
   readonly dtype: DType;
+  /** The dimensions, outermost first (frozen). */
   readonly shape: readonly number[];
+  /** The values, row-major, shared (not copied) with whoever made the tensor. */
   readonly data: TypedArray;
+  /** The number of elements, the product of the shape. */
   readonly size: number;
   /** Accumulated gradient of a tensor that requires grad (leaves only; hooks applied). */
   grad: Tensor | null = null;
@@ -120,10 +124,12 @@ export class Tensor {
     this.size = size;
   }
 
+  /** The number of dimensions. */
   get ndim(): number {
     return this.shape.length;
   }
 
+  /** Whether ops on this tensor are recorded for `backward()`. */
   get requiresGrad(): boolean {
     return this.requiresGradFlag;
   }
@@ -145,6 +151,9 @@ export class Tensor {
     return this;
   }
 
+  /**
+   * True for a tensor no recorded op produced (parameters, inputs): the ones whose `grad` `backward()` fills.
+   */
   get isLeaf(): boolean {
     return this.gradFn === null;
   }

@@ -56,7 +56,9 @@ export interface CellariumModuleOptions {
  * ```
  */
 export class CellariumModule {
+  /** The steps run on every batch before the model, in order. */
   readonly transforms: readonly PipelineStep[];
+  /** The model the Trainer fits. */
   readonly model: CellariumModel;
   readonly optimizerConfig: NamedConfig | undefined;
   readonly schedulerConfig: NamedConfig | undefined;

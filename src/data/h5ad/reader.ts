@@ -32,9 +32,13 @@ import { readUnsGroup, type UnsDict } from "./uns.js";
  * ```
  */
 export class AnnDataFile {
+  /** Cells (rows of X). */
   readonly nObs: number;
+  /** Genes (columns of X). */
   readonly nVars: number;
+  /** The cells' dataframe: its index and columns, each read on demand. */
   readonly obs: AnnDataFrame;
+  /** The genes' dataframe: its index and columns, each read on demand. */
   readonly var: AnnDataFrame;
   /** null: the file has no X (anndata's X = None, e.g. cellarium's prediction files). */
   private readonly x: MatrixReader | null;
