@@ -95,12 +95,18 @@ export interface RunResult {
   readonly output: string;
 }
 
-/** Runs `file` with node in `cwd` (with `args` before it, e.g. a loader); resolves with its exit code and output. */
+/**
+ * Runs `file` with node in `cwd` (with `args` before it, e.g. a loader); resolves with its exit
+ * code and output. The snippet's temporary folder (os.tmpdir(), where examples write their files)
+ * is `cwd`/tmp, so that what it writes goes when the test's directory does.
+ */
 export function runNode(file: string, cwd: string, args: readonly string[] = []): Promise<RunResult> {
+  const tmp = join(cwd, "tmp");
+  mkdirSync(tmp, { recursive: true });
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...args, file], {
       cwd,
-      env: { ...process.env, CELLARIUM_REPORT: "0", NODE_OPTIONS: "" },
+      env: { ...process.env, CELLARIUM_REPORT: "0", NODE_OPTIONS: "", TMPDIR: tmp },
     });
     let output = "";
     child.stdout.on("data", (chunk) => {
