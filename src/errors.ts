@@ -12,6 +12,25 @@ export interface ErrorFields extends ErrorOptions {
   readonly value?: unknown;
 }
 
+/**
+ * The base of every error the library throws on purpose: catch it to tell the library's refusals
+ * (bad arguments, unreadable files, data that do not fit the model) from bugs. Subclasses say which
+ * kind; `file`, `key` and `value` carry the facts the one-line message names.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ArgumentError, CellariumError, IncrementalPCA } from "cellarium-ts";
+ *
+ * try {
+ *   new IncrementalPCA({ var_names_g: ["g0", "g1"], n_components: 3 });
+ *   assert.fail("more components than genes must be refused");
+ * } catch (error) {
+ *   assert.ok(error instanceof ArgumentError && error instanceof CellariumError);
+ *   assert.match(error.message, /n_components/);
+ * }
+ * ```
+ */
 export class CellariumError extends Error {
   override name = "CellariumError";
   readonly file?: string;

@@ -1,3 +1,11 @@
+/**
+ * The universal entry, `cellarium-ts`: tensors with autograd, nn layers, optimizers and schedulers,
+ * the transforms and the models. It uses no Node.js APIs; files, collections, the loader and the
+ * trainer are in `cellarium-ts/node`.
+ *
+ * @module cellarium-ts
+ */
+
 // The public API: hand-picked exports, pinned by tests/public-api.test.ts.
 
 export type {
@@ -139,6 +147,11 @@ export {
   zeros,
   zerosLike,
 } from "./tensor/index.js";
+/**
+ * Linear algebra on raw row-major matrices (`Mat`: rows, cols and a float typed array) without
+ * autograd: QR, SVD, randomized low-rank SVD, symmetric eigendecomposition, Cholesky and solve,
+ * backed by OpenBLAS/LAPACK through the native addon or by TypeScript fallbacks.
+ */
 export * as linalg from "./tensor/linalg/index.js";
 export { Generator, type GeneratorState } from "./tensor/random.js";
 export { BinomialResample } from "./transforms/binomial-resample.js";

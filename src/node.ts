@@ -1,3 +1,11 @@
+/**
+ * The Node.js entry, `cellarium-ts/node`: everything of `cellarium-ts` plus what needs the file
+ * system or threads: AnnData files, sharded collections, the loader, the trainer, checkpoints, the
+ * prediction writer, MPI and the command line.
+ *
+ * @module cellarium-ts/node
+ */
+
 // The Node.js entry (`cellarium-ts/node`): everything of the universal entry plus what needs the
 // file system or threads: AnnData files, sharded collections, the loader, the trainer,
 // checkpoints, the prediction writer, MPI for trainers across processes and the command line. Pinned by tests/public-api.test.ts.

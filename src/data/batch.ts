@@ -14,6 +14,11 @@ import type { Matrix } from "./matrix.js";
 /** What a batch key can hold: a count block, per-cell or per-gene numbers, names, or a scalar. */
 export type BatchValue = Matrix | Float32Array | Float64Array | Int32Array | Uint8Array | string[] | number;
 
+/**
+ * A mini-batch as the pipeline sees it: a flat record keyed by the config's batch_keys, with
+ * upstream's names (`x_ng` the counts of n cells by g genes, `var_names_g` their genes, `y_n`
+ * labels, ...). Steps never mutate a batch's arrays; they return the keys they change.
+ */
 export interface Batch {
   /** Counts (or their transform) of n cells over g genes; CSR until a step needs it dense. */
   x_ng: Matrix;
@@ -66,6 +71,11 @@ export interface StepContext {
 /** One pipeline step: reads the batch, returns the keys it changes. */
 export type BatchStep = (batch: Batch) => Partial<Batch>;
 
+/**
+ * One step of a model's pipeline (upstream's transforms): reads a batch, returns the keys it
+ * changes, which the pipeline merges into the batch. A transform can be saved in a checkpoint
+ * (`state()`) and rebuilt from it (each class's static `fromState`).
+ */
 export interface Transform {
   /** Upstream's class name (`NormalizeTotal`, `ZScore`, ...), the name configs refer to. */
   readonly name: string;
@@ -77,5 +87,6 @@ export interface Transform {
    * first-touching a block of values per step and batch. Optional: values-only transforms have it.
    */
   forwardInPlace?(batch: Batch, context?: StepContext): Partial<Batch>;
+  /** What a checkpoint stores for this transform: its upstream init arguments and buffers. */
   state(): TransformState;
 }

@@ -95,6 +95,24 @@ interface Shard {
 const LOAD_BLOCK_VALUES = 1 << 22;
 const LOAD_BLOCK_MIN_ROWS = 256;
 
+/**
+ * Many .h5ad shards seen as one collection of cells (upstream's DistributedAnnDataCollection): the
+ * data set a {@link DataLoader} reads. Shards are opened lazily, at most `maxCacheSize` at a time,
+ * and must share their genes and obs columns (checked when a shard is opened; a mismatch is a
+ * SchemaMismatchError). Shards may be local paths or http(s) URLs, downloaded into a cache.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DistributedAnnDataCollection } from "cellarium-ts/node";
+ *
+ * // the demo data of the repository: two shards of 1,000 cells x 1,000 genes
+ * const dadc = await DistributedAnnDataCollection.open({ filenames: "examples/data/demo_{0..1}.h5ad" });
+ * assert.equal(dadc.nObs, 2000);
+ * assert.equal(dadc.schema.varNames.length, dadc.nVars);
+ * dadc.close();
+ * ```
+ */
 export class DistributedAnnDataCollection {
   /** Open shards, least recently used first (a Map keeps insertion order). */
   private readonly cache = new Map<number, Shard>();
@@ -122,8 +140,17 @@ export class DistributedAnnDataCollection {
   }
 
   /**
-   * Expands the file names, settles the shard sizes (limits, else shardSize/lastShardSize, else
-   * each file's n_obs, which downloads every remote shard), opens shard 0 and reads the schema.
+   * Opens a collection: expands the file names (`data_{000..099}.h5ad`), settles the shard sizes
+   * (`limits`, else `shardSize`/`lastShardSize`, else each file's n_obs, which downloads every remote
+   * shard), opens shard 0 and reads the schema.
+   *
+   * @param options - upstream's arguments camelCased: `filenames`, `limits`, `shardSize`,
+   *   `lastShardSize`, `maxCacheSize` (open shards kept, default 1), `cacheSizeStrictlyEnforced`,
+   *   `obsColumnsToValidate`; plus `cacheDir` and `download` for remote shards.
+   * @throws {@link cellarium-ts!ArgumentError | ArgumentError} for an empty file list or
+   *   inconsistent sizes; {@link cellarium-ts!FileFormatError | FileFormatError} for a shard that is
+   *   not a readable AnnData; {@link cellarium-ts!DownloadError | DownloadError} for a remote shard that
+   *   cannot be fetched.
    */
   static async open(options: CollectionOptions): Promise<DistributedAnnDataCollection> {
     const filenames =
@@ -185,10 +212,12 @@ export class DistributedAnnDataCollection {
     }
   }
 
+  /** Cells in the collection, all shards together. */
   get nObs(): number {
     return this.limits[this.limits.length - 1]!;
   }
 
+  /** Genes, which every shard shares. */
   get nVars(): number {
     return this.schema.varNames.length;
   }

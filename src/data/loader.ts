@@ -26,6 +26,10 @@ import {
 // release(batch) when it is done with a batch lets later batches be read into the same memory
 // (buffer-pool.ts).
 
+/**
+ * {@link DataLoader}'s options: upstream's data arguments camelCased (`batch_size` is `batchSize`,
+ * `shuffle_seed` is `shuffleSeed`, `num_workers` is `numWorkers`, ...).
+ */
 export interface DataLoaderOptions {
   readonly batchKeys: BatchKeysConfig;
   readonly batchSize: number;
@@ -63,6 +67,37 @@ interface Loan {
   readonly workerId?: number;
 }
 
+/**
+ * Mini-batches of a {@link DistributedAnnDataCollection} (upstream's
+ * DistributedAnnDataCollectionDataset with torch's DataLoader): `batchKeys` say what each batch
+ * holds (X, a layer, obs columns, var names, with upstream's convert_fn). With `shuffle`, shards
+ * come in a random order and the cells of each shard in a random order, so that a reader's shard
+ * cache stays small (upstream's rules, seeded by shuffleSeed + epoch); batches can be split
+ * across replicas and read ahead by `numWorkers` worker threads. The Trainer consumes it;
+ * iterate it yourself with `epochBatches()`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DataLoader, DistributedAnnDataCollection } from "cellarium-ts/node";
+ *
+ * const dadc = await DistributedAnnDataCollection.open({ filenames: "examples/data/demo_{0..1}.h5ad" });
+ * const loader = new DataLoader(dadc, {
+ *   batchKeys: { x_ng: { attr: "X" }, var_names_g: { attr: "var_names" }, obs_names_n: { attr: "obs_names" } },
+ *   batchSize: 250, // a batch stays within a shard (maxCacheSize 1)
+ *   shuffle: true,
+ * });
+ * let cells = 0;
+ * for await (const batch of loader.epochBatches({ epoch: 0, batchesConsumed: 0 })) {
+ *   cells += batch.x_ng.nRows;
+ *   loader.release(batch); // its buffers may be reused for the next batch
+ * }
+ * assert.equal(cells, 2000);
+ * assert.equal(loader.batchesPerEpoch, 8);
+ * await loader.close();
+ * dadc.close();
+ * ```
+ */
 export class DataLoader {
   readonly numWorkers: number;
   readonly prefetch: number;

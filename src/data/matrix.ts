@@ -23,6 +23,7 @@ export interface DenseMatrix {
   readonly data: Float32Array;
 }
 
+/** A block of X in memory: CSR (single-cell counts are mostly zeros) or row-major dense. */
 export type Matrix = CsrMatrix | DenseMatrix;
 
 /** x_ng as a row-major dense block; a dense input is returned as is (it is never mutated). */

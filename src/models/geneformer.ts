@@ -95,6 +95,35 @@ export interface MaskedTokens {
   readonly labels: Int32Array;
 }
 
+/**
+ * Geneformer (upstream's `cellarium.ml.models.Geneformer`; Theodoris et al. 2023): a BERT
+ * encoder over each cell's genes ranked by expression, trained by masked-gene prediction. Build it
+ * from scratch with BERT's hyper-parameters, or load a published model with
+ * `loadPretrainedGeneformer` from `cellarium-ts/node`. Its input is a batch of counts that have
+ * been normalized and divided by the gene medians (NormalizeTotal, then {@link DivideByScale}
+ * with the model's `scale_g`); `predict` returns the cell embeddings `cell_embedding_nh` and,
+ * optionally, hidden states, attentions and in-silico perturbations.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Geneformer, Tensor } from "cellarium-ts";
+ *
+ * const var_names_g = ["g0", "g1", "g2", "g3", "g4"];
+ * const model = new Geneformer({
+ *   var_names_g,
+ *   hidden_size: 8,
+ *   num_hidden_layers: 1,
+ *   num_attention_heads: 2,
+ *   intermediate_size: 16,
+ *   max_position_embeddings: 8,
+ * });
+ * model.train(false);
+ * const x_ng = { format: "dense" as const, nRows: 2, nCols: 5, data: new Float32Array([3, 0, 1, 7, 2, 0, 2, 5, 1, 0]) };
+ * const out = model.predict({ x_ng, var_names_g }, { output_attentions: false, output_hidden_states: false });
+ * assert.deepEqual((out.cell_embedding_nh as Tensor).shape, [2, 8]);
+ * ```
+ */
 export class Geneformer extends Module implements CellariumModel {
   readonly className = "Geneformer";
   /** validate's MLM accuracy, a metrics.csv column the report plots against step. */
@@ -109,6 +138,11 @@ export class Geneformer extends Module implements CellariumModel {
   private readonly validationGenerator: Generator;
   private readonly geneIndex: Map<string, number>;
 
+  /**
+   * @param options - `var_names_g` (the vocabulary's genes, token ids 2.. in this order; 0 is PAD, 1
+   *   MASK) and Hugging Face's `BertConfig` fields by their names (`hidden_size`,
+   *   `num_hidden_layers`, ...), plus `mlm_probability` (the masked fraction in training) and `seed`.
+   */
   constructor(options: GeneformerOptions) {
     super();
     const genes = options.var_names_g.length;

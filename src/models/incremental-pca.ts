@@ -86,6 +86,30 @@ export interface IncrementalPCAOptions {
   readonly algorithm?: IncrementalPCAAlgorithm | "auto";
 }
 
+/**
+ * Principal components of the cells, computed in one streaming pass (upstream's
+ * `cellarium.ml.models.IncrementalPCA`): each batch updates a summary (the exact scatter matrix for
+ * up to a few thousand genes, else a rank-k summary merged by SVDs), so no data set is held in
+ * memory and replicas merge. After a fit, `V_kg` / `components_kg` hold the components,
+ * `explained_variance_k` their variances, and `predict` projects cells onto them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IncrementalPCA } from "cellarium-ts";
+ *
+ * const var_names_g = ["g0", "g1", "g2"];
+ * const model = new IncrementalPCA({ var_names_g, n_components: 1 });
+ * // cells along the direction (1, 2, 0): one component explains them all
+ * const data = new Float32Array([1, 2, 0, 2, 4, 0, 3, 6, 0, 4, 8, 0]);
+ * const batch = { x_ng: { format: "dense" as const, nRows: 4, nCols: 3, data }, var_names_g };
+ * model.forward(batch);
+ * const [a, b, c] = model.components_kg.data;
+ * assert.ok(Math.abs(Math.abs(b! / a!) - 2) < 1e-5 && Math.abs(c!) < 1e-6);
+ * const { x_ng } = model.predict(batch); // [4, 1] scores, named PC1
+ * assert.deepEqual(x_ng.shape, [4, 1]);
+ * ```
+ */
 export class IncrementalPCA implements CellariumModel {
   readonly className = "IncrementalPCA";
   readonly var_names_g: readonly string[];
@@ -102,6 +126,12 @@ export class IncrementalPCA implements CellariumModel {
   private stale = false;
   private generator: Generator;
 
+  /**
+   * @param options - upstream's init arguments: `var_names_g`, `n_components` (k), and the randomized
+   *   SVD's `svd_lowrank_niter`, `oversample` and `seed`; `algorithm` picks the exact scatter matrix
+   *   or upstream's low-rank merge.
+   * @throws {@link ArgumentError} for a non-positive `n_components` or more components than genes.
+   */
   constructor(options: IncrementalPCAOptions) {
     this.var_names_g = options.var_names_g;
     const g = this.var_names_g.length;
@@ -202,14 +232,17 @@ export class IncrementalPCA implements CellariumModel {
     return (this.scatter ?? this.state).x_size;
   }
 
+  /** The singular values of the centered data along the components, `[k]`, largest first. */
   get S_k(): Tensor {
     return new Tensor(this.summary().S_k.slice(), [this.n_components]);
   }
 
+  /** The principal components as rows, `[k, g]` (upstream's V_kg; `components_kg` is the same). */
   get V_kg(): Tensor {
     return new Tensor(this.summary().V_kg.slice(), [this.n_components, this.var_names_g.length]);
   }
 
+  /** The per-gene mean of the cells seen, `[g]`, which `predict` subtracts. */
   get x_mean_g(): Tensor {
     return new Tensor((this.scatter ?? this.state).x_mean_g.slice(), [this.var_names_g.length]);
   }

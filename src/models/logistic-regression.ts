@@ -65,6 +65,35 @@ export function logisticRegressionLoss(
   return sub(mul(negLogLikelihood, n_obs / x_ng.nRows), logPrior);
 }
 
+/**
+ * Multinomial logistic regression of a per-cell label on the genes (upstream's
+ * `cellarium.ml.models.LogisticRegression`): logits_nc = x_ng W_gc + b_c with a Laplace prior on
+ * W_gc, trained by MAP. The batch carries the class codes as `y_n` (a config's
+ * `categories_to_codes` of an obs column); `predict` returns `y_logits_nc`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LogisticRegression, adam, argmax } from "cellarium-ts";
+ *
+ * const var_names_g = ["g0", "g1"];
+ * // gene g0 marks class 0, gene g1 class 1
+ * const data = new Float32Array([5, 0, 4, 1, 0, 5, 1, 4]);
+ * const y_categories = ["B cell", "T cell"];
+ * const model = new LogisticRegression({ n_obs: 4, var_names_g, y_categories, seed: 0 });
+ * // the batch carries the class codes and their labels (batch_keys y_n and y_categories)
+ * const y_n = new Int32Array([0, 0, 1, 1]);
+ * const batch = { x_ng: { format: "dense" as const, nRows: 4, nCols: 2, data }, var_names_g, y_n, y_categories };
+ * const optimizer = adam(model.parameters(), { lr: 0.1 });
+ * for (let step = 0; step < 100; step++) {
+ *   optimizer.zeroGrad();
+ *   model.forward(batch).loss!.backward();
+ *   optimizer.step();
+ * }
+ * const logits = model.predict(batch).y_logits_nc as Parameters<typeof argmax>[0];
+ * assert.deepEqual(Array.from(argmax(logits, 1).data), [0, 0, 1, 1]);
+ * ```
+ */
 export class LogisticRegression extends Module implements CellariumModel {
   readonly className = "LogisticRegression";
   readonly n_obs: number;
@@ -73,11 +102,18 @@ export class LogisticRegression extends Module implements CellariumModel {
   readonly W_init_scale: number;
   readonly seed: number;
   readonly log_metrics: boolean;
+  /** The weights `[g, c]`: gene g's contribution to class c's logit. */
   readonly W_gc: Parameter;
+  /** The per-class bias `[c]`. */
   readonly b_c: Parameter;
   /** A buffer, as upstream's (so checkpoints carry it). */
   readonly W_prior_scale: Tensor;
 
+  /**
+   * @param options - upstream's init arguments: `n_obs` (cells in the training set, which scales a
+   *   batch's likelihood), `var_names_g`, `y_categories` (the label of each class code), the prior
+   *   and initial scales `W_prior_scale` and `W_init_scale`, `seed`, and `log_metrics`.
+   */
   constructor(options: LogisticRegressionOptions) {
     super();
     this.n_obs = options.n_obs;
@@ -144,6 +180,7 @@ export class LogisticRegression extends Module implements CellariumModel {
     return this.forward(batch);
   }
 
+  /** The class logits `y_logits_nc` `[n, c]` of the batch's cells (softmax them for probabilities). */
   predict(batch: Batch): PredictOutput {
     checkVarNames(this.className, this.var_names_g, batch.var_names_g);
     return { y_logits_nc: logisticLogits(batch.x_ng, this.W_gc, this.b_c) };

@@ -41,6 +41,13 @@ export interface TrainerContext {
   writeGenes(path: string, genes: DataFrameInput): Promise<void>;
 }
 
+/**
+ * The contract every model meets (upstream's CellariumModel, with PredictMixin and ValidateMixin):
+ * the Trainer, checkpoints and the command line see models only through it, so streaming models
+ * (OnePassMeanVarStd, TDigest, IncrementalPCA) and gradient models (ProbabilisticPCA,
+ * LogisticRegression, scVI, Geneformer) run in the same loops. Implement it to bring a model of
+ * your own to the Trainer.
+ */
 export interface CellariumModel {
   /** Upstream's class name (`OnePassMeanVarStd`), the name a config's class_path ends in. */
   readonly className: string;
@@ -50,20 +57,33 @@ export interface CellariumModel {
   initArgs(): Record<string, JsonValue>;
   /** Re-initialises what the constructor created (upstream's reset_parameters). */
   resetParameters(): void;
+  /**
+   * One training step's work on a batch: the loss for gradient models; streaming models update their
+   * statistics and return {}.
+   */
   forward(batch: Batch): ModelOutput;
   /** Trainable parameters; empty for streaming models. */
   parameters(): Tensor[];
   /** Parameters and buffers by name: what a checkpoint stores. */
   stateDict(): Record<string, Tensor>;
+  /**
+   * Restores what `stateDict()` returned (a checkpoint's model tensors); a missing or mistyped entry is a
+   * CheckpointError.
+   */
   loadStateDict(state: Record<string, Tensor>): void;
   /** Training (dropout and masking on) or evaluation mode. */
   train(mode?: boolean): void;
   /** The state of the model's own random generators, saved so a resumed run draws the same numbers. */
   randomState?(): JsonValue;
+  /** Restores what `randomState()` returned. */
   setRandomState?(state: JsonValue): void;
+  /** Lightning's on_train_start: once before the first batch of a fit. */
   onTrainStart?(context: TrainerContext): void;
+  /** Lightning's on_train_epoch_start. */
   onTrainEpochStart?(context: TrainerContext): void;
+  /** Lightning's on_train_batch_end: after each optimizer step (or batch, for streaming models). */
   onTrainBatchEnd?(context: TrainerContext): void;
+  /** Lightning's on_train_epoch_end: after the epoch's last batch and, with replicas, after their merge. */
   onTrainEpochEnd?(context: TrainerContext): void;
   /** Runs once after the last training step (e.g. OnePassMeanVarStd writes its CSV). */
   onTrainEnd?(context: TrainerContext): Promise<void> | void;
@@ -77,12 +97,14 @@ export interface CellariumModel {
    * from a merged checkpoint at an epoch boundary, every part taking only this part of its state.
    */
   sharedState?(): Record<string, Tensor>;
+  /** Takes the state `sharedState()` returned on rank 0. */
   loadSharedState?(state: Record<string, Tensor>): void;
   /**
    * A named attribute, as `!CheckpointLoader` (attr `model.mean_g`) and `cellarium inspect --attr`
    * evaluate it; an unknown name is a ConfigError listing attributeNames().
    */
   attribute?(name: string): ModelAttribute;
+  /** The names `attribute()` accepts. */
   attributeNames?(): readonly string[];
   /**
    * Tensors whose value histograms the trainer logs at its log steps (upstream sends them to

@@ -25,6 +25,26 @@ export interface OnePassMeanVarStdOptions {
   readonly output_path?: string | null;
 }
 
+/**
+ * Per-gene mean, variance (population, ddof 0) and standard deviation of a data set in a single
+ * pass (upstream's `cellarium.ml.models.OnePassMeanVarStd`). A streaming model: `forward` only
+ * accumulates float64 sums, so one epoch of the Trainer computes the statistics, and replicas
+ * merge exactly. Its `mean_g` and `std_g` are what a {@link ZScore} transform or a
+ * `!CheckpointLoader` in a config reads.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OnePassMeanVarStd } from "cellarium-ts";
+ *
+ * const model = new OnePassMeanVarStd({ var_names_g: ["g0", "g1"], output_path: null });
+ * // two cells x two genes, row-major; X may also be CSR
+ * model.forward({ x_ng: { format: "dense", nRows: 2, nCols: 2, data: new Float32Array([1, 10, 3, 30]) }, var_names_g: ["g0", "g1"] });
+ * assert.deepEqual(Array.from(model.mean_g.data), [2, 20]);
+ * assert.deepEqual(Array.from(model.var_g.data), [1, 100]);
+ * assert.equal(model.x_size, 2);
+ * ```
+ */
 export class OnePassMeanVarStd implements CellariumModel {
   readonly className = "OnePassMeanVarStd";
   readonly var_names_g: readonly string[];
@@ -32,6 +52,11 @@ export class OnePassMeanVarStd implements CellariumModel {
   readonly output_path: string | null;
   private moments: RunningMoments;
 
+  /**
+   * @param options - upstream's init arguments: `var_names_g` (the genes, checked against every batch),
+   *   `algorithm` and `output_path` (the CSV written at the end of a fit; null writes none).
+   * @throws {@link ArgumentError} when `output_path` does not end in `.csv`.
+   */
   constructor(options: OnePassMeanVarStdOptions) {
     this.var_names_g = options.var_names_g;
     this.algorithm = options.algorithm ?? "naive";
@@ -68,14 +93,17 @@ export class OnePassMeanVarStd implements CellariumModel {
     return this.moments.count;
   }
 
+  /** Per-gene mean over the cells seen, float64 `[g]`. */
   get mean_g(): Tensor {
     return vector(this.moments.mean());
   }
 
+  /** Per-gene population variance (ddof 0, as upstream), float64 `[g]`. */
   get var_g(): Tensor {
     return vector(this.moments.variance());
   }
 
+  /** Per-gene standard deviation, the square root of `var_g`, float64 `[g]`. */
   get std_g(): Tensor {
     return vector(this.moments.std());
   }

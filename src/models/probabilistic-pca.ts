@@ -132,6 +132,33 @@ export function linearVaeLoss(
   return mul(sub(add(logLikelihood, logPrior), logGuide), -n_obs / n);
 }
 
+/**
+ * Probabilistic PCA trained by gradient descent (upstream's `cellarium.ml.models.ProbabilisticPCA`;
+ * Tipping and Bishop): x_n ~ N(mean_g + W^T z_n, sigma^2 I). `ppca_flavor` "marginalized" minimises
+ * the exact negative log likelihood, "linear_vae" the ELBO of a linear VAE with one draw per cell.
+ * `forward` returns the loss scaled to the whole data set (`n_obs` cells); `predict` gives the
+ * latent means `z_nk`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ProbabilisticPCA, adam } from "cellarium-ts";
+ *
+ * const var_names_g = ["g0", "g1", "g2"];
+ * const model = new ProbabilisticPCA({ n_obs: 4, var_names_g, n_components: 1, ppca_flavor: "marginalized", seed: 0 });
+ * const data = new Float32Array([1, 2, 0, 2, 4, 1, 3, 6, 0, 4, 8, 1]);
+ * const batch = { x_ng: { format: "dense" as const, nRows: 4, nCols: 3, data }, var_names_g };
+ * const optimizer = adam(model.parameters(), { lr: 0.05 });
+ * const first = model.forward(batch).loss!.item();
+ * for (let step = 0; step < 50; step++) {
+ *   optimizer.zeroGrad();
+ *   model.forward(batch).loss!.backward();
+ *   optimizer.step();
+ * }
+ * assert.ok(model.forward(batch).loss!.item() < first);
+ * assert.deepEqual((model.predict(batch).z_nk as { shape: number[] }).shape, [4, 1]);
+ * ```
+ */
 export class ProbabilisticPCA extends Module implements CellariumModel {
   readonly className = "ProbabilisticPCA";
   readonly n_obs: number;
@@ -141,6 +168,7 @@ export class ProbabilisticPCA extends Module implements CellariumModel {
   readonly W_init_scale: number;
   readonly sigma_init_scale: number;
   readonly seed: number;
+  /** The loadings `[k, g]` (upstream's W_kg). */
   readonly W_kg: Parameter;
   /** log sigma: upstream's PyroParam with a positive constraint stores exactly this. */
   readonly sigma_unconstrained: Parameter;
@@ -149,6 +177,12 @@ export class ProbabilisticPCA extends Module implements CellariumModel {
   private readonly fixedMean: Float32Array | null;
   private generator: Generator;
 
+  /**
+   * @param options - upstream's init arguments: `n_obs` (cells in the training set), `var_names_g`,
+   *   `n_components`, `ppca_flavor` ("marginalized" or "linear_vae"), an optional fixed `mean_g`, and
+   *   the initial scales `W_init_scale` and `sigma_init_scale`; `seed` seeds the initial W and the
+   *   linear VAE's draws.
+   */
   constructor(options: ProbabilisticPCAOptions) {
     super();
     this.n_obs = options.n_obs;
@@ -242,6 +276,7 @@ export class ProbabilisticPCA extends Module implements CellariumModel {
     this.generator = Generator.fromState(state as unknown as GeneratorState);
   }
 
+  /** The isotropic noise standard deviation, exp of the learnt `sigma_unconstrained`. */
   get sigma(): number {
     return Math.exp(this.sigma_unconstrained.data[0]!);
   }

@@ -58,6 +58,12 @@ import { checkVarNames } from "./validate.js";
 
 export type NormPlacement = "encoder" | "decoder" | "none" | "both";
 
+/**
+ * {@link SingleCellVariationalInference}'s init arguments, by upstream's names (a config's
+ * `model.model.init_args`). `encoder` and `decoder` are upstream's layer specs: `hidden_layers` (a
+ * list of `{class_path, init_args}`, e.g. `cellarium.ml.models.scvi.LinearWithBatchAndCovariates`
+ * with `out_features`) and `final_layer`; see examples/scvi/scvi_train_config.yaml.
+ */
 export interface SCVIOptions {
   readonly var_names_g: readonly string[];
   readonly encoder: JsonValue;
@@ -119,6 +125,44 @@ export interface SCVIForward {
 
 const NAME = "SingleCellVariationalInference";
 
+/**
+ * scVI (upstream's `cellarium.ml.models.SingleCellVariationalInference`; Lopez et al. 2018): a
+ * variational autoencoder of raw counts conditioned on the batch (`batch_index_n`, codes below
+ * `n_batch`) and optional categorical covariates. `forward` returns the loss (negative ELBO with
+ * KL warm-up); `predict` returns the latent means `[n, n_latent]` as `x_ng` (upstream's name, so
+ * that a model after it reads them like genes), or reconstructed counts with
+ * `reconstruct_counts_on_predict`. Raw counts go in: no NormalizeTotal or Log1p before it
+ * (`log_variational` takes log1p inside the encoder).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SingleCellVariationalInference, Tensor } from "cellarium-ts";
+ *
+ * const var_names_g = ["g0", "g1", "g2", "g3"];
+ * const layer = (out_features?: number) => ({
+ *   class_path: "cellarium.ml.models.scvi.LinearWithBatch",
+ *   init_args: { ...(out_features && { out_features }), label_to_bias_hidden_layers: [] },
+ * });
+ * const model = new SingleCellVariationalInference({
+ *   var_names_g,
+ *   n_batch: 2,
+ *   n_latent: 2,
+ *   encoder: { hidden_layers: [layer(8)], final_layer: { class_path: "torch.nn.Linear", init_args: {} } },
+ *   decoder: { hidden_layers: [layer(8)], final_layer: layer(), final_additive_bias: false },
+ *   seed: 0,
+ * });
+ * const batch = {
+ *   x_ng: { format: "dense" as const, nRows: 2, nCols: 4, data: new Float32Array([3, 0, 1, 7, 0, 2, 5, 1]) },
+ *   var_names_g,
+ *   batch_index_n: new Int32Array([0, 1]),
+ * };
+ * const loss = model.forward(batch).loss!;
+ * assert.ok(Number.isFinite(loss.item()));
+ * model.train(false);
+ * assert.deepEqual((model.predict(batch).x_ng as Tensor).shape, [2, 2]);
+ * ```
+ */
 export class SingleCellVariationalInference extends Module implements CellariumModel {
   readonly className = NAME;
   /** The exact ELBO (no annealing) and its parts, per cell, as upstream's validation reports val_elbo. */
@@ -158,6 +202,11 @@ export class SingleCellVariationalInference extends Module implements CellariumM
   private readonly warn: (message: string) => void;
   private warnedNonInteger = false;
 
+  /**
+   * @param options - upstream's init arguments (see {@link SCVIOptions}).
+   * @throws {@link ConfigError} for options upstream refuses or this port does not implement
+   *   (each named, e.g. a normalizing-flow prior).
+   */
   constructor(options: SCVIOptions) {
     super();
     this.options = options;
@@ -490,6 +539,10 @@ export class SingleCellVariationalInference extends Module implements CellariumM
     return null;
   }
 
+  /**
+   * The log library size `[n, 1]` of each cell: log of the row sums, or of `total_mrna_umis_n` with
+   * `use_size_factor_key`.
+   */
   libraryOf(batch: Batch, x: Matrix): Tensor {
     if (!this.use_size_factor_key) return logLibrarySize(x, batch.obs_names_n);
     if (!batch.total_mrna_umis_n) {
@@ -635,18 +688,31 @@ export class SingleCellVariationalInference extends Module implements CellariumM
     return randn(shape, this.generator);
   }
 
+  /**
+   * The batch and covariate codes of the batch's cells and their one-hot or embedded conditioning inputs
+   * (`sample`: draw the batch representation, as in training).
+   */
   conditionsFor(batch: Batch, n: number, sample: boolean): { codes: Int32Array; conditions: Conditions } {
     return this.conditions(batch, n, sample);
   }
 
+  /**
+   * The batch's x_ng checked to be counts (non-negative; a warning for non-integers), as the
+   * likelihood reads them.
+   */
   countsOf(batch: Batch): Matrix {
     return this.counts(batch);
   }
 
+  /** The encoder's posterior q(z | x): the latent means and variances of the cells. */
   encode(x: Matrix, conditions: Conditions): LatentPosterior {
     return this.z_encoder.forward(this.encoderInput(x), conditions);
   }
 
+  /**
+   * The decoder's count distribution parameters p(x | z) for latent draws `z_nk` and log library sizes
+   * `library_n1`.
+   */
   decode(z_nk: Tensor, conditions: Conditions, library_n1: Tensor): CountParameters {
     return this.decoder.forward(z_nk, conditions, this.theta(conditions.batch_nb), library_n1);
   }
@@ -678,6 +744,7 @@ export class SingleCellVariationalInference extends Module implements CellariumM
     };
   }
 
+  /** Whether a decoder layer takes its bias from categorical covariates. */
   decoderReadsCovariates(): boolean {
     return this.decoder.readsCovariates(this.n_cats_per_cov);
   }

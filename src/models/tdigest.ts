@@ -20,6 +20,25 @@ export interface TDigestOptions {
   readonly warn?: (message: string) => void;
 }
 
+/**
+ * Per-gene quantile sketch of the non-zero values (upstream's `cellarium.ml.models.TDigest`, a
+ * t-digest per gene as crick builds it). A streaming model: after one epoch `median_g` holds each
+ * gene's median of its non-zero values, the usual scale for {@link DivideByScale} before Geneformer
+ * (upstream's gene median dictionary). Zeros are skipped, as upstream does; a gene never seen
+ * non-zero has a NaN median.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TDigest } from "cellarium-ts";
+ *
+ * const model = new TDigest({ var_names_g: ["g0"] });
+ * const values = new Float32Array([0, 1, 2, 3, 0, 4, 5]); // 7 cells, one gene
+ * model.forward({ x_ng: { format: "dense", nRows: 7, nCols: 1, data: values }, var_names_g: ["g0"] });
+ * assert.equal(model.median_g.data[0], 3); // the median of 1..5: zeros are not counted
+ * assert.equal(model.count_g.data[0], 5);
+ * ```
+ */
 export class TDigest implements CellariumModel {
   readonly className = "TDigest";
   readonly var_names_g: readonly string[];
@@ -27,6 +46,10 @@ export class TDigest implements CellariumModel {
   private digests: TDigestSet;
   private readonly warn: (message: string) => void;
 
+  /**
+   * @param options - `var_names_g`, and `compression` (centroids per digest, default 100 as upstream's
+   *   crick): more is more exact and larger.
+   */
   constructor(options: TDigestOptions) {
     this.var_names_g = options.var_names_g;
     this.compression = options.compression ?? 100;
@@ -69,6 +92,7 @@ export class TDigest implements CellariumModel {
     return new Tensor(values, [values.length]);
   }
 
+  /** Per-gene median of the non-zero values seen, `[g]`; NaN for a gene with none. */
   get median_g(): Tensor {
     return this.quantile_g(0.5);
   }

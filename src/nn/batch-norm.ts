@@ -16,6 +16,10 @@ export interface BatchNorm1dOptions {
   dtype?: FloatDType;
 }
 
+/**
+ * torch.nn.BatchNorm1d over `[n, features]`: batch statistics in training (updating running ones), running
+ * statistics in eval.
+ */
 export class BatchNorm1d extends Module {
   readonly numFeatures: number;
   readonly eps: number;
@@ -40,6 +44,10 @@ export class BatchNorm1d extends Module {
     this.num_batches_tracked = this.registerBuffer("num_batches_tracked", zeros([], { dtype: "int32" }));
   }
 
+  /**
+   * Normalizes `x` `[n, features]`: by the batch's statistics in training (updating the running ones), by
+   * the running ones in eval.
+   */
   forward(x: Tensor): Tensor {
     if (this.training) (this.num_batches_tracked.data as Int32Array)[0]! += 1;
     return batchNorm(x, {

@@ -17,6 +17,7 @@ export interface EmbeddingOptions {
   dtype?: FloatDType;
 }
 
+/** torch.nn.Embedding: a learnable table of `numEmbeddings` vectors looked up by int32 ids. */
 export class Embedding extends Module {
   readonly numEmbeddings: number;
   readonly embeddingDim: number;

@@ -14,6 +14,7 @@ export interface LayerNormModuleOptions {
   dtype?: FloatDType;
 }
 
+/** torch.nn.LayerNorm over the last dimension, with learnable scale and shift. */
 export class LayerNorm extends Module {
   readonly normalizedShape: readonly number[];
   readonly eps: number;
@@ -34,6 +35,7 @@ export class LayerNorm extends Module {
     }
   }
 
+  /** `x` normalized over its last dimension, then scaled and shifted. */
   forward(x: Tensor): Tensor {
     return layerNorm(x, this.normalizedShape, { weight: this.weight, bias: this.bias, eps: this.eps });
   }

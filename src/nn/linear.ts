@@ -18,6 +18,7 @@ export interface LinearOptions {
   dtype?: FloatDType;
 }
 
+/** torch.nn.Linear: y = x W^T + b, W `[out, in]` initialised as torch does (Kaiming-uniform). */
 export class Linear extends Module {
   readonly inFeatures: number;
   readonly outFeatures: number;

@@ -34,6 +34,12 @@ export interface LoadStateDictResult {
 
 const NAME = /^[A-Za-z0-9_]+$/;
 
+/**
+ * A neural-network module (torch.nn.Module): registered parameters, buffers and child modules under
+ * dotted names, so that `parameters()`, `stateDict()` / `loadStateDict()` and `train()` / `eval()`
+ * reach the whole tree. Subclass it and register in the constructor; models with parameters
+ * (ProbabilisticPCA, scVI, Geneformer) are Modules.
+ */
 export class Module {
   /** Training mode (dropout active); set through train() and eval(), which reach every child. */
   training = true;
@@ -83,6 +89,10 @@ export class Module {
     return this.collect((m) => m.ownParameters);
   }
 
+  /**
+   * Every trainable tensor of this module and its descendants, in registration order (what an optimizer
+   * takes).
+   */
   parameters(): Parameter[] {
     return this.namedParameters().map(([, p]) => p);
   }

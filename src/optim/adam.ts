@@ -15,6 +15,9 @@ import { checkNonNegative, zerosLike } from "./common.js";
 import { Optimizer, type ParamGroupSpec } from "./optimizer.js";
 import type { FloatArray, OptimizerRule, OptimParam } from "./types.js";
 
+/**
+ * Adam's and AdamW's hyper-parameters (torch's `lr`, `betas`, `eps`, `weight_decay`, `amsgrad`, camelCased).
+ */
 export interface AdamOptions {
   lr: number;
   betas: readonly [number, number];
@@ -91,7 +94,25 @@ export const adamWRule: OptimizerRule<AdamOptions> = {
   update: (param, grad, state, step, lr, options) => adamUpdate(param, grad, state, step, lr, options, true),
 };
 
-/** torch.optim.Adam(params, lr, betas, eps, weight_decay, amsgrad). */
+/**
+ * torch.optim.Adam(params, lr, betas, eps, weight_decay, amsgrad): an optimizer over a list of
+ * parameters (one group) or of groups with their own options. Defaults as torch's (lr 1e-3).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { adam, square, sub, sum, tensor } from "cellarium-ts";
+ *
+ * const w = tensor([0, 0]).requireGrad();
+ * const optimizer = adam([w], { lr: 0.1 });
+ * for (let step = 0; step < 200; step++) {
+ *   optimizer.zeroGrad();
+ *   sum(square(sub(w, tensor([3, -1])))).backward(); // minimum at (3, -1)
+ *   optimizer.step();
+ * }
+ * assert.ok(Math.abs(w.data[0]! - 3) < 1e-2 && Math.abs(w.data[1]! + 1) < 1e-2);
+ * ```
+ */
 export function adam(
   params: readonly OptimParam[] | readonly ParamGroupSpec<AdamOptions>[],
   options: Partial<AdamOptions> = {},

@@ -41,6 +41,13 @@ export interface OptimizerStateDict<O extends BaseOptions = BaseOptions> {
 
 const STATE_KEY = /^state\.(\d+)\.([A-Za-z_][A-Za-z0-9_]*)$/;
 
+/**
+ * A gradient-descent optimizer: one update rule (Adam, AdamW, SGD) applied to groups of
+ * parameters, each group with its own options and learning-rate scale (torch.optim.Optimizer's
+ * param_groups). Create one with {@link adam}, {@link adamW} or {@link sgd}; `step()` applies the
+ * parameters' `grad`, `zeroGrad()` clears them, and `stateDict()` / `loadStateDict()` save and
+ * restore the moments for a checkpoint.
+ */
 export class Optimizer<O extends BaseOptions> {
   readonly rule: OptimizerRule<O>;
   readonly paramGroups: ParamGroup<O>[];

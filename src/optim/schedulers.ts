@@ -119,8 +119,21 @@ export interface ScheduledOptimizer {
 
 /**
  * Sets each group's lr from its base lr (the group's lr when the scheduler was created) and one
- * schedule (or one per group). As in torch, creating the scheduler applies step 0; call step()
- * after each optimizer.step().
+ * schedule (or one per group): torch.optim.lr_scheduler.LambdaLR's role, with the schedules of
+ * torch and transformers as functions ({@link linearScheduleWithWarmup}, {@link cosineAnnealingLr},
+ * ...). As in torch, creating the scheduler applies step 0; call step() after each optimizer.step().
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LrScheduler, linearScheduleWithWarmup, sgd, tensor } from "cellarium-ts";
+ *
+ * const optimizer = sgd([tensor([1]).requireGrad()], { lr: 0.1 });
+ * const scheduler = new LrScheduler(optimizer, linearScheduleWithWarmup(2, 10));
+ * assert.deepEqual(scheduler.lastLrs(), [0]); // warm-up starts at 0
+ * scheduler.step();
+ * assert.ok(Math.abs(scheduler.lastLrs()[0]! - 0.05) < 1e-12);
+ * ```
  */
 export class LrScheduler {
   private readonly optimizer: ScheduledOptimizer;
@@ -152,11 +165,16 @@ export class LrScheduler {
     return this.optimizer.paramGroups.map((group) => group.lr);
   }
 
+  /**
+   * Advances the schedule by one step and sets each group's lr; call it after `optimizer.step()`, as in
+   * torch.
+   */
   step(): void {
     this.last++;
     this.apply();
   }
 
+  /** The steps taken and base learning rates, for a checkpoint. */
   stateDict(): LrSchedulerState {
     return { lastStep: this.last, baseLrs: [...this.baseLrs] };
   }

@@ -9,6 +9,10 @@ import { checkNonNegative, zerosLike } from "./common.js";
 import { Optimizer, type ParamGroupSpec } from "./optimizer.js";
 import type { OptimizerRule, OptimParam } from "./types.js";
 
+/**
+ * SGD's hyper-parameters (torch.optim.SGD's `lr`, `momentum`, `dampening`, `weight_decay`, `nesterov`,
+ * camelCased).
+ */
 export interface SgdOptions {
   /** torch 1.13 makes lr required; torch >= 2.2 defaults to 1e-3, which we follow. */
   lr: number;

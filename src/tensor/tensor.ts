@@ -69,10 +69,34 @@ export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;
 }
 
+/**
+ * An n-dimensional float32, float64 or int32 array with reverse-mode autograd, the numeric type of
+ * models and layers (torch.Tensor's role). Data are a flat row-major typed array; ops are free
+ * functions (`add`, `matmul`, `sum`, ...), recorded in a graph when an input requires grad, and
+ * `backward()` fills the leaves' `grad`. Heavy ops run in the native OpenBLAS addon when it is
+ * built, else in TypeScript, with the same results up to rounding.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { matmul, sum, tensor } from "cellarium-ts";
+ *
+ * const w = tensor([[1, 2], [3, 4]]).requireGrad(); // float32 [2, 2], a leaf that requires grad
+ * const x = tensor([[1], [1]]);
+ * const loss = sum(matmul(w, x)); // (1 + 2) + (3 + 4)
+ * assert.equal(loss.item(), 10);
+ * loss.backward();
+ * assert.deepEqual(w.grad!.toArray(), [[1, 1], [1, 1]]);
+ * ```
+ */
 export class Tensor {
+  /** The element type: "float32", "float64" or "int32", from the typed array. */
   readonly dtype: DType;
+  /** The dimensions, outermost first (frozen). */
   readonly shape: readonly number[];
+  /** The values, row-major, shared (not copied) with whoever made the tensor. */
   readonly data: TypedArray;
+  /** The number of elements, the product of the shape. */
   readonly size: number;
   /** Accumulated gradient of a tensor that requires grad (leaves only; hooks applied). */
   grad: Tensor | null = null;
@@ -100,10 +124,12 @@ export class Tensor {
     this.size = size;
   }
 
+  /** The number of dimensions. */
   get ndim(): number {
     return this.shape.length;
   }
 
+  /** Whether ops on this tensor are recorded for `backward()`. */
   get requiresGrad(): boolean {
     return this.requiresGradFlag;
   }
@@ -125,6 +151,9 @@ export class Tensor {
     return this;
   }
 
+  /**
+   * True for a tensor no recorded op produced (parameters, inputs): the ones whose `grad` `backward()` fills.
+   */
   get isLeaf(): boolean {
     return this.gradFn === null;
   }
@@ -207,6 +236,7 @@ export class Tensor {
     return grad;
   }
 
+  /** A short description (dtype and shape) for messages and logs. */
   toString(): string {
     return `Tensor(${this.dtype}${formatShape(this.shape)})`;
   }

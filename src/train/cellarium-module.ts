@@ -40,8 +40,32 @@ export interface Optimization {
   readonly scheduler: LrScheduler | null;
 }
 
+/**
+ * A model with its pipeline and optimizer config (upstream's CellariumModule): what the
+ * {@link Trainer} fits and what a checkpoint stores. `transforms` run on every batch before the
+ * model (also at predict time); `optimizer` and `scheduler` name torch's classes with their kwargs
+ * (`torch.optim.AdamW`, `{lr: 1e-3}`), as a config's `optim_fn` / `optim_kwargs` do.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CellariumModule, Log1p, NormalizeTotal, ProbabilisticPCA } from "cellarium-ts/node";
+ *
+ * const var_names_g = ["g0", "g1", "g2"];
+ * const module = new CellariumModule({
+ *   transforms: [new NormalizeTotal({ target_count: 10 }), new Log1p()],
+ *   model: new ProbabilisticPCA({ n_obs: 100, var_names_g, n_components: 2, ppca_flavor: "marginalized" }),
+ *   optimizer: { name: "torch.optim.Adam", kwargs: { lr: 0.01 } },
+ * });
+ * const batch = module.transform({ x_ng: { format: "dense", nRows: 1, nCols: 3, data: new Float32Array([1, 1, 3]) }, var_names_g });
+ * assert.ok(Math.abs(batch.x_ng.data[2]! - Math.log1p(6)) < 1e-6);
+ * assert.ok(module.configureOptimizers() !== null);
+ * ```
+ */
 export class CellariumModule {
+  /** The steps run on every batch before the model, in order. */
   readonly transforms: readonly PipelineStep[];
+  /** The model the Trainer fits. */
   readonly model: CellariumModel;
   readonly optimizerConfig: NamedConfig | undefined;
   readonly schedulerConfig: NamedConfig | undefined;

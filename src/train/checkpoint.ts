@@ -85,6 +85,29 @@ export function fromSafetensors(path: string, name: string, tensor: SafetensorsT
 /**
  * Writes a checkpoint atomically (temporary file, then rename); a failure to write (a full disk) is
  * an OutputError naming the path and `options.key`, and leaves an older file at `path` as it was.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { OnePassMeanVarStd, loadCheckpoint, saveCheckpoint } from "cellarium-ts/node";
+ *
+ * const model = new OnePassMeanVarStd({ var_names_g: ["g0"], output_path: null });
+ * model.forward({ x_ng: { format: "dense", nRows: 2, nCols: 1, data: new Float32Array([1, 3]) }, var_names_g: ["g0"] });
+ * const path = join(mkdtempSync(join(tmpdir(), "ckpt-")), "model.safetensors");
+ * await saveCheckpoint(path, {
+ *   model: { className: model.className, initArgs: model.initArgs() },
+ *   modelState: model.stateDict(),
+ *   transforms: [],
+ *   position: { epoch: 1, batchesConsumed: 0, globalStep: 1 },
+ *   random: {},
+ * });
+ * const restored = new OnePassMeanVarStd({ var_names_g: ["g0"], output_path: null });
+ * restored.loadStateDict((await loadCheckpoint(path)).modelState);
+ * assert.deepEqual(Array.from(restored.mean_g.data), [2]);
+ * ```
  */
 export async function saveCheckpoint(
   path: string,
@@ -132,8 +155,14 @@ export async function saveCheckpoint(
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 
 /**
- * Reads a checkpoint: one written by saveCheckpoint, or a cellarium-ml Lightning `.ckpt` (whatever
- * the file's name); a file of another kind is a CheckpointError naming it.
+ * Reads a checkpoint: one written by saveCheckpoint or the {@link Trainer}, or a cellarium-ml
+ * Lightning `.ckpt` (whatever the file's name); a file of another kind is a CheckpointError naming
+ * it. The result holds the model's class name and init args, its state, the transforms, the
+ * optimizer and where training stood: enough to rebuild the model and resume. See
+ * {@link Trainer} for an example.
+ *
+ * @throws {@link cellarium-ts!CheckpointError | CheckpointError} when the file is not a checkpoint
+ *   or lacks an entry.
  */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   const bytes = await readRegularFile(

@@ -24,6 +24,10 @@ import {
 /** The tag of the merge tree's messages. */
 const STATE_TAG = 1;
 
+/**
+ * The replicas of a fit as the processes of an MPI world (mpirun / srun): a {@link ReplicaGroup} whose
+ * merges and reductions go over MPI. See docs/distributed.md.
+ */
 export class MpiReplicaGroup implements ReplicaGroup {
   readonly rank: number;
   readonly numReplicas: number;

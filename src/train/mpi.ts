@@ -97,6 +97,7 @@ export class MpiWorld {
       });
   }
 
+  /** Waits until every process of the world reaches it (MPI_Barrier), or fails after the world's timeout. */
   barrier(): void {
     this.addon.barrier(this.timeoutSeconds);
   }
@@ -116,6 +117,7 @@ export class MpiWorld {
     return this.addon.abort(code);
   }
 
+  /** Ends MPI in this process (MPI_Finalize); call it once, after the last collective. */
   finalize(): void {
     this.addon.finalize();
   }

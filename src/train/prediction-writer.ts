@@ -85,6 +85,11 @@ function asRows(value: BatchValue | Tensor | undefined, key: string): DenseMatri
   throw new ConfigError(`the model's predict output has no per-cell "${key}"`);
 }
 
+/**
+ * Writes `Trainer.predict`'s outputs, batch by batch, to a CSV (upstream's PredictionWriter
+ * callback: the obs names, the requested fields, then the prediction's columns) or into an .h5ad or
+ * .zarr AnnData (the prediction in obsm). The file appears under its name only on `close()`.
+ */
 export class PredictionWriter {
   readonly path: string;
   private readonly key: string;

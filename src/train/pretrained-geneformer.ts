@@ -62,6 +62,18 @@ async function readWeights(
   return readTorchStateDict(bytes, bin);
 }
 
+/**
+ * Loads a published Geneformer: a Hugging Face `BertForMaskedLM` directory (`config.json` with
+ * `model.safetensors` or `pytorch_model.bin`) and Geneformer's token dictionary and gene medians
+ * (.pkl, read as data and never executed; .json or .tsv work too). Returns the
+ * {@link cellarium-ts!Geneformer | Geneformer} model, its genes `var_names_g` and `scale_g` (the medians, for DivideByScale).
+ *
+ * @param directory - the model directory.
+ * @param options - `tokenDictionary` (gene id to token id) and `geneMedians` (gene id to median).
+ * @throws {@link cellarium-ts!FileFormatError | FileFormatError} for missing or unreadable files;
+ *   {@link cellarium-ts!ConfigError | ConfigError} for a config this port cannot run;
+ *   {@link cellarium-ts!CheckpointError | CheckpointError} for weights or tokens that do not fit it.
+ */
 export async function loadPretrainedGeneformer(
   directory: string,
   options: LoadPretrainedOptions,

@@ -8,6 +8,11 @@ import type { CellariumModel } from "../models/model.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { ModelFactory } from "./merge-partials.js";
 
+/**
+ * Replicas training one model together (data parallelism): how they share gradients, merge streaming
+ * statistics and agree on state. Threads of one process or MPI processes implement it; see
+ * docs/distributed.md.
+ */
 export interface ReplicaGroup {
   readonly numReplicas: number;
   readonly rank: number;

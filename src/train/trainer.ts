@@ -90,6 +90,11 @@ export interface CellPlace {
 /** An int counts batches, a float a fraction of them (Lightning's limit_*_batches, val_check_interval). */
 export type BatchCount = { readonly count: number } | { readonly fraction: number };
 
+/**
+ * {@link Trainer}'s options: Lightning's Trainer arguments camelCased (`max_epochs` is
+ * `maxEpochs`, `log_every_n_steps` is `logEveryNSteps`, ...), plus checkpointing (Lightning's
+ * ModelCheckpoint) and data parallelism.
+ */
 export interface TrainerOptions {
   /** Default: 1000 when maxSteps is -1, as Lightning. */
   readonly maxEpochs?: number;
@@ -227,6 +232,33 @@ function valCheckBatches(interval: number | BatchCount | undefined, perEpoch: nu
   return "count" in count ? n : Math.max(1, Math.floor(n * perEpoch));
 }
 
+/**
+ * The training loop (Lightning's Trainer as cellarium-ml uses it): `fit` runs epochs of a
+ * {@link CellariumModule} over a loader (streaming models accumulate, gradient models step their
+ * optimizer), logs metrics.csv, writes checkpoints and resumes from one; `validate` and `predict`
+ * run the pipeline and the model without gradients.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { CellariumModule, DataLoader, DistributedAnnDataCollection, TDigest, Trainer, loadCheckpoint } from "cellarium-ts/node";
+ *
+ * const dadc = await DistributedAnnDataCollection.open({ filenames: "examples/data/demo_{0..1}.h5ad" });
+ * const loader = new DataLoader(dadc, { batchKeys: { x_ng: { attr: "X" }, var_names_g: { attr: "var_names" } }, batchSize: 500 });
+ * const model = new TDigest({ var_names_g: dadc.schema.varNames });
+ * const trainer = new Trainer({ maxEpochs: 1, enableProgressBar: false, defaultRootDir: mkdtempSync(join(tmpdir(), "run-")) });
+ * const result = await trainer.fit(new CellariumModule({ model }), loader);
+ * assert.equal(result.cells, 2000);
+ * // the checkpoint holds the model's class, init args and state: enough to rebuild it
+ * const checkpoint = await loadCheckpoint(result.checkpoints.at(-1)!);
+ * assert.equal(checkpoint.model.className, "TDigest");
+ * assert.equal(checkpoint.position.epoch, 1);
+ * dadc.close();
+ * ```
+ */
 export class Trainer {
   readonly options: TrainerOptions;
 

@@ -59,6 +59,11 @@ export interface BinomialResampleOptions extends AugmentationOptions {
   readonly p_binom_max: number;
 }
 
+/**
+ * Count augmentation: in the cells Randomize picks (probability `p_apply`), thins every count binomially
+ * with a probability drawn per entry from [p_binom_min, p_binom_max] (upstream's BinomialResample). Zeros
+ * stay zero, CSR stays CSR.
+ */
 export class BinomialResample extends UniformAugmentation {
   readonly name = "BinomialResample";
   readonly p_binom_min: number;
@@ -70,6 +75,10 @@ export class BinomialResample extends UniformAugmentation {
     this.p_binom_max = options.p_binom_max;
   }
 
+  /**
+   * Rebuilds the transform from what `state()` returned (a checkpoint's entry).
+   * @throws {@link CheckpointError} when the state is not a BinomialResample's.
+   */
   static fromState(state: TransformState): BinomialResample {
     const args = uniformAugmentationArgs(state, "BinomialResample", BOUNDS);
     return new BinomialResample(args as unknown as BinomialResampleOptions);

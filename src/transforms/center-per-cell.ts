@@ -35,9 +35,14 @@ export function centerPerCell(x: Matrix): DenseMatrix {
   return { format: "dense", nRows, nCols, data: out };
 }
 
+/** Subtracts each cell's mean over the genes (upstream's CenterPerCell). The result is dense. */
 export class CenterPerCell implements Transform {
   readonly name = "CenterPerCell";
 
+  /**
+   * Rebuilds the transform from what `state()` returned (a checkpoint's entry).
+   * @throws {@link CheckpointError} when the state is not a CenterPerCell's.
+   */
   static fromState(state: TransformState): CenterPerCell {
     checkStateName(state, "CenterPerCell");
     return new CenterPerCell();

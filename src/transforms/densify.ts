@@ -7,9 +7,17 @@ import type { Batch, Transform, TransformState } from "../data/batch.js";
 import { deferredDense } from "../data/matrix.js";
 import { checkStateName } from "./state.js";
 
+/**
+ * Turns a CSR x_ng into a dense block (upstream's Densify). The values are computed when first read, so
+ * steps after it that handle CSR keep its speed.
+ */
 export class Densify implements Transform {
   readonly name = "Densify";
 
+  /**
+   * Rebuilds the transform from what `state()` returned (a checkpoint's entry).
+   * @throws {@link CheckpointError} when the state is not a Densify's.
+   */
   static fromState(state: TransformState): Densify {
     checkStateName(state, "Densify");
     return new Densify();

@@ -69,6 +69,11 @@ export interface DivideByScaleOptions {
   readonly warn?: (message: string) => void;
 }
 
+/**
+ * Divides each gene by a per-gene scale, y = x / (scale_g + eps) (upstream's DivideByScale): e.g. by
+ * TDigest's medians before Geneformer. A NaN scale (a gene never seen) becomes 1/eps, with a warning, as
+ * upstream.
+ */
 export class DivideByScale implements Transform {
   readonly name = "DivideByScale";
   /** float32, NaN already replaced, like upstream's registered buffer. */

@@ -41,6 +41,11 @@ export interface DropoutOptions extends AugmentationOptions {
   readonly p_dropout_max: number;
 }
 
+/**
+ * Count augmentation (upstream's transforms.Dropout, exported as `DropoutTransform`): in the cells Randomize
+ * picks (probability `p_apply`), zeroes each count with a probability drawn per entry from [p_dropout_min,
+ * p_dropout_max].
+ */
 export class Dropout extends UniformAugmentation {
   readonly name = "Dropout";
   readonly p_dropout_min: number;
@@ -52,6 +57,10 @@ export class Dropout extends UniformAugmentation {
     this.p_dropout_max = options.p_dropout_max;
   }
 
+  /**
+   * Rebuilds the transform from what `state()` returned (a checkpoint's entry).
+   * @throws {@link CheckpointError} when the state is not a Dropout's.
+   */
   static fromState(state: TransformState): Dropout {
     return new Dropout(uniformAugmentationArgs(state, "Dropout", BOUNDS) as unknown as DropoutOptions);
   }

@@ -44,6 +44,10 @@ export interface DuplicateOptions {
   readonly enabled?: boolean;
 }
 
+/**
+ * Stacks x_ng's rows twice, [x; x] (upstream's Duplicate, for contrastive learning), so that the
+ * augmentations after it see each cell twice. `enabled: false` passes x_ng through.
+ */
 export class Duplicate implements Transform {
   readonly name = "Duplicate";
   readonly enabled: boolean;
@@ -52,6 +56,10 @@ export class Duplicate implements Transform {
     this.enabled = options.enabled ?? true;
   }
 
+  /**
+   * Rebuilds the transform from what `state()` returned (a checkpoint's entry).
+   * @throws {@link CheckpointError} when the state is not a Duplicate's.
+   */
   static fromState(state: TransformState): Duplicate {
     checkStateName(state, "Duplicate");
     return new Duplicate({ enabled: booleanArg(state, "enabled") });

@@ -165,6 +165,10 @@ export interface FilterOptions {
   readonly allow_missing?: boolean;
 }
 
+/**
+ * Keeps the genes of `filter_list` (upstream's Filter): in `filter_list`'s order with `ordering`, and, with
+ * `allow_missing`, absent genes as zero columns (how data meets a pretrained model's genes).
+ */
 export class Filter implements Transform {
   readonly name = "Filter";
   readonly filter_list: readonly string[];
@@ -191,6 +195,10 @@ export class Filter implements Transform {
     }
   }
 
+  /**
+   * Rebuilds the transform from what `state()` returned (a checkpoint's entry).
+   * @throws {@link CheckpointError} when the state is not a Filter's.
+   */
   static fromState(state: TransformState): Filter {
     checkStateName(state, "Filter");
     return new Filter({

@@ -56,6 +56,11 @@ export interface GaussianNoiseOptions extends AugmentationOptions {
   readonly sigma_max: number;
 }
 
+/**
+ * Augmentation for log-scale data: in the cells Randomize picks (probability `p_apply`), adds normal noise
+ * with a standard deviation drawn per entry from [sigma_min, sigma_max] (upstream's GaussianNoise). The
+ * result is dense.
+ */
 export class GaussianNoise extends UniformAugmentation {
   readonly name = "GaussianNoise";
   readonly sigma_min: number;
@@ -67,6 +72,10 @@ export class GaussianNoise extends UniformAugmentation {
     this.sigma_max = options.sigma_max;
   }
 
+  /**
+   * Rebuilds the transform from what `state()` returned (a checkpoint's entry).
+   * @throws {@link CheckpointError} when the state is not a GaussianNoise's.
+   */
   static fromState(state: TransformState): GaussianNoise {
     return new GaussianNoise(
       uniformAugmentationArgs(state, "GaussianNoise", BOUNDS) as unknown as GaussianNoiseOptions,

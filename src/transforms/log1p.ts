@@ -23,9 +23,17 @@ export function log1p(x_ng: Matrix, out?: Float32Array, var_names_g?: readonly s
   });
 }
 
+/**
+ * y = log(1 + x) on every value (upstream's Log1p), usually after NormalizeTotal. CSR stays CSR; a negative
+ * value is a DataValueError naming the cell and gene.
+ */
 export class Log1p implements Transform {
   readonly name = "Log1p";
 
+  /**
+   * Rebuilds the transform from what `state()` returned (a checkpoint's entry).
+   * @throws {@link CheckpointError} when the state is not a Log1p's.
+   */
   static fromState(state: TransformState): Log1p {
     checkStateName(state, "Log1p");
     return new Log1p();

@@ -83,6 +83,21 @@ export interface NormalizeTotalOptions {
   readonly eps?: number;
 }
 
+/**
+ * Scales each cell to `target_count` total counts, y = target_count * x / (total + eps) (upstream's
+ * NormalizeTotal; scanpy's normalize_total). The total is the batch's `total_mrna_umis_n` when
+ * present, else the row sum. CSR stays CSR.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Log1p, NormalizeTotal, composeTransforms } from "cellarium-ts";
+ *
+ * const pipeline = composeTransforms([new NormalizeTotal({ target_count: 10, eps: 0 }), new Log1p()]);
+ * const out = pipeline({ x_ng: { format: "dense", nRows: 1, nCols: 2, data: new Float32Array([1, 4]) }, var_names_g: ["g0", "g1"] });
+ * assert.deepEqual(Array.from(out.x_ng.data), [Math.fround(Math.log1p(2)), Math.fround(Math.log1p(8))]);
+ * ```
+ */
 export class NormalizeTotal implements Transform {
   readonly name = "NormalizeTotal";
   readonly target_count: number;
@@ -95,6 +110,10 @@ export class NormalizeTotal implements Transform {
     checkEps(this.name, this.eps);
   }
 
+  /**
+   * Rebuilds the transform from what `state()` returned (a checkpoint's entry).
+   * @throws {@link CheckpointError} when the state is not a NormalizeTotal's.
+   */
   static fromState(state: TransformState): NormalizeTotal {
     checkStateName(state, "NormalizeTotal");
     return new NormalizeTotal({

@@ -34,6 +34,10 @@ export interface PFlogPFOptions {
   readonly eps?: number;
 }
 
+/**
+ * Proportional fitting, log1p, proportional fitting (upstream's PFlogPF; Booeshaghi et al.): NormalizeTotal
+ * to `target_count` (default 1), Log1p, then CenterPerCell. The result is dense.
+ */
 export class PFlogPF implements Transform {
   readonly name = "PFlogPF";
   readonly target_count: number;
@@ -46,6 +50,10 @@ export class PFlogPF implements Transform {
     checkEps(this.name, this.eps);
   }
 
+  /**
+   * Rebuilds the transform from what `state()` returned (a checkpoint's entry).
+   * @throws {@link CheckpointError} when the state is not a PFlogPF's.
+   */
   static fromState(state: TransformState): PFlogPF {
     checkStateName(state, "PFlogPF");
     return new PFlogPF({ target_count: numberArg(state, "target_count"), eps: numberArg(state, "eps") });

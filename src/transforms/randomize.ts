@@ -43,6 +43,10 @@ function chooseRows(picked: Uint8Array, x_aug: Matrix, x_ng: Matrix): Matrix {
 
 export type RandomizeOptions = AugmentationOptions;
 
+/**
+ * Takes each cell's augmented row `x_aug` with probability `p_apply`, else keeps x_ng (upstream's Randomize,
+ * also usable as a step of its own reading the batch key x_aug).
+ */
 export class Randomize implements Transform {
   readonly name = "Randomize";
   readonly p_apply: number;
@@ -54,6 +58,10 @@ export class Randomize implements Transform {
     this.own = options.generator ?? new Generator(0);
   }
 
+  /**
+   * Rebuilds the transform from what `state()` returned (a checkpoint's entry).
+   * @throws {@link CheckpointError} when the state is not a Randomize's.
+   */
   static fromState(state: TransformState): Randomize {
     checkStateName(state, "Randomize");
     return new Randomize({ p_apply: numberArg(state, "p_apply") });

@@ -80,6 +80,10 @@ export interface ZScoreOptions {
   readonly eps?: number;
 }
 
+/**
+ * Standardises each gene, y = (x - mean_g) / (std_g + eps) (upstream's ZScore), with OnePassMeanVarStd's
+ * statistics. The result is dense.
+ */
 export class ZScore implements Transform {
   readonly name = "ZScore";
   /** float32 copies, like upstream's registered buffers. */
@@ -101,6 +105,10 @@ export class ZScore implements Transform {
     return this.schema.var_names_g;
   }
 
+  /**
+   * Rebuilds the transform from what `state()` returned (a checkpoint's entry).
+   * @throws {@link CheckpointError} when the state is not a ZScore's.
+   */
   static fromState(state: TransformState): ZScore {
     checkStateName(state, "ZScore");
     return new ZScore({

@@ -12,10 +12,33 @@ import { readUnsGroup, type UnsDict } from "./uns.js";
 // An open .h5ad file. Nothing is loaded at open beyond the attributes needed to check the
 // layout; X, layers and obsm are read by row blocks, dataframe columns one at a time.
 
+/**
+ * An open .h5ad file (AnnData's on-disk format, as anndata and scanpy write it), read lazily: X,
+ * layers and obsm by row blocks, obs and var columns one at a time. Dense, CSR and CSC X, gzip and
+ * lzf compression are read. Every block is checked as it is read: a NaN or infinite value, or a
+ * column index out of range, is an error naming the cell and the gene.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AnnDataFile } from "cellarium-ts/node";
+ *
+ * const file = await AnnDataFile.open("examples/data/demo_0.h5ad");
+ * const x_ng = file.readX(0, 10); // the first 10 cells, CSR as stored
+ * assert.equal(x_ng.nRows, 10);
+ * assert.equal(x_ng.nCols, file.nVars);
+ * assert.equal(file.varNames().length, file.nVars);
+ * file.close();
+ * ```
+ */
 export class AnnDataFile {
+  /** Cells (rows of X). */
   readonly nObs: number;
+  /** Genes (columns of X). */
   readonly nVars: number;
+  /** The cells' dataframe: its index and columns, each read on demand. */
   readonly obs: AnnDataFrame;
+  /** The genes' dataframe: its index and columns, each read on demand. */
   readonly var: AnnDataFrame;
   /** null: the file has no X (anndata's X = None, e.g. cellarium's prediction files). */
   private readonly x: MatrixReader | null;
@@ -62,10 +85,12 @@ export class AnnDataFile {
     return this.x?.encoding ?? null;
   }
 
+  /** The cell names (obs's index). */
   obsNames(): string[] {
     return this.obs.index();
   }
 
+  /** The gene names (var's index), X's columns in order. */
   varNames(): string[] {
     return this.var.index();
   }
@@ -83,6 +108,7 @@ export class AnnDataFile {
     return this.checked("X", true, rowStart, this.x.read(rowStart, rowEnd, allocate));
   }
 
+  /** The names of the matrices under layers/. */
   layerKeys(): string[] {
     return this.keysOf("layers");
   }
@@ -94,6 +120,7 @@ export class AnnDataFile {
     return this.checked(`layers/${key}`, true, rowStart, block);
   }
 
+  /** The names of the matrices under obsm/. */
   obsmKeys(): string[] {
     return this.keysOf("obsm");
   }
@@ -112,6 +139,7 @@ export class AnnDataFile {
     return isGroup(group) ? readUnsGroup(this.path, group) : {};
   }
 
+  /** Closes the file; later reads throw. */
   close(): void {
     if (this.closed) return;
     this.closed = true;

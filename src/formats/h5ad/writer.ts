@@ -68,7 +68,30 @@ const SPARSE_CHUNK = 1 << 16;
 /** Target values per chunk of a dense X (rows per chunk = this / nVars). */
 const DENSE_CHUNK = 1 << 18;
 
-/** Writes a whole AnnData (X, obs, var, obsm, uns) to `path` atomically. */
+/**
+ * Writes a whole AnnData (X, obs, var, obsm, uns) to `path` atomically, in the layout anndata
+ * writes (readable by scanpy). For data larger than memory, append row blocks with {@link H5adWriter}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { AnnDataFile, writeH5ad } from "cellarium-ts/node";
+ *
+ * const path = join(mkdtempSync(join(tmpdir(), "example-")), "tiny.h5ad");
+ * await writeH5ad(path, {
+ *   X: { format: "dense", nRows: 2, nCols: 3, data: new Float32Array([1, 0, 2, 0, 3, 0]) },
+ *   obs: { index: ["cell0", "cell1"], columns: { cell_type: { kind: "string", values: ["B", "T"] } } },
+ *   var: { index: ["g0", "g1", "g2"] },
+ * });
+ * const file = await AnnDataFile.open(path);
+ * assert.deepEqual(file.obsNames(), ["cell0", "cell1"]);
+ * assert.deepEqual(file.readX(0, 2).nCols, 3);
+ * file.close();
+ * ```
+ */
 export async function writeH5ad(
   path: string,
   data: AnnDataInput,
@@ -104,6 +127,7 @@ export class H5adWriter {
       | { format: "dense"; data: Dataset },
   ) {}
 
+  /** Starts a file at a temporary sibling of `path`; it appears under `path` when `finish` succeeds. */
   static async create(path: string, options: H5adWriterOptions): Promise<H5adWriter> {
     const { nVars, xFormat = "csr", compression } = options;
     if (!Number.isInteger(nVars) || nVars < 0)

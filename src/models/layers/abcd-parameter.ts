@@ -51,6 +51,12 @@ export interface AbcdParameterOptions {
 // parameter list without the module having to declare anything.
 const owners = new WeakMap<Tensor, AbcdParameter>();
 
+/**
+ * A learnable tensor under an abcd-parametrization (upstream's `abcdParameter`, muP; Yang et al.):
+ * the tensor a layer uses is a width-scaled multiple of the learnt one, with a gradient hook and a
+ * learning-rate scale, so that hyper-parameters tuned at a small base width transfer to larger
+ * widths. See docs/mup.md.
+ */
 export class AbcdParameter {
   /** The learnable tensor w; a module registers it (upstream names: weight_unscaled, bias_unscaled). */
   readonly unscaled: Parameter;

@@ -68,6 +68,10 @@ export interface MuLinearOptions {
   dtype?: FloatDType;
 }
 
+/**
+ * A linear layer whose weight and bias are {@link AbcdParameter}s (upstream's `MuLinear`, muP): hyper-
+ * parameters transfer across widths. See docs/mup.md.
+ */
 export class MuLinear extends Module {
   readonly inFeatures: number;
   readonly outFeatures: number;

@@ -26,6 +26,7 @@ function finish(data: TypedArray, shape: readonly number[], requiresGrad?: boole
   return t;
 }
 
+/** A new tensor of `shape` filled with `value` (float32 unless `options.dtype`); torch.full. */
 export function full(shape: readonly number[], value: number, options: CreateOptions = {}): Tensor {
   const t = finish(allocate(options.dtype ?? "float32", sizeOf(shape)), shape);
   t.data.fill(value);
@@ -33,22 +34,27 @@ export function full(shape: readonly number[], value: number, options: CreateOpt
   return t;
 }
 
+/** A new tensor of zeros (float32 unless `options.dtype`); torch.zeros. */
 export function zeros(shape: readonly number[], options: CreateOptions = {}): Tensor {
   return finish(allocate(options.dtype ?? "float32", sizeOf(shape)), shape, options.requiresGrad);
 }
 
+/** A new tensor of ones (float32 unless `options.dtype`); torch.ones. */
 export function ones(shape: readonly number[], options: CreateOptions = {}): Tensor {
   return full(shape, 1, options);
 }
 
+/** A new tensor with `x`'s shape and dtype, filled with `value`; torch.full_like. */
 export function fullLike(x: Tensor, value: number, options: CreateOptions = {}): Tensor {
   return full(x.shape, value, { dtype: x.dtype, ...options });
 }
 
+/** A new tensor of zeros with `x`'s shape and dtype; torch.zeros_like. */
 export function zerosLike(x: Tensor, options: CreateOptions = {}): Tensor {
   return zeros(x.shape, { dtype: x.dtype, ...options });
 }
 
+/** A new tensor of ones with `x`'s shape and dtype; torch.ones_like. */
 export function onesLike(x: Tensor, options: CreateOptions = {}): Tensor {
   return full(x.shape, 1, { dtype: x.dtype, ...options });
 }
@@ -91,8 +97,21 @@ export interface TensorOptions extends CreateOptions {
 }
 
 /**
- * A tensor from nested arrays of numbers or from a typed array (copied). The dtype defaults to
- * float32 for arrays and to the typed array's own type; `shape` reshapes flat data.
+ * A tensor from nested arrays of numbers or from a typed array (copied), as torch.tensor. The dtype
+ * defaults to float32 for arrays and to the typed array's own type; `shape` reshapes flat data.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tensor } from "cellarium-ts";
+ *
+ * const x = tensor([[1, 2, 3], [4, 5, 6]]);
+ * assert.deepEqual(x.shape, [2, 3]);
+ * assert.equal(x.dtype, "float32");
+ * const codes = tensor(new Int32Array([0, 1, 1, 0, 2, 2]), { shape: [3, 2] });
+ * assert.equal(codes.dtype, "int32");
+ * ```
+ * @throws {@link ArgumentError} when `shape` does not hold exactly the values given.
  */
 export function tensor(
   values: NestedArray | TypedArray | readonly number[],

@@ -137,6 +137,10 @@ const leSegment: Segment = (out, o, a, ai, as, b, bi, bs, n) => {
   for (let j = 0; j < n; j++, ai += as, bi += bs) out[o + j] = a[ai]! <= b[bi]! ? 1 : 0;
 };
 
+/**
+ * Elementwise a + b with broadcasting (numpy rules); either side may be a number, which takes the
+ * tensor's dtype. An int32 tensor meeting a float one is promoted to its dtype.
+ */
 export function add(a: Operand, b: Operand): Tensor {
   const [x, y] = promote(a, b, "add");
   return record("add", applyBinary(x, y, addSegment, "add"), [x, y], (g) => [
@@ -145,6 +149,7 @@ export function add(a: Operand, b: Operand): Tensor {
   ]);
 }
 
+/** Elementwise a - b with broadcasting; either side may be a number. */
 export function sub(a: Operand, b: Operand): Tensor {
   const [x, y] = promote(a, b, "sub");
   return record("sub", applyBinary(x, y, subSegment, "sub"), [x, y], (g) => [
@@ -153,6 +158,7 @@ export function sub(a: Operand, b: Operand): Tensor {
   ]);
 }
 
+/** Elementwise a * b with broadcasting; either side may be a number. */
 export function mul(a: Operand, b: Operand): Tensor {
   const [x, y] = promote(a, b, "mul");
   return record("mul", applyBinary(x, y, mulSegment, "mul"), [x, y], (g) => [
@@ -161,6 +167,7 @@ export function mul(a: Operand, b: Operand): Tensor {
   ]);
 }
 
+/** Elementwise a / b with broadcasting (true division: int32 inputs give float32). */
 export function div(a: Operand, b: Operand): Tensor {
   const [x, y] = promote(a, b, "div", true);
   const out = applyBinary(x, y, divSegment, "div");
@@ -253,6 +260,7 @@ export function unaryOp(name: string, x: Tensor, forward: UnaryForward, backward
   });
 }
 
+/** Elementwise -x. */
 export function neg(x: Tensor): Tensor {
   const out = allocate(x.dtype, x.size);
   const src = x.data;
@@ -273,6 +281,7 @@ export function abs(x: Tensor): Tensor {
   });
 }
 
+/** Elementwise e^x. */
 export function exp(x: Tensor): Tensor {
   return unaryOp(
     "exp",
@@ -286,6 +295,7 @@ export function exp(x: Tensor): Tensor {
   );
 }
 
+/** Elementwise natural logarithm (-inf at 0, NaN below, as torch). */
 export function log(x: Tensor): Tensor {
   return unaryOp(
     "log",
@@ -299,6 +309,9 @@ export function log(x: Tensor): Tensor {
   );
 }
 
+/**
+ * Elementwise log(1 + x), exact for small x (the tensor op; the {@link Log1p} transform works on batches).
+ */
 export function log1p(x: Tensor): Tensor {
   return unaryOp(
     "log1p",
@@ -312,6 +325,7 @@ export function log1p(x: Tensor): Tensor {
   );
 }
 
+/** Elementwise square root. */
 export function sqrt(x: Tensor): Tensor {
   return unaryOp(
     "sqrt",
@@ -325,6 +339,7 @@ export function sqrt(x: Tensor): Tensor {
   );
 }
 
+/** Elementwise x^2. */
 export function square(x: Tensor): Tensor {
   return unaryOp(
     "square",
@@ -351,6 +366,7 @@ function powScalar(x: Tensor, p: number): Tensor {
   );
 }
 
+/** Elementwise hyperbolic tangent. */
 export function tanh(x: Tensor): Tensor {
   return unaryOp(
     "tanh",

@@ -9,6 +9,7 @@ import { allocate, type FloatArray, formatShape, record, sameShape, sizeOf, Tens
 import { unaryOp } from "./elementwise.js";
 import { transpose } from "./shape.js";
 
+/** Elementwise max(x, 0); its gradient at 0 is 0, as torch's. */
 export function relu(x: Tensor): Tensor {
   return unaryOp(
     "relu",

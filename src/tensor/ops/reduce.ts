@@ -43,6 +43,21 @@ function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {
   return gatherStrided(t, 0, broadcastStrides(t.shape, shape), shape);
 }
 
+/**
+ * Sum over `axes` (all when absent; negative axes count from the end), dropping them unless
+ * `options.keepdim`; torch.sum(x, dim, keepdim).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mean, sum, tensor } from "cellarium-ts";
+ *
+ * const x_ng = tensor([[1, 2, 3], [4, 5, 6]]);
+ * assert.deepEqual(sum(x_ng, 1).toArray(), [6, 15]); // per cell
+ * assert.deepEqual(mean(x_ng, 0, { keepdim: true }).toArray(), [[2.5, 3.5, 4.5]]); // per gene
+ * assert.equal(sum(x_ng).item(), 21);
+ * ```
+ */
 export function sum(x: Tensor, axes?: Axes, options: ReduceOptions = {}): Tensor {
   const p = plan(x, axes, options.keepdim, "sum");
   const reduced = sumToShape(x, p.keepShape);
@@ -52,6 +67,7 @@ export function sum(x: Tensor, axes?: Axes, options: ReduceOptions = {}): Tensor
   ]);
 }
 
+/** Mean over `axes` (all when absent), as {@link sum}; int32 input gives float32. */
 export function mean(x: Tensor, axes?: Axes, options: ReduceOptions = {}): Tensor {
   const p = plan(x, axes, options.keepdim, "mean");
   return div(sum(x.dtype === "int32" ? cast(x, "float32") : x, axes, options), p.count);
@@ -100,10 +116,12 @@ function extreme(x: Tensor, axes: Axes | undefined, options: ReduceOptions, isMa
   });
 }
 
+/** Maximum over `axes` (all when absent); the gradient goes to the maxima. See {@link argmax} for indices. */
 export function max(x: Tensor, axes?: Axes, options: ReduceOptions = {}): Tensor {
   return extreme(x, axes, options, true);
 }
 
+/** Minimum over `axes` (all when absent); the gradient goes to the minima. See {@link argmin} for indices. */
 export function min(x: Tensor, axes?: Axes, options: ReduceOptions = {}): Tensor {
   return extreme(x, axes, options, false);
 }
