@@ -32,10 +32,6 @@ export interface Batch {
   [key: string]: BatchValue | undefined;
 }
 
-// Re-exported only for src/models/scvi.ts and src/models/scvi/layer-specs.ts (being optimised on
-// another branch); once they import ../json.js, delete this line.
-export type { JsonValue } from "../json.js";
-
 /**
  * What a checkpoint stores for one transform: upstream's constructor arguments by their upstream
  * names (a checkpoint's hyper-parameters, e.g. `target_count`, `var_names_g`) and its buffers

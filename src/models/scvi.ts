@@ -12,10 +12,11 @@
 // declares it and then refuses it). The normalizing-flow prior (use_flow, zuko) and the ontology
 // metrics are refused with a line saying so (see the registry).
 
-import type { Batch, JsonValue } from "../data/batch.js";
+import type { Batch } from "../data/batch.js";
 import { firstNonInteger, requireCounts } from "../data/check-block.js";
 import { densify, type Matrix, storedForm } from "../data/matrix.js";
 import { ConfigError } from "../errors.js";
+import type { JsonValue } from "../json.js";
 import { Module, type Parameter } from "../nn/module.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { countNegativeLogLikelihood } from "../tensor/ops/count-likelihood.js";
@@ -32,6 +33,7 @@ import { linear } from "../tensor/ops/linear.js";
 import { mean, sum } from "../tensor/ops/reduce.js";
 import { Generator, type GeneratorState } from "../tensor/random.js";
 import { noGrad, Tensor } from "../tensor/tensor.js";
+import { checkVarNames } from "./check-var-names.js";
 import { DEFAULT_DRESSING, type Dressing, initializeWeights, type LayerInput } from "./layers/vae.js";
 import {
   type CellariumModel,
@@ -54,7 +56,6 @@ import {
   scaledMean,
 } from "./scvi/networks.js";
 import { type ReconstructionOptions, reconstructCounts } from "./scvi/reconstruct.js";
-import { checkVarNames } from "./validate.js";
 
 export type NormPlacement = "encoder" | "decoder" | "none" | "both";
 

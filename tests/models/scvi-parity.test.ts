@@ -11,13 +11,14 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { Batch, JsonValue } from "../../src/data/batch.js";
+import type { Batch } from "../../src/data/batch.js";
 import { sparsify } from "../../src/data/matrix.js";
 import {
   decodeSafetensors,
   encodeSafetensors,
   type SafetensorsTensor,
 } from "../../src/formats/safetensors.js";
+import type { JsonValue } from "../../src/json.js";
 import { type SCVIOptions, SingleCellVariationalInference } from "../../src/models/scvi.js";
 import { clipGradNorm } from "../../src/optim/clip.js";
 import { createOptimizer } from "../../src/optim/registry.js";

@@ -4,9 +4,10 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Batch, JsonValue } from "../../src/data/batch.js";
+import type { Batch } from "../../src/data/batch.js";
 import { sparsify } from "../../src/data/matrix.js";
 import { ConfigError, DataValueError } from "../../src/errors.js";
+import type { JsonValue } from "../../src/json.js";
 import { annealedKlWeight, type SCVIOptions, SingleCellVariationalInference } from "../../src/models/scvi.js";
 import { Generator } from "../../src/tensor/random.js";
 

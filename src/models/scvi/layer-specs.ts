@@ -9,9 +9,9 @@
 // parsed and checked here (every unknown key or wrong type is a ConfigError naming it), so that the
 // networks are built from typed specs.
 
-import type { JsonValue } from "../../data/batch.js";
 import { quote } from "../../error-values.js";
 import { ConfigError } from "../../errors.js";
+import type { JsonValue } from "../../json.js";
 import { ACTIVATION_NAMES, type Dressing } from "../layers/vae.js";
 
 /** What a structured-bias layer adds its bias from: the batch, the categorical covariates, or both. */
