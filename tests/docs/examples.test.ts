@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import ts from "typescript";
+import { compiledIsCurrent } from "../helpers/cli-command.js";
 import { tempDir } from "../helpers/temp.js";
 import {
   docExamples,
@@ -19,10 +21,20 @@ import {
 const project = tempDir("cellarium-examples-");
 userProject(project);
 
+// With dist/ current the project imports the compiled package, and each snippet is compiled to
+// JavaScript here (TypeScript's transpileModule, types stripped) and run by plain node: tsx's loader
+// would run every module of cellarium-ts/node through its transform too (~4 s a process).
+const compiled = compiledIsCurrent();
+
 async function check(snippet: Snippet, index: number): Promise<void> {
-  const file = join(project, `snippet-${index}.ts`);
-  writeFileSync(file, `${snippet.code}\n`);
-  const { code, output } = await runNode(file, project, ["--import", tsxLoader]);
+  const file = join(project, `snippet-${index}.${compiled ? "mjs" : "ts"}`);
+  const source = compiled
+    ? ts.transpileModule(snippet.code, {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      }).outputText
+    : snippet.code;
+  writeFileSync(file, `${source}\n`);
+  const { code, output } = await runNode(file, project, compiled ? [] : ["--import", tsxLoader]);
   assert.equal(code, 0, `${snippet.name} exited with ${code}:\n${snippet.code}\n---\n${output}`);
 }
 

@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { compiledIsCurrent } from "../helpers/cli-command.js";
 
 export const root = new URL("../..", import.meta.url).pathname;
 
@@ -60,11 +61,13 @@ export function readmeLibrarySnippets(): Snippet[] {
 }
 
 /**
- * Makes `dir` a user's project that resolves "cellarium-ts" to this repository's sources (a
- * package in node_modules whose src links to the repository's src, so tsx compiles them), with
- * the demo data and the tiny pretrained Geneformer fixture where the README's snippets look for them.
+ * Makes `dir` a user's project that resolves "cellarium-ts" to this repository (a package in
+ * node_modules linking to the compiled dist/ when it is current, else to src/, which tsx compiles
+ * in every process: ~5 s each), with the demo data and the tiny pretrained Geneformer fixture where
+ * the README's snippets look for them.
  */
 export function userProject(dir: string): void {
+  const [code, ext] = compiledIsCurrent() ? ["dist", ".js"] : ["src", ".ts"];
   writeFileSync(
     join(dir, "package.json"),
     JSON.stringify({ name: "user-project", type: "module", private: true }),
@@ -76,10 +79,10 @@ export function userProject(dir: string): void {
     JSON.stringify({
       name: "cellarium-ts",
       type: "module",
-      exports: { ".": "./src/index.ts", "./node": "./src/node.ts" },
+      exports: { ".": `./${code}/index${ext}`, "./node": `./${code}/node${ext}` },
     }),
   );
-  symlinkSync(join(root, "src"), join(pkg, "src"), "dir");
+  symlinkSync(join(root, code), join(pkg, code), "dir");
   linkFixtures(dir);
 }
 

@@ -15,22 +15,22 @@ function* files(dir: string, suffix: string): Generator<string> {
 }
 
 /**
- * The command line a child process runs: the compiled one (bin/cellarium.js, which `npm ci` and
- * `npm run build` make) when every source file's compiled file is newer than it, else the sources
- * under tsx, whose loader takes seconds per process to load the trainer's modules (times N ranks
- * per run, and for every test that spawns one). Either way the child runs the code as it is now.
+ * Whether dist/ (which `npm ci` and `npm run build` make) holds the code as it is now: every source
+ * file's compiled file is newer than it. Child processes then run the compiled code; else the
+ * sources under tsx, whose loader takes seconds per process to load the trainer's modules (times
+ * N ranks per run, and for every test that spawns one).
  */
-function cliCommand(): string[] {
+export function compiledIsCurrent(): boolean {
   const sources = join(root, "src");
   // Declaration files (.d.ts) compile to nothing.
   const compiled = [...files(sources, ".ts")].filter((source) => !source.endsWith(".d.ts"));
-  const compiledIsCurrent = compiled.every((source) => {
+  return compiled.every((source) => {
     const output = join(root, "dist", relative(sources, source).replace(/\.ts$/, ".js"));
     return existsSync(output) && statSync(output).mtimeMs >= statSync(source).mtimeMs;
   });
-  return compiledIsCurrent
-    ? [process.execPath, "bin/cellarium.js"]
-    : [process.execPath, "--import", "tsx", "tests/helpers/cli-entry.ts"];
 }
 
-export const CLI = cliCommand();
+/** The command line a child process runs: bin/cellarium.js when compiledIsCurrent, else the sources under tsx. */
+export const CLI = compiledIsCurrent()
+  ? [process.execPath, "bin/cellarium.js"]
+  : [process.execPath, "--import", "tsx", "tests/helpers/cli-entry.ts"];
