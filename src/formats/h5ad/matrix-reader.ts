@@ -132,6 +132,27 @@ H5AD_ENCODINGS.register("matrix", "group", UNTAGGED, [UNTAGGED], (file, group, o
   h5sparseReader(file, group as Group, options),
 );
 
+/**
+ * A sparse group's indptr, indices and data datasets, indptr checked to hold `major` + 1 entries
+ * (rows for CSR, columns for CSC), and the number of stored values.
+ */
+function sparseDatasets(
+  file: string,
+  group: Group,
+  major: number,
+  [nRows, nCols]: [number, number],
+): { indptr: Dataset; indices: Dataset; data: Dataset; nnz: number } {
+  const indptr = requireDataset(file, group, "indptr");
+  const indices = requireDataset(file, group, "indices");
+  const data = requireDataset(file, group, "data");
+  if (datasetShape(indptr)[0] !== major + 1) {
+    throw new FileFormatError(
+      `${file}: ${group.path}/indptr has length ${datasetShape(indptr)[0]}, expected ${major + 1} (shape [${nRows}, ${nCols}])`,
+    );
+  }
+  return { indptr, indices, data, nnz: datasetShape(data)[0] ?? 0 };
+}
+
 function csrReader(
   file: string,
   group: Group,
@@ -139,15 +160,7 @@ function csrReader(
   piece: number,
 ): MatrixReader {
   const path = group.path;
-  const indptr = requireDataset(file, group, "indptr");
-  const indices = requireDataset(file, group, "indices");
-  const data = requireDataset(file, group, "data");
-  if (datasetShape(indptr)[0] !== nRows + 1) {
-    throw new FileFormatError(
-      `${file}: ${path}/indptr has length ${datasetShape(indptr)[0]}, expected ${nRows + 1} (shape [${nRows}, ${nCols}])`,
-    );
-  }
-  const nnz = datasetShape(data)[0] ?? 0;
+  const { indptr, indices, data, nnz } = sparseDatasets(file, group, nRows, [nRows, nCols]);
   return {
     path,
     encoding: "csr_matrix",
@@ -193,15 +206,7 @@ function cscReader(
   cacheMaxNnz: number,
 ): MatrixReader {
   const path = group.path;
-  const indptr = requireDataset(file, group, "indptr");
-  const indices = requireDataset(file, group, "indices");
-  const data = requireDataset(file, group, "data");
-  if (datasetShape(indptr)[0] !== nCols + 1) {
-    throw new FileFormatError(
-      `${file}: ${path}/indptr has length ${datasetShape(indptr)[0]}, expected ${nCols + 1} (shape [${nRows}, ${nCols}])`,
-    );
-  }
-  const nnz = datasetShape(data)[0] ?? 0;
+  const { indptr, indices, data, nnz } = sparseDatasets(file, group, nCols, [nRows, nCols]);
   // One entry per gene: small next to X, read once.
   const colPtr = toFloat64(numeric(file, `${path}/indptr`, readSlice(file, indptr, [])));
   const source = {
