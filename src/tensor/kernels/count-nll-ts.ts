@@ -2,6 +2,7 @@
 // there and src/tensor/ops/count-likelihood.ts for the formulas), in double arithmetic with float
 // intermediates, so the two backends agree to rounding.
 
+import { ArgumentError } from "../../errors.js";
 import { digamma, lgamma } from "../special.js";
 import type { CountNllBackwardArgs, CountNllData, CountNllForwardArgs } from "./types.js";
 
@@ -34,6 +35,25 @@ function nbDeltaDt(x: number, t: number, digammaT: number): number {
   return digamma(x + t) - digammaT - x / t;
 }
 
+/**
+ * Throws unless every row's column indices increase strictly inside [0, genes) (canonical CSR),
+ * as count_nll.h's count_nll_canonical requires of the native kernels' input.
+ */
+function requireCanonical(kernel: string, a: CountNllData): void {
+  for (let i = 0; i < a.rows; i++) {
+    let previous = -1;
+    for (let p = a.indptr[i]!; p < a.indptr[i + 1]!; p++) {
+      const j = a.indices[p]!;
+      if (!(j > previous && j < a.genes)) {
+        throw new ArgumentError(
+          `${kernel}: row ${i}'s column indices must increase strictly inside [0, ${a.genes}), got ${j} after ${previous}`,
+        );
+      }
+      previous = j;
+    }
+  }
+}
+
 /** Adds row i of the CSR counts into a zeroed dense row; clearRow zeroes its columns again. */
 function scatterRow(a: CountNllData, i: number, row: Float64Array): void {
   for (let p = a.indptr[i]!; p < a.indptr[i + 1]!; p++) row[a.indices[p]!]! += a.values[p]!;
@@ -53,6 +73,7 @@ function geneThetas(a: CountNllData): Float64Array | null {
 }
 
 export function countNllForwardTs(a: CountNllForwardArgs): void {
+  requireCanonical("countNllForward", a);
   const { rows, genes, logits, additive, theta, eps, chi, mu, ratio, nll } = a;
   const x = new Float64Array(genes);
   const geneT = geneThetas(a);
@@ -101,6 +122,7 @@ export function countNllForwardTs(a: CountNllForwardArgs): void {
 }
 
 export function countNllBackwardTs(a: CountNllBackwardArgs): void {
+  requireCanonical("countNllBackward", a);
   const { rows, genes, grad, chi, mu, ratio, additive, theta, eps, gLogits, gAdditive, gTheta } = a;
   const x = new Float64Array(genes);
   const dm = new Float64Array(genes);

@@ -139,8 +139,8 @@ function wrap(addon: Addon): Kernels {
         a.l2,
       ),
     sumSquares: addon.sumSquares,
-    // Both check the counts' CSR structure (checked.ts leaves that to the addon) and throw when a
-    // row is not canonical: an ArgumentError, as the TypeScript kernels' check.
+    // Both check the counts' CSR structure (count_nll_canonical) and throw when a row is not
+    // canonical: an ArgumentError, as the TypeScript kernels do.
     countNllForward(a) {
       try {
         addon.countNllForward(a.rows, a.genes, a.logits, ...countNllShared(a), a.chi, a.mu, a.ratio, a.nll);
