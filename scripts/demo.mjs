@@ -32,7 +32,7 @@ async function step(title, argv) {
 }
 
 const filter = ["--config", "examples/cli_workflow/hvg_filter_config.yaml"];
-await step("0. 300 highly variable genes of the raw counts (scanpy's seurat_v3, two passes)", [
+await step("0. 300 highly variable genes of the raw counts (scanpy's seurat_v3)", [
   "hvg_seurat_v3",
   "fit",
   "--config",

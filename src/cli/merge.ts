@@ -18,6 +18,11 @@ export async function mergeCommand(parts: readonly string[], options: MergeOptio
   const { checkpoint, model } = await mergePartials(parts, modelFactory);
   await saveCheckpoint(options.out, checkpoint, { key: "--out" });
   log(`merge: ${parts.length} parts of ${model.className} -> ${options.out}`);
+  if (model.fitComplete?.() === false) {
+    // HVGSeuratV3 after a first pass that cannot give the second pass's sums: no outputs yet.
+    log(`merge: ${model.className} needs another epoch: run the parts again with --ckpt_path ${options.out}`);
+    return;
+  }
   if (options.writeOutputs ?? true) {
     await model.onTrainEnd?.(wholeRunContext(checkpoint.position));
     const output = (model as { output_path?: string | null }).output_path;

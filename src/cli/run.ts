@@ -610,6 +610,12 @@ async function fit(
   log(
     `fit: ${result.cells} cells in ${result.seconds.toFixed(1)} s (${Math.round(result.cells / result.seconds)} cells/s), global step ${result.position.globalStep}`,
   );
+  const maxEpochs = prepared.options.maxEpochs;
+  if (built.fitComplete?.() && maxEpochs !== undefined && result.position.epoch < maxEpochs) {
+    log(
+      `fit: ${built.className} needed ${result.position.epoch} of max_epochs ${maxEpochs} epoch(s) and stopped there (Lightning's should_stop)`,
+    );
+  }
   log(`run directory: ${result.runDir}`);
   for (const path of result.checkpoints) log(`checkpoint: ${path}`);
   const output = outputPathOf(built);

@@ -1,10 +1,16 @@
 // HVGSeuratV3 (upstream's cellarium.ml.models.HVGSeuratV3): scanpy's highly variable genes with
 // flavor seurat_v3 / seurat_v3_paper, streamed in two passes over raw counts (two epochs).
-//   epoch 0: per batch category, float64 sums of x and x^2 per gene and the cells;
+//   epoch 0: per batch category, float64 sums of x and x^2 per gene and the cells, and the
+//            largest few values of each gene (min-heaps);
 //   its end:  LOESS of log10 variance on log10 mean -> regularized std and clip value per gene
 //             (src/models/hvg/seurat-v3.ts), once the model holds the whole run's first pass;
 //   epoch 1: sums of min(x, clip) and its square;
 //   its end:  normalized variances, ranks, selection; onTrainEnd writes upstream's CSVs.
+// The clip lies sqrt(n) regularized stds above a gene's mean, so few values exceed it: when every
+// gene's values above its clip are among the largest values kept in epoch 0, the clipped sums
+// follow exactly from the first pass (each such value v takes v - clip off the sum and
+// v^2 - clip^2 off the squared sum), and the fit ends after one epoch (fitComplete) instead of
+// reading the data again. Otherwise epoch 1 runs as upstream's.
 // Both passes are sums, so replicas and partial runs merge. Upstream keeps the pass in the
 // trainer's epoch; the state here records it (passes_complete) so that a checkpoint, a merge of
 // partial runs and a resume know which sums are final: after pass 1 every replica holds the same
@@ -60,7 +66,17 @@ export interface HVGSeuratV3Options {
   readonly var_columns?: VarColumns | null;
   /** Receives the non-integer-counts warning; default console.warn. */
   readonly warn?: (message: string) => void;
+  /**
+   * Largest values kept per batch category and gene in the first pass (0: none, always two passes);
+   * default 64, fewer when n_batch x genes is large (at most 2^23 values in all). Not a config key
+   * of upstream's: a checkpoint's state carries its own count.
+   */
+  readonly kept_largest?: number;
 }
+
+/** The default of kept_largest, and the most values all heaps together may hold (32 MiB). */
+const KEPT_LARGEST = 64;
+const KEPT_VALUES_BUDGET = 1 << 23;
 
 /** The state's per-batch sums, by upstream's buffer names. */
 const SUMS = [
@@ -72,15 +88,24 @@ const SUMS = [
   "sq_counts_sum_bg",
 ] as const;
 type SumName = (typeof SUMS)[number];
-/** What every replica holds alike once the first pass is complete. */
+/**
+ * What every replica holds alike once the first pass is complete (with the second pass's sums,
+ * which are final when the first pass gave them and zero otherwise).
+ */
 const FIRST_PASS = [
   "x_sums_bg",
   "x_squared_sums_bg",
   "x_size_b",
   "clip_val_bg",
   "reg_std_bg",
+  "counts_sum_bg",
+  "sq_counts_sum_bg",
   "passes_complete",
 ];
+/** The first pass's largest values: kept_largest per batch category and gene, each a min-heap. */
+const LARGEST = "largest_values_bgk";
+/** 1 while the heaps hold every value of the run so far; 0 after a state without them was loaded. */
+const LARGEST_COMPLETE = "largest_values_complete";
 
 export class HVGSeuratV3 implements CellariumModel {
   readonly className = "HVGSeuratV3";
@@ -105,6 +130,11 @@ export class HVGSeuratV3 implements CellariumModel {
   private tables: Map<number, HvgTable> | null = null;
   /** Scratch of the native moments kernel: [sum, squared sum, count] per gene. */
   private moments_g3: Float64Array | null = null;
+  /** Values kept per heap, the heaps (a min-heap of `kept` per batch and gene) and their minima. */
+  private kept: number;
+  private largest_bgk: Float32Array;
+  private floor_bg: Float32Array;
+  private largestComplete = true;
 
   constructor(options: HVGSeuratV3Options) {
     this.var_names_g = options.var_names_g;
@@ -151,6 +181,14 @@ export class HVGSeuratV3 implements CellariumModel {
       Float64Array
     >;
     this.x_size_b = new Float64Array(this.n_batch);
+    const kept = options.kept_largest ?? Math.min(KEPT_LARGEST, Math.floor(KEPT_VALUES_BUDGET / size));
+    if (!Number.isSafeInteger(kept) || kept < 0 || kept * size > KEPT_VALUES_BUDGET)
+      throw new ArgumentError(
+        `HVGSeuratV3: kept_largest must be an integer in [0, ${Math.floor(KEPT_VALUES_BUDGET / size)}] (2^23 values over ${this.n_batch} batch(es) x ${this.var_names_g.length} genes), got ${kept}`,
+      );
+    this.kept = kept;
+    this.largest_bgk = new Float32Array(size * kept);
+    this.floor_bg = new Float32Array(size);
   }
 
   initArgs(): Record<string, JsonValue> {
@@ -171,8 +209,16 @@ export class HVGSeuratV3 implements CellariumModel {
   resetParameters(): void {
     for (const name of SUMS) this.sums[name].fill(0);
     this.x_size_b.fill(0);
+    this.largest_bgk.fill(0);
+    this.floor_bg.fill(0);
+    this.largestComplete = true;
     this.passes = 0;
     this.tables = null;
+  }
+
+  /** Both passes' sums are known: after the second pass, or after the first when it gave them. */
+  fitComplete(): boolean {
+    return this.passes === 2;
   }
 
   onTrainEpochStart(context: TrainerContext): void {
@@ -183,9 +229,13 @@ export class HVGSeuratV3 implements CellariumModel {
     checkVarNames(this.className, this.var_names_g, batch.var_names_g);
     const batch_n = this.batchCodes(batch);
     requireCounts(this.className, batch.x_ng, batch.var_names_g);
-    if (this.passes === 2 || (this.epoch ?? 0) > 1)
+    if ((this.epoch ?? 0) > 1)
       throw new ArgumentError(
-        `HVGSeuratV3 makes two passes over the data, but the trainer is in epoch ${this.epoch ?? 2}: set trainer.max_epochs to 2`,
+        `HVGSeuratV3 makes two passes over the data, but the trainer is in epoch ${this.epoch}: set trainer.max_epochs to 2`,
+      );
+    if (this.passes === 2)
+      throw new ArgumentError(
+        "HVGSeuratV3: the fit is complete (both passes' sums are known; fitComplete() is true), but it was given another batch",
       );
     if (this.epoch !== null && this.epoch !== this.passes) {
       throw new ArgumentError(
@@ -241,7 +291,10 @@ export class HVGSeuratV3 implements CellariumModel {
       if (stored.format === "csr" && stored.indptr[end]! - stored.indptr[first]! >= 2 * g)
         this.addRunNative(stored, first, end, b, clip_bg, sums, squares);
       else this.addRun(stored, first, end, b, clip_bg, sums, squares);
-      if (clip_bg === null) this.x_size_b[b]! += end - first;
+      if (clip_bg === null) {
+        this.x_size_b[b]! += end - first;
+        this.keepLargest(stored, first, end, b);
+      }
       first = end;
     }
     if (clip_bg === null && !this.warnedNonInteger && firstNonInteger(stored.data) < stored.data.length) {
@@ -282,6 +335,33 @@ export class HVGSeuratV3 implements CellariumModel {
     for (let j = 0; j < g; j++) {
       sums[b * g + j]! += moments_g3[3 * j]!;
       squares[b * g + j]! += moments_g3[3 * j + 1]!;
+    }
+  }
+
+  /** Rows [first, end) of category b into its genes' heaps of largest values. */
+  private keepLargest(stored: Matrix, first: number, end: number, b: number): void {
+    if (this.kept === 0) return;
+    const g = this.var_names_g.length;
+    if (stored.format === "csr") {
+      const { data, indices, indptr } = stored;
+      keepLargestValues(
+        data,
+        indices,
+        indptr[first]!,
+        indptr[end]!,
+        b * g,
+        this.largest_bgk,
+        this.floor_bg,
+        this.kept,
+      );
+    } else {
+      const { data } = stored;
+      const { largest_bgk, floor_bg, kept } = this;
+      for (let p = first * g; p < end * g; p++) {
+        const slot = b * g + (p % g);
+        const v = data[p]!;
+        if (v > floor_bg[slot]!) floor_bg[slot] = replaceMinimum(largest_bgk, slot * kept, kept, v);
+      }
     }
   }
 
@@ -331,6 +411,35 @@ export class HVGSeuratV3 implements CellariumModel {
       reg_std_bg.set(fit.reg_std_g, b * g);
     }
     this.passes = 1;
+    if (this.clippedSumsFromLargest()) this.passes = 2;
+  }
+
+  /**
+   * The second pass's sums from the first pass's, when every gene's values above its clip are
+   * among its heap's (the heap's minimum is at most the clip: the values outside it are below):
+   * each takes v - clip off the sum and v^2 - clip^2 off the squared sum. False, and nothing
+   * written, when some gene needs the second pass.
+   */
+  private clippedSumsFromLargest(): boolean {
+    if (this.kept === 0 || !this.largestComplete) return false;
+    const { clip_val_bg, x_sums_bg, x_squared_sums_bg, counts_sum_bg, sq_counts_sum_bg } = this.sums;
+    const { largest_bgk, floor_bg, kept } = this;
+    for (let slot = 0; slot < floor_bg.length; slot++) if (floor_bg[slot]! > clip_val_bg[slot]!) return false;
+    for (let slot = 0; slot < floor_bg.length; slot++) {
+      const c = clip_val_bg[slot]!;
+      let sum = x_sums_bg[slot]!;
+      let squares = x_squared_sums_bg[slot]!;
+      for (let i = slot * kept; i < (slot + 1) * kept; i++) {
+        const v = largest_bgk[i]!;
+        if (v > c) {
+          sum -= v - c;
+          squares -= v * v - c * c;
+        }
+      }
+      counts_sum_bg[slot] = sum;
+      sq_counts_sum_bg[slot] = squares;
+    }
+    return true;
   }
 
   /** The ranking for n_top_genes `n` (one of the model's), from the completed passes. */
@@ -427,11 +536,50 @@ export class HVGSeuratV3 implements CellariumModel {
       ...Object.fromEntries(SUMS.map((name) => [name, new Tensor(this.sums[name], shape)])),
       x_size_b: new Tensor(this.x_size_b, [this.n_batch]),
       passes_complete: new Tensor(Float64Array.of(this.passes), [1]),
+      [LARGEST]: new Tensor(this.largest_bgk, [...shape, this.kept]),
+      [LARGEST_COMPLETE]: new Tensor(Float64Array.of(this.largestComplete ? 1 : 0), [1]),
     };
   }
 
+  /**
+   * Restores a checkpoint's state. A state without the first pass's largest values (upstream's
+   * checkpoints, ours from before they were kept) loads with the heaps marked incomplete: the fit
+   * then makes the second pass.
+   */
   loadStateDict(state: Record<string, Tensor>): void {
     this.load(state, [...SUMS, "x_size_b", "passes_complete"]);
+    this.loadLargest(state);
+  }
+
+  /** The heaps from `state`, whatever their count per gene; absent: empty and incomplete. */
+  private loadLargest(state: Record<string, Tensor>): void {
+    const heaps = state[LARGEST];
+    const complete = state[LARGEST_COMPLETE];
+    const size = this.floor_bg.length;
+    if (heaps === undefined || complete === undefined) {
+      this.largest_bgk.fill(0);
+      this.floor_bg.fill(0);
+      this.largestComplete = false;
+      return;
+    }
+    const kept = heaps.data.length / size;
+    if (
+      !(heaps.data instanceof Float32Array) ||
+      !Number.isSafeInteger(kept) ||
+      kept * size > KEPT_VALUES_BUDGET ||
+      !(complete.data instanceof Float64Array) ||
+      complete.data.length !== 1 ||
+      ![0, 1].includes(complete.data[0]!)
+    )
+      throw new CheckpointError(
+        `HVGSeuratV3: state "${LARGEST}" is not float32 values, a whole number (at most ${Math.floor(KEPT_VALUES_BUDGET / size)}) per batch and gene, or "${LARGEST_COMPLETE}" is not 0 or 1`,
+      );
+    this.kept = kept;
+    this.largest_bgk = heaps.data.slice();
+    this.floor_bg = new Float32Array(size);
+    for (let slot = 0; slot < size; slot++)
+      this.floor_bg[slot] = kept === 0 ? 0 : this.largest_bgk[slot * kept]!;
+    this.largestComplete = complete.data[0] === 1;
   }
 
   sharedState(): Record<string, Tensor> {
@@ -494,9 +642,15 @@ export class HVGSeuratV3 implements CellariumModel {
       add("x_sums_bg");
       add("x_squared_sums_bg");
       for (let b = 0; b < this.n_batch; b++) this.x_size_b[b]! += other.x_size_b[b]!;
+      this.mergeLargest(other);
       return;
     }
-    for (const name of ["x_sums_bg", "x_squared_sums_bg", "clip_val_bg"] as const) {
+    // Parts resumed from a completed first merge hold the same final sums: nothing to add.
+    const final = this.passes === 2;
+    const same = final
+      ? (["x_sums_bg", "x_squared_sums_bg", "clip_val_bg", "counts_sum_bg", "sq_counts_sum_bg"] as const)
+      : (["x_sums_bg", "x_squared_sums_bg", "clip_val_bg"] as const);
+    for (const name of same) {
       const mine = this.sums[name];
       const theirs = other.sums[name];
       for (let i = 0; i < mine.length; i++) {
@@ -506,9 +660,25 @@ export class HVGSeuratV3 implements CellariumModel {
           );
       }
     }
+    if (final) return;
     add("counts_sum_bg");
     add("sq_counts_sum_bg");
     this.tables = null;
+  }
+
+  /** The largest values of both replicas' heaps, complete when both were and kept alike. */
+  private mergeLargest(other: HVGSeuratV3): void {
+    if (other.kept !== this.kept || !other.largestComplete) {
+      this.largestComplete = false;
+      return;
+    }
+    const { largest_bgk, floor_bg, kept } = this;
+    for (let slot = 0; slot < floor_bg.length; slot++) {
+      for (let i = slot * kept; i < (slot + 1) * kept; i++) {
+        const v = other.largest_bgk[i]!;
+        if (v > floor_bg[slot]!) floor_bg[slot] = replaceMinimum(largest_bgk, slot * kept, kept, v);
+      }
+    }
   }
 
   async onTrainEnd(context: TrainerContext): Promise<void> {
@@ -595,4 +765,45 @@ function takeExcess(
       moments_g3[3 * j + 1]! -= v * v - c * c;
     }
   }
+}
+
+/**
+ * Stored values [start, end) of rows of one category into the heaps of their genes (slot base +
+ * column): a value above its heap's minimum replaces it. Most values are below, so the loop is a
+ * compare against floor_bg, the heaps' minima, kept apart for the cache.
+ */
+function keepLargestValues(
+  data: Float32Array,
+  indices: Int32Array,
+  start: number,
+  end: number,
+  base: number,
+  heaps: Float32Array,
+  floor_bg: Float32Array,
+  kept: number,
+): void {
+  for (let p = start; p < end; p++) {
+    const slot = base + indices[p]!;
+    const v = data[p]!;
+    if (v > floor_bg[slot]!) floor_bg[slot] = replaceMinimum(heaps, slot * kept, kept, v);
+  }
+}
+
+/**
+ * Replaces the minimum of the min-heap heaps[at, at + size) by v (larger than it) and restores the
+ * heap order; returns the new minimum.
+ */
+function replaceMinimum(heaps: Float32Array, at: number, size: number, v: number): number {
+  let i = 0;
+  for (;;) {
+    const left = 2 * i + 1;
+    if (left >= size) break;
+    const right = left + 1;
+    const child = right < size && heaps[at + right]! < heaps[at + left]! ? right : left;
+    if (heaps[at + child]! >= v) break;
+    heaps[at + i] = heaps[at + child]!;
+    i = child;
+  }
+  heaps[at + i] = v;
+  return heaps[at]!;
 }

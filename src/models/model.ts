@@ -87,6 +87,13 @@ export interface CellariumModel {
   onTrainEpochEnd?(context: TrainerContext): void;
   /** Runs once after the last training step (e.g. OnePassMeanVarStd writes its CSV). */
   onTrainEnd?(context: TrainerContext): Promise<void> | void;
+  /**
+   * Lightning's `trainer.should_stop` set by the model: true once the model needs no further epoch
+   * although max_epochs allows more (HVGSeuratV3 when its first pass already gives the clipped
+   * sums of the second). Checked after each epoch's end, merge and shared state, and when a fit
+   * starts or resumes.
+   */
+  fitComplete?(): boolean;
   /** Streaming models: fold another replica's statistics into this one, exactly. */
   merge?(other: CellariumModel): void;
   /**

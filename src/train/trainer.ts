@@ -413,7 +413,7 @@ export class Trainer {
         await callHook(callbacks, "onValidationEnd", fit, { epoch, seconds: elapsed(), ...result });
       };
 
-      while (!done && fit.position.epoch < maxEpochs) {
+      while (!done && fit.position.epoch < maxEpochs && !model.fitComplete?.()) {
         const epoch = fit.position.epoch;
         let consumed = fit.position.batchesConsumed;
         let lossSum = 0;

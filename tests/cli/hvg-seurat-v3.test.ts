@@ -289,7 +289,7 @@ function assertSameTable(actual: string, expected: string): void {
 test("the selected genes feed Filter through !FileLoader on the CSV and !CheckpointLoader on the checkpoint", async () => {
   const dir = join(work, "seurat_v3-false");
   const selected = (await readCsv(join(dir, "hvg__top60__hvg_only.csv"))).map((r) => r.gene);
-  const checkpoint = join(dir, "lightning_logs/version_0/checkpoints/epoch=1-step=18.safetensors");
+  const checkpoint = join(dir, "lightning_logs/version_0/checkpoints/epoch=0-step=9.safetensors");
   const loaders = {
     file: `!FileLoader
           file_path: ${dir}/hvg__top60__hvg_only.csv

@@ -34,14 +34,19 @@ function batchOf(rows: number[][], codes?: number[]): Batch {
   return { x_ng: csr(rows), var_names_g: genes, ...(codes && { batch_index_n: Int32Array.from(codes) }) };
 }
 
-/** Two passes over `parts` (each a list of batches) in one model, or one model per part merged. */
-function fit(
-  parts: Batch[][],
-  options: Partial<ConstructorParameters<typeof HVGSeuratV3>[0]> = {},
-): HVGSeuratV3 {
+type Options = Partial<ConstructorParameters<typeof HVGSeuratV3>[0]>;
+
+/**
+ * Up to two passes over `parts` (each a list of batches) in one model, or one model per part
+ * merged, as the trainer makes them: no second when the model's fit is complete after the first.
+ */
+function fitEpochs(parts: Batch[][], options: Options = {}): { model: HVGSeuratV3; epochs: number } {
   const make = () => new HVGSeuratV3({ var_names_g: genes, n_top_genes: 8, output_path: null, ...options });
   const models = parts.map(() => make());
+  let epochs = 0;
   for (const epoch of [0, 1]) {
+    if (models[0]!.fitComplete()) break;
+    epochs++;
     models.forEach((m, k) => {
       m.onTrainEpochStart(context(epoch));
       for (const b of parts[k]!) m.forward(b);
@@ -55,7 +60,35 @@ function fit(
       m.loadSharedState(root.sharedState());
     }
   }
-  return models[0]!;
+  return { model: models[0]!, epochs };
+}
+
+function fit(parts: Batch[][], options: Options = {}): HVGSeuratV3 {
+  return fitEpochs(parts, options).model;
+}
+
+/**
+ * The two models' states agree to float64 summation order; the heaps of largest values hold the
+ * same values per batch and gene (their order in a heap depends on the order they came in).
+ */
+function assertSameState(a: HVGSeuratV3, b: HVGSeuratV3): void {
+  const other = b.stateDict();
+  for (const [name, t] of Object.entries(a.stateDict())) {
+    let mine = Array.from(t.data);
+    let theirs = Array.from(other[name]!.data);
+    if (name === "largest_values_bgk") {
+      const kept = t.shape.at(-1)!;
+      const sortSlots = (values: number[]) =>
+        values.flatMap((_, i) => (i % kept === 0 ? values.slice(i, i + kept).sort((x, y) => x - y) : []));
+      mine = sortSlots(mine);
+      theirs = sortSlots(theirs);
+    }
+    assert.equal(mine.length, theirs.length, name);
+    mine.forEach((v, i) => {
+      const close = v === theirs[i] || Math.abs(v - theirs[i]!) <= 1e-12 * Math.max(Math.abs(v), 1);
+      assert.ok(close, `${name}[${i}]: ${v} vs ${theirs[i]}`);
+    });
+  }
 }
 
 test("the first pass's sums give upstream's mean and ddof-1 variance; clip values are mean + sqrt(n) reg_std", () => {
@@ -80,15 +113,96 @@ test("the first pass's sums give upstream's mean and ddof-1 variance; clip value
 test("replicas merged in each pass give the sums of one model over all cells", () => {
   const a = counts(25, 1);
   const b = counts(20, 5);
-  const one = fit([[batchOf(a), batchOf(b)]]);
-  const two = fit([[batchOf(a)], [batchOf(b)]]);
-  for (const [name, t] of Object.entries(one.stateDict())) {
-    const other = two.stateDict()[name]!.data;
-    t.data.forEach((v, i) => {
-      assert.ok(Math.abs(v - other[i]!) <= 1e-12 * Math.max(Math.abs(v), 1), `${name}[${i}]`);
-    });
+  for (const kept_largest of [undefined, 0]) {
+    const one = fit([[batchOf(a), batchOf(b)]], { kept_largest });
+    const two = fit([[batchOf(a)], [batchOf(b)]], { kept_largest });
+    assertSameState(one, two);
+    assert.deepEqual(one.attribute("highly_variable_genes"), two.attribute("highly_variable_genes"));
   }
-  assert.deepEqual(one.attribute("highly_variable_genes"), two.attribute("highly_variable_genes"));
+});
+
+/**
+ * Counts with an outlier above its gene's clip value (60 against a clip near 50, gene 3), and two
+ * below theirs (70 and 80 in gene 7, whose clip is near 109).
+ */
+function withOutliers(): number[][] {
+  const rows = counts(200, 3);
+  rows[5]![3] = 60;
+  rows[9]![7] = 70;
+  rows[22]![7] = 80;
+  return rows;
+}
+
+test("the first pass gives the clipped sums when every value above its clip is among the largest kept: one epoch, the sums of two", () => {
+  const rows = withOutliers();
+  const parts = [[batchOf(rows.slice(0, 100)), batchOf(rows.slice(100))]];
+  const onePass = fitEpochs(parts);
+  const twoPasses = fitEpochs(parts, { kept_largest: 0 });
+  // Gene 3's two largest values are 60 and 9: two kept tell its clipped sums, one does not (the
+  // value outside the heap might be above the clip too).
+  const two = fitEpochs(parts, { kept_largest: 2 });
+  const short = fitEpochs(parts, { kept_largest: 1 });
+  // Two replicas merge their heaps into those of the whole run.
+  const twoReplicas = fitEpochs([[batchOf(rows.slice(0, 100))], [batchOf(rows.slice(100))]], {
+    kept_largest: 2,
+  });
+  assert.deepEqual(
+    [onePass, twoPasses, two, short, twoReplicas].map((f) => f.epochs),
+    [1, 2, 1, 2, 1],
+  );
+  assertSameState(two.model, twoReplicas.model);
+  const state = onePass.model.stateDict();
+  const clip = state.clip_val_bg!.data;
+  for (let j = 0; j < genes.length; j++) {
+    // The definition: sums of min(x, clip) and of its square over every cell.
+    const clipped = rows.map((r) => Math.min(r[j]!, clip[j]!));
+    const sum = clipped.reduce((x, y) => x + y, 0);
+    const squares = clipped.reduce((x, y) => x + y * y, 0);
+    assert.ok(Math.abs(state.counts_sum_bg!.data[j]! - sum) <= 1e-12 * sum, `counts_sum_bg[${j}]`);
+    assert.ok(
+      Math.abs(state.sq_counts_sum_bg!.data[j]! - squares) <= 1e-12 * squares,
+      `sq_counts_sum_bg[${j}]`,
+    );
+  }
+  // The outlier was clipped.
+  assert.ok(state.counts_sum_bg!.data[3]! < state.x_sums_bg!.data[3]! - 5);
+  assert.equal(state.counts_sum_bg!.data[7], state.x_sums_bg!.data[7]);
+  for (const other of [twoPasses.model, two.model, short.model]) {
+    const theirs = other.stateDict();
+    for (const name of ["counts_sum_bg", "sq_counts_sum_bg"]) {
+      state[name]!.data.forEach((v, i) => {
+        assert.ok(Math.abs(v - theirs[name]!.data[i]!) <= 1e-12 * Math.max(v, 1), `${name}[${i}]`);
+      });
+    }
+    assert.deepEqual(
+      onePass.model.attribute("highly_variable_genes"),
+      other.attribute("highly_variable_genes"),
+    );
+    assert.deepEqual(onePass.model.attribute("variances_norm"), other.attribute("variances_norm"));
+  }
+});
+
+test("a first pass resumed from a state without the largest values (upstream's, older ones) makes the second pass", () => {
+  const rows = withOutliers();
+  const model = new HVGSeuratV3({ var_names_g: genes, n_top_genes: 8, output_path: null });
+  model.onTrainEpochStart(context(0));
+  model.forward(batchOf(rows.slice(0, 100)));
+  const { largest_values_bgk: _heaps, largest_values_complete: _complete, ...older } = model.stateDict();
+  const resumed = new HVGSeuratV3({ var_names_g: genes, n_top_genes: 8, output_path: null });
+  resumed.loadStateDict(older);
+  resumed.onTrainEpochStart(context(0));
+  resumed.forward(batchOf(rows.slice(100)));
+  resumed.onTrainEpochEnd(context(0));
+  assert.equal(resumed.fitComplete(), false);
+  assert.equal(resumed.stateDict().largest_values_complete!.data[0], 0);
+  // With the heaps in the state, the same resume completes in one pass.
+  const whole = new HVGSeuratV3({ var_names_g: genes, n_top_genes: 8, output_path: null });
+  whole.loadStateDict(model.stateDict());
+  whole.onTrainEpochStart(context(0));
+  whole.forward(batchOf(rows.slice(100)));
+  whole.onTrainEpochEnd(context(0));
+  assert.equal(whole.fitComplete(), true);
+  assert.throws(() => whole.forward(batchOf(rows.slice(0, 2))), /the fit is complete/);
 });
 
 test("a batch below batch_n_cell_minimum clips nothing and takes no part in the ranking", () => {
@@ -130,9 +244,13 @@ test("selectGenes orders by median rank (seurat_v3) or by batches (seurat_v3_pap
 });
 
 test("HVGSeuratV3 refuses a third epoch, batch codes outside n_batch and a batch key it was not told of", () => {
-  const model = fit([[batchOf(counts(10, 0))]]);
+  const model = fit([[batchOf(counts(10, 0))]], { kept_largest: 0 });
   model.onTrainEpochStart(context(2));
   assert.throws(() => model.forward(batchOf(counts(2, 0))), /set trainer.max_epochs to 2/);
+  assert.throws(
+    () => new HVGSeuratV3({ var_names_g: genes, n_top_genes: 5, kept_largest: 1 << 20 }),
+    /kept_largest must be an integer in \[0, 209715\]/,
+  );
   const batched = new HVGSeuratV3({ var_names_g: genes, n_top_genes: 5, n_batch: 2, use_batch_key: true });
   assert.throws(() => batched.forward(batchOf(counts(2, 0), [0, 2])), /outside the 2 batch categories/);
   assert.throws(() => batched.forward(batchOf(counts(2, 0))), /carry no batch_index_n/);
@@ -201,13 +319,5 @@ test("the sums do not depend on the layout: dense or CSR blocks, categories in l
     [[{ x_ng: denseBlock(rows), var_names_g: genes, batch_index_n: Int32Array.from(codes) }]],
     options,
   );
-  for (const other of [interleaved, dense]) {
-    for (const [name, t] of Object.entries(sorted.stateDict())) {
-      const data = other.stateDict()[name]!.data;
-      t.data.forEach((v, i) => {
-        const close = v === data[i] || Math.abs(v - data[i]!) <= 1e-12 * Math.max(Math.abs(v), 1);
-        assert.ok(close, `${name}[${i}]: ${v} vs ${data[i]}`);
-      });
-    }
-  }
+  for (const other of [interleaved, dense]) assertSameState(sorted, other);
 });
