@@ -36,11 +36,12 @@ export type Rasterizer = (svg: string, scale: number) => Uint8Array;
 export async function loadRasterizer(): Promise<Rasterizer | string> {
   try {
     const { Resvg } = await import("@resvg/resvg-js");
+    const fonts = await fontSource();
     return (svg, scale) =>
       new Resvg(svg, {
         fitTo: { mode: "zoom", value: scale },
-        // Vega's default font is "sans-serif"; system fonts draw the axis labels and titles.
-        font: { loadSystemFonts: true, defaultFontFamily: "DejaVu Sans", sansSerifFamily: "DejaVu Sans" },
+        // Vega's default font is "sans-serif"; DejaVu Sans draws the axis labels and titles.
+        font: { ...fonts, defaultFontFamily: "DejaVu Sans", sansSerifFamily: "DejaVu Sans" },
         background: "white",
       })
         .render()
@@ -48,4 +49,21 @@ export async function loadRasterizer(): Promise<Rasterizer | string> {
   } catch (error) {
     return `@resvg/resvg-js cannot load (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`;
   }
+}
+
+/** Where distributions install DejaVu (Debian and Ubuntu, Fedora, Arch). */
+const DEJAVU_DIRS = [
+  "/usr/share/fonts/truetype/dejavu",
+  "/usr/share/fonts/dejavu-sans-fonts",
+  "/usr/share/fonts/TTF",
+];
+
+/**
+ * The fonts resvg loads for each PNG: DejaVu's directory where there is one, since scanning every
+ * system font costs ~30 ms per PNG (resvg builds its font database anew for each image); else all.
+ */
+async function fontSource(): Promise<{ loadSystemFonts: boolean; fontDirs?: string[] }> {
+  const { existsSync } = await import("node:fs");
+  const dir = DEJAVU_DIRS.find((d) => existsSync(`${d}/DejaVuSans.ttf`));
+  return dir === undefined ? { loadSystemFonts: true } : { loadSystemFonts: false, fontDirs: [dir] };
 }
