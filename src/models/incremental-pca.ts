@@ -295,7 +295,7 @@ export class IncrementalPCA implements CellariumModel {
         : centeredOperator(batch.x_ng, x_mean_g)
     ).mul({ rows: g, cols: k, data: V_gk });
     return {
-      x_ng: new Tensor(Float32Array.from(z.data), [z.rows, k]),
+      x_ng: new Tensor(new Float32Array(z.data), [z.rows, k]),
       var_names_g: Array.from({ length: k }, (_, j) => `PC${j + 1}`),
     };
   }

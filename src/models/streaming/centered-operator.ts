@@ -41,8 +41,9 @@ function csrTimes(x: CsrMatrix, b: Mat<Float64Array>, transpose: boolean): Float
   const l = b.cols;
   const out32 = new Float32Array((transpose ? x.nCols : x.nRows) * l);
   const product = transpose ? kernels().csrTransposeMatmul : kernels().csrMatmul;
-  product(x.nRows, x.nCols, x.indptr, x.indices, x.data, Float32Array.from(b.data), l, out32);
-  return Float64Array.from(out32);
+  product(x.nRows, x.nCols, x.indptr, x.indices, x.data, new Float32Array(b.data), l, out32);
+  // The typed-array constructor converts natively; Float64Array.from goes through the iterator (~5x slower).
+  return new Float64Array(out32);
 }
 
 /**
@@ -68,13 +69,13 @@ function denseTimes(x: DenseMatrix, b: Mat<Float64Array>, transpose: boolean): F
     1,
     x.data,
     Math.max(1, x.nCols),
-    Float32Array.from(b.data),
+    new Float32Array(b.data),
     Math.max(1, b.cols),
     0,
     out32,
     Math.max(1, b.cols),
   );
-  return Float64Array.from(out32);
+  return new Float64Array(out32);
 }
 
 /**

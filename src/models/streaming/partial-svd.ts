@@ -158,15 +158,13 @@ export function updatePartialSvd(
   if (kState > 0) {
     const used = Math.min(kState, l);
     const data = new Float64Array(g * used);
-    for (let c = 0; c < g; c++) for (let j = 0; j < used; j++) data[c * used + j] = V_kg.data[j * g + c]!;
+    kernels().transpose(used, g, V_kg.data.subarray(0, used * g), data);
     start = { rows: g, cols: used, data };
   }
   const { s, v } = svdLowrank(stacked, q, niter, oversample, generator, start);
   next_S_k.set(s);
   // v is g x q.
-  for (let c = 0; c < g; c++) {
-    for (let j = 0; j < q; j++) next_V_kg[j * g + c] = v.data[c * q + j]!;
-  }
+  kernels().transpose(g, q, v.data, next_V_kg.subarray(0, q * g));
   return { S_k: next_S_k, V_kg: next_V_kg, x_mean_g, x_size: n };
 }
 
