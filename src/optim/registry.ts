@@ -87,6 +87,15 @@ const optimizers: Entry<OptimizerFactory>[] = [
   },
 ];
 
+/**
+ * The options of the optimizer a config or checkpoint names (`torch.optim.Adam`, `Adam`, ...) by
+ * torch's keyword names (undefined: accepted and ignored, e.g. foreach); undefined for an optimizer
+ * cellarium-ts does not have.
+ */
+export function optimizerOptionNames(name: string): Readonly<Record<string, string | undefined>> | undefined {
+  return optimizers.find((e) => e.names.includes(name))?.kwargs;
+}
+
 const schedules: Entry<LrSchedule>[] = [
   { names: ["constant", "transformers.get_constant_schedule"], kwargs: {}, build: () => constantSchedule() },
   {

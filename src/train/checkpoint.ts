@@ -18,6 +18,7 @@ import { writeSafetensorsFile } from "../formats/safetensors-file.js";
 import type { JsonValue } from "../json.js";
 import type { OptimizerStateDict } from "../optim/optimizer.js";
 import type { LrSchedulerState } from "../optim/schedulers.js";
+import type { FloatArray } from "../tensor/kernels/types.js";
 import { Tensor } from "../tensor/tensor.js";
 import { checkpointFromLightning } from "./lightning-checkpoint.js";
 
@@ -44,10 +45,34 @@ export interface Checkpoint {
   /** Data parallelism the run used; absent for a single replica (src/train/replica-group.ts). */
   readonly parallel?: ParallelInfo;
   /**
+   * A cellarium-ml `.ckpt`'s optimizer state in torch's form, which a resumed fit maps onto its
+   * model's parameters (src/train/upstream-optimizer.ts), or why it cannot be read; ours carry
+   * `optimizer` instead.
+   */
+  readonly upstreamOptimizer?: UpstreamOptimizerState | string;
+  /**
    * Transforms that are whole pipelines (upstream's CellariumModule used as a frozen transform, in
    * its `.ckpt` files), by index into `transforms`, where they stand as `CellariumModule`.
    */
   readonly nested?: { readonly [transformIndex: string]: Checkpoint };
+}
+
+/** torch's Optimizer.state_dict() of an upstream run, as a `.ckpt` holds it. */
+export interface UpstreamOptimizerState {
+  /** The optimizer's class (hyper_parameters.optim_fn), e.g. `torch.optim.adam.Adam`. */
+  readonly optimFn: string;
+  /** The model's state names in the state dict's order: torch numbers the parameters in this order. */
+  readonly stateOrder: readonly string[];
+  /** By torch's parameter index: the updates applied and the buffers (`exp_avg`, `exp_avg_sq`, ...). */
+  readonly state: ReadonlyMap<
+    number,
+    { readonly step: number; readonly buffers: Record<string, FloatArray> }
+  >;
+  /** torch's param_groups: options by torch's names (lr, betas, weight_decay, ...) and parameter indices. */
+  readonly groups: readonly {
+    readonly options: Record<string, JsonValue>;
+    readonly params: readonly number[];
+  }[];
 }
 
 /** How a checkpoint's run was split across replicas. */

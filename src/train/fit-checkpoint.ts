@@ -9,6 +9,7 @@ import type { FitState } from "./callbacks/callback.js";
 import type { CellariumModule, Optimization } from "./cellarium-module.js";
 import { type Checkpoint, loadCheckpoint, type ParallelInfo, type TrainerPosition } from "./checkpoint.js";
 import { checkResumeConfig } from "./resume-check.js";
+import { optimizerStateFromUpstream } from "./upstream-optimizer.js";
 
 /** The checkpoint of `fit` at its position, with `modelState` (the model's, or the replicas' merged state). */
 export function snapshot(fit: FitState, modelState: Record<string, Tensor>): Checkpoint {
@@ -86,9 +87,18 @@ export async function restore(
   checkResumeConfig(path, checkpoint.config, config);
   if (loadModel) model.loadStateDict(checkpoint.modelState);
   if (optimization) {
-    if (!checkpoint.optimizer)
-      throw new CheckpointError(`${path}: checkpoint has no optimizer state to resume from`);
-    optimization.optimizer.loadStateDict(checkpoint.optimizer.state as never);
+    const { optimizer } = optimization;
+    if (checkpoint.optimizer) optimizer.loadStateDict(checkpoint.optimizer.state as never);
+    else if (checkpoint.upstreamOptimizer) {
+      // A cellarium-ml .ckpt: torch's state, matched to the parameters by name.
+      const state = optimizerStateFromUpstream(
+        checkpoint.upstreamOptimizer,
+        model,
+        optimizer.stateDict(),
+        path,
+      );
+      optimizer.loadStateDict(state as never);
+    } else throw new CheckpointError(`${path}: checkpoint has no optimizer state to resume from`);
     if (optimization.scheduler) {
       if (!checkpoint.scheduler)
         throw new CheckpointError(`${path}: checkpoint has no LR scheduler state to resume from`);

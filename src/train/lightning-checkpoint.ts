@@ -14,8 +14,9 @@
 // - `epoch`, `global_step`, `loops` (Lightning's progress counters), `optimizer_states`,
 //   `lr_schedulers`, `callbacks`, `pytorch-lightning_version`, the datamodule's state.
 // Read here: the model (class, init arguments, tensors under our names), the transforms, the
-// position. Not read: optimizer and scheduler states (a resumed fit starts them afresh), callbacks,
-// the data module's state, random generator states. Checkpoints of cellarium-ml before the
+// position, and the optimizer's state in torch's form (src/train/upstream-optimizer.ts maps it onto
+// the resumed model's parameters). Not read: the LR scheduler's state, callbacks, the data module's
+// state, random generator states. Checkpoints of cellarium-ml before the
 // CellariumPipeline (2024-01) kept no module objects in hyper_parameters and are refused.
 
 import type { TransformState } from "../data/batch.js";
@@ -35,7 +36,7 @@ import {
 import type { JsonValue } from "../json.js";
 import { geneformerState } from "../models/geneformer-import.js";
 import { Tensor } from "../tensor/tensor.js";
-import type { Checkpoint, TrainerPosition } from "./checkpoint.js";
+import type { Checkpoint, TrainerPosition, UpstreamOptimizerState } from "./checkpoint.js";
 
 /** Upstream's class of a transform that is a whole checkpointed pipeline (CheckpointLoader, attr null). */
 export const CELLARIUM_MODULE = "CellariumModule";
@@ -60,13 +61,115 @@ export function checkpointFromLightning(bytes: Uint8Array, path: string): Checkp
     );
   const reader = new Reader(pickle, root.get("state_dict") as Map<string, PickleValue>, path);
   const pipeline = reader.pipeline(hparams, "pipeline.", "hyper_parameters");
-  return { ...pipeline, position: position(root), random: {} };
+  // What cannot be read of the optimizer's state matters only to a resumed fit: predict,
+  // !CheckpointLoader and inspect read the rest.
+  let upstreamOptimizer: UpstreamOptimizerState | string | undefined;
+  try {
+    upstreamOptimizer = optimizerState(reader, root, hparams);
+  } catch (error) {
+    if (!(error instanceof CheckpointError)) throw error;
+    upstreamOptimizer = error.message;
+  }
+  return {
+    ...pipeline,
+    position: position(root),
+    random: {},
+    ...(upstreamOptimizer !== undefined && { upstreamOptimizer }),
+  };
+}
+
+/**
+ * `optimizer_states[0]` (torch's Optimizer.state_dict(): `state` by parameter index, `param_groups`)
+ * with the optimizer's class and the model's state names in the state dict's order, in which torch
+ * numbers the parameters; undefined when the run had no optimizer.
+ */
+function optimizerState(
+  r: Reader,
+  root: Map<string, PickleValue>,
+  hparams: Map<string, PickleValue>,
+): UpstreamOptimizerState | undefined {
+  const states = root.get("optimizer_states");
+  if (!Array.isArray(states) || states.length === 0) return undefined;
+  if (states.length > 1)
+    return r.fail(
+      `optimizer_states holds ${states.length} optimizers; cellarium-ts resumes one`,
+      "optimizer_states",
+    );
+  const optimFn = hparams.get("optim_fn");
+  if (!isPyGlobal(optimFn))
+    return r.fail(
+      `hyper_parameters.optim_fn is ${describe(optimFn)}, not an optimizer class`,
+      "hyper_parameters.optim_fn",
+    );
+  const saved = states[0];
+  const state = isDict(saved) ? saved.get("state") : undefined;
+  const groups = isDict(saved) ? saved.get("param_groups") : undefined;
+  if (!(state instanceof Map) || !Array.isArray(groups))
+    return r.fail(
+      "optimizer_states[0] is not a torch optimizer state dict (state, param_groups)",
+      "optimizer_states.0",
+    );
+  const where = (...path: (string | number)[]) => ["optimizer_states", 0, ...path].join(".");
+  const perParam = new Map<number, { step: number; buffers: Record<string, Float32Array | Float64Array> }>();
+  for (const [key, entry] of state) {
+    // The pickle reader gives dict keys as strings.
+    const index = Number(key);
+    if (!/^\d+$/.test(String(key)) || !isDict(entry))
+      return r.fail(
+        `${where("state")} has entry ${describe(key as PickleValue)}: not a parameter's state`,
+        where("state"),
+      );
+    let step = 0;
+    const buffers: Record<string, Float32Array | Float64Array> = {};
+    for (const [name, value] of entry) {
+      const at = where("state", index, String(name));
+      const read = isTensorView(value) ? r.pickle.tensor(value, at).data : value;
+      if (name === "step") {
+        const count = read instanceof Float32Array || read instanceof Float64Array ? read[0] : read;
+        if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 0)
+          return r.fail(`${at} is ${describe(value)}, not a step count`, at);
+        step = count;
+      } else if (read instanceof Float32Array || read instanceof Float64Array) buffers[String(name)] = read;
+      else return r.fail(`${at} is ${describe(value)}, not a tensor`, at);
+    }
+    perParam.set(index, { step, buffers });
+  }
+  const parsedGroups = groups.map((group, g) => {
+    if (!isDict(group) || !Array.isArray(group.get("params")))
+      return r.fail(
+        `${where("param_groups", g)} is ${describe(group)}, not a param group`,
+        where("param_groups", g),
+      );
+    const options: Record<string, JsonValue> = {};
+    for (const [key, value] of group) {
+      if (key === "params") continue;
+      // betas come as a tuple: a list of two numbers here.
+      if (typeof value === "number" || typeof value === "boolean" || value === null)
+        options[String(key)] = value;
+      else if (Array.isArray(value) && value.every((v) => typeof v === "number"))
+        options[String(key)] = value as number[];
+    }
+    const params = group.get("params") as PickleValue[];
+    if (!params.every((i) => typeof i === "number"))
+      return r.fail(
+        `${where("param_groups", g, "params")} is not a list of parameter indices`,
+        where("param_groups", g, "params"),
+      );
+    return { options, params: params as number[] };
+  });
+  const stateOrder = [...r.stateDict.keys()]
+    .filter((key) => key.startsWith(r.modelPrefix))
+    .map((key) => key.slice(r.modelPrefix.length));
+  return { optimFn: optimFn.name, stateOrder, state: perParam, groups: parsedGroups };
 }
 
 /** A pipeline of a checkpoint: its transforms (nested pipelines under `nested`) and model. */
 type PipelineRead = Pick<Checkpoint, "model" | "modelState" | "transforms" | "nested">;
 
 class Reader {
+  /** The state dict's prefix of the checkpoint's own model (not a nested pipeline's). */
+  modelPrefix = "";
+
   constructor(
     readonly pickle: TorchPickle,
     readonly stateDict: Map<string, PickleValue>,
@@ -92,6 +195,7 @@ class Reader {
       }
     }
     const model = hparams.get("model");
+    if (prefix === "pipeline.") this.modelPrefix = `${prefix}${steps.length}.`;
     if (!(model instanceof PyObject))
       return this.fail(`${where}.model is ${describe(model)}, not a model`, `${where}.model`);
     const transforms: TransformState[] = [];

@@ -317,9 +317,15 @@ def main():
     lr.b_c.data.copy_(torch.from_numpy(b))
     lr.W_prior_scale.fill_(0.5)
     frozen = configure(CellariumModule(model=copy.deepcopy(ipca)))
-    adam = {"state": {0: {"step": torch.tensor(4.0), "exp_avg": torch.zeros(k, 2), "exp_avg_sq": torch.zeros(k, 2)},
-                      1: {"step": torch.tensor(4.0), "exp_avg": torch.zeros(2), "exp_avg_sq": torch.zeros(2)}},
-            "param_groups": [{"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0, "amsgrad": False, "params": [0, 1]}]}
+    # torch numbers the parameters in registration order: 0 is W_gc, 1 is b_c.
+    moments = {name: rng.normal(size=shape).astype(np.float32) for name, shape in
+               [("W_avg", (k, 2)), ("W_sq", (k, 2)), ("b_avg", (2,)), ("b_sq", (2,))]}
+    moments = {name: np.abs(v) if name.endswith("sq") else v for name, v in moments.items()}
+    adam = {"state": {0: {"step": torch.tensor(4.0), "exp_avg": torch.from_numpy(moments["W_avg"]), "exp_avg_sq": torch.from_numpy(moments["W_sq"])},
+                      1: {"step": torch.tensor(4.0), "exp_avg": torch.from_numpy(moments["b_avg"]), "exp_avg_sq": torch.from_numpy(moments["b_sq"])}},
+            "param_groups": [{"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-7, "weight_decay": 0.5, "amsgrad": False, "maximize": False,
+                              "foreach": None, "capturable": False, "differentiable": False, "fused": None, "initial_lr": 0.01, "params": [0, 1]}]}
+    ref["lr_adam"] = {name: v.flatten().tolist() for name, v in moments.items()}
     cm = CellariumModule(transforms=[frozen], model=lr, optim_fn=torch.optim.Adam, optim_kwargs={"lr": 0.01})
     torch.save(lightning_checkpoint(configure(cm), epoch=1, global_step=4, batches=4, optimizer_states=[adam]), f"{out}/lr.ckpt")
     z = (x64 - mean) @ V.T.astype(np.float64)

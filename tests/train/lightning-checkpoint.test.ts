@@ -10,11 +10,16 @@ import { test } from "node:test";
 import { frozenStep, loadPipeline, pipelineAttribute } from "../../src/cli/checkpoint-pipeline.js";
 import { resolveLoaders } from "../../src/cli/loaders.js";
 import { main } from "../../src/cli/main.js";
+import { modelFactory } from "../../src/cli/registry.js";
 import { parseConfigYaml } from "../../src/cli/yaml.js";
 import type { Batch } from "../../src/data/batch.js";
 import { type CellariumError, CheckpointError, FileFormatError } from "../../src/errors.js";
+import { adam } from "../../src/optim/adam.js";
+import { sgd } from "../../src/optim/sgd.js";
 import { Tensor } from "../../src/tensor/tensor.js";
+import { CellariumModule, optimParams } from "../../src/train/cellarium-module.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
+import { restore } from "../../src/train/fit-checkpoint.js";
 import { cliStdout } from "../helpers/cli-capture.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -25,6 +30,7 @@ interface Reference {
   zscore_ipca: { z_nk: number[] };
   onepass: { mean_g: number[]; var_g: number[]; std_g: number[] };
   lr: { W_gc: number[]; b_c: number[]; y_logits_nc: number[] };
+  lr_adam: Record<"W_avg" | "W_sq" | "b_avg" | "b_sq", number[]>;
   tdigest: { median_g: number[] };
   ppca: Record<"ppca" | "ppca-fixed-mean", { mean_g: number[]; z_nk: number[] }>;
 }
@@ -152,6 +158,64 @@ test("a LogisticRegression .ckpt with an IncrementalPCA checkpoint as its transf
     current = { ...current, ...(typeof step === "function" ? step(current) : step.forward(current)) };
   const out = pipeline.model.predict!(current) as Record<string, Tensor>;
   assertClose(out.y_logits_nc!.data, ref.lr.y_logits_nc, 1e-4, "y_logits_nc");
+});
+
+test("resuming a LogisticRegression .ckpt restores torch's Adam state by parameter name, and the next step is torch's", async () => {
+  const checkpoint = await loadCheckpoint(path("lr"));
+  const model = modelFactory(checkpoint.model.className, checkpoint.model.initArgs, "lr.ckpt");
+  const module = new CellariumModule({ model });
+  const optimizer = adam(optimParams(model.parameters()), { lr: 0.5 });
+  const restored = await restore(
+    path("lr"),
+    module,
+    { optimizer, scheduler: null },
+    undefined,
+    true,
+    undefined,
+  );
+  assert.deepEqual(restored.position, { epoch: 1, batchesConsumed: 4, globalStep: 4 });
+  const state = optimizer.stateDict();
+  const index = (name: string) => model.parameters().indexOf(model.stateDict()[name]!);
+  const [w, b] = [index("W_gc"), index("b_c")];
+  assert.deepEqual(
+    state.metadata.steps.map((step) => step),
+    [4, 4],
+  );
+  assertClose(state.tensors[`state.${w}.exp_avg`]!, ref.lr_adam.W_avg, 0, "W_gc exp_avg");
+  assertClose(state.tensors[`state.${w}.exp_avg_sq`]!, ref.lr_adam.W_sq, 0, "W_gc exp_avg_sq");
+  assertClose(state.tensors[`state.${b}.exp_avg`]!, ref.lr_adam.b_avg, 0, "b_c exp_avg");
+  assertClose(state.tensors[`state.${b}.exp_avg_sq`]!, ref.lr_adam.b_sq, 0, "b_c exp_avg_sq");
+  const group = state.metadata.groups[0]!;
+  assert.equal(group.lr, 0.01);
+  assert.deepEqual(group.betas, [0.8, 0.99]);
+  assert.equal(group.eps, 1e-7);
+  assert.equal(group.weightDecay, 0.5);
+  // The fifth step with gradient 1 everywhere, by torch.optim.Adam's formulas (L2 weight decay).
+  const W = model.stateDict().W_gc!;
+  const before = Float64Array.from(W.data);
+  W.grad = new Tensor(new Float32Array(W.data.length).fill(1), W.shape);
+  const bias = model.stateDict().b_c!;
+  bias.grad = new Tensor(new Float32Array(bias.data.length), bias.shape);
+  optimizer.step();
+  before.forEach((p, i) => {
+    const g = 1 + 0.5 * p;
+    const m = (0.8 * ref.lr_adam.W_avg[i]! + 0.2 * g) / (1 - 0.8 ** 5);
+    const v = (0.99 * ref.lr_adam.W_sq[i]! + 0.01 * g * g) / (1 - 0.99 ** 5);
+    const expected = p - (0.01 * m) / (Math.sqrt(v) + 1e-7);
+    assert.ok(Math.abs(W.data[i]! - expected) <= 1e-6 * Math.max(1, Math.abs(expected)), `W_gc[${i}]`);
+  });
+  // Another optimizer than the run's is refused by name.
+  await assert.rejects(
+    restore(
+      path("lr"),
+      module,
+      { optimizer: sgd(optimParams(model.parameters()), { lr: 0.1 }), scheduler: null },
+      undefined,
+      true,
+      undefined,
+    ),
+    /lr\.ckpt: the run was trained with torch\.optim\.adam\.Adam, this fit's optimizer is sgd/,
+  );
 });
 
 test("a TDigest .ckpt: crick's digests become our centroids; median_g lies between numpy's middle values", async () => {
