@@ -34,10 +34,18 @@ export const KNOWN_VERSIONS = {
 
 export type KnownEncoding = keyof typeof KNOWN_VERSIONS;
 
-/** The attributes a writer gives an element of `type`: its encoding-type and the version anndata writes now. */
-export function encodingAttrs(type: KnownEncoding): { "encoding-type": string; "encoding-version": string } {
-  const versions: readonly string[] = KNOWN_VERSIONS[type];
-  return { "encoding-type": type, "encoding-version": versions.at(-1)! };
+/** A version the readers know of `T`: all a writer may write. */
+export type KnownVersion<T extends KnownEncoding> = (typeof KNOWN_VERSIONS)[T][number];
+
+/**
+ * The attributes a writer gives an element of `type`: its encoding-type and `version`, by default
+ * the one anndata writes now (the newest known).
+ */
+export function encodingAttrs<T extends KnownEncoding>(
+  type: T,
+  version: KnownVersion<T> = KNOWN_VERSIONS[type].at(-1)!,
+): { "encoding-type": T; "encoding-version": KnownVersion<T> } {
+  return { "encoding-type": type, "encoding-version": version };
 }
 
 /** A group, or an HDF5 dataset / Zarr array. */
