@@ -16,6 +16,15 @@ import { prestartReadAheadWorkers } from "../data/read-ahead-workers.js";
 import { readRegularFile } from "../data/regular-file.js";
 import { ConfigError } from "../errors.js";
 import type { DataFrameColumn } from "../formats/h5ad/dataframe.js";
+import { anndataLayout } from "../io/anndata-layout.js";
+import { collectionObs } from "../io/anndata-predictions.js";
+import {
+  type PredictionContext,
+  PredictionWriter,
+  type PredictionWriterOptions,
+  predictionFormat,
+  predictionPath,
+} from "../io/prediction-writer.js";
 import type { JsonValue } from "../json.js";
 import type { VarColumn, VarColumns } from "../models/hvg/hvg-csv.js";
 import { IncrementalPCA } from "../models/incremental-pca.js";
@@ -23,21 +32,12 @@ import type { CellariumModel } from "../models/model.js";
 import { CONFUSION_CSV, ConfusionCounter, confusionCsv } from "../report/confusion.js";
 import { kernels } from "../tensor/kernels/index.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { anndataLayout } from "../train/anndata-layout.js";
-import { collectionObs } from "../train/anndata-predictions.js";
 import { CellariumModule } from "../train/cellarium-module.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { fitReplicas } from "../train/fit-replicas.js";
 import { launchedWorld, type MpiWorld, startMpi } from "../train/mpi.js";
 import { MpiReplicaGroup } from "../train/mpi-group.js";
 import { configFingerprint, type Env, partialPath, resolveReplica } from "../train/partial.js";
-import {
-  type PredictionContext,
-  PredictionWriter,
-  type PredictionWriterOptions,
-  predictionFormat,
-  predictionPath,
-} from "../train/prediction-writer.js";
 import { type FitResult, Trainer, type TrainerOptions } from "../train/trainer.js";
 import { composeTransforms, type PipelineStep } from "../transforms/compose.js";
 import { loadPipeline } from "./checkpoint-pipeline.js";

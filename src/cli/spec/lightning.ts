@@ -5,7 +5,7 @@
 
 import { availableParallelism } from "node:os";
 import { ConfigError } from "../../errors.js";
-import type { PredictionWriterOptions } from "../../train/prediction-writer.js";
+import type { PredictionWriterOptions } from "../../io/prediction-writer.js";
 import type { CheckpointOptions } from "../../train/trainer.js";
 import {
   boolean,

@@ -4,8 +4,8 @@
 
 import type { CollectionOptions } from "../../data/collection.js";
 import { ConfigError } from "../../errors.js";
+import type { PredictionWriterOptions } from "../../io/prediction-writer.js";
 import type { Kwargs } from "../../optim/registry.js";
-import type { PredictionWriterOptions } from "../../train/prediction-writer.js";
 import type { TrainerOptions } from "../../train/trainer.js";
 import type { PipelineStep } from "../../transforms/compose.js";
 import { resolveLoaders } from "../loaders.js";

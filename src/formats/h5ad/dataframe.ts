@@ -1,5 +1,6 @@
 import type { Dataset, File, Group } from "h5wasm/node";
 import { FileFormatError } from "../../errors.js";
+import { KNOWN_VERSIONS, UNTAGGED } from "../encodings.js";
 import { isNumericArray, toFloat64, toInt32 } from "./convert.js";
 import {
   asReference,
@@ -13,7 +14,7 @@ import {
   requireDataset,
   stringAttr,
 } from "./element.js";
-import { H5AD_ENCODINGS, KNOWN_VERSIONS, UNTAGGED } from "./encodings.js";
+import { H5AD_ENCODINGS } from "./encodings.js";
 import { readValue } from "./h5wasm.js";
 
 // obs / var dataframes. Columns are read one at a time, when asked for.

@@ -3,10 +3,11 @@ import { type ArrayAllocator, freshArrays } from "../../data/buffer-pool.js";
 import { copyIndicesChecked, copyValuesChecked } from "../../data/check-block.js";
 import type { CsrMatrix, DenseMatrix, Matrix } from "../../data/matrix.js";
 import { ArgumentError, FileFormatError } from "../../errors.js";
+import { KNOWN_VERSIONS, UNTAGGED } from "../encodings.js";
 import { isNumericArray, type NumericArray, toFloat32, toFloat64, toInt32 } from "./convert.js";
 import { readCscRows } from "./csc.js";
 import { attrValue, datasetShape, isDataset, isGroup, requireDataset, stringAttr } from "./element.js";
-import { H5AD_ENCODINGS, KNOWN_VERSIONS, UNTAGGED } from "./encodings.js";
+import { H5AD_ENCODINGS } from "./encodings.js";
 import { READ_PIECE_ELEMENTS, readSlice, readSliceInto, storedAs } from "./h5wasm.js";
 
 // Row-block readers for the matrices of an AnnData file (X, layers, obsm): each read touches only

@@ -19,9 +19,9 @@ import {
   createTemporaryAnnData,
   dictGroup,
   discard,
+  H5AD_DATAFRAME_VERSION,
   linkCategories,
   setEncoding,
-  V,
   wrap,
   writeMatrices,
   writeStrings,
@@ -85,7 +85,7 @@ export class H5adRowWriter implements AnnDataRowWriter {
           maxshape: [null],
           chunks: [ROW_CHUNK],
         });
-        setEncoding(dataset, "array", V.array);
+        setEncoding(dataset, "array");
         growing.set(name, { held: false, spec, dataset });
       }
       return new H5adRowWriter(path, tmp, h5, obs, dictGroup(h5, "obsm"), growing);
@@ -133,7 +133,7 @@ export class H5adRowWriter implements AnnDataRowWriter {
     this.checkOpen();
     try {
       const g = rest.var.index.length;
-      setEncoding(this.obsGroup, "dataframe", V.dataframe);
+      setEncoding(this.obsGroup, "dataframe", H5AD_DATAFRAME_VERSION);
       this.obsGroup.create_attribute("_index", "_index");
       const order = [...this.columns.keys()];
       this.obsGroup.create_attribute("column-order", order.length > 0 ? order : new Float64Array(0));
@@ -186,7 +186,7 @@ export class H5adRowWriter implements AnnDataRowWriter {
         maxshape: [null, m.nCols],
         chunks: [obsmChunkRows(m.nCols), Math.max(1, m.nCols)],
       });
-      setEncoding(dataset, "array", V.array);
+      setEncoding(dataset, "array");
       this.obsm.set(key, dataset);
     }
     const width = dataset.shape![1]!;

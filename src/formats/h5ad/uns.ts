@@ -1,7 +1,8 @@
 import type { Dataset, Group } from "h5wasm/node";
+import { KNOWN_VERSIONS, UNTAGGED } from "../encodings.js";
 import { isNumericArray, toFloat64, toNumber } from "./convert.js";
 import { H5T, isBooleanEnum, isDataset, isGroup, numericDtype } from "./element.js";
-import { H5AD_ENCODINGS, KNOWN_VERSIONS, UNTAGGED } from "./encodings.js";
+import { H5AD_ENCODINGS } from "./encodings.js";
 import { readValue } from "./h5wasm.js";
 
 // `uns`: unstructured annotations. The simple entries are decoded: scalars, strings, string and

@@ -5,6 +5,7 @@ import type { Dataset, File, Group } from "h5wasm/node";
 import { outputError, temporarySibling } from "../../data/atomic-file.js";
 import type { DenseMatrix } from "../../data/matrix.js";
 import { ArgumentError, CellariumError, OutputError } from "../../errors.js";
+import { encodingAttrs, KNOWN_VERSIONS, type KnownEncoding, type KnownVersion } from "../encodings.js";
 import type { NumericArray } from "./convert.js";
 import { createHdf5, hdf5Reason } from "./h5wasm.js";
 import type { UnsArray } from "./uns.js";
@@ -15,14 +16,9 @@ import type { UnsArray } from "./uns.js";
 // Dataframes use anndata's 0.1.0 layout, where a categorical column is its codes plus an object
 // reference to `__categories/<name>` whose `ordered` attribute is read with bool(): the 0.2.0
 // categorical group passes its `ordered` attribute to pandas as is, which then must be a numpy
-// bool, i.e. an HDF5 enum that h5wasm cannot create. Every anndata from 0.7 on reads 0.1.0.
-export const V = {
-  array: "0.2.0",
-  dataframe: "0.1.0",
-  dict: "0.1.0",
-  sparse: "0.1.0",
-  anndata: "0.1.0",
-} as const;
+// bool, i.e. an HDF5 enum that h5wasm cannot create. Every anndata from 0.7 on reads 0.1.0. Every
+// other element is written at anndata's current version (../encodings.ts, the readers' table).
+export const H5AD_DATAFRAME_VERSION = KNOWN_VERSIONS.dataframe[0];
 
 export type UnsInput = number | string | boolean | readonly string[] | NumericArray | UnsArray | UnsInputDict;
 
@@ -36,7 +32,7 @@ export async function createTemporaryAnnData(path: string): Promise<{ tmp: strin
   let h5: File;
   try {
     h5 = await createHdf5(tmp);
-    setEncoding(h5, "anndata", V.anndata);
+    setEncoding(h5, "anndata");
   } catch (error) {
     await rm(tmp, { force: true });
     throw wrap(path, "the file", error);
@@ -77,7 +73,7 @@ export function writeMatrices(
         `writeH5ad ${path}: ${key} '${name}' is ${m.nRows} x ${m.nCols} with ${m.data.length} values, expected ${nRows} rows`,
       );
     }
-    setEncoding(group.create_dataset({ name, data: m.data, shape: [m.nRows, m.nCols] }), "array", V.array);
+    setEncoding(group.create_dataset({ name, data: m.data, shape: [m.nRows, m.nCols] }), "array");
   }
 }
 
@@ -94,12 +90,7 @@ export function linkCategories(
 ): void {
   const holder = (frame.get("__categories") ?? frame.create_group("__categories")) as Group;
   if (categories.every((c) => typeof c === "string")) writeStrings(holder, name, categories as string[]);
-  else
-    setEncoding(
-      holder.create_dataset({ name, data: Float64Array.from(categories as number[]) }),
-      "array",
-      V.array,
-    );
+  else setEncoding(holder.create_dataset({ name, data: Float64Array.from(categories as number[]) }), "array");
   const dataset = holder.get(name) as Dataset;
   dataset.create_attribute("ordered", new Uint8Array([ordered ? 1 : 0]), []);
   codes.create_attribute("categories", dataset.create_reference(), []);
@@ -113,7 +104,7 @@ export function startFrame(
   columns: readonly string[],
 ): Group {
   const group = parent.create_group(key);
-  setEncoding(group, "dataframe", V.dataframe);
+  setEncoding(group, "dataframe", H5AD_DATAFRAME_VERSION);
   group.create_attribute("_index", "_index");
   // An empty string array cannot be an HDF5 attribute here; anndata writes an empty float64 one.
   group.create_attribute("column-order", columns.length > 0 ? [...columns] : new Float64Array(0));
@@ -125,24 +116,22 @@ export function writeStrings(group: Group, name: string, values: readonly string
   setEncoding(
     group.create_dataset({ name, data: [...values], dtype: "S", shape: [values.length] }),
     "string-array",
-    V.array,
   );
 }
 
 export function writeUns(path: string, group: Group, dict: UnsInputDict): void {
   for (const [key, value] of Object.entries(dict)) {
     if (typeof value === "string") {
-      setEncoding(group.create_dataset({ name: key, data: value, shape: [] }), "string", V.array);
+      setEncoding(group.create_dataset({ name: key, data: value, shape: [] }), "string");
     } else if (typeof value === "number") {
       const data = Number.isSafeInteger(value)
         ? new BigInt64Array([BigInt(value)])
         : new Float64Array([value]);
-      setEncoding(group.create_dataset({ name: key, data, shape: [] }), "numeric-scalar", V.array);
+      setEncoding(group.create_dataset({ name: key, data, shape: [] }), "numeric-scalar");
     } else if (typeof value === "boolean") {
       setEncoding(
         group.create_dataset({ name: key, data: new Uint8Array([value ? 1 : 0]), shape: [] }),
         "numeric-scalar",
-        V.array,
       );
     } else if (Array.isArray(value)) {
       if (!value.every((v) => typeof v === "string")) {
@@ -152,16 +141,12 @@ export function writeUns(path: string, group: Group, dict: UnsInputDict): void {
       }
       writeStrings(group, key, value as string[]);
     } else if (ArrayBuffer.isView(value)) {
-      setEncoding(group.create_dataset({ name: key, data: value }), "array", V.array);
+      setEncoding(group.create_dataset({ name: key, data: value }), "array");
     } else if (isUnsArray(value)) {
-      setEncoding(
-        group.create_dataset({ name: key, data: value.data, shape: value.shape }),
-        "array",
-        V.array,
-      );
+      setEncoding(group.create_dataset({ name: key, data: value.data, shape: value.shape }), "array");
     } else {
       const child = group.create_group(key);
-      setEncoding(child, "dict", V.dict);
+      setEncoding(child, "dict");
       writeUns(path, child, value as UnsInputDict);
     }
   }
@@ -175,13 +160,19 @@ export function isUnsArray(value: object): value is UnsArray {
 
 export function dictGroup(h5: File, key: string): Group {
   const group = h5.create_group(key);
-  setEncoding(group, "dict", V.dict);
+  setEncoding(group, "dict");
   return group;
 }
 
-export function setEncoding(entity: Group | Dataset, type: string, version: string): void {
-  entity.create_attribute("encoding-type", type);
-  entity.create_attribute("encoding-version", version);
+/** Tags `entity` as anndata does: `type` at `version`, by default anndata's current one. */
+export function setEncoding<T extends KnownEncoding>(
+  entity: Group | Dataset,
+  type: T,
+  version?: KnownVersion<T>,
+): void {
+  const attrs = encodingAttrs(type, version);
+  entity.create_attribute("encoding-type", attrs["encoding-type"]);
+  entity.create_attribute("encoding-version", attrs["encoding-version"]);
 }
 
 /** Closes a file being given up; its own failure (the flush of a file on a full disk) changes nothing. */

@@ -12,7 +12,6 @@ import {
   setEncoding,
   startFrame,
   type UnsInputDict,
-  V,
   wrap,
   writeMatrices,
   writeStrings,
@@ -137,7 +136,7 @@ export class H5adWriter {
       let x: H5adWriter["x"];
       if (xFormat === "csr") {
         const group = h5.create_group("X");
-        setEncoding(group, "csr_matrix", V.sparse);
+        setEncoding(group, "csr_matrix");
         const growable = (name: string, data: NumericArray) =>
           group.create_dataset({
             name,
@@ -165,7 +164,7 @@ export class H5adWriter {
           chunks: [rowsPerChunk, Math.max(1, nVars)],
           compression,
         });
-        setEncoding(data, "array", V.array);
+        setEncoding(data, "array");
         x = { format: "dense", data };
       }
       return new H5adWriter(path, tmp, h5, nVars, x);
@@ -307,7 +306,7 @@ function writeColumn(
         codes[i] = code;
       }
       const codesDataset = group.create_dataset({ name, data: codes });
-      setEncoding(codesDataset, "array", V.array);
+      setEncoding(codesDataset, "array");
       linkCategories(group, name, codesDataset, column.categories, column.ordered ?? false);
       return;
     }
@@ -315,12 +314,12 @@ function writeColumn(
       writeStrings(group, name, column.values);
       return;
     case "numeric":
-      setEncoding(group.create_dataset({ name, data: column.values }), "array", V.array);
+      setEncoding(group.create_dataset({ name, data: column.values }), "array");
       return;
     case "boolean": {
       const bits = new Uint8Array(n);
       for (let i = 0; i < n; i++) bits[i] = column.values[i] ? 1 : 0;
-      setEncoding(group.create_dataset({ name, data: bits }), "array", V.array);
+      setEncoding(group.create_dataset({ name, data: bits }), "array");
       return;
     }
   }

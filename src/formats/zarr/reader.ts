@@ -1,10 +1,13 @@
 // What an AnnData-Zarr store holds, read through zarrita from its consolidated metadata (.zmetadata,
 // else each group's own): the shape, obs and var columns with their kinds, the first names, and the
-// obsm, varm, layers and uns keys. `cellarium inspect` prints it as it prints an .h5ad.
+// obsm, varm, layers and uns keys. `cellarium inspect` prints it as it prints an .h5ad. Elements are
+// dispatched by encoding-type and encoding-version through the Zarr reader's instance of the
+// encoding registry (../encodings.ts), as the h5ad reader's are: a version it does not know is refused.
 
 import FileSystemStore from "@zarrita/storage/fs";
 import * as zarr from "zarrita";
 import { ArgumentError } from "../../errors.js";
+import { EncodingRegistry, KNOWN_VERSIONS, UNTAGGED } from "../encodings.js";
 import type { DataFrameColumn } from "../h5ad/dataframe.js";
 
 /** An obs or var column: its kind and, for categoricals, the categories; for numbers the dtype. */
@@ -37,6 +40,56 @@ export interface ZarrAnnDataSummary {
 }
 
 type Store = Awaited<ReturnType<typeof zarr.withMaybeConsolidatedMetadata<FileSystemStore>>>;
+type ZarrNode = zarr.Group<Store> | zarr.Array<zarr.DataType, Store>;
+
+/** What the Zarr reader does with an element, by the role the element plays. */
+interface ZarrDecoderRoles {
+  /** The store's root. */
+  anndata: true;
+  /** obs or var. */
+  dataframe: true;
+  /** X: only its encoding is summarized. */
+  matrix: true;
+  /** A column of obs or var: its kind (and categories or dtype). */
+  column: (node: ZarrNode) => Promise<Omit<ZarrColumnSummary, "name">>;
+}
+
+const ZARR_ENCODINGS = new EncodingRegistry<ZarrDecoderRoles, ZarrNode>((node) => ({
+  kind: node instanceof zarr.Group ? "group" : "dataset",
+  path: node.path,
+  attr: (name) => {
+    const value = node.attrs[name];
+    return typeof value === "string" ? value : undefined;
+  },
+}));
+
+async function categoricalColumn(node: ZarrNode): Promise<Omit<ZarrColumnSummary, "name">> {
+  const categories = await zarr.get(await zarr.open.v2(node.resolve("categories"), { kind: "array" }));
+  return { kind: "categorical", categories: Array.from(categories.data as ArrayLike<unknown>, String) };
+}
+
+/** A plain array column: its kind follows its dtype. */
+async function arrayColumn(node: ZarrNode): Promise<Omit<ZarrColumnSummary, "name">> {
+  const dtype = (node as zarr.Array<zarr.DataType, Store>).dtype;
+  if (dtype === "bool") return { kind: "boolean" };
+  if (dtype === "v2:object" || dtype === "string") return { kind: "string" };
+  return { kind: "numeric", dtype };
+}
+
+ZARR_ENCODINGS.register("anndata", "group", "anndata", KNOWN_VERSIONS.anndata, true);
+ZARR_ENCODINGS.register("anndata", "group", UNTAGGED, [UNTAGGED], true);
+ZARR_ENCODINGS.register("dataframe", "group", "dataframe", KNOWN_VERSIONS.dataframe, true);
+ZARR_ENCODINGS.register("dataframe", "group", UNTAGGED, [UNTAGGED], true);
+ZARR_ENCODINGS.register("matrix", "group", "csr_matrix", KNOWN_VERSIONS.csr_matrix, true);
+ZARR_ENCODINGS.register("matrix", "group", "csc_matrix", KNOWN_VERSIONS.csc_matrix, true);
+ZARR_ENCODINGS.register("matrix", "dataset", "array", KNOWN_VERSIONS.array, true);
+ZARR_ENCODINGS.register("matrix", "dataset", UNTAGGED, [UNTAGGED], true);
+ZARR_ENCODINGS.register("column", "group", "categorical", KNOWN_VERSIONS.categorical, categoricalColumn);
+ZARR_ENCODINGS.register("column", "dataset", "array", KNOWN_VERSIONS.array, arrayColumn);
+ZARR_ENCODINGS.register("column", "dataset", UNTAGGED, [UNTAGGED], arrayColumn);
+ZARR_ENCODINGS.register("column", "dataset", "string-array", KNOWN_VERSIONS["string-array"], async () => ({
+  kind: "string",
+}));
 
 /** Reads the summary of the AnnData-Zarr store at `path` (names: the first `head` of each index). */
 export async function readZarrSummary(path: string, head = 5): Promise<ZarrAnnDataSummary> {
@@ -48,12 +101,12 @@ export async function readZarrSummary(path: string, head = 5): Promise<ZarrAnnDa
   } catch (error) {
     throw new ArgumentError(`${path}: not a Zarr v2 store (${(error as Error).message})`, { cause: error });
   }
-  const type = rootGroup.attrs["encoding-type"];
-  if (type !== undefined && type !== "anndata")
-    throw new ArgumentError(`${path}: a Zarr store of encoding-type ${String(type)}, not an AnnData`);
+  const { encoding, decoder } = ZARR_ENCODINGS.lookup("anndata", path, rootGroup);
+  if (decoder === undefined)
+    throw new ArgumentError(`${path}: a Zarr store of encoding-type ${encoding}, not an AnnData`);
   const children = childrenOf(store);
-  const obs = await frame(root, "obs", head);
-  const vars = await frame(root, "var", head);
+  const obs = await frame(path, root, "obs", head);
+  const vars = await frame(path, root, "var", head);
   const shapes = async (key: string) =>
     Promise.all(
       (children.get(key) ?? []).map(async (name) => ({
@@ -61,9 +114,7 @@ export async function readZarrSummary(path: string, head = 5): Promise<ZarrAnnDa
         shape: (await zarr.open.v2(root.resolve(`${key}/${name}`), { kind: "array" })).shape,
       })),
     );
-  const x = children.get("")?.includes("X")
-    ? String((await zarr.open.v2(root.resolve("X"))).attrs["encoding-type"] ?? "array")
-    : null;
+  const x = children.get("")?.includes("X") ? xEncoding(path, await zarr.open.v2(root.resolve("X"))) : null;
   return {
     nObs: obs.size,
     nVars: vars.size,
@@ -91,8 +142,22 @@ function childrenOf(store: Store): Map<string, string[]> {
   return children;
 }
 
-async function frame(root: zarr.Location<Store>, key: string, head: number): Promise<ZarrFrameSummary> {
+/** X's encoding-type (an untagged array is an array); one the reader knows at another version is refused. */
+function xEncoding(path: string, node: ZarrNode): string {
+  const { encoding } = ZARR_ENCODINGS.lookup("matrix", path, node);
+  return encoding === UNTAGGED ? "array" : encoding;
+}
+
+async function frame(
+  path: string,
+  root: zarr.Location<Store>,
+  key: string,
+  head: number,
+): Promise<ZarrFrameSummary> {
   const group = await zarr.open.v2(root.resolve(key), { kind: "group" });
+  const { encoding, decoder } = ZARR_ENCODINGS.lookup("dataframe", path, group);
+  if (decoder === undefined)
+    throw new ArgumentError(`${path}: ${key} has encoding-type '${encoding}', not a dataframe`);
   const indexKey = String(group.attrs._index ?? "_index");
   const order = (group.attrs["column-order"] ?? []) as string[];
   const index = await zarr.open.v2(root.resolve(`${key}/${indexKey}`), { kind: "array" });
@@ -103,26 +168,9 @@ async function frame(root: zarr.Location<Store>, key: string, head: number): Pro
   const columns: ZarrColumnSummary[] = [];
   for (const name of order) {
     const node = await zarr.open.v2(root.resolve(`${key}/${name}`));
-    if (node instanceof zarr.Group) {
-      if (node.attrs["encoding-type"] !== "categorical") {
-        columns.push({ name, kind: "other" });
-        continue;
-      }
-      const categories = await zarr.get(
-        await zarr.open.v2(root.resolve(`${key}/${name}/categories`), { kind: "array" }),
-      );
-      columns.push({
-        name,
-        kind: "categorical",
-        categories: Array.from(categories.data as ArrayLike<unknown>, String),
-      });
-      continue;
-    }
-    const dtype = node.dtype;
-    if (dtype === "bool") columns.push({ name, kind: "boolean" });
-    else if (node.attrs["encoding-type"] === "string-array" || dtype === "v2:object" || dtype === "string")
-      columns.push({ name, kind: "string" });
-    else columns.push({ name, kind: "numeric", dtype });
+    // An encoding this reader does not decode (nullable-integer, ...) is listed as "other".
+    const { decoder: column } = ZARR_ENCODINGS.lookup("column", path, node);
+    columns.push({ name, ...(column === undefined ? { kind: "other" as const } : await column(node)) });
   }
   return { columns, size, head: Array.from(first as ArrayLike<unknown>, String) };
 }

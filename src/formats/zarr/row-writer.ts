@@ -17,7 +17,8 @@ import {
   type RowColumnSpec,
   type RowWriterRest,
 } from "../anndata-rows.js";
-import { dtypeOf, encoding, ZarrV2Store, type ZarrValues, zarrError } from "./write-elements.js";
+import { encodingAttrs } from "../encodings.js";
+import { dtypeOf, ZarrV2Store, type ZarrValues, zarrError } from "./write-elements.js";
 
 /** A per-row array written a chunk at a time. */
 class GrowingArray {
@@ -122,19 +123,19 @@ export class ZarrRowWriter implements AnnDataRowWriter {
     checkColumnNames(path, columns.keys());
     const store = ZarrV2Store.create(path);
     try {
-      await store.group("", encoding("anndata"));
+      await store.group("", encodingAttrs("anndata"));
       await store.group("obs", {
         _index: "_index",
         "column-order": [...columns.keys()],
-        ...encoding("dataframe"),
+        ...encodingAttrs("dataframe"),
       });
       const index = new GrowingArray(store, "obs/_index", null, ROW_CHUNK, []);
-      await store.attributes("obs/_index", encoding("string-array"));
+      await store.attributes("obs/_index", encodingAttrs("string-array"));
       const growing = new Map<string, GrowingArray>();
       for (const [name, spec] of columns) {
         let key = `obs/${name}`;
         if (spec.kind === "categorical") {
-          await store.group(key, { ...encoding("categorical"), ordered: spec.ordered ?? false });
+          await store.group(key, { ...encodingAttrs("categorical"), ordered: spec.ordered ?? false });
           const categories = spec.categories;
           if (categories.every((c) => typeof c === "string"))
             await store.strings(`${key}/categories`, categories);
@@ -143,13 +144,13 @@ export class ZarrRowWriter implements AnnDataRowWriter {
               `${key}/categories`,
               Float64Array.from(categories as number[]),
               [categories.length],
-              encoding("array"),
+              encodingAttrs("array"),
             );
           key = `${key}/codes`;
         }
         const like = spec.kind === "string" ? [] : emptyOf(spec);
         growing.set(name, new GrowingArray(store, key, null, ROW_CHUNK, like));
-        await store.attributes(key, encoding(spec.kind === "string" ? "string-array" : "array"));
+        await store.attributes(key, encodingAttrs(spec.kind === "string" ? "string-array" : "array"));
       }
       await store.dictGroup("obsm");
       return new ZarrRowWriter(store, columns, index, growing);
@@ -193,7 +194,7 @@ export class ZarrRowWriter implements AnnDataRowWriter {
             obsmChunkRows(m.nCols),
             new Float32Array(0),
           );
-          await this.store.attributes(`obsm/${key}`, encoding("array"));
+          await this.store.attributes(`obsm/${key}`, encodingAttrs("array"));
           this.obsm.set(key, array);
         }
         await array.push(m.data, n);

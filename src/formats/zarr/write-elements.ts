@@ -19,26 +19,9 @@ import * as zarr from "zarrita";
 import { outputError, temporarySibling } from "../../data/atomic-file.js";
 import type { DenseMatrix } from "../../data/matrix.js";
 import { ArgumentError, CellariumError, OutputError } from "../../errors.js";
+import { encodingAttrs } from "../encodings.js";
 import type { NumericArray } from "../h5ad/convert.js";
 import { isUnsArray, type UnsInputDict } from "../h5ad/write-elements.js";
-
-/** anndata 0.8's encoding versions of the elements written. */
-export const V = {
-  anndata: "0.1.0",
-  array: "0.2.0",
-  "string-array": "0.2.0",
-  dataframe: "0.2.0",
-  categorical: "0.2.0",
-  dict: "0.1.0",
-  "numeric-scalar": "0.2.0",
-  string: "0.2.0",
-} as const;
-
-export type Encoding = keyof typeof V;
-
-export function encoding(type: Encoding): { "encoding-type": string; "encoding-version": string } {
-  return { "encoding-type": type, "encoding-version": V[type] };
-}
 
 /** Values of an array: numbers (typed), booleans as 0/1 bytes, or strings. */
 export type ZarrValues = NumericArray | BigInt64Array | { bool: Uint8Array } | string[];
@@ -140,7 +123,7 @@ export class ZarrV2Store {
 
   /** A group of matrices, strings or nested dicts: anndata's dict encoding. */
   async dictGroup(key: string): Promise<void> {
-    await this.group(key, encoding("dict"));
+    await this.group(key, encodingAttrs("dict"));
   }
 
   /**
@@ -217,7 +200,7 @@ export class ZarrV2Store {
   }
 
   async strings(key: string, values: readonly string[]): Promise<void> {
-    await this.array(key, [...values], [values.length], encoding("string-array"));
+    await this.array(key, [...values], [values.length], encodingAttrs("string-array"));
   }
 
   /** A dict of dense matrices with `nRows` rows each (varm). */
@@ -229,13 +212,13 @@ export class ZarrV2Store {
           `write ${this.path}: ${key} '${name}' is ${m.nRows} x ${m.nCols} with ${m.data.length} values, expected ${nRows} rows`,
         );
       }
-      await this.array(`${key}/${name}`, m.data, [m.nRows, m.nCols], encoding("array"));
+      await this.array(`${key}/${name}`, m.data, [m.nRows, m.nCols], encodingAttrs("array"));
     }
   }
 
   /** A dataframe of an index and no columns (var of a predictions file). */
   async indexFrame(key: string, index: readonly string[]): Promise<void> {
-    await this.group(key, { _index: "_index", "column-order": [], ...encoding("dataframe") });
+    await this.group(key, { _index: "_index", "column-order": [], ...encodingAttrs("dataframe") });
     await this.strings(`${key}/_index`, index);
   }
 
@@ -244,16 +227,16 @@ export class ZarrV2Store {
     await this.dictGroup(key);
     for (const [name, value] of Object.entries(dict)) {
       const at = `${key}/${name}`;
-      if (typeof value === "string") await this.array(at, [value], [], encoding("string"));
+      if (typeof value === "string") await this.array(at, [value], [], encodingAttrs("string"));
       else if (typeof value === "number")
         await this.array(
           at,
           Number.isSafeInteger(value) ? new BigInt64Array([BigInt(value)]) : new Float64Array([value]),
           [],
-          encoding("numeric-scalar"),
+          encodingAttrs("numeric-scalar"),
         );
       else if (typeof value === "boolean")
-        await this.array(at, { bool: new Uint8Array([value ? 1 : 0]) }, [], encoding("numeric-scalar"));
+        await this.array(at, { bool: new Uint8Array([value ? 1 : 0]) }, [], encodingAttrs("numeric-scalar"));
       else if (Array.isArray(value)) {
         if (!value.every((v) => typeof v === "string"))
           throw new ArgumentError(
@@ -261,8 +244,8 @@ export class ZarrV2Store {
           );
         await this.strings(at, value as string[]);
       } else if (ArrayBuffer.isView(value))
-        await this.array(at, value as NumericArray, [(value as NumericArray).length], encoding("array"));
-      else if (isUnsArray(value)) await this.array(at, value.data, value.shape, encoding("array"));
+        await this.array(at, value as NumericArray, [(value as NumericArray).length], encodingAttrs("array"));
+      else if (isUnsArray(value)) await this.array(at, value.data, value.shape, encodingAttrs("array"));
       else await this.uns(at, value as UnsInputDict);
     }
   }

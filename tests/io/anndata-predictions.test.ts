@@ -8,10 +8,10 @@ import { test } from "node:test";
 import type { DenseMatrix } from "../../src/data/matrix.js";
 import type { DataFrameColumn } from "../../src/formats/h5ad/dataframe.js";
 import { AnnDataFile } from "../../src/formats/h5ad/reader.js";
+import { anndataLayout, classProbabilities } from "../../src/io/anndata-layout.js";
+import { AnnDataPredictions, type ObsSource } from "../../src/io/anndata-predictions.js";
+import { PredictionWriter } from "../../src/io/prediction-writer.js";
 import type { CellariumModel } from "../../src/models/model.js";
-import { anndataLayout, classProbabilities } from "../../src/train/anndata-layout.js";
-import { AnnDataPredictions, type ObsSource } from "../../src/train/anndata-predictions.js";
-import { PredictionWriter } from "../../src/train/prediction-writer.js";
 import { runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
 

@@ -1,15 +1,9 @@
-// Loads a Hugging Face BertForMaskedLM directory (config.json + model.safetensors, or else
-// pytorch_model.bin, read without executing its pickle: src/formats/torch-state-dict.ts) with a gene
-// token dictionary, and optionally a gene median dictionary, as a Geneformer (see
+// Loads a Hugging Face BertForMaskedLM directory (its files read by src/formats/huggingface.ts) with
+// a gene token dictionary, and optionally a gene median dictionary, as a Geneformer (see
 // src/models/geneformer-import.ts for the mapping).
 
-import { access, readFile } from "node:fs/promises";
-import { join } from "node:path";
-import { readRegularFile } from "../data/regular-file.js";
-import { FileFormatError } from "../errors.js";
 import { readGeneDictionary } from "../formats/gene-dictionary.js";
-import { readSafetensorsFile } from "../formats/safetensors-file.js";
-import { readTorchStateDict } from "../formats/torch-state-dict.js";
+import { readHuggingFaceConfig, readHuggingFaceWeights } from "../formats/huggingface.js";
 import {
   checkBertConfig,
   float32Tensors,
@@ -32,36 +26,6 @@ export interface LoadedPretrainedGeneformer extends PretrainedGeneformer {
   readonly genesWithoutMedian: readonly string[];
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** The checkpoint's tensors: model.safetensors, else pytorch_model.bin. */
-async function readWeights(
-  directory: string,
-): Promise<Record<string, { shape: readonly number[]; data: ArrayLike<number> }>> {
-  const safetensors = join(directory, "model.safetensors");
-  if (await exists(safetensors)) {
-    return (await readSafetensorsFile(safetensors, { int64AsNumber: true })).tensors as Record<
-      string,
-      { shape: readonly number[]; data: ArrayLike<number> }
-    >;
-  }
-  const bin = join(directory, "pytorch_model.bin");
-  if (!(await exists(bin)))
-    throw new FileFormatError(`${directory}: neither model.safetensors nor pytorch_model.bin`, {
-      file: directory,
-    });
-  const bytes = await readRegularFile(
-    bin,
-    (reason, cause) => new FileFormatError(`${bin}: cannot read (${reason})`, { file: bin, cause }),
-  );
-  return readTorchStateDict(bytes, bin);
-}
-
 /**
  * Loads a published Geneformer: a Hugging Face `BertForMaskedLM` directory (`config.json` with
  * `model.safetensors` or `pytorch_model.bin`) and Geneformer's token dictionary and gene medians
@@ -78,21 +42,10 @@ export async function loadPretrainedGeneformer(
   directory: string,
   options: LoadPretrainedOptions,
 ): Promise<LoadedPretrainedGeneformer> {
-  const configPath = join(directory, "config.json");
-  let config: unknown;
-  try {
-    config = JSON.parse(await readFile(configPath, "utf8"));
-  } catch (error) {
-    // JSON.parse quotes the text around the error, which may hold line breaks: one line, bounded.
-    const reason = (error as Error).message.replace(/\s+/g, " ").slice(0, 200);
-    throw new FileFormatError(`${configPath}: cannot read the Hugging Face config (${reason})`, {
-      file: configPath,
-      cause: error,
-    });
-  }
+  const { path: configPath, config } = await readHuggingFaceConfig(directory);
   // The sizes are checked before the weights are read and before anything is built.
   checkBertConfig(config, configPath);
-  const tensors = await readWeights(directory);
+  const tensors = await readHuggingFaceWeights(directory);
   const tokens = await readGeneDictionary(options.tokenDictionary);
   const loaded = geneformerFromHuggingFace(config, float32Tensors(tensors), tokens, directory, {
     config: configPath,
