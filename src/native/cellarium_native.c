@@ -766,20 +766,20 @@ static napi_value csr_column_moments_napi(napi_env env, napi_callback_info info)
 
 /* ---- Optimizers ---- */
 
-/* adamUpdate(n, param, grad, expAvg, expAvgSq, maxExpAvgSq, stepSize, biasCorrection2Sqrt, beta1,
- * beta2, eps, decay, l2) */
+/* adamUpdate(param, grad, expAvg, expAvgSq, maxExpAvgSq, stepSize, biasCorrection2Sqrt, beta1, beta2,
+ * eps, decay, l2): n is param's length. */
 static napi_value adam_update_napi(napi_env env, napi_callback_info info) {
   call_t call;
-  if (!call_init(&call, env, info, "adamUpdate", 13)) return NULL;
-  const size_t n = (size_t)arg_int(&call, 0, "n");
-  const array_t param = arg_array(&call, 1, "param"), grad = arg_array(&call, 2, "grad");
-  const array_t exp_avg = arg_array(&call, 3, "expAvg"), exp_avg_sq = arg_array(&call, 4, "expAvgSq");
+  if (!call_init(&call, env, info, "adamUpdate", 12)) return NULL;
+  const array_t param = arg_array(&call, 0, "param"), grad = arg_array(&call, 1, "grad");
+  const array_t exp_avg = arg_array(&call, 2, "expAvg"), exp_avg_sq = arg_array(&call, 3, "expAvgSq");
   array_t max_sq = {false, NULL, 0};
-  const bool amsgrad = !arg_is_null(&call, 5);
-  if (amsgrad) max_sq = arg_array(&call, 5, "maxExpAvgSq");
-  const double step_size = arg_double(&call, 6, "stepSize"), correction = arg_double(&call, 7, "biasCorrection2Sqrt");
-  const double beta1 = arg_double(&call, 8, "beta1"), beta2 = arg_double(&call, 9, "beta2");
-  const double eps = arg_double(&call, 10, "eps"), decay = arg_double(&call, 11, "decay"), l2 = arg_double(&call, 12, "l2");
+  const bool amsgrad = !arg_is_null(&call, 4);
+  if (amsgrad) max_sq = arg_array(&call, 4, "maxExpAvgSq");
+  const double step_size = arg_double(&call, 5, "stepSize"), correction = arg_double(&call, 6, "biasCorrection2Sqrt");
+  const double beta1 = arg_double(&call, 7, "beta1"), beta2 = arg_double(&call, 8, "beta2");
+  const double eps = arg_double(&call, 9, "eps"), decay = arg_double(&call, 10, "decay"), l2 = arg_double(&call, 11, "l2");
+  const size_t n = param.length;
   require(&call, &param, &param, n, "param");
   require(&call, &grad, &param, n, "grad");
   require(&call, &exp_avg, &param, n, "expAvg");

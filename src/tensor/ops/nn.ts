@@ -50,9 +50,15 @@ export function gelu(x: Tensor): Tensor {
   return unaryOp(
     "gelu",
     x,
-    (s, d) => kernels().gelu(s.length, s as FloatArray, d as FloatArray),
+    (s, d) => kernels().gelu({ n: s.length, x: s as FloatArray, y: d as FloatArray }),
     (g, x, y, d) =>
-      kernels().geluBackward(g.length, g as FloatArray, x as FloatArray, y as FloatArray, d as FloatArray),
+      kernels().geluBackward({
+        n: g.length,
+        g: g as FloatArray,
+        x: x as FloatArray,
+        y: y as FloatArray,
+        dx: d as FloatArray,
+      }),
   );
 }
 
@@ -230,13 +236,24 @@ export function layerNorm(
   const out = allocate(x.dtype, x.size) as FloatArray;
   const means = new Float64Array(rows);
   const rstds = new Float64Array(rows);
-  kernels().layerNormRows(rows, len, xd, w, b, eps, out, means, rstds);
+  kernels().layerNormRows({ rows, len, x: xd, w, b, eps, y: out, mean: means, rstd: rstds });
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
   return record("layerNorm", new Tensor(out, x.shape), inputs, (g) => {
     const gx = x.requiresGrad ? (allocate(x.dtype, x.size) as FloatArray) : null;
     const gw = weight?.requiresGrad ? (allocate(x.dtype, len) as FloatArray) : null;
     const gb = bias?.requiresGrad ? (allocate(x.dtype, len) as FloatArray) : null;
-    kernels().layerNormBackwardRows(rows, len, g.data as FloatArray, xd, w, means, rstds, gx, gw, gb);
+    kernels().layerNormBackwardRows({
+      rows,
+      len,
+      g: g.data as FloatArray,
+      x: xd,
+      w,
+      mean: means,
+      rstd: rstds,
+      dx: gx,
+      dw: gw,
+      db: gb,
+    });
     const grads: Array<Tensor | null> = [gx ? new Tensor(gx, x.shape) : null];
     if (weight) grads.push(gw ? new Tensor(gw, dims) : null);
     if (bias) grads.push(gb ? new Tensor(gb, dims) : null);

@@ -94,10 +94,28 @@ type CsrFloat32 = CsrOperand & { readonly data: Float32Array };
 function csrMatmulFloat32(x: CsrFloat32, w: Tensor, k: number): Tensor {
   const { nRows, nCols, indptr, indices, data } = x;
   const y = new Float32Array(nRows * k);
-  kernels().csrMatmul(nRows, nCols, indptr, indices, data, w.data as Float32Array, k, y);
+  kernels().csrMatmul({
+    rows: nRows,
+    cols: nCols,
+    indptr,
+    indices,
+    values: data,
+    b: w.data as Float32Array,
+    l: k,
+    c: y,
+  });
   return record("csrMatmul", new Tensor(y, [nRows, k]), [w], (g) => {
     const gw = new Float32Array(w.size);
-    kernels().csrTransposeMatmul(nRows, nCols, indptr, indices, data, g.data as Float32Array, k, gw);
+    kernels().csrTransposeMatmul({
+      rows: nRows,
+      cols: nCols,
+      indptr,
+      indices,
+      values: data,
+      y: g.data as Float32Array,
+      l: k,
+      c: gw,
+    });
     return [new Tensor(gw, w.shape)];
   });
 }
