@@ -1,5 +1,5 @@
-// Neural-network ops: activations, softmax, logSoftmax and layerNorm. Softmax and layerNorm are
-// fused loops over rows of the last axis (or last axes), forward and backward, so that a BERT
+// Neural-network ops: activations, softmax, logSoftmax and layerNorm. Softmax and layerNorm run on
+// the row kernels over the last axis (or last axes), forward and backward, so that a BERT
 // layer allocates one output per op and nothing per element.
 
 import { ArgumentError } from "../../errors.js";
@@ -121,34 +121,15 @@ function alongAxis(x: Tensor, axis: number, op: string, lastAxisOp: (t: Tensor) 
   return transpose(lastAxisOp(transpose(x, a, -1)), a, -1);
 }
 
+// On the softmax kernels (the attention's): the max-shifted exponentials and their sum in double, an
+// all -inf row giving NaN as in torch; the backward is dx = y (g - <g, y>) per row.
 function softmaxLast(x: Tensor): Tensor {
   const { rows, len } = floatRows(x, "softmax");
-  const src = x.data;
-  const out = allocate(x.dtype, x.size);
-  for (let r = 0; r < rows; r++) {
-    const base = r * len;
-    let m = -Infinity;
-    for (let j = 0; j < len; j++) if (src[base + j]! > m) m = src[base + j]!;
-    if (m === -Infinity) m = 0; // an all -inf row gives NaN, as in torch, rather than inf - inf here
-    let total = 0;
-    for (let j = 0; j < len; j++) {
-      const e = Math.exp(src[base + j]! - m);
-      out[base + j] = e;
-      total += e;
-    }
-    const inv = 1 / total;
-    for (let j = 0; j < len; j++) out[base + j]! *= inv;
-  }
+  const out = (x.data as FloatArray).slice();
+  kernels().softmaxRows({ rows, len, x: out, bias: null });
   return record("softmax", new Tensor(out, x.shape), [x], (g) => {
-    // dx = y * (g - <g, y>) per row.
-    const gd = g.data;
-    const gx = allocate(g.dtype, g.size);
-    for (let r = 0; r < rows; r++) {
-      const base = r * len;
-      let dot = 0;
-      for (let j = 0; j < len; j++) dot += gd[base + j]! * out[base + j]!;
-      for (let j = 0; j < len; j++) gx[base + j] = out[base + j]! * (gd[base + j]! - dot);
-    }
+    const gx = (g.data as FloatArray).slice();
+    kernels().softmaxBackwardRows({ rows, len, p: out, g: gx, keep: null, keepScale: 1 });
     return [new Tensor(gx, g.shape)];
   });
 }
