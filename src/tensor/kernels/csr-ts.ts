@@ -1,11 +1,11 @@
 // TypeScript fallbacks of the CSR products (see KERNELS.csrMatmul and csrTransposeMatmul), in their
 // raw form: they return where they met a bad column index, which the declaration's `finish` turns
-// into an ArgumentError. Sums run in double and are rounded to float32 once per output.
+// into an ArgumentError. Sums run in double and are rounded once per output.
 
-import type { KernelArgs } from "./types.js";
+import type { FloatArray, KernelArgs } from "./types.js";
 
 /** Returns the position of the first stored value whose column index is outside [0, cols), or nnz. */
-export function csrMatmulTs(args: KernelArgs<"csrMatmul">): number {
+export function csrMatmulTs<T extends FloatArray>(args: KernelArgs<"csrMatmul", T>): number {
   const { rows, cols, indptr, indices, values, b, l, c } = args;
   const acc = new Float64Array(l);
   for (let i = 0; i < rows; i++) {
@@ -22,7 +22,9 @@ export function csrMatmulTs(args: KernelArgs<"csrMatmul">): number {
   return rows === 0 ? 0 : indptr[rows]!;
 }
 
-export function csrTransposeMatmulTs(args: KernelArgs<"csrTransposeMatmul">): number {
+export function csrTransposeMatmulTs<T extends FloatArray>(
+  args: KernelArgs<"csrTransposeMatmul", T>,
+): number {
   const { rows, cols, indptr, indices, values, y, l, c } = args;
   const acc = new Float64Array(cols * l);
   let stop = rows === 0 ? 0 : indptr[rows]!;

@@ -108,7 +108,7 @@ function rowPointers(kernel: string, name: string, ptr: Int32Array, rows: number
 }
 
 /** The CSR operand of csrMatmul and csrTransposeMatmul. */
-const csrFields = { rows: size, cols: size, indptr: i32, indices: i32, values: f32 };
+const csrFields = { rows: size, cols: size, indptr: i32, indices: i32, values: float };
 
 function csrProductCheck(a: ArgsOf<typeof csrFields>, kernel: string): void {
   const nnz = rowPointers(kernel, "indptr", a.indptr, a.rows);
@@ -512,12 +512,13 @@ export const KERNELS = {
   ),
   /**
    * C = X B for a CSR X (rows x cols: indptr of rows + 1 entries, non-decreasing from >= 0;
-   * column indices; float32 values) and a dense row-major B (cols x l); C (rows x l) is
-   * overwritten. O(nnz l): the sparse counterpart of GEMM on a densified X, in float32 like it.
-   * A column index outside [0, cols) throws ArgumentError.
+   * column indices; float values) and a dense row-major B (cols x l) of the values' dtype; C
+   * (rows x l) is overwritten. O(nnz l): the sparse counterpart of GEMM on a densified X (float32
+   * for IncrementalPCA's range finder, float64 for gradient checks of ops/sparse.ts). Duplicate
+   * column entries add up. A column index outside [0, cols) throws ArgumentError.
    */
   csrMatmul: declare(
-    { ...csrFields, b: f32, l: size, c: f32 },
+    { ...csrFields, b: float, l: size, c: float },
     {
       returns: "raw",
       atLeast: { b: (s) => s.cols * s.l, c: (s) => s.rows * s.l },
@@ -527,7 +528,7 @@ export const KERNELS = {
   ),
   /** C = X^T Y for X as in csrMatmul, Y (rows x l) and C (cols x l, overwritten). */
   csrTransposeMatmul: declare(
-    { ...csrFields, y: f32, l: size, c: f32 },
+    { ...csrFields, y: float, l: size, c: float },
     {
       returns: "raw",
       atLeast: { y: (s) => s.rows * s.l, c: (s) => s.cols * s.l },
