@@ -123,26 +123,17 @@ static inline float softmax_expf(float x) {
 #define REAL float
 #define P(name) s##name
 #include "optim_template.h"
+#include "csr.h"
 #undef REAL
 #undef P
 
 #define REAL double
 #define P(name) d##name
 #include "optim_template.h"
-#undef REAL
-#undef P
-
-#define REAL float
-#define P(name) s##name
 #include "csr.h"
 #undef REAL
 #undef P
 
-#define REAL double
-#define P(name) d##name
-#include "csr.h"
-#undef REAL
-#undef P
 #include "values.h"
 
 /* ---- N-API helpers ---- */

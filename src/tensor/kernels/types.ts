@@ -59,13 +59,10 @@ function operand(
   }
 }
 
+/** The product gemm and gemmBatched compute: C = alpha op(A) op(B) + beta C, op(A) m x k, op(B) k x n. */
+const gemmProduct = { transA: flag, transB: flag, m: size, n: size, k: size, alpha: scalar };
 const gemmFields = {
-  transA: flag,
-  transB: flag,
-  m: size,
-  n: size,
-  k: size,
-  alpha: scalar,
+  ...gemmProduct,
   a: float,
   lda: size,
   b: float,
@@ -116,6 +113,9 @@ function csrProductCheck(a: ArgsOf<typeof csrFields>, kernel: string): void {
   atLeast(kernel, "values", a.values, nnz);
 }
 
+/** What the CSR products share beyond their fields: the row pointers' check and the raw result's conversion. */
+const csrProductRules = { returns: "raw", check: csrProductCheck, finish: csrProductFinish } as const;
+
 function csrProductFinish(a: ArgsOf<typeof csrFields>, stop: number, kernel: string): void {
   if (stop < (a.rows === 0 ? 0 : a.indptr[a.rows]!)) {
     throw new ArgumentError(
@@ -146,10 +146,19 @@ type CountNllShared = ArgsOf<typeof countNllCounts> & {
   readonly ratio: Float32Array | null;
 };
 
+/** The lengths of the row kernels' operands: rows x len values, one row of len, one value per row. */
+const allRows = (s: { rows: number; len: number }) => s.rows * s.len;
+const oneRow = (s: { len: number }) => s.len;
+
 const rowsText = () => "rows";
 const cellsText = () => "rows x genes";
 const rowsLength = (a: { rows: number }) => a.rows;
 const cellsLength = (a: { rows: number; genes: number }) => a.rows * a.genes;
+
+/** The lengths both countNll directions check: per row, or per row and gene. */
+const perRow = [rowsLength, rowsText] as const;
+const perCell = [cellsLength, cellsText] as const;
+const countNllLengths = { logLibrary: perRow, additive: perCell, chi: perCell, mu: perCell, ratio: perCell };
 
 /**
  * The relations both countNll directions share. The column indices are the backends' to check
@@ -185,12 +194,7 @@ export const KERNELS = {
    */
   gemmBatched: declare(
     {
-      transA: flag,
-      transB: flag,
-      m: size,
-      n: size,
-      k: size,
-      alpha: scalar,
+      ...gemmProduct,
       a: float,
       lda: size,
       strideA: size,
@@ -288,7 +292,7 @@ export const KERNELS = {
    */
   softmaxRows: declare(
     { rows: size, len: size, x: float, bias: orNull(float) },
-    { atLeast: { x: (s) => s.rows * s.len, bias: (s) => s.len } },
+    { atLeast: { x: allRows, bias: oneRow } },
   ),
   /**
    * The softmax backward in place on g (rows x len), from the softmax output p: with
@@ -299,9 +303,9 @@ export const KERNELS = {
     { rows: size, len: size, p: float, g: float, keep: orNull(u8), keepScale: scalar },
     {
       atLeast: {
-        p: (s) => s.rows * s.len,
-        g: (s) => s.rows * s.len,
-        keep: (s) => s.rows * s.len,
+        p: allRows,
+        g: allRows,
+        keep: allRows,
       },
     },
   ),
@@ -344,12 +348,12 @@ export const KERNELS = {
     },
     {
       atLeast: {
-        x: (s) => s.rows * s.len,
-        w: (s) => s.len,
-        b: (s) => s.len,
-        y: (s) => s.rows * s.len,
-        mean: (s) => s.rows,
-        rstd: (s) => s.rows,
+        x: allRows,
+        w: oneRow,
+        b: oneRow,
+        y: allRows,
+        mean: rowsLength,
+        rstd: rowsLength,
       },
     },
   ),
@@ -373,14 +377,14 @@ export const KERNELS = {
     },
     {
       atLeast: {
-        g: (s) => s.rows * s.len,
-        x: (s) => s.rows * s.len,
-        w: (s) => s.len,
-        mean: (s) => s.rows,
-        rstd: (s) => s.rows,
-        dx: (s) => s.rows * s.len,
-        dw: (s) => s.len,
-        db: (s) => s.len,
+        g: allRows,
+        x: allRows,
+        w: oneRow,
+        mean: rowsLength,
+        rstd: rowsLength,
+        dx: allRows,
+        dw: oneRow,
+        db: oneRow,
       },
     },
   ),
@@ -519,22 +523,12 @@ export const KERNELS = {
    */
   csrMatmul: declare(
     { ...csrFields, b: float, l: size, c: float },
-    {
-      returns: "raw",
-      atLeast: { b: (s) => s.cols * s.l, c: (s) => s.rows * s.l },
-      check: csrProductCheck,
-      finish: csrProductFinish,
-    },
+    { ...csrProductRules, atLeast: { b: (s) => s.cols * s.l, c: (s) => s.rows * s.l } },
   ),
   /** C = X^T Y for X as in csrMatmul, Y (rows x l) and C (cols x l, overwritten). */
   csrTransposeMatmul: declare(
     { ...csrFields, y: float, l: size, c: float },
-    {
-      returns: "raw",
-      atLeast: { y: (s) => s.rows * s.l, c: (s) => s.cols * s.l },
-      check: csrProductCheck,
-      finish: csrProductFinish,
-    },
+    { ...csrProductRules, atLeast: { y: (s) => s.rows * s.l, c: (s) => s.cols * s.l } },
   ),
   /** One Adam / AdamW step, in place on param and the moments (src/optim/adam.ts has the formulas). */
   adamUpdate: declare(
@@ -586,13 +580,9 @@ export const KERNELS = {
     },
     {
       exact: {
-        logits: [cellsLength, cellsText],
-        logLibrary: [rowsLength, rowsText],
-        additive: [cellsLength, cellsText],
-        chi: [cellsLength, cellsText],
-        mu: [cellsLength, cellsText],
-        ratio: [cellsLength, cellsText],
-        nll: [rowsLength, rowsText],
+        logits: perCell,
+        ...countNllLengths,
+        nll: perRow,
       },
       check: countNllCheck,
     },
@@ -616,14 +606,10 @@ export const KERNELS = {
     },
     {
       exact: {
-        grad: [rowsLength, rowsText],
-        logLibrary: [rowsLength, rowsText],
-        additive: [cellsLength, cellsText],
-        chi: [cellsLength, cellsText],
-        mu: [cellsLength, cellsText],
-        ratio: [cellsLength, cellsText],
-        gLogits: [cellsLength, cellsText],
-        gAdditive: [cellsLength, cellsText],
+        grad: perRow,
+        ...countNllLengths,
+        gLogits: perCell,
+        gAdditive: perCell,
       },
       check(s, kernel) {
         countNllCheck(s, kernel);

@@ -19,38 +19,25 @@ export function gramSvd(a: Mat<Float64Array>, q: number): { s: Float64Array; vt:
   checkRank("gramSvd", q, Math.min(m, n));
   const small = Math.min(m, n);
   const gram = new Float64Array(small * small);
-  if (m <= n)
-    kernels().gemm({
-      transA: false,
-      transB: true,
-      m,
-      n: m,
-      k: n,
-      alpha: 1,
-      a: a.data,
-      lda: n,
-      b: a.data,
-      ldb: n,
-      beta: 0,
-      c: gram,
-      ldc: m,
-    });
-  else
-    kernels().gemm({
-      transA: true,
-      transB: false,
-      m: n,
-      n,
-      k: m,
-      alpha: 1,
-      a: a.data,
-      lda: n,
-      b: a.data,
-      ldb: n,
-      beta: 0,
-      c: gram,
-      ldc: n,
-    });
+  // A A^T (small x small) for a wide A, A^T A for a tall one.
+  const wide = m <= n;
+  const k = Math.max(m, n);
+  const [lda, ldb, ldc] = [n, n, small];
+  kernels().gemm({
+    transA: !wide,
+    transB: wide,
+    m: small,
+    n: small,
+    k,
+    alpha: 1,
+    a: a.data,
+    lda,
+    b: a.data,
+    ldb,
+    beta: 0,
+    c: gram,
+    ldc,
+  });
   if (m > n) return svdOfGram({ rows: n, cols: n, data: gram }, q);
   const { s, rank, v } = topEigenpairs(gram, m, q);
   // V^T = diag(1/s) U^T A, as one GEMM with the scaled top eigenvectors.

@@ -80,7 +80,6 @@ for (const which of backends) {
 
   test(`csrMatmul and csrTransposeMatmul (${which}) reject bad structure`, skipUnless(which), () => {
     const k = backend(which);
-    const indptr = Int32Array.from([0, 2, 3]);
     const values = Float32Array.from([1, 2, 3]);
     const b = new Float32Array(3 * 2);
     // The dense operand is b (cols x l) for X B and y (rows x l) for X^T Y: 2 x 3 either way here.
@@ -90,46 +89,18 @@ for (const which of backends) {
     ];
     for (const product of products) {
       const out = new Float32Array(3 * 2);
-      assert.throws(
-        () => product({ rows: 2, cols: 3, indptr, indices: Int32Array.from([0, 3, 1]), values, c: out }),
-        /indices\[1\] = 3 is outside the 3 columns/,
-      );
-      assert.throws(
-        () =>
-          product({
-            rows: 2,
-            cols: 3,
-            indptr: Int32Array.from([0, 2, 1]),
-            indices: Int32Array.from([0, 1, 1]),
-            values,
-            c: out,
-          }),
-        /non-decreasing/,
-      );
-      assert.throws(
-        () =>
-          product({
-            rows: 2,
-            cols: 3,
-            indptr: Int32Array.from([0, 2, 4]),
-            indices: Int32Array.from([0, 1, 1]),
-            values,
-            c: out,
-          }),
-        ArgumentError,
-      );
-      assert.throws(
-        () =>
-          product({
-            rows: 2,
-            cols: 3,
-            indptr,
-            indices: Int32Array.from([0, 1, 1]),
-            values,
-            c: new Float32Array(1),
-          }),
-        ArgumentError,
-      );
+      const x = (ptr: number[], idx: number[], c = out) => ({
+        rows: 2,
+        cols: 3,
+        indptr: Int32Array.from(ptr),
+        indices: Int32Array.from(idx),
+        values,
+        c,
+      });
+      assert.throws(() => product(x([0, 2, 3], [0, 3, 1])), /indices\[1\] = 3 is outside the 3 columns/);
+      assert.throws(() => product(x([0, 2, 1], [0, 1, 1])), /non-decreasing/);
+      assert.throws(() => product(x([0, 2, 4], [0, 1, 1])), ArgumentError);
+      assert.throws(() => product(x([0, 2, 3], [0, 1, 1], new Float32Array(1))), ArgumentError);
     }
   });
 }

@@ -153,103 +153,29 @@ for (const which of backends) {
   test(`gemm (${which}) rejects bad shapes and mixed dtypes with ArgumentError`, skipUnless(which), () => {
     const kernels = backend(which);
     const a = new Float64Array(6);
+    // A valid 2 x 3 = (2 x 3) (3 x 3) product but for the field each case changes (b is short here).
+    const ok = {
+      transA: false,
+      transB: false,
+      m: 2,
+      n: 3,
+      k: 3,
+      alpha: 1,
+      a,
+      lda: 3,
+      b: a,
+      ldb: 3,
+      beta: 0,
+      c: a,
+      ldc: 3,
+    };
+    assert.throws(() => kernels.gemm({ ...ok, lda: 2 }), /gemm: lda = 2 is below the row width 3/);
+    assert.throws(() => kernels.gemm({ ...ok, b: new Float64Array(8) }), ArgumentError);
+    assert.throws(() => kernels.gemm<FloatArray>({ ...ok, c: new Float32Array(6) }), /Float32Array/);
+    assert.throws(() => kernels.gemm({ ...ok, m: -1 }), ArgumentError);
+    const batched = { ...ok, strideA: 6, strideB: 0, c: new Float64Array(12), strideC: 6, batch: 2 };
     assert.throws(
-      () =>
-        kernels.gemm({
-          transA: false,
-          transB: false,
-          m: 2,
-          n: 3,
-          k: 3,
-          alpha: 1,
-          a,
-          lda: 2,
-          b: a,
-          ldb: 3,
-          beta: 0,
-          c: a,
-          ldc: 3,
-        }),
-      /gemm: lda = 2 is below the row width 3/,
-    );
-    assert.throws(
-      () =>
-        kernels.gemm({
-          transA: false,
-          transB: false,
-          m: 2,
-          n: 3,
-          k: 3,
-          alpha: 1,
-          a,
-          lda: 3,
-          b: new Float64Array(8),
-          ldb: 3,
-          beta: 0,
-          c: a,
-          ldc: 3,
-        }),
-      ArgumentError,
-    );
-    assert.throws(
-      () =>
-        kernels.gemm<FloatArray>({
-          transA: false,
-          transB: false,
-          m: 2,
-          n: 3,
-          k: 3,
-          alpha: 1,
-          a,
-          lda: 3,
-          b: a,
-          ldb: 3,
-          beta: 0,
-          c: new Float32Array(6),
-          ldc: 3,
-        }),
-      /Float32Array/,
-    );
-    assert.throws(
-      () =>
-        kernels.gemm({
-          transA: false,
-          transB: false,
-          m: -1,
-          n: 3,
-          k: 3,
-          alpha: 1,
-          a,
-          lda: 3,
-          b: a,
-          ldb: 3,
-          beta: 0,
-          c: a,
-          ldc: 3,
-        }),
-      ArgumentError,
-    );
-    assert.throws(
-      () =>
-        kernels.gemmBatched({
-          transA: false,
-          transB: false,
-          m: 2,
-          n: 3,
-          k: 3,
-          alpha: 1,
-          a,
-          lda: 3,
-          strideA: 6,
-          b: a,
-          ldb: 3,
-          strideB: 0,
-          beta: 0,
-          c: new Float64Array(12),
-          ldc: 3,
-          strideC: 6,
-          batch: 2,
-        }),
+      () => kernels.gemmBatched(batched),
       /gemmBatched: a \(2 x 3, ld 3\) needs 12 elements, got 6/,
     );
   });
