@@ -59,7 +59,7 @@ function product<T extends FloatArray>(g: GemmShape, a: T, b: T, c: T): void {
   }
 }
 
-/** `batch` gemmTs calls on views at multiples of the strides (see Kernels.gemmBatched). */
+/** `batch` gemmTs calls on views at multiples of the strides (see KERNELS.gemmBatched). */
 export function gemmBatchedTs<T extends FloatArray>(g: KernelArgs<"gemmBatched", T>): void {
   for (let i = 0; i < g.batch; i++) {
     product(

@@ -1,4 +1,4 @@
-// TypeScript fallbacks of the LayerNorm row kernels (see Kernels.layerNormRows and
+// TypeScript fallbacks of the LayerNorm row kernels (see KERNELS.layerNormRows and
 // layerNormBackwardRows); the C versions are in src/native/rows_template.h.
 
 import type { FloatArray, KernelArgs } from "./types.js";

@@ -61,7 +61,7 @@ export function incrementCounter(counter: Uint32Array): void {
   }
 }
 
-/** See Kernels.philoxBlocks. */
+/** See KERNELS.philoxBlocks in types.ts. */
 export function philoxBlocksTs(args: KernelArgs<"philoxBlocks">): void {
   const { key, counter, out } = args;
   for (let i = 0; i + 4 <= out.length; i += 4) {
