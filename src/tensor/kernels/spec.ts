@@ -61,11 +61,16 @@ export type ArgsOf<F extends Fields, T extends FloatArray = FloatArray> = {
   readonly [K in keyof F]: ValueOf<F[K]["kind"], T> | (F[K]["nullable"] extends true ? null : never);
 };
 
-export interface Rules<A> {
+/** The names of the array fields. */
+type ArrayFields<F extends Fields> = { [K in keyof F]: F[K]["kind"] extends ArrayKind ? K : never }[keyof F];
+
+export interface Rules<F extends Fields, A = ArgsOf<F>> {
   /** Lengths an array field must reach (`<kernel>: <field> needs <n> elements, got <length>`). */
-  readonly atLeast?: { readonly [K in keyof A]?: (a: A) => number };
+  readonly atLeast?: { readonly [K in ArrayFields<F>]?: (a: A) => number };
   /** Lengths an array field must have, and the shape they make, for the message. */
-  readonly exact?: { readonly [K in keyof A]?: readonly [length: (a: A) => number, shape: (a: A) => string] };
+  readonly exact?: {
+    readonly [K in ArrayFields<F>]?: readonly [length: (a: A) => number, shape: (a: A) => string];
+  };
   /** The relations the fields cannot state (leading dimensions, CSR row pointers), after the fields' checks. */
   readonly check?: (a: A, kernel: string) => void;
   /**
@@ -80,7 +85,7 @@ type Returns = "void" | "number" | "raw";
 
 export interface KernelSpec<F extends Fields, R extends Returns> {
   readonly fields: F;
-  readonly rules: Rules<ArgsOf<F>>;
+  readonly rules: Rules<F>;
   readonly returns: R;
 }
 
@@ -101,13 +106,13 @@ export interface AnyKernelSpec {
 /** Declares a kernel: its fields, in the native addon's argument order, and their rules. */
 export function declare<F extends Fields>(
   fields: F,
-  rules?: Rules<ArgsOf<F>> & { returns?: undefined },
+  rules?: Rules<F> & { returns?: undefined },
 ): KernelSpec<F, "void">;
 export function declare<F extends Fields, R extends "number" | "raw">(
   fields: F,
-  rules: Rules<ArgsOf<F>> & { returns: R },
+  rules: Rules<F> & { returns: R },
 ): KernelSpec<F, R>;
-export function declare<F extends Fields>(fields: F, rules: Rules<ArgsOf<F>> = {}): KernelSpec<F, Returns> {
+export function declare<F extends Fields>(fields: F, rules: Rules<F> = {}): KernelSpec<F, Returns> {
   return { fields, rules, returns: rules.returns ?? "void" };
 }
 
