@@ -48,7 +48,8 @@ function timeKernels(impl: Kernels, shape: Shape, dtype: Dtype, reps: number): n
   const generator = new Generator(0);
   generator.fillUniform(a);
   generator.fillUniform(b);
-  const run = () => impl.gemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n);
+  const run = () =>
+    impl.gemm({ transA: false, transB: false, m, n, k, alpha: 1, a, lda: k, b, ldb: n, beta: 0, c, ldc: n });
   run();
   const times: number[] = [];
   for (let r = 0; r < reps; r++) {

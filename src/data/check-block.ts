@@ -32,7 +32,8 @@ const scans = new WeakMap<Float32Array | Int32Array, number>();
  */
 export function copyValuesChecked(source: Float32Array, out: Float32Array, at = 0): void {
   const target = at === 0 && source.length === out.length ? out : out.subarray(at, at + source.length);
-  const found = at + kernels().findBadValue(source.length, source, false, target);
+  const found =
+    at + kernels().findBadValue({ n: source.length, x: source, nonnegative: false, copyTo: target });
   // Pieces come in order: nothing bad so far exactly when the scan so far stopped at `at`.
   scans.set(out, at === 0 || scans.get(out) === at ? found : scans.get(out)!);
 }
@@ -55,7 +56,10 @@ export function copyIndicesChecked(
     out.set(source, at);
     return;
   }
-  scans.set(out, kernels().findBadIndex(indptr.length - 1, indptr, source, nCols, out));
+  scans.set(
+    out,
+    kernels().findBadIndex({ rows: indptr.length - 1, indptr, indices: source, cols: nCols, copyTo: out }),
+  );
 }
 
 function takeScan(array: Float32Array | Int32Array): number | undefined {
@@ -89,7 +93,7 @@ export function checkBlock(
   // Both scans taken before anything throws, so that neither is left for a later fill of the array.
   const valueScan = takeScan(data);
   const indexScan = block.format === "csr" ? takeScan(block.indices) : undefined;
-  const bad = valueScan ?? k.findBadValue(data.length, data, false, null);
+  const bad = valueScan ?? k.findBadValue({ n: data.length, x: data, nonnegative: false, copyTo: null });
   if (bad < data.length) {
     const { row, col } = locate(block, bad);
     const value = data[bad]!;
@@ -102,7 +106,15 @@ export function checkBlock(
     });
   }
   if (block.format === "dense") return block;
-  const at = indexScan ?? k.findBadIndex(block.nRows, block.indptr, block.indices, block.nCols, null);
+  const at =
+    indexScan ??
+    k.findBadIndex({
+      rows: block.nRows,
+      indptr: block.indptr,
+      indices: block.indices,
+      cols: block.nCols,
+      copyTo: null,
+    });
   if (at >= block.data.length) return block;
   return sortRows(block, file, element, placeOf);
 }
@@ -183,7 +195,7 @@ export function requireCounts(step: string, x: Matrix, var_names_g?: readonly st
   const stored = storedForm(x);
   refuseValueAt(
     step,
-    kernels().findBadValue(stored.data.length, stored.data, true, null),
+    kernels().findBadValue({ n: stored.data.length, x: stored.data, nonnegative: true, copyTo: null }),
     stored,
     var_names_g,
   );

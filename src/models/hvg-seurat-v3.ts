@@ -325,12 +325,12 @@ export class HVGSeuratV3 implements CellariumModel {
     const moments_g3 = this.moments_g3;
     moments_g3.fill(0);
     const [start, stop] = [csr.indptr[first]!, csr.indptr[end]!];
-    kernels().csrColumnMoments(
-      csr.indices.subarray(start, stop),
-      csr.data.subarray(start, stop),
-      null,
-      moments_g3,
-    );
+    kernels().csrColumnMoments({
+      indices: csr.indices.subarray(start, stop),
+      values: csr.data.subarray(start, stop),
+      shift: null,
+      moments: moments_g3,
+    });
     if (clip_bg !== null) takeExcess(csr.data, csr.indices, start, stop, clip_bg, b * g, moments_g3);
     for (let j = 0; j < g; j++) {
       sums[b * g + j]! += moments_g3[3 * j]!;

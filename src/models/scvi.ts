@@ -513,7 +513,7 @@ export class SingleCellVariationalInference extends Module implements CellariumM
     if (this.log_variational || (this.training && this.input_gene_dropout_rate > 0)) {
       const source = values;
       values = new Float32Array(source.length);
-      if (this.log_variational) kernels().log1p(source.length, source, values);
+      if (this.log_variational) kernels().log1p({ n: source.length, x: source, y: values });
       else values.set(source);
       if (this.training && this.input_gene_dropout_rate > 0) {
         const draws = new Float32Array(values.length);

@@ -123,16 +123,17 @@ static inline float softmax_expf(float x) {
 #define REAL float
 #define P(name) s##name
 #include "optim_template.h"
+#include "csr.h"
 #undef REAL
 #undef P
 
 #define REAL double
 #define P(name) d##name
 #include "optim_template.h"
+#include "csr.h"
 #undef REAL
 #undef P
 
-#include "csr.h"
 #include "values.h"
 
 /* ---- N-API helpers ---- */
@@ -766,20 +767,20 @@ static napi_value csr_column_moments_napi(napi_env env, napi_callback_info info)
 
 /* ---- Optimizers ---- */
 
-/* adamUpdate(n, param, grad, expAvg, expAvgSq, maxExpAvgSq, stepSize, biasCorrection2Sqrt, beta1,
- * beta2, eps, decay, l2) */
+/* adamUpdate(param, grad, expAvg, expAvgSq, maxExpAvgSq, stepSize, biasCorrection2Sqrt, beta1, beta2,
+ * eps, decay, l2): n is param's length. */
 static napi_value adam_update_napi(napi_env env, napi_callback_info info) {
   call_t call;
-  if (!call_init(&call, env, info, "adamUpdate", 13)) return NULL;
-  const size_t n = (size_t)arg_int(&call, 0, "n");
-  const array_t param = arg_array(&call, 1, "param"), grad = arg_array(&call, 2, "grad");
-  const array_t exp_avg = arg_array(&call, 3, "expAvg"), exp_avg_sq = arg_array(&call, 4, "expAvgSq");
+  if (!call_init(&call, env, info, "adamUpdate", 12)) return NULL;
+  const array_t param = arg_array(&call, 0, "param"), grad = arg_array(&call, 1, "grad");
+  const array_t exp_avg = arg_array(&call, 2, "expAvg"), exp_avg_sq = arg_array(&call, 3, "expAvgSq");
   array_t max_sq = {false, NULL, 0};
-  const bool amsgrad = !arg_is_null(&call, 5);
-  if (amsgrad) max_sq = arg_array(&call, 5, "maxExpAvgSq");
-  const double step_size = arg_double(&call, 6, "stepSize"), correction = arg_double(&call, 7, "biasCorrection2Sqrt");
-  const double beta1 = arg_double(&call, 8, "beta1"), beta2 = arg_double(&call, 9, "beta2");
-  const double eps = arg_double(&call, 10, "eps"), decay = arg_double(&call, 11, "decay"), l2 = arg_double(&call, 12, "l2");
+  const bool amsgrad = !arg_is_null(&call, 4);
+  if (amsgrad) max_sq = arg_array(&call, 4, "maxExpAvgSq");
+  const double step_size = arg_double(&call, 5, "stepSize"), correction = arg_double(&call, 6, "biasCorrection2Sqrt");
+  const double beta1 = arg_double(&call, 7, "beta1"), beta2 = arg_double(&call, 8, "beta2");
+  const double eps = arg_double(&call, 9, "eps"), decay = arg_double(&call, 10, "decay"), l2 = arg_double(&call, 11, "l2");
+  const size_t n = param.length;
   require(&call, &param, &param, n, "param");
   require(&call, &grad, &param, n, "grad");
   require(&call, &exp_avg, &param, n, "expAvg");
@@ -893,24 +894,31 @@ static napi_value count_nll_backward_napi(napi_env env, napi_callback_info info)
 /* ---- CSR products ---- */
 
 /* The shared arguments of csrMatmul and csrTransposeMatmul: rows, cols, indptr (checked to be
- * non-decreasing from >= 0 and to stay inside indices and values), indices, values, the dense
- * operand, l, the output. */
+ * non-decreasing from >= 0 and to stay inside indices and values), indices, values (float32 or
+ * float64), the dense operand and the output (of the values' dtype), l. */
 static napi_value csr_product(napi_env env, napi_callback_info info, const char *fn, bool transpose) {
   call_t call;
   if (!call_init(&call, env, info, fn, 8)) return NULL;
   const size_t rows = (size_t)arg_int(&call, 0, "rows");
   const size_t cols = (size_t)arg_int(&call, 1, "cols");
   const int32_t *indptr = arg_typed(&call, 2, "indptr", napi_int32_array, "Int32Array", rows + 1, false, NULL);
-  size_t n_indices = 0, n_values = 0;
+  size_t n_indices = 0;
   const int32_t *indices = arg_typed(&call, 3, "indices", napi_int32_array, "Int32Array", 0, false, &n_indices);
-  const float *values = arg_typed(&call, 4, "values", napi_float32_array, "Float32Array", 0, false, &n_values);
+  const array_t values = arg_array(&call, 4, "values");
   const size_t l = (size_t)arg_int(&call, 6, "l");
-  const float *dense = arg_float32(&call, 5, transpose ? "y" : "b", (transpose ? rows : cols) * l);
-  float *c = arg_float32(&call, 7, "c", (transpose ? cols : rows) * l);
-  check_row_ptr(&call, "indptr", indptr, rows, n_indices < n_values ? n_indices : n_values);
+  const array_t dense = arg_array(&call, 5, transpose ? "y" : "b");
+  const array_t c = arg_array(&call, 7, "c");
+  require(&call, &dense, &values, (transpose ? rows : cols) * l, transpose ? "y" : "b");
+  require(&call, &c, &values, (transpose ? cols : rows) * l, "c");
+  check_row_ptr(&call, "indptr", indptr, rows, n_indices < values.length ? n_indices : values.length);
   if (call.failed) return NULL;
-  const size_t stop = transpose ? csr_transpose_matmul(rows, cols, indptr, indices, values, dense, l, c)
-                                : csr_matmul(rows, cols, indptr, indices, values, dense, l, c);
+  size_t stop;
+  if (values.is_double)
+    stop = transpose ? dcsr_transpose_matmul(rows, cols, indptr, indices, values.data, dense.data, l, c.data)
+                     : dcsr_matmul(rows, cols, indptr, indices, values.data, dense.data, l, c.data);
+  else
+    stop = transpose ? scsr_transpose_matmul(rows, cols, indptr, indices, values.data, dense.data, l, c.data)
+                     : scsr_matmul(rows, cols, indptr, indices, values.data, dense.data, l, c.data);
   napi_value result;
   napi_create_double(env, (double)stop, &result);
   return result;

@@ -23,7 +23,7 @@ export function clipGradNorm(params: Iterable<OptimParam>, maxNorm: number, norm
   } else {
     // Sum of |g|^p in doubles; the p = 2 and p = 1 loops avoid Math.pow per element.
     for (const g of grads) {
-      if (normType === 2) total += kernels().sumSquares(g.length, g);
+      if (normType === 2) total += kernels().sumSquares({ n: g.length, x: g });
       else if (normType === 1) for (let i = 0; i < g.length; i++) total += Math.abs(g[i]!);
       else for (let i = 0; i < g.length; i++) total += Math.abs(g[i]!) ** normType;
     }

@@ -100,7 +100,7 @@ export class Generator {
     // Whole blocks straight into the output (the counter advances per block, as in refill),
     // then the remainder through the current block.
     const whole = (out.length - i) & ~3;
-    kernels().philoxBlocks(this.key, this.counter, out.subarray(i, i + whole));
+    kernels().philoxBlocks({ key: this.key, counter: this.counter, out: out.subarray(i, i + whole) });
     i += whole;
     while (i < out.length) out[i++] = this.nextUint32();
   }

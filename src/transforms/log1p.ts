@@ -18,7 +18,7 @@ export function log1p(x_ng: Matrix, out?: Float32Array, var_names_g?: readonly s
   return inStoredForm(x_ng, (stored) => {
     const src = stored.data;
     const values = out ?? new Float32Array(src.length);
-    refuseValueAt("Log1p", kernels().log1p(src.length, src, values), stored, var_names_g);
+    refuseValueAt("Log1p", kernels().log1p({ n: src.length, x: src, y: values }), stored, var_names_g);
     return withValues(stored, values);
   });
 }

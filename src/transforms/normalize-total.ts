@@ -44,16 +44,16 @@ function normalizeStored(
   // torch casts the Python scalars to the tensor's float32 before the ops (the kernel does too).
   const rowPtr = x_ng.format === "csr" ? x_ng.indptr : null;
   const totals = total_mrna_umis_n ?? null;
-  const stop = kernels().normalizeRows(
-    x_ng.nRows,
+  const stop = kernels().normalizeRows({
+    rows: x_ng.nRows,
     rowPtr,
-    x_ng.nCols,
-    x_ng.data,
-    targetCount,
+    rowLen: x_ng.nCols,
+    x: x_ng.data,
+    target: targetCount,
     eps,
     totals,
-    out,
-  );
+    y: out,
+  });
   refuseValueAt("NormalizeTotal", stop, x_ng, var_names_g);
   return withValues(x_ng, out);
 }

@@ -4,10 +4,11 @@
 import type { FloatArray, Kernels } from "../../src/tensor/kernels/index.js";
 import { kernels, nativeAvailable, useKernels } from "../../src/tensor/kernels/index.js";
 import { Generator } from "../../src/tensor/random.js";
+import { backends } from "./backends.js";
 
 export type Dtype = "float32" | "float64";
 export const dtypes: readonly Dtype[] = ["float32", "float64"];
-export const backends = ["native", "typescript"] as const;
+export { backends };
 
 /** node:test options that skip native tests when the addon is absent (CI requires it elsewhere). */
 export function skipUnless(which: (typeof backends)[number]): { skip: string | false } {

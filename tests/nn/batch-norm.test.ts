@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { BatchNorm1d } from "../../src/nn/index.js";
 import { batchNorm, mul, reshape, sum, tensor } from "../../src/tensor/index.js";
 import { Generator } from "../../src/tensor/random.js";
 import { Tensor } from "../../src/tensor/tensor.js";
+import { test } from "../helpers/backends.js";
 import { assertClose, assertGradients, input, runTorch } from "../tensor/helpers.js";
 
 test("batchNorm gradients (training: through the batch statistics; evaluation: affine) match finite differences", () => {

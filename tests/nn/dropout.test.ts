@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../src/errors.js";
 import { Dropout } from "../../src/nn/index.js";
 import { dropout, ones } from "../../src/tensor/index.js";
 import { Generator } from "../../src/tensor/random.js";
+import { test } from "../helpers/backends.js";
 
 test("Dropout applies the dropout op with its generator while training and is the identity in eval", () => {
   const x = ones([1000], { dtype: "float64" });

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../src/errors.js";
 import { Embedding } from "../../src/nn/index.js";
 import { ones, tensor } from "../../src/tensor/index.js";
 import { Generator } from "../../src/tensor/random.js";
+import { test } from "../helpers/backends.js";
 import { assertClose, assertGradients } from "../tensor/helpers.js";
 
 const ids = tensor([3, 1, 0, 3, 4], { dtype: "int32", shape: [5] });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { LayerNorm } from "../../src/nn/index.js";
+import { test } from "../helpers/backends.js";
 import { assertClose, assertGradients, input } from "../tensor/helpers.js";
 
 test("LayerNorm starts at weight 1, bias 0 and normalizes the last axis with eps", () => {

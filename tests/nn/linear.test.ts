@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../src/errors.js";
 import { Linear, Module } from "../../src/nn/index.js";
 import { adam } from "../../src/optim/adam.js";
 import { gelu, mean, randn, square, sub, type Tensor, tensor } from "../../src/tensor/index.js";
 import { Generator } from "../../src/tensor/random.js";
+import { test } from "../helpers/backends.js";
 import { runPython } from "../helpers/python.js";
 import { assertClose, assertGradients, hasTorch, input } from "../tensor/helpers.js";
 

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError, CheckpointError } from "../../src/errors.js";
 import { decodeSafetensors, encodeSafetensors } from "../../src/formats/safetensors.js";
 import { Dropout, LayerNorm, Linear, Module, ModuleList } from "../../src/nn/index.js";
 import { ones, type Tensor, tensor, zeros } from "../../src/tensor/index.js";
 import { Generator } from "../../src/tensor/random.js";
+import { test } from "../helpers/backends.js";
 
 class Block extends Module {
   readonly dense: Linear;

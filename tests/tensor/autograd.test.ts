@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../src/errors.js";
 import { add, exp, isGradEnabled, mul, noGrad, sum, tensor } from "../../src/tensor/index.js";
+import { test } from "../helpers/backends.js";
 
 const f64 = (values: number[]) => tensor(values, { dtype: "float64", requiresGrad: true });
 

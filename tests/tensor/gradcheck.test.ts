@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../src/errors.js";
 import { gradcheck, mul, sum, Tensor, tensor } from "../../src/tensor/index.js";
 import { record } from "../../src/tensor/tensor.js";
+import { test } from "../helpers/backends.js";
 import { input } from "./helpers.js";
 
 // x^2 with a deliberately wrong gradient 2x + 0.01 at one element.

@@ -59,16 +59,24 @@ export function assertRelative(
 /** Whether /usr/bin/python3 can import torch (reference computations are skipped without it). */
 export const hasTorch = spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0;
 
+// The outputs of the scripts run so far, by program and input: a test run once per kernel backend
+// (tests/helpers/backends.ts) starts torch once, not twice, for the same reference.
+const torchOutputs = new Map<string, string>();
+
 /**
  * Runs a Python script with torch imported and `data` (JSON from stdin) in scope; the script
  * assigns `result`, which comes back as JSON.
  */
 export function runTorch(script: string, data: unknown): unknown {
   const program = `import json, sys, torch\ndata = json.load(sys.stdin)\n${script}\nprint(json.dumps(result))`;
-  const run = spawnSync("/usr/bin/python3", ["-c", program], {
-    input: JSON.stringify(data),
-    encoding: "utf8",
-  });
-  if (run.status !== 0) throw new Error(`python3 failed: ${run.stderr}`);
-  return JSON.parse(run.stdout);
+  const input = JSON.stringify(data);
+  const key = `${program}\n${input}`;
+  let output = torchOutputs.get(key);
+  if (output === undefined) {
+    const run = spawnSync("/usr/bin/python3", ["-c", program], { input, encoding: "utf8" });
+    if (run.status !== 0) throw new Error(`python3 failed: ${run.stderr}`);
+    output = run.stdout;
+    torchOutputs.set(key, output);
+  }
+  return JSON.parse(output);
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { test } from "node:test";
 import { Generator, philox4x32 } from "../../src/tensor/random.js";
+import { test } from "../helpers/backends.js";
 
 const hex = (words: Uint32Array) => [...words].map((w) => w.toString(16).padStart(8, "0")).join(" ");
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../src/errors.js";
 import { Tensor, tensor, zeros } from "../../src/tensor/index.js";
+import { test } from "../helpers/backends.js";
 
 test("a tensor wraps its data with a frozen shape and reports size and ndim", () => {
   const data = new Float64Array([1, 2, 3, 4, 5, 6]);

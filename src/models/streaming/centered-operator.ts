@@ -40,8 +40,10 @@ export function columnMeans(x: Matrix): Float64Array {
 function csrTimes(x: CsrMatrix, b: Mat<Float64Array>, transpose: boolean): Float64Array {
   const l = b.cols;
   const out32 = new Float32Array((transpose ? x.nCols : x.nRows) * l);
-  const product = transpose ? kernels().csrTransposeMatmul : kernels().csrMatmul;
-  product(x.nRows, x.nCols, x.indptr, x.indices, x.data, new Float32Array(b.data), l, out32);
+  const csr = { rows: x.nRows, cols: x.nCols, indptr: x.indptr, indices: x.indices, values: x.data };
+  const dense = new Float32Array(b.data);
+  if (transpose) kernels().csrTransposeMatmul({ ...csr, y: dense, l, c: out32 });
+  else kernels().csrMatmul({ ...csr, b: dense, l, c: out32 });
   // The typed-array constructor converts natively; Float64Array.from goes through the iterator (~5x slower).
   return new Float64Array(out32);
 }
@@ -60,21 +62,21 @@ function denseTimes(x: DenseMatrix, b: Mat<Float64Array>, transpose: boolean): F
   const rows = transpose ? x.nCols : x.nRows;
   const inner = transpose ? x.nRows : x.nCols;
   const out32 = new Float32Array(rows * b.cols);
-  kernels().gemm(
-    transpose,
-    false,
-    rows,
-    b.cols,
-    inner,
-    1,
-    x.data,
-    Math.max(1, x.nCols),
-    new Float32Array(b.data),
-    Math.max(1, b.cols),
-    0,
-    out32,
-    Math.max(1, b.cols),
-  );
+  kernels().gemm({
+    transA: transpose,
+    transB: false,
+    m: rows,
+    n: b.cols,
+    k: inner,
+    alpha: 1,
+    a: x.data,
+    lda: Math.max(1, x.nCols),
+    b: new Float32Array(b.data),
+    ldb: Math.max(1, b.cols),
+    beta: 0,
+    c: out32,
+    ldc: Math.max(1, b.cols),
+  });
   return new Float64Array(out32);
 }
 

@@ -109,7 +109,12 @@ export class RunningMoments {
     const end = indptr[nRows]!;
     const moments_g3 = this.batchMoments_g3;
     moments_g3.fill(0);
-    kernels().csrColumnMoments(indices.subarray(start, end), data.subarray(start, end), shift_g, moments_g3);
+    kernels().csrColumnMoments({
+      indices: indices.subarray(start, end),
+      values: data.subarray(start, end),
+      shift: shift_g,
+      moments: moments_g3,
+    });
     const sums_g = this.batchSums_g;
     const squaredSums_g = this.batchSquaredSums_g;
     for (let g = 0; g < this.nGenes; g++) {

@@ -130,7 +130,21 @@ export function updatePartialSvd(
       for (let i = 0; i < nRows; i++) {
         for (let j = 0; j < l; j++) coefficients[batchMeanAt * l + j]! -= yBatch.data[i * l + j]!;
       }
-      kernels().gemm(true, false, g, l, kState + 2, 1, dense, g, coefficients, l, 1, out, l);
+      kernels().gemm({
+        transA: true,
+        transB: false,
+        m: g,
+        n: l,
+        k: kState + 2,
+        alpha: 1,
+        a: dense,
+        lda: g,
+        b: coefficients,
+        ldb: l,
+        beta: 1,
+        c: out,
+        ldc: l,
+      });
       return { rows: g, cols: l, data: out };
     },
   };
@@ -158,13 +172,13 @@ export function updatePartialSvd(
   if (kState > 0) {
     const used = Math.min(kState, l);
     const data = new Float64Array(g * used);
-    kernels().transpose(used, g, V_kg.data.subarray(0, used * g), data);
+    kernels().transpose({ rows: used, cols: g, src: V_kg.data.subarray(0, used * g), dst: data });
     start = { rows: g, cols: used, data };
   }
   const { s, v } = svdLowrank(stacked, q, niter, oversample, generator, start);
   next_S_k.set(s);
   // v is g x q.
-  kernels().transpose(g, q, v.data, next_V_kg.subarray(0, q * g));
+  kernels().transpose({ rows: g, cols: q, src: v.data, dst: next_V_kg.subarray(0, q * g) });
   return { S_k: next_S_k, V_kg: next_V_kg, x_mean_g, x_size: n };
 }
 

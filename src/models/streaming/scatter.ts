@@ -57,21 +57,21 @@ export function updateScatter(current: PartialScatter, x: Matrix, meanCorrection
     for (let c0 = 0; c0 < g; c0 += BLOCK) {
       const width = Math.min(BLOCK, g - c0);
       const block = chunk.subarray(c0);
-      kernels().gemm(
-        true,
-        false,
-        g - c0,
-        width,
-        rows,
-        1,
-        block,
-        g,
-        block,
-        g,
-        1,
-        scatter.subarray(c0 * g + c0),
-        g,
-      );
+      kernels().gemm({
+        transA: true,
+        transB: false,
+        m: g - c0,
+        n: width,
+        k: rows,
+        alpha: 1,
+        a: block,
+        lda: g,
+        b: block,
+        ldb: g,
+        beta: 1,
+        c: scatter.subarray(c0 * g + c0),
+        ldc: g,
+      });
     }
   }
   const n = current.x_size + nRows;
@@ -144,7 +144,21 @@ export function scatterOfSummary(p: PartialSvd): PartialScatter {
     for (let c = 0; c < g; c++) scaled[j * g + c] = s * p.V_kg[j * g + c]!;
   }
   const scatter = new Float64Array(g * g);
-  kernels().gemm(true, false, g, g, k, 1, scaled, g, scaled, g, 0, scatter, g);
+  kernels().gemm({
+    transA: true,
+    transB: false,
+    m: g,
+    n: g,
+    k,
+    alpha: 1,
+    a: scaled,
+    lda: g,
+    b: scaled,
+    ldb: g,
+    beta: 0,
+    c: scatter,
+    ldc: g,
+  });
   return { x_scatter_gg: scatter, x_mean_g: p.x_mean_g.slice(), x_size: p.x_size };
 }
 

@@ -1,26 +1,12 @@
-// TypeScript fallbacks of the CSR products (see Kernels.csrMatmul and csrTransposeMatmul), and the
-// conversion of the backends' raw form (which reports where it met a bad column index) into the
-// throwing kernels. Sums run in double and are rounded to float32 once per output.
+// TypeScript fallbacks of the CSR products (see KERNELS.csrMatmul and csrTransposeMatmul), in their
+// raw form: they return where they met a bad column index, which the declaration's `finish` turns
+// into an ArgumentError. Sums run in double and are rounded once per output.
 
-import { ArgumentError } from "../../errors.js";
-import type { Kernels } from "./types.js";
+import type { FloatArray, KernelArgs } from "./types.js";
 
-/** The raw form: returns the position of the first stored value whose column index is outside [0, cols), or nnz. */
-export type CsrProductRaw = (...args: Parameters<Kernels["csrMatmul"]>) => number;
-
-/** A CSR product kernel from its raw form. */
-export function throwingCsrProduct(kernel: string, raw: CsrProductRaw): Kernels["csrMatmul"] {
-  return (rows, cols, indptr, indices, values, dense, l, c) => {
-    const stop = raw(rows, cols, indptr, indices, values, dense, l, c);
-    if (stop < (rows === 0 ? 0 : indptr[rows]!)) {
-      throw new ArgumentError(
-        `${kernel}: indices[${stop}] = ${indices[stop]} is outside the ${cols} columns`,
-      );
-    }
-  };
-}
-
-export const csrMatmulTs: CsrProductRaw = (rows, cols, indptr, indices, values, b, l, c) => {
+/** Returns the position of the first stored value whose column index is outside [0, cols), or nnz. */
+export function csrMatmulTs<T extends FloatArray>(args: KernelArgs<"csrMatmul", T>): number {
+  const { rows, cols, indptr, indices, values, b, l, c } = args;
   const acc = new Float64Array(l);
   for (let i = 0; i < rows; i++) {
     acc.fill(0);
@@ -34,9 +20,12 @@ export const csrMatmulTs: CsrProductRaw = (rows, cols, indptr, indices, values, 
     c.set(acc, i * l);
   }
   return rows === 0 ? 0 : indptr[rows]!;
-};
+}
 
-export const csrTransposeMatmulTs: CsrProductRaw = (rows, cols, indptr, indices, values, y, l, c) => {
+export function csrTransposeMatmulTs<T extends FloatArray>(
+  args: KernelArgs<"csrTransposeMatmul", T>,
+): number {
+  const { rows, cols, indptr, indices, values, y, l, c } = args;
   const acc = new Float64Array(cols * l);
   let stop = rows === 0 ? 0 : indptr[rows]!;
   scan: for (let i = 0; i < rows; i++) {
@@ -54,4 +43,4 @@ export const csrTransposeMatmulTs: CsrProductRaw = (rows, cols, indptr, indices,
   }
   c.set(acc.subarray(0, cols * l));
   return stop;
-};
+}

@@ -1,4 +1,7 @@
-import type { FloatArray } from "./types.js";
+import type { FloatArray, KernelArgs } from "./types.js";
+
+/** The fields gemm and gemmBatched share, without the arrays. */
+type GemmShape = Omit<KernelArgs<"gemm">, "a" | "b" | "c">;
 
 // Elements of B kept hot while every row of C uses them: 32 Ki elements (128 KiB in float32,
 // 256 KiB in float64) fit the L2 cache of current x86 and ARM cores.
@@ -9,21 +12,13 @@ const PANEL_ELEMENTS = 32768;
 // with transB each entry of C is a dot product of two contiguous rows. Either way B is walked in
 // panels of about PANEL_ELEMENTS so it is read from cache, not memory, for all m rows of C.
 // Transposed A is read through its strides rather than copied.
-export function gemmTs<T extends FloatArray>(
-  transA: boolean,
-  transB: boolean,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  a: T,
-  lda: number,
-  b: T,
-  ldb: number,
-  beta: number,
-  c: T,
-  ldc: number,
-): void {
+export function gemmTs<T extends FloatArray>(g: KernelArgs<"gemm", T>): void {
+  product(g, g.a, g.b, g.c);
+}
+
+/** C = alpha op(A) op(B) + beta C with the sizes of g on the views a, b, c. */
+function product<T extends FloatArray>(g: GemmShape, a: T, b: T, c: T): void {
+  const { transA, transB, m, n, k, alpha, lda, ldb, beta, ldc } = g;
   for (let i = 0; i < m; i++) {
     const rowC = i * ldc;
     if (beta === 0) c.fill(0, rowC, rowC + n);
@@ -64,41 +59,14 @@ export function gemmTs<T extends FloatArray>(
   }
 }
 
-/** `batch` gemmTs calls on views at multiples of the strides (see Kernels.gemmBatched). */
-export function gemmBatchedTs<T extends FloatArray>(
-  transA: boolean,
-  transB: boolean,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  a: T,
-  lda: number,
-  strideA: number,
-  b: T,
-  ldb: number,
-  strideB: number,
-  beta: number,
-  c: T,
-  ldc: number,
-  strideC: number,
-  batch: number,
-): void {
-  for (let i = 0; i < batch; i++) {
-    gemmTs(
-      transA,
-      transB,
-      m,
-      n,
-      k,
-      alpha,
-      a.subarray(i * strideA) as T,
-      lda,
-      b.subarray(i * strideB) as T,
-      ldb,
-      beta,
-      c.subarray(i * strideC) as T,
-      ldc,
+/** `batch` gemmTs calls on views at multiples of the strides (see KERNELS.gemmBatched). */
+export function gemmBatchedTs<T extends FloatArray>(g: KernelArgs<"gemmBatched", T>): void {
+  for (let i = 0; i < g.batch; i++) {
+    product(
+      g,
+      g.a.subarray(i * g.strideA) as T,
+      g.b.subarray(i * g.strideB) as T,
+      g.c.subarray(i * g.strideC) as T,
     );
   }
 }

@@ -1,8 +1,13 @@
+// Registration: each backend supplies one implementation per kernel declared in types.ts (the
+// compiler checks the tables below against the declarations), and every kernel reaches it through
+// the checks compiled from its declaration, so that both backends throw the same ArgumentError for
+// the same mistake and the kernels themselves can assume consistent sizes. (The C addon keeps its
+// own bounds checks as well: a direct call must never touch memory outside the arrays.)
+
 import { ArgumentError } from "../../errors.js";
 import { geluBackwardTs, geluTs } from "./activations-ts.js";
-import { checked } from "./checked.js";
 import { countNllBackwardTs, countNllForwardTs } from "./count-nll-ts.js";
-import { csrMatmulTs, csrTransposeMatmulTs, throwingCsrProduct } from "./csr-ts.js";
+import { csrMatmulTs, csrTransposeMatmulTs } from "./csr-ts.js";
 import { gemmBatchedTs, gemmTs } from "./gemm-ts.js";
 import { choleskyTs, eighTs, qrTs, solveTs, svdTs } from "./lapack-ts.js";
 import { layerNormBackwardRowsTs, layerNormRowsTs } from "./layer-norm-ts.js";
@@ -16,20 +21,13 @@ import {
   softmaxRowsTs,
   transposeTs,
 } from "./rows-ts.js";
-import type { Kernels } from "./types.js";
-import {
-  csrColumnMomentsTs,
-  findBadIndexTs,
-  findBadValueTs,
-  log1pTs,
-  normalizeRowsTs,
-  throwingColumnMoments,
-} from "./values-ts.js";
+import { checkedKernel } from "./spec.js";
+import { type Implementations, KERNELS, type KernelName, type Kernels } from "./types.js";
+import { csrColumnMomentsTs, findBadIndexTs, findBadValueTs, log1pTs, normalizeRowsTs } from "./values-ts.js";
 
-export type { FloatArray, Kernels } from "./types.js";
+export type { FloatArray, KernelArgs, KernelName, Kernels } from "./types.js";
 
-const typescriptKernels: Kernels = checked({
-  name: "typescript",
+const typescriptImplementations: Implementations = {
   gemm: gemmTs,
   gemmBatched: gemmBatchedTs,
   qr: qrTs,
@@ -51,20 +49,43 @@ const typescriptKernels: Kernels = checked({
   log1p: log1pTs,
   findBadValue: findBadValueTs,
   findBadIndex: findBadIndexTs,
+  csrColumnMoments: csrColumnMomentsTs,
+  csrMatmul: csrMatmulTs,
+  csrTransposeMatmul: csrTransposeMatmulTs,
   adamUpdate: adamUpdateTs,
   sumSquares: sumSquaresTs,
   countNllForward: countNllForwardTs,
   countNllBackward: countNllBackwardTs,
-  csrColumnMoments: throwingColumnMoments(csrColumnMomentsTs),
-  csrMatmul: throwingCsrProduct("csrMatmul", csrMatmulTs),
-  csrTransposeMatmul: throwingCsrProduct("csrTransposeMatmul", csrTransposeMatmulTs),
-  // Plain TypeScript runs on the calling thread only.
-  setNumThreads: () => {},
-  getNumThreads: () => 1,
-});
+};
+
+/** A backend's kernels, each behind its compiled checks. */
+function register(
+  name: Kernels["name"],
+  implementations: Implementations,
+  threads: { set(threads: number): void; get(): number },
+): Kernels {
+  const out: Record<string, unknown> = {
+    name,
+    setNumThreads(count: number): void {
+      if (!Number.isInteger(count) || count < 1 || count > 1024) {
+        throw new ArgumentError(`setNumThreads: threads must be an integer in [1, 1024], got ${count}`);
+      }
+      threads.set(count);
+    },
+    getNumThreads: () => threads.get(),
+  };
+  for (const kernel of Object.keys(KERNELS) as KernelName[]) {
+    out[kernel] = checkedKernel(kernel, KERNELS[kernel], implementations[kernel] as (args: never) => number);
+  }
+  return out as Kernels;
+}
+
+// Plain TypeScript runs on the calling thread only.
+const typescriptKernels = register("typescript", typescriptImplementations, { set: () => {}, get: () => 1 });
 
 const native = loadNativeKernels();
-const nativeKernels = "kernels" in native ? checked(native.kernels) : undefined;
+const nativeKernels =
+  "implementations" in native ? register("native", native.implementations, native.threads) : undefined;
 const nativeMissing = "reason" in native ? native.reason : "";
 
 let active: Kernels = nativeKernels ?? typescriptKernels;

@@ -12,7 +12,7 @@ import {
   SingularValueDecomposition,
 } from "ml-matrix";
 import { ArgumentError } from "../../errors.js";
-import type { FloatArray } from "./types.js";
+import type { FloatArray, KernelArgs } from "./types.js";
 
 function toMatrix(rows: number, cols: number, data: FloatArray): Matrix {
   const matrix = new Matrix(rows, cols);
@@ -42,7 +42,8 @@ function write(matrix: Matrix, rows: number, cols: number, out: FloatArray, tran
   }
 }
 
-export function qrTs<T extends FloatArray>(m: number, n: number, a: T, q: T, r: T): void {
+export function qrTs<T extends FloatArray>(args: KernelArgs<"qr", T>): void {
+  const { m, n, a, q, r } = args;
   const k = Math.min(m, n);
   if (k === 0) return;
   const matrix = toMatrix(m, n, a);
@@ -63,14 +64,8 @@ export function qrTs<T extends FloatArray>(m: number, n: number, a: T, q: T, r: 
   }
 }
 
-export function svdTs<T extends FloatArray>(
-  m: number,
-  n: number,
-  a: T,
-  u: T | null,
-  s: T,
-  vt: T | null,
-): void {
+export function svdTs<T extends FloatArray>(args: KernelArgs<"svd", T>): void {
+  const { m, n, a, u, s, vt } = args;
   const k = Math.min(m, n);
   if (k === 0) return;
   const vectors = u !== null && vt !== null;
@@ -87,7 +82,8 @@ export function svdTs<T extends FloatArray>(
   }
 }
 
-export function eighTs<T extends FloatArray>(n: number, a: T, w: T, v: T): void {
+export function eighTs<T extends FloatArray>(args: KernelArgs<"eigh", T>): void {
+  const { n, a, w, v } = args;
   if (n === 0) return;
   const decomposition = new EigenvalueDecomposition(lowerSymmetric(n, a), { assumeSymmetric: true });
   const values = decomposition.realEigenvalues;
@@ -95,14 +91,16 @@ export function eighTs<T extends FloatArray>(n: number, a: T, w: T, v: T): void 
   write(decomposition.eigenvectorMatrix, n, n, v);
 }
 
-export function solveTs<T extends FloatArray>(n: number, nrhs: number, a: T, b: T, x: T): void {
+export function solveTs<T extends FloatArray>(args: KernelArgs<"solve", T>): void {
+  const { n, nrhs, a, b, x } = args;
   if (n === 0 || nrhs === 0) return;
   const decomposition = new LuDecomposition(toMatrix(n, n, a));
   if (decomposition.isSingular()) throw new ArgumentError(`solve: the ${n} x ${n} matrix is singular`);
   write(decomposition.solve(toMatrix(n, nrhs, b)), n, nrhs, x);
 }
 
-export function choleskyTs<T extends FloatArray>(n: number, a: T, l: T): void {
+export function choleskyTs<T extends FloatArray>(args: KernelArgs<"cholesky", T>): void {
+  const { n, a, l } = args;
   if (n === 0) return;
   const decomposition = new CholeskyDecomposition(lowerSymmetric(n, a));
   if (!decomposition.isPositiveDefinite()) {

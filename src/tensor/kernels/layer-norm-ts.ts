@@ -1,19 +1,10 @@
-// TypeScript fallbacks of the LayerNorm row kernels (see Kernels.layerNormRows and
+// TypeScript fallbacks of the LayerNorm row kernels (see KERNELS.layerNormRows and
 // layerNormBackwardRows); the C versions are in src/native/rows_template.h.
 
-import type { FloatArray } from "./types.js";
+import type { FloatArray, KernelArgs } from "./types.js";
 
-export function layerNormRowsTs<T extends FloatArray>(
-  rows: number,
-  len: number,
-  x: T,
-  w: T | null,
-  b: T | null,
-  eps: number,
-  y: T,
-  mean: Float64Array,
-  rstd: Float64Array,
-): void {
+export function layerNormRowsTs<T extends FloatArray>(args: KernelArgs<"layerNormRows", T>): void {
+  const { rows, len, x, w, b, eps, y, mean, rstd } = args;
   for (let r = 0; r < rows; r++) {
     const base = r * len;
     let total = 0;
@@ -36,17 +27,9 @@ export function layerNormRowsTs<T extends FloatArray>(
 }
 
 export function layerNormBackwardRowsTs<T extends FloatArray>(
-  rows: number,
-  len: number,
-  g: T,
-  x: T,
-  w: T | null,
-  mean: Float64Array,
-  rstd: Float64Array,
-  dx: T | null,
-  dw: T | null,
-  db: T | null,
+  args: KernelArgs<"layerNormBackwardRows", T>,
 ): void {
+  const { rows, len, g, x, w, mean, rstd, dx, dw, db } = args;
   for (let r = 0; r < rows; r++) {
     const base = r * len;
     const mu = mean[r]!;

@@ -3,28 +3,12 @@
 // process.getBuiltinModule (Node >= 20.16) when it exists, and the addon is simply absent elsewhere.
 
 import { ArgumentError } from "../../errors.js";
-import { type CsrProductRaw, throwingCsrProduct } from "./csr-ts.js";
-import type { CountNllData, Kernels } from "./types.js";
-import { type CsrColumnMomentsRaw, throwingColumnMoments } from "./values-ts.js";
+import { type Implementations, KERNELS, type KernelName } from "./types.js";
 
-/** The addon's functions; the kernels that scan indices come in the raw form that returns where it stopped. */
-type Addon = Omit<
-  Kernels,
-  | "name"
-  | "csrColumnMoments"
-  | "csrMatmul"
-  | "csrTransposeMatmul"
-  | "countNllForward"
-  | "countNllBackward"
-  | "adamUpdate"
-> & {
-  csrColumnMoments: CsrColumnMomentsRaw;
-  // the addon takes the fields in this order (src/native/cellarium_native.c)
-  countNllForward(...args: unknown[]): void;
-  adamUpdate(...args: unknown[]): void;
-  countNllBackward(...args: unknown[]): void;
-  csrMatmul: CsrProductRaw;
-  csrTransposeMatmul: CsrProductRaw;
+/** The addon's exports: one function per declared kernel, taking the fields positionally, and the thread count. */
+type Addon = Record<KernelName, (...args: unknown[]) => unknown> & {
+  setNumThreads(threads: number): void;
+  getNumThreads(): number;
 };
 
 interface NodeProcess {
@@ -68,119 +52,42 @@ function rethrow(error: unknown): never {
   throw new ArgumentError((error as Error).message, { cause: error });
 }
 
-function wrap(addon: Addon): Kernels {
-  return {
-    name: "native",
-    gemm: addon.gemm,
-    gemmBatched: addon.gemmBatched,
-    qr(m, n, a, q, r) {
-      try {
-        addon.qr(m, n, a, q, r);
-      } catch (error) {
-        rethrow(error);
-      }
-    },
-    svd(m, n, a, u, s, vt) {
-      try {
-        addon.svd(m, n, a, u, s, vt);
-      } catch (error) {
-        rethrow(error);
-      }
-    },
-    eigh(n, a, w, v) {
-      try {
-        addon.eigh(n, a, w, v);
-      } catch (error) {
-        rethrow(error);
-      }
-    },
-    solve(n, nrhs, a, b, x) {
-      try {
-        addon.solve(n, nrhs, a, b, x);
-      } catch (error) {
-        rethrow(error);
-      }
-    },
-    cholesky(n, a, l) {
-      try {
-        addon.cholesky(n, a, l);
-      } catch (error) {
-        rethrow(error);
-      }
-    },
-    softmaxRows: addon.softmaxRows,
-    softmaxBackwardRows: addon.softmaxBackwardRows,
-    maskedScale: addon.maskedScale,
-    transpose: addon.transpose,
-    gelu: addon.gelu,
-    geluBackward: addon.geluBackward,
-    layerNormRows: addon.layerNormRows,
-    layerNormBackwardRows: addon.layerNormBackwardRows,
-    dropoutKeep: addon.dropoutKeep,
-    philoxBlocks: addon.philoxBlocks,
-    normalizeRows: addon.normalizeRows,
-    log1p: addon.log1p,
-    findBadValue: addon.findBadValue,
-    findBadIndex: addon.findBadIndex,
-    adamUpdate: (a) =>
-      addon.adamUpdate(
-        a.param.length,
-        a.param,
-        a.grad,
-        a.expAvg,
-        a.expAvgSq,
-        a.maxExpAvgSq,
-        a.stepSize,
-        a.biasCorrection2Sqrt,
-        a.beta1,
-        a.beta2,
-        a.eps,
-        a.decay,
-        a.l2,
-      ),
-    sumSquares: addon.sumSquares,
-    // Both check the counts' CSR structure (count_nll_canonical) and throw when a row is not
-    // canonical: an ArgumentError, as the TypeScript kernels do.
-    countNllForward(a) {
-      try {
-        addon.countNllForward(a.rows, a.genes, a.logits, ...countNllShared(a), a.chi, a.mu, a.ratio, a.nll);
-      } catch (error) {
-        rethrow(error);
-      }
-    },
-    countNllBackward(a) {
-      try {
-        addon.countNllBackward(
-          a.rows,
-          a.genes,
-          a.grad,
-          ...countNllShared(a),
-          a.chi,
-          a.mu,
-          a.ratio,
-          a.gLogits,
-          a.gAdditive,
-          a.gTheta,
-        );
-      } catch (error) {
-        rethrow(error);
-      }
-    },
-    csrColumnMoments: throwingColumnMoments(addon.csrColumnMoments),
-    csrMatmul: throwingCsrProduct("csrMatmul", addon.csrMatmul),
-    csrTransposeMatmul: throwingCsrProduct("csrTransposeMatmul", addon.csrTransposeMatmul),
-    setNumThreads: addon.setNumThreads,
-    getNumThreads: addon.getNumThreads,
-  };
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+/**
+ * The implementation of a kernel on the addon's entry point, which takes the declared fields
+ * positionally in their declaration order: `(a) => fn(a.transA, a.transB, ...)`, compiled once at
+ * load time so that each kernel's wrapper reads its fields directly (no per-call array or spread).
+ * `new Function` is safe here: the names are the declarations' field names, checked to be
+ * identifiers, and this file only runs under Node (the addon's only host).
+ */
+function positional(kernel: KernelName, fn: unknown): Implementations[KernelName] {
+  const fields = Object.keys(KERNELS[kernel].fields);
+  if (typeof fn !== "function") throw new Error(`the addon has no ${kernel} (rebuild it: npm run build)`);
+  for (const field of fields)
+    if (!IDENTIFIER.test(field)) throw new Error(`${kernel}: bad field name ${field}`);
+  const call = `fn(${fields.map((field) => `a.${field}`).join(", ")})`;
+  const body = `return function ${kernel}(a) { try { return ${call}; } catch (error) { rethrow(error); } };`;
+  return new Function("fn", "rethrow", body)(fn, rethrow);
 }
 
-/** The arguments both countNll directions pass at positions 3 to 9 (src/native/cellarium_native.c). */
-function countNllShared(a: CountNllData): unknown[] {
-  return [a.logLibrary, a.additive, a.theta, a.indptr, a.indices, a.values, a.eps];
-}
-
-/** The native kernels (unchecked), or why they are unavailable. */
-export function loadNativeKernels(): { kernels: Kernels } | { reason: string } {
+/** The native implementations (unchecked) and the thread count, or why they are unavailable. */
+export function loadNativeKernels():
+  | { implementations: Implementations; threads: { set(threads: number): void; get(): number } }
+  | { reason: string } {
   const loaded = loadAddon();
-  return "addon" in loaded ? { kernels: wrap(loaded.addon) } : loaded;
+  if (!("addon" in loaded)) return loaded;
+  const { addon } = loaded;
+  const implementations: Partial<Record<KernelName, unknown>> = {};
+  try {
+    for (const kernel of Object.keys(KERNELS) as KernelName[]) {
+      implementations[kernel] = positional(kernel, addon[kernel]);
+    }
+  } catch (error) {
+    return { reason: (error as Error).message };
+  }
+  return {
+    implementations: implementations as Implementations,
+    threads: { set: (threads) => addon.setNumThreads(threads), get: () => addon.getNumThreads() },
+  };
 }

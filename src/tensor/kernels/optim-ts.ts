@@ -1,9 +1,9 @@
 // The TypeScript optimizer kernels (the native ones are src/native/optim_template.h): per element
 // in double, each state value rounded once when stored, so both backends step to the same bits.
 
-import type { AdamUpdateArgs, FloatArray } from "./types.js";
+import type { FloatArray, KernelArgs } from "./types.js";
 
-export function adamUpdateTs<T extends FloatArray>(a: AdamUpdateArgs<T>): void {
+export function adamUpdateTs<T extends FloatArray>(a: KernelArgs<"adamUpdate", T>): void {
   const { param, grad, expAvg, expAvgSq, maxExpAvgSq, stepSize, biasCorrection2Sqrt, beta1, beta2, eps } = a;
   const { decay, l2 } = a;
   const n = param.length;
@@ -22,7 +22,8 @@ export function adamUpdateTs<T extends FloatArray>(a: AdamUpdateArgs<T>): void {
   }
 }
 
-export function sumSquaresTs(n: number, x: FloatArray): number {
+export function sumSquaresTs(args: KernelArgs<"sumSquares">): number {
+  const { n, x } = args;
   let total = 0;
   for (let i = 0; i < n; i++) total += x[i]! * x[i]!;
   return total;

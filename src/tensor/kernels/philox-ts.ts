@@ -1,6 +1,8 @@
 // Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011) in
 // TypeScript: the block function the Generator (src/tensor/random.ts) is built on, and the bulk
-// block kernel (Kernels.philoxBlocks) used when the native addon is absent.
+// block kernel (KERNELS.philoxBlocks) used when the native addon is absent.
+
+import type { KernelArgs } from "./types.js";
 
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;
@@ -59,8 +61,9 @@ export function incrementCounter(counter: Uint32Array): void {
   }
 }
 
-/** See Kernels.philoxBlocks. */
-export function philoxBlocksTs(key: Uint32Array, counter: Uint32Array, out: Uint32Array): void {
+/** See KERNELS.philoxBlocks in types.ts. */
+export function philoxBlocksTs(args: KernelArgs<"philoxBlocks">): void {
+  const { key, counter, out } = args;
   for (let i = 0; i + 4 <= out.length; i += 4) {
     incrementCounter(counter);
     philox4x32(counter, key, out, i);

@@ -1,10 +1,11 @@
-// TypeScript fallbacks of the row kernels (see Kernels.softmaxRows, softmaxBackwardRows,
+// TypeScript fallbacks of the row kernels (see KERNELS.softmaxRows, softmaxBackwardRows,
 // maskedScale and dropoutKeep): the attention softmax with its additive mask, its backward with
 // dropout folded in, dropout's masked scaling and its keep mask. Sums in double, as the C versions in src/native/rows_template.h.
 
-import type { FloatArray } from "./types.js";
+import type { FloatArray, KernelArgs } from "./types.js";
 
-export function softmaxRowsTs<T extends FloatArray>(rows: number, len: number, x: T, bias: T | null): void {
+export function softmaxRowsTs<T extends FloatArray>(args: KernelArgs<"softmaxRows", T>): void {
+  const { rows, len, x, bias } = args;
   for (let r = 0; r < rows; r++) {
     const o = r * len;
     let m = -Infinity;
@@ -29,13 +30,9 @@ export function softmaxRowsTs<T extends FloatArray>(rows: number, len: number, x
 }
 
 export function softmaxBackwardRowsTs<T extends FloatArray>(
-  rows: number,
-  len: number,
-  p: T,
-  g: T,
-  keep: Uint8Array | null,
-  keepScale: number,
+  args: KernelArgs<"softmaxBackwardRows", T>,
 ): void {
+  const { rows, len, p, g, keep, keepScale } = args;
   for (let r = 0; r < rows; r++) {
     const o = r * len;
     let dot = 0;
@@ -51,17 +48,13 @@ export function softmaxBackwardRowsTs<T extends FloatArray>(
   }
 }
 
-export function maskedScaleTs<T extends FloatArray>(
-  n: number,
-  src: T,
-  keep: Uint8Array,
-  scale: number,
-  dst: T,
-): void {
+export function maskedScaleTs<T extends FloatArray>(args: KernelArgs<"maskedScale", T>): void {
+  const { n, src, keep, scale, dst } = args;
   for (let i = 0; i < n; i++) dst[i] = keep[i] !== 0 ? src[i]! * scale : 0;
 }
 
-export function dropoutKeepTs(n: number, words: Uint32Array, threshold: number, keep: Uint8Array): void {
+export function dropoutKeepTs(args: KernelArgs<"dropoutKeep">): void {
+  const { n, words, threshold, keep } = args;
   for (let i = 0; i < n; i++) {
     const word = words[i >> 1]!;
     keep[i] = (i & 1 ? word >>> 16 : word & 0xffff) >= threshold ? 1 : 0;
@@ -72,7 +65,8 @@ export function dropoutKeepTs(n: number, words: Uint32Array, threshold: number, 
 // lines per row, where a row-by-row transpose strides through memory on one side.
 const TILE = 32;
 
-export function transposeTs<T extends FloatArray>(rows: number, cols: number, src: T, dst: T): void {
+export function transposeTs<T extends FloatArray>(args: KernelArgs<"transpose", T>): void {
+  const { rows, cols, src, dst } = args;
   for (let r0 = 0; r0 < rows; r0 += TILE) {
     const r1 = Math.min(rows, r0 + TILE);
     for (let c0 = 0; c0 < cols; c0 += TILE) {

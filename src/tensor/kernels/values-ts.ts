@@ -1,8 +1,7 @@
-// TypeScript fallbacks of the batch-value kernels (see Kernels.normalizeRows, log1p,
+// TypeScript fallbacks of the batch-value kernels (see KERNELS.normalizeRows, log1p,
 // csrColumnMoments, findBadValue and findBadIndex).
 
-import { ArgumentError } from "../../errors.js";
-import type { Kernels } from "./types.js";
+import type { KernelArgs } from "./types.js";
 
 /**
  * log1p of a float32 value, computed as log(1 + x) in double: for |x| >= 1e-4, 1 + x is exact in
@@ -14,19 +13,16 @@ export function log1pFloat32(x: number): number {
   return x < 1e-4 && x > -1e-4 ? x * (1 - x * (0.5 - x * (1 / 3 - x * 0.25))) : Math.log(1 + x);
 }
 
-export function log1pTs(n: number, x: Float32Array, y: Float32Array): number {
+export function log1pTs(args: KernelArgs<"log1p">): number {
+  const { n, x, y } = args;
   // Checked first, so that the input is intact when a negative value is reported.
   for (let i = 0; i < n; i++) if (x[i]! < 0) return i;
   for (let i = 0; i < n; i++) y[i] = log1pFloat32(x[i]!);
   return n;
 }
 
-export function findBadValueTs(
-  n: number,
-  x: Float32Array,
-  nonnegative: boolean,
-  copyTo: Float32Array | null,
-): number {
+export function findBadValueTs(args: KernelArgs<"findBadValue">): number {
+  const { n, x, nonnegative, copyTo } = args;
   copyTo?.set(x.subarray(0, n));
   for (let p = 0; p < n; p++) {
     const v = x[p]!;
@@ -36,13 +32,8 @@ export function findBadValueTs(
   return n;
 }
 
-export function findBadIndexTs(
-  rows: number,
-  indptr: Int32Array,
-  indices: Int32Array,
-  cols: number,
-  copyTo: Int32Array | null,
-): number {
+export function findBadIndexTs(args: KernelArgs<"findBadIndex">): number {
+  const { rows, indptr, indices, cols, copyTo } = args;
   const nnz = rows === 0 ? 0 : indptr[rows]!;
   copyTo?.set(indices.subarray(0, nnz));
   for (let i = 0; i < rows; i++) {
@@ -56,25 +47,9 @@ export function findBadIndexTs(
   return nnz;
 }
 
-/**
- * The raw form of Kernels.csrColumnMoments that both backends implement: it returns the position of
- * the first index outside [0, sums.length) (indices.length when none is) instead of throwing.
- */
-export type CsrColumnMomentsRaw = (...args: Parameters<Kernels["csrColumnMoments"]>) => number;
-
-/** Kernels.csrColumnMoments from its raw form. */
-export function throwingColumnMoments(raw: CsrColumnMomentsRaw): Kernels["csrColumnMoments"] {
-  return (indices, values, shift, moments) => {
-    const stop = raw(indices, values, shift, moments);
-    if (stop < indices.length) {
-      throw new ArgumentError(
-        `csrColumnMoments: indices[${stop}] = ${indices[stop]} is outside the ${moments.length / 3} genes`,
-      );
-    }
-  };
-}
-
-export const csrColumnMomentsTs: CsrColumnMomentsRaw = (indices, values, shift, moments) => {
+/** Returns the position of the first index outside [0, moments.length / 3), or indices.length (the raw form). */
+export function csrColumnMomentsTs(args: KernelArgs<"csrColumnMoments">): number {
+  const { indices, values, shift, moments } = args;
   const nGenes = moments.length / 3;
   for (let p = 0; p < indices.length; p++) {
     const g = indices[p]!;
@@ -85,18 +60,10 @@ export const csrColumnMomentsTs: CsrColumnMomentsRaw = (indices, values, shift, 
     moments[3 * g + 2]!++;
   }
   return indices.length;
-};
+}
 
-export function normalizeRowsTs(
-  rows: number,
-  rowPtr: Int32Array | null,
-  rowLen: number,
-  x: Float32Array,
-  target: number,
-  eps: number,
-  totals: Float32Array | null,
-  y: Float32Array,
-): number {
+export function normalizeRowsTs(args: KernelArgs<"normalizeRows">): number {
+  const { rows, rowPtr, rowLen, x, target, eps, totals, y } = args;
   const target32 = Math.fround(target);
   const eps32 = Math.fround(eps);
   for (let i = 0; i < rows; i++) {

@@ -11,6 +11,6 @@ export function cholesky<T extends FloatArray>(a: Mat<T>): Mat<T> {
   checkMat("cholesky", "a", a);
   if (a.rows !== a.cols) throw new ArgumentError(`cholesky: a must be square, got ${a.rows} x ${a.cols}`);
   const l = zerosLike(a.data, a.rows, a.rows);
-  kernels().cholesky(a.rows, a.data, l.data);
+  kernels().cholesky({ n: a.rows, a: a.data, l: l.data });
   return l;
 }

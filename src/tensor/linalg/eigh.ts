@@ -14,7 +14,7 @@ export function eigh<T extends FloatArray>(a: Mat<T>): { w: T; v: Mat<T> } {
   if (a.rows !== a.cols) throw new ArgumentError(`eigh: a must be square, got ${a.rows} x ${a.cols}`);
   const v = zerosLike(a.data, a.rows, a.rows);
   const w = zerosLike(a.data, 1, a.rows).data;
-  kernels().eigh(a.rows, a.data, w, v.data);
+  kernels().eigh({ n: a.rows, a: a.data, w, v: v.data });
   flipSigns(v, null, a.rows);
   return { w, v };
 }

@@ -19,8 +19,25 @@ export function gramSvd(a: Mat<Float64Array>, q: number): { s: Float64Array; vt:
   checkRank("gramSvd", q, Math.min(m, n));
   const small = Math.min(m, n);
   const gram = new Float64Array(small * small);
-  if (m <= n) kernels().gemm(false, true, m, m, n, 1, a.data, n, a.data, n, 0, gram, m);
-  else kernels().gemm(true, false, n, n, m, 1, a.data, n, a.data, n, 0, gram, n);
+  // A A^T (small x small) for a wide A, A^T A for a tall one.
+  const wide = m <= n;
+  const k = Math.max(m, n);
+  const [lda, ldb, ldc] = [n, n, small];
+  kernels().gemm({
+    transA: !wide,
+    transB: wide,
+    m: small,
+    n: small,
+    k,
+    alpha: 1,
+    a: a.data,
+    lda,
+    b: a.data,
+    ldb,
+    beta: 0,
+    c: gram,
+    ldc,
+  });
   if (m > n) return svdOfGram({ rows: n, cols: n, data: gram }, q);
   const { s, rank, v } = topEigenpairs(gram, m, q);
   // V^T = diag(1/s) U^T A, as one GEMM with the scaled top eigenvectors.
@@ -29,7 +46,22 @@ export function gramSvd(a: Mat<Float64Array>, q: number): { s: Float64Array; vt:
     for (let i = 0; i < m; i++) coefficients[j * m + i] = v[i * m + (m - 1 - j)]! / s[j]!;
   }
   const vt = new Float64Array(q * n);
-  if (rank > 0) kernels().gemm(false, false, rank, n, m, 1, coefficients, m, a.data, n, 0, vt, n);
+  if (rank > 0)
+    kernels().gemm({
+      transA: false,
+      transB: false,
+      m: rank,
+      n,
+      k: m,
+      alpha: 1,
+      a: coefficients,
+      lda: m,
+      b: a.data,
+      ldb: n,
+      beta: 0,
+      c: vt,
+      ldc: n,
+    });
   for (let j = 0; j < rank; j++) {
     const row = vt.subarray(j * n, (j + 1) * n);
     let largest = 0;

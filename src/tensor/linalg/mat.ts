@@ -46,20 +46,20 @@ export function matmul<T extends FloatArray>(a: Mat<T>, b: Mat<T>, transA = fals
     );
   }
   const c = zerosLike(a.data, m, n);
-  kernels().gemm(
+  kernels().gemm({
     transA,
     transB,
     m,
     n,
     k,
-    1,
-    a.data,
-    Math.max(1, a.cols),
-    b.data,
-    Math.max(1, b.cols),
-    0,
-    c.data,
-    Math.max(1, n),
-  );
+    alpha: 1,
+    a: a.data,
+    lda: Math.max(1, a.cols),
+    b: b.data,
+    ldb: Math.max(1, b.cols),
+    beta: 0,
+    c: c.data,
+    ldc: Math.max(1, n),
+  });
   return c;
 }

@@ -13,7 +13,7 @@ export function qr<T extends FloatArray>(a: Mat<T>): { q: Mat<T>; r: Mat<T> } {
   const k = Math.min(a.rows, a.cols);
   const q = zerosLike(a.data, a.rows, k);
   const r = zerosLike(a.data, k, a.cols);
-  kernels().qr(a.rows, a.cols, a.data, q.data, r.data);
+  kernels().qr({ m: a.rows, n: a.cols, a: a.data, q: q.data, r: r.data });
   for (let i = 0; i < k; i++) {
     if (r.data[i * r.cols + i]! >= 0) continue;
     for (let j = i; j < r.cols; j++) r.data[i * r.cols + j] = -r.data[i * r.cols + j]!;

@@ -12,6 +12,6 @@ export function solve<T extends FloatArray>(a: Mat<T>, b: Mat<T>): Mat<T> {
     throw new ArgumentError(`solve: b has ${b.rows} rows, a is ${a.rows} x ${a.cols}`);
   }
   const x = zerosLike(a.data, b.rows, b.cols);
-  kernels().solve(a.rows, b.cols, a.data, b.data, x.data);
+  kernels().solve({ n: a.rows, nrhs: b.cols, a: a.data, b: b.data, x: x.data });
   return x;
 }

@@ -23,7 +23,7 @@ function orth<T extends FloatArray>(y: Mat<T>, passes: 1 | 2 = 2): Mat<T> {
   if (y.data instanceof Float64Array) return tallQr(y as Mat<Float64Array>, passes).q as Mat<T>;
   const q = zerosLike(y.data, y.rows, y.cols);
   const r = zerosLike(y.data, y.cols, y.cols);
-  kernels().qr(y.rows, y.cols, y.data, q.data, r.data);
+  kernels().qr({ m: y.rows, n: y.cols, a: y.data, q: q.data, r: r.data });
   return q;
 }
 
@@ -117,7 +117,21 @@ export function svdLowrank<T extends FloatArray>(
   const small = tallSvd(apply(op, true, basis));
   const u = zerosLike(basis.data, rows, q);
   // The first q rows of Vbt (l x l) are contiguous: read them transposed, as a q x l matrix.
-  kernels().gemm(false, true, rows, q, l, 1, basis.data, l, small.vt.data, l, 0, u.data, q);
+  kernels().gemm({
+    transA: false,
+    transB: true,
+    m: rows,
+    n: q,
+    k: l,
+    alpha: 1,
+    a: basis.data,
+    lda: l,
+    b: small.vt.data,
+    ldb: l,
+    beta: 0,
+    c: u.data,
+    ldc: q,
+  });
   const v = zerosLike(basis.data, cols, q);
   for (let i = 0; i < cols; i++) v.data.set(small.u.data.subarray(i * l, i * l + q), i * q);
   return { u, s: small.s.slice(0, q) as T, v };

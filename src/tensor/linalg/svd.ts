@@ -14,7 +14,7 @@ export function svd<T extends FloatArray>(a: Mat<T>): { u: Mat<T>; s: T; vt: Mat
   const u = zerosLike(a.data, a.rows, k);
   const vt = zerosLike(a.data, k, a.cols);
   const s = zerosLike(a.data, 1, k).data;
-  kernels().svd(a.rows, a.cols, a.data, u.data, s, vt.data);
+  kernels().svd({ m: a.rows, n: a.cols, a: a.data, u: u.data, s, vt: vt.data });
   flipSigns(u, vt, k);
   return { u, s, vt };
 }
@@ -23,6 +23,6 @@ export function svd<T extends FloatArray>(a: Mat<T>): { u: Mat<T>; s: T; vt: Mat
 export function svdvals<T extends FloatArray>(a: Mat<T>): T {
   checkMat("svdvals", "a", a);
   const s = zerosLike(a.data, 1, Math.min(a.rows, a.cols)).data;
-  kernels().svd(a.rows, a.cols, a.data, null, s, null);
+  kernels().svd({ m: a.rows, n: a.cols, a: a.data, u: null, s, vt: null });
   return s;
 }

@@ -53,7 +53,7 @@ export function tallQr(
   }
   const q = zerosLike(y.data, y.rows, y.cols);
   const r = zerosLike(y.data, y.cols, y.cols);
-  kernels().qr(y.rows, y.cols, y.data, q.data, r.data);
+  kernels().qr({ m: y.rows, n: y.cols, a: y.data, q: q.data, r: r.data });
   return { q, r };
 }
 

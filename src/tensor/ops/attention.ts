@@ -141,34 +141,61 @@ export function multiHeadAttentionWithProbs(
   const md = mask?.data as FloatArray | undefined;
   const plane = sq * sk;
   const perItem = heads * plane;
-  const gemmBatched = kernels().gemmBatched;
+  // The per-head products, batch = heads. Q, K, V, the context and their gradients are [s, h]
+  // blocks whose head j is d columns on (leading dimension h, stride d); the scores of one batch
+  // item are [heads, sq, sk] planes (leading dimension sk, stride sq sk).
+  // scores: S = alpha X Y^T for X [sq, h], Y [sk, h] (S = scale Q K^T, and dPd = dC V^T).
+  const scores = (alpha: number, x: FloatArray, y: FloatArray, s: FloatArray) =>
+    kernels().gemmBatched({
+      transA: false,
+      transB: true,
+      m: sq,
+      n: sk,
+      k: d,
+      alpha,
+      a: x,
+      lda: h,
+      strideA: d,
+      b: y,
+      ldb: h,
+      strideB: d,
+      beta: 0,
+      c: s,
+      ldc: sk,
+      strideC: plane,
+      batch: heads,
+    });
+  // apply: out = alpha P Y (P^T Y with `transpose`) for score planes P: C = Pd V, dQ = scale dS K,
+  // and transposed dV = Pd^T dC, dK = scale dS^T Q.
+  const apply = (transpose: boolean, alpha: number, planes: FloatArray, y: FloatArray, out: FloatArray) =>
+    kernels().gemmBatched({
+      transA: transpose,
+      transB: false,
+      m: transpose ? sk : sq,
+      n: d,
+      k: transpose ? sq : sk,
+      alpha,
+      a: planes,
+      lda: sk,
+      strideA: plane,
+      b: y,
+      ldb: h,
+      strideB: d,
+      beta: 0,
+      c: out,
+      ldc: h,
+      strideC: d,
+      batch: heads,
+    });
 
   const distances =
     relative && table ? new DistanceScores(q, k, table, heads, relative.keyQuery, scale) : null;
   const probs = allocate(q.dtype, b * perItem) as FloatArray;
   for (let i = 0; i < b; i++) {
-    gemmBatched(
-      false,
-      true,
-      sq,
-      sk,
-      d,
-      scale,
-      qd.subarray(i * sq * h),
-      h,
-      d,
-      kd.subarray(i * sk * h),
-      h,
-      d,
-      0,
-      probs.subarray(i * perItem),
-      sk,
-      plane,
-      heads,
-    );
+    scores(scale, qd.subarray(i * sq * h), kd.subarray(i * sk * h), probs.subarray(i * perItem));
     if (distances) distances.addScores(i, probs.subarray(i * perItem));
     const maskRow = md ? md.subarray(i * sk, (i + 1) * sk) : null;
-    kernels().softmaxRows(heads * sq, sk, probs.subarray(i * perItem), maskRow);
+    kernels().softmaxRows({ rows: heads * sq, len: sk, x: probs.subarray(i * perItem), bias: maskRow });
   }
   distances?.release();
   // Pd is never stored whole: one batch item's plane at a time goes through `scratch` (forward,
@@ -179,36 +206,17 @@ export function multiHeadAttentionWithProbs(
   const droppedItem = (i: number): FloatArray => {
     const base = i * perItem;
     if (!keep || !scratch) return probs.subarray(base, base + perItem);
-    kernels().maskedScale(perItem, probs.subarray(base), keep.subarray(base), dropScale, scratch);
+    const src = probs.subarray(base);
+    kernels().maskedScale({ n: perItem, src, keep: keep.subarray(base), scale: dropScale, dst: scratch });
     return scratch;
   };
   const context = allocate(q.dtype, b * sq * h) as FloatArray;
-  for (let i = 0; i < b; i++) {
-    gemmBatched(
-      false,
-      false,
-      sq,
-      d,
-      sk,
-      1,
-      droppedItem(i),
-      sk,
-      plane,
-      vd.subarray(i * sk * h),
-      h,
-      d,
-      0,
-      context.subarray(i * sq * h),
-      h,
-      d,
-      heads,
-    );
-  }
+  for (let i = 0; i < b; i++)
+    apply(false, 1, droppedItem(i), vd.subarray(i * sk * h), context.subarray(i * sq * h));
 
   const inputs = table ? [q, k, v, table] : [q, k, v];
   const out = record("multiHeadAttention", new Tensor(context, q.shape), inputs, (g) => {
     const gd = g.data as FloatArray;
-    const gemm = kernels().gemmBatched;
     const gq = q.requiresGrad ? (allocate(q.dtype, q.size) as FloatArray) : null;
     const gk = k.requiresGrad ? (allocate(q.dtype, k.size) as FloatArray) : null;
     const gv = v.requiresGrad ? (allocate(q.dtype, v.size) as FloatArray) : null;
@@ -217,71 +225,21 @@ export function multiHeadAttentionWithProbs(
     const gs = allocate(q.dtype, perItem) as FloatArray;
     for (let i = 0; i < b; i++) {
       const gi = gd.subarray(i * sq * h);
-      const vi = vd.subarray(i * sk * h);
-      if (gv)
-        gemm(
-          true,
-          false,
-          sk,
-          d,
-          sq,
-          1,
-          droppedItem(i),
-          sk,
-          plane,
-          gi,
-          h,
-          d,
-          0,
-          gv.subarray(i * sk * h),
-          h,
-          d,
-          heads,
-        );
+      if (gv) apply(true, 1, droppedItem(i), gi, gv.subarray(i * sk * h));
       if (!gq && !gk && !gTable) continue;
-      gemm(false, true, sq, sk, d, 1, gi, h, d, vi, h, d, 0, gs, sk, plane, heads);
+      scores(1, gi, vd.subarray(i * sk * h), gs);
+      const p = probs.subarray(i * perItem);
       const keepItem = keep ? keep.subarray(i * perItem) : null;
-      kernels().softmaxBackwardRows(heads * sq, sk, probs.subarray(i * perItem), gs, keepItem, dropScale);
-      if (gq)
-        gemm(
-          false,
-          false,
-          sq,
-          d,
-          sk,
-          scale,
-          gs,
-          sk,
-          plane,
-          kd.subarray(i * sk * h),
-          h,
-          d,
-          0,
-          gq.subarray(i * sq * h),
-          h,
-          d,
-          heads,
-        );
-      if (gk)
-        gemm(
-          true,
-          false,
-          sk,
-          d,
-          sq,
-          scale,
-          gs,
-          sk,
-          plane,
-          qd.subarray(i * sq * h),
-          h,
-          d,
-          0,
-          gk.subarray(i * sk * h),
-          h,
-          d,
-          heads,
-        );
+      kernels().softmaxBackwardRows({
+        rows: heads * sq,
+        len: sk,
+        p,
+        g: gs,
+        keep: keepItem,
+        keepScale: dropScale,
+      });
+      if (gq) apply(false, scale, gs, kd.subarray(i * sk * h), gq.subarray(i * sq * h));
+      if (gk) apply(true, scale, gs, qd.subarray(i * sq * h), gk.subarray(i * sk * h));
       if (distances) distances.backward(i, gs, gq, gk, gTable);
     }
     distances?.release();
@@ -345,21 +303,21 @@ class DistanceScores {
   /** products [s heads, J] of batch item i's rows of x (q or k, s positions) with the table rows in use */
   private products(x: Tensor, s: number, i: number): FloatArray {
     const out = this.scratch(s * this.heads * this.span);
-    kernels().gemm(
-      false,
-      true,
-      s * this.heads,
-      this.span,
-      this.d,
-      1,
-      (x.data as FloatArray).subarray(i * s * this.h),
-      this.d,
-      this.rows(),
-      this.d,
-      0,
-      out,
-      this.span,
-    );
+    kernels().gemm({
+      transA: false,
+      transB: true,
+      m: s * this.heads,
+      n: this.span,
+      k: this.d,
+      alpha: 1,
+      a: (x.data as FloatArray).subarray(i * s * this.h),
+      lda: this.d,
+      b: this.rows(),
+      ldb: this.d,
+      beta: 0,
+      c: out,
+      ldc: this.span,
+    });
     return out;
   }
 
@@ -392,9 +350,7 @@ class DistanceScores {
     gk: FloatArray | null,
     gTable: FloatArray | null,
   ): void {
-    const { sq, sk, heads, span, scale, d, h } = this;
-    const gemm = kernels().gemm;
-    const rows = this.rows();
+    const { sq, sk, heads, span, scale, d } = this;
     const gRows = gTable?.subarray(this.first * d, (this.first + span) * d) ?? null;
     const dt = this.scratch(sq * heads * span).fill(0);
     for (let j = 0; j < heads; j++) {
@@ -404,9 +360,7 @@ class DistanceScores {
         for (let r = 0; r < sk; r++) dt[base - r]! += scale * row[r]!;
       }
     }
-    const qi = (this.q.data as FloatArray).subarray(i * sq * h);
-    if (gq) gemm(false, false, sq * heads, d, span, 1, dt, span, rows, d, 1, gq.subarray(i * sq * h), d);
-    if (gRows) gemm(true, false, span, d, sq * heads, 1, dt, span, qi, d, 1, gRows, d);
+    this.scatter(dt, this.q, sq, i, gq, gRows);
     if (!this.keyQuery) return;
     const du = this.scratch(sk * heads * span).fill(0);
     for (let j = 0; j < heads; j++) {
@@ -415,8 +369,60 @@ class DistanceScores {
         for (let r = 0; r < sk; r++) du[(r * heads + j) * span + l - r + sk - 1]! += scale * row[r]!;
       }
     }
-    const ki = (this.k.data as FloatArray).subarray(i * sk * h);
-    if (gk) gemm(false, false, sk * heads, d, span, 1, du, span, rows, d, 1, gk.subarray(i * sk * h), d);
-    if (gRows) gemm(true, false, span, d, sk * heads, 1, du, span, ki, d, 1, gRows, d);
+    this.scatter(du, this.k, sk, i, gk, gRows);
+  }
+
+  /**
+   * From dT [s heads, J] of batch item i's rows of x (q or k, s positions): adds dT E into gx (its
+   * item i rows; null: not needed) and dT^T x into the table's gradient rows in use.
+   */
+  private scatter(
+    dt: FloatArray,
+    x: Tensor,
+    s: number,
+    i: number,
+    gx: FloatArray | null,
+    gRows: FloatArray | null,
+  ) {
+    const { heads, span, d, h } = this;
+    const gemm = kernels().gemm;
+    const m = s * heads;
+    const xi = (x.data as FloatArray).subarray(i * s * h);
+    const rows = this.rows();
+    if (gx) {
+      const c = gx.subarray(i * s * h);
+      gemm({
+        transA: false,
+        transB: false,
+        m,
+        n: d,
+        k: span,
+        alpha: 1,
+        a: dt,
+        lda: span,
+        b: rows,
+        ldb: d,
+        beta: 1,
+        c,
+        ldc: d,
+      });
+    }
+    if (gRows) {
+      gemm({
+        transA: true,
+        transB: false,
+        m: span,
+        n: d,
+        k: m,
+        alpha: 1,
+        a: dt,
+        lda: span,
+        b: xi,
+        ldb: d,
+        beta: 1,
+        c: gRows,
+        ldc: d,
+      });
+    }
   }
 }

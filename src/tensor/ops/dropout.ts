@@ -22,7 +22,7 @@ export function dropoutMask(generator: Generator, size: number, p: number): Uint
   const words = new Uint32Array(Math.ceil(size / 2));
   generator.fillUint32(words);
   const mask = new Uint8Array(size);
-  kernels().dropoutKeep(size, words, threshold, mask);
+  kernels().dropoutKeep({ n: size, words, threshold, keep: mask });
   return mask;
 }
 
@@ -44,10 +44,10 @@ export function dropout(x: Tensor, p: number, training: boolean, generator: Gene
   // p = 1 drops everything (torch returns zeros); 1 / (1 - p) would be infinite.
   const scale = p === 1 ? 0 : 1 / (1 - p);
   const out = allocate(x.dtype, x.size) as FloatArray;
-  kernels().maskedScale(x.size, x.data as FloatArray, mask, scale, out);
+  kernels().maskedScale({ n: x.size, src: x.data as FloatArray, keep: mask, scale, dst: out });
   return record("dropout", new Tensor(out, x.shape), [x], (g) => {
     const gx = allocate(g.dtype, g.size) as FloatArray;
-    kernels().maskedScale(g.size, g.data as FloatArray, mask, scale, gx);
+    kernels().maskedScale({ n: g.size, src: g.data as FloatArray, keep: mask, scale, dst: gx });
     return [new Tensor(gx, g.shape)];
   });
 }

@@ -27,7 +27,21 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const wd = weight.data as FloatArray;
   const y = allocate(x.dtype, rows * outF) as FloatArray;
   if (bias !== null) for (let r = 0; r < rows; r++) y.set(bias.data, r * outF);
-  kernels().gemm(false, true, rows, outF, inF, 1, xd, inF, wd, inF, bias === null ? 0 : 1, y, outF);
+  kernels().gemm({
+    transA: false,
+    transB: true,
+    m: rows,
+    n: outF,
+    k: inF,
+    alpha: 1,
+    a: xd,
+    lda: inF,
+    b: wd,
+    ldb: inF,
+    beta: bias === null ? 0 : 1,
+    c: y,
+    ldc: outF,
+  });
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   return record("linear", new Tensor(y, [...x.shape.slice(0, -1), outF]), inputs, (g) => {
     const gd = g.data as FloatArray;
@@ -36,20 +50,62 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     if (x.requiresGrad) {
       // dx = dy W
       const gx = allocate(x.dtype, x.size) as FloatArray;
-      gemm(false, false, rows, inF, outF, 1, gd, outF, wd, inF, 0, gx, inF);
+      gemm({
+        transA: false,
+        transB: false,
+        m: rows,
+        n: inF,
+        k: outF,
+        alpha: 1,
+        a: gd,
+        lda: outF,
+        b: wd,
+        ldb: inF,
+        beta: 0,
+        c: gx,
+        ldc: inF,
+      });
       grads[0] = new Tensor(gx, x.shape);
     }
     if (weight.requiresGrad) {
       // dW = dy^T x, summed over every row
       const gw = allocate(x.dtype, weight.size) as FloatArray;
-      gemm(true, false, outF, inF, rows, 1, gd, outF, xd, inF, 0, gw, inF);
+      gemm({
+        transA: true,
+        transB: false,
+        m: outF,
+        n: inF,
+        k: rows,
+        alpha: 1,
+        a: gd,
+        lda: outF,
+        b: xd,
+        ldb: inF,
+        beta: 0,
+        c: gw,
+        ldc: inF,
+      });
       grads[1] = new Tensor(gw, weight.shape);
     }
     if (bias?.requiresGrad) {
       // db = 1^T dy, the column sums, as one more (BLAS-speed) product
       const gb = allocate(x.dtype, outF) as FloatArray;
       const ones = allocate(x.dtype, rows).fill(1) as FloatArray;
-      gemm(false, false, 1, outF, rows, 1, ones, rows, gd, outF, 0, gb, outF);
+      gemm({
+        transA: false,
+        transB: false,
+        m: 1,
+        n: outF,
+        k: rows,
+        alpha: 1,
+        a: ones,
+        lda: rows,
+        b: gd,
+        ldb: outF,
+        beta: 0,
+        c: gb,
+        ldc: outF,
+      });
       grads[2] = new Tensor(gb, bias.shape);
     }
     return bias === null ? grads.slice(0, 2) : grads;

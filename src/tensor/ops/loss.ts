@@ -37,7 +37,7 @@ export function crossEntropy(logits_nc: Tensor, target_n: Tensor, options: Cross
   // The softmax of every row, once, by the row kernel (vectorised natively): the loss is -log of the
   // target's probability and the gradient is the probabilities minus the one-hot target.
   const probs = x.slice();
-  kernels().softmaxRows(n, c, probs, null);
+  kernels().softmaxRows({ rows: n, len: c, x: probs, bias: null });
   const loss = allocate(logits_nc.dtype, n);
   let count = 0;
   let total = 0;

@@ -35,25 +35,25 @@ export function batchedGemm(
   const lda = transA ? m : inner;
   const ldb = transB ? inner : n;
   stridedLoop(batchShape, [aStrides, bStrides, cStrides], (count, off, step) => {
-    gemmBatched(
+    gemmBatched({
       transA,
       transB,
       m,
       n,
-      inner,
-      1,
-      a.subarray(off[0]!),
+      k: inner,
+      alpha: 1,
+      a: a.subarray(off[0]!),
       lda,
-      step[0]!,
-      b.subarray(off[1]!),
+      strideA: step[0]!,
+      b: b.subarray(off[1]!),
       ldb,
-      step[1]!,
+      strideB: step[1]!,
       beta,
-      c.subarray(off[2]!),
-      n,
-      step[2]!,
-      count,
-    );
+      c: c.subarray(off[2]!),
+      ldc: n,
+      strideC: step[2]!,
+      batch: count,
+    });
   });
 }
 

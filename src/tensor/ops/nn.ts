@@ -1,5 +1,5 @@
-// Neural-network ops: activations, softmax, logSoftmax and layerNorm. Softmax and layerNorm are
-// fused loops over rows of the last axis (or last axes), forward and backward, so that a BERT
+// Neural-network ops: activations, softmax, logSoftmax and layerNorm. Softmax and layerNorm run on
+// the row kernels over the last axis (or last axes), forward and backward, so that a BERT
 // layer allocates one output per op and nothing per element.
 
 import { ArgumentError } from "../../errors.js";
@@ -50,9 +50,15 @@ export function gelu(x: Tensor): Tensor {
   return unaryOp(
     "gelu",
     x,
-    (s, d) => kernels().gelu(s.length, s as FloatArray, d as FloatArray),
+    (s, d) => kernels().gelu({ n: s.length, x: s as FloatArray, y: d as FloatArray }),
     (g, x, y, d) =>
-      kernels().geluBackward(g.length, g as FloatArray, x as FloatArray, y as FloatArray, d as FloatArray),
+      kernels().geluBackward({
+        n: g.length,
+        g: g as FloatArray,
+        x: x as FloatArray,
+        y: y as FloatArray,
+        dx: d as FloatArray,
+      }),
   );
 }
 
@@ -115,34 +121,15 @@ function alongAxis(x: Tensor, axis: number, op: string, lastAxisOp: (t: Tensor) 
   return transpose(lastAxisOp(transpose(x, a, -1)), a, -1);
 }
 
+// On the softmax kernels (the attention's): the max-shifted exponentials and their sum in double, an
+// all -inf row giving NaN as in torch; the backward is dx = y (g - <g, y>) per row.
 function softmaxLast(x: Tensor): Tensor {
   const { rows, len } = floatRows(x, "softmax");
-  const src = x.data;
-  const out = allocate(x.dtype, x.size);
-  for (let r = 0; r < rows; r++) {
-    const base = r * len;
-    let m = -Infinity;
-    for (let j = 0; j < len; j++) if (src[base + j]! > m) m = src[base + j]!;
-    if (m === -Infinity) m = 0; // an all -inf row gives NaN, as in torch, rather than inf - inf here
-    let total = 0;
-    for (let j = 0; j < len; j++) {
-      const e = Math.exp(src[base + j]! - m);
-      out[base + j] = e;
-      total += e;
-    }
-    const inv = 1 / total;
-    for (let j = 0; j < len; j++) out[base + j]! *= inv;
-  }
+  const out = (x.data as FloatArray).slice();
+  kernels().softmaxRows({ rows, len, x: out, bias: null });
   return record("softmax", new Tensor(out, x.shape), [x], (g) => {
-    // dx = y * (g - <g, y>) per row.
-    const gd = g.data;
-    const gx = allocate(g.dtype, g.size);
-    for (let r = 0; r < rows; r++) {
-      const base = r * len;
-      let dot = 0;
-      for (let j = 0; j < len; j++) dot += gd[base + j]! * out[base + j]!;
-      for (let j = 0; j < len; j++) gx[base + j] = out[base + j]! * (gd[base + j]! - dot);
-    }
+    const gx = (g.data as FloatArray).slice();
+    kernels().softmaxBackwardRows({ rows, len, p: out, g: gx, keep: null, keepScale: 1 });
     return [new Tensor(gx, g.shape)];
   });
 }
@@ -230,13 +217,24 @@ export function layerNorm(
   const out = allocate(x.dtype, x.size) as FloatArray;
   const means = new Float64Array(rows);
   const rstds = new Float64Array(rows);
-  kernels().layerNormRows(rows, len, xd, w, b, eps, out, means, rstds);
+  kernels().layerNormRows({ rows, len, x: xd, w, b, eps, y: out, mean: means, rstd: rstds });
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
   return record("layerNorm", new Tensor(out, x.shape), inputs, (g) => {
     const gx = x.requiresGrad ? (allocate(x.dtype, x.size) as FloatArray) : null;
     const gw = weight?.requiresGrad ? (allocate(x.dtype, len) as FloatArray) : null;
     const gb = bias?.requiresGrad ? (allocate(x.dtype, len) as FloatArray) : null;
-    kernels().layerNormBackwardRows(rows, len, g.data as FloatArray, xd, w, means, rstds, gx, gw, gb);
+    kernels().layerNormBackwardRows({
+      rows,
+      len,
+      g: g.data as FloatArray,
+      x: xd,
+      w,
+      mean: means,
+      rstd: rstds,
+      dx: gx,
+      dw: gw,
+      db: gb,
+    });
     const grads: Array<Tensor | null> = [gx ? new Tensor(gx, x.shape) : null];
     if (weight) grads.push(gw ? new Tensor(gw, dims) : null);
     if (bias) grads.push(gb ? new Tensor(gb, dims) : null);

@@ -97,7 +97,7 @@ export function permute(x: Tensor, axes: readonly number[]): Tensor {
 function transposed(x: Tensor): Tensor {
   const [rows, cols] = x.shape as [number, number];
   const out = allocate(x.dtype, x.size) as FloatArray;
-  kernels().transpose(rows, cols, x.data as FloatArray, out);
+  kernels().transpose({ rows, cols, src: x.data as FloatArray, dst: out });
   return new Tensor(out, [cols, rows]);
 }
 

@@ -44,7 +44,8 @@ export function denseToCsr(
 
 /**
  * X W for a CSR X [n, g] and a dense float W [g, k]: [n, k] in W's dtype, differentiable in W
- * (dW = X^T dY, accumulated row by row from the same non-zeros). Duplicate column entries add up.
+ * (dW = X^T dY, from the same non-zeros). Duplicate column entries add up. Both directions run on
+ * the CSR kernels (native where the addon is built); X's values are taken in W's dtype.
  */
 export function csrMatmul(x: CsrOperand, w: Tensor): Tensor {
   if (w.dtype === "int32" || w.ndim !== 2 || w.shape[0] !== x.nCols) {
@@ -55,49 +56,18 @@ export function csrMatmul(x: CsrOperand, w: Tensor): Tensor {
   if (x.indptr.length !== x.nRows + 1) {
     throw new ArgumentError(`csrMatmul: indptr has ${x.indptr.length} entries for ${x.nRows} rows`);
   }
-  const k = w.shape[1]!;
-  const { nRows, indptr, indices, data } = x;
-  if (w.dtype === "float32" && data instanceof Float32Array) return csrMatmulFloat32(x as CsrFloat32, w, k);
+  const l = w.shape[1]!;
   const wd = w.data as FloatArray;
-  const y = allocate(w.dtype, nRows * k) as FloatArray;
-  for (let i = 0; i < nRows; i++) {
-    const row = i * k;
-    const end = indptr[i + 1]!;
-    for (let p = indptr[i]!; p < end; p++) {
-      const v = data[p]!;
-      const col = indices[p]! * k;
-      for (let j = 0; j < k; j++) y[row + j]! += v * wd[col + j]!;
-    }
-  }
-  return record("csrMatmul", new Tensor(y, [nRows, k]), [w], (g) => {
-    const gd = g.data as FloatArray;
+  // The values in W's dtype: a float32 X with float64 weights (gradient checks) is converted once.
+  const values =
+    x.data.constructor === wd.constructor ? x.data : (allocate(w.dtype, x.data.length) as FloatArray);
+  if (values !== x.data) values.set(x.data);
+  const csr = { rows: x.nRows, cols: x.nCols, indptr: x.indptr, indices: x.indices, values };
+  const y = allocate(w.dtype, x.nRows * l) as FloatArray;
+  kernels().csrMatmul({ ...csr, b: wd, l, c: y });
+  return record("csrMatmul", new Tensor(y, [x.nRows, l]), [w], (g) => {
     const gw = allocate(w.dtype, w.size) as FloatArray;
-    for (let i = 0; i < nRows; i++) {
-      const row = i * k;
-      const end = indptr[i + 1]!;
-      for (let p = indptr[i]!; p < end; p++) {
-        const v = data[p]!;
-        const col = indices[p]! * k;
-        for (let j = 0; j < k; j++) gw[col + j]! += v * gd[row + j]!;
-      }
-    }
-    return [new Tensor(gw, w.shape)];
-  });
-}
-
-type CsrFloat32 = CsrOperand & { readonly data: Float32Array };
-
-/**
- * The float32 product on the kernels (native where the addon is built): X W forward, X^T dY for
- * the weight's gradient. The float64 loop above serves the gradient checks.
- */
-function csrMatmulFloat32(x: CsrFloat32, w: Tensor, k: number): Tensor {
-  const { nRows, nCols, indptr, indices, data } = x;
-  const y = new Float32Array(nRows * k);
-  kernels().csrMatmul(nRows, nCols, indptr, indices, data, w.data as Float32Array, k, y);
-  return record("csrMatmul", new Tensor(y, [nRows, k]), [w], (g) => {
-    const gw = new Float32Array(w.size);
-    kernels().csrTransposeMatmul(nRows, nCols, indptr, indices, data, g.data as Float32Array, k, gw);
+    kernels().csrTransposeMatmul({ ...csr, y: g.data as FloatArray, l, c: gw });
     return [new Tensor(gw, w.shape)];
   });
 }

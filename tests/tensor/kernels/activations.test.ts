@@ -18,7 +18,7 @@ for (const which of backends) {
         const x = allocate(dtype, xs.length);
         x.set(xs);
         const y = allocate(dtype, xs.length);
-        k.gelu(xs.length, x, y);
+        k.gelu({ n: xs.length, x, y });
         const tol = tolerance(dtype);
         xs.forEach((_, i) => {
           const v = x[i]!;
@@ -30,7 +30,7 @@ for (const which of backends) {
         });
         const g = allocate(dtype, xs.length).fill(1.5);
         const dx = allocate(dtype, xs.length);
-        k.geluBackward(xs.length, g, x, y, dx);
+        k.geluBackward({ n: xs.length, g, x, y, dx });
         xs.forEach((_, i) => {
           const v = x[i]!;
           const expected = 1.5 * (phi(v) + v * density(v));
@@ -39,7 +39,7 @@ for (const which of backends) {
             `gelu'(${v}) = ${dx[i]} vs ${expected}`,
           );
         });
-        assert.throws(() => k.gelu(xs.length, x, allocate(dtype, 2)), ArgumentError);
+        assert.throws(() => k.gelu({ n: xs.length, x, y: allocate(dtype, 2) }), ArgumentError);
       },
     );
   }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
+import type { KernelArgs } from "../../../src/tensor/kernels/index.js";
 import { Generator } from "../../../src/tensor/random.js";
 import { backend, backends, referenceGemm, relativeError, skipUnless } from "../../helpers/matrices.js";
 
@@ -35,6 +36,8 @@ function randomDense(length: number, seed: number): Float32Array {
   return out;
 }
 
+type Csr = Omit<KernelArgs<"csrMatmul">, "b" | "l">;
+
 for (const which of backends) {
   // The second shape is big enough for the native kernels to split the columns over two threads.
   for (const [rows, cols, l] of [
@@ -49,7 +52,7 @@ for (const which of backends) {
         const x = randomCsr(rows, cols, 0.2, 1);
         const b = randomDense(cols * l, 2);
         const c = new Float32Array(rows * l).fill(Number.NaN);
-        k.csrMatmul(rows, cols, x.indptr, x.indices, x.values, b, l, c);
+        k.csrMatmul({ rows, cols, indptr: x.indptr, indices: x.indices, values: x.values, b, l, c });
         const expected = referenceGemm(false, false, rows, l, cols, x.dense, cols, b, l);
         assert.ok(relativeError(c, expected) < 1e-6, `X B: ${relativeError(c, expected)}`);
         assert.ok(
@@ -59,7 +62,16 @@ for (const which of backends) {
 
         const y = randomDense(rows * l, 3);
         const ct = new Float32Array(cols * l).fill(Number.NaN);
-        k.csrTransposeMatmul(rows, cols, x.indptr, x.indices, x.values, y, l, ct);
+        k.csrTransposeMatmul({
+          rows,
+          cols,
+          indptr: x.indptr,
+          indices: x.indices,
+          values: x.values,
+          y,
+          l,
+          c: ct,
+        });
         const expectedT = referenceGemm(true, false, cols, l, rows, x.dense, cols, y, l);
         assert.ok(relativeError(ct, expectedT) < 1e-6, `X^T Y: ${relativeError(ct, expectedT)}`);
       },
@@ -68,27 +80,27 @@ for (const which of backends) {
 
   test(`csrMatmul and csrTransposeMatmul (${which}) reject bad structure`, skipUnless(which), () => {
     const k = backend(which);
-    const indptr = Int32Array.from([0, 2, 3]);
     const values = Float32Array.from([1, 2, 3]);
     const b = new Float32Array(3 * 2);
-    for (const product of [k.csrMatmul, k.csrTransposeMatmul]) {
+    // The dense operand is b (cols x l) for X B and y (rows x l) for X^T Y: 2 x 3 either way here.
+    const products = [
+      (a: Csr) => k.csrMatmul({ ...a, b, l: 2 }),
+      (a: Csr) => k.csrTransposeMatmul({ ...a, y: b, l: 2 }),
+    ];
+    for (const product of products) {
       const out = new Float32Array(3 * 2);
-      assert.throws(
-        () => product(2, 3, indptr, Int32Array.from([0, 3, 1]), values, b, 2, out),
-        /indices\[1\] = 3 is outside the 3 columns/,
-      );
-      assert.throws(
-        () => product(2, 3, Int32Array.from([0, 2, 1]), Int32Array.from([0, 1, 1]), values, b, 2, out),
-        /non-decreasing/,
-      );
-      assert.throws(
-        () => product(2, 3, Int32Array.from([0, 2, 4]), Int32Array.from([0, 1, 1]), values, b, 2, out),
-        ArgumentError,
-      );
-      assert.throws(
-        () => product(2, 3, indptr, Int32Array.from([0, 1, 1]), values, b, 2, new Float32Array(1)),
-        ArgumentError,
-      );
+      const x = (ptr: number[], idx: number[], c = out) => ({
+        rows: 2,
+        cols: 3,
+        indptr: Int32Array.from(ptr),
+        indices: Int32Array.from(idx),
+        values,
+        c,
+      });
+      assert.throws(() => product(x([0, 2, 3], [0, 3, 1])), /indices\[1\] = 3 is outside the 3 columns/);
+      assert.throws(() => product(x([0, 2, 1], [0, 1, 1])), /non-decreasing/);
+      assert.throws(() => product(x([0, 2, 4], [0, 1, 1])), ArgumentError);
+      assert.throws(() => product(x([0, 2, 3], [0, 1, 1], new Float32Array(1))), ArgumentError);
     }
   });
 }

@@ -38,7 +38,7 @@ for (const which of backends) {
             const before = cBuffer.slice();
             const c = cBuffer.subarray(OFFSET, OFFSET + m * ldc);
             const [alpha, beta] = [1.5, -0.5];
-            kernels.gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            kernels.gemm({ transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc });
 
             const product = referenceGemm(transA, transB, m, n, k, a, lda, b, ldb);
             const expected = Float64Array.from(before);
@@ -72,9 +72,37 @@ for (const which of backends) {
       const kernels = backend(which);
       const a = Float64Array.from([1, 2, 3, 4]);
       const c = Float64Array.from([Number.NaN, 1, 2, 3]);
-      kernels.gemm(false, false, 2, 2, 2, 1, a, 2, a, 2, 0, c, 2);
+      kernels.gemm({
+        transA: false,
+        transB: false,
+        m: 2,
+        n: 2,
+        k: 2,
+        alpha: 1,
+        a,
+        lda: 2,
+        b: a,
+        ldb: 2,
+        beta: 0,
+        c,
+        ldc: 2,
+      });
       assert.deepEqual([...c], [7, 10, 15, 22]);
-      kernels.gemm(false, false, 2, 2, 0, 1, a, 1, a, 2, 2, c, 2);
+      kernels.gemm({
+        transA: false,
+        transB: false,
+        m: 2,
+        n: 2,
+        k: 0,
+        alpha: 1,
+        a,
+        lda: 1,
+        b: a,
+        ldb: 2,
+        beta: 2,
+        c,
+        ldc: 2,
+      });
       assert.deepEqual([...c], [14, 20, 30, 44]);
     },
   );
@@ -91,7 +119,25 @@ for (const which of backends) {
         const b = randomArray(dtype, k * n, 5); // shared by every product: strideB = 0
         const strideC = m * n + 1;
         const c = allocate(dtype, batch * strideC);
-        kernels.gemmBatched(false, true, m, n, k, 2, a, k, strideA, b, k, 0, 0, c, n, strideC, batch);
+        kernels.gemmBatched({
+          transA: false,
+          transB: true,
+          m,
+          n,
+          k,
+          alpha: 2,
+          a,
+          lda: k,
+          strideA,
+          b,
+          ldb: k,
+          strideB: 0,
+          beta: 0,
+          c,
+          ldc: n,
+          strideC,
+          batch,
+        });
         for (let i = 0; i < batch; i++) {
           const expected = referenceGemm(false, true, m, n, k, a.subarray(i * strideA), k, b, k).map(
             (x) => 2 * x,
@@ -107,21 +153,29 @@ for (const which of backends) {
   test(`gemm (${which}) rejects bad shapes and mixed dtypes with ArgumentError`, skipUnless(which), () => {
     const kernels = backend(which);
     const a = new Float64Array(6);
+    // A valid 2 x 3 = (2 x 3) (3 x 3) product but for the field each case changes (b is short here).
+    const ok = {
+      transA: false,
+      transB: false,
+      m: 2,
+      n: 3,
+      k: 3,
+      alpha: 1,
+      a,
+      lda: 3,
+      b: a,
+      ldb: 3,
+      beta: 0,
+      c: a,
+      ldc: 3,
+    };
+    assert.throws(() => kernels.gemm({ ...ok, lda: 2 }), /gemm: lda = 2 is below the row width 3/);
+    assert.throws(() => kernels.gemm({ ...ok, b: new Float64Array(8) }), ArgumentError);
+    assert.throws(() => kernels.gemm<FloatArray>({ ...ok, c: new Float32Array(6) }), /Float32Array/);
+    assert.throws(() => kernels.gemm({ ...ok, m: -1 }), ArgumentError);
+    const batched = { ...ok, strideA: 6, strideB: 0, c: new Float64Array(12), strideC: 6, batch: 2 };
     assert.throws(
-      () => kernels.gemm(false, false, 2, 3, 3, 1, a, 2, a, 3, 0, a, 3),
-      /gemm: lda = 2 is below the row width 3/,
-    );
-    assert.throws(
-      () => kernels.gemm(false, false, 2, 3, 3, 1, a, 3, new Float64Array(8), 3, 0, a, 3),
-      ArgumentError,
-    );
-    assert.throws(
-      () => kernels.gemm<FloatArray>(false, false, 2, 3, 3, 1, a, 3, a, 3, 0, new Float32Array(6), 3),
-      /Float32Array/,
-    );
-    assert.throws(() => kernels.gemm(false, false, -1, 3, 3, 1, a, 3, a, 3, 0, a, 3), ArgumentError);
-    assert.throws(
-      () => kernels.gemmBatched(false, false, 2, 3, 3, 1, a, 3, 6, a, 3, 0, 0, new Float64Array(12), 3, 6, 2),
+      () => kernels.gemmBatched(batched),
       /gemmBatched: a \(2 x 3, ld 3\) needs 12 elements, got 6/,
     );
   });
@@ -137,7 +191,21 @@ test(
       const b = randomArray(dtype, n * k, 7);
       const results = backends.map((which) => {
         const c = allocate(dtype, m * n);
-        backend(which).gemm(true, true, m, n, k, 1, a, m, b, k, 0, c, n);
+        backend(which).gemm({
+          transA: true,
+          transB: true,
+          m,
+          n,
+          k,
+          alpha: 1,
+          a,
+          lda: m,
+          b,
+          ldb: k,
+          beta: 0,
+          c,
+          ldc: n,
+        });
         return c;
       });
       assert.ok(relativeError(results[0]!, results[1]!) < 10 * tolerance(dtype) * Math.sqrt(k));

@@ -68,7 +68,7 @@ for (const which of backends) {
         const original = a.data.slice();
         const q = view(dtype, m * k);
         const r = view(dtype, k * n);
-        kernels.qr(m, n, a.data, q.data, r.data);
+        kernels.qr({ m, n, a: a.data, q: q.data, r: r.data });
         assert.deepEqual(a.data, original, "the input is not modified");
         assert.ok(relativeError(referenceGemm(false, false, m, n, k, q.data, k, r.data, n), a.data) < tol);
         assert.ok(orthogonalityError(q.data, m, k) < tol);
@@ -91,7 +91,7 @@ for (const which of backends) {
           const u = view(dtype, m * k);
           const s = view(dtype, k);
           const vt = view(dtype, k * n);
-          kernels.svd(m, n, a.data, u.data, s.data, vt.data);
+          kernels.svd({ m, n, a: a.data, u: u.data, s: s.data, vt: vt.data });
           const us = u.data.slice();
           for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) us[i * k + j]! *= s.data[j]!;
           assert.ok(relativeError(referenceGemm(false, false, m, n, k, us, k, vt.data, n), a.data) < tol);
@@ -99,7 +99,7 @@ for (const which of backends) {
           assert.ok(orthogonalityError(transpose(vt.data, k, n), n, k) < tol);
           for (let j = 0; j + 1 < k; j++) assert.ok(s.data[j]! >= s.data[j + 1]! && s.data[j + 1]! >= 0);
           const values = allocate(dtype, k);
-          kernels.svd(m, n, a.data, null, values, null);
+          kernels.svd({ m, n, a: a.data, u: null, s: values, vt: null });
           assert.ok(relativeError(values, s.data) < tol, "values alone equal the values with vectors");
           for (const { buffer } of [a, u, s, vt]) assertBordersIntact(buffer);
         }
@@ -118,7 +118,7 @@ for (const which of backends) {
         input.data.set(spoilUpper(a, n));
         const w = view(dtype, n);
         const v = view(dtype, n * n);
-        kernels.eigh(n, input.data, w.data, v.data);
+        kernels.eigh({ n, a: input.data, w: w.data, v: v.data });
         const vw = v.data.slice();
         for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) vw[i * n + j]! *= w.data[j]!;
         assert.ok(relativeError(referenceGemm(false, true, n, n, n, vw, n, v.data, n), a) < tol);
@@ -140,11 +140,11 @@ for (const which of backends) {
         for (const nrhs of [1, 3]) {
           const b = view(dtype, n * nrhs, 31);
           const x = view(dtype, n * nrhs);
-          kernels.solve(n, nrhs, a, b.data, x.data);
+          kernels.solve({ n, nrhs, a, b: b.data, x: x.data });
           assert.ok(relativeError(referenceGemm(false, false, n, nrhs, n, a, n, x.data, nrhs), b.data) < tol);
           // In place: x is b.
           const inPlace = b.data.slice();
-          kernels.solve(n, nrhs, a, inPlace, inPlace);
+          kernels.solve({ n, nrhs, a, b: inPlace, x: inPlace });
           assert.deepEqual(inPlace, x.data);
           for (const { buffer } of [b, x]) assertBordersIntact(buffer);
         }
@@ -159,7 +159,7 @@ for (const which of backends) {
         const n = 6;
         const a = spd(dtype, n, 40);
         const l = view(dtype, n * n);
-        kernels.cholesky(n, spoilUpper(a, n), l.data);
+        kernels.cholesky({ n, a: spoilUpper(a, n), l: l.data });
         assert.ok(relativeError(referenceGemm(false, true, n, n, n, l.data, n, l.data, n), a) < tol);
         for (let i = 0; i < n; i++) {
           assert.ok(l.data[i * n + i]! > 0);
@@ -177,7 +177,7 @@ for (const which of backends) {
         const singular = allocate(dtype, 4);
         singular.set([1, 2, 2, 4]);
         assert.throws(
-          () => kernels.solve(2, 1, singular, allocate(dtype, 2), allocate(dtype, 2)),
+          () => kernels.solve({ n: 2, nrhs: 1, a: singular, b: allocate(dtype, 2), x: allocate(dtype, 2) }),
           (error: Error) => {
             return (
               error instanceof ArgumentError && /^solve: the 2 x 2 matrix is singular/.test(error.message)
@@ -187,7 +187,7 @@ for (const which of backends) {
         const indefinite = allocate(dtype, 4);
         indefinite.set([1, 2, 2, 1]);
         assert.throws(
-          () => kernels.cholesky(2, indefinite, allocate(dtype, 4)),
+          () => kernels.cholesky({ n: 2, a: indefinite, l: allocate(dtype, 4) }),
           (error: Error) => {
             return (
               error instanceof ArgumentError &&
@@ -196,22 +196,41 @@ for (const which of backends) {
           },
         );
         assert.throws(
-          () => kernels.qr(3, 2, allocate(dtype, 6), allocate(dtype, 4), allocate(dtype, 4)),
+          () =>
+            kernels.qr({ m: 3, n: 2, a: allocate(dtype, 6), q: allocate(dtype, 4), r: allocate(dtype, 4) }),
           /qr: q must have 6 elements \(3 x 2\), got 4/,
         );
         assert.throws(
-          () => kernels.svd(3, 2, allocate(dtype, 6), allocate(dtype, 6), allocate(dtype, 2), null),
+          () =>
+            kernels.svd({
+              m: 3,
+              n: 2,
+              a: allocate(dtype, 6),
+              u: allocate(dtype, 6),
+              s: allocate(dtype, 2),
+              vt: null,
+            }),
           /both arrays or both null/,
         );
         assert.throws(
-          () => kernels.eigh(3, allocate(dtype, 9), allocate(dtype, 3), allocate(dtype, 8)),
+          () => kernels.eigh({ n: 3, a: allocate(dtype, 9), w: allocate(dtype, 3), v: allocate(dtype, 8) }),
           ArgumentError,
         );
         assert.throws(
-          () => kernels.solve(2, 2, allocate(dtype, 4), allocate(dtype, 2), allocate(dtype, 4)),
+          () =>
+            kernels.solve({
+              n: 2,
+              nrhs: 2,
+              a: allocate(dtype, 4),
+              b: allocate(dtype, 2),
+              x: allocate(dtype, 4),
+            }),
           ArgumentError,
         );
-        assert.throws(() => kernels.cholesky(2.5, allocate(dtype, 4), allocate(dtype, 4)), ArgumentError);
+        assert.throws(
+          () => kernels.cholesky({ n: 2.5, a: allocate(dtype, 4), l: allocate(dtype, 4) }),
+          ArgumentError,
+        );
       },
     );
   }
@@ -227,15 +246,15 @@ test(
     const results = backends.map((which) => {
       const kernels = backend(which);
       const r = new Float64Array(n * n);
-      kernels.qr(m, n, a, new Float64Array(m * n), r);
+      kernels.qr({ m, n, a, q: new Float64Array(m * n), r });
       const s = new Float64Array(n);
-      kernels.svd(m, n, a, null, s, null);
+      kernels.svd({ m, n, a, u: null, s, vt: null });
       const w = new Float64Array(n);
-      kernels.eigh(n, sym, w, new Float64Array(n * n));
+      kernels.eigh({ n, a: sym, w, v: new Float64Array(n * n) });
       const x = new Float64Array(n);
-      kernels.solve(n, 1, sym, a.subarray(0, n), x);
+      kernels.solve({ n, nrhs: 1, a: sym, b: a.subarray(0, n), x });
       const l = new Float64Array(n * n);
-      kernels.cholesky(n, sym, l);
+      kernels.cholesky({ n, a: sym, l });
       return { r: r.map(Math.abs), s, w, x, l };
     });
     for (const key of ["r", "s", "w", "x", "l"] as const) {
@@ -254,21 +273,21 @@ test(
     const a = randomArray("float64", m * n, 60);
     const q = new Float64Array(m * n);
     const r = new Float64Array(n * n);
-    kernels.qr(m, n, a, q, r);
+    kernels.qr({ m, n, a, q, r });
     assert.ok(relativeError(referenceGemm(false, false, m, n, n, q, n, r, n), a) < 1e-12);
     assert.ok(orthogonalityError(q, m, n) < 1e-12);
     const u = new Float64Array(n * m);
     const s = new Float64Array(n);
     const vt = new Float64Array(n * n);
     const wide = transpose(a, m, n); // 200 x 400
-    kernels.svd(n, m, wide, vt, s, u);
+    kernels.svd({ m: n, n: m, a: wide, u: vt, s, vt: u });
     const us = vt.slice();
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) us[i * n + j]! *= s[j]!;
     assert.ok(relativeError(referenceGemm(false, false, n, m, n, us, n, u, m), wide) < 1e-12);
     const sym = referenceGemm(true, false, n, n, m, a, n, a, n);
     const w = new Float64Array(n);
     const v = new Float64Array(n * n);
-    kernels.eigh(n, sym, w, v);
+    kernels.eigh({ n, a: sym, w, v });
     const vw = v.slice();
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) vw[i * n + j]! *= w[j]!;
     assert.ok(relativeError(referenceGemm(false, true, n, n, n, vw, n, v, n), sym) < 1e-12);

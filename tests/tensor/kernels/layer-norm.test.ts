@@ -45,7 +45,7 @@ for (const which of backends) {
         const y = allocate(dtype, rows * len);
         const mean = new Float64Array(rows);
         const rstd = new Float64Array(rows);
-        k.layerNormRows(rows, len, x, w, b, eps, y, mean, rstd);
+        k.layerNormRows({ rows, len, x, w, b, eps, y, mean, rstd });
         const tol = tolerance(dtype);
         near(
           y,
@@ -63,7 +63,7 @@ for (const which of backends) {
         const dx = allocate(dtype, rows * len);
         const dw = allocate(dtype, len);
         const db = allocate(dtype, len);
-        k.layerNormBackwardRows(rows, len, g, x, w, mean, rstd, dx, dw, db);
+        k.layerNormBackwardRows({ rows, len, g, x, w, mean, rstd, dx, dw, db });
         const expectedDx: number[] = [];
         for (let r = 0; r < rows; r++) {
           const gh = Array.from({ length: len }, (_, j) => g[r * len + j]! * w[j]!);
@@ -89,15 +89,26 @@ for (const which of backends) {
         );
         // without affine parameters and with only dx requested
         const plain = allocate(dtype, rows * len);
-        k.layerNormRows(rows, len, x, null, null, eps, plain, mean, rstd);
+        k.layerNormRows({ rows, len, x, w: null, b: null, eps, y: plain, mean, rstd });
         near(plain, xhat, tol, "plain y");
         assert.throws(
-          () => k.layerNormRows(rows, len, x, w, b, eps, y, new Float64Array(rows - 1), rstd),
+          () => k.layerNormRows({ rows, len, x, w, b, eps, y, mean: new Float64Array(rows - 1), rstd }),
           ArgumentError,
         );
         assert.throws(
           () =>
-            k.layerNormBackwardRows(rows, len, g, x, allocate(dtype, len - 1), mean, rstd, dx, null, null),
+            k.layerNormBackwardRows({
+              rows,
+              len,
+              g,
+              x,
+              w: allocate(dtype, len - 1),
+              mean,
+              rstd,
+              dx,
+              dw: null,
+              db: null,
+            }),
           ArgumentError,
         );
       },

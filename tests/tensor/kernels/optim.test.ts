@@ -59,8 +59,8 @@ for (const dtype of dtypes) {
         const x = randomArray(dtype, 1001, 3);
         let expected = 0;
         for (let i = 0; i < 1000; i++) expected += x[i]! * x[i]!;
-        assert.ok(Math.abs(k.sumSquares(1000, x) - expected) <= 1e-12 * expected);
-        assert.equal(k.sumSquares(0, x), 0);
+        assert.ok(Math.abs(k.sumSquares({ n: 1000, x }) - expected) <= 1e-12 * expected);
+        assert.equal(k.sumSquares({ n: 0, x }), 0);
       },
     );
   }

@@ -49,17 +49,20 @@ for (const which of backends) {
         bias[3] = -3.4e38; // a masked key gets probability 0
         const expected = softmaxReference(x, bias);
         const y = x.slice();
-        k.softmaxRows(rows, len, y, bias);
+        k.softmaxRows({ rows, len, x: y, bias });
         assertNear(y, expected, tolerance(dtype));
         for (let r = 0; r < rows; r++) assert.equal(y[r * len + 3], 0);
         const plain = x.slice();
-        k.softmaxRows(rows, len, plain, null);
+        k.softmaxRows({ rows, len, x: plain, bias: null });
         assertNear(plain, softmaxReference(x, null), tolerance(dtype));
         // an all -inf row gives NaN, as torch
         const inf = allocate(dtype, len).fill(-Infinity);
-        k.softmaxRows(1, len, inf, null);
+        k.softmaxRows({ rows: 1, len, x: inf, bias: null });
         assert.ok(inf.every(Number.isNaN));
-        assert.throws(() => k.softmaxRows(rows, len, allocate(dtype, rows * len - 1), null), ArgumentError);
+        assert.throws(
+          () => k.softmaxRows({ rows, len, x: allocate(dtype, rows * len - 1), bias: null }),
+          ArgumentError,
+        );
       },
     );
 
@@ -82,10 +85,13 @@ for (const which of backends) {
             for (let j = 0; j < len; j++) expected.push(pd[r * len + j]! * (gm[r * len + j]! - dot));
           }
           const out = g.slice();
-          k.softmaxBackwardRows(rows, len, pd, out, mask, scale);
+          k.softmaxBackwardRows({ rows, len, p: pd, g: out, keep: mask, keepScale: scale });
           assertNear(out, expected, tolerance(dtype));
         }
-        assert.throws(() => k.softmaxBackwardRows(rows, len, pd, g, new Uint8Array(3), 1), ArgumentError);
+        assert.throws(
+          () => k.softmaxBackwardRows({ rows, len, p: pd, g, keep: new Uint8Array(3), keepScale: 1 }),
+          ArgumentError,
+        );
       },
     );
 
@@ -96,14 +102,18 @@ for (const which of backends) {
         const k = backend(which);
         const src = randomArray(dtype, rows * len, 5);
         const dst = allocate(dtype, rows * len);
-        k.maskedScale(rows * len, src, keep, 2.5, dst);
+        k.maskedScale({ n: rows * len, src, keep, scale: 2.5, dst });
         const expected = Array.from(src, (v, i) => (keep[i] === 0 ? 0 : v * 2.5));
         assertNear(dst, expected, tolerance(dtype));
-        k.maskedScale(rows * len, src, keep, 2.5, src);
+        k.maskedScale({ n: rows * len, src, keep, scale: 2.5, dst: src });
         assertNear(src, expected, tolerance(dtype));
-        assert.throws(() => k.maskedScale(rows * len, src, keep.subarray(1), 2.5, dst), ArgumentError);
         assert.throws(
-          () => k.maskedScale(2, src, new Float32Array(2) as unknown as Uint8Array, 1, dst),
+          () => k.maskedScale({ n: rows * len, src, keep: keep.subarray(1), scale: 2.5, dst }),
+          ArgumentError,
+        );
+        assert.throws(
+          () =>
+            k.maskedScale({ n: 2, src, keep: new Float32Array(2) as unknown as Uint8Array, scale: 1, dst }),
           ArgumentError,
         );
       },
@@ -119,11 +129,17 @@ for (const which of backends) {
       const k = backend(which);
       const words = Uint32Array.of(0x0001ffff, 0x80007fff, 0x00000100);
       const keep = new Uint8Array(5);
-      k.dropoutKeep(5, words, 0x7fff, keep);
+      k.dropoutKeep({ n: 5, words, threshold: 0x7fff, keep });
       // halves in order: 0xffff, 0x0001, 0x7fff, 0x8000, 0x0100
       assert.deepEqual([...keep], [1, 0, 1, 1, 0]);
-      assert.throws(() => k.dropoutKeep(7, words, 1, new Uint8Array(7)), ArgumentError);
-      assert.throws(() => k.dropoutKeep(5, words, 1, new Uint8Array(4)), ArgumentError);
+      assert.throws(
+        () => k.dropoutKeep({ n: 7, words, threshold: 1, keep: new Uint8Array(7) }),
+        ArgumentError,
+      );
+      assert.throws(
+        () => k.dropoutKeep({ n: 5, words, threshold: 1, keep: new Uint8Array(4) }),
+        ArgumentError,
+      );
     },
   );
 }
@@ -142,11 +158,14 @@ for (const which of backends) {
         ] as const) {
           const src = randomArray(dtype, rows * cols, rows + cols);
           const dst = allocate(dtype, rows * cols);
-          k.transpose(rows, cols, src, dst);
+          k.transpose({ rows, cols, src, dst });
           for (let r = 0; r < rows; r++)
             for (let c = 0; c < cols; c++) assert.equal(dst[c * rows + r], src[r * cols + c]);
         }
-        assert.throws(() => k.transpose(2, 3, allocate(dtype, 5), allocate(dtype, 6)), /src/);
+        assert.throws(
+          () => k.transpose({ rows: 2, cols: 3, src: allocate(dtype, 5), dst: allocate(dtype, 6) }),
+          /src/,
+        );
       },
     );
   }

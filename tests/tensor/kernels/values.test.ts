@@ -26,7 +26,7 @@ for (const which of backends) {
       const x = float32Sweep();
       // Odd lengths and offsets exercise the vector loops' remainders.
       const y = new Float32Array(x.length + 3).subarray(3);
-      assert.equal(k.log1p(x.length, x, y), x.length);
+      assert.equal(k.log1p({ n: x.length, x, y }), x.length);
       for (let i = 0; i < x.length; i++) {
         assert.equal(y[i], Math.fround(Math.log1p(x[i]!)), `log1p(${x[i]})`);
       }
@@ -37,15 +37,18 @@ for (const which of backends) {
   test(`log1p (${which}) of the special values, and in place`, skipUnless(which), () => {
     const k = backend(which);
     const x = Float32Array.from([Number.POSITIVE_INFINITY, Number.NaN, 0, -0, 1e-30, 1e-5, 3]);
-    assert.equal(k.log1p(x.length, x, x), x.length);
+    assert.equal(k.log1p({ n: x.length, x, y: x }), x.length);
     assert.deepEqual([...x.subarray(0, 4)], [Number.POSITIVE_INFINITY, Number.NaN, 0, -0]);
     assert.ok(Object.is(x[3], -0));
     assert.deepEqual(
       [...x.subarray(4)],
       [1e-30, 1e-5, 3].map((v) => Math.fround(Math.log1p(Math.fround(v)))),
     );
-    assert.throws(() => k.log1p(10, x, x), ArgumentError);
-    assert.throws(() => k.log1p(2, new Float64Array(2) as unknown as Float32Array, x), ArgumentError);
+    assert.throws(() => k.log1p({ n: 10, x, y: x }), ArgumentError);
+    assert.throws(
+      () => k.log1p({ n: 2, x: new Float64Array(2) as unknown as Float32Array, y: x }),
+      ArgumentError,
+    );
   });
 
   test(`normalizeRows (${which}) rounds like float32 torch on CSR and dense rows`, skipUnless(which), () => {
@@ -59,38 +62,46 @@ for (const which of backends) {
     const rowPtr = Int32Array.from([0, 2, 2, 5, 7]);
     const rowOf = [0, 0, 2, 2, 2, 3, 3];
     const y = new Float32Array(counts.length);
-    k.normalizeRows(4, rowPtr, 0, counts, 1e4, eps, totals, y);
+    k.normalizeRows({ rows: 4, rowPtr, rowLen: 0, x: counts, target: 1e4, eps, totals, y });
     assert.deepEqual(
       [...y],
       [...counts].map((v, p) => expect(v, totals[rowOf[p]!]!)),
     );
     // Without totals: the row sums 4, 0, 18, 9.
     const sums = [4, 0, 18, 9];
-    k.normalizeRows(4, rowPtr, 0, counts, 1e4, eps, null, y);
+    k.normalizeRows({ rows: 4, rowPtr, rowLen: 0, x: counts, target: 1e4, eps, totals: null, y });
     assert.deepEqual(
       [...y],
       [...counts].map((v, p) => expect(v, sums[rowOf[p]!]!)),
     );
     // Dense: 2 rows of 3 values, in place; the sums run in double (2^24 + 1 + 1 = 2^24 + 2).
     const dense = Float32Array.from([2 ** 24, 1, 1, 4, 5, 6]);
-    k.normalizeRows(2, null, 3, dense, 2 ** 24 + 2, 0, null, dense);
+    k.normalizeRows({
+      rows: 2,
+      rowPtr: null,
+      rowLen: 3,
+      x: dense,
+      target: 2 ** 24 + 2,
+      eps: 0,
+      totals: null,
+      y: dense,
+    });
     assert.deepEqual(
       [...dense],
       [2 ** 24, 1, 1, ...[4, 5, 6].map((v) => Math.fround(Math.fround((2 ** 24 + 2) * v) / 15))],
     );
+    // The CSR call above, but for the field each case breaks.
+    const csr = { rows: 4, rowPtr, rowLen: 0, x: counts, target: 1e4, eps, totals: null, y };
     assert.throws(
-      () => k.normalizeRows(4, Int32Array.from([0, 2, 1, 5, 7]), 0, counts, 1e4, eps, null, y),
+      () => k.normalizeRows({ ...csr, rowPtr: Int32Array.from([0, 2, 1, 5, 7]) }),
       /non-decreasing/,
     );
+    assert.throws(() => k.normalizeRows({ ...csr, y: new Float32Array(3) }), ArgumentError);
     assert.throws(
-      () => k.normalizeRows(4, rowPtr, 0, counts, 1e4, eps, null, new Float32Array(3)),
+      () => k.normalizeRows({ ...csr, rows: 3, rowPtr: null, rowLen: 3, x: dense, y: dense }),
       ArgumentError,
     );
-    assert.throws(() => k.normalizeRows(3, null, 3, dense, 1e4, eps, null, dense), ArgumentError);
-    assert.throws(
-      () => k.normalizeRows(4, rowPtr, 0, counts, 1e4, eps, Float32Array.from([1]), y),
-      ArgumentError,
-    );
+    assert.throws(() => k.normalizeRows({ ...csr, totals: Float32Array.from([1]) }), ArgumentError);
   });
 }
 
@@ -105,22 +116,28 @@ for (const which of backends) {
       const shift = Float64Array.from([1, 0.5, 2]);
       // [sum, squared sum, count] per gene; gene 0 starts from earlier sums.
       const moments = Float64Array.from([10, 1, 2, 0, 0, 0, 0, 0, 0]);
-      k.csrColumnMoments(indices, values, shift, moments);
+      k.csrColumnMoments({ indices, values, shift, moments });
       // gene 0: 4 - 1 = 3; gene 1: 0.25 - 0.5; gene 2: -0.5, -4, 1.
       assert.deepEqual([...moments], [13, 10, 3, -0.25, 0.0625, 1, -3.5, 0.25 + 16 + 1, 3]);
       const plain = new Float64Array(9);
-      k.csrColumnMoments(indices, values, null, plain);
+      k.csrColumnMoments({ indices, values, shift: null, moments: plain });
       assert.deepEqual([...plain], [4, 16, 1, 0.25, 0.0625, 1, 2.5, 2.25 + 4 + 9, 3]);
       assert.throws(
-        () => k.csrColumnMoments(Int32Array.from([0, 3]), values, null, plain),
+        () => k.csrColumnMoments({ indices: Int32Array.from([0, 3]), values, shift: null, moments: plain }),
         /indices\[1\] = 3 is outside the 3 genes/,
       );
       assert.throws(
-        () => k.csrColumnMoments(Int32Array.from([-1]), values, null, plain),
+        () => k.csrColumnMoments({ indices: Int32Array.from([-1]), values, shift: null, moments: plain }),
         /indices\[0\] = -1 is outside/,
       );
-      assert.throws(() => k.csrColumnMoments(indices, values, shift, new Float64Array(8)), ArgumentError);
-      assert.throws(() => k.csrColumnMoments(indices, values, new Float64Array(2), plain), ArgumentError);
+      assert.throws(
+        () => k.csrColumnMoments({ indices, values, shift, moments: new Float64Array(8) }),
+        ArgumentError,
+      );
+      assert.throws(
+        () => k.csrColumnMoments({ indices, values, shift: new Float64Array(2), moments: plain }),
+        ArgumentError,
+      );
     },
   );
 }
@@ -142,20 +159,56 @@ for (const which of backends) {
           const input = x.slice();
           const y = x; // in place
           const label = `${negative} at ${at}`;
-          assert.equal(k.log1p(x.length, x, y), at, `log1p ${label}`);
+          assert.equal(k.log1p({ n: x.length, x, y }), at, `log1p ${label}`);
           assert.deepEqual(x.subarray(at), input.subarray(at), `log1p leaves the rest: ${label}`);
           const z = input.slice();
-          assert.equal(k.normalizeRows(2, Int32Array.from([0, 1500, 3000]), 0, z, 1e4, 1e-6, null, z), at);
+          assert.equal(
+            k.normalizeRows({
+              rows: 2,
+              rowPtr: Int32Array.from([0, 1500, 3000]),
+              rowLen: 0,
+              x: z,
+              target: 1e4,
+              eps: 1e-6,
+              totals: null,
+              y: z,
+            }),
+            at,
+          );
           const row = at < 1500 ? 0 : 1500;
           assert.deepEqual(z.subarray(row), input.subarray(row), `normalizeRows leaves the row: ${label}`);
           const w = input.slice();
           const totals = Float32Array.from([1, 2, 3]);
-          assert.equal(k.normalizeRows(3, null, 1000, w, 1e4, 1e-6, totals, w), at);
+          assert.equal(
+            k.normalizeRows({
+              rows: 3,
+              rowPtr: null,
+              rowLen: 1000,
+              x: w,
+              target: 1e4,
+              eps: 1e-6,
+              totals,
+              y: w,
+            }),
+            at,
+          );
         }
       }
       const x = Float32Array.from({ length: 2000 }, (_, i) => clean[i % 7]!);
-      assert.equal(k.log1p(x.length, x, new Float32Array(x.length)), 2000);
-      assert.equal(k.normalizeRows(2, null, 1000, x, 1e4, 1e-6, null, new Float32Array(2000)), 2000);
+      assert.equal(k.log1p({ n: x.length, x, y: new Float32Array(x.length) }), 2000);
+      assert.equal(
+        k.normalizeRows({
+          rows: 2,
+          rowPtr: null,
+          rowLen: 1000,
+          x,
+          target: 1e4,
+          eps: 1e-6,
+          totals: null,
+          y: new Float32Array(2000),
+        }),
+        2000,
+      );
     },
   );
 
@@ -181,14 +234,17 @@ for (const which of backends) {
           if (at + 1 < n) x[n - 1] = bad;
           const expected = found ? at : n;
           assert.equal(
-            k.findBadValue(n, x, nonnegative, null),
+            k.findBadValue({ n, x, nonnegative, copyTo: null }),
             expected,
             `${bad} at ${at}, nonnegative ${nonnegative}`,
           );
         }
       }
-      assert.equal(k.findBadValue(0, new Float32Array(0), true, null), 0);
-      assert.throws(() => k.findBadValue(10, new Float32Array(5), false, null), ArgumentError);
+      assert.equal(k.findBadValue({ n: 0, x: new Float32Array(0), nonnegative: true, copyTo: null }), 0);
+      assert.throws(
+        () => k.findBadValue({ n: 10, x: new Float32Array(5), nonnegative: false, copyTo: null }),
+        ArgumentError,
+      );
     },
   );
 
@@ -196,7 +252,7 @@ for (const which of backends) {
     const k = backend(which);
     const indptr = Int32Array.from([0, 3, 3, 6, 7]);
     const good = Int32Array.from([0, 4, 9, 1, 2, 3, 9]);
-    assert.equal(k.findBadIndex(4, indptr, good, 10, null), 7);
+    assert.equal(k.findBadIndex({ rows: 4, indptr, indices: good, cols: 10, copyTo: null }), 7);
     for (const [position, value] of [
       [2, 10], // out of range
       [6, -1], // negative
@@ -206,13 +262,36 @@ for (const which of backends) {
     ] as const) {
       const indices = good.slice();
       indices[position] = value;
-      assert.equal(k.findBadIndex(4, indptr, indices, 10, null), position, `indices[${position}] = ${value}`);
+      assert.equal(
+        k.findBadIndex({ rows: 4, indptr, indices, cols: 10, copyTo: null }),
+        position,
+        `indices[${position}] = ${value}`,
+      );
     }
     // A long row: the bad index past the first vector chunk.
     const long = Int32Array.from({ length: 3000 }, (_, i) => i);
     long[2500] = 2499;
-    assert.equal(k.findBadIndex(1, Int32Array.from([0, 3000]), long, 3000, null), 2500);
-    assert.throws(() => k.findBadIndex(2, Int32Array.from([0, 5, 3]), good, 10, null), ArgumentError);
+    assert.equal(
+      k.findBadIndex({
+        rows: 1,
+        indptr: Int32Array.from([0, 3000]),
+        indices: long,
+        cols: 3000,
+        copyTo: null,
+      }),
+      2500,
+    );
+    assert.throws(
+      () =>
+        k.findBadIndex({
+          rows: 2,
+          indptr: Int32Array.from([0, 5, 3]),
+          indices: good,
+          cols: 10,
+          copyTo: null,
+        }),
+      ArgumentError,
+    );
   });
 }
 
@@ -227,8 +306,8 @@ for (const which of backends) {
         if (at >= 0) x[at] = Number.NaN;
         if (at >= 0 && at < 2000) x[2500] = Number.POSITIVE_INFINITY;
         const copy = new Float32Array(3000).fill(-1);
-        const found = k.findBadValue(3000, x, false, copy);
-        assert.equal(found, k.findBadValue(3000, x, false, null));
+        const found = k.findBadValue({ n: 3000, x, nonnegative: false, copyTo: copy });
+        assert.equal(found, k.findBadValue({ n: 3000, x, nonnegative: false, copyTo: null }));
         assert.equal(found, at >= 0 ? at : 3000);
         assert.deepEqual(copy, x);
       }
@@ -237,13 +316,14 @@ for (const which of backends) {
         const indices = Int32Array.from({ length: 3000 }, (_, p) => (p < 1200 ? p : p - 1200));
         if (at >= 0) indices[at] = at === 0 ? 5000 : indices[at - 1]!;
         const copy = new Int32Array(3000).fill(-1);
-        const found = k.findBadIndex(3, indptr, indices, 4000, copy);
-        assert.equal(found, k.findBadIndex(3, indptr, indices, 4000, null));
+        const found = k.findBadIndex({ rows: 3, indptr, indices, cols: 4000, copyTo: copy });
+        assert.equal(found, k.findBadIndex({ rows: 3, indptr, indices, cols: 4000, copyTo: null }));
         assert.equal(found, at >= 0 ? at : 3000);
         assert.deepEqual(copy, indices);
       }
       assert.throws(
-        () => k.findBadValue(10, new Float32Array(10), false, new Float32Array(5)),
+        () =>
+          k.findBadValue({ n: 10, x: new Float32Array(10), nonnegative: false, copyTo: new Float32Array(5) }),
         ArgumentError,
       );
     },

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import {
   add,
@@ -14,6 +13,7 @@ import {
 } from "../../../src/tensor/index.js";
 import { multiHeadAttention, multiHeadAttentionWithProbs } from "../../../src/tensor/ops/attention.js";
 import { Generator } from "../../../src/tensor/random.js";
+import { test } from "../../helpers/backends.js";
 import { assertClose, assertGradients, input } from "../helpers.js";
 
 // The textbook composition: split heads by reshape + permute, matmuls, softmax, merge heads back.

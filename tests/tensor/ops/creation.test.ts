@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import {
   arange,
@@ -17,6 +16,7 @@ import {
   zerosLike,
 } from "../../../src/tensor/index.js";
 import { Generator } from "../../../src/tensor/random.js";
+import { test } from "../../helpers/backends.js";
 import { assertGradients, input } from "../helpers.js";
 
 test("zeros, ones, full and the *Like variants take shape and dtype (float32 default)", () => {

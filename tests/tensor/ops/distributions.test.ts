@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import {
   laplaceLogProb,
   logNbPositive,
@@ -15,6 +14,7 @@ import {
   tensor,
 } from "../../../src/tensor/index.js";
 import { lgamma as lgammaScalar } from "../../../src/tensor/special.js";
+import { test } from "../../helpers/backends.js";
 import { runPython } from "../../helpers/python.js";
 import { assertClose, assertGradients, hasTorch, input, runTorch } from "../helpers.js";
 

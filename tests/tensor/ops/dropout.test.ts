@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import { ones, sum } from "../../../src/tensor/index.js";
 import { dropout, dropoutMask } from "../../../src/tensor/ops/dropout.js";
 import { Generator } from "../../../src/tensor/random.js";
+import { test } from "../../helpers/backends.js";
 import { assertGradients, input } from "../helpers.js";
 
 test("p = 0 or evaluation returns x itself and draws nothing", () => {

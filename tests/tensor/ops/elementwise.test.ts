@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import {
   abs,
@@ -29,6 +28,7 @@ import {
   tanh,
   tensor,
 } from "../../../src/tensor/index.js";
+import { test } from "../../helpers/backends.js";
 import { assertClose, assertGradients, hasTorch, input, runTorch } from "../helpers.js";
 
 test("binary ops broadcast rows, columns, scalars and both operands", () => {

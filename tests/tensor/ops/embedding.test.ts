@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import { tensor } from "../../../src/tensor/index.js";
 import { embedding } from "../../../src/tensor/ops/embedding.js";
+import { test } from "../../helpers/backends.js";
 import { assertClose, assertGradients, input } from "../helpers.js";
 
 const ids = tensor(

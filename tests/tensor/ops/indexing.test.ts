@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import { gather, indexSelect, maskedFill, scatterAdd, tensor, where } from "../../../src/tensor/index.js";
+import { test } from "../../helpers/backends.js";
 import { assertGradients, input } from "../helpers.js";
 
 const int = (values: number[][] | number[], shape?: number[]) =>

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import { reshape } from "../../../src/tensor/index.js";
 import { linear } from "../../../src/tensor/ops/linear.js";
+import { test } from "../../helpers/backends.js";
 import { assertClose, assertGradients, input } from "../helpers.js";
 
 // y[r, o] = sum_i x[r, i] w[o, i] + b[o], by the definition.

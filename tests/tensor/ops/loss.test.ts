@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import { crossEntropy, tensor } from "../../../src/tensor/index.js";
+import { test } from "../../helpers/backends.js";
 import { assertClose, assertGradients, hasTorch, input, runTorch } from "../helpers.js";
 
 const logits = [

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import { arange, matmul, reshape, type Tensor, tensor } from "../../../src/tensor/index.js";
+import { test } from "../../helpers/backends.js";
 import { assertClose, assertGradients, input } from "../helpers.js";
 
 // Reference product by the definition, with torch.matmul's batch broadcasting, for 2+-D operands.

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import {
   exp,
@@ -16,6 +15,7 @@ import {
   tensor,
 } from "../../../src/tensor/index.js";
 import { erf } from "../../../src/tensor/special.js";
+import { test } from "../../helpers/backends.js";
 import { assertClose, assertGradients, hasTorch, input, runTorch } from "../helpers.js";
 
 const points = [-3, -1, -0.5, 0, 0.5, 1, 3];

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import {
   argmax,
@@ -12,6 +11,7 @@ import {
   tensor,
   variance,
 } from "../../../src/tensor/index.js";
+import { test } from "../../helpers/backends.js";
 import { assertClose, assertGradients, input } from "../helpers.js";
 
 // x[i][j][k] = 100 i + 10 j + k, shape (2, 3, 4)

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import {
   arange,
@@ -16,6 +15,7 @@ import {
   unsqueeze,
   view,
 } from "../../../src/tensor/index.js";
+import { test } from "../../helpers/backends.js";
 import { assertGradients, input } from "../helpers.js";
 
 test("reshape and view share the buffer and infer one -1 axis", () => {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import { add, eye, matmul, transpose } from "../../../src/tensor/index.js";
 import { logdetSpd, solve } from "../../../src/tensor/ops/solve-logdet.js";
 import type { Tensor } from "../../../src/tensor/tensor.js";
+import { test } from "../../helpers/backends.js";
 import { assertClose, assertGradients, input, runTorch } from "../helpers.js";
 
 /** B B^T + I: symmetric positive definite, differentiable in B. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import { argsort, sort, tensor, topk } from "../../../src/tensor/index.js";
+import { test } from "../../helpers/backends.js";
 import { assertGradients, input } from "../helpers.js";
 
 test("sort is stable with ties, ascending and descending", () => {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { ArgumentError } from "../../../src/errors.js";
 import { csrMatmul } from "../../../src/tensor/ops/sparse.js";
 import { Generator } from "../../../src/tensor/random.js";
+import { test } from "../../helpers/backends.js";
 import { assertClose, assertGradients, input } from "../helpers.js";
 
 // A 5 x 4 CSR matrix with an empty row and a duplicate column entry (which must add up).
