@@ -68,14 +68,15 @@ export interface HVGSeuratV3Options {
   readonly warn?: (message: string) => void;
   /**
    * Largest values kept per batch category and gene in the first pass (0: none, always two passes);
-   * default 64, fewer when n_batch x genes is large (at most 2^23 values in all). Not a config key
-   * of upstream's: a checkpoint's state carries its own count.
+   * default 16 (more cost the heaps more churn on tied counts), fewer when n_batch x genes is large
+   * (at most 2^23 values in all). Not a config key of upstream's: a checkpoint's state carries its
+   * own count.
    */
   readonly kept_largest?: number;
 }
 
 /** The default of kept_largest, and the most values all heaps together may hold (32 MiB). */
-const KEPT_LARGEST = 64;
+const KEPT_LARGEST = 16;
 const KEPT_VALUES_BUDGET = 1 << 23;
 
 /** The state's per-batch sums, by upstream's buffer names. */
@@ -133,7 +134,7 @@ export class HVGSeuratV3 implements CellariumModel {
   /** Values kept per heap, the heaps (a min-heap of `kept` per batch and gene) and their minima. */
   private kept: number;
   private largest_bgk: Float32Array;
-  private floor_bg: Float32Array;
+  private minima_bg: Float32Array;
   private largestComplete = true;
 
   constructor(options: HVGSeuratV3Options) {
@@ -188,7 +189,7 @@ export class HVGSeuratV3 implements CellariumModel {
       );
     this.kept = kept;
     this.largest_bgk = new Float32Array(size * kept);
-    this.floor_bg = new Float32Array(size);
+    this.minima_bg = new Float32Array(size);
   }
 
   initArgs(): Record<string, JsonValue> {
@@ -210,7 +211,7 @@ export class HVGSeuratV3 implements CellariumModel {
     for (const name of SUMS) this.sums[name].fill(0);
     this.x_size_b.fill(0);
     this.largest_bgk.fill(0);
-    this.floor_bg.fill(0);
+    this.minima_bg.fill(0);
     this.largestComplete = true;
     this.passes = 0;
     this.tables = null;
@@ -342,27 +343,20 @@ export class HVGSeuratV3 implements CellariumModel {
   private keepLargest(stored: Matrix, first: number, end: number, b: number): void {
     if (this.kept === 0) return;
     const g = this.var_names_g.length;
+    const heaps = { cols: g, base: b * g, kept: this.kept, minima: this.minima_bg, heaps: this.largest_bgk };
     if (stored.format === "csr") {
-      const { data, indices, indptr } = stored;
-      keepLargestValues(
-        data,
-        indices,
-        indptr[first]!,
-        indptr[end]!,
-        b * g,
-        this.largest_bgk,
-        this.floor_bg,
-        this.kept,
-      );
-    } else {
-      const { data } = stored;
-      const { largest_bgk, floor_bg, kept } = this;
-      for (let p = first * g; p < end * g; p++) {
-        const slot = b * g + (p % g);
-        const v = data[p]!;
-        if (v > floor_bg[slot]!) floor_bg[slot] = replaceMinimum(largest_bgk, slot * kept, kept, v);
-      }
+      const [start, stop] = [stored.indptr[first]!, stored.indptr[end]!];
+      kernels().keepLargest({
+        indices: stored.indices.subarray(start, stop),
+        values: stored.data.subarray(start, stop),
+        ...heaps,
+      });
+      return;
     }
+    // A dense row: every gene's column index once.
+    const columns = Int32Array.from({ length: g }, (_, j) => j);
+    for (let i = first; i < end; i++)
+      kernels().keepLargest({ indices: columns, values: stored.data.subarray(i * g, (i + 1) * g), ...heaps });
   }
 
   /** Rows [first, end) of category b, value by value into its row of the sums. */
@@ -423,9 +417,10 @@ export class HVGSeuratV3 implements CellariumModel {
   private clippedSumsFromLargest(): boolean {
     if (this.kept === 0 || !this.largestComplete) return false;
     const { clip_val_bg, x_sums_bg, x_squared_sums_bg, counts_sum_bg, sq_counts_sum_bg } = this.sums;
-    const { largest_bgk, floor_bg, kept } = this;
-    for (let slot = 0; slot < floor_bg.length; slot++) if (floor_bg[slot]! > clip_val_bg[slot]!) return false;
-    for (let slot = 0; slot < floor_bg.length; slot++) {
+    const { largest_bgk, minima_bg, kept } = this;
+    for (let slot = 0; slot < minima_bg.length; slot++)
+      if (minima_bg[slot]! > clip_val_bg[slot]!) return false;
+    for (let slot = 0; slot < minima_bg.length; slot++) {
       const c = clip_val_bg[slot]!;
       let sum = x_sums_bg[slot]!;
       let squares = x_squared_sums_bg[slot]!;
@@ -555,10 +550,10 @@ export class HVGSeuratV3 implements CellariumModel {
   private loadLargest(state: Record<string, Tensor>): void {
     const heaps = state[LARGEST];
     const complete = state[LARGEST_COMPLETE];
-    const size = this.floor_bg.length;
+    const size = this.minima_bg.length;
     if (heaps === undefined || complete === undefined) {
       this.largest_bgk.fill(0);
-      this.floor_bg.fill(0);
+      this.minima_bg.fill(0);
       this.largestComplete = false;
       return;
     }
@@ -576,9 +571,9 @@ export class HVGSeuratV3 implements CellariumModel {
       );
     this.kept = kept;
     this.largest_bgk = heaps.data.slice();
-    this.floor_bg = new Float32Array(size);
+    this.minima_bg = new Float32Array(size);
     for (let slot = 0; slot < size; slot++)
-      this.floor_bg[slot] = kept === 0 ? 0 : this.largest_bgk[slot * kept]!;
+      this.minima_bg[slot] = kept === 0 ? 0 : this.largest_bgk[slot * kept]!;
     this.largestComplete = complete.data[0] === 1;
   }
 
@@ -672,13 +667,18 @@ export class HVGSeuratV3 implements CellariumModel {
       this.largestComplete = false;
       return;
     }
-    const { largest_bgk, floor_bg, kept } = this;
-    for (let slot = 0; slot < floor_bg.length; slot++) {
-      for (let i = slot * kept; i < (slot + 1) * kept; i++) {
-        const v = other.largest_bgk[i]!;
-        if (v > floor_bg[slot]!) floor_bg[slot] = replaceMinimum(largest_bgk, slot * kept, kept, v);
-      }
-    }
+    // Every value of the other's heaps into the heap of its slot.
+    const { kept } = this;
+    const slots = this.minima_bg.length;
+    kernels().keepLargest({
+      indices: Int32Array.from({ length: slots * kept }, (_, i) => Math.floor(i / kept)),
+      values: other.largest_bgk,
+      cols: slots,
+      base: 0,
+      kept,
+      minima: this.minima_bg,
+      heaps: this.largest_bgk,
+    });
   }
 
   async onTrainEnd(context: TrainerContext): Promise<void> {
@@ -765,45 +765,4 @@ function takeExcess(
       moments_g3[3 * j + 1]! -= v * v - c * c;
     }
   }
-}
-
-/**
- * Stored values [start, end) of rows of one category into the heaps of their genes (slot base +
- * column): a value above its heap's minimum replaces it. Most values are below, so the loop is a
- * compare against floor_bg, the heaps' minima, kept apart for the cache.
- */
-function keepLargestValues(
-  data: Float32Array,
-  indices: Int32Array,
-  start: number,
-  end: number,
-  base: number,
-  heaps: Float32Array,
-  floor_bg: Float32Array,
-  kept: number,
-): void {
-  for (let p = start; p < end; p++) {
-    const slot = base + indices[p]!;
-    const v = data[p]!;
-    if (v > floor_bg[slot]!) floor_bg[slot] = replaceMinimum(heaps, slot * kept, kept, v);
-  }
-}
-
-/**
- * Replaces the minimum of the min-heap heaps[at, at + size) by v (larger than it) and restores the
- * heap order; returns the new minimum.
- */
-function replaceMinimum(heaps: Float32Array, at: number, size: number, v: number): number {
-  let i = 0;
-  for (;;) {
-    const left = 2 * i + 1;
-    if (left >= size) break;
-    const right = left + 1;
-    const child = right < size && heaps[at + right]! < heaps[at + left]! ? right : left;
-    if (heaps[at + child]! >= v) break;
-    heaps[at + i] = heaps[at + child]!;
-    i = child;
-  }
-  heaps[at + i] = v;
-  return heaps[at]!;
 }

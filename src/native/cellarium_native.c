@@ -135,6 +135,7 @@ static inline float softmax_expf(float x) {
 #undef P
 
 #include "values.h"
+#include "largest.h"
 
 /* ---- N-API helpers ---- */
 
@@ -765,6 +766,23 @@ static napi_value csr_column_moments_napi(napi_env env, napi_callback_info info)
   return result;
 }
 
+static napi_value keep_largest_napi(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "keepLargest", 7)) return NULL;
+  size_t nnz = 0;
+  const int32_t *indices = arg_typed(&call, 0, "indices", napi_int32_array, "Int32Array", 0, false, &nnz);
+  const float *values = arg_float32(&call, 1, "values", nnz);
+  const size_t cols = (size_t)arg_int(&call, 2, "cols");
+  const size_t base = (size_t)arg_int(&call, 3, "base");
+  const size_t kept = (size_t)arg_int(&call, 4, "kept");
+  float *minima = arg_float32(&call, 5, "minima", base + cols);
+  float *heaps = arg_float32(&call, 6, "heaps", (base + cols) * kept);
+  if (call.failed) return NULL;
+  napi_value result;
+  napi_create_double(env, (double)keep_largest(nnz, indices, values, cols, base, kept, minima, heaps), &result);
+  return result;
+}
+
 /* ---- Optimizers ---- */
 
 /* adamUpdate(param, grad, expAvg, expAvgSq, maxExpAvgSq, stepSize, biasCorrection2Sqrt, beta1, beta2,
@@ -977,6 +995,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"normalizeRows", NULL, normalize_rows_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"log1p", NULL, log1p_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"csrColumnMoments", NULL, csr_column_moments_napi, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"keepLargest", NULL, keep_largest_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"findBadValue", NULL, find_bad_value_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"findBadIndex", NULL, find_bad_index_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"csrMatmul", NULL, csr_matmul_napi, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -10,6 +10,7 @@ import { countNllBackwardTs, countNllForwardTs } from "./count-nll-ts.js";
 import { csrMatmulTs, csrTransposeMatmulTs } from "./csr-ts.js";
 import { gemmBatchedTs, gemmTs } from "./gemm-ts.js";
 import { choleskyTs, eighTs, qrTs, solveTs, svdTs } from "./lapack-ts.js";
+import { keepLargestTs } from "./largest-ts.js";
 import { layerNormBackwardRowsTs, layerNormRowsTs } from "./layer-norm-ts.js";
 import { loadNativeKernels } from "./native.js";
 import { adamUpdateTs, sumSquaresTs } from "./optim-ts.js";
@@ -50,6 +51,7 @@ const typescriptImplementations: Implementations = {
   findBadValue: findBadValueTs,
   findBadIndex: findBadIndexTs,
   csrColumnMoments: csrColumnMomentsTs,
+  keepLargest: keepLargestTs,
   csrMatmul: csrMatmulTs,
   csrTransposeMatmul: csrTransposeMatmulTs,
   adamUpdate: adamUpdateTs,

@@ -515,6 +515,33 @@ export const KERNELS = {
     },
   ),
   /**
+   * The largest values per gene, as HVGSeuratV3's first pass keeps them: each stored value
+   * values[p] of column indices[p] goes into the min-heap of slot base + indices[p], the heaps
+   * holding `kept` values per slot at heaps[slot * kept, (slot + 1) * kept) and minima their
+   * minima (kept apart, so that the common case, a value at or below its slot's minimum, is one
+   * compare against an array that stays in cache); a value above its slot's minimum replaces it.
+   * Heaps start as zeros. A column index outside [0, cols) throws ArgumentError, after the values
+   * before it were kept.
+   */
+  keepLargest: declare(
+    { indices: i32, values: f32, cols: size, base: size, kept: size, minima: f32, heaps: f32 },
+    {
+      returns: "raw",
+      atLeast: {
+        values: (s) => s.indices.length,
+        minima: (s) => s.base + s.cols,
+        heaps: (s) => (s.base + s.cols) * s.kept,
+      },
+      finish(s, stop) {
+        if (stop < s.indices.length) {
+          throw new ArgumentError(
+            `keepLargest: indices[${stop}] = ${s.indices[stop]} is outside the ${s.cols} columns`,
+          );
+        }
+      },
+    },
+  ),
+  /**
    * C = X B for a CSR X (rows x cols: indptr of rows + 1 entries, non-decreasing from >= 0;
    * column indices; float values) and a dense row-major B (cols x l) of the values' dtype; C
    * (rows x l) is overwritten. O(nnz l): the sparse counterpart of GEMM on a densified X (float32

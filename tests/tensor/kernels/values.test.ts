@@ -329,3 +329,60 @@ for (const which of backends) {
     },
   );
 }
+
+for (const which of backends) {
+  test(
+    `keepLargest (${which}) keeps each slot's largest values, whatever their order, as sorting them does`,
+    skipUnless(which),
+    () => {
+      const k = backend(which);
+      // 5 columns in 2 categories (slots 0-4 and 5-9), 4 kept each; ties and many small values.
+      const cols = 5;
+      const kept = 4;
+      const minima = new Float32Array(2 * cols);
+      const heaps = new Float32Array(2 * cols * kept);
+      const all: number[][] = Array.from({ length: 2 * cols }, () => []);
+      let state = 12345;
+      const next = () => (state = (state * 1103515245 + 12345) % 2 ** 31);
+      for (let block = 0; block < 6; block++) {
+        const base = (block % 2) * cols;
+        const indices = Int32Array.from({ length: 40 }, () => next() % cols);
+        const values = Float32Array.from({ length: 40 }, () => (next() % 7) + (next() % 97 === 0 ? 100 : 0));
+        indices.forEach((c, p) => all[base + c]!.push(values[p]!));
+        k.keepLargest({ indices, values, cols, base, kept, minima, heaps });
+      }
+      for (let slot = 0; slot < 2 * cols; slot++) {
+        const expected = [...all[slot]!, 0, 0, 0, 0].sort((a, b) => b - a).slice(0, kept);
+        const got = [...heaps.subarray(slot * kept, (slot + 1) * kept)].sort((a, b) => b - a);
+        assert.deepEqual(got, expected, `slot ${slot}`);
+        assert.equal(minima[slot], expected[kept - 1], `minimum of slot ${slot}`);
+      }
+      assert.throws(
+        () =>
+          k.keepLargest({
+            indices: Int32Array.from([1, 5]),
+            values: Float32Array.of(1, 2),
+            cols,
+            base: 0,
+            kept,
+            minima,
+            heaps,
+          }),
+        /keepLargest: indices\[1\] = 5 is outside the 5 columns/,
+      );
+      assert.throws(
+        () =>
+          k.keepLargest({
+            indices: Int32Array.of(0),
+            values: Float32Array.of(1),
+            cols,
+            base: 6,
+            kept,
+            minima,
+            heaps,
+          }),
+        ArgumentError,
+      );
+    },
+  );
+}
