@@ -348,7 +348,7 @@ for (const which of backends) {
         const base = (block % 2) * cols;
         const indices = Int32Array.from({ length: 40 }, () => next() % cols);
         const values = Float32Array.from({ length: 40 }, () => (next() % 7) + (next() % 97 === 0 ? 100 : 0));
-        indices.forEach((c, p) => all[base + c]!.push(values[p]!));
+        for (let p = 0; p < indices.length; p++) all[base + indices[p]!]!.push(values[p]!);
         k.keepLargest({ indices, values, cols, base, kept, minima, heaps });
       }
       for (let slot = 0; slot < 2 * cols; slot++) {
