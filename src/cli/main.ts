@@ -104,6 +104,13 @@ function buildProgram(): Command {
         .action(async (options: FitFlags, cmd: Command) => {
           const overrides = parseOverrides(cmd.args);
           if (options.ckpt_path) overrides.push(["ckpt_path", options.ckpt_path]);
+          if (stage !== "validate" && options.print_config !== true) {
+            // One read-ahead worker (configs mostly ask for 1) starts loading its modules and
+            // h5wasm now, while this thread loads the command's; run.ts keeps it or stops it once
+            // the config says how many the loader wants.
+            const { prestartReadAheadWorkers } = await import("../data/read-ahead-workers.js");
+            prestartReadAheadWorkers(1);
+          }
           const { runModelCommand } = await import("./run.js");
           await runModelCommand(entry, stage, {
             configs: options.config ?? [],

@@ -43,7 +43,7 @@ import { composeTransforms, type PipelineStep } from "../transforms/compose.js";
 import { loadPipeline } from "./checkpoint-pipeline.js";
 import { setDotted } from "./overrides.js";
 import { createModel, type ModelEntry, modelFactory, type Stage } from "./registry.js";
-import { type ReportOptions, reportCommand } from "./report.js";
+import type { ReportOptions } from "./report.js";
 import { loaderOptions, predictCells, splits } from "./spec/data.js";
 import { defaultConfig, parseRunSpec, type RunSpec } from "./spec/run-spec.js";
 import {
@@ -450,9 +450,10 @@ export async function runModelCommand(entry: ModelEntry, stage: Stage, run: RunO
     seed,
     trainer: { ...parsed.trainer, config: { ...(parsed.trainer.config as object), seed_everything: seed } },
   };
-  // The loader's read-ahead workers start now, so that their start-up overlaps with opening the
-  // data and building the model (replica threads start their own).
-  if (spec.devices === 1 && spec.data.num_workers > 0) prestartReadAheadWorkers(spec.data.num_workers);
+  // The loader's read-ahead workers start now (or were started by the command line before it read
+  // the config), so that their start-up overlaps with opening the data and building the model;
+  // replica threads start their own.
+  prestartReadAheadWorkers(spec.devices === 1 ? spec.data.num_workers : 0);
   const replica = stage === "fit" && world === null ? resolveReplica(run.replica ?? {}, env) : null;
   if (replica && spec.devices > 1) {
     throw new ConfigError(
@@ -655,6 +656,8 @@ function reportWanted(run: RunOptions): boolean {
 
 /** The results are written: a report that fails is a warning, not a failed command. */
 async function reportAfter(path: string, options: ReportOptions, log: (line: string) => void): Promise<void> {
+  // Loaded only here: Vega, Vega-Lite and UMAP take ~0.2 s to load, which --no_report saves.
+  const { reportCommand } = await import("./report.js");
   await reportCommand(path, { ...options, log }).catch((error: Error) => {
     log(`warning: no report: ${error.message}`);
   });

@@ -125,13 +125,18 @@ export class ReadAheadWorkers {
 const prestarted: { worker: Worker; dead: boolean }[] = [];
 
 /**
- * Starts `count` read-ahead workers now, before the loader that will use them exists: a worker's
- * start (its modules, h5wasm's compilation: ~0.3 s) then overlaps with the main thread's own
- * (opening the collection, building the model) instead of delaying the first batch. The next
- * loaders of this thread take them; unused ones do not keep the process alive.
+ * Makes `count` read-ahead workers wait ahead of their loaders: a worker's start (its modules,
+ * h5wasm's compilation: ~0.5 s) then overlaps with the main thread's own (loading the command's
+ * modules, reading the config, opening the collection, building the model) instead of delaying the
+ * first batch. Starts the missing ones and stops those beyond `count` (the command line starts one
+ * before it has read the config, which may ask for none). The next loaders of this thread take
+ * them; unused ones do not keep the process alive.
  */
 export function prestartReadAheadWorkers(count: number): void {
-  for (let i = 0; i < count; i++) {
+  const alive = prestarted.filter((entry) => !entry.dead);
+  for (const entry of alive.splice(count)) void entry.worker.terminate();
+  prestarted.splice(0, prestarted.length, ...alive);
+  while (prestarted.length < count) {
     const worker = startModuleWorker(import.meta.url, "loader-worker", { workerData: null });
     const entry = { worker, dead: false };
     // A worker that fails before a loader takes it is replaced then (its error is reported by the
