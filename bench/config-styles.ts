@@ -22,8 +22,10 @@
 // in PyTorch, 2 threads (bench/pca_peers.py; target: our incremental_pca fit >= 8x its rate).
 // Each fit is its own process (1 read-ahead worker); every cell of the table is the median of
 // --repeats runs (default 3), interleaved. "fit s" is the fit loop's time as the CLI reports it.
+// The fits run with --no_report (they write what the peers write: the model's outputs and a
+// checkpoint); --report adds the run report the command line writes by default to every fit.
 // Usage: node --import tsx bench/config-styles.ts [--repeats N] [--models onepass,ipca,...]
-//        [--max-steps N (caps every fit, for a quick check)] [--no-peers]
+//        [--max-steps N (caps every fit, for a quick check)] [--no-peers] [--report]
 // Needs npm run build and bench/data/bench_100k_20k.h5ad (/usr/bin/python3 scripts/make-bench-data.py).
 
 import { existsSync, statSync, writeFileSync } from "node:fs";
@@ -40,6 +42,7 @@ const repeats = Number(option("--repeats") ?? 3);
 const maxSteps = option("--max-steps") === undefined ? undefined : Number(option("--max-steps"));
 // Peers only for whole fits: a capped fit is not comparable.
 const peers = !args.includes("--no-peers") && option("--max-steps") === undefined;
+const report = args.includes("--report") ? [] : ["--no_report"];
 const STEPS_SLOW = 20;
 const GENEFORMER_STEPS = 3;
 
@@ -216,7 +219,7 @@ for (let r = 0; r < repeats; r++) {
     const c = CASES[key]!;
     for (const style of STYLES) {
       const config = writeConfig(c, style, join(dir, `${key}-${style}.yaml`));
-      const out = runTimed(process.execPath, [cli, c.command, "fit", "--config", config]);
+      const out = runTimed(process.execPath, [cli, c.command, "fit", "--config", config, ...report]);
       const fit = /fit: (\d+) cells in ([\d.]+) s/.exec(out.stdout);
       const runDir = /run directory: (.+)/.exec(out.stdout)?.[1];
       if (!fit || !runDir) throw new Error(`${c.name} (${style}): no fit line in\n${out.stdout}`);
@@ -233,7 +236,7 @@ for (let r = 0; r < repeats; r++) {
 
 const med = (key: string, f: (t: Timing) => number) => median(timings.get(key)!.map(f));
 console.log(
-  `100,000 cells x 20,000 genes (CSR, ~7% non-zero), 1 read-ahead worker; medians of ${repeats} runs${maxSteps ? `; every fit capped at ${maxSteps} steps` : ""}\n`,
+  `100,000 cells x 20,000 genes (CSR, ~7% non-zero), 1 read-ahead worker, ${report.length > 0 ? "--no_report" : "with the run report"}; medians of ${repeats} runs${maxSteps ? `; every fit capped at ${maxSteps} steps` : ""}\n`,
 );
 console.log("| model | x_ng layout | cells | fit s | ratio to CSR | process s | peak RSS MiB |");
 console.log("|---|---|---:|---:|---:|---:|---:|");
