@@ -217,7 +217,9 @@ function hvgChart(hvg: HvgData): Chart | null {
       ...BASE,
       title: "Mean and variance per gene",
       data: { values },
-      mark: { type: "point", filled: true, size: 14, opacity: 0.8 },
+      // One point per gene: above MAX_POINT_MARKS, per-point aria labels would make the SVG (and
+      // its parse, raster and garbage) megabytes long, as for the embedding.
+      mark: { type: "point", filled: true, size: 14, opacity: 0.8, aria: values.length <= MAX_POINT_MARKS },
       encoding: {
         x: { field: "log10_mean", type: "quantitative", title: "log10 mean", scale: { zero: false } },
         y: { field: "log10_variance", type: "quantitative", title: "log10 variance", scale: { zero: false } },
