@@ -104,7 +104,7 @@ function buildProgram(): Command {
         .action(async (options: FitFlags, cmd: Command) => {
           const overrides = parseOverrides(cmd.args);
           if (options.ckpt_path) overrides.push(["ckpt_path", options.ckpt_path]);
-          if (stage !== "validate" && options.print_config !== true) {
+          if (options.print_config !== true) {
             // One read-ahead worker (configs mostly ask for 1) starts loading its modules and
             // h5wasm now, while this thread loads the command's; run.ts keeps it or stops it once
             // the config says how many the loader wants.
