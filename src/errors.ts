@@ -111,6 +111,40 @@ const ERRORS: Record<string, new (message: string) => CellariumError> = {
 };
 
 /**
+ * An error as it crosses a thread boundary: its class name and message, and for a system error
+ * (ENOENT, EACCES, ...) Node's code, syscall and path, which say how the command line reports it.
+ */
+export interface ErrorReport {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string;
+  readonly syscall?: string;
+  readonly path?: string;
+}
+
+export function reportError(error: unknown): ErrorReport {
+  const { name, message } = error instanceof Error ? error : new Error(String(error));
+  const { code, syscall, path } = error as NodeJS.ErrnoException;
+  return {
+    name,
+    message,
+    ...(typeof code === "string" && { code }),
+    ...(typeof syscall === "string" && { syscall }),
+    ...(typeof path === "string" && { path }),
+  };
+}
+
+/** The error an ErrorReport describes, rebuilt as its class (errorFromName) with its system fields. */
+export function errorFromReport(report: ErrorReport): Error {
+  const { code, syscall, path } = report;
+  return Object.assign(errorFromName(report.name, report.message), {
+    ...(code !== undefined && { code }),
+    ...(syscall !== undefined && { syscall }),
+    ...(path !== undefined && { path }),
+  });
+}
+
+/**
  * An error that crossed a thread boundary as its class name and message, rebuilt as the same
  * class (other names give a plain Error carrying the name).
  */

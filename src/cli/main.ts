@@ -107,8 +107,9 @@ function buildProgram(): Command {
           if (options.print_config !== true) {
             // One read-ahead worker (configs mostly ask for 1) starts loading its modules and
             // h5wasm now, while this thread loads the command's; run.ts keeps it or stops it once
-            // the config says how many the loader wants.
-            const { prestartReadAheadWorkers } = await import("../data/read-ahead-workers.js");
+            // the config says how many the loader wants. (bin/cellarium.js has started it even
+            // earlier; this is for main() called from code, and tops up to one.)
+            const { prestartReadAheadWorkers } = await import("../data/prestarted-workers.js");
             prestartReadAheadWorkers(1);
           }
           const { runModelCommand } = await import("./run.js");

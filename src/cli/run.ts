@@ -12,7 +12,11 @@ import type { Batch, BatchValue } from "../data/batch.js";
 import { planBatchKeys } from "../data/batch-keys.js";
 import { DistributedAnnDataCollection } from "../data/collection.js";
 import { DataLoader } from "../data/loader.js";
-import { prestartReadAheadWorkers } from "../data/read-ahead-workers.js";
+import {
+  type OpenedInWorker,
+  openInReadAheadWorker,
+  prestartReadAheadWorkers,
+} from "../data/prestarted-workers.js";
 import { readRegularFile } from "../data/regular-file.js";
 import { ConfigError } from "../errors.js";
 import type { DataFrameColumn } from "../formats/h5ad/dataframe.js";
@@ -140,23 +144,28 @@ export interface PreparedRun {
   close(): Promise<void>;
 }
 
-/** The arguments the data determines, computed on the first cell after the transforms. */
+/**
+ * The arguments the data determines, computed on the first cell after the transforms (read here,
+ * or by the read-ahead worker that opened the collection).
+ */
 async function derive(
   spec: RunSpec,
   collection: DistributedAnnDataCollection,
   steps: readonly PipelineStep[],
   nObs: number,
+  opened: OpenedInWorker | undefined,
 ): Promise<Record<string, unknown>> {
   const entry = spec.entry;
   const plan = planBatchKeys(spec.data.batch_keys, collection.schema);
-  const rows = await collection.readRows(Int32Array.of(0), plan.request);
+  const rows = opened?.firstCell ?? (await collection.readRows(Int32Array.of(0), plan.request));
   const probe = composeTransforms(steps)({ ...plan.constants, ...plan.cellValues(rows) } as Batch);
   const derived: Record<string, unknown> = {};
   for (const arg of entry.derived) {
     if (arg === "var_names_g") derived.var_names_g = probe.var_names_g;
     else if (arg === "n_obs") derived.n_obs = nObs;
     else if (arg === "n_batch") derived.n_batch = batchCategories(spec, collection);
-    else if (arg === "var_columns") derived.var_columns = varColumnsOf(await collection.varColumns());
+    else if (arg === "var_columns")
+      derived.var_columns = varColumnsOf(opened?.varColumns ?? (await collection.varColumns()));
     else if (arg === "n_cats_per_cov") derived.n_cats_per_cov = covariateCategories(spec, collection);
     else if (arg === "cell_type_categories")
       derived.cell_type_categories = cellTypeCategories(spec, collection);
@@ -270,7 +279,17 @@ export async function prepareRun(
   replica: { readonly numReplicas: number; readonly replicaRank: number },
   log: (line: string) => void,
 ): Promise<PreparedRun> {
-  const collection = await DistributedAnnDataCollection.open(spec.collection);
+  // A read-ahead worker started ahead opens the data when there is one: this thread then reads
+  // no file before the fit, nor loads h5wasm.
+  const opened = await openInReadAheadWorker({
+    collection: spec.collection,
+    batchKeys: spec.data.batch_keys,
+    varColumns: (spec.entry.derived as readonly string[]).includes("var_columns"),
+  });
+  const collection =
+    opened === undefined
+      ? await DistributedAnnDataCollection.open(spec.collection)
+      : DistributedAnnDataCollection.reopen(opened.init);
   log(
     `data: ${collection.nObs} cells x ${collection.nVars} genes in ${collection.filenames.length} shard(s)`,
   );
@@ -290,7 +309,7 @@ export async function prepareRun(
       if (steps.length === 0) steps = trained.transforms;
       built = trained.model;
     } else {
-      const derived = await derive(spec, collection, steps, train[1] - train[0]);
+      const derived = await derive(spec, collection, steps, train[1] - train[0], opened);
       // A derived argument given as null (upstream's printed configs show n_batch: null) is derived.
       const given = Object.entries(spec.model.initArgs).filter(
         ([name, value]) => !(value === null && (spec.entry.derived as readonly string[]).includes(name)),

@@ -1,10 +1,11 @@
 import { parentPort, workerData } from "node:worker_threads";
+import { reportError } from "../errors.js";
 import { initH5wasm } from "../formats/h5ad/h5wasm.js";
 import type { BatchValue } from "./batch.js";
 import { planBatchKeys } from "./batch-keys.js";
 import { BufferPool } from "./buffer-pool.js";
-import { DistributedAnnDataCollection } from "./collection.js";
-import type { MainMessage, WorkerInit, WorkerMessage } from "./loader-protocol.js";
+import { type CollectionInit, DistributedAnnDataCollection } from "./collection.js";
+import type { MainMessage, OpenRequest, WorkerInit, WorkerMessage } from "./loader-protocol.js";
 import { postedValues, readBatch } from "./read-batch.js";
 import { type SamplerPosition, workerBatches } from "./sampler.js";
 
@@ -16,7 +17,10 @@ import { type SamplerPosition, workerBatches } from "./sampler.js";
 // unfinished one (the consumer stopped early). It stays at most `prefetch` batches ahead: the main
 // thread returns one credit per batch it hands out. Once the consumer is done with a batch
 // (DataLoader.release), its matrix buffers come back, transferred, and later batches are read into
-// them. The worker runs until the loader terminates it.
+// them. The worker runs until the loader terminates it. A worker started ahead may first be asked
+// to open the collection for the main thread ("open"): it sends back what the main thread needs to
+// reopen it without reading a file (so that thread need not load h5wasm at all), and keeps the open
+// collection for its own init.
 
 interface Job {
   readonly run: number;
@@ -29,11 +33,15 @@ const port = parentPort!;
 // for its loader.
 const h5wasmReady = initH5wasm();
 let init = workerData as WorkerInit | null;
+let openRequest: OpenRequest | undefined;
+/** The collection opened for the main thread, kept for the init that follows. */
+let opened: DistributedAnnDataCollection | undefined;
 let pool: BufferPool | undefined;
 let job: Job | undefined;
 let wake: (() => void) | undefined;
 port.on("message", (message: MainMessage) => {
-  if (message.type === "init") init = message.init;
+  if (message.type === "open") openRequest = message.request;
+  else if (message.type === "init") init = message.init;
   else if (message.type === "recycle") {
     pool?.give(message.buffers);
     return;
@@ -45,13 +53,38 @@ port.on("message", (message: MainMessage) => {
 });
 const nextMessage = () => new Promise<void>((resolve) => (wake = resolve));
 
+/** Opens the collection the main thread asked for and answers with its init and first cell. */
+async function openForMainThread(request: OpenRequest): Promise<void> {
+  await h5wasmReady;
+  opened?.close();
+  opened = await DistributedAnnDataCollection.open(request.collection);
+  const plan = planBatchKeys(request.batchKeys, opened.schema);
+  const firstCell = await opened.readRows(Int32Array.of(0), plan.request);
+  const varColumns = request.varColumns ? await opened.varColumns() : null;
+  const message: WorkerMessage = { type: "opened", init: opened.init(), firstCell, varColumns };
+  port.postMessage(message);
+}
+
+function sameCollection(a: CollectionInit, b: CollectionInit): boolean {
+  const equal = (x: readonly unknown[], y: readonly unknown[]) =>
+    x.length === y.length && x.every((value, k) => value === y[k]);
+  return equal(a.filenames, b.filenames) && equal(a.limits, b.limits);
+}
+
 async function serve(): Promise<void> {
-  while (init === null) await nextMessage();
+  while (init === null) {
+    const request = openRequest;
+    openRequest = undefined;
+    if (request === undefined) await nextMessage();
+    else await openForMainThread(request);
+  }
   const config = init;
   // Two matrix buffers (values, indices) for each batch in flight: read ahead, queued, in use.
   pool = new BufferPool(2 * (config.prefetch + 2));
   await h5wasmReady;
-  const collection = DistributedAnnDataCollection.reopen(config.collection);
+  const reuse = opened !== undefined && sameCollection(opened.init(), config.collection);
+  if (!reuse) opened?.close();
+  const collection = reuse ? opened! : DistributedAnnDataCollection.reopen(config.collection);
   try {
     const plan = planBatchKeys(config.batchKeys, collection.schema);
     for (;;) {
@@ -90,8 +123,7 @@ function transferables(values: Record<string, BatchValue>): ArrayBuffer[] {
 }
 
 serve().catch((error: unknown) => {
-  const { name, message } = error instanceof Error ? error : new Error(String(error));
-  const report: WorkerMessage = { type: "error", name, message };
+  const report: WorkerMessage = { type: "error", error: reportError(error) };
   port.postMessage(report);
   port.close();
 });

@@ -3,12 +3,12 @@
 // handing out their batches in order, and recycling the batches' buffers.
 
 import type { Worker } from "node:worker_threads";
-import { errorFromName } from "../errors.js";
+import { errorFromReport } from "../errors.js";
 import type { BatchValue } from "./batch.js";
 import type { MainMessage, WorkerInit, WorkerMessage } from "./loader-protocol.js";
+import { startWorker } from "./prestarted-workers.js";
 import { matrixBuffers, receivedValues } from "./read-batch.js";
 import type { SamplerPosition } from "./sampler.js";
-import { startModuleWorker } from "./start-worker.js";
 
 type Values = Record<string, BatchValue>;
 
@@ -90,9 +90,11 @@ export class ReadAheadWorkers {
 
   private receive(id: number, message: WorkerMessage): void {
     if (message.type === "error") {
-      this.fail(errorFromName(message.name, message.message));
+      this.fail(errorFromReport(message.error));
       return;
     }
+    // An "opened" answer is openInReadAheadWorker's, sent before this loader took the worker.
+    if (message.type !== "batch") return;
     if (message.run !== this.run) {
       this.recycle(id, matrixBuffers(message.values));
       return;
@@ -119,41 +121,4 @@ export class ReadAheadWorkers {
     for (const waiter of this.waiting.values()) waiter.reject(error);
     this.waiting.clear();
   }
-}
-
-/** Workers started ahead of their loaders (prestartReadAheadWorkers), still alive, each with no init yet. */
-const prestarted: { worker: Worker; dead: boolean }[] = [];
-
-/**
- * Makes `count` read-ahead workers wait ahead of their loaders: a worker's start (its modules,
- * h5wasm's compilation: ~0.5 s) then overlaps with the main thread's own (loading the command's
- * modules, reading the config, opening the collection, building the model) instead of delaying the
- * first batch. Starts the missing ones and stops those beyond `count` (the command line starts one
- * before it has read the config, which may ask for none). The next loaders of this thread take
- * them; unused ones do not keep the process alive.
- */
-export function prestartReadAheadWorkers(count: number): void {
-  const alive = prestarted.filter((entry) => !entry.dead);
-  for (const entry of alive.splice(count)) void entry.worker.terminate();
-  prestarted.splice(0, prestarted.length, ...alive);
-  while (prestarted.length < count) {
-    const worker = startModuleWorker(import.meta.url, "loader-worker", { workerData: null });
-    const entry = { worker, dead: false };
-    // A worker that fails before a loader takes it is replaced then (its error is reported by the
-    // worker the loader starts in its place).
-    worker.once("error", () => (entry.dead = true));
-    worker.once("exit", () => (entry.dead = true));
-    worker.unref();
-    prestarted.push(entry);
-  }
-}
-
-function startWorker(init: WorkerInit): Worker {
-  for (let entry = prestarted.shift(); entry !== undefined; entry = prestarted.shift()) {
-    if (entry.dead) continue;
-    const message: MainMessage = { type: "init", init };
-    entry.worker.postMessage(message);
-    return entry.worker;
-  }
-  return startModuleWorker(import.meta.url, "loader-worker", { workerData: init });
 }

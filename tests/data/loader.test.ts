@@ -4,9 +4,12 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { Batch } from "../../src/data/batch.js";
+import { planBatchKeys } from "../../src/data/batch-keys.js";
 import { DistributedAnnDataCollection } from "../../src/data/collection.js";
 import { DataLoader, type DataLoaderOptions } from "../../src/data/loader.js";
+import { openInReadAheadWorker, prestartReadAheadWorkers } from "../../src/data/prestarted-workers.js";
 import { replicaBatches, type SamplerPosition } from "../../src/data/sampler.js";
+import { errorFromReport, FileFormatError, reportError } from "../../src/errors.js";
 import { AnnDataFile } from "../../src/formats/h5ad/reader.js";
 import { denseRows, expectedRows, tempDir, writeShards } from "../helpers/shards.js";
 
@@ -254,6 +257,55 @@ test("workers serve every epoch, an abandoned one included, until close()", WORK
   assert.deepEqual((await collect(loader, { epoch: 3, batchesConsumed: 5 })).map(ids), planned(3).slice(5));
   await loader.close();
   collection.close();
+});
+
+test(
+  "a worker started ahead opens the collection for this thread, then serves the loader that takes it",
+  WORKER_TIMEOUT,
+  async () => {
+    prestartReadAheadWorkers(0);
+    const request = { collection: { filenames: paths, maxCacheSize: 2 }, batchKeys: keys, varColumns: true };
+    assert.equal(await openInReadAheadWorker(request), undefined, "no worker started ahead: open here");
+    const here = await DistributedAnnDataCollection.open(request.collection);
+    prestartReadAheadWorkers(1);
+    const opened = (await openInReadAheadWorker(request))!;
+    assert.deepEqual(opened.init, here.init());
+    const plan = planBatchKeys(keys, here.schema);
+    assert.deepEqual(opened.firstCell, await here.readRows(Int32Array.of(0), plan.request));
+    assert.deepEqual(opened.varColumns, await here.varColumns());
+    here.close();
+    const reopened = DistributedAnnDataCollection.reopen(opened.init);
+    const batches = await collectOnce(
+      new DataLoader(reopened, { batchKeys: keys, batchSize: 4, numWorkers: 1 }),
+    );
+    const cells = batches.flatMap(ids);
+    assert.deepEqual(
+      cells,
+      Array.from({ length: 29 }, (_, i) => i),
+    );
+    for (const batch of batches) assert.deepEqual(denseRows(batch.x_ng), expectedRows(ids(batch)));
+    assert.equal(reopened.openCount, 0, "this thread opened no file");
+
+    prestartReadAheadWorkers(1);
+    await assert.rejects(
+      openInReadAheadWorker({ ...request, collection: { filenames: [join(dir, "missing.h5ad")] } }),
+      { name: "FileFormatError", message: /missing\.h5ad: no such file/ },
+    );
+    prestartReadAheadWorkers(0);
+  },
+);
+
+test("an error report keeps the class, the message and a system error's code, syscall and path", () => {
+  const failure = spawnSync("/nonexistent-command");
+  const system = errorFromReport(reportError(failure.error)) as NodeJS.ErrnoException;
+  assert.equal(system.code, "ENOENT");
+  assert.equal(system.syscall, "spawnSync /nonexistent-command");
+  assert.equal(system.path, "/nonexistent-command");
+  assert.equal(system.message, failure.error!.message);
+  const format = errorFromReport(reportError(new FileFormatError("x.h5ad: truncated")));
+  assert.ok(format instanceof FileFormatError);
+  assert.equal(format.message, "x.h5ad: truncated");
+  assert.equal((format as NodeJS.ErrnoException).code, undefined);
 });
 
 test("a process that stops early, its loader left open, exits (no hang)", WORKER_TIMEOUT, () => {

@@ -1,5 +1,6 @@
-import h5wasm, { type Dataset, type Group, type Metadata, Reference } from "h5wasm/node";
+import type { Dataset, Group, Metadata, Reference } from "h5wasm/node";
 import { FileFormatError } from "../../errors.js";
+import { h5wasmLibrary } from "./h5wasm.js";
 
 // Access to the elements of an AnnData file: groups, datasets and the `encoding-type`
 // attribute that anndata >= 0.8 puts on every element (0.7 files carry it on some only).
@@ -8,11 +9,11 @@ import { FileFormatError } from "../../errors.js";
 export const H5T = { integer: 0, float: 1, string: 3, reference: 7, enum: 8 } as const;
 
 export function isGroup(entity: unknown): entity is Group {
-  return entity instanceof h5wasm.Group;
+  return entity instanceof h5wasmLibrary().Group;
 }
 
 export function isDataset(entity: unknown): entity is Dataset {
-  return entity instanceof h5wasm.Dataset;
+  return entity instanceof h5wasmLibrary().Dataset;
 }
 
 /** A string attribute, or undefined when absent or not a string. */
@@ -72,5 +73,5 @@ export function datasetShape(dataset: Dataset): number[] {
 /** The object reference held by an attribute (h5wasm wraps a scalar one in a one-element array). */
 export function asReference(value: unknown): Reference | undefined {
   const item = Array.isArray(value) ? value[0] : value;
-  return item instanceof Reference ? item : undefined;
+  return item instanceof h5wasmLibrary().Reference ? item : undefined;
 }

@@ -1,29 +1,47 @@
 import { openSync, statSync } from "node:fs";
-import h5wasm, { type Dataset, type File } from "h5wasm/node";
-import { install_local_plugins } from "h5wasm-plugins";
+import type { Dataset, File } from "h5wasm/node";
 import { fileKind } from "../../data/regular-file.js";
 import { FileFormatError } from "../../errors.js";
 
 // One h5wasm module per process. "h5wasm/node" is the build that opens files on the real file
-// system (the bare "h5wasm" import is the browser build with an in-memory file system).
+// system (the bare "h5wasm" import is the browser build with an in-memory file system). It is
+// imported when the first file is opened, not with this module: its 4 MB of JavaScript take ~0.1 s
+// to load, and a command whose files a read-ahead worker opens never needs it on the main thread.
 
+type H5wasm = typeof import("h5wasm/node");
 let ready: Promise<void> | undefined;
+/** h5wasm's classes, once initH5wasm has resolved. */
+let library: H5wasm | undefined;
 /** The wasm module itself, for the reads Dataset.slice cannot do into a caller's buffer. */
-let wasm: Awaited<typeof h5wasm.ready> | undefined;
+let wasm: Awaited<H5wasm["ready"]> | undefined;
 
-/** Initializes h5wasm once: throwing error handler and the compression plugins. */
+/** h5wasm's classes (File, Group, Dataset, Reference); only after initH5wasm, as every entity is. */
+export function h5wasmLibrary(): H5wasm {
+  if (library === undefined) throw new Error("h5wasmLibrary: initH5wasm has not resolved");
+  return library;
+}
+
+/** Imports and initializes h5wasm once: throwing error handler and the compression plugins. */
 export function initH5wasm(): Promise<void> {
-  ready ??= h5wasm.ready.then((module) => {
-    wasm = module;
-    // Without the throwing handler a dataset whose filter cannot be loaded reads as garbage
-    // instead of failing (measured with LZF, the default of anndata 0.7).
-    module.activate_throwing_error_handler();
-    silenceHdf5Diagnostics(module);
-    // LZF (filter 32000, every anndata 0.7 file), blosc, zstd, lz4, bz2, ...; gzip and szip are
-    // built into h5wasm.
-    install_local_plugins(module);
-  });
+  ready ??= loadH5wasm();
   return ready;
+}
+
+async function loadH5wasm(): Promise<void> {
+  const [h5wasm, { install_local_plugins }] = await Promise.all([
+    import("h5wasm/node"),
+    import("h5wasm-plugins"),
+  ]);
+  const module = await h5wasm.ready;
+  // Without the throwing handler a dataset whose filter cannot be loaded reads as garbage
+  // instead of failing (measured with LZF, the default of anndata 0.7).
+  module.activate_throwing_error_handler();
+  silenceHdf5Diagnostics(module);
+  // LZF (filter 32000, every anndata 0.7 file), blosc, zstd, lz4, bz2, ...; gzip and szip are
+  // built into h5wasm.
+  install_local_plugins(module);
+  library = h5wasm;
+  wasm = module;
 }
 
 /**
@@ -34,7 +52,7 @@ export function initH5wasm(): Promise<void> {
  * writes to the process's fd 2) is pointed at /dev/null instead: the reasons reach the user through
  * the errors thrown, condensed to one line (hdf5Reason). Nothing but HDF5's C code writes there.
  */
-function silenceHdf5Diagnostics(module: Awaited<typeof h5wasm.ready>): void {
+function silenceHdf5Diagnostics(module: Awaited<H5wasm["ready"]>): void {
   const streams = (module.FS as unknown as { streams?: ({ nfd?: number } | null)[] }).streams;
   const stderr = streams?.[2];
   if (stderr === null || stderr === undefined || typeof stderr.nfd !== "number") return;
@@ -57,7 +75,7 @@ export async function openHdf5(path: string): Promise<File> {
   // A FIFO would block the open forever.
   if (kind !== null) throw new FileFormatError(`${path}: ${kind}, not a regular file`, { file: path });
   try {
-    return new h5wasm.File(path, "r");
+    return new library!.File(path, "r");
   } catch (error) {
     throw new FileFormatError(`${path}: cannot open as HDF5 (${hdf5Reason(error)})`, { cause: error });
   }
@@ -66,7 +84,7 @@ export async function openHdf5(path: string): Promise<File> {
 /** Creates (truncates) an HDF5 file for writing; h5wasm's error as it is (the writer names the output). */
 export async function createHdf5(path: string): Promise<File> {
   await initH5wasm();
-  return new h5wasm.File(path, "w");
+  return new library!.File(path, "w");
 }
 
 /**
