@@ -182,11 +182,7 @@ export function refuseValueAt(
  * and the count models warn otherwise (as scanpy and scvi-tools do).
  */
 export function firstNonInteger(values: Float32Array): number {
-  for (let p = 0; p < values.length; p++) {
-    const v = values[p]!;
-    if (Math.trunc(v) !== v) return p;
-  }
-  return values.length;
+  return kernels().firstNonInteger({ n: values.length, x: values });
 }
 
 /** Throws unless x holds counts (finite values >= 0), for the models that need them; one native pass. */

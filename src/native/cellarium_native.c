@@ -732,6 +732,17 @@ static napi_value find_bad_value_napi(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value first_non_integer_napi(napi_env env, napi_callback_info info) {
+  call_t call;
+  if (!call_init(&call, env, info, "firstNonInteger", 2)) return NULL;
+  const size_t n = (size_t)arg_int(&call, 0, "n");
+  const float *x = arg_float32(&call, 1, "x", n);
+  if (call.failed) return NULL;
+  napi_value result;
+  napi_create_double(env, (double)first_non_integer(n, x), &result);
+  return result;
+}
+
 static napi_value find_bad_index_napi(napi_env env, napi_callback_info info) {
   call_t call;
   if (!call_init(&call, env, info, "findBadIndex", 5)) return NULL;
@@ -997,6 +1008,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"csrColumnMoments", NULL, csr_column_moments_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"keepLargest", NULL, keep_largest_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"findBadValue", NULL, find_bad_value_napi, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"firstNonInteger", NULL, first_non_integer_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"findBadIndex", NULL, find_bad_index_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"csrMatmul", NULL, csr_matmul_napi, NULL, NULL, NULL, napi_enumerable, NULL},
       {"csrTransposeMatmul", NULL, csr_transpose_matmul_napi, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -168,6 +168,24 @@ static size_t find_bad_value(size_t n, const float *x, bool nonnegative, float *
   return found;
 }
 
+/* Position of the first of x[0..n) that is not a whole number (NaN included; +-inf counts as whole,
+ * as in JavaScript's Math.trunc), or n: the count models' check that they were given raw counts,
+ * which runs on every value of the first epoch. Each chunk is a branch-free OR of x != trunc(x)
+ * (one rounding instruction per vector under SSE4.1 and later), rescanned only when it holds one. */
+CLONES
+static size_t first_non_integer(size_t n, const float *x) {
+  for (size_t start = 0; start < n; start += SCAN_CHUNK) {
+    const size_t end = n - start > SCAN_CHUNK ? start + SCAN_CHUNK : n;
+    uint32_t fractional = 0;
+    for (size_t p = start; p < end; p++) fractional |= x[p] != truncf(x[p]);
+    if (fractional == 0) continue;
+    for (size_t p = start; p < end; p++) {
+      if (x[p] != truncf(x[p])) return p;
+    }
+  }
+  return n;
+}
+
 /* Position of the first column index of a CSR block that is outside [0, cols), or not above the
  * index before it in its row (unsorted, or a duplicate); nnz = indptr[rows] when none is. indptr
  * is non-decreasing from indptr[0] = 0 (checked by the caller). With copy_to, the indices are also

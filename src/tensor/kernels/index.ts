@@ -24,7 +24,14 @@ import {
 } from "./rows-ts.js";
 import { checkedKernel } from "./spec.js";
 import { type Implementations, KERNELS, type KernelName, type Kernels } from "./types.js";
-import { csrColumnMomentsTs, findBadIndexTs, findBadValueTs, log1pTs, normalizeRowsTs } from "./values-ts.js";
+import {
+  csrColumnMomentsTs,
+  findBadIndexTs,
+  findBadValueTs,
+  firstNonIntegerTs,
+  log1pTs,
+  normalizeRowsTs,
+} from "./values-ts.js";
 
 export type { FloatArray, KernelArgs, KernelName, Kernels } from "./types.js";
 
@@ -49,6 +56,7 @@ const typescriptImplementations: Implementations = {
   normalizeRows: normalizeRowsTs,
   log1p: log1pTs,
   findBadValue: findBadValueTs,
+  firstNonInteger: firstNonIntegerTs,
   findBadIndex: findBadIndexTs,
   csrColumnMoments: csrColumnMomentsTs,
   keepLargest: keepLargestTs,

@@ -466,6 +466,11 @@ export const KERNELS = {
     { returns: "number", atLeast: { x: (s) => s.n, copyTo: (s) => s.n } },
   ),
   /**
+   * The position of the first of x[0..n) that is not a whole number (NaN included; +-infinity
+   * counts as whole, as for Math.trunc), or n: the count models' check for raw counts.
+   */
+  firstNonInteger: declare({ n: size, x: f32 }, { returns: "number", atLeast: { x: (s) => s.n } }),
+  /**
    * The position of the first column index of a CSR block (rows + 1 row pointers, non-decreasing
    * from >= 0 within indices) that is outside [0, cols) or not above the index before it in its
    * row (unsorted or duplicated); indptr[rows] when every row is strictly increasing in range.

@@ -1,5 +1,5 @@
 // TypeScript fallbacks of the batch-value kernels (see KERNELS.normalizeRows, log1p,
-// csrColumnMoments, findBadValue and findBadIndex).
+// csrColumnMoments, findBadValue, firstNonInteger and findBadIndex).
 
 import type { KernelArgs } from "./types.js";
 
@@ -28,6 +28,15 @@ export function findBadValueTs(args: KernelArgs<"findBadValue">): number {
     const v = x[p]!;
     // v - v is 0 for finite v, NaN for NaN and +-inf.
     if (v - v !== 0 || (nonnegative && v < 0)) return p;
+  }
+  return n;
+}
+
+export function firstNonIntegerTs(args: KernelArgs<"firstNonInteger">): number {
+  const { n, x } = args;
+  for (let p = 0; p < n; p++) {
+    const v = x[p]!;
+    if (Math.trunc(v) !== v) return p;
   }
   return n;
 }

@@ -248,6 +248,26 @@ for (const which of backends) {
     },
   );
 
+  test(`firstNonInteger (${which}) finds the first value that Math.trunc changes`, skipUnless(which), () => {
+    const k = backend(which);
+    const n = 5000;
+    const definition = (x: Float32Array, count: number) => {
+      for (let p = 0; p < count; p++) if (Math.trunc(x[p]!) !== x[p]) return p;
+      return count;
+    };
+    for (const odd of [0.5, -2.25, 1e-45, 8388607.5, Number.NaN, Number.POSITIVE_INFINITY, -0, 16777216]) {
+      for (const at of [0, 1023, 1024, 4999]) {
+        const x = new Float32Array(n).map((_, i) => ((i * 7) % 13) - 3);
+        x[at] = odd;
+        if (at + 1 < n) x[n - 1] = 0.25;
+        assert.equal(k.firstNonInteger({ n, x }), definition(x, n), `${odd} at ${at}`);
+        assert.equal(k.firstNonInteger({ n: at, x }), definition(x, at), `${odd} beyond n = ${at}`);
+      }
+    }
+    assert.equal(k.firstNonInteger({ n: 0, x: new Float32Array(0) }), 0);
+    assert.throws(() => k.firstNonInteger({ n: 10, x: new Float32Array(5) }), ArgumentError);
+  });
+
   test(`findBadIndex (${which}) finds out-of-range, unsorted and repeated columns`, skipUnless(which), () => {
     const k = backend(which);
     const indptr = Int32Array.from([0, 3, 3, 6, 7]);
