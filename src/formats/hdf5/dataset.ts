@@ -1,16 +1,7 @@
 import { endianness } from "node:os";
 import { findObject } from "./links.js";
 import { type HeaderMessage, MESSAGE, readObjectHeader, SHARED } from "./object-header.js";
-import {
-  absolute,
-  address,
-  Cursor,
-  type Hdf5Source,
-  length,
-  readAt,
-  UNDEFINED_ADDRESS,
-  Unsupported,
-} from "./source.js";
+import { absolute, Cursor, type Hdf5Source, readAt, UNDEFINED_ADDRESS, Unsupported } from "./source.js";
 import { readSuperblock } from "./superblock.js";
 
 // Where a 1-D dataset's elements lie in the file, for the layouts read without the HDF5 library:
@@ -79,8 +70,8 @@ function datasetStorage(source: Hdf5Source, messages: HeaderMessage[]): RawStora
   const layoutClass = cursor.u8();
   if (version < 3 || version > 4) throw new Unsupported(`layout version ${version}`);
   if (layoutClass === 1) {
-    const at = address(cursor, source);
-    const bytes = length(cursor, source);
+    const at = cursor.address(source.offsetSize);
+    const bytes = cursor.uint(source.lengthSize);
     if (filters !== undefined || bytes !== n * ELEMENT_BYTES) throw new Unsupported("contiguous size");
     if (n === 0) return { type, layout: "contiguous", length: 0, chunkElements: 0, chunks: [] };
     if (at === UNDEFINED_ADDRESS) throw new Unsupported("contiguous storage never written");
@@ -91,7 +82,7 @@ function datasetStorage(source: Hdf5Source, messages: HeaderMessage[]): RawStora
   // writes the v1 B-tree index with a version 3 message only); compact storage is not read here.
   if (layoutClass !== 2 || version !== 3) throw new Unsupported(`layout class ${layoutClass}`);
   if (cursor.u8() !== 2) throw new Unsupported("chunks of a 1-D dataset have 2 dimensions");
-  const tree = address(cursor, source);
+  const tree = cursor.address(source.offsetSize);
   const chunkElements = cursor.u32();
   if (cursor.u32() !== ELEMENT_BYTES || chunkElements === 0) throw new Unsupported("chunk dimensions");
   const count = Math.ceil(n / chunkElements);
@@ -105,11 +96,15 @@ function extent(source: Hdf5Source, body: Buffer): number {
   const cursor = new Cursor(body);
   const version = cursor.u8();
   const rank = cursor.u8();
-  cursor.u8(); // flags
+  const flags = cursor.u8();
   if (version === 1) cursor.skip(5);
   else if (version !== 2 || cursor.u8() !== 1) throw new Unsupported(`dataspace version ${version}`);
   if (rank !== 1) throw new Unsupported(`a ${rank}-D dataspace`);
-  return length(cursor, source);
+  const n = cursor.uint(source.lengthSize);
+  // The maximum extent (all ones: unlimited), which the HDF5 library checks against the extent.
+  const max = flags & 0x01 ? cursor.address(source.lengthSize) : UNDEFINED_ADDRESS;
+  if (max !== UNDEFINED_ADDRESS && max < n) throw new Unsupported(`extent ${n} beyond its maximum ${max}`);
+  return n;
 }
 
 /** float32 or int32, little-endian IEEE / two's complement, all 32 bits used. */
@@ -183,7 +178,7 @@ function chunkIndex(
       const mask = body.u32();
       const offset = body.uint(8);
       if (body.uint(8) !== 0) throw new Unsupported("chunk offset in the element dimension");
-      const child = address(body, source);
+      const child = body.address(source.offsetSize);
       if (level > 0) {
         nodes.push({ at: child, level: level - 1 });
         continue;

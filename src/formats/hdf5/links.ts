@@ -1,13 +1,5 @@
 import { MESSAGE, readObjectHeader } from "./object-header.js";
-import {
-  address,
-  Cursor,
-  type Hdf5Source,
-  length,
-  readAt,
-  UNDEFINED_ADDRESS,
-  Unsupported,
-} from "./source.js";
+import { Cursor, type Hdf5Source, readAt, UNDEFINED_ADDRESS, Unsupported } from "./source.js";
 
 // From the root group to an object by its path (HDF5 file format specification, "Groups"):
 // old-style groups (a symbol table: a v1 B-tree of SNOD nodes, names in a local heap) and
@@ -31,7 +23,12 @@ function findLink(source: Hdf5Source, group: number, name: string): number {
   const table = messages.find((m) => m.type === MESSAGE.symbolTable);
   if (table !== undefined) {
     const cursor = new Cursor(table.body);
-    return findInSymbolTable(source, address(cursor, source), address(cursor, source), name);
+    return findInSymbolTable(
+      source,
+      cursor.address(source.offsetSize),
+      cursor.address(source.offsetSize),
+      name,
+    );
   }
   for (const message of messages) {
     if (message.type !== MESSAGE.link) continue;
@@ -55,7 +52,7 @@ function readLink(source: Hdf5Source, body: Buffer): { name: string; address?: n
   if (flags & 0x10) cursor.skip(1); // character set
   const nameLength = cursor.uint(1 << (flags & 0x03));
   const name = cursor.bytesOf(nameLength).toString("utf8");
-  return type === 0 ? { name, address: address(cursor, source) } : { name };
+  return type === 0 ? { name, address: cursor.address(source.offsetSize) } : { name };
 }
 
 /** Walks a group's v1 B-tree (type 0) to the SNOD entry named `name`. */
@@ -80,7 +77,7 @@ function findInSymbolTable(source: Hdf5Source, tree: number, heap: number, name:
     );
     for (let i = 0; i < entries; i++) {
       body.skip(keyBytes);
-      const child = address(body, source);
+      const child = body.address(source.offsetSize);
       if (level > 0) nodes.push(child);
       else {
         const found = findInSymbolNode(source, child, names, name);
@@ -99,8 +96,8 @@ function findInSymbolNode(source: Hdf5Source, node: number, names: Buffer, name:
   const entryBytes = 2 * source.offsetSize + 24;
   const entries = new Cursor(readAt(source, node, 8 + count * entryBytes), 8);
   for (let i = 0; i < count; i++) {
-    const nameAt = length(entries, source);
-    const objectHeader = address(entries, source);
+    const nameAt = entries.uint(source.lengthSize);
+    const objectHeader = entries.address(source.offsetSize);
     entries.skip(24); // cache type, reserved, scratch pad
     if (heapString(names, nameAt) === name) return objectHeader;
   }
@@ -112,9 +109,9 @@ function localHeap(source: Hdf5Source, at: number): Buffer {
   const header = new Cursor(readAt(source, at, 8 + 2 * source.lengthSize + source.offsetSize));
   if (header.signature() !== "HEAP" || header.u8() !== 0) throw new Unsupported("local heap");
   header.skip(3);
-  const size = length(header, source);
-  length(header, source); // free list
-  return readAt(source, address(header, source), size);
+  const size = header.uint(source.lengthSize);
+  header.uint(source.lengthSize); // free list
+  return readAt(source, header.address(source.offsetSize), size);
 }
 
 function heapString(heap: Buffer, at: number): string {

@@ -1,12 +1,4 @@
-import {
-  address,
-  Cursor,
-  type Hdf5Source,
-  length,
-  readAt,
-  UNDEFINED_ADDRESS,
-  Unsupported,
-} from "./source.js";
+import { Cursor, type Hdf5Source, readAt, UNDEFINED_ADDRESS, Unsupported } from "./source.js";
 
 // Object headers (HDF5 file format specification, "Disk Format: Level 2A1"), versions 1 and 2:
 // the list of an object's header messages, continuation blocks followed.
@@ -55,19 +47,13 @@ export function readObjectHeader(source: Hdf5Source, at: number): HeaderMessage[
     const chunk = sized.uint(sizeBytes);
     // The first block: its messages, then the checksum.
     const block = readAt(source, at, prefixBytes + sizeBytes + chunk + 4);
-    readV2Messages(
-      source,
-      block.subarray(prefixBytes + sizeBytes, block.length - 4),
-      flags,
-      messages,
-      pending,
-    );
+    readMessages(source, block.subarray(prefixBytes + sizeBytes, block.length - 4), flags, messages, pending);
   } else {
     const prefix = new Cursor(first);
     if (prefix.u8() !== 1) throw new Unsupported("object header version");
     prefix.skip(1 + 2 + 4);
     const size = prefix.u32();
-    readV1Messages(source, readAt(source, at + V1_PREFIX, size), messages, pending);
+    readMessages(source, readAt(source, at + V1_PREFIX, size), undefined, messages, pending);
   }
   const seen = new Set<number>([at]);
   while (pending.length > 0) {
@@ -75,48 +61,37 @@ export function readObjectHeader(source: Hdf5Source, at: number): HeaderMessage[
     if (seen.has(next.at) || seen.size > MAX_BLOCKS) throw new Unsupported("object header continuation loop");
     seen.add(next.at);
     const block = readAt(source, next.at, next.length);
-    if (!v2) readV1Messages(source, block, messages, pending);
+    if (!v2) readMessages(source, block, undefined, messages, pending);
     else {
       if (block.length < 8 || block.subarray(0, 4).toString("latin1") !== "OCHK") {
         throw new Unsupported("object header continuation block signature");
       }
-      readV2Messages(source, block.subarray(4, block.length - 4), flags, messages, pending);
+      readMessages(source, block.subarray(4, block.length - 4), flags, messages, pending);
     }
   }
   return messages;
 }
 
-function readV1Messages(
+/**
+ * The messages of one block: version 1's message header is type (2 bytes), size (2), flags and 3
+ * reserved bytes; version 2's (`v2Flags`: the object header's flags) type (1), size (2), flags and
+ * the creation order (2) where it is tracked.
+ */
+function readMessages(
   source: Hdf5Source,
   block: Buffer,
+  v2Flags: number | undefined,
   messages: HeaderMessage[],
   pending: { at: number; length: number }[],
 ): void {
   const cursor = new Cursor(block);
-  while (cursor.left >= 8) {
-    const type = cursor.u16();
-    const size = cursor.u16();
-    const flags = cursor.u8();
-    cursor.skip(3);
-    take(source, { type, flags, body: cursor.bytesOf(size) }, messages, pending);
-  }
-}
-
-function readV2Messages(
-  source: Hdf5Source,
-  block: Buffer,
-  headerFlags: number,
-  messages: HeaderMessage[],
-  pending: { at: number; length: number }[],
-): void {
-  const cursor = new Cursor(block);
-  const messageHeader = headerFlags & 0x04 ? 6 : 4;
+  const headerBytes = v2Flags === undefined ? 8 : v2Flags & 0x04 ? 6 : 4;
   // Fewer bytes left than a message header: the gap at the end of a block.
-  while (cursor.left >= messageHeader) {
-    const type = cursor.u8();
+  while (cursor.left >= headerBytes) {
+    const type = v2Flags === undefined ? cursor.u16() : cursor.u8();
     const size = cursor.u16();
     const flags = cursor.u8();
-    if (headerFlags & 0x04) cursor.skip(2); // creation order
+    cursor.skip(headerBytes - (v2Flags === undefined ? 5 : 4));
     take(source, { type, flags, body: cursor.bytesOf(size) }, messages, pending);
   }
 }
@@ -132,5 +107,5 @@ function take(
     return;
   }
   const cursor = new Cursor(message.body);
-  pending.push({ at: address(cursor, source), length: length(cursor, source) });
+  pending.push({ at: cursor.address(source.offsetSize), length: cursor.uint(source.lengthSize) });
 }

@@ -128,13 +128,3 @@ export class Cursor {
     }
   }
 }
-
-/** An address field (size of offsets). */
-export function address(cursor: Cursor, source: Hdf5Source): number {
-  return cursor.address(source.offsetSize);
-}
-
-/** A length field (size of lengths). */
-export function length(cursor: Cursor, source: Hdf5Source): number {
-  return cursor.uint(source.lengthSize);
-}
