@@ -1,3 +1,4 @@
+import { checksumMatches } from "./checksum.js";
 import { Cursor, type Hdf5Source, readAt, UNDEFINED_ADDRESS, Unsupported } from "./source.js";
 
 // Object headers (HDF5 file format specification, "Disk Format: Level 2A1"), versions 1 and 2:
@@ -47,6 +48,7 @@ export function readObjectHeader(source: Hdf5Source, at: number): HeaderMessage[
     const chunk = sized.uint(sizeBytes);
     // The first block: its messages, then the checksum.
     const block = readAt(source, at, prefixBytes + sizeBytes + chunk + 4);
+    if (!checksumMatches(block)) throw new Unsupported("object header checksum");
     readMessages(source, block.subarray(prefixBytes + sizeBytes, block.length - 4), flags, messages, pending);
   } else {
     const prefix = new Cursor(first);
@@ -63,8 +65,8 @@ export function readObjectHeader(source: Hdf5Source, at: number): HeaderMessage[
     const block = readAt(source, next.at, next.length);
     if (!v2) readMessages(source, block, undefined, messages, pending);
     else {
-      if (block.length < 8 || block.subarray(0, 4).toString("latin1") !== "OCHK") {
-        throw new Unsupported("object header continuation block signature");
+      if (block.subarray(0, 4).toString("latin1") !== "OCHK" || !checksumMatches(block)) {
+        throw new Unsupported("object header continuation block signature or checksum");
       }
       readMessages(source, block.subarray(4, block.length - 4), flags, messages, pending);
     }

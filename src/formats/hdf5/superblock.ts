@@ -1,3 +1,4 @@
+import { checksumMatches } from "./checksum.js";
 import { Cursor, type Hdf5Source, readBytes, UNDEFINED_ADDRESS, Unsupported } from "./source.js";
 
 // The superblock (HDF5 file format specification, "Disk Format: Level 0A"): where the file's
@@ -45,6 +46,8 @@ export function readSuperblock(fd: number, size: number): { source: Hdf5Source; 
     cursor.address(offsetSize); // superblock extension
     end = cursor.address(offsetSize);
     root = cursor.address(offsetSize);
+    if (!checksumMatches(cursor.bytes.subarray(0, cursor.at + 4)))
+      throw new Unsupported("superblock checksum");
   }
   // A file shorter than its end-of-file address was truncated: the HDF5 library says so. (The
   // library writes the end of file as an absolute position, userblock included.)
