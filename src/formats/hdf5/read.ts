@@ -1,7 +1,7 @@
 import { readSync } from "node:fs";
 import { inflateSync } from "node:zlib";
 import { ArgumentError, FileFormatError } from "../../errors.js";
-import type { RawStorage } from "./dataset.js";
+import type { RawChunk, RawStorage } from "./dataset.js";
 
 // Elements of a dataset found by findRawStorage, read straight from the file into the caller's
 // array: unfiltered bytes by readSync into the array's own memory (chunks adjacent in the file in
@@ -9,6 +9,12 @@ import type { RawStorage } from "./dataset.js";
 
 /** Node reads at most 2^31 - 1 bytes per call; larger runs go in pieces of 1 GiB. */
 const MAX_READ_BYTES = 1 << 30;
+
+/**
+ * The last chunk inflated per dataset: consecutive row blocks share the chunk at their boundary,
+ * which is then inflated once (one chunk per dataset, ~135 kB for anndata's default chunks).
+ */
+const lastInflated = new WeakMap<RawStorage, { chunk: RawChunk; bytes: Buffer }>();
 
 /**
  * Elements [start, end) of `storage` into `out` (exactly end - start elements, of storage's
@@ -50,7 +56,12 @@ export function readRawInto(
     const to = Math.min(end - k * per, per);
     const at = (e - start) * 4;
     if (chunk.deflated) {
-      inflateInto(file, dataset, fd, chunk, per * 4, from * 4, (to - from) * 4, bytes, at);
+      let last = lastInflated.get(storage);
+      if (last?.chunk !== chunk) {
+        last = { chunk, bytes: inflateChunk(file, dataset, fd, chunk, per * 4) };
+        lastInflated.set(storage, last);
+      }
+      bytes.set(last.bytes.subarray(from * 4, to * 4), at);
     } else if (run.length > 0 && run.position + run.length === chunk.position + from * 4) {
       run.length += (to - from) * 4;
     } else {
@@ -83,18 +94,14 @@ function readFully(
   }
 }
 
-/** Bytes [from, from + length) of a deflated chunk of `chunkBytes` into `bytes` at `at`. */
-function inflateInto(
+/** A deflated chunk of `chunkBytes` when inflated, read and inflated. */
+function inflateChunk(
   file: string,
   dataset: string,
   fd: number,
-  chunk: RawStorage["chunks"][number],
+  chunk: RawChunk,
   chunkBytes: number,
-  from: number,
-  length: number,
-  bytes: Uint8Array,
-  at: number,
-): void {
+): Buffer {
   const stored = Buffer.allocUnsafe(chunk.storedBytes);
   readFully(file, dataset, fd, stored, 0, stored.length, chunk.position);
   let inflated: Buffer;
@@ -112,5 +119,5 @@ function inflateInto(
       { file, key: dataset },
     );
   }
-  bytes.set(inflated.subarray(from, from + length), at);
+  return inflated;
 }
