@@ -75,7 +75,14 @@ async function outcome(path: string): Promise<Outcome> {
   return "as-hdf5";
 }
 
-for (const name of ["many-chunks", "gzip", "latest-contiguous", "many-links"]) {
+for (const name of [
+  "many-chunks",
+  "gzip",
+  "latest-contiguous",
+  "many-links",
+  "continuation",
+  "latest-continuation",
+]) {
   test(`${name}: every byte of the structures up to /X/data's chunks changed`, {
     timeout: 300_000,
   }, async (t) => {

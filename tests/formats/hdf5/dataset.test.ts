@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { closeSync, fstatSync, openSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { findRawStorage, type RawStorage } from "../../../src/formats/hdf5/dataset.js";
 import { readRawInto } from "../../../src/formats/hdf5/read.js";
@@ -10,7 +10,7 @@ const dir = tempDir("hdf5-direct-");
 const { variants, data, indices } = writeFixtures(dir);
 
 /** [start, end) ranges of an n-element dataset: empty, single, whole, across chunks, and seeded random ones. */
-export function ranges(n: number, chunk: number): [number, number][] {
+function ranges(n: number, chunk: number): [number, number][] {
   const out: [number, number][] = [
     [0, 0],
     [n, n],
@@ -69,6 +69,11 @@ for (const variant of variants) {
     });
   });
 }
+
+test("the latest-continuation fixture has continuation blocks (OCHK)", () => {
+  const path = variants.find((v) => v.name === "latest-continuation")!.path;
+  assert.ok(readFileSync(path).includes("OCHK"));
+});
 
 test("an empty dataset, a group, a missing path and a 64-bit dataset are not read directly, or read as empty", () => {
   const chunked = variants.find((v) => v.name === "chunked")!;

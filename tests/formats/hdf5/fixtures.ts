@@ -27,7 +27,7 @@ indices = rng.integers(0, n_cols, nnz).astype(np.int32)
 data = (rng.random(nnz) * 100).astype(np.float32)
 indices.tofile(out + "/indices.bin"); data.tofile(out + "/data.bin"); indptr.tofile(out + "/indptr.bin")
 
-def write(name, file_kw={}, data_dtype=np.float32, indices_dtype=np.int32, extra_links=0, **kw):
+def write(name, file_kw={}, data_dtype=np.float32, indices_dtype=np.int32, extra_links=0, attrs=0, late_links=0, **kw):
     path = out + "/" + name + ".h5"
     with h5py.File(path, "w", **file_kw) as f:
         f.create_group("obs")
@@ -41,6 +41,13 @@ def write(name, file_kw={}, data_dtype=np.float32, indices_dtype=np.int32, extra
         g.create_dataset("indices", data=indices.astype(indices_dtype), **kw)
         g.create_dataset("data", data=data.astype(data_dtype), **kw)
         f.create_dataset("empty", data=np.zeros(0, dtype=np.float32))
+    # Attributes added once the headers are written: they go to continuation blocks.
+    with h5py.File(path, "r+") as f:
+        for i in range(late_links):
+            f["X"].create_dataset("a_rather_long_link_name_to_fill_the_header_%d" % i, data=np.arange(3))
+        for key in ["X/data", "X/indices"]:
+            for i in range(attrs):
+                f[key].attrs["note_%03d" % i] = np.arange(8) + i
     return path
 
 write("contiguous")
@@ -55,6 +62,8 @@ write("userblock", file_kw={"userblock_size": 512}, chunks=(37,))
 write("userblock-latest", file_kw={"userblock_size": 1024, "libver": "latest"})
 write("many-links", extra_links=100, chunks=(37,))
 write("dense-links", file_kw={"libver": "latest"}, extra_links=40)
+write("continuation", attrs=40, chunks=(37,))
+write("latest-continuation", file_kw={"libver": "latest"}, attrs=6, late_links=4)
 write("float64", data_dtype=np.float64, chunks=(37,))
 write("int64", indices_dtype=np.int64)
 print(json.dumps(h5py.version.hdf5_version))
@@ -87,6 +96,10 @@ export function writeFixtures(dir: string): {
     { name: "many-links", path: at("many-links"), layout: "chunked" },
     // A new-style group of 43 links: dense storage in a fractal heap.
     { name: "dense-links", path: at("dense-links"), layout: null },
+    // Object headers continued in further blocks: version 1 continuation messages; OCHK blocks
+    // (the links and attributes added later stay compact, below HDF5's 8 before dense storage).
+    { name: "continuation", path: at("continuation"), layout: "chunked" },
+    { name: "latest-continuation", path: at("latest-continuation"), layout: "contiguous" },
     { name: "float64", path: at("float64"), layout: null, indicesLayout: "chunked" },
     { name: "int64", path: at("int64"), layout: "contiguous", indicesLayout: null },
   ];
