@@ -19,8 +19,9 @@ import { type CsrMatrix, type Matrix, storedForm } from "./matrix.js";
 
 /**
  * Scans done while a block's arrays were copied out of the wasm heap (copyValuesChecked,
- * copyIndicesChecked), keyed by the array they filled: the position of the first bad entry found,
- * or the array's length. checkBlock takes them instead of passing over the arrays again. Each is
+ * copyIndicesChecked) or right after a direct read into them (checkValuesInPlace,
+ * checkIndicesInPlace), keyed by the array they filled: the position of the first bad entry
+ * found, or the array's length. checkBlock takes them instead of passing over the arrays again. Each is
  * taken once, so a pooled array refilled later is scanned anew.
  */
 const scans = new WeakMap<Float32Array | Int32Array, number>();
@@ -32,8 +33,19 @@ const scans = new WeakMap<Float32Array | Int32Array, number>();
  */
 export function copyValuesChecked(source: Float32Array, out: Float32Array, at = 0): void {
   const target = at === 0 && source.length === out.length ? out : out.subarray(at, at + source.length);
-  const found =
-    at + kernels().findBadValue({ n: source.length, x: source, nonnegative: false, copyTo: target });
+  scanValues(source, target, out, at);
+}
+
+/**
+ * Checks a block's values already read into `out` (a direct read, hdf5/read.ts), as
+ * copyValuesChecked does while copying; checkBlock takes the result.
+ */
+export function checkValuesInPlace(out: Float32Array): void {
+  scanValues(out, null, out, 0);
+}
+
+function scanValues(source: Float32Array, copyTo: Float32Array | null, out: Float32Array, at: number): void {
+  const found = at + kernels().findBadValue({ n: source.length, x: source, nonnegative: false, copyTo });
   // Pieces come in order: nothing bad so far exactly when the scan so far stopped at `at`.
   scans.set(out, at === 0 || scans.get(out) === at ? found : scans.get(out)!);
 }
@@ -56,10 +68,22 @@ export function copyIndicesChecked(
     out.set(source, at);
     return;
   }
-  scans.set(
-    out,
-    kernels().findBadIndex({ rows: indptr.length - 1, indptr, indices: source, cols: nCols, copyTo: out }),
-  );
+  scanIndices(source, out, indptr, nCols, out);
+}
+
+/** Checks a block's column indices already read into `out`, as copyIndicesChecked does while copying. */
+export function checkIndicesInPlace(out: Int32Array, indptr: Int32Array, nCols: number): void {
+  scanIndices(out, null, indptr, nCols, out);
+}
+
+function scanIndices(
+  indices: Int32Array,
+  copyTo: Int32Array | null,
+  indptr: Int32Array,
+  nCols: number,
+  out: Int32Array,
+): void {
+  scans.set(out, kernels().findBadIndex({ rows: indptr.length - 1, indptr, indices, cols: nCols, copyTo }));
 }
 
 function takeScan(array: Float32Array | Int32Array): number | undefined {

@@ -2,7 +2,7 @@ import type { Dataset, File, Group } from "h5wasm/node";
 import { EncodingRegistry } from "../encodings.js";
 import type { DataFrameColumn } from "./dataframe.js";
 import { isGroup, stringAttr } from "./element.js";
-import type { MatrixReader, MatrixReaderOptions } from "./matrix-reader.js";
+import type { MatrixReader, MatrixReaderOptions, RawFile } from "./matrix-reader.js";
 import type { UnsValue } from "./uns.js";
 
 // The h5ad reader's instance of the element-encoding registry (../encodings.ts): its roles, and
@@ -10,8 +10,13 @@ import type { UnsValue } from "./uns.js";
 
 /** What decodes an element, by the role the element plays. */
 export interface DecoderRoles {
-  /** X, a layer or an obsm entry: a row-block reader. */
-  matrix: (file: string, entity: Group | Dataset, options: MatrixReaderOptions) => MatrixReader;
+  /** X, a layer or an obsm entry: a row-block reader; `raw` the file open for direct reads. */
+  matrix: (
+    file: string,
+    entity: Group | Dataset,
+    options: MatrixReaderOptions,
+    raw: RawFile | undefined,
+  ) => MatrixReader;
   /** A column of obs or var; `h5` resolves anndata 0.7's object references. */
   column: (file: string, h5: File, entity: Group | Dataset) => DataFrameColumn;
   /** An entry of uns. */

@@ -1,9 +1,16 @@
 import type { Dataset, File, Group } from "h5wasm/node";
 import { type ArrayAllocator, freshArrays } from "../../data/buffer-pool.js";
-import { copyIndicesChecked, copyValuesChecked } from "../../data/check-block.js";
+import {
+  checkIndicesInPlace,
+  checkValuesInPlace,
+  copyIndicesChecked,
+  copyValuesChecked,
+} from "../../data/check-block.js";
 import type { CsrMatrix, DenseMatrix, Matrix } from "../../data/matrix.js";
 import { ArgumentError, FileFormatError } from "../../errors.js";
 import { KNOWN_VERSIONS, UNTAGGED } from "../encodings.js";
+import { findRawStorage, type RawStorage } from "../hdf5/dataset.js";
+import { readRawInto } from "../hdf5/read.js";
 import { isNumericArray, type NumericArray, toFloat32, toFloat64, toInt32 } from "./convert.js";
 import { readCscRows } from "./csc.js";
 import { attrValue, datasetShape, isDataset, isGroup, requireDataset, stringAttr } from "./element.js";
@@ -26,6 +33,23 @@ export interface MatrixReader {
    * (default: fresh arrays).
    */
   read(rowStart: number, rowEnd: number, allocate?: ArrayAllocator): Matrix;
+  /**
+   * How a sparse matrix's indices and data are read: straight from the file (their layout, see
+   * hdf5/dataset.ts) or through h5wasm (null).
+   */
+  readonly direct?: {
+    readonly indices: RawStorage["layout"] | null;
+    readonly data: RawStorage["layout"] | null;
+  };
+}
+
+/**
+ * The .h5ad file open for direct reads beside h5wasm (hdf5/read.ts): its descriptor and size at
+ * open.
+ */
+export interface RawFile {
+  readonly fd: number;
+  readonly size: number;
 }
 
 export interface MatrixReaderOptions {
@@ -36,6 +60,11 @@ export interface MatrixReaderOptions {
   cscCacheMaxNnz?: number;
   /** The most elements one wasm-heap read holds (default READ_PIECE_ELEMENTS; tests set it small). */
   readPieceElements?: number;
+  /**
+   * false: read sparse indices and data through h5wasm even where their layout could be read
+   * directly (tests and benchmarks compare the two).
+   */
+  directReads?: boolean;
 }
 
 const DEFAULT_CSC_CACHE_MAX_NNZ = 1 << 24;
@@ -46,13 +75,14 @@ export function openMatrix(
   h5: File,
   path: string,
   options: MatrixReaderOptions = {},
+  raw?: RawFile,
 ): MatrixReader {
   const entity = h5.get(path);
   if (!isDataset(entity) && !isGroup(entity)) {
     throw new FileFormatError(`${file}: ${path} is ${entity === null ? "missing" : "not a matrix"}`);
   }
   const { encoding, decoder } = H5AD_ENCODINGS.lookup("matrix", file, entity);
-  if (decoder !== undefined) return decoder(file, entity, options);
+  if (decoder !== undefined) return decoder(file, entity, options, raw);
   if (isDataset(entity))
     throw new FileFormatError(`${file}: ${path} has unsupported encoding-type '${encoding}' for a matrix`);
   throw new FileFormatError(
@@ -95,7 +125,12 @@ function sparseShape(file: string, group: Group, name: string): [number, number]
  * Older writers (h5sparse) than anndata 0.7 marked sparse groups with `h5sparse_format` (csr /
  * csc) and `h5sparse_shape` instead of `encoding-type` and `shape`.
  */
-function h5sparseReader(file: string, group: Group, options: MatrixReaderOptions): MatrixReader {
+function h5sparseReader(
+  file: string,
+  group: Group,
+  options: MatrixReaderOptions,
+  raw: RawFile | undefined,
+): MatrixReader {
   const legacy = stringAttr(group, "h5sparse_format");
   if (legacy === undefined) {
     throw new FileFormatError(
@@ -106,9 +141,7 @@ function h5sparseReader(file: string, group: Group, options: MatrixReaderOptions
     throw new FileFormatError(`${file}: ${group.path} has unsupported h5sparse_format '${legacy}'`);
   }
   const shape = sparseShape(file, group, "h5sparse_shape");
-  return legacy === "csr"
-    ? csrReader(file, group, shape, readPiece(options))
-    : cscReader(file, group, shape, cscCacheMaxNnz(options));
+  return (legacy === "csr" ? csrReader : cscReader)(file, group, shape, options, raw);
 }
 
 function cscCacheMaxNnz(options: MatrixReaderOptions): number {
@@ -123,14 +156,21 @@ const dense = (file: string, entity: Group | Dataset, options: MatrixReaderOptio
   denseReader(file, entity as Dataset, readPiece(options));
 H5AD_ENCODINGS.register("matrix", "dataset", "array", KNOWN_VERSIONS.array, dense);
 H5AD_ENCODINGS.register("matrix", "dataset", UNTAGGED, [UNTAGGED], dense);
-H5AD_ENCODINGS.register("matrix", "group", "csr_matrix", KNOWN_VERSIONS.csr_matrix, (file, group, options) =>
-  csrReader(file, group as Group, sparseShape(file, group as Group, "shape"), readPiece(options)),
-);
-H5AD_ENCODINGS.register("matrix", "group", "csc_matrix", KNOWN_VERSIONS.csc_matrix, (file, group, options) =>
-  cscReader(file, group as Group, sparseShape(file, group as Group, "shape"), cscCacheMaxNnz(options)),
-);
-H5AD_ENCODINGS.register("matrix", "group", UNTAGGED, [UNTAGGED], (file, group, options) =>
-  h5sparseReader(file, group as Group, options),
+for (const [encoding, reader] of [
+  ["csr_matrix", csrReader],
+  ["csc_matrix", cscReader],
+] as const) {
+  H5AD_ENCODINGS.register(
+    "matrix",
+    "group",
+    encoding,
+    KNOWN_VERSIONS[encoding],
+    (file, group, options, raw) =>
+      reader(file, group as Group, sparseShape(file, group as Group, "shape"), options, raw),
+  );
+}
+H5AD_ENCODINGS.register("matrix", "group", UNTAGGED, [UNTAGGED], (file, group, options, raw) =>
+  h5sparseReader(file, group as Group, options, raw),
 );
 
 /**
@@ -154,19 +194,55 @@ function sparseDatasets(
   return { indptr, indices, data, nnz: datasetShape(data)[0] ?? 0 };
 }
 
+/**
+ * Where a sparse group's indices (int32) and data (float32) can be read straight from the file
+ * (hdf5/dataset.ts), each undefined where h5wasm reads it.
+ */
+function directStorage(
+  options: MatrixReaderOptions,
+  raw: RawFile | undefined,
+  indices: Dataset,
+  data: Dataset,
+): { indices?: DirectRead; data?: DirectRead } {
+  if (raw === undefined || options.directReads === false) return {};
+  const direct = (dataset: Dataset, type: RawStorage["type"]): DirectRead | undefined => {
+    const storage = storedAs(dataset) === type ? findRawStorage(raw.fd, raw.size, dataset.path) : undefined;
+    // h5wasm's view of the dataset and the direct reader's must agree, or h5wasm reads it.
+    if (storage === undefined || storage.type !== type || storage.length !== datasetShape(dataset)[0]) {
+      return undefined;
+    }
+    return { fd: raw.fd, storage };
+  };
+  return { indices: direct(indices, "int32"), data: direct(data, "float32") };
+}
+
+/** A dataset read straight from the file: the file's descriptor and the dataset's storage. */
+interface DirectRead {
+  readonly fd: number;
+  readonly storage: RawStorage;
+}
+
+function directLayouts(direct: { indices?: DirectRead; data?: DirectRead }): MatrixReader["direct"] {
+  return { indices: direct.indices?.storage.layout ?? null, data: direct.data?.storage.layout ?? null };
+}
+
 function csrReader(
   file: string,
   group: Group,
   [nRows, nCols]: [number, number],
-  piece: number,
+  options: MatrixReaderOptions,
+  raw: RawFile | undefined,
 ): MatrixReader {
   const path = group.path;
+  const piece = readPiece(options);
   const { indptr, indices, data, nnz } = sparseDatasets(file, group, nRows, [nRows, nCols]);
+  const direct = directStorage(options, raw, indices, data);
   return {
     path,
     encoding: "csr_matrix",
     nRows,
     nCols,
+    direct: directLayouts(direct),
     read(rowStart, rowEnd, allocate = freshArrays): CsrMatrix {
       checkRows(file, path, nRows, rowStart, rowEnd);
       const n = rowEnd - rowStart;
@@ -191,10 +267,18 @@ function csrReader(
           `${file}: ${path}/indptr points to [${p0}, ${p1}) outside data of length ${nnz}`,
         );
       }
-      const blockIndices = readInt32(file, indices, [[p0, p1]], p1 - p0, allocate, piece, (source, out, at) =>
-        copyIndicesChecked(source, out, blockPtr, nCols, at),
+      const blockIndices = readInt32(
+        file,
+        indices,
+        [[p0, p1]],
+        p1 - p0,
+        allocate,
+        piece,
+        direct.indices,
+        (source, out, at) => copyIndicesChecked(source, out, blockPtr, nCols, at),
+        (out) => checkIndicesInPlace(out, blockPtr, nCols),
       );
-      const blockData = readFloat32(file, data, [[p0, p1]], p1 - p0, allocate, piece);
+      const blockData = readFloat32(file, data, [[p0, p1]], p1 - p0, allocate, piece, direct.data);
       return { format: "csr", nRows: n, nCols, indptr: blockPtr, indices: blockIndices, data: blockData };
     },
   };
@@ -204,10 +288,13 @@ function cscReader(
   file: string,
   group: Group,
   [nRows, nCols]: [number, number],
-  cacheMaxNnz: number,
+  options: MatrixReaderOptions,
+  raw: RawFile | undefined,
 ): MatrixReader {
   const path = group.path;
+  const cacheMaxNnz = cscCacheMaxNnz(options);
   const { indptr, indices, data, nnz } = sparseDatasets(file, group, nCols, [nRows, nCols]);
+  const direct = directStorage(options, raw, indices, data);
   // One entry per gene: small next to X, read once.
   const colPtr = toFloat64(numeric(file, `${path}/indptr`, readSlice(file, indptr, [])));
   const source = {
@@ -215,9 +302,9 @@ function cscReader(
     nCols,
     colPtr,
     readIndices: (start: number, end: number) =>
-      readInt32(file, indices, [[start, end]], end - start, freshArrays, READ_PIECE_ELEMENTS),
+      readInt32(file, indices, [[start, end]], end - start, freshArrays, READ_PIECE_ELEMENTS, direct.indices),
     readData: (start: number, end: number) =>
-      readFloat32(file, data, [[start, end]], end - start, freshArrays, READ_PIECE_ELEMENTS),
+      readFloat32(file, data, [[start, end]], end - start, freshArrays, READ_PIECE_ELEMENTS, direct.data),
     where: `${file}: ${path}`,
   };
   let whole: CsrMatrix | undefined;
@@ -226,6 +313,7 @@ function cscReader(
     encoding: "csc_matrix",
     nRows,
     nCols,
+    direct: directLayouts(direct),
     read(rowStart, rowEnd): CsrMatrix {
       checkRows(file, path, nRows, rowStart, rowEnd);
       if (nnz > cacheMaxNnz) return readCscRows(source, rowStart, rowEnd);
@@ -254,7 +342,8 @@ type Ranges = ([number, number] | [])[];
 
 /**
  * `length` float32 values of a hyperslab: straight into an allocated array when stored as float32,
- * checked as they are copied (the AnnDataFile's checkBlock takes the result).
+ * checked as they are copied (the AnnDataFile's checkBlock takes the result); straight from the
+ * file when `direct` (a 1-D dataset's range), checked in place.
  */
 function readFloat32(
   file: string,
@@ -263,13 +352,29 @@ function readFloat32(
   length: number,
   allocate: ArrayAllocator,
   piece: number,
+  direct?: DirectRead,
 ): Float32Array {
   if (length === 0) return new Float32Array(0);
   if (storedAs(dataset) !== "float32")
     return toFloat32(numeric(file, dataset.path, readSlice(file, dataset, ranges)));
   const out = allocate.float32(length);
-  readSliceInto(file, dataset, ranges, out, copyValuesChecked, piece);
+  if (readDirect(file, dataset, ranges, out, direct)) checkValuesInPlace(out);
+  else readSliceInto(file, dataset, ranges, out, copyValuesChecked, piece);
   return out;
+}
+
+/** Reads a 1-D range straight from the file when `direct`: true when it did. */
+function readDirect(
+  file: string,
+  dataset: Dataset,
+  ranges: Ranges,
+  out: Float32Array | Int32Array,
+  direct: DirectRead | undefined,
+): boolean {
+  const range = ranges[0];
+  if (direct === undefined || ranges.length !== 1 || range?.length !== 2) return false;
+  readRawInto(file, dataset.path, direct.fd, direct.storage, range[0], range[1], out);
+  return true;
 }
 
 /** `length` int32 values of a hyperslab (other integer types converted, with a range check). */
@@ -280,14 +385,17 @@ function readInt32(
   length: number,
   allocate: ArrayAllocator,
   piece: number,
+  direct?: DirectRead,
   copy?: (source: Int32Array, out: Int32Array, at: number) => void,
+  checkInPlace?: (out: Int32Array) => void,
 ): Int32Array {
   if (length === 0) return new Int32Array(0);
   if (storedAs(dataset) !== "int32") {
     return toInt32(numeric(file, dataset.path, readSlice(file, dataset, ranges)), `${file}: ${dataset.path}`);
   }
   const out = allocate.int32(length);
-  readSliceInto(file, dataset, ranges, out, copy, piece);
+  if (readDirect(file, dataset, ranges, out, direct)) checkInPlace?.(out);
+  else readSliceInto(file, dataset, ranges, out, copy, piece);
   return out;
 }
 

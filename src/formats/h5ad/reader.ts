@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync } from "node:fs";
 import type { File, Group } from "h5wasm/node";
 import type { ArrayAllocator } from "../../data/buffer-pool.js";
 import { checkBlock } from "../../data/check-block.js";
@@ -6,7 +7,7 @@ import { ArgumentError, FileFormatError } from "../../errors.js";
 import { AnnDataFrame } from "./dataframe.js";
 import { isGroup } from "./element.js";
 import { hdf5Reason, openHdf5 } from "./h5wasm.js";
-import { type MatrixReader, type MatrixReaderOptions, openMatrix } from "./matrix-reader.js";
+import { type MatrixReader, type MatrixReaderOptions, openMatrix, type RawFile } from "./matrix-reader.js";
 import { readUnsGroup, type UnsDict } from "./uns.js";
 
 // An open .h5ad file. Nothing is loaded at open beyond the attributes needed to check the
@@ -49,6 +50,8 @@ export class AnnDataFile {
     readonly path: string,
     private readonly h5: File,
     private readonly options: MatrixReaderOptions,
+    /** The same file open read-only for the direct reads of X's arrays (matrix-reader.ts). */
+    private readonly raw: RawFile | undefined,
   ) {
     const root = h5 as Group;
     for (const key of ["obs", "var"]) {
@@ -68,10 +71,12 @@ export class AnnDataFile {
   /** Opens `path` read-only. Errors name the file: missing, not HDF5, truncated, not AnnData. */
   static async open(path: string, options: MatrixReaderOptions = {}): Promise<AnnDataFile> {
     const h5 = await openHdf5(path);
+    const raw = openRaw(path);
     try {
-      return new AnnDataFile(path, h5, options);
+      return new AnnDataFile(path, h5, options, raw);
     } catch (error) {
       h5.close();
+      if (raw !== undefined) closeSync(raw.fd);
       if (error instanceof FileFormatError || error instanceof ArgumentError) throw error;
       // h5wasm raised while reading the layout: a damaged file (e.g. truncated).
       throw new FileFormatError(`${path}: cannot read the AnnData layout (${hdf5Reason(error)})`, {
@@ -144,6 +149,7 @@ export class AnnDataFile {
     if (this.closed) return;
     this.closed = true;
     this.h5.close();
+    if (this.raw !== undefined) closeSync(this.raw.fd);
   }
 
   /** A block of `element` from row `rowStart` on, checked; its columns are genes unless obsm. */
@@ -178,7 +184,7 @@ export class AnnDataFile {
   }
 
   private checkedMatrix(path: string, nCols: number | undefined): MatrixReader {
-    const reader = openMatrix(this.path, this.h5, path, this.options);
+    const reader = openMatrix(this.path, this.h5, path, this.options, this.raw);
     if (reader.nRows !== this.nObs || (nCols !== undefined && reader.nCols !== nCols)) {
       const expected = `[${this.nObs}, ${nCols ?? "k"}]`;
       throw new FileFormatError(
@@ -190,6 +196,21 @@ export class AnnDataFile {
 
   private checkOpen(): void {
     if (this.closed) throw new ArgumentError(`${this.path}: the file is closed`);
+  }
+}
+
+/**
+ * `path` opened read-only beside h5wasm's handle, or undefined if it cannot be (h5wasm, which
+ * opened it, then reads everything).
+ */
+function openRaw(path: string): RawFile | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    return { fd, size: fstatSync(fd).size };
+  } catch {
+    if (fd !== undefined) closeSync(fd);
+    return undefined;
   }
 }
 
