@@ -219,7 +219,7 @@ for (let r = 0; r < repeats; r++) {
     const c = CASES[key]!;
     for (const style of STYLES) {
       const config = writeConfig(c, style, join(dir, `${key}-${style}.yaml`));
-      const out = runTimed(process.execPath, [cli, c.command, "fit", "--config", config, ...report]);
+      const out = runTimed(cli, [c.command, "fit", "--config", config, ...report]);
       const fit = /fit: (\d+) cells in ([\d.]+) s/.exec(out.stdout);
       const runDir = /run directory: (.+)/.exec(out.stdout)?.[1];
       if (!fit || !runDir) throw new Error(`${c.name} (${style}): no fit line in\n${out.stdout}`);

@@ -54,14 +54,7 @@ for (let r = 0; r < repeats; r++) {
   for (const batches of sizes) {
     const report = batches === "no_report" ? ["--no_report"] : [];
     const limit = typeof batches === "number" ? batches : null;
-    const out = runTimed(process.execPath, [
-      cli,
-      "hvg_seurat_v3",
-      "fit",
-      "--config",
-      config(limit),
-      ...report,
-    ]);
+    const out = runTimed(cli, ["hvg_seurat_v3", "fit", "--config", config(limit), ...report]);
     const fit = /fit: (\d+) cells in ([\d.]+) s/.exec(out.stdout);
     if (!fit) throw new Error(`no fit line in\n${out.stdout}`);
     const key = String(batches ?? 100);

@@ -40,7 +40,7 @@ function writeConfig(model: (typeof MODELS)[number], name: string): string {
 
 /** cells/s of the fit loop, from the command's `fit:` line. */
 function fitRate(args: string[]): { cells: number; seconds: number } {
-  const result = spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", maxBuffer: 1 << 26 });
+  const result = spawnSync(cli, args, { encoding: "utf8", maxBuffer: 1 << 26 });
   if (result.status !== 0) throw new Error(`cellarium ${args.join(" ")} failed:\n${result.stderr}`);
   const fit = /fit: (\d+) cells in ([\d.]+) s/.exec(result.stdout);
   if (!fit) throw new Error(`no fit line in\n${result.stdout}`);
@@ -49,7 +49,7 @@ function fitRate(args: string[]): { cells: number; seconds: number } {
 
 function runAsync(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(cli, args, { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk) => (stderr += chunk));
     child.on("error", reject);

@@ -26,20 +26,12 @@ const config = writeFitConfig(join(dir, "ipca.yaml"), {
   logEveryNSteps: 1000,
 });
 const cli = join(root, "bin/cellarium.js");
-const ours = runTimed(process.execPath, [cli, "incremental_pca", "fit", "--config", config]);
+const ours = runTimed(cli, ["incremental_pca", "fit", "--config", config]);
 const fit = /fit: (\d+) cells in ([\d.]+) s/.exec(ours.stdout);
 const checkpoint = /checkpoint: (.+)/.exec(ours.stdout)?.[1];
 if (!fit || !checkpoint) throw new Error(`no fit or checkpoint line in\n${ours.stdout}`);
 const variances = join(dir, "ev.json");
-runTimed(process.execPath, [
-  cli,
-  "inspect",
-  checkpoint,
-  "--attr",
-  "model.explained_variance_k",
-  "--out",
-  variances,
-]);
+runTimed(cli, ["inspect", checkpoint, "--attr", "model.explained_variance_k", "--out", variances]);
 const ev = JSON.parse(readFileSync(variances, "utf8")).value.data as number[];
 const rows = [
   {

@@ -32,8 +32,7 @@ const CELLS = 100_000;
 const BATCH = 128;
 
 function ours(limit: number | null, epochs = 1) {
-  const out = runTimed(process.execPath, [
-    cli,
+  const out = runTimed(cli, [
     "scvi",
     "fit",
     "--config",

@@ -82,6 +82,13 @@ test("the packed tarball installs into a new project and runs the README's libra
       assert.ok(existsSync(join(installed, addon)), `the install did not build ${addon}`);
   }
 
+  // npm's link to the bin runs it through its shebang (env -S, which also sets glibc's huge-page
+  // tunable): the command answers, as `npx cellarium` would.
+  const bin = spawnSync(join(project, "node_modules/.bin/cellarium"), ["--version"], { encoding: "utf8" });
+  assert.equal(bin.status, 0, `node_modules/.bin/cellarium --version failed: ${bin.stderr}`);
+  const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+  assert.equal(bin.stdout.trim(), version);
+
   linkFixtures(project);
   const snippet = readmeLibrarySnippets()[0]!;
   const file = join(project, "snippet.mjs");
