@@ -289,13 +289,15 @@ export class HVGSeuratV3 implements CellariumModel {
       const b = batch_n === null ? 0 : batch_n[first]!;
       let end = first + 1;
       while (end < stored.nRows && (batch_n === null || batch_n[end] === b)) end++;
+      // The first pass keeps the largest values too: with the native sums, in the same pass.
+      const keep = clip_bg === null && this.kept > 0;
       if (stored.format === "csr" && stored.indptr[end]! - stored.indptr[first]! >= 2 * g)
-        this.addRunNative(stored, first, end, b, clip_bg, sums, squares);
-      else this.addRun(stored, first, end, b, clip_bg, sums, squares);
-      if (clip_bg === null) {
-        this.x_size_b[b]! += end - first;
-        this.keepLargest(stored, first, end, b);
+        this.addRunNative(stored, first, end, b, clip_bg, sums, squares, keep);
+      else {
+        this.addRun(stored, first, end, b, clip_bg, sums, squares);
+        if (keep) this.keepLargest(stored, first, end, b, null);
       }
+      if (clip_bg === null) this.x_size_b[b]! += end - first;
       first = end;
     }
     if (clip_bg === null && !this.warnedNonInteger && firstNonInteger(stored.data) < stored.data.length) {
@@ -307,10 +309,11 @@ export class HVGSeuratV3 implements CellariumModel {
   }
 
   /**
-   * Rows [first, end) of one category through the native per-gene moments kernel, then in the
-   * second pass the excess over the clip taken back from the few values above it (the clip lies
-   * sqrt(n) regularized stds above the mean): 2.5x the speed of addRun's loops, for runs long
-   * enough (2 values per gene) to pay for the scratch's fill and fold.
+   * Rows [first, end) of one category through the native per-gene moments kernel (with `keep`,
+   * keepLargest's, which also keeps the largest values in the same pass), then in the second pass
+   * the excess over the clip taken back from the few values above it (the clip lies sqrt(n)
+   * regularized stds above the mean): 2.5x the speed of addRun's loops, for runs long enough (2
+   * values per gene) to pay for the scratch's fill and fold.
    */
   private addRunNative(
     csr: CsrMatrix,
@@ -320,18 +323,21 @@ export class HVGSeuratV3 implements CellariumModel {
     clip_bg: Float64Array | null,
     sums: Float64Array,
     squares: Float64Array,
+    keep: boolean,
   ): void {
     const g = this.var_names_g.length;
     if (this.moments_g3 === null) this.moments_g3 = new Float64Array(3 * g);
     const moments_g3 = this.moments_g3;
     moments_g3.fill(0);
     const [start, stop] = [csr.indptr[first]!, csr.indptr[end]!];
-    kernels().csrColumnMoments({
-      indices: csr.indices.subarray(start, stop),
-      values: csr.data.subarray(start, stop),
-      shift: null,
-      moments: moments_g3,
-    });
+    if (keep) this.keepLargest(csr, first, end, b, moments_g3);
+    else
+      kernels().csrColumnMoments({
+        indices: csr.indices.subarray(start, stop),
+        values: csr.data.subarray(start, stop),
+        shift: null,
+        moments: moments_g3,
+      });
     if (clip_bg !== null) takeExcess(csr.data, csr.indices, start, stop, clip_bg, b * g, moments_g3);
     for (let j = 0; j < g; j++) {
       sums[b * g + j]! += moments_g3[3 * j]!;
@@ -339,9 +345,17 @@ export class HVGSeuratV3 implements CellariumModel {
     }
   }
 
-  /** Rows [first, end) of category b into its genes' heaps of largest values. */
-  private keepLargest(stored: Matrix, first: number, end: number, b: number): void {
-    if (this.kept === 0) return;
+  /**
+   * Rows [first, end) of category b into its genes' heaps of largest values; with moments_g3, their
+   * per-gene sums in the same pass (keepLargest's moments, CSR only).
+   */
+  private keepLargest(
+    stored: Matrix,
+    first: number,
+    end: number,
+    b: number,
+    moments_g3: Float64Array | null,
+  ): void {
     const g = this.var_names_g.length;
     const heaps = { cols: g, base: b * g, kept: this.kept, minima: this.minima_bg, heaps: this.largest_bgk };
     if (stored.format === "csr") {
@@ -350,13 +364,19 @@ export class HVGSeuratV3 implements CellariumModel {
         indices: stored.indices.subarray(start, stop),
         values: stored.data.subarray(start, stop),
         ...heaps,
+        moments: moments_g3,
       });
       return;
     }
     // A dense row: every gene's column index once.
     const columns = Int32Array.from({ length: g }, (_, j) => j);
     for (let i = first; i < end; i++)
-      kernels().keepLargest({ indices: columns, values: stored.data.subarray(i * g, (i + 1) * g), ...heaps });
+      kernels().keepLargest({
+        indices: columns,
+        values: stored.data.subarray(i * g, (i + 1) * g),
+        ...heaps,
+        moments: null,
+      });
   }
 
   /** Rows [first, end) of category b, value by value into its row of the sums. */
@@ -678,6 +698,7 @@ export class HVGSeuratV3 implements CellariumModel {
       kept,
       minima: this.minima_bg,
       heaps: this.largest_bgk,
+      moments: null,
     });
   }
 

@@ -779,7 +779,7 @@ static napi_value csr_column_moments_napi(napi_env env, napi_callback_info info)
 
 static napi_value keep_largest_napi(napi_env env, napi_callback_info info) {
   call_t call;
-  if (!call_init(&call, env, info, "keepLargest", 7)) return NULL;
+  if (!call_init(&call, env, info, "keepLargest", 8)) return NULL;
   size_t nnz = 0;
   const int32_t *indices = arg_typed(&call, 0, "indices", napi_int32_array, "Int32Array", 0, false, &nnz);
   const float *values = arg_float32(&call, 1, "values", nnz);
@@ -788,9 +788,11 @@ static napi_value keep_largest_napi(napi_env env, napi_callback_info info) {
   const size_t kept = (size_t)arg_int(&call, 4, "kept");
   float *minima = arg_float32(&call, 5, "minima", base + cols);
   float *heaps = arg_float32(&call, 6, "heaps", (base + cols) * kept);
+  double *moments = arg_typed(&call, 7, "moments", napi_float64_array, "Float64Array", 3 * cols, true, NULL);
   if (call.failed) return NULL;
   napi_value result;
-  napi_create_double(env, (double)keep_largest(nnz, indices, values, cols, base, kept, minima, heaps), &result);
+  napi_create_double(env, (double)keep_largest(nnz, indices, values, cols, base, kept, minima, heaps, moments),
+                     &result);
   return result;
 }
 

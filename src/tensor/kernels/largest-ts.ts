@@ -5,12 +5,17 @@ import type { KernelArgs } from "./types.js";
 
 /** Returns the position of the first column index outside [0, cols), or indices.length (the raw form). */
 export function keepLargestTs(args: KernelArgs<"keepLargest">): number {
-  const { indices, values, cols, base, kept, minima, heaps } = args;
+  const { indices, values, cols, base, kept, minima, heaps, moments } = args;
   for (let p = 0; p < indices.length; p++) {
     const col = indices[p]!;
     if (!(col >= 0 && col < cols)) return p;
     const slot = base + col;
     const v = values[p]!;
+    if (moments !== null) {
+      moments[3 * col]! += v;
+      moments[3 * col + 1]! += v * v;
+      moments[3 * col + 2]! += 1;
+    }
     if (v > minima[slot]!) minima[slot] = replaceMinimum(heaps, slot * kept, kept, v);
   }
   return indices.length;

@@ -525,17 +525,29 @@ export const KERNELS = {
    * holding `kept` values per slot at heaps[slot * kept, (slot + 1) * kept) and minima their
    * minima (kept apart, so that the common case, a value at or below its slot's minimum, is one
    * compare against an array that stays in cache); a value above its slot's minimum replaces it.
-   * Heaps start as zeros. A column index outside [0, cols) throws ArgumentError, after the values
-   * before it were kept.
+   * Heaps start as zeros. With `moments` (3 per column, as csrColumnMoments without a shift), each
+   * value, its square and 1 are also added to moments[3 col], [3 col + 1], [3 col + 2] in the same
+   * pass, in the same order as csrColumnMoments adds them. A column index outside [0, cols) throws
+   * ArgumentError, after the values before it were kept.
    */
   keepLargest: declare(
-    { indices: i32, values: f32, cols: size, base: size, kept: size, minima: f32, heaps: f32 },
+    {
+      indices: i32,
+      values: f32,
+      cols: size,
+      base: size,
+      kept: size,
+      minima: f32,
+      heaps: f32,
+      moments: orNull(f64),
+    },
     {
       returns: "raw",
       atLeast: {
         values: (s) => s.indices.length,
         minima: (s) => s.base + s.cols,
         heaps: (s) => (s.base + s.cols) * s.kept,
+        moments: (s) => 3 * s.cols,
       },
       finish(s, stop) {
         if (stop < s.indices.length) {

@@ -369,7 +369,14 @@ for (const which of backends) {
         const indices = Int32Array.from({ length: 40 }, () => next() % cols);
         const values = Float32Array.from({ length: 40 }, () => (next() % 7) + (next() % 97 === 0 ? 100 : 0));
         for (let p = 0; p < indices.length; p++) all[base + indices[p]!]!.push(values[p]!);
-        k.keepLargest({ indices, values, cols, base, kept, minima, heaps });
+        // Every other block also sums its values per column, as csrColumnMoments does, bit for bit.
+        const moments = block % 3 === 0 ? null : new Float64Array(3 * cols);
+        k.keepLargest({ indices, values, cols, base, kept, minima, heaps, moments });
+        if (moments !== null) {
+          const expected = new Float64Array(3 * cols);
+          k.csrColumnMoments({ indices, values, shift: null, moments: expected });
+          assert.deepEqual(moments, expected, `block ${block}'s moments`);
+        }
       }
       for (let slot = 0; slot < 2 * cols; slot++) {
         const expected = [...all[slot]!, 0, 0, 0, 0].sort((a, b) => b - a).slice(0, kept);
@@ -387,6 +394,7 @@ for (const which of backends) {
             kept,
             minima,
             heaps,
+            moments: null,
           }),
         /keepLargest: indices\[1\] = 5 is outside the 5 columns/,
       );
@@ -400,6 +408,21 @@ for (const which of backends) {
             kept,
             minima,
             heaps,
+            moments: null,
+          }),
+        ArgumentError,
+      );
+      assert.throws(
+        () =>
+          k.keepLargest({
+            indices: Int32Array.of(0),
+            values: Float32Array.of(1),
+            cols,
+            base: 0,
+            kept,
+            minima,
+            heaps,
+            moments: new Float64Array(3 * cols - 1),
           }),
         ArgumentError,
       );
