@@ -134,24 +134,17 @@ export function reportError(error: unknown): ErrorReport {
   };
 }
 
-/** The error an ErrorReport describes, rebuilt as its class (errorFromName) with its system fields. */
+/**
+ * The error an ErrorReport describes: the same class for the project's errors (other names give a
+ * plain Error carrying the name), with a system error's fields.
+ */
 export function errorFromReport(report: ErrorReport): Error {
-  const { code, syscall, path } = report;
-  return Object.assign(errorFromName(report.name, report.message), {
+  const { name, message, code, syscall, path } = report;
+  const Type = ERRORS[name];
+  const error = Type !== undefined ? new Type(message) : Object.assign(new Error(message), { name });
+  return Object.assign(error, {
     ...(code !== undefined && { code }),
     ...(syscall !== undefined && { syscall }),
     ...(path !== undefined && { path }),
   });
-}
-
-/**
- * An error that crossed a thread boundary as its class name and message, rebuilt as the same
- * class (other names give a plain Error carrying the name).
- */
-export function errorFromName(name: string, message: string): Error {
-  const Type = ERRORS[name];
-  if (Type !== undefined) return new Type(message);
-  const error = new Error(message);
-  error.name = name;
-  return error;
 }

@@ -5,7 +5,7 @@
 
 import { MessageChannel, type MessagePort, type Worker } from "node:worker_threads";
 import { startModuleWorker } from "../data/start-worker.js";
-import { ArgumentError, errorFromName } from "../errors.js";
+import { ArgumentError, errorFromReport, reportError } from "../errors.js";
 import type { JsonValue } from "../json.js";
 import { kernels } from "../tensor/kernels/index.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -100,7 +100,10 @@ async function runReplicas(options: FitReplicasOptions): Promise<FitReplicasResu
   return await new Promise<FitReplicasResult>((resolve, reject) => {
     const fail = (rank: number, error: Error) => {
       if (failure !== undefined) return;
-      failure = errorFromName(error.name, `replica ${rank} of ${n}: ${error.message}`);
+      failure = errorFromReport({
+        ...reportError(error),
+        message: `replica ${rank} of ${n}: ${error.message}`,
+      });
       Atomics.store(control, CONTROL.abort, 1);
       Atomics.notify(control, CONTROL.generation);
       Promise.all(workers.map((w) => w.terminate())).then(() => reject(failure));
@@ -147,7 +150,7 @@ async function runReplicas(options: FitReplicasOptions): Promise<FitReplicasResu
       worker.on("message", (message: ReplicaMessage) => {
         if (message.type === "error") {
           reported[rank] = true;
-          const error = errorFromName(message.name, message.message);
+          const error = errorFromReport(message.error);
           if (message.aborted) aborted ??= error;
           else fail(rank, error);
         } else if (message.type === "ready") {

@@ -2,6 +2,7 @@
 // the factory module named by the coordinator, then runs Trainer.fit with a ThreadReplicaGroup.
 
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
+import { type ErrorReport, reportError } from "../errors.js";
 import type { JsonValue } from "../json.js";
 import type { TypedArray } from "../tensor/tensor.js";
 import type { ReplicaFactory } from "./fit-replicas.js";
@@ -38,7 +39,7 @@ export type ReplicaMessage =
       readonly modelState?: Record<string, { data: TypedArray; shape: number[] }>;
     }
   /** aborted: the replica only stopped because another one failed (ReplicaAbortedError). */
-  | { readonly type: "error"; readonly name: string; readonly message: string; readonly aborted: boolean };
+  | { readonly type: "error"; readonly error: ErrorReport; readonly aborted: boolean };
 
 /** Coordinator -> replica: the shared gradient buffer, once every replica reported its parameters. */
 export interface StartMessage {
@@ -116,11 +117,9 @@ run().then(
     // Wake replicas waiting at a barrier for this one before reporting.
     Atomics.store(init.control, CONTROL.abort, 1);
     Atomics.notify(init.control, CONTROL.generation);
-    const { name, message } = error instanceof Error ? error : new Error(String(error));
     const report: ReplicaMessage = {
       type: "error",
-      name,
-      message,
+      error: reportError(error),
       aborted: error instanceof ReplicaAbortedError,
     };
     port.postMessage(report);
