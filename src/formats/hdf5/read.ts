@@ -1,14 +1,11 @@
-import { readSync } from "node:fs";
 import { inflateSync } from "node:zlib";
 import { ArgumentError, FileFormatError } from "../../errors.js";
 import type { RawChunk, RawStorage } from "./dataset.js";
+import { readUpTo } from "./source.js";
 
 // Elements of a dataset found by findRawStorage, read straight from the file into the caller's
 // array: unfiltered bytes by readSync into the array's own memory (chunks adjacent in the file in
 // one read), deflated chunks through Node's zlib.
-
-/** Node reads at most 2^31 - 1 bytes per call; larger runs go in pieces of 1 GiB. */
-const MAX_READ_BYTES = 1 << 30;
 
 /**
  * The last chunk inflated per dataset: consecutive row blocks share the chunk at their boundary,
@@ -82,15 +79,12 @@ function readFully(
   length: number,
   position: number,
 ): void {
-  for (let done = 0; done < length; ) {
-    const n = readSync(fd, bytes, at + done, Math.min(length - done, MAX_READ_BYTES), position + done);
-    if (n === 0) {
-      throw new FileFormatError(
-        `${file}: dataset ${dataset} ends at byte ${position + done} of the file, expected ${position + length}: the file was truncated`,
-        { file, key: dataset },
-      );
-    }
-    done += n;
+  const done = readUpTo(fd, bytes, at, length, position);
+  if (done < length) {
+    throw new FileFormatError(
+      `${file}: dataset ${dataset} ends at byte ${position + done} of the file, expected ${position + length}: the file was truncated`,
+      { file, key: dataset },
+    );
   }
 }
 

@@ -25,6 +25,29 @@ export class Unsupported extends Error {
 /** The most bytes one metadata structure (an object header block, a B-tree node, a heap) may take. */
 const MAX_STRUCTURE_BYTES = 1 << 24;
 
+/** Node reads at most 2^31 - 1 bytes per call; larger runs go in pieces of 1 GiB. */
+const MAX_READ_BYTES = 1 << 30;
+
+/**
+ * Reads `length` bytes at absolute position `position` into bytes[at, at + length); returns how
+ * many it read, fewer only where the file ends first.
+ */
+export function readUpTo(
+  fd: number,
+  bytes: Uint8Array,
+  at: number,
+  length: number,
+  position: number,
+): number {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, bytes, at + done, Math.min(length - done, MAX_READ_BYTES), position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
 /** `length` bytes at absolute position `position`, or Unsupported when they are not all in the file. */
 export function readBytes(fd: number, fileSize: number, position: number, length: number): Buffer {
   if (!Number.isSafeInteger(position) || !Number.isSafeInteger(length) || position < 0 || length < 0) {
@@ -34,12 +57,8 @@ export function readBytes(fd: number, fileSize: number, position: number, length
     throw new Unsupported(`bytes [${position}, +${length}) outside the file's ${fileSize} bytes`);
   }
   const bytes = Buffer.allocUnsafe(length);
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, bytes, done, length - done, position + done);
-    if (n === 0) throw new Unsupported(`file ends at byte ${position + done}`);
-    done += n;
-  }
+  const done = readUpTo(fd, bytes, 0, length, position);
+  if (done < length) throw new Unsupported(`file ends at byte ${position + done}`);
   return bytes;
 }
 
