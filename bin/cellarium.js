@@ -9,7 +9,7 @@
 // `node bin/cellarium.js`, the preamble is skipped; GLIBC_TUNABLES=glibc.malloc.hugetlb=1 in the
 // environment does the same.
 // A run (`cellarium <model> fit|validate|predict`) starts one read-ahead worker before the command
-// line's own modules load (~0.15 s): the worker's start-up (its modules, h5wasm, opening the data)
+// line's own modules load (~0.15 s): the worker's start-up (its modules, opening the data)
 // is the longest path to the first batch. main() tops it up or stops it once the config is read.
 const [, stage] = process.argv.slice(2);
 const quick = ["--help", "-h", "--print_config"];

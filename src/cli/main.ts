@@ -106,7 +106,7 @@ function buildProgram(): Command {
           if (options.ckpt_path) overrides.push(["ckpt_path", options.ckpt_path]);
           if (options.print_config !== true) {
             // One read-ahead worker (configs mostly ask for 1) starts loading its modules and
-            // h5wasm now, while this thread loads the command's; run.ts keeps it or stops it once
+            // opening the data now, while this thread loads the command's; run.ts keeps it or stops it once
             // the config says how many the loader wants. (bin/cellarium.js has started it even
             // earlier; this is for main() called from code, and tops up to one.)
             const { prestartReadAheadWorkers } = await import("../data/prestarted-workers.js");

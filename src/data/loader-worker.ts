@@ -1,6 +1,5 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { reportError } from "../errors.js";
-import { initH5wasm } from "../formats/h5ad/h5wasm.js";
 import type { BatchValue } from "./batch.js";
 import { planBatchKeys } from "./batch-keys.js";
 import { BufferPool } from "./buffer-pool.js";
@@ -10,8 +9,8 @@ import { postedValues, readBatch } from "./read-batch.js";
 import { type SamplerPosition, workerBatches } from "./sampler.js";
 
 // A read-ahead worker of DataLoader (loader.ts; the main thread's side is read-ahead-workers.ts, the
-// messages loader-protocol.ts). It reopens the loader's collection (h5wasm's module belongs to one
-// thread) and serves the loader's epochs: for each "epoch" message it reads its share of that epoch's
+// messages loader-protocol.ts). It reopens the loader's collection (open files belong to one thread)
+// and serves the loader's epochs: for each "epoch" message it reads its share of that epoch's
 // batches, in the order the main thread will ask for them, and posts each one with its buffers
 // transferred (no copy), tagged with the epoch's run number. A newer "epoch" message supersedes an
 // unfinished one (the consumer stopped early). It stays at most `prefetch` batches ahead: the main
@@ -20,7 +19,8 @@ import { type SamplerPosition, workerBatches } from "./sampler.js";
 // them. The worker runs until the loader terminates it. A worker started ahead may first be asked
 // to open the collection for the main thread ("open"): it sends back what the main thread needs to
 // reopen it without reading a file (so that thread need not load h5wasm at all), and keeps the open
-// collection for its own init.
+// collection for its own init. h5wasm is loaded only for a file the direct reader does not take
+// (formats/hdf5/tree.ts).
 
 interface Job {
   readonly run: number;
@@ -29,9 +29,6 @@ interface Job {
 }
 
 const port = parentPort!;
-// h5wasm's compilation starts now, while a worker started ahead (prestartReadAheadWorkers) waits
-// for its loader.
-const h5wasmReady = initH5wasm();
 let init = workerData as WorkerInit | null;
 let openRequest: OpenRequest | undefined;
 /** The collection opened for the main thread, kept for the init that follows. */
@@ -55,7 +52,6 @@ const nextMessage = () => new Promise<void>((resolve) => (wake = resolve));
 
 /** Opens the collection the main thread asked for and answers with its init and first cell. */
 async function openForMainThread(request: OpenRequest): Promise<void> {
-  await h5wasmReady;
   opened?.close();
   opened = await DistributedAnnDataCollection.open(request.collection);
   const plan = planBatchKeys(request.batchKeys, opened.schema);
@@ -81,7 +77,6 @@ async function serve(): Promise<void> {
   const config = init;
   // Two matrix buffers (values, indices) for each batch in flight: read ahead, queued, in use.
   pool = new BufferPool(2 * (config.prefetch + 2));
-  await h5wasmReady;
   const reuse = opened !== undefined && sameCollection(opened.init(), config.collection);
   if (!reuse) opened?.close();
   const collection = reuse ? opened! : DistributedAnnDataCollection.reopen(config.collection);

@@ -1,6 +1,6 @@
 // Read-ahead workers started before their loaders exist (the other side is loader-worker.ts): the
-// command line starts one first thing, so that its start-up (its modules, h5wasm's compilation,
-// opening the data) overlaps with the main thread's; a loader then takes it (startWorker). Kept
+// command line starts one first thing, so that its start-up (its modules, opening the data)
+// overlaps with the main thread's; a loader then takes it (startWorker). Kept
 // apart from read-ahead-workers.ts so that starting one loads nothing but this module.
 
 import type { Worker } from "node:worker_threads";
@@ -12,8 +12,8 @@ import { startModuleWorker } from "./start-worker.js";
 const prestarted: { worker: Worker; dead: boolean }[] = [];
 
 /**
- * Makes `count` read-ahead workers wait ahead of their loaders: a worker's start (its modules,
- * h5wasm's compilation: ~0.5 s) then overlaps with the main thread's own (loading the command's
+ * Makes `count` read-ahead workers wait ahead of their loaders: a worker's start (its modules:
+ * ~0.3 s) then overlaps with the main thread's own (loading the command's
  * modules, reading the config, opening the collection, building the model) instead of delaying the
  * first batch. Starts the missing ones and stops those beyond `count` (the command line starts one
  * before it has read the config, which may ask for none). The next loaders of this thread take

@@ -1,21 +1,23 @@
-import type { Dataset, File, Group } from "h5wasm/node";
 import { FileFormatError } from "../../errors.js";
 import { KNOWN_VERSIONS, UNTAGGED } from "../encodings.js";
 import { isNumericArray, toFloat64, toInt32 } from "./convert.js";
 import {
   asReference,
   attrValue,
+  type H5Dataset,
+  type H5File,
+  type H5Group,
   H5T,
   isBooleanEnum,
   isDataset,
   isGroup,
   join,
   numericDtype,
+  readValue,
   requireDataset,
   stringAttr,
 } from "./element.js";
 import { H5AD_ENCODINGS } from "./encodings.js";
-import { readValue } from "./h5wasm.js";
 
 // obs / var dataframes. Columns are read one at a time, when asked for.
 // anndata >= 0.8 tags every column with `encoding-type`; anndata 0.7 writes plain datasets,
@@ -44,8 +46,8 @@ export class AnnDataFrame {
 
   constructor(
     private readonly file: string,
-    private readonly h5: File,
-    private readonly group: Group,
+    private readonly h5: H5File,
+    private readonly group: H5Group,
   ) {
     const { encoding } = H5AD_ENCODINGS.lookup("dataframe", file, group);
     if (encoding !== UNTAGGED && encoding !== "dataframe") {
@@ -95,36 +97,37 @@ export class AnnDataFrame {
   }
 }
 
-function categoricalGroup(file: string, _h5: File, group: Group | Dataset): DataFrameColumn {
-  const codes = requireDataset(file, group as Group, "codes");
-  const categories = requireDataset(file, group as Group, "categories");
+function categoricalGroup(file: string, _h5: H5File, group: H5Group | H5Dataset): DataFrameColumn {
+  const codes = requireDataset(file, group as H5Group, "codes");
+  const categories = requireDataset(file, group as H5Group, "categories");
   return categorical(file, codes, categories, Boolean(scalar(attrValue(group, "ordered"))));
 }
 
-function nullableInteger(file: string, _h5: File, group: Group | Dataset): DataFrameColumn {
+function nullableInteger(file: string, _h5: H5File, group: H5Group | H5Dataset): DataFrameColumn {
   return {
     kind: "nullable-integer",
-    values: numbers(file, requireDataset(file, group as Group, "values")),
-    mask: booleans(file, requireDataset(file, group as Group, "mask")),
+    values: numbers(file, requireDataset(file, group as H5Group, "values")),
+    mask: booleans(file, requireDataset(file, group as H5Group, "mask")),
   };
 }
 
-function nullableBoolean(file: string, _h5: File, group: Group | Dataset): DataFrameColumn {
+function nullableBoolean(file: string, _h5: H5File, group: H5Group | H5Dataset): DataFrameColumn {
   return {
     kind: "nullable-boolean",
-    values: booleans(file, requireDataset(file, group as Group, "values")),
-    mask: booleans(file, requireDataset(file, group as Group, "mask")),
+    values: booleans(file, requireDataset(file, group as H5Group, "values")),
+    mask: booleans(file, requireDataset(file, group as H5Group, "mask")),
   };
 }
 
 /** A column stored as one dataset: strings, booleans, numbers, or anndata 0.7's categorical codes. */
-function datasetColumn(file: string, h5: File, entity: Group | Dataset): DataFrameColumn {
-  const dataset = entity as Dataset;
+function datasetColumn(file: string, h5: H5File, entity: H5Group | H5Dataset): DataFrameColumn {
+  const dataset = entity as H5Dataset;
   const reference = attrValue(dataset, "categories");
   if (reference !== undefined) {
-    // anndata 0.7: codes with an object reference to the categories.
+    // anndata 0.7: codes with an object reference to the categories (files that hold references
+    // are read by h5wasm: asReference is undefined otherwise).
     const ref = asReference(reference);
-    const target = ref === undefined ? null : h5.dereference(ref);
+    const target = ref === undefined || !("dereference" in h5) ? null : h5.dereference(ref);
     if (!isDataset(target)) {
       throw new FileFormatError(`${file}: column ${dataset.path}: 'categories' does not reference a dataset`);
     }
@@ -160,7 +163,12 @@ H5AD_ENCODINGS.register("column", "dataset", "array", KNOWN_VERSIONS.array, data
 H5AD_ENCODINGS.register("column", "dataset", "string-array", KNOWN_VERSIONS["string-array"], datasetColumn);
 H5AD_ENCODINGS.register("column", "dataset", UNTAGGED, [UNTAGGED], datasetColumn);
 
-function categorical(file: string, codes: Dataset, categories: Dataset, ordered: boolean): DataFrameColumn {
+function categorical(
+  file: string,
+  codes: H5Dataset,
+  categories: H5Dataset,
+  ordered: boolean,
+): DataFrameColumn {
   const values = readValue(file, codes);
   if (!isNumericArray(values)) throw new FileFormatError(`${file}: ${codes.path} must hold integer codes`);
   const names =
@@ -175,7 +183,7 @@ function categorical(file: string, codes: Dataset, categories: Dataset, ordered:
   };
 }
 
-function strings(file: string, dataset: Dataset): string[] {
+function strings(file: string, dataset: H5Dataset): string[] {
   const values = readValue(file, dataset);
   if (typeof values === "string") return [values];
   if (!Array.isArray(values) || !values.every((v) => typeof v === "string")) {
@@ -184,13 +192,13 @@ function strings(file: string, dataset: Dataset): string[] {
   return values as string[];
 }
 
-function numbers(file: string, dataset: Dataset): Float64Array {
+function numbers(file: string, dataset: H5Dataset): Float64Array {
   const values = readValue(file, dataset);
   if (!isNumericArray(values)) throw new FileFormatError(`${file}: ${dataset.path} must hold numbers`);
   return toFloat64(values);
 }
 
-function booleans(file: string, dataset: Dataset): Uint8Array {
+function booleans(file: string, dataset: H5Dataset): Uint8Array {
   const values = readValue(file, dataset);
   if (!isNumericArray(values) || values instanceof BigInt64Array || values instanceof BigUint64Array) {
     throw new FileFormatError(`${file}: ${dataset.path} must hold booleans`);

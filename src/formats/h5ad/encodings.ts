@@ -1,7 +1,6 @@
-import type { Dataset, File, Group } from "h5wasm/node";
 import { EncodingRegistry } from "../encodings.js";
 import type { DataFrameColumn } from "./dataframe.js";
-import { isGroup, stringAttr } from "./element.js";
+import { type H5Dataset, type H5File, type H5Group, isGroup, stringAttr } from "./element.js";
 import type { MatrixReader, MatrixReaderOptions, RawFile } from "./matrix-reader.js";
 import type { UnsValue } from "./uns.js";
 
@@ -13,14 +12,14 @@ export interface DecoderRoles {
   /** X, a layer or an obsm entry: a row-block reader; `raw` the file open for direct reads. */
   matrix: (
     file: string,
-    entity: Group | Dataset,
+    entity: H5Group | H5Dataset,
     options: MatrixReaderOptions,
     raw: RawFile | undefined,
   ) => MatrixReader;
   /** A column of obs or var; `h5` resolves anndata 0.7's object references. */
-  column: (file: string, h5: File, entity: Group | Dataset) => DataFrameColumn;
+  column: (file: string, h5: H5File, entity: H5Group | H5Dataset) => DataFrameColumn;
   /** An entry of uns. */
-  uns: (file: string, entity: Group | Dataset) => UnsValue;
+  uns: (file: string, entity: H5Group | H5Dataset) => UnsValue;
   /** obs or var itself: the dataframe reader checks its layout. */
   dataframe: true;
 }
@@ -28,7 +27,7 @@ export interface DecoderRoles {
 export type Role = keyof DecoderRoles;
 
 /** The registry of the h5ad reader's decoders. */
-export const H5AD_ENCODINGS = new EncodingRegistry<DecoderRoles, Group | Dataset>((entity) => ({
+export const H5AD_ENCODINGS = new EncodingRegistry<DecoderRoles, H5Group | H5Dataset>((entity) => ({
   kind: isGroup(entity) ? "group" : "dataset",
   path: entity.path,
   attr: (name) => stringAttr(entity, name),

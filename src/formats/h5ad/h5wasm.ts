@@ -15,6 +15,11 @@ let library: H5wasm | undefined;
 /** The wasm module itself, for the reads Dataset.slice cannot do into a caller's buffer. */
 let wasm: Awaited<H5wasm["ready"]> | undefined;
 
+/** Whether h5wasm has been loaded (by a file it opened or wrote). */
+export function h5wasmLoaded(): boolean {
+  return library !== undefined;
+}
+
 /** h5wasm's classes (File, Group, Dataset, Reference); only after initH5wasm, as every entity is. */
 export function h5wasmLibrary(): H5wasm {
   if (library === undefined) throw new Error("h5wasmLibrary: initH5wasm has not resolved");
@@ -63,17 +68,24 @@ function silenceHdf5Diagnostics(module: Awaited<H5wasm["ready"]>): void {
   }
 }
 
-/** Opens an HDF5 file for reading, after checking that it exists (h5wasm's own message is a multi-line trace). */
-export async function openHdf5(path: string): Promise<File> {
-  await initH5wasm();
+/**
+ * Throws a FileFormatError unless `path` is a regular file (a FIFO would block an open forever;
+ * h5wasm's own message for a missing file is a multi-line trace).
+ */
+export function checkRegularFile(path: string): void {
   let kind: string | null;
   try {
     kind = fileKind(statSync(path));
   } catch {
     throw new FileFormatError(`${path}: no such file`, { file: path });
   }
-  // A FIFO would block the open forever.
   if (kind !== null) throw new FileFormatError(`${path}: ${kind}, not a regular file`, { file: path });
+}
+
+/** Opens an HDF5 file for reading, after checking that it is a regular file. */
+export async function openHdf5(path: string): Promise<File> {
+  await initH5wasm();
+  checkRegularFile(path);
   try {
     return new library!.File(path, "r");
   } catch (error) {

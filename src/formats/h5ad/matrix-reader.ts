@@ -1,4 +1,4 @@
-import type { Dataset, File, Group } from "h5wasm/node";
+import type { Dataset } from "h5wasm/node";
 import { type ArrayAllocator, freshArrays } from "../../data/buffer-pool.js";
 import {
   checkIndicesInPlace,
@@ -11,11 +11,24 @@ import { ArgumentError, FileFormatError } from "../../errors.js";
 import { KNOWN_VERSIONS, UNTAGGED } from "../encodings.js";
 import { findRawStorage, type RawStorage } from "../hdf5/dataset.js";
 import { readRawInto } from "../hdf5/read.js";
+import { DirectDataset } from "../hdf5/tree.js";
 import { isNumericArray, type NumericArray, toFloat32, toFloat64, toInt32 } from "./convert.js";
 import { readCscRows } from "./csc.js";
-import { attrValue, datasetShape, isDataset, isGroup, requireDataset, stringAttr } from "./element.js";
+import {
+  attrValue,
+  datasetShape,
+  type H5Dataset,
+  type H5File,
+  type H5Group,
+  isDataset,
+  isGroup,
+  readSlice,
+  requireDataset,
+  storedAs,
+  stringAttr,
+} from "./element.js";
 import { H5AD_ENCODINGS } from "./encodings.js";
-import { READ_PIECE_ELEMENTS, readSlice, readSliceInto, storedAs } from "./h5wasm.js";
+import { READ_PIECE_ELEMENTS, readSliceInto } from "./h5wasm.js";
 
 // Row-block readers for the matrices of an AnnData file (X, layers, obsm): each read touches only
 // the rows asked for (the wasm heap is 2 GiB and never shrinks, so a matrix is never read whole).
@@ -44,8 +57,8 @@ export interface MatrixReader {
 }
 
 /**
- * The .h5ad file open for direct reads beside h5wasm (hdf5/read.ts): its descriptor and size at
- * open.
+ * The .h5ad file open for direct reads (hdf5/read.ts) beside h5wasm, where h5wasm reads the rest
+ * of it: its descriptor and size at open.
  */
 export interface RawFile {
   readonly fd: number;
@@ -72,7 +85,7 @@ const DEFAULT_CSC_CACHE_MAX_NNZ = 1 << 24;
 /** Opens the matrix element at `path` (a sparse group or a 2-D dataset). */
 export function openMatrix(
   file: string,
-  h5: File,
+  h5: H5File,
   path: string,
   options: MatrixReaderOptions = {},
   raw?: RawFile,
@@ -90,7 +103,7 @@ export function openMatrix(
   );
 }
 
-function denseReader(file: string, entity: Dataset, piece: number): MatrixReader {
+function denseReader(file: string, entity: H5Dataset, piece: number): MatrixReader {
   const path = entity.path;
   const shape = datasetShape(entity);
   if (shape.length !== 2) {
@@ -112,7 +125,7 @@ function denseReader(file: string, entity: Dataset, piece: number): MatrixReader
 }
 
 /** A sparse group's 2-element shape attribute (`shape`, or h5sparse's `h5sparse_shape`). */
-function sparseShape(file: string, group: Group, name: string): [number, number] {
+function sparseShape(file: string, group: H5Group, name: string): [number, number] {
   const shapeAttr = attrValue(group, name);
   if (!isNumericArray(shapeAttr) || shapeAttr.length !== 2) {
     throw new FileFormatError(`${file}: ${group.path} lacks a 2-element shape attribute`);
@@ -127,7 +140,7 @@ function sparseShape(file: string, group: Group, name: string): [number, number]
  */
 function h5sparseReader(
   file: string,
-  group: Group,
+  group: H5Group,
   options: MatrixReaderOptions,
   raw: RawFile | undefined,
 ): MatrixReader {
@@ -152,8 +165,8 @@ function readPiece(options: MatrixReaderOptions): number {
   return options.readPieceElements ?? READ_PIECE_ELEMENTS;
 }
 
-const dense = (file: string, entity: Group | Dataset, options: MatrixReaderOptions) =>
-  denseReader(file, entity as Dataset, readPiece(options));
+const dense = (file: string, entity: H5Group | H5Dataset, options: MatrixReaderOptions) =>
+  denseReader(file, entity as H5Dataset, readPiece(options));
 H5AD_ENCODINGS.register("matrix", "dataset", "array", KNOWN_VERSIONS.array, dense);
 H5AD_ENCODINGS.register("matrix", "dataset", UNTAGGED, [UNTAGGED], dense);
 for (const [encoding, reader] of [
@@ -166,11 +179,11 @@ for (const [encoding, reader] of [
     encoding,
     KNOWN_VERSIONS[encoding],
     (file, group, options, raw) =>
-      reader(file, group as Group, sparseShape(file, group as Group, "shape"), options, raw),
+      reader(file, group as H5Group, sparseShape(file, group as H5Group, "shape"), options, raw),
   );
 }
 H5AD_ENCODINGS.register("matrix", "group", UNTAGGED, [UNTAGGED], (file, group, options, raw) =>
-  h5sparseReader(file, group as Group, options, raw),
+  h5sparseReader(file, group as H5Group, options, raw),
 );
 
 /**
@@ -179,10 +192,10 @@ H5AD_ENCODINGS.register("matrix", "group", UNTAGGED, [UNTAGGED], (file, group, o
  */
 function sparseDatasets(
   file: string,
-  group: Group,
+  group: H5Group,
   major: number,
   [nRows, nCols]: [number, number],
-): { indptr: Dataset; indices: Dataset; data: Dataset; nnz: number } {
+): { indptr: H5Dataset; indices: H5Dataset; data: H5Dataset; nnz: number } {
   const indptr = requireDataset(file, group, "indptr");
   const indices = requireDataset(file, group, "indices");
   const data = requireDataset(file, group, "data");
@@ -199,36 +212,47 @@ function sparseDatasets(
  * (hdf5/dataset.ts), each undefined where h5wasm reads it.
  */
 function directStorage(
+  file: string,
   options: MatrixReaderOptions,
   raw: RawFile | undefined,
-  indices: Dataset,
-  data: Dataset,
+  indices: H5Dataset,
+  data: H5Dataset,
 ): { indices?: DirectRead; data?: DirectRead } {
   if (raw === undefined || options.directReads === false) return {};
-  const direct = (dataset: Dataset, type: RawStorage["type"]): DirectRead | undefined => {
+  const direct = (dataset: H5Dataset, type: RawStorage["type"]): DirectRead | undefined => {
+    if (dataset instanceof DirectDataset) return directRead(dataset, type);
     const storage = storedAs(dataset) === type ? findRawStorage(raw.fd, raw.size, dataset.path) : undefined;
     // h5wasm's view of the dataset and the direct reader's must agree, or h5wasm reads it.
     if (storage === undefined || storage.type !== type || storage.length !== datasetShape(dataset)[0]) {
       return undefined;
     }
-    return { fd: raw.fd, storage };
+    return {
+      layout: storage.layout,
+      read: (start, end, out) => readRawInto(file, dataset.path, raw.fd, storage, start, end, out),
+    };
   };
   return { indices: direct(indices, "int32"), data: direct(data, "float32") };
 }
 
-/** A dataset read straight from the file: the file's descriptor and the dataset's storage. */
+/** A dataset read straight from the file: its layout, and elements [start, end) (row-major) into `out`. */
 interface DirectRead {
-  readonly fd: number;
-  readonly storage: RawStorage;
+  readonly layout: RawStorage["layout"];
+  read(start: number, end: number, out: Float32Array | Int32Array): void;
+}
+
+/** A dataset of a file the direct reader opened, when stored as `type`. */
+function directRead(dataset: DirectDataset, type: RawStorage["type"]): DirectRead | undefined {
+  if (dataset.storage.type !== type) return undefined;
+  return { layout: dataset.storage.layout, read: (start, end, out) => dataset.readInto(start, end, out) };
 }
 
 function directLayouts(direct: { indices?: DirectRead; data?: DirectRead }): MatrixReader["direct"] {
-  return { indices: direct.indices?.storage.layout ?? null, data: direct.data?.storage.layout ?? null };
+  return { indices: direct.indices?.layout ?? null, data: direct.data?.layout ?? null };
 }
 
 function csrReader(
   file: string,
-  group: Group,
+  group: H5Group,
   [nRows, nCols]: [number, number],
   options: MatrixReaderOptions,
   raw: RawFile | undefined,
@@ -236,7 +260,7 @@ function csrReader(
   const path = group.path;
   const piece = readPiece(options);
   const { indptr, indices, data, nnz } = sparseDatasets(file, group, nRows, [nRows, nCols]);
-  const direct = directStorage(options, raw, indices, data);
+  const direct = directStorage(file, options, raw, indices, data);
   return {
     path,
     encoding: "csr_matrix",
@@ -286,7 +310,7 @@ function csrReader(
 
 function cscReader(
   file: string,
-  group: Group,
+  group: H5Group,
   [nRows, nCols]: [number, number],
   options: MatrixReaderOptions,
   raw: RawFile | undefined,
@@ -294,7 +318,7 @@ function cscReader(
   const path = group.path;
   const cacheMaxNnz = cscCacheMaxNnz(options);
   const { indptr, indices, data, nnz } = sparseDatasets(file, group, nCols, [nRows, nCols]);
-  const direct = directStorage(options, raw, indices, data);
+  const direct = directStorage(file, options, raw, indices, data);
   // One entry per gene: small next to X, read once.
   const colPtr = toFloat64(numeric(file, `${path}/indptr`, readSlice(file, indptr, [])));
   const source = {
@@ -347,7 +371,7 @@ type Ranges = ([number, number] | [])[];
  */
 function readFloat32(
   file: string,
-  dataset: Dataset,
+  dataset: H5Dataset,
   ranges: Ranges,
   length: number,
   allocate: ArrayAllocator,
@@ -358,29 +382,37 @@ function readFloat32(
   if (storedAs(dataset) !== "float32")
     return toFloat32(numeric(file, dataset.path, readSlice(file, dataset, ranges)));
   const out = allocate.float32(length);
-  if (readDirect(file, dataset, ranges, out, direct)) checkValuesInPlace(out);
-  else readSliceInto(file, dataset, ranges, out, copyValuesChecked, piece);
+  if (readDirect(dataset, ranges, out, direct, "float32")) checkValuesInPlace(out);
+  else readSliceInto(file, dataset as Dataset, ranges, out, copyValuesChecked, piece);
   return out;
 }
 
-/** Reads a 1-D range straight from the file when `direct`: true when it did. */
+/**
+ * Reads a range of rows (whole in every later dimension) straight from the file when it can:
+ * through `direct`, or a dataset of a file the direct reader opened (which h5wasm cannot read:
+ * it is always read so). True when it did.
+ */
 function readDirect(
-  file: string,
-  dataset: Dataset,
+  dataset: H5Dataset,
   ranges: Ranges,
   out: Float32Array | Int32Array,
   direct: DirectRead | undefined,
+  type: RawStorage["type"],
 ): boolean {
-  const range = ranges[0];
-  if (direct === undefined || ranges.length !== 1 || range?.length !== 2) return false;
-  readRawInto(file, dataset.path, direct.fd, direct.storage, range[0], range[1], out);
+  const read = direct ?? (dataset instanceof DirectDataset ? directRead(dataset, type) : undefined);
+  const shape = datasetShape(dataset);
+  const rows = ranges[0];
+  const whole = ranges.length === shape.length && ranges.slice(1).every((range) => range.length === 0);
+  if (read === undefined || rows?.length !== 2 || !whole) return false;
+  const inner = shape.slice(1).reduce((a, b) => a * b, 1);
+  read.read(rows[0] * inner, rows[1] * inner, out);
   return true;
 }
 
 /** `length` int32 values of a hyperslab (other integer types converted, with a range check). */
 function readInt32(
   file: string,
-  dataset: Dataset,
+  dataset: H5Dataset,
   ranges: Ranges,
   length: number,
   allocate: ArrayAllocator,
@@ -394,8 +426,8 @@ function readInt32(
     return toInt32(numeric(file, dataset.path, readSlice(file, dataset, ranges)), `${file}: ${dataset.path}`);
   }
   const out = allocate.int32(length);
-  if (readDirect(file, dataset, ranges, out, direct)) checkInPlace?.(out);
-  else readSliceInto(file, dataset, ranges, out, copy, piece);
+  if (readDirect(dataset, ranges, out, direct, "int32")) checkInPlace?.(out);
+  else readSliceInto(file, dataset as Dataset, ranges, out, copy, piece);
   return out;
 }
 

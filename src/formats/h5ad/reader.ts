@@ -1,17 +1,19 @@
 import { closeSync, fstatSync, openSync } from "node:fs";
-import type { File, Group } from "h5wasm/node";
 import type { ArrayAllocator } from "../../data/buffer-pool.js";
 import { checkBlock } from "../../data/check-block.js";
 import type { Matrix } from "../../data/matrix.js";
 import { ArgumentError, FileFormatError } from "../../errors.js";
+import { openTree } from "../hdf5/tree.js";
 import { AnnDataFrame } from "./dataframe.js";
-import { isGroup } from "./element.js";
-import { hdf5Reason, openHdf5 } from "./h5wasm.js";
+import { type H5File, type H5Group, isGroup } from "./element.js";
+import { checkRegularFile, hdf5Reason, openHdf5 } from "./h5wasm.js";
 import { type MatrixReader, type MatrixReaderOptions, openMatrix, type RawFile } from "./matrix-reader.js";
 import { readUnsGroup, type UnsDict } from "./uns.js";
 
 // An open .h5ad file. Nothing is loaded at open beyond the attributes needed to check the
-// layout; X, layers and obsm are read by row blocks, dataframe columns one at a time.
+// layout; X, layers and obsm are read by row blocks, dataframe columns one at a time. The file's
+// structure is read without the HDF5 library where its layout allows (../hdf5/tree.ts: the
+// layouts h5py and anndata write by default), otherwise through h5wasm.
 
 /**
  * An open .h5ad file (AnnData's on-disk format, as anndata and scanpy write it), read lazily: X,
@@ -48,12 +50,12 @@ export class AnnDataFile {
 
   private constructor(
     readonly path: string,
-    private readonly h5: File,
+    private readonly h5: H5File,
     private readonly options: MatrixReaderOptions,
     /** The same file open read-only for the direct reads of X's arrays (matrix-reader.ts). */
     private readonly raw: RawFile | undefined,
   ) {
-    const root = h5 as Group;
+    const root: H5Group = h5;
     for (const key of ["obs", "var"]) {
       if (root.get(key) === null) {
         throw new FileFormatError(
@@ -68,17 +70,29 @@ export class AnnDataFile {
     this.x = root.get("X") === null ? null : this.checkedMatrix("/X", this.nVars);
   }
 
-  /** Opens `path` read-only. Errors name the file: missing, not HDF5, truncated, not AnnData. */
+  /**
+   * Opens `path` read-only. Errors name the file: missing, not HDF5, truncated, not AnnData.
+   * `options.directReads: false` reads it all through h5wasm.
+   */
   static async open(path: string, options: MatrixReaderOptions = {}): Promise<AnnDataFile> {
-    const h5 = await openHdf5(path);
+    checkRegularFile(path);
     const raw = openRaw(path);
+    const tree =
+      raw === undefined || options.directReads === false ? undefined : openTree(path, raw.fd, raw.size);
+    let h5: H5File;
+    try {
+      h5 = tree ?? (await openHdf5(path));
+    } catch (error) {
+      if (raw !== undefined) closeSync(raw.fd);
+      throw error;
+    }
     try {
       return new AnnDataFile(path, h5, options, raw);
     } catch (error) {
       h5.close();
       if (raw !== undefined) closeSync(raw.fd);
       if (error instanceof FileFormatError || error instanceof ArgumentError) throw error;
-      // h5wasm raised while reading the layout: a damaged file (e.g. truncated).
+      // h5wasm (or the direct reader) raised while reading the layout: a damaged file (e.g. truncated).
       throw new FileFormatError(`${path}: cannot read the AnnData layout (${hdf5Reason(error)})`, {
         cause: error,
       });
@@ -200,8 +214,8 @@ export class AnnDataFile {
 }
 
 /**
- * `path` opened read-only beside h5wasm's handle, or undefined if it cannot be (h5wasm, which
- * opened it, then reads everything).
+ * `path` opened read-only for the direct reads, or undefined if it cannot be (h5wasm then reads
+ * everything, and says why it cannot open the file).
  */
 function openRaw(path: string): RawFile | undefined {
   let fd: number | undefined;
@@ -214,7 +228,7 @@ function openRaw(path: string): RawFile | undefined {
   }
 }
 
-function requireFrame(path: string, root: Group, key: string): Group {
+function requireFrame(path: string, root: H5Group, key: string): H5Group {
   const group = root.get(key);
   if (!isGroup(group)) {
     // anndata < 0.7 stored dataframes as HDF5 record arrays.

@@ -1,9 +1,16 @@
-import type { Dataset, Group } from "h5wasm/node";
 import { KNOWN_VERSIONS, UNTAGGED } from "../encodings.js";
 import { isNumericArray, toFloat64, toNumber } from "./convert.js";
-import { H5T, isBooleanEnum, isDataset, isGroup, numericDtype } from "./element.js";
+import {
+  type H5Dataset,
+  type H5Group,
+  H5T,
+  isBooleanEnum,
+  isDataset,
+  isGroup,
+  numericDtype,
+  readValue,
+} from "./element.js";
 import { H5AD_ENCODINGS } from "./encodings.js";
-import { readValue } from "./h5wasm.js";
 
 // `uns`: unstructured annotations. The simple entries are decoded: scalars, strings, string and
 // boolean arrays, numeric arrays of any rank (as float64 with their shape), and nested groups as
@@ -26,7 +33,7 @@ export interface UnsDict {
   [key: string]: UnsValue;
 }
 
-export function readUnsGroup(file: string, group: Group): UnsDict {
+export function readUnsGroup(file: string, group: H5Group): UnsDict {
   const out: UnsDict = {};
   for (const key of group.keys()) {
     const entity = group.get(key);
@@ -40,7 +47,7 @@ export function readUnsGroup(file: string, group: Group): UnsDict {
   return out;
 }
 
-function readUnsDataset(file: string, dataset: Dataset): UnsValue {
+function readUnsDataset(file: string, dataset: H5Dataset): UnsValue {
   const metadata = dataset.metadata;
   const shape = dataset.shape ?? [];
   const isScalar = shape.length === 0;
@@ -67,8 +74,9 @@ function readUnsDataset(file: string, dataset: Dataset): UnsValue {
   return { shape, data: toFloat64(value) };
 }
 
-const readDict = (file: string, group: Group | Dataset) => readUnsGroup(file, group as Group);
-const readDataset = (file: string, dataset: Group | Dataset) => readUnsDataset(file, dataset as Dataset);
+const readDict = (file: string, group: H5Group | H5Dataset) => readUnsGroup(file, group as H5Group);
+const readDataset = (file: string, dataset: H5Group | H5Dataset) =>
+  readUnsDataset(file, dataset as H5Dataset);
 H5AD_ENCODINGS.register("uns", "group", "dict", KNOWN_VERSIONS.dict, readDict);
 H5AD_ENCODINGS.register("uns", "group", UNTAGGED, [UNTAGGED], readDict);
 for (const type of ["array", "string-array", "string", "numeric-scalar"] as const)

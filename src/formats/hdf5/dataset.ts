@@ -1,24 +1,31 @@
 import { endianness } from "node:os";
+import { type Datatype, readDataspace, readDatatype, TYPE_CLASS } from "./datatype.js";
 import { findObject } from "./links.js";
 import { type HeaderMessage, MESSAGE, readObjectHeader, SHARED } from "./object-header.js";
 import { absolute, Cursor, type Hdf5Source, readAt, UNDEFINED_ADDRESS, Unsupported } from "./source.js";
 import { readSuperblock } from "./superblock.js";
 
-// Where a 1-D dataset's elements lie in the file, for the layouts read without the HDF5 library:
-// little-endian float32 or int32 elements, stored contiguous or in chunks indexed by a v1 B-tree,
-// unfiltered or deflated, every chunk present. Anything else is Unsupported (h5wasm reads it).
+// Where a dataset's elements lie in the file, for the layouts read without the HDF5 library:
+// the element types of datatype.ts, stored contiguous (any rank), compact, or 1-D in chunks
+// indexed by a v1 B-tree, unfiltered or deflated, every chunk present. Anything else is
+// Unsupported (h5wasm reads it).
 
 /** A dataset's stored bytes: chunk `k` holds elements [k * chunkElements, (k + 1) * chunkElements). */
 export interface RawStorage {
-  readonly type: "float32" | "int32";
-  /** contiguous, chunked (unfiltered chunks) or deflate (chunks through the deflate filter). */
-  readonly layout: "contiguous" | "chunked" | "deflate";
-  /** Elements in the dataset. */
+  /** float32 or int32 elements (what X's arrays are read into directly); null for any other type. */
+  readonly type: "float32" | "int32" | null;
+  /** contiguous, compact (in the object header), chunked (unfiltered chunks) or deflate (chunks through the deflate filter). */
+  readonly layout: "contiguous" | "compact" | "chunked" | "deflate";
+  /** Bytes per element as stored. */
+  readonly elementBytes: number;
+  /** Elements in the dataset (row-major over all its dimensions). */
   readonly length: number;
-  /** Elements per chunk (a contiguous dataset is one chunk). */
+  /** Elements per chunk (a contiguous or compact dataset is one chunk). */
   readonly chunkElements: number;
   /** Per chunk: its absolute position in the file, its stored bytes and whether they are deflated. */
   readonly chunks: readonly RawChunk[];
+  /** A compact dataset's bytes (its one chunk lies in the object header, not at a position). */
+  readonly compact?: Buffer;
 }
 
 export interface RawChunk {
@@ -27,105 +34,116 @@ export interface RawChunk {
   readonly deflated: boolean;
 }
 
-const ELEMENT_BYTES = 4;
+/** What the direct reader knows of a dataset: its type, shape, chunk shape and storage. */
+export interface DatasetLayout {
+  readonly datatype: Datatype;
+  readonly shape: number[];
+  /** The chunk shape of a chunked dataset, null otherwise (as h5wasm's metadata.chunks). */
+  readonly chunks: number[] | null;
+  readonly storage: RawStorage;
+}
+
 /** The most chunks a dataset may have here (a corrupt extent or chunk size could ask for more). */
 const MAX_CHUNKS = 1 << 24;
 const DEFLATE = 1;
 
 /**
- * The raw storage of the dataset at `path` ("/X/data") of the HDF5 file open as `fd` (`size`
- * bytes), or undefined when its layout is one the direct reader does not take (h5wasm reads it):
- * never an error, whatever the file holds.
+ * The raw storage of the 1-D float32 or int32 dataset at `path` ("/X/data") of the HDF5 file
+ * open as `fd` (`size` bytes), or undefined when its layout is one the direct reader does not
+ * take (h5wasm reads it): never an error, whatever the file holds.
  */
 export function findRawStorage(fd: number, size: number, path: string): RawStorage | undefined {
   if (endianness() !== "LE") return undefined;
   try {
     const { source, root } = readSuperblock(fd, size);
-    return datasetStorage(source, readObjectHeader(source, findObject(source, root, path)));
+    const { shape, storage } = readDatasetLayout(
+      source,
+      readObjectHeader(source, findObject(source, root, path)),
+    );
+    return storage.type !== null && shape.length === 1 ? storage : undefined;
   } catch {
     // Unsupported, or a structure this parser misread: h5wasm (the HDF5 library) decides.
     return undefined;
   }
 }
 
-function datasetStorage(source: Hdf5Source, messages: HeaderMessage[]): RawStorage {
-  const only = (type: number): Buffer | undefined => {
-    const found = messages.filter((m) => m.type === type);
-    if (found.length > 1 || found.some((m) => m.flags & SHARED)) throw new Unsupported(`message ${type}`);
-    return found[0]?.body;
-  };
-  if (only(MESSAGE.externalFiles) !== undefined) throw new Unsupported("external storage");
-  const dataspace = only(MESSAGE.dataspace);
-  const datatype = only(MESSAGE.datatype);
-  const layout = only(MESSAGE.layout);
-  if (dataspace === undefined || datatype === undefined || layout === undefined) {
+/** The messages of one kind in an object header: at most one, and not shared. */
+export function onlyMessage(messages: readonly HeaderMessage[], type: number): Buffer | undefined {
+  const found = messages.filter((m) => m.type === type);
+  if (found.length > 1 || found.some((m) => m.flags & SHARED)) throw new Unsupported(`message ${type}`);
+  return found[0]?.body;
+}
+
+/** A dataset's layout from its object header's messages; Unsupported for what is not read here. */
+export function readDatasetLayout(source: Hdf5Source, messages: readonly HeaderMessage[]): DatasetLayout {
+  if (onlyMessage(messages, MESSAGE.externalFiles) !== undefined) throw new Unsupported("external storage");
+  const dataspace = onlyMessage(messages, MESSAGE.dataspace);
+  const datatypeBody = onlyMessage(messages, MESSAGE.datatype);
+  const layout = onlyMessage(messages, MESSAGE.layout);
+  if (dataspace === undefined || datatypeBody === undefined || layout === undefined) {
     throw new Unsupported("not a dataset");
   }
-  const n = extent(source, dataspace);
-  const type = elementType(datatype);
-  const filters = only(MESSAGE.filters);
+  const shape = readDataspace(dataspace, source.lengthSize);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const datatype = readDatatype(new Cursor(datatypeBody), source.offsetSize);
+  const elementBytes = datatype.storedBytes;
+  const type = storedType(datatype);
+  const filters = onlyMessage(messages, MESSAGE.filters);
   const deflate = filters !== undefined && deflateOnly(filters);
   const cursor = new Cursor(layout);
   const version = cursor.u8();
   const layoutClass = cursor.u8();
   if (version < 3 || version > 4) throw new Unsupported(`layout version ${version}`);
+  const whole = (storage: Omit<RawStorage, "type" | "elementBytes" | "length" | "chunkElements">) => ({
+    datatype,
+    shape,
+    chunks: null,
+    storage: { type, elementBytes, length: n, chunkElements: n, ...storage },
+  });
+  if (layoutClass === 0) {
+    const bytes = cursor.bytesOf(cursor.u16());
+    if (filters !== undefined || bytes.length !== n * elementBytes) throw new Unsupported("compact size");
+    return whole({ layout: "compact", chunks: [], compact: bytes });
+  }
   if (layoutClass === 1) {
     const at = cursor.address(source.offsetSize);
     const bytes = cursor.uint(source.lengthSize);
-    if (filters !== undefined || bytes !== n * ELEMENT_BYTES) throw new Unsupported("contiguous size");
-    if (n === 0) return { type, layout: "contiguous", length: 0, chunkElements: 0, chunks: [] };
+    if (filters !== undefined || bytes !== n * elementBytes) throw new Unsupported("contiguous size");
+    if (n === 0) return whole({ layout: "contiguous", chunks: [] });
     if (at === UNDEFINED_ADDRESS) throw new Unsupported("contiguous storage never written");
     const chunk = { position: absolute(source, at, bytes), storedBytes: bytes, deflated: false };
-    return { type, layout: "contiguous", length: n, chunkElements: n, chunks: [chunk] };
+    return whole({ layout: "contiguous", chunks: [chunk] });
   }
   // Version 4 indexes chunks with fixed or extensible arrays or v2 B-trees (the HDF5 library
-  // writes the v1 B-tree index with a version 3 message only); compact storage is not read here.
+  // writes the v1 B-tree index with a version 3 message only).
   if (layoutClass !== 2 || version !== 3) throw new Unsupported(`layout class ${layoutClass}`);
-  if (cursor.u8() !== 2) throw new Unsupported("chunks of a 1-D dataset have 2 dimensions");
+  if (shape.length !== 1 || cursor.u8() !== 2) throw new Unsupported("chunks of a dataset that is not 1-D");
   const tree = cursor.address(source.offsetSize);
   const chunkElements = cursor.u32();
-  if (cursor.u32() !== ELEMENT_BYTES || chunkElements === 0) throw new Unsupported("chunk dimensions");
+  if (cursor.u32() !== elementBytes || chunkElements === 0) throw new Unsupported("chunk dimensions");
   const count = Math.ceil(n / chunkElements);
   if (count > MAX_CHUNKS) throw new Unsupported(`${count} chunks`);
-  const chunks = count === 0 ? [] : chunkIndex(source, tree, count, chunkElements, deflate);
-  return { type, layout: deflate ? "deflate" : "chunked", length: n, chunkElements, chunks };
+  const chunks = count === 0 ? [] : chunkIndex(source, tree, count, chunkElements, elementBytes, deflate);
+  return {
+    datatype,
+    shape,
+    chunks: [chunkElements],
+    storage: {
+      type,
+      layout: deflate ? "deflate" : "chunked",
+      elementBytes,
+      length: n,
+      chunkElements,
+      chunks,
+    },
+  };
 }
 
-/** The length of a 1-D dataspace. */
-function extent(source: Hdf5Source, body: Buffer): number {
-  const cursor = new Cursor(body);
-  const version = cursor.u8();
-  const rank = cursor.u8();
-  const flags = cursor.u8();
-  if (version === 1) cursor.skip(5);
-  else if (version !== 2 || cursor.u8() !== 1) throw new Unsupported(`dataspace version ${version}`);
-  if (rank !== 1) throw new Unsupported(`a ${rank}-D dataspace`);
-  const n = cursor.uint(source.lengthSize);
-  // The maximum extent (all ones: unlimited), which the HDF5 library checks against the extent.
-  const max = flags & 0x01 ? cursor.address(source.lengthSize) : UNDEFINED_ADDRESS;
-  if (max !== UNDEFINED_ADDRESS && max < n) throw new Unsupported(`extent ${n} beyond its maximum ${max}`);
-  return n;
-}
-
-/** float32 or int32, little-endian IEEE / two's complement, all 32 bits used. */
-function elementType(body: Buffer): RawStorage["type"] {
-  const cursor = new Cursor(body);
-  const classAndVersion = cursor.u8();
-  const bits = [cursor.u8(), cursor.u8(), cursor.u8()] as const;
-  const size = cursor.u32();
-  const offset = cursor.u16();
-  const precision = cursor.u16();
-  if (size !== ELEMENT_BYTES || offset !== 0 || precision !== 32) throw new Unsupported("element size");
-  const typeClass = classAndVersion & 0x0f;
-  // Fixed-point: bit 0 byte order (0: little-endian), bit 3 signed.
-  if (typeClass === 0 && (bits[0] & 0x09) === 0x08) return "int32";
-  // Floating-point: bits 0 and 6 byte order, bits 4-5 mantissa normalization (2: implied leading
-  // one), bits 8-15 the sign's position; then IEEE single's exponent and mantissa fields.
-  if (typeClass === 1 && (bits[0] & 0x71) === 0x20 && bits[1] === 31) {
-    const fields = [cursor.u8(), cursor.u8(), cursor.u8(), cursor.u8(), cursor.u32()];
-    if (fields.join() === "23,8,0,23,127") return "float32";
-  }
-  throw new Unsupported("element type");
+/** float32 or int32: little-endian IEEE single or signed 32-bit integers; null for other types. */
+function storedType(datatype: Datatype): RawStorage["type"] {
+  if (datatype.type === TYPE_CLASS.float && datatype.size === 4) return "float32";
+  if (datatype.type === TYPE_CLASS.integer && datatype.size === 4 && datatype.signed) return "int32";
+  return null;
 }
 
 /** Whether a filter pipeline is deflate alone (true) or empty (false); any other filter is Unsupported. */
@@ -142,7 +160,7 @@ function deflateOnly(body: Buffer): boolean {
 }
 
 /**
- * Every chunk of a chunked dataset, from its v1 B-tree (type 1): each of the `count` chunks of
+ * Every chunk of a 1-D chunked dataset, from its v1 B-tree (type 1): each of the `count` chunks of
  * `chunkElements` present once, unfiltered ones stored at full size.
  */
 function chunkIndex(
@@ -150,10 +168,11 @@ function chunkIndex(
   tree: number,
   count: number,
   chunkElements: number,
+  elementBytes: number,
   deflate: boolean,
 ): RawChunk[] {
   const chunks: (RawChunk | undefined)[] = new Array(count);
-  const fullBytes = chunkElements * ELEMENT_BYTES;
+  const fullBytes = chunkElements * elementBytes;
   // Each node's children sit one level below it, so a corrupt tree cannot loop; the count
   // bounds how wide it may be.
   const nodes: { at: number; level: number }[] = [{ at: tree, level: -1 }];

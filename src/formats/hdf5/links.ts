@@ -1,45 +1,67 @@
-import { MESSAGE, readObjectHeader } from "./object-header.js";
+import { type HeaderMessage, MESSAGE, readObjectHeader } from "./object-header.js";
 import { Cursor, type Hdf5Source, readAt, UNDEFINED_ADDRESS, Unsupported } from "./source.js";
 
-// From the root group to an object by its path (HDF5 file format specification, "Groups"):
-// old-style groups (a symbol table: a v1 B-tree of SNOD nodes, names in a local heap) and
+// A group's links, and from the root group to an object by its path (HDF5 file format
+// specification, "Groups"): old-style groups (a symbol table: a v1 B-tree of SNOD nodes, names in a local heap) and
 // new-style compact groups (hard Link messages). Dense link storage (a fractal heap), soft and
 // external links are not followed: Unsupported.
 
 /** The most B-tree nodes one group's lookup visits (a corrupt tree could loop or fan out). */
 const MAX_GROUP_NODES = 1 << 16;
 
+/** A link of a group: its name, and its target's object header for a hard link (undefined: soft or external). */
+export interface Link {
+  readonly name: string;
+  readonly address?: number;
+}
+
 /** The object header address of `path` ("/X/data"), from the root group's at `root`. */
 export function findObject(source: Hdf5Source, root: number, path: string): number {
   let at = root;
   for (const name of path.split("/")) {
-    if (name !== "") at = findLink(source, at, name);
+    if (name === "") continue;
+    const link = groupLinks(source, readObjectHeader(source, at))?.find((l) => l.name === name);
+    if (link === undefined) throw new Unsupported(`no link ${name}`);
+    if (link.address === undefined) throw new Unsupported(`${name} is a soft or external link`);
+    at = link.address;
   }
   return at;
 }
 
-function findLink(source: Hdf5Source, group: number, name: string): number {
-  const messages = readObjectHeader(source, group);
+/**
+ * The links of the object whose header holds `messages`, or undefined when it is not a group:
+ * the entries of a symbol table (old-style groups) or the Link messages (new-style compact
+ * groups). Dense link storage (a fractal heap) is Unsupported, and so are links indexed by
+ * creation order when `nameOrder` (the HDF5 library lists those in creation order).
+ */
+export function groupLinks(
+  source: Hdf5Source,
+  messages: readonly HeaderMessage[],
+  nameOrder = false,
+): Link[] | undefined {
   const table = messages.find((m) => m.type === MESSAGE.symbolTable);
   if (table !== undefined) {
     const cursor = new Cursor(table.body);
-    return findInSymbolTable(
-      source,
-      cursor.address(source.offsetSize),
-      cursor.address(source.offsetSize),
-      name,
-    );
+    return symbolTableLinks(source, cursor.address(source.offsetSize), cursor.address(source.offsetSize));
   }
-  for (const message of messages) {
-    if (message.type !== MESSAGE.link) continue;
-    const link = readLink(source, message.body);
-    if (link.name === name) {
-      if (link.address === undefined) throw new Unsupported(`${name} is a soft or external link`);
-      return link.address;
-    }
-  }
-  // Not among the compact links: dense storage (a Link Info message with a fractal heap), or absent.
-  throw new Unsupported(`no compact link ${name}`);
+  const info = messages.find((m) => m.type === MESSAGE.linkInfo);
+  if (info !== undefined && denseStorage(source, info.body, nameOrder))
+    throw new Unsupported("dense link storage");
+  const links = messages.filter((m) => m.type === MESSAGE.link).map((m) => readLink(source, m.body));
+  return info === undefined && links.length === 0 ? undefined : links;
+}
+
+/**
+ * Whether a Link Info message points to a fractal heap (the group's links stored densely);
+ * Unsupported for links indexed by creation order when `nameOrder`.
+ */
+function denseStorage(source: Hdf5Source, body: Buffer, nameOrder: boolean): boolean {
+  const cursor = new Cursor(body);
+  if (cursor.u8() !== 0) throw new Unsupported("link info message version");
+  const flags = cursor.u8();
+  if (nameOrder && flags & 0x02) throw new Unsupported("links indexed by creation order");
+  if (flags & 0x01) cursor.skip(8); // the maximum creation index
+  return cursor.address(source.offsetSize) !== UNDEFINED_ADDRESS;
 }
 
 /** A Link message: its name, and the target's address for a hard link. */
@@ -55,13 +77,18 @@ function readLink(source: Hdf5Source, body: Buffer): { name: string; address?: n
   return type === 0 ? { name, address: cursor.address(source.offsetSize) } : { name };
 }
 
-/** Walks a group's v1 B-tree (type 0) to the SNOD entry named `name`. */
-function findInSymbolTable(source: Hdf5Source, tree: number, heap: number, name: string): number {
+/**
+ * Every entry of a group's v1 B-tree (type 0) of SNOD nodes, names from the local heap at `heap`.
+ * Each child's names must lie between the keys around it (the tree's order, which the HDF5
+ * library's lookups rely on): a file where they do not is left to the library.
+ */
+function symbolTableLinks(source: Hdf5Source, tree: number, heap: number): Link[] {
   const names = localHeap(source, heap);
-  const nodes = [tree];
+  const links: Link[] = [];
+  const nodes: { at: number; lower?: Buffer; upper?: Buffer }[] = [{ at: tree }];
   const seen = new Set<number>();
   while (nodes.length > 0) {
-    const node = nodes.pop()!;
+    const { at: node, lower, upper } = nodes.pop()!;
     if (node === UNDEFINED_ADDRESS || seen.has(node) || seen.size >= MAX_GROUP_NODES) {
       throw new Unsupported("group B-tree loop");
     }
@@ -75,33 +102,51 @@ function findInSymbolTable(source: Hdf5Source, tree: number, heap: number, name:
       readAt(source, node, 8 + 2 * source.offsetSize + entries * (keyBytes + source.offsetSize) + keyBytes),
       8 + 2 * source.offsetSize,
     );
+    let left = heapName(names, body.uint(keyBytes));
     for (let i = 0; i < entries; i++) {
-      body.skip(keyBytes);
       const child = body.address(source.offsetSize);
-      if (level > 0) nodes.push(child);
-      else {
-        const found = findInSymbolNode(source, child, names, name);
-        if (found !== undefined) return found;
+      const right = heapName(names, body.uint(keyBytes));
+      // (left, right] within the parent's (lower, upper].
+      if (
+        (lower !== undefined && Buffer.compare(left, lower) < 0) ||
+        (upper !== undefined && Buffer.compare(right, upper) > 0)
+      ) {
+        throw new Unsupported("group B-tree keys out of order");
       }
+      if (level > 0) nodes.push({ at: child, lower: left, upper: right });
+      else {
+        for (const link of symbolNodeLinks(source, child, names)) {
+          const name = Buffer.from(link.name);
+          if (Buffer.compare(name, left) <= 0 || Buffer.compare(name, right) > 0) {
+            throw new Unsupported("a group entry outside its B-tree keys");
+          }
+          links.push(link);
+        }
+      }
+      left = right;
     }
   }
-  throw new Unsupported(`no link ${name}`);
+  return links;
 }
 
-function findInSymbolNode(source: Hdf5Source, node: number, names: Buffer, name: string): number | undefined {
+function symbolNodeLinks(source: Hdf5Source, node: number, names: Buffer): Link[] {
   const header = new Cursor(readAt(source, node, 8));
   if (header.signature() !== "SNOD" || header.u8() !== 1) throw new Unsupported("symbol table node");
   header.skip(1);
   const count = header.u16();
   const entryBytes = 2 * source.offsetSize + 24;
   const entries = new Cursor(readAt(source, node, 8 + count * entryBytes), 8);
+  const links: Link[] = [];
   for (let i = 0; i < count; i++) {
     const nameAt = entries.uint(source.lengthSize);
     const objectHeader = entries.address(source.offsetSize);
-    entries.skip(24); // cache type, reserved, scratch pad
-    if (heapString(names, nameAt) === name) return objectHeader;
+    // Cache type 2 marks a symbolic (soft) link, whose target is a name, not an object header.
+    const cacheType = entries.u32();
+    entries.skip(20); // reserved, scratch pad
+    const name = heapName(names, nameAt).toString("utf8");
+    links.push(cacheType === 2 ? { name } : { name, address: objectHeader });
   }
-  return undefined;
+  return links;
 }
 
 /** The data segment of the local heap at `at` (the names of a group's links). */
@@ -114,8 +159,9 @@ function localHeap(source: Hdf5Source, at: number): Buffer {
   return readAt(source, header.address(source.offsetSize), size);
 }
 
-function heapString(heap: Buffer, at: number): string {
+/** The NUL-terminated name at offset `at` of a local heap's data. */
+function heapName(heap: Buffer, at: number): Buffer {
   const end = heap.indexOf(0, at);
   if (at >= heap.length || end < 0) throw new Unsupported("a link name outside the local heap");
-  return heap.toString("utf8", at, end);
+  return heap.subarray(at, end);
 }

@@ -18,8 +18,10 @@ export const MESSAGE = {
   externalFiles: 0x07,
   layout: 0x08,
   filters: 0x0b,
+  attribute: 0x0c,
   continuation: 0x10,
   symbolTable: 0x11,
+  attributeInfo: 0x15,
 } as const;
 
 /** Flag bit of a message stored elsewhere (a shared message): never followed here. */

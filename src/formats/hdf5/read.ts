@@ -14,9 +14,9 @@ import { readUpTo } from "./source.js";
 const lastInflated = new WeakMap<RawStorage, { chunk: RawChunk; bytes: Buffer }>();
 
 /**
- * Elements [start, end) of `storage` into `out` (exactly end - start elements, of storage's
- * type), from the file open as `fd`. A file shorter than when it was probed is a FileFormatError
- * naming `file` and `dataset`.
+ * Elements [start, end) of `storage` into `out` (exactly end - start elements of
+ * storage.elementBytes, as stored: any typed array, or bytes), from the file open as `fd`. A file
+ * shorter than when it was probed is a FileFormatError naming `file` and `dataset`.
  */
 export function readRawInto(
   file: string,
@@ -25,7 +25,7 @@ export function readRawInto(
   storage: RawStorage,
   start: number,
   end: number,
-  out: Float32Array | Int32Array,
+  out: ArrayBufferView,
 ): void {
   if (
     !(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= storage.length)
@@ -34,12 +34,17 @@ export function readRawInto(
       `readRawInto: [${start}, ${end}) outside ${dataset}'s ${storage.length} elements`,
     );
   }
-  if (out.length !== end - start) {
+  const size = storage.elementBytes;
+  if (out.byteLength !== (end - start) * size) {
     throw new ArgumentError(
-      `readRawInto: ${end - start} elements of ${dataset} into an array of ${out.length}`,
+      `readRawInto: ${end - start} elements of ${dataset} into an array of ${out.byteLength} bytes`,
     );
   }
   const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  if (storage.compact !== undefined) {
+    bytes.set(storage.compact.subarray(start * size, end * size));
+    return;
+  }
   const per = storage.chunkElements;
   // A run of bytes to read: from `position` in the file to `at` in out, `length` bytes.
   let run = { position: 0, at: 0, length: 0 };
@@ -51,19 +56,19 @@ export function readRawInto(
     const chunk = storage.chunks[k]!;
     const from = e - k * per;
     const to = Math.min(end - k * per, per);
-    const at = (e - start) * 4;
+    const at = (e - start) * size;
     if (chunk.deflated) {
       let last = lastInflated.get(storage);
       if (last?.chunk !== chunk) {
-        last = { chunk, bytes: inflateChunk(file, dataset, fd, chunk, per * 4) };
+        last = { chunk, bytes: inflateChunk(file, dataset, fd, chunk, per * size) };
         lastInflated.set(storage, last);
       }
-      bytes.set(last.bytes.subarray(from * 4, to * 4), at);
-    } else if (run.length > 0 && run.position + run.length === chunk.position + from * 4) {
-      run.length += (to - from) * 4;
+      bytes.set(last.bytes.subarray(from * size, to * size), at);
+    } else if (run.length > 0 && run.position + run.length === chunk.position + from * size) {
+      run.length += (to - from) * size;
     } else {
       flush();
-      run = { position: chunk.position + from * 4, at, length: (to - from) * 4 };
+      run = { position: chunk.position + from * size, at, length: (to - from) * size };
     }
     e += to - from;
   }

@@ -1,7 +1,7 @@
 // HDF5 files for the direct reader's tests, written by h5py (Debian's, /usr/bin/python3) into a
 // temporary folder: the same CSR matrix stored in each layout the reader takes or leaves to
 // h5wasm, and the values h5py wrote, as raw little-endian files beside them.
-import { readFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runPython } from "../../helpers/python.js";
 
@@ -114,4 +114,14 @@ export function writeFixtures(dir: string): {
     indices: new Int32Array(bytes("indices.bin")),
     indptr: Array.from(new BigInt64Array(bytes("indptr.bin")), Number),
   };
+}
+
+/** `f` with `path` open read-only: its descriptor and size. */
+export function withFd<T>(path: string, f: (fd: number, size: number) => T): T {
+  const fd = openSync(path, "r");
+  try {
+    return f(fd, fstatSync(fd).size);
+  } finally {
+    closeSync(fd);
+  }
 }
