@@ -9,7 +9,7 @@ import { Tensor } from "../tensor/tensor.js";
 import { type Checkpoint, loadCheckpoint } from "../train/checkpoint.js";
 import { CELLARIUM_MODULE } from "../train/lightning-checkpoint.js";
 import { composeTransforms, type PipelineStep } from "../transforms/compose.js";
-import { createModel, modelByClass, transformFromState } from "./registry.js";
+import { createModel, loadModelClass, modelByClass, transformFromState } from "./registry.js";
 
 export interface LoadedPipeline {
   readonly path: string;
@@ -33,7 +33,17 @@ export function loadPipeline(path: string): Promise<LoadedPipeline> {
 }
 
 async function build(path: string): Promise<LoadedPipeline> {
-  return fromCheckpoint(path, await loadCheckpoint(path), path);
+  const checkpoint = await loadCheckpoint(path);
+  await loadModels(checkpoint, path);
+  return fromCheckpoint(path, checkpoint, path);
+}
+
+/** Loads the modules of the models of a checkpoint and of the pipelines nested in it. */
+async function loadModels(checkpoint: Checkpoint, where: string): Promise<void> {
+  await loadModelClass(checkpoint.model.className, `${where}: model`);
+  for (const [i, nested] of Object.entries(checkpoint.nested ?? {})) {
+    await loadModels(nested, `${where}: transforms.${i}`);
+  }
 }
 
 /** `where` names the pipeline in errors: the path, then `transforms.<i>` for nested ones. */

@@ -4,7 +4,7 @@
 
 import { saveCheckpoint } from "../train/checkpoint.js";
 import { mergePartials, wholeRunContext } from "../train/merge-partials.js";
-import { modelFactory } from "./registry.js";
+import { loadAllModels, modelFactory } from "./registry.js";
 
 export interface MergeOptions {
   readonly out: string;
@@ -15,6 +15,8 @@ export interface MergeOptions {
 
 export async function mergeCommand(parts: readonly string[], options: MergeOptions): Promise<void> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  // The parts' model class is read with them: every model's module is loaded first.
+  await loadAllModels();
   const { checkpoint, model } = await mergePartials(parts, modelFactory);
   await saveCheckpoint(options.out, checkpoint, { key: "--out" });
   log(`merge: ${parts.length} parts of ${model.className} -> ${options.out}`);

@@ -6,17 +6,11 @@ import { join } from "node:path";
 import type { Transform, TransformState } from "../data/batch.js";
 import { ArgumentError, ConfigError } from "../errors.js";
 import type { JsonValue } from "../json.js";
-import { Geneformer } from "../models/geneformer.js";
 import type { VarColumns } from "../models/hvg/hvg-csv.js";
-import { HVGSeuratV3 } from "../models/hvg-seurat-v3.js";
-import { DEFAULT_OVERSAMPLE, IncrementalPCA } from "../models/incremental-pca.js";
-import { POSITION_EMBEDDING_TYPES } from "../models/layers/bert.js";
-import { LogisticRegression } from "../models/logistic-regression.js";
+import { DEFAULT_OVERSAMPLE } from "../models/incremental-pca-defaults.js";
+import { POSITION_EMBEDDING_TYPES } from "../models/layers/position-embedding.js";
 import type { CellariumModel, PredictOptions } from "../models/model.js";
-import { OnePassMeanVarStd } from "../models/onepass-mean-var-std.js";
-import { ProbabilisticPCA } from "../models/probabilistic-pca.js";
-import { type NormPlacement, SingleCellVariationalInference } from "../models/scvi.js";
-import { TDigest } from "../models/tdigest.js";
+import type { NormPlacement } from "../models/scvi.js";
 import type { ModelFactory } from "../train/merge-partials.js";
 import { BinomialResample } from "../transforms/binomial-resample.js";
 import { CenterPerCell } from "../transforms/center-per-cell.js";
@@ -84,8 +78,12 @@ export interface ModelEntry<S extends Section = Section> {
   readonly args: S;
   /** trainer.max_epochs when the config leaves it out (upstream's trainer_defaults); null: Lightning's. */
   readonly maxEpochs: number | null;
-  /** Models that draw random numbers while training take their generator's seed from seed_everything. */
-  create(args: Parsed<S>, context: ModelContext): CellariumModel;
+  /**
+   * Imports the model's module (loaded only for runs of that model: the registry lists every model)
+   * and returns what builds one from parsed init args. Models that draw random numbers while
+   * training take their generator's seed from seed_everything.
+   */
+  load(): Promise<ModelCreator<S>>;
   /** The predict arguments for a run that writes the output `key` (only what is written is computed). */
   predictOptions?(key: string): PredictOptions;
   /** Init arguments whose default lies in the run's directory (trainer.default_root_dir). */
@@ -94,7 +92,10 @@ export interface ModelEntry<S extends Section = Section> {
   readonly blasThreads?: number;
 }
 
-/** Declares a model entry, its create() typed by its args. */
+/** Builds a model from its parsed init args. */
+type ModelCreator<S extends Section = Section> = (args: Parsed<S>, context: ModelContext) => CellariumModel;
+
+/** Declares a model entry, its load() typed by its args. */
 function model<S extends Section>(entry: ModelEntry<S>): ModelEntry {
   return entry as unknown as ModelEntry;
 }
@@ -159,8 +160,11 @@ export const MODELS: readonly ModelEntry[] = [
       ),
     },
     outputDefaults: (rootDir) => ({ output_path: join(rootDir, "hvg_seurat_v3_output.csv") }),
-    create: (a) =>
-      new HVGSeuratV3({ ...a, n_batch: a.n_batch ?? 1, var_columns: a.var_columns as VarColumns | null }),
+    load: async () => {
+      const { HVGSeuratV3 } = await import("../models/hvg-seurat-v3.js");
+      return (a) =>
+        new HVGSeuratV3({ ...a, n_batch: a.n_batch ?? 1, var_columns: a.var_columns as VarColumns | null });
+    },
   }),
   model({
     command: "onepass_mean_var_std",
@@ -178,7 +182,10 @@ export const MODELS: readonly ModelEntry[] = [
       ),
     },
     outputDefaults: (rootDir) => ({ output_path: join(rootDir, "onepass_mean_var_std_output.csv") }),
-    create: (a) => new OnePassMeanVarStd(a),
+    load: async () => {
+      const { OnePassMeanVarStd } = await import("../models/onepass-mean-var-std.js");
+      return (a) => new OnePassMeanVarStd(a);
+    },
   }),
   model({
     command: "tdigest",
@@ -191,7 +198,10 @@ export const MODELS: readonly ModelEntry[] = [
       var_names_g: VAR_NAMES_G,
       compression: key(number, 100, "t-digest compression (crick's default)"),
     },
-    create: (a) => new TDigest(a),
+    load: async () => {
+      const { TDigest } = await import("../models/tdigest.js");
+      return (a) => new TDigest(a);
+    },
   }),
   model({
     command: "logistic_regression",
@@ -209,7 +219,10 @@ export const MODELS: readonly ModelEntry[] = [
       seed: SEED,
       log_metrics: key(boolean, true, "log a histogram of W_gc"),
     },
-    create: (a) => new LogisticRegression(a),
+    load: async () => {
+      const { LogisticRegression } = await import("../models/logistic-regression.js");
+      return (a) => new LogisticRegression(a);
+    },
   }),
   model({
     command: "probabilistic_pca",
@@ -232,7 +245,10 @@ export const MODELS: readonly ModelEntry[] = [
       sigma_init_scale: key(number, 1, "initial sigma"),
       seed: SEED,
     },
-    create: (a) => new ProbabilisticPCA(a),
+    load: async () => {
+      const { ProbabilisticPCA } = await import("../models/probabilistic-pca.js");
+      return (a) => new ProbabilisticPCA(a);
+    },
   }),
   model({
     command: "geneformer",
@@ -259,7 +275,10 @@ export const MODELS: readonly ModelEntry[] = [
       // Upstream's masking and dropout draw from torch's generator, seeded by seed_everything.
       seed: nullable(integer, "seed of masking and dropout (null: seed_everything)"),
     },
-    create: (a, context) => new Geneformer({ ...a, seed: a.seed ?? context.seed }),
+    load: async () => {
+      const { Geneformer } = await import("../models/geneformer.js");
+      return (a, context) => new Geneformer({ ...a, seed: a.seed ?? context.seed });
+    },
     // The writer stores one per-cell output; hidden states and attentions ([layers, n, ...]) cannot
     // be written per cell, so a run computes only the sequence outputs it writes.
     predictOptions: (key) => ({
@@ -295,7 +314,10 @@ export const MODELS: readonly ModelEntry[] = [
         "scatter: exact g x g scatter matrix; lowrank: upstream's randomized merges; auto: scatter up to 2,048 genes (cellarium-ts)",
       ),
     },
-    create: (a) => new IncrementalPCA(a),
+    load: async () => {
+      const { IncrementalPCA } = await import("../models/incremental-pca.js");
+      return (a) => new IncrementalPCA(a);
+    },
   }),
   model({
     command: "scvi",
@@ -385,33 +407,36 @@ export const MODELS: readonly ModelEntry[] = [
       ),
       seed: nullable(integer, "seed of the initialization, latent draws and dropout (null: seed_everything)"),
     },
-    create: (a, context) => {
-      const transformBatch = a.reconstruction_transform_batch;
-      if (transformBatch !== null && transformBatch !== "mean" && !Number.isInteger(transformBatch)) {
-        throw new ConfigError(
-          `model.model.init_args.reconstruction_transform_batch: expected an integer batch index, "mean" or null, got ${JSON.stringify(transformBatch)}`,
-        );
-      }
-      return new SingleCellVariationalInference({
-        ...a,
-        n_batch: a.n_batch ?? 1,
-        encoder: a.encoder as JsonValue,
-        decoder: a.decoder as JsonValue,
-        n_cats_per_cov: a.n_cats_per_cov === null ? null : [a.n_cats_per_cov].flat(),
-        seed: a.seed ?? context.seed,
-        reconstruction: {
-          var_names_g: a.reconstruction_var_names_g,
-          transform_batch: transformBatch as number | "mean" | null,
-          n_latent_samples: a.reconstruction_n_latent_samples,
-          use_latent_mean: a.reconstruction_use_latent_mean,
-          use_importance_sampling: a.reconstruction_use_importance_sampling,
-          library_size: a.reconstructed_library_size,
-          transform_categorical_covariates:
-            a.reconstruction_transform_categorical_covariates === null
-              ? null
-              : [a.reconstruction_transform_categorical_covariates].flat(),
-        },
-      });
+    load: async () => {
+      const { SingleCellVariationalInference } = await import("../models/scvi.js");
+      return (a, context) => {
+        const transformBatch = a.reconstruction_transform_batch;
+        if (transformBatch !== null && transformBatch !== "mean" && !Number.isInteger(transformBatch)) {
+          throw new ConfigError(
+            `model.model.init_args.reconstruction_transform_batch: expected an integer batch index, "mean" or null, got ${JSON.stringify(transformBatch)}`,
+          );
+        }
+        return new SingleCellVariationalInference({
+          ...a,
+          n_batch: a.n_batch ?? 1,
+          encoder: a.encoder as JsonValue,
+          decoder: a.decoder as JsonValue,
+          n_cats_per_cov: a.n_cats_per_cov === null ? null : [a.n_cats_per_cov].flat(),
+          seed: a.seed ?? context.seed,
+          reconstruction: {
+            var_names_g: a.reconstruction_var_names_g,
+            transform_batch: transformBatch as number | "mean" | null,
+            n_latent_samples: a.reconstruction_n_latent_samples,
+            use_latent_mean: a.reconstruction_use_latent_mean,
+            use_importance_sampling: a.reconstruction_use_importance_sampling,
+            library_size: a.reconstructed_library_size,
+            transform_categorical_covariates:
+              a.reconstruction_transform_categorical_covariates === null
+                ? null
+                : [a.reconstruction_transform_categorical_covariates].flat(),
+          },
+        });
+      };
     },
   }),
 ];
@@ -552,14 +577,37 @@ function transformEntry(classPath: string, where: string): TransformEntry {
   return entry;
 }
 
-/** Builds a model of `entry` from resolved init_args; unknown arguments are an error. */
+/** What builds each model whose module is loaded (loadModel). */
+const loadedModels = new Map<ModelEntry, ModelCreator>();
+
+/** Loads the module of `entry`'s model, once: createModel then builds it. */
+export async function loadModel(entry: ModelEntry): Promise<void> {
+  if (!loadedModels.has(entry)) loadedModels.set(entry, await entry.load());
+}
+
+/** Loads every model's module (for a command that learns the model from the files it reads). */
+export async function loadAllModels(): Promise<void> {
+  for (const entry of MODELS) await loadModel(entry);
+}
+
+/** Loads the module of the model class at `classPath` (a checkpoint's or a config's; `where` names it in errors). */
+export async function loadModelClass(classPath: string, where: string): Promise<void> {
+  await loadModel(modelByClass(classPath, where));
+}
+
+/**
+ * Builds a model of `entry` from resolved init_args; unknown arguments are an error. Its module
+ * must have been loaded (loadModel), so that this stays synchronous for the merges mid-run.
+ */
 export function createModel(
   entry: ModelEntry,
   initArgs: Readonly<Record<string, Value>>,
   where: string,
   context: ModelContext = { seed: 0 },
 ): CellariumModel {
-  return entry.create(parseSection(initArgs, entry.args, where), context);
+  const create = loadedModels.get(entry);
+  if (create === undefined) throw new Error(`createModel: ${entry.className} is not loaded (loadModel)`);
+  return create(parseSection(initArgs, entry.args, where), context);
 }
 
 /** Builds a transform from its class path and resolved init_args. */

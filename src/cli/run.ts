@@ -31,7 +31,7 @@ import {
 } from "../io/prediction-writer.js";
 import type { JsonValue } from "../json.js";
 import type { VarColumn, VarColumns } from "../models/hvg/hvg-csv.js";
-import { IncrementalPCA } from "../models/incremental-pca.js";
+import type { IncrementalPCA } from "../models/incremental-pca.js";
 import type { CellariumModel } from "../models/model.js";
 import { CONFUSION_CSV, ConfusionCounter, confusionCsv } from "../report/confusion.js";
 import { kernels } from "../tensor/kernels/index.js";
@@ -46,7 +46,7 @@ import { type FitResult, Trainer, type TrainerOptions } from "../train/trainer.j
 import { composeTransforms, type PipelineStep } from "../transforms/compose.js";
 import { loadPipeline } from "./checkpoint-pipeline.js";
 import { setDotted } from "./overrides.js";
-import { createModel, type ModelEntry, modelFactory, type Stage } from "./registry.js";
+import { createModel, loadModel, type ModelEntry, modelFactory, type Stage } from "./registry.js";
 import type { ReportOptions } from "./report.js";
 import { loaderOptions, predictCells, splits } from "./spec/data.js";
 import { defaultConfig, parseRunSpec, type RunSpec } from "./spec/run-spec.js";
@@ -280,12 +280,15 @@ export async function prepareRun(
   log: (line: string) => void,
 ): Promise<PreparedRun> {
   // A read-ahead worker started ahead opens the data when there is one: this thread then reads
-  // no file before the fit, nor loads h5wasm.
-  const opened = await openInReadAheadWorker({
-    collection: spec.collection,
-    batchKeys: spec.data.batch_keys,
-    varColumns: (spec.entry.derived as readonly string[]).includes("var_columns"),
-  });
+  // no file before the fit, nor loads h5wasm. It loads the model's module meanwhile.
+  const [opened] = await Promise.all([
+    openInReadAheadWorker({
+      collection: spec.collection,
+      batchKeys: spec.data.batch_keys,
+      varColumns: (spec.entry.derived as readonly string[]).includes("var_columns"),
+    }),
+    loadModel(spec.entry),
+  ]);
   const collection =
     opened === undefined
       ? await DistributedAnnDataCollection.open(spec.collection)
@@ -535,8 +538,7 @@ async function fit(
   const { replica, world } = split;
   const replicas = (world?.size ?? replica?.numReplicas ?? 1) * spec.devices;
   warnUnevenSplit(spec, train[1] - train[0], replicas, log);
-  const pca: IncrementalPCA | null =
-    (built as object) instanceof IncrementalPCA ? (built as IncrementalPCA) : null;
+  const pca = built.className === "IncrementalPCA" ? (built as unknown as IncrementalPCA) : null;
   if (pca?.algorithm === "lowrank" && replicas > 1) {
     // Each replica keeps its own top n_components directions and the merge cannot recover
     // what they dropped (bench/RESULTS.md, "IncrementalPCA with trainer.devices 1, 2, 4").

@@ -19,8 +19,6 @@ import type {
   RowColumnValues,
 } from "../formats/anndata-rows.js";
 import type { DataFrameColumn } from "../formats/h5ad/dataframe.js";
-import { H5adRowWriter } from "../formats/h5ad/row-writer.js";
-import { ZarrRowWriter } from "../formats/zarr/row-writer.js";
 import { type AnnDataLayout, classProbabilities } from "./anndata-layout.js";
 
 /** The input's obs, read for the cells of each batch. */
@@ -120,10 +118,11 @@ export class AnnDataPredictions {
     const columns = new Map<string, RowColumnSpec>();
     for (const info of obs?.columns ?? []) if (!taken.has(info.name)) columns.set(info.name, specOf(info));
     for (const [name, spec] of taken) columns.set(name, spec);
+    // Each writer is loaded when a run writes its format (zarrita alone is ~40 modules).
     const writer =
       format === "zarr"
-        ? await ZarrRowWriter.create(path, columns)
-        : await H5adRowWriter.create(path, columns);
+        ? await (await import("../formats/zarr/row-writer.js")).ZarrRowWriter.create(path, columns)
+        : await (await import("../formats/h5ad/row-writer.js")).H5adRowWriter.create(path, columns);
     return new AnnDataPredictions(writer, layout, obs);
   }
 

@@ -16,7 +16,8 @@ import { CheckpointError, ConfigError, FileFormatError } from "../errors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { GENEFORMER_DEFAULTS, Geneformer, type GeneformerOptions } from "./geneformer.js";
 import { FIRST_GENE_TOKEN, MASK_TOKEN, PAD_TOKEN } from "./geneformer-tokens.js";
-import { BERT_ACTIVATIONS, POSITION_EMBEDDING_TYPES, type PositionEmbeddingType } from "./layers/bert.js";
+import { BERT_ACTIVATIONS } from "./layers/bert.js";
+import { POSITION_EMBEDDING_TYPES, type PositionEmbeddingType } from "./layers/position-embedding.js";
 
 export interface PretrainedGeneformer {
   readonly model: Geneformer;

@@ -36,8 +36,9 @@ import { Generator, type GeneratorState } from "../tensor/random.js";
 import { noGrad, Tensor } from "../tensor/tensor.js";
 import { checkVarNames } from "./check-var-names.js";
 import { FIRST_GENE_TOKEN, type GeneformerTokens, MASK_TOKEN, tokenize } from "./geneformer-tokens.js";
-import { type BertActivation, POSITION_EMBEDDING_TYPES, type PositionEmbeddingType } from "./layers/bert.js";
+import type { BertActivation } from "./layers/bert.js";
 import { type BertConfig, BertForMaskedLM, type BertModelOutput } from "./layers/bert-masked-lm.js";
+import { POSITION_EMBEDDING_TYPES, type PositionEmbeddingType } from "./layers/position-embedding.js";
 import type { CellariumModel, ModelOutput, PredictOutput } from "./model.js";
 
 /** The sizes a Geneformer takes when its options leave them out (upstream's defaults). */

@@ -10,7 +10,7 @@ import { test } from "node:test";
 import { frozenStep, loadPipeline, pipelineAttribute } from "../../src/cli/checkpoint-pipeline.js";
 import { resolveLoaders } from "../../src/cli/loaders.js";
 import { main } from "../../src/cli/main.js";
-import { modelFactory } from "../../src/cli/registry.js";
+import { loadModelClass, modelFactory } from "../../src/cli/registry.js";
 import { parseConfigYaml } from "../../src/cli/yaml.js";
 import type { Batch } from "../../src/data/batch.js";
 import { type CellariumError, CheckpointError, FileFormatError } from "../../src/errors.js";
@@ -162,6 +162,7 @@ test("a LogisticRegression .ckpt with an IncrementalPCA checkpoint as its transf
 
 test("resuming a LogisticRegression .ckpt restores torch's Adam state by parameter name, and the next step is torch's", async () => {
   const checkpoint = await loadCheckpoint(path("lr"));
+  await loadModelClass(checkpoint.model.className, "lr.ckpt");
   const model = modelFactory(checkpoint.model.className, checkpoint.model.initArgs, "lr.ckpt");
   const module = new CellariumModule({ model });
   const optimizer = adam(optimParams(model.parameters()), { lr: 0.5 });

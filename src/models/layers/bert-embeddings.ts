@@ -14,7 +14,8 @@ import { add } from "../../tensor/ops/elementwise.js";
 import { indexSelect } from "../../tensor/ops/indexing.js";
 import { slice } from "../../tensor/ops/shape.js";
 import { Tensor } from "../../tensor/tensor.js";
-import type { BertLayerOptions, PositionEmbeddingType } from "./bert.js";
+import type { BertLayerOptions } from "./bert.js";
+import type { PositionEmbeddingType } from "./position-embedding.js";
 
 export interface BertEmbeddingsConfig {
   vocabSize: number;

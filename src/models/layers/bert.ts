@@ -25,6 +25,7 @@ import { add } from "../../tensor/ops/elementwise.js";
 import { gelu, geluNew, relu, silu } from "../../tensor/ops/nn.js";
 import type { Generator } from "../../tensor/random.js";
 import { type FloatDType, Tensor } from "../../tensor/tensor.js";
+import { POSITION_EMBEDDING_TYPES, type PositionEmbeddingType } from "./position-embedding.js";
 
 /** Hugging Face's hidden_act names for the activations we have. */
 export type BertActivation = "gelu" | "gelu_new" | "relu" | "silu";
@@ -49,14 +50,6 @@ export function bertActivation(name: string, where: string): (x: Tensor) => Tens
   }
   return activation;
 }
-
-export type PositionEmbeddingType = "absolute" | "relative_key" | "relative_key_query";
-
-export const POSITION_EMBEDDING_TYPES: readonly PositionEmbeddingType[] = [
-  "absolute",
-  "relative_key",
-  "relative_key_query",
-];
 
 /** The BertConfig fields one layer uses (camelCase of Hugging Face's names). */
 export interface BertLayerConfig {

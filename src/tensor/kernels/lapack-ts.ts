@@ -3,19 +3,22 @@
 // ml-matrix computes in float64, so float32 arguments are widened on the way in and rounded on the
 // way out. Like LAPACK, eigh and cholesky read only the lower triangle of their input.
 
-import {
-  CholeskyDecomposition,
-  EigenvalueDecomposition,
-  LuDecomposition,
-  Matrix,
-  QrDecomposition,
-  SingularValueDecomposition,
-} from "ml-matrix";
+import { createRequire } from "node:module";
+import type * as MlMatrix from "ml-matrix";
+import type { Matrix } from "ml-matrix";
 import { ArgumentError } from "../../errors.js";
 import type { FloatArray, KernelArgs } from "./types.js";
 
+// ml-matrix is required (its CommonJS build, synchronously) on the first decomposition: the native
+// kernels are the default, and loading it with every process took ~35 ms of each thread's start.
+let library: typeof MlMatrix | undefined;
+function mlMatrix(): typeof MlMatrix {
+  library ??= createRequire(import.meta.url)("ml-matrix") as typeof MlMatrix;
+  return library;
+}
+
 function toMatrix(rows: number, cols: number, data: FloatArray): Matrix {
-  const matrix = new Matrix(rows, cols);
+  const matrix = new (mlMatrix().Matrix)(rows, cols);
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) matrix.set(i, j, data[i * cols + j]!);
   }
@@ -24,7 +27,7 @@ function toMatrix(rows: number, cols: number, data: FloatArray): Matrix {
 
 /** The symmetric matrix whose lower triangle is that of `data` (n x n). */
 function lowerSymmetric(n: number, data: FloatArray): Matrix {
-  const matrix = new Matrix(n, n);
+  const matrix = new (mlMatrix().Matrix)(n, n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j <= i; j++) {
       const value = data[i * n + j]!;
@@ -49,7 +52,7 @@ export function qrTs<T extends FloatArray>(args: KernelArgs<"qr", T>): void {
   const matrix = toMatrix(m, n, a);
   // JAMA's QR needs m >= n. For a wide A = [A1 A2] with A1 (m x m): A1 = Q R1 and R = [R1, Q^T A2].
   const square = m < n ? matrix.subMatrix(0, m - 1, 0, m - 1) : matrix;
-  const decomposition = new QrDecomposition(square);
+  const decomposition = new (mlMatrix().QrDecomposition)(square);
   const qMatrix = decomposition.orthogonalMatrix;
   write(qMatrix, m, k, q);
   const r1 = decomposition.upperTriangularMatrix;
@@ -69,7 +72,7 @@ export function svdTs<T extends FloatArray>(args: KernelArgs<"svd", T>): void {
   const k = Math.min(m, n);
   if (k === 0) return;
   const vectors = u !== null && vt !== null;
-  const decomposition = new SingularValueDecomposition(toMatrix(m, n, a), {
+  const decomposition = new (mlMatrix().SingularValueDecomposition)(toMatrix(m, n, a), {
     autoTranspose: true,
     computeLeftSingularVectors: vectors,
     computeRightSingularVectors: vectors,
@@ -85,7 +88,9 @@ export function svdTs<T extends FloatArray>(args: KernelArgs<"svd", T>): void {
 export function eighTs<T extends FloatArray>(args: KernelArgs<"eigh", T>): void {
   const { n, a, w, v } = args;
   if (n === 0) return;
-  const decomposition = new EigenvalueDecomposition(lowerSymmetric(n, a), { assumeSymmetric: true });
+  const decomposition = new (mlMatrix().EigenvalueDecomposition)(lowerSymmetric(n, a), {
+    assumeSymmetric: true,
+  });
   const values = decomposition.realEigenvalues;
   for (let i = 0; i < n; i++) w[i] = values[i]!;
   write(decomposition.eigenvectorMatrix, n, n, v);
@@ -94,7 +99,7 @@ export function eighTs<T extends FloatArray>(args: KernelArgs<"eigh", T>): void 
 export function solveTs<T extends FloatArray>(args: KernelArgs<"solve", T>): void {
   const { n, nrhs, a, b, x } = args;
   if (n === 0 || nrhs === 0) return;
-  const decomposition = new LuDecomposition(toMatrix(n, n, a));
+  const decomposition = new (mlMatrix().LuDecomposition)(toMatrix(n, n, a));
   if (decomposition.isSingular()) throw new ArgumentError(`solve: the ${n} x ${n} matrix is singular`);
   write(decomposition.solve(toMatrix(n, nrhs, b)), n, nrhs, x);
 }
@@ -102,7 +107,7 @@ export function solveTs<T extends FloatArray>(args: KernelArgs<"solve", T>): voi
 export function choleskyTs<T extends FloatArray>(args: KernelArgs<"cholesky", T>): void {
   const { n, a, l } = args;
   if (n === 0) return;
-  const decomposition = new CholeskyDecomposition(lowerSymmetric(n, a));
+  const decomposition = new (mlMatrix().CholeskyDecomposition)(lowerSymmetric(n, a));
   if (!decomposition.isPositiveDefinite()) {
     throw new ArgumentError(`cholesky: the ${n} x ${n} matrix is not positive definite`);
   }
