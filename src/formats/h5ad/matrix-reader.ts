@@ -74,8 +74,8 @@ export interface MatrixReaderOptions {
   /** The most elements one wasm-heap read holds (default READ_PIECE_ELEMENTS; tests set it small). */
   readPieceElements?: number;
   /**
-   * false: read sparse indices and data through h5wasm even where their layout could be read
-   * directly (tests and benchmarks compare the two).
+   * false: read the file through h5wasm even where its layout could be read directly (its
+   * structure, and sparse indices and data; tests and benchmarks compare the two).
    */
   directReads?: boolean;
 }
