@@ -3,7 +3,7 @@ import type { ArrayAllocator } from "../../data/buffer-pool.js";
 import { checkBlock } from "../../data/check-block.js";
 import type { Matrix } from "../../data/matrix.js";
 import { ArgumentError, FileFormatError } from "../../errors.js";
-import { openTree } from "../hdf5/tree.js";
+import { DirectGroup, openTree } from "../hdf5/tree.js";
 import { AnnDataFrame } from "./dataframe.js";
 import { type H5File, type H5Group, isGroup } from "./element.js";
 import { checkRegularFile, hdf5Reason, openHdf5 } from "./h5wasm.js";
@@ -43,6 +43,11 @@ export class AnnDataFile {
   readonly obs: AnnDataFrame;
   /** The genes' dataframe: its index and columns, each read on demand. */
   readonly var: AnnDataFrame;
+  /**
+   * What reads the file's structure: "direct" (../hdf5/tree.ts, the layouts h5py and anndata
+   * write by default) or "h5wasm" (the HDF5 library, for everything else).
+   */
+  readonly hdf5Reader: "direct" | "h5wasm";
   /** null: the file has no X (anndata's X = None, e.g. cellarium's prediction files). */
   private readonly x: MatrixReader | null;
   private readonly matrices = new Map<string, MatrixReader>();
@@ -56,6 +61,7 @@ export class AnnDataFile {
     private readonly raw: RawFile | undefined,
   ) {
     const root: H5Group = h5;
+    this.hdf5Reader = h5 instanceof DirectGroup ? "direct" : "h5wasm";
     for (const key of ["obs", "var"]) {
       if (root.get(key) === null) {
         throw new FileFormatError(
