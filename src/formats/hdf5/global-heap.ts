@@ -3,6 +3,12 @@ import { Cursor, type Hdf5Source, readAt, Unsupported } from "./source.js";
 // Global heap collections (HDF5 file format specification, "Global Heap"): where the bytes of
 // variable-length strings live. A collection is read whole once and its objects indexed.
 
+/**
+ * The largest collection read (within the file's size, checked first): the HDF5 library gives a
+ * string longer than its default collection a collection of its own, as long as the string.
+ */
+const MAX_COLLECTION_BYTES = 1 << 30;
+
 /** A collection's objects: their offsets and sizes in its bytes, by heap object index. */
 interface Collection {
   readonly bytes: Buffer;
@@ -35,7 +41,7 @@ function readCollection(source: Hdf5Source, address: number): Collection {
   header.skip(3);
   const size = header.uint(source.lengthSize);
   if (size < headerBytes) throw new Unsupported("global heap collection size");
-  const bytes = readAt(source, address, size);
+  const bytes = readAt(source, address, size, MAX_COLLECTION_BYTES);
   const cursor = new Cursor(bytes, headerBytes);
   const offsets = new Map<number, { at: number; size: number }>();
   // Objects until the free space (index 0) or the end; each padded to a multiple of 8 bytes.

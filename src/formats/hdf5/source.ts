@@ -48,12 +48,21 @@ export function readUpTo(
   return done;
 }
 
-/** `length` bytes at absolute position `position`, or Unsupported when they are not all in the file. */
-export function readBytes(fd: number, fileSize: number, position: number, length: number): Buffer {
+/**
+ * `length` bytes at absolute position `position`, or Unsupported when they are not all in the file
+ * or more than `limit`.
+ */
+export function readBytes(
+  fd: number,
+  fileSize: number,
+  position: number,
+  length: number,
+  limit = MAX_STRUCTURE_BYTES,
+): Buffer {
   if (!Number.isSafeInteger(position) || !Number.isSafeInteger(length) || position < 0 || length < 0) {
     throw new Unsupported(`bytes [${position}, +${length})`);
   }
-  if (length > MAX_STRUCTURE_BYTES || position + length > fileSize) {
+  if (length > limit || position + length > fileSize) {
     throw new Unsupported(`bytes [${position}, +${length}) outside the file's ${fileSize} bytes`);
   }
   const bytes = Buffer.allocUnsafe(length);
@@ -71,9 +80,9 @@ export function absolute(source: Hdf5Source, address: number, length: number): n
   return position;
 }
 
-/** The bytes at file address `address` (relative to the base address). */
-export function readAt(source: Hdf5Source, address: number, length: number): Buffer {
-  return readBytes(source.fd, source.size, absolute(source, address, length), length);
+/** The bytes at file address `address` (relative to the base address), at most `limit`. */
+export function readAt(source: Hdf5Source, address: number, length: number, limit?: number): Buffer {
+  return readBytes(source.fd, source.size, absolute(source, address, length), length, limit);
 }
 
 /** The all-ones "undefined address". */

@@ -234,6 +234,16 @@ with file("attrs-latest", **L) as f:
     attributes(d, ["bool"])
 with file("datasets") as f:
     datasets(f, big=True)
+with file("long-string") as f:
+    # a string longer than the default global heap collection gets a collection of its own, here
+    # beyond the 16 MiB that other metadata structures may take
+    long = "".join(chr(97 + i % 26) for i in range(64)) * ((17 << 20) // 64)
+    f.create_dataset("long", data=strs([long, "short"]))
+    f.attrs["note"] = "a file with one long string"
+    g = f.create_group("after")
+    g.attrs["label"] = long[:100]
+    g.create_dataset("names", data=strs(["gene_%d" % i for i in range(50)]))
+    g.create_dataset("values", data=np.arange(50, dtype=np.float32))
 with file("datasets-latest", **L) as f:
     # compact groups: at most 8 links a group
     rng = np.random.default_rng(4)
@@ -356,6 +366,7 @@ const FIXTURES: [string, Expect, string][] = [
   ],
   ["datasets", "taken", "1-D/2-D/scalar/empty datasets of every type, contiguous, chunked, gzip"],
   ["datasets-latest", "taken", "contiguous and scalar datasets, libver latest"],
+  ["long-string", "taken", "a 17 MiB variable-length string (a global heap collection of its own)"],
   ["many-links", "taken", "old-style groups of 130 and 110 links (symbol table B-trees of several nodes)"],
   ["continuation", "taken", "attributes and links added after creation, v1 continuation blocks"],
   ["continuation-latest", "taken", "attributes and links added after creation, OCHK blocks"],
