@@ -103,21 +103,20 @@ export function readDatatype(cursor: Cursor, offsetSize: number): Datatype {
       cursor.skip(version < 3 ? Math.ceil(length / 8) * 8 : length);
     }
     const members: Record<string, number> = {};
-    for (const name of names) members[name] = readInteger(cursor.bytesOf(size), 0, size, base.signed);
+    for (const name of names) members[name] = enumValue(cursor, size, base.signed);
     const enumType = { type: 0 as const, size, signed: base.signed, members };
     return { ...base, type: 8, enum_type: enumType };
   }
   throw new Unsupported(`datatype class ${typeClass}`);
 }
 
-/** A little-endian integer of `size` bytes at `at` (beyond 2^53 Unsupported). */
-function readInteger(bytes: Buffer, at: number, size: number, signed: boolean): number {
-  const value = signed ? bytes.readIntLE(at, Math.min(size, 6)) : bytes.readUIntLE(at, Math.min(size, 6));
-  if (size <= 6) return value;
-  const high = signed ? bytes.readIntLE(at + 6, size - 6) : bytes.readUIntLE(at + 6, size - 6);
-  const whole = high * 2 ** 48 + (signed ? bytes.readUIntLE(at, 6) : value);
-  if (!Number.isSafeInteger(whole)) throw new Unsupported("an enum value beyond 2^53");
-  return whole;
+/** An enum member's value: a little-endian integer of its base type (beyond 2^53 Unsupported). */
+function enumValue(cursor: Cursor, size: number, signed: boolean): number {
+  if (!signed) return cursor.uint(size);
+  const bytes = cursor.bytesOf(size);
+  const value = size === 8 ? Number(bytes.readBigInt64LE(0)) : bytes.readIntLE(0, size);
+  if (!Number.isSafeInteger(value)) throw new Unsupported("an enum value beyond 2^53");
+  return value;
 }
 
 /** The most dimensions a dataspace may have here. */

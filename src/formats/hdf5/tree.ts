@@ -192,8 +192,7 @@ function walkGroup(
   const { source } = context;
   const links = groupLinks(source, messages, true);
   if (links === undefined || depth > MAX_DEPTH) throw new Unsupported(`${path} is not a group`);
-  // The HDF5 library lists links by name (byte order).
-  links.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  links.sort(byName);
   const children = new Map<string, DirectGroup | DirectDataset>();
   for (const link of links) {
     // Two links to one object (or a loop) are left to the HDF5 library, as are names that no
@@ -226,6 +225,11 @@ function walkGroup(
   return new DirectGroup(context, path, attributes(context, messages), children);
 }
 
+/** The HDF5 library's order of links and attributes: by name, byte by byte (UTF-8). */
+function byName(a: { name: string }, b: { name: string }): number {
+  return Buffer.compare(Buffer.from(a.name), Buffer.from(b.name));
+}
+
 /** An object's attributes, decoded; those stored densely (a fractal heap) are Unsupported. */
 function attributes(
   context: TreeContext,
@@ -246,7 +250,7 @@ function attributes(
   const found = messages
     .filter((m) => m.type === MESSAGE.attribute)
     .map((m) => readAttribute(context, m))
-    .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+    .sort(byName);
   const out: Record<string, DirectAttribute> = {};
   for (const { name, value } of found) {
     if (Object.hasOwn(out, name)) throw new Unsupported(`attribute ${name} twice`);
